@@ -1,0 +1,28 @@
+// The subcommands. Each returns the process exit code: 0 success, 1 a failure of the work itself
+// (a report that does not verify), 2 bad usage or configuration (one line on stderr says why).
+#pragma once
+
+#include <string>
+
+#include "app/config.hpp"
+#include "io/synth.hpp"
+
+namespace overflowd::app {
+
+using io::SynthConfig;
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+[[nodiscard]] int cmd_run(const RunConfig& config);
+[[nodiscard]] int cmd_keygen(const std::string& path);
+[[nodiscard]] int cmd_pubkey(const std::string& path);
+[[nodiscard]] int cmd_verify(const std::string& path);  // "-" for standard input
+[[nodiscard]] int cmd_synth(const SynthConfig& config);
+
+// "overflowd: error: <message>" on stderr.
+void print_error(const std::string& message);
+void print_warning(const std::string& message);
+
+}  // namespace overflowd::app

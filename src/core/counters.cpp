@@ -1,0 +1,43 @@
+#include "core/counters.hpp"
+
+namespace overflowd::core {
+
+std::uint64_t DecodeCounters::total_rejected() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& per : rejected)
+    for (auto v : per) n += v;
+  return n;
+}
+
+void DecodeCounters::merge(const DecodeCounters& o) noexcept {
+  for (std::size_t p = 0; p < kProtocolCount; ++p) {
+    datagrams[p] += o.datagrams[p];
+    records[p] += o.records[p];
+    skipped[p] += o.skipped[p];
+    for (std::size_t e = 0; e < kErrcCount; ++e) rejected[p][e] += o.rejected[p][e];
+  }
+}
+
+void DecodeCounters::append_to(std::vector<NamedCount>& out) const {
+  for (std::size_t p = 0; p < kProtocolCount; ++p) {
+    const std::string prefix = to_string(static_cast<Protocol>(p));
+    if (datagrams[p]) out.push_back({prefix + ".datagrams", datagrams[p]});
+    if (records[p]) out.push_back({prefix + ".records", records[p]});
+    if (skipped[p]) out.push_back({prefix + ".skipped", skipped[p]});
+    for (std::size_t e = 0; e < kErrcCount; ++e)
+      if (rejected[p][e])
+        out.push_back({prefix + ".rejected." + std::string(to_string(static_cast<Errc>(e))), rejected[p][e]});
+  }
+}
+
+std::string Error::describe() const {
+  std::string s;
+  if (version) s += "v" + std::to_string(version) + " ";
+  if (domain) s += "domain " + std::to_string(domain) + " ";
+  if (template_id) s += "template " + std::to_string(template_id) + " ";
+  s += std::string(to_string(code));
+  s += " at offset " + std::to_string(offset);
+  return s;
+}
+
+}  // namespace overflowd::core

@@ -1,0 +1,59 @@
+// Counters are plain structs: each stage owns one, increments it without locks, and the app merges
+// and prints them (later exports them as metrics). Every refusal is counted under its reason.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace overflowd::core {
+
+enum class Protocol : std::uint8_t { packet, netflow_v5, netflow_v9, ipfix, sflow_v5, count_ };
+inline constexpr std::size_t kProtocolCount = static_cast<std::size_t>(Protocol::count_);
+
+[[nodiscard]] constexpr const char* to_string(Protocol p) noexcept {
+  switch (p) {
+    case Protocol::packet:
+      return "packet";
+    case Protocol::netflow_v5:
+      return "netflow_v5";
+    case Protocol::netflow_v9:
+      return "netflow_v9";
+    case Protocol::ipfix:
+      return "ipfix";
+    case Protocol::sflow_v5:
+      return "sflow_v5";
+    case Protocol::count_:
+      break;
+  }
+  return "unknown";
+}
+
+struct NamedCount {
+  std::string name;
+  std::uint64_t value = 0;
+  friend bool operator==(const NamedCount&, const NamedCount&) = default;
+};
+
+struct DecodeCounters {
+  std::array<std::uint64_t, kProtocolCount> datagrams{};  // accepted, per protocol
+  std::array<std::uint64_t, kProtocolCount> records{};    // flow records produced
+  std::array<std::uint64_t, kProtocolCount> skipped{};    // samples/sets seen and skipped on purpose
+  std::array<std::array<std::uint64_t, kErrcCount>, kProtocolCount> rejected{};
+
+  void reject(Protocol p, Errc e) noexcept {
+    ++rejected[static_cast<std::size_t>(p)][static_cast<std::size_t>(e)];
+  }
+  [[nodiscard]] std::uint64_t rejected_count(Protocol p, Errc e) const noexcept {
+    return rejected[static_cast<std::size_t>(p)][static_cast<std::size_t>(e)];
+  }
+  [[nodiscard]] std::uint64_t total_rejected() const noexcept;
+  void merge(const DecodeCounters& other) noexcept;
+  // Every non-zero counter, named "netflow_v5.records", "netflow_v5.rejected.count_zero", ...
+  void append_to(std::vector<NamedCount>& out) const;
+};
+
+}  // namespace overflowd::core

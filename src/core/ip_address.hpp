@@ -1,0 +1,65 @@
+// An IPv4 or IPv6 address as 16 bytes plus a family, cheap to copy and compare.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace overflowd::core {
+
+class IpAddress {
+public:
+  enum class Family : std::uint8_t { none = 0, v4 = 4, v6 = 6 };
+
+  constexpr IpAddress() noexcept = default;
+
+  // From a host-order IPv4 address (as read by ByteReader::u32).
+  [[nodiscard]] static constexpr IpAddress v4(std::uint32_t host_order) noexcept {
+    IpAddress a;
+    a.family_ = Family::v4;
+    a.bytes_[0] = static_cast<std::uint8_t>(host_order >> 24);
+    a.bytes_[1] = static_cast<std::uint8_t>(host_order >> 16);
+    a.bytes_[2] = static_cast<std::uint8_t>(host_order >> 8);
+    a.bytes_[3] = static_cast<std::uint8_t>(host_order);
+    return a;
+  }
+  // From 4 or 16 network-order bytes; anything else gives an empty address.
+  [[nodiscard]] static IpAddress from_bytes(std::span<const std::byte> b) noexcept;
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4; others are kept.
+  [[nodiscard]] IpAddress unmapped() const noexcept;
+
+  // Parses dotted quad or RFC 4291 text; nullopt when it is neither.
+  [[nodiscard]] static std::optional<IpAddress> parse(std::string_view text);
+
+  [[nodiscard]] constexpr Family family() const noexcept { return family_; }
+  [[nodiscard]] constexpr bool is_v4() const noexcept { return family_ == Family::v4; }
+  [[nodiscard]] constexpr bool is_v6() const noexcept { return family_ == Family::v6; }
+  [[nodiscard]] constexpr bool empty() const noexcept { return family_ == Family::none; }
+  [[nodiscard]] constexpr const std::array<std::uint8_t, 16>& bytes() const noexcept { return bytes_; }
+  [[nodiscard]] constexpr std::size_t size() const noexcept {
+    return family_ == Family::v4 ? 4 : family_ == Family::v6 ? 16 : 0;
+  }
+  [[nodiscard]] constexpr std::uint32_t v4_host_order() const noexcept {
+    return (std::uint32_t{bytes_[0]} << 24) | (std::uint32_t{bytes_[1]} << 16) |
+           (std::uint32_t{bytes_[2]} << 8) | std::uint32_t{bytes_[3]};
+  }
+
+  // Text form: dotted quad, or RFC 5952 for IPv6 (lower case, longest run of two or more zero
+  // groups compressed, the first of equal runs). Writes at most kMaxText chars, returns the count.
+  static constexpr std::size_t kMaxText = 46;
+  std::size_t format(char* out) const noexcept;
+  [[nodiscard]] std::string to_string() const;
+
+  friend constexpr auto operator<=>(const IpAddress&, const IpAddress&) noexcept = default;
+
+private:
+  std::array<std::uint8_t, 16> bytes_{};
+  Family family_ = Family::none;
+};
+
+}  // namespace overflowd::core

@@ -1,0 +1,58 @@
+#include "decode/dispatch.hpp"
+
+#include "decode/netflow_v5.hpp"
+
+namespace overflowd::decode {
+
+using core::Errc;
+using core::Protocol;
+
+Protocol sniff(core::Bytes payload) noexcept {
+  core::ByteReader r(payload);
+  const std::uint32_t first = r.u32();
+  if (!r.ok()) return Protocol::packet;
+  switch (first >> 16) {
+    case 5:
+      return Protocol::netflow_v5;
+    case 9:
+      return Protocol::netflow_v9;
+    case 10:
+      return Protocol::ipfix;
+    default:
+      break;
+  }
+  if (first == 5) return Protocol::sflow_v5;  // sFlow's version is a 32-bit field
+  return Protocol::packet;
+}
+
+core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
+  const Protocol protocol = sniff(datagram.bytes);
+  core::Result<std::size_t> result = core::fail(Errc::not_flow_export, 0);
+  switch (protocol) {
+    case Protocol::netflow_v5:
+      result = netflow_v5::decode(datagram, out);
+      break;
+    case Protocol::netflow_v9:
+      result = core::fail(Errc::unsupported_version, 0, 9);
+      break;
+    case Protocol::ipfix:
+      result = core::fail(Errc::unsupported_version, 0, 10);
+      break;
+    case Protocol::sflow_v5:
+      result = core::fail(Errc::unsupported_version, 0, 5);
+      break;
+    case Protocol::packet:
+    case Protocol::count_:
+      break;
+  }
+  const auto p = static_cast<std::size_t>(protocol);
+  if (result) {
+    ++counters_.datagrams[p];
+    counters_.records[p] += *result;
+  } else {
+    counters_.reject(protocol, result.error().code);
+  }
+  return result;
+}
+
+}  // namespace overflowd::decode

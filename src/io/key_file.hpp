@@ -1,0 +1,23 @@
+// The signing key on disk: the 32-byte Ed25519 seed as 64 hex digits and a newline (so PyNaCl's
+// SigningKey(bytes.fromhex(...)) reads it too), in a file of mode 0600. A key file that group or
+// others may read is refused, as ssh refuses one.
+#pragma once
+
+#include <expected>
+#include <string>
+
+#include "report/keys.hpp"
+
+namespace overflowd::io {
+
+[[nodiscard]] std::expected<report::KeyPair, std::string> load_key(const std::string& path);
+// Creates a new key at `path` (mode 0600); refuses to overwrite an existing file.
+[[nodiscard]] std::expected<report::KeyPair, std::string> create_key(const std::string& path);
+
+struct LoadedKey {
+  report::KeyPair keys;
+  bool created = false;
+};
+[[nodiscard]] std::expected<LoadedKey, std::string> load_or_create_key(const std::string& path);
+
+}  // namespace overflowd::io

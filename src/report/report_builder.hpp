@@ -1,0 +1,38 @@
+// Builds the report on one flow in the prototype's layout, as canonical JSON (RFC 8785): keys in
+// sorted order, no white space. That string is the message that gets signed.
+//
+//   {"contact":{"email":..,"identity":..},
+//    "flowdata":{"data":{"bcount":..,"daddr":..,...},"sourcetype":{"type":"Netflow","version":5}},
+//    "metadata":{"class":"INFORMATIONAL","info":"FLOWSEEN","time":1700000000.123456}}
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/flow_record.hpp"
+
+namespace overflowd::report {
+
+struct Contact {
+  std::string email;
+  std::string identity;
+  [[nodiscard]] bool empty() const noexcept { return email.empty() && identity.empty(); }
+};
+
+struct ReportConfig {
+  Contact contact;
+};
+
+class ReportBuilder {
+public:
+  explicit ReportBuilder(ReportConfig config) : config_(std::move(config)) {}
+
+  // Replaces `out` with the unsigned report on `flow`, made at `now_ns` (Unix nanoseconds; the
+  // report carries it as fractional seconds with microsecond precision).
+  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out) const;
+
+private:
+  ReportConfig config_;
+};
+
+}  // namespace overflowd::report

@@ -1,0 +1,115 @@
+#include "report/verify.hpp"
+
+#include <sodium.h>
+
+#include "core/encoding.hpp"
+
+namespace overflowd::report {
+
+const char* to_string(VerifyErrc e) noexcept {
+  switch (e) {
+    case VerifyErrc::too_large:
+      return "report too large";
+    case VerifyErrc::too_deep:
+      return "JSON nested too deeply";
+    case VerifyErrc::not_json:
+      return "not JSON";
+    case VerifyErrc::not_an_object:
+      return "not a JSON object";
+    case VerifyErrc::no_signature_block:
+      return "no signature block";
+    case VerifyErrc::bad_key:
+      return "signature.key is not 64 hex digits";
+    case VerifyErrc::bad_signature_encoding:
+      return "signature.signature is not base64";
+    case VerifyErrc::signature_too_short:
+      return "signature.signature is shorter than 64 bytes";
+    case VerifyErrc::bad_signature:
+      return "bad signature";
+    case VerifyErrc::message_not_json:
+      return "the signed message is not a JSON object";
+    case VerifyErrc::message_mismatch:
+      return "the signed message differs from the report";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// nlohmann's parser recurses per nesting level; refuse deep input before it does.
+bool depth_ok(std::string_view s) noexcept {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > kMaxDepth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::expected<nlohmann::json, VerifyErrc> parse(std::string_view s, VerifyErrc not_json) {
+  if (s.size() > kMaxReportBytes) return std::unexpected(VerifyErrc::too_large);
+  if (!depth_ok(s)) return std::unexpected(VerifyErrc::too_deep);
+  auto j = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::unexpected(not_json);
+  return j;
+}
+
+}  // namespace
+
+std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line) {
+  auto outer = parse(line, VerifyErrc::not_json);
+  if (!outer) return std::unexpected(outer.error());
+  if (!outer->is_object()) return std::unexpected(VerifyErrc::not_an_object);
+
+  VerifiedReport v;
+  const nlohmann::json* block = nullptr;
+  static const bool sodium_ready = sodium_init() >= 0;
+  (void)sodium_ready;
+  const auto it = outer->find("signature");
+  if (it != outer->end() && it->is_object()) {
+    block = &*it;
+  } else if (outer->size() == 2 && outer->contains("key") && it != outer->end() && it->is_string()) {
+    block = &*outer;
+    v.compact = true;
+  } else {
+    return std::unexpected(VerifyErrc::no_signature_block);
+  }
+  const auto key_it = block->find("key");
+  const auto sig_it = block->find("signature");
+  if (key_it == block->end() || !key_it->is_string() ||
+      !core::from_hex(key_it->get_ref<const std::string&>(), v.key))
+    return std::unexpected(VerifyErrc::bad_key);
+  if (sig_it == block->end() || !sig_it->is_string()) return std::unexpected(VerifyErrc::bad_signature_encoding);
+  auto signed_message = core::from_base64(sig_it->get_ref<const std::string&>());
+  if (!signed_message) return std::unexpected(VerifyErrc::bad_signature_encoding);
+  if (signed_message->size() < crypto_sign_BYTES) return std::unexpected(VerifyErrc::signature_too_short);
+
+  const std::uint8_t* msg = signed_message->data() + crypto_sign_BYTES;
+  const std::size_t msg_len = signed_message->size() - crypto_sign_BYTES;
+  if (crypto_sign_verify_detached(signed_message->data(), msg, msg_len, v.key.data()) != 0)
+    return std::unexpected(VerifyErrc::bad_signature);
+  v.message.assign(reinterpret_cast<const char*>(msg), msg_len);
+
+  auto inner = parse(v.message, VerifyErrc::message_not_json);
+  if (!inner) return std::unexpected(inner.error() == VerifyErrc::not_json ? VerifyErrc::message_not_json : inner.error());
+  if (!inner->is_object()) return std::unexpected(VerifyErrc::message_not_json);
+  if (!v.compact) {
+    outer->erase("signature");
+    if (*outer != *inner) return std::unexpected(VerifyErrc::message_mismatch);
+  }
+  v.report = std::move(*inner);
+  return v;
+}
+
+}  // namespace overflowd::report

@@ -1,0 +1,48 @@
+// Verifies a report line, in either wire form:
+//  - the full report: {"contact":..,"flowdata":..,"metadata":..,"signature":{"key","signature"}}
+//  - the compact form: the signature block alone, {"key":..,"signature":..}
+// A full report verifies when its signature is valid for its key AND the signed message parses to
+// the report without its signature block (so no unsigned field can ride along).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "report/keys.hpp"
+
+namespace overflowd::report {
+
+enum class VerifyErrc : std::uint8_t {
+  too_large,               // over kMaxReportBytes
+  too_deep,                // JSON nesting over kMaxDepth
+  not_json,
+  not_an_object,
+  no_signature_block,      // neither a report with "signature" nor the compact form
+  bad_key,                 // "key" is not 64 hex digits
+  bad_signature_encoding,  // "signature" is not base64
+  signature_too_short,     // fewer than 64 bytes
+  bad_signature,           // Ed25519 verification failed
+  message_not_json,        // the signed message is not a JSON object
+  message_mismatch,        // the signed message is not the report without its signature block
+};
+
+[[nodiscard]] const char* to_string(VerifyErrc e) noexcept;
+
+inline constexpr std::size_t kMaxReportBytes = 64 * 1024;
+inline constexpr int kMaxDepth = 32;
+
+struct VerifiedReport {
+  PublicKey key{};
+  std::string message;     // the signed bytes
+  nlohmann::json report;   // the parsed message
+  bool compact = false;    // arrived in the compact wire form
+};
+
+[[nodiscard]] std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line);
+
+}  // namespace overflowd::report

@@ -1,0 +1,84 @@
+#include "sample/sampler.hpp"
+
+#include <sodium.h>
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace overflowd::sample {
+
+namespace {
+void ensure_sodium() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+}
+}  // namespace
+
+Keystream::Keystream(std::optional<std::uint64_t> seed) {
+  ensure_sodium();
+  if (seed) {
+    seeded_ = true;
+    // key = BLAKE2b-256("overflowd sampler seed" || seed, little-endian)
+    unsigned char material[8];
+    for (int i = 0; i < 8; ++i) material[i] = static_cast<unsigned char>(*seed >> (8 * i));
+    static constexpr char kContext[] = "overflowd sampler seed";
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, nullptr, 0, key_.size());
+    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(kContext), sizeof kContext - 1);
+    crypto_generichash_update(&st, material, sizeof material);
+    crypto_generichash_final(&st, key_.data(), key_.size());
+  } else {
+    rekey();
+  }
+}
+
+void Keystream::rekey() noexcept {
+  randombytes_buf(key_.data(), key_.size());
+  nonce_ = 0;
+  since_rekey_ = 0;
+}
+
+void Keystream::refill() noexcept {
+  if (!seeded_ && since_rekey_ >= kRekeyBytes) rekey();
+  unsigned char nonce[crypto_stream_chacha20_NONCEBYTES];
+  for (std::size_t i = 0; i < sizeof nonce; ++i) nonce[i] = static_cast<unsigned char>(nonce_ >> (8 * i));
+  ++nonce_;
+  crypto_stream_chacha20(reinterpret_cast<unsigned char*>(buffer_.data()), sizeof buffer_, nonce, key_.data());
+  since_rekey_ += sizeof buffer_;
+  index_ = 0;
+}
+
+Sampler::Sampler(const SamplerConfig& config) : config_(config), stream_(config.seed) {}
+
+double Sampler::probability(const core::FlowRecord& flow) const noexcept {
+  const double weight = static_cast<double>(flow.pcount) * static_cast<double>(flow.sampling_interval);
+  const double p = config_.rate * weight;
+  return p < 1.0 ? p : 1.0;
+}
+
+bool Sampler::keep(const core::FlowRecord& flow) noexcept {
+  ++counters_.considered;
+  if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port)) {
+    ++counters_.skipped_report_port;
+    return false;
+  }
+  if (flow.src.empty() || flow.dst.empty()) {
+    ++counters_.skipped_no_address;
+    return false;
+  }
+  const double p = probability(flow);
+  bool kept;
+  if (p >= 1.0) {
+    kept = true;
+  } else if (p <= 0.0) {
+    kept = false;
+  } else {
+    // P(draw < p x 2^64) = p, up to the 2^-64 granularity of the threshold.
+    const auto threshold = static_cast<std::uint64_t>(std::ldexp(p, 64));
+    kept = stream_.next() < threshold;
+  }
+  counters_.kept += kept;
+  return kept;
+}
+
+}  // namespace overflowd::sample

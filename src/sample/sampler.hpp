@@ -1,0 +1,71 @@
+// Which flows get reported: each with probability min(1, rate x pcount x sampling_interval), drawn
+// from a CSPRNG so that nobody outside can predict or steer which flows are picked.
+//
+// Draws come from a ChaCha20 keystream (libsodium's crypto_stream_chacha20), keyed from the
+// kernel's CSPRNG and rekeyed every kRekeyBytes of keystream: asking the kernel per flow would make
+// the sampler, not the decoder, set the speed. A fixed seed (tests only) keys it deterministically.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "core/flow_record.hpp"
+
+namespace overflowd::sample {
+
+struct SamplerConfig {
+  double rate = 1e-5;                 // in [0, 1]; validated by the app's config
+  std::optional<std::uint64_t> seed;  // tests only: makes the draws reproducible
+  std::uint16_t report_port = 65535;  // UDP flows to or from it are never reported
+};
+
+struct SamplerCounters {
+  std::uint64_t considered = 0;
+  std::uint64_t kept = 0;
+  std::uint64_t skipped_report_port = 0;  // flows of the reports themselves
+  std::uint64_t skipped_no_address = 0;   // records with no source or destination address
+};
+
+// 64-bit uniform draws from ChaCha20.
+class Keystream {
+public:
+  explicit Keystream(std::optional<std::uint64_t> seed);
+  [[nodiscard]] std::uint64_t next() noexcept {
+    if (index_ == buffer_.size()) refill();
+    return buffer_[index_++];
+  }
+
+  static constexpr std::size_t kRekeyBytes = std::size_t{1} << 20;
+
+private:
+  void refill() noexcept;
+  void rekey() noexcept;
+
+  std::array<std::uint64_t, 64> buffer_{};  // 512 bytes: 8 ChaCha20 blocks per refill
+  std::size_t index_ = 64;
+  std::array<unsigned char, 32> key_{};
+  std::uint64_t nonce_ = 0;
+  std::size_t since_rekey_ = 0;
+  bool seeded_ = false;
+};
+
+class Sampler {
+public:
+  explicit Sampler(const SamplerConfig& config);
+
+  // The probability that `flow` is reported, before any draw.
+  [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
+
+  // Decides, with one draw when 0 < p < 1. Counts what it refuses and why.
+  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept;
+
+  [[nodiscard]] const SamplerCounters& counters() const noexcept { return counters_; }
+
+private:
+  SamplerConfig config_;
+  Keystream stream_;
+  SamplerCounters counters_;
+};
+
+}  // namespace overflowd::sample
