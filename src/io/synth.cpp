@@ -66,7 +66,7 @@ std::expected<SynthSummary, std::string> write_synth_pcap(const SynthConfig& cfg
   static constexpr std::uint16_t kServices[] = {80, 443, 53, 22, 25, 123, 8080, 993};
   for (std::uint32_t i = 0; i < cfg.background_flows; ++i) {
     Flow f{};
-    // Clients in one range talk to servers in the other; packet counts heavy-tailed (1 to ~10^4).
+    // Clients in one range talk to servers in the other; packet counts heavy-tailed (1 to ~2000).
     f.src = lo ? ip(127, 1, static_cast<std::uint8_t>(rng.below(256)), static_cast<std::uint8_t>(1 + rng.below(254)))
                : ip(198, 51, 100, static_cast<std::uint8_t>(1 + rng.below(254)));
     f.dst = lo ? ip(127, 2, static_cast<std::uint8_t>(rng.below(256)), static_cast<std::uint8_t>(1 + rng.below(254)))
@@ -75,7 +75,7 @@ std::expected<SynthSummary, std::string> write_synth_pcap(const SynthConfig& cfg
     f.dport = kServices[rng.below(8)];
     f.proto = (f.dport == 53 || f.dport == 123) ? 17 : 6;
     f.flags = f.proto == 6 ? 0x1b : 0;  // FIN PSH ACK SYN
-    const std::uint32_t exp10 = rng.below(5);
+    const std::uint32_t exp10 = rng.below(4);
     std::uint32_t scale = 1;
     for (std::uint32_t k = 0; k < exp10; ++k) scale *= 10;
     f.packets = 1 + rng.below(scale * 2);

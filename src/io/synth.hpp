@@ -17,7 +17,7 @@ struct SynthConfig {
   std::string out;
   std::uint32_t background_flows = 3000;
   std::uint32_t flood_flows = 2000;
-  std::uint32_t flood_packets = 3000;  // packets per flood flow (each flow is a spoofed source)
+  std::uint32_t flood_packets = 5000;  // packets per flood flow (each flow is a spoofed source)
   std::uint64_t seed = 1;
   bool loopback = false;
   std::uint32_t start_unix = 1'700'000'000;
