@@ -60,22 +60,6 @@ int cmd_run(const RunConfig& config) {
     print_error(v.error());
     return kExitUsage;
   }
-  report::KeyPair keys;
-  if (config.key_path.empty()) {
-    keys = report::generate_keypair();
-    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
-                  " that ends with this run; give --key PATH to keep one");
-  } else {
-    auto loaded = load_or_create_key(config.key_path);
-    if (!loaded) {
-      print_error(loaded.error());
-      return kExitUsage;
-    }
-    if (loaded->created && !config.quiet)
-      fmt::print(stderr, "overflowd: created key {} (public key {})\n", config.key_path, report::public_key_hex(loaded->keys));
-    keys = loaded->keys;
-  }
-
   std::unique_ptr<source::Source> source;
   if (!config.pcap_file.empty()) {
     auto s = source::PcapFileSource::open(config.pcap_file);
@@ -107,6 +91,22 @@ int cmd_run(const RunConfig& config) {
     }
     out = std::move(*f);
   }
+  report::KeyPair keys;
+  if (config.key_path.empty()) {
+    keys = report::generate_keypair();
+    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
+                  " that ends with this run; give --key PATH to keep one");
+  } else {
+    auto loaded = load_or_create_key(config.key_path);
+    if (!loaded) {
+      print_error(loaded.error());
+      return kExitUsage;
+    }
+    if (loaded->created && !config.quiet)
+      fmt::print(stderr, "overflowd: created key {} (public key {})\n", config.key_path, report::public_key_hex(loaded->keys));
+    keys = loaded->keys;
+  }
+
   sink::Sink* sinks[] = {out.get()};
   const PipelineResult result = run_pipeline(*source, config.sampler, report::ReportConfig{config.contact}, keys, sinks);
   out->flush();

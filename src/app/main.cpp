@@ -19,16 +19,16 @@ int main(int argc, char** argv) {
 
   std::string file, udp_port, rate, config_file, key, email, identity, output, bind, seed;
   bool quiet = false;
-  auto* opt_file = app.add_option("-f,--file,--pcapfile", file, "Read flow exports from a pcap or pcapng file");
-  auto* opt_udp = app.add_option("-u,--udp-port,--udpport", udp_port, "Receive flow exports on this UDP port (default 7777)");
-  auto* opt_rate = app.add_option("-r,--rate", rate, "Chance per packet that a flow is reported, in [0, 1] (default 0.00001)");
-  app.add_option("--config", config_file, "TOML file with the settings below (flags override it)");
-  auto* opt_key = app.add_option("--key", key, "Signing key file; created (mode 0600) when absent. Without it: an ephemeral key");
-  auto* opt_email = app.add_option("--email", email, "Contact email put in every report");
-  auto* opt_identity = app.add_option("--identity", identity, "Contact identity (who you are) put in every report");
-  auto* opt_output = app.add_option("--output", output, "Append reports to this file instead of stdout");
-  auto* opt_bind = app.add_option("--bind", bind, "Address for -u to listen on (default ::, which takes IPv4 too)");
-  auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable");
+  auto* opt_file = app.add_option("-f,--file,--pcapfile", file, "Read flow exports from a pcap or pcapng file")->type_name("FILE");
+  auto* opt_udp = app.add_option("-u,--udp-port,--udpport", udp_port, "Receive flow exports on this UDP port (default 7777)")->type_name("PORT");
+  auto* opt_rate = app.add_option("-r,--rate", rate, "Chance per packet that a flow is reported, in [0, 1] (default 0.00001)")->type_name("RATE");
+  app.add_option("--config", config_file, "TOML file with the settings below (flags override it)")->type_name("FILE");
+  auto* opt_key = app.add_option("--key", key, "Signing key file; created (mode 0600) when absent. Without it: an ephemeral key")->type_name("PATH");
+  auto* opt_email = app.add_option("--email", email, "Contact email put in every report")->type_name("EMAIL");
+  auto* opt_identity = app.add_option("--identity", identity, "Contact identity (who you are) put in every report")->type_name("NAME");
+  auto* opt_output = app.add_option("--output", output, "Append reports to this file instead of stdout")->type_name("FILE");
+  auto* opt_bind = app.add_option("--bind", bind, "Address for -u to listen on (default ::, which takes IPv4 too)")->type_name("ADDRESS");
+  auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable")->type_name("N");
   auto* opt_quiet = app.add_flag("-q,--quiet", quiet, "No summary of counters on stderr at the end");
   opt_file->excludes(opt_udp);
 

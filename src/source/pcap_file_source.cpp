@@ -16,7 +16,12 @@ void SourceCounters::append_to(std::vector<core::NamedCount>& out, const std::st
 std::expected<std::unique_ptr<PcapFileSource>, std::string> PcapFileSource::open(const std::string& path) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap* handle = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (!handle) return std::unexpected(path + ": " + errbuf);
+  if (!handle) {
+    std::string why = errbuf;
+    if (why.starts_with(path + ": ")) why.erase(0, path.size() + 2);  // libpcap names the file itself
+    if (why == "unknown file format") why = "not a pcap or pcapng capture (unknown file format)";
+    return std::unexpected(path + ": " + why);
+  }
   const int dlt = pcap_datalink(handle);
   if (dlt < 0 || !decode::link_type_supported(static_cast<std::uint32_t>(dlt))) {
     const char* name = pcap_datalink_val_to_name(dlt);
