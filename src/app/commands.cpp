@@ -60,22 +60,6 @@ int cmd_run(const RunConfig& config) {
     print_error(v.error());
     return kExitUsage;
   }
-  report::KeyPair keys;
-  if (config.key_path.empty()) {
-    keys = report::generate_keypair();
-    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
-                  " that ends with this run; give --key PATH to keep one");
-  } else {
-    auto loaded = load_or_create_key(config.key_path);
-    if (!loaded) {
-      print_error(loaded.error());
-      return kExitUsage;
-    }
-    if (loaded->created && !config.quiet)
-      fmt::print(stderr, "overflowd: created key {} (public key {})\n", config.key_path, report::public_key_hex(loaded->keys));
-    keys = loaded->keys;
-  }
-
   std::unique_ptr<source::Source> source;
   if (!config.pcap_file.empty()) {
     auto s = source::PcapFileSource::open(config.pcap_file);
@@ -96,6 +80,22 @@ int cmd_run(const RunConfig& config) {
     source = std::move(*s);
   }
 
+  // The key after the source, and its warning after the output opened, so that a bad path or a
+  // bad key is the only line on stderr.
+  report::KeyPair keys;
+  if (config.key_path.empty()) {
+    keys = report::generate_keypair();
+  } else {
+    auto loaded = load_or_create_key(config.key_path);
+    if (!loaded) {
+      print_error(loaded.error());
+      return kExitUsage;
+    }
+    if (loaded->created && !config.quiet)
+      fmt::print(stderr, "overflowd: created key {} (public key {})\n", config.key_path, report::public_key_hex(loaded->keys));
+    keys = loaded->keys;
+  }
+
   std::unique_ptr<sink::StreamSink> out;
   if (config.output_file.empty()) {
     out = sink::StreamSink::standard_output(source->live());
@@ -107,6 +107,9 @@ int cmd_run(const RunConfig& config) {
     }
     out = std::move(*f);
   }
+  if (config.key_path.empty())
+    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
+                  " that ends with this run; give --key PATH to keep one");
   sink::Sink* sinks[] = {out.get()};
   const PipelineResult result = run_pipeline(*source, config.sampler, report::ReportConfig{config.contact}, keys, sinks);
   out->flush();

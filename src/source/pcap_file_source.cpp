@@ -16,7 +16,10 @@ void SourceCounters::append_to(std::vector<core::NamedCount>& out, const std::st
 std::expected<std::unique_ptr<PcapFileSource>, std::string> PcapFileSource::open(const std::string& path) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap* handle = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (!handle) return std::unexpected(path + ": " + errbuf);
+  if (!handle) {
+    const std::string why = errbuf;  // libpcap names the file itself when it cannot open it
+    return std::unexpected(why.starts_with(path + ": ") ? why : path + ": " + why);
+  }
   const int dlt = pcap_datalink(handle);
   if (dlt < 0 || !decode::link_type_supported(static_cast<std::uint32_t>(dlt))) {
     const char* name = pcap_datalink_val_to_name(dlt);
