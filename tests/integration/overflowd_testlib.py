@@ -395,6 +395,7 @@ class LiveProcess:
             raise AssertionError(f"overflowd did not exit within {timeout} s of the signal")
         for t in self._threads:
             t.join(timeout=5)
+        self._close()
         rest = []
         while True:
             line = self.stdout.get_nowait() if not self.stdout.empty() else None
@@ -411,6 +412,14 @@ class LiveProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._close()
+
+    def _close(self):
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream and not stream.closed:
+                stream.close()
 
 
 def free_udp_port(host="127.0.0.1"):
