@@ -160,6 +160,89 @@ class Runs(Fixture):
         self.assertEqual(len(lib.report_lines(out.read_text())), 2 * len(self.synth_ref.reportable()))
 
 
+class Captures(Fixture):
+    """Capture formats and hostile captures, all written here with dpkt."""
+
+    def flow_data(self, proc):
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return sorted(lib.canonical(json.loads(l)["flowdata"]["data"]) for l in lib.report_lines(proc.stdout))
+
+    def test_pcapng_gives_the_same_reports_as_pcap(self):
+        import dpkt
+
+        path = self.dir / "synth.pcapng"
+        with open(self.synth, "rb") as src, open(path, "wb") as dst:
+            w = dpkt.pcapng.Writer(dst, snaplen=65535, linktype=dpkt.pcap.DLT_EN10MB)
+            for ts, frame in dpkt.pcap.Reader(src):
+                w.writepkt(frame, ts=ts)
+        pcap = self.flow_data(lib.run(["-f", self.synth, "-r", "1", "-q"]))
+        pcapng = self.flow_data(lib.run(["-f", path, "-r", "1", "-q"]))
+        self.assertEqual(len(pcap), len(self.synth_ref.reportable()))
+        self.assertEqual(pcapng, pcap)
+
+    def test_unsupported_link_type_is_a_usage_error(self):
+        import dpkt
+
+        path = self.dir / "usb.pcap"
+        with open(path, "wb") as f:
+            w = dpkt.pcap.Writer(f, snaplen=65535, linktype=189)  # LINKTYPE_USB_LINUX
+            w.writepkt(b"\x00" * 64, ts=1.0)
+        self.assert_usage_error(["-f", path], mentions=path)
+
+    def test_hostile_frames_are_counted_not_fatal(self):
+        import random
+        import socket
+
+        import dpkt
+
+        rng = random.Random(20240601)
+        path = self.dir / "hostile.pcap"
+        frames = []
+        for i in range(3000):
+            kind = i % 4
+            if kind == 0:  # any bytes at all
+                frames.append(rng.randbytes(rng.randrange(0, 200)))
+                continue
+            if kind == 1:  # v5-looking payloads with any count and length
+                payload = struct_v5(rng)
+            elif kind == 2:  # random payloads
+                payload = rng.randbytes(rng.randrange(0, 300))
+            else:  # valid v5 inside broken IP/UDP lengths and fragments
+                payload = lib.build_v5_datagram([dict(saddr="198.51.100.1", daddr="203.0.113.1")])
+            udp = dpkt.udp.UDP(sport=2055, dport=2055, data=payload)
+            udp.ulen = 8 + len(payload) if kind != 3 else rng.choice([0, 7, 8 + len(payload) + 9, 65535])
+            ip = dpkt.ip.IP(src=socket.inet_aton("192.0.2.1"), dst=socket.inet_aton("192.0.2.2"),
+                            p=dpkt.ip.IP_PROTO_UDP, data=udp, ttl=64)
+            ip.len = 20 + len(bytes(udp))
+            if kind == 3:
+                setattr(ip, *rng.choice([("df", 1), ("mf", 1), ("offset", 1), ("offset", 185)]))
+                ip.len = rng.choice([ip.len, ip.len - 3, 20, 19, 65535])
+            frames.append(bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip)))
+        with open(path, "wb") as f:
+            w = dpkt.pcap.Writer(f, snaplen=65535, linktype=dpkt.pcap.DLT_EN10MB)
+            for i, frame in enumerate(frames):
+                w.writepkt(frame, ts=1_700_000_000 + i / 1000)
+        proc = lib.run(["-f", path, "-r", "1", "--key", self.dir / "hostile.key"], timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        s = lib.parse_summary(proc.stderr)
+        self.assertEqual(s["source.packets"], len(frames))
+        refused = sum(v for k, v in s.items() if ".skipped." in k or ".rejected." in k)
+        self.assertEqual(s["source.datagrams"] + sum(v for k, v in s.items() if k.startswith("source.skipped.")),
+                         len(frames))
+        self.assertGreater(refused, 0)
+        for line in lib.report_lines(proc.stdout):
+            lib.pynacl_verify(line)
+
+
+def struct_v5(rng):
+    import struct
+
+    count = rng.choice([0, 1, 2, 29, 30, 31, 255, 65535])
+    records = rng.choice([0, 1, count, count + 1, max(count - 1, 0)])
+    records = min(records, 40)
+    return struct.pack("!HH", 5, count) + rng.randbytes(20 + 48 * records + rng.choice([0, 0, 1, 47]))
+
+
 class ConfigFile(Fixture):
     def write_config(self, name, text):
         path = self.dir / name

@@ -219,6 +219,27 @@ class Verify(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stdout)
         self.assertEqual(self.summary(proc), (5, 5, 0))
 
+    def test_hostile_lines_are_refused_without_a_crash(self):
+        sig = json.loads(self.good[0])["signature"]
+        lines = [
+            b"[" * 100000 + b"]" * 100000,                                  # deep nesting
+            b'{"a":' * 5000 + b"1" + b"}" * 5000,
+            ('{"signature":' + json.dumps(sig) + ',"pad":"' + "x" * (2 << 20) + '"}').encode(),  # 2 MiB
+            ('{"signature":{"key":"' + "0" * 64 + '","signature":""}}').encode(),  # empty signature
+            ('{"signature":{"key":' + "1" * 400 + ',"signature":"AAAA"}}').encode(),  # a huge number as key
+            b'{"signature":{"key":null,"signature":null}}',
+            ('{"key":"' + sig["key"] + '","signature":"' + "A" * 86 + '=="}').encode(),  # zeros, nothing signed
+            b'{"signature":{"key":"\xff\xfe","signature":"\x00"}}',         # not UTF-8
+            b"\xff\xfe{\x00\x01}",
+            b'"just a string"',
+            b"null",
+        ]
+        path = self.dir / "hostile.jsonl"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        proc = self.verify([path])
+        self.assertEqual(proc.returncode, 1, proc.stdout[-500:])
+        self.assertEqual(set(self.bad_lines(proc)), set(range(1, len(lines) + 1)), proc.stdout)
+
     def test_missing_file_is_a_usage_error(self):
         path = self.dir / "absent.jsonl"
         proc = self.verify([path])
