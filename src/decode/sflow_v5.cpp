@@ -266,7 +266,7 @@ void apply_packet(const PacketInfo& p, core::FlowRecord& f) noexcept {
     const std::uint32_t tag = p.r.u32();
     const std::uint32_t length = p.r.u32();
     const std::size_t span = padded(length);
-    if (span > p.r.remaining()) return w.fail(Errc::record_length_overrun, record_at + 4);
+    if (length > p.r.remaining() || span > p.r.remaining()) return w.fail(Errc::record_length_overrun, record_at + 4);
     Part record = p.take(length);
     p.r.skip(span - length);
     if ((tag >> 12) != 0) {  // another enterprise's record
@@ -365,7 +365,7 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, std::vector<cor
     const std::uint32_t tag = d.r.u32();
     const std::uint32_t length = d.r.u32();
     const std::size_t span = padded(length);
-    if (span > d.r.remaining()) {
+    if (length > d.r.remaining() || span > d.r.remaining()) {  // (the first test for 32-bit size_t)
       w.refuse(w.fail(Errc::sample_length_overrun, sample_at + 4).error());
       framed = false;
       break;
