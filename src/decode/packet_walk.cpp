@@ -128,7 +128,8 @@ Result<PacketInfo> parse_ipv6(ByteReader r) noexcept {
         p.skip(1);
         const std::uint16_t off_m = p.u16();
         p.skip(4);
-        info.fragment = true;
+        // An atomic fragment (offset 0, M clear) is a whole packet (RFC 6946 section 4).
+        if ((off_m & 0xfff9u) != 0) info.fragment = true;
         next = nh;
         if ((off_m & 0xfff8u) != 0) {  // not the first fragment: no transport header
           info.protocol = nh;

@@ -385,6 +385,14 @@ TEST(PacketWalk, Ipv6FragmentHeaderIsAFragment) {
   expect_refused(d::kLinkRaw, ipv6(0, behind_options), Errc::ip_fragment);
 }
 
+TEST(PacketWalk, Ipv6AtomicFragmentIsAWholePacket) {
+  // RFC 6946 section 4: a fragment header with offset 0 and M clear holds the whole packet.
+  const auto data = payload(40);
+  ByteBuilder atomic;
+  atomic.u8(17).u8(0).u16(0x0000).u32(0xabcd).append(udp(data).span());
+  expect_udp_ok(d::kLinkRaw, ipv6(44, atomic), data, true);
+}
+
 TEST(PacketWalk, Ipv6PayloadLengthBelowTheCaptureBoundsThePacket) {
   // Trailing bytes after the IPv6 payload (padding) do not become part of the UDP payload.
   const auto data = payload(12);
