@@ -1,11 +1,13 @@
 # The README's two commands: `make run` and `make test`. Both install what is missing first.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 WERROR ?= ON
 CMAKE_FLAGS ?=
 NINJA_JOBS ?=
 
-.PHONY: all bootstrap configure build run demo test test-fast bench clean
+.PHONY: all bootstrap configure build run test test-fast test-asan fuzz bench clean
 
 all: build
 
@@ -27,11 +29,32 @@ run: build
 	@$(BUILD)/overflowd -f $(BUILD)/demo.pcap --key $(BUILD)/demo.key \
 	  --email noc@example.net --identity "Example Net (demo)"
 
-test: build
+# Every test three ways: the ordinary build; the whole suite again under AddressSanitizer and
+# UndefinedBehaviorSanitizer; and each libFuzzer target for FUZZ_SECONDS (clang).
+test: test-fast test-asan fuzz
+
+test-fast: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOVERFLOWD_SANITIZE=ON \
+	  -DOVERFLOWD_BENCH=OFF -DOVERFLOWD_WERROR=$(WERROR) $(CMAKE_FLAGS)
+
+test-asan: bootstrap $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD) $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure --timeout 900 $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
+
+$(FUZZ_BUILD)/build.ninja:
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DOVERFLOWD_FUZZ=ON -DOVERFLOWD_BENCH=OFF $(CMAKE_FLAGS)
+
+fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) fuzzers $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
+	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: build
 	bench/run_benchmarks.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

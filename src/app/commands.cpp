@@ -97,22 +97,11 @@ int cmd_run(const RunConfig& given) {
     source = std::move(*s);
   }
 
-  std::unique_ptr<sink::StreamSink> out;
-  if (config.output_file.empty()) {
-    out = sink::StreamSink::standard_output(source->live());
-  } else {
-    auto f = sink::StreamSink::file(config.output_file, source->live());
-    if (!f) {
-      print_error(f.error());
-      return kExitUsage;
-    }
-    out = std::move(*f);
-  }
+  // The key after the source, and its warning after the output opened, so that a bad path or a
+  // bad key is the only line on stderr.
   report::KeyPair keys;
   if (config.key_path.empty()) {
     keys = report::generate_keypair();
-    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
-                  " that ends with this run; give --key PATH to keep one");
   } else {
     auto loaded = load_or_create_key(config.key_path);
     if (!loaded) {
@@ -124,6 +113,17 @@ int cmd_run(const RunConfig& given) {
     keys = loaded->keys;
   }
 
+  std::unique_ptr<sink::StreamSink> out;
+  if (config.output_file.empty()) {
+    out = sink::StreamSink::standard_output(source->live());
+  } else {
+    auto f = sink::StreamSink::file(config.output_file, source->live());
+    if (!f) {
+      print_error(f.error());
+      return kExitUsage;
+    }
+    out = std::move(*f);
+  }
   // Delivery (opt-in) comes after the stdout/file sink, so its line is written first, always.
   std::unique_ptr<sink::DeliverySink> delivery;
   if (config.delivery.any()) {
@@ -134,6 +134,9 @@ int cmd_run(const RunConfig& given) {
     }
     delivery = std::move(*d);
   }
+  if (config.key_path.empty())
+    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
+                  " that ends with this run; give --key PATH to keep one");
   std::vector<sink::Sink*> sinks = {out.get()};
   if (delivery) sinks.push_back(delivery.get());
 
