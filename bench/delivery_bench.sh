@@ -30,11 +30,11 @@ measure() {  # label, rate, extra args...
     s=$(date +%s.%N)
     "$bin" -f "$work/lo.pcap" -r "$rate" --key "$work/key" -q "$@" >/dev/null
     e=$(date +%s.%N)
-    times+=("$(echo "$e - $s" | bc -l)")
+    times+=("$(awk -v s="$s" -v e="$e" 'BEGIN {printf "%.6f", e - s}')")
   done
   local med
   med=$(printf '%s\n' "${times[@]}" | median)
-  printf '%-34s rate %-7s median %.3f s  %10.0f flows/s\n' "$label" "$rate" "$med" "$(echo "$flows / $med" | bc -l)"
+  printf '%-34s rate %-7s median %.3f s  %10.0f flows/s\n' "$label" "$rate" "$med" "$(awk -v f="$flows" -v m="$med" 'BEGIN {print f / m}')"
 }
 
 echo "delivery_bench: $flows flows, median of $runs runs"
