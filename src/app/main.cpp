@@ -19,7 +19,9 @@ using namespace overflowd::app;
 int main(int argc, char** argv) {
   CLI::App app{"overflowd: signed reports on a random sample of your flows, sent to their endpoints.\n"
                "Reads NetFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
-               "Without a subcommand it runs the sender and prints one JSON report per line."};
+               "Without a subcommand it runs the sender and prints one JSON report per line;\n"
+               "--deliver also sends each report to the flow's endpoints (UDP 65535, HTTP, HTTPS), within\n"
+               "safety limits that are on by default (budgets, no private or special-purpose addresses, ...)."};
   app.name("overflowd");
   app.require_subcommand(0, 1);
 
