@@ -6,8 +6,9 @@
 // documentation, benchmarking, anycast service or reserved addresses, none of which is the
 // endpoint of a real flow on the Internet.
 //
-// Registries as of 2025 (IPv4 last updated 2025-01, IPv6 last updated 2025-05): every entry is
-// listed, nested blocks included (192.0.0.0/24 and its /29 and /32s, 2001::/23 and its
+// The registries' entries as known in 2025, through RFC 9602 (5f00::/16), RFC 9637 (3fff::/20),
+// RFC 9665 (2001:1::3) and RFC 9780 (100:0:0:1::/64); re-check them against IANA's pages when
+// updating. Every entry is listed, nested blocks included (192.0.0.0/24 and its /29 and /32s, 2001::/23 and its
 // sub-blocks), so that a lookup names the most specific one.
 #pragma once
 
