@@ -11,6 +11,7 @@
 #include "io/key_file.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
+#include "sink/delivery_sink.hpp"
 #include "sink/stream_sink.hpp"
 #include "source/pcap_file_source.hpp"
 #include "source/udp_source.hpp"
@@ -24,9 +25,19 @@ using io::write_synth_pcap;
 
 namespace {
 
-std::atomic<bool> g_stop{false};  // set by SIGINT/SIGTERM; only the app layer has globals
+std::atomic<bool> g_stop{false};    // set by SIGINT/SIGTERM; only the app layer has globals
+std::atomic<bool> g_reopen{false};  // set by SIGHUP: reopen the output file (log rotation)
 
 extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_reopen_signal(int) { g_reopen.store(true, std::memory_order_relaxed); }
+
+void install_reopen_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_reopen_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGHUP, &sa, nullptr);
+}
 
 void install_stop_handlers() {
   struct sigaction sa {};
@@ -36,7 +47,7 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-void print_summary(const source::Source& source, const PipelineResult& r) {
+void print_summary(const source::Source& source, const PipelineResult& r, std::span<sink::Sink* const> sinks) {
   std::vector<core::NamedCount> counts;
   source.counters().append_to(counts, "source");
   r.decode.append_to(counts);
@@ -45,6 +56,7 @@ void print_summary(const source::Source& source, const PipelineResult& r) {
   if (r.sampler.skipped_report_port) counts.push_back({"sampler.skipped.report_port", r.sampler.skipped_report_port});
   if (r.sampler.skipped_no_address) counts.push_back({"sampler.skipped.no_address", r.sampler.skipped_no_address});
   counts.push_back({"reports", r.reports});
+  for (const sink::Sink* s : sinks) s->append_counters(counts);
   std::string out = "overflowd: summary\n";
   for (const auto& c : counts) out += fmt::format("  {:<40} {}\n", c.name, c.value);
   std::fputs(out.c_str(), stderr);
@@ -55,9 +67,14 @@ void print_summary(const source::Source& source, const PipelineResult& r) {
 void print_error(const std::string& message) { fmt::print(stderr, "overflowd: error: {}\n", message); }
 void print_warning(const std::string& message) { fmt::print(stderr, "overflowd: warning: {}\n", message); }
 
-int cmd_run(const RunConfig& config) {
-  if (auto v = validate(config); !v) {
+int cmd_run(const RunConfig& given) {
+  if (auto v = validate(given); !v) {
     print_error(v.error());
+    return kExitUsage;
+  }
+  RunConfig config = given;
+  if (auto o = load_opt_out(config); !o) {
+    print_error(o.error());
     return kExitUsage;
   }
   std::unique_ptr<source::Source> source;
@@ -107,14 +124,30 @@ int cmd_run(const RunConfig& config) {
     }
     out = std::move(*f);
   }
+  // Delivery (opt-in) comes after the stdout/file sink, so its line is written first, always.
+  std::unique_ptr<sink::DeliverySink> delivery;
+  if (config.delivery.any()) {
+    auto d = sink::DeliverySink::open(config.delivery);
+    if (!d) {
+      print_error(d.error());
+      return kExitUsage;
+    }
+    delivery = std::move(*d);
+  }
   if (config.key_path.empty())
     print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
                   " that ends with this run; give --key PATH to keep one");
-  sink::Sink* sinks[] = {out.get()};
-  const PipelineResult result = run_pipeline(*source, config.sampler, report::ReportConfig{config.contact}, keys, sinks);
+  std::vector<sink::Sink*> sinks = {out.get()};
+  if (delivery) sinks.push_back(delivery.get());
+
+  install_reopen_handler();
+  const PipelineResult result =
+      run_pipeline(*source, config.sampler, report::ReportConfig{config.contact}, keys, sinks, &g_reopen);
   out->flush();
+  if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout
   if (!source->warning().empty()) print_warning(source->warning());
-  if (!config.quiet) print_summary(*source, result);
+  if (!out->reopen_error().empty()) print_warning("reopening the output file failed: " + out->reopen_error());
+  if (!config.quiet) print_summary(*source, result, sinks);
   if (out->failed()) {
     print_error("writing reports failed");
     return kExitFailure;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <vector>
 #include <cmath>
+#include <fstream>
+#include <sstream>
+#include <vector>
 #include <toml++/toml.h>
 
 #include "report/json_writer.hpp"
@@ -28,6 +30,182 @@ std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std:
   if (text.empty() || r.ec != std::errc{} || r.ptr != end || v > 65535)
     return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a port number (0 to 65535)");
   return static_cast<std::uint16_t>(v);
+}
+
+namespace {
+
+std::string quoted(std::string_view v) { return "'" + std::string(v) + "'"; }
+
+std::expected<std::uint64_t, std::string> parse_count(std::string_view what, std::string_view text, std::uint64_t lo,
+                                                      std::uint64_t hi) {
+  std::uint64_t v = 0;
+  const auto* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, v);
+  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v < lo || v > hi)
+    return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a whole number from " + std::to_string(lo) +
+                           " to " + std::to_string(hi));
+  return v;
+}
+
+std::expected<double, std::string> parse_positive(std::string_view what, std::string_view text) {
+  double v = 0;
+  const auto* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, v);
+  if (text.empty() || r.ec != std::errc{} || r.ptr != end || !std::isfinite(v) || v <= 0 || v > 1e9)
+    return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a positive number (or 'off')");
+  return v;
+}
+
+std::expected<bool, std::string> parse_bool(std::string_view what, std::string_view text) {
+  if (text == "true" || text == "yes" || text == "on" || text == "1") return true;
+  if (text == "false" || text == "no" || text == "off" || text == "0") return false;
+  return std::unexpected(std::string(what) + ": " + quoted(text) + " is not true or false");
+}
+
+}  // namespace
+
+void clear_delivery_option(RunConfig& c, std::string_view key) {
+  if (key == "allow") c.delivery.guard.allow.clear();
+  if (key == "deny") c.delivery.guard.deny.clear();
+  if (key == "source_address") {
+    c.delivery.udp_sender.source_v4.reset();
+    c.delivery.udp_sender.source_v6.reset();
+  }
+  if (key == "deliver") c.delivery.udp = c.delivery.http = c.delivery.https = false;
+}
+
+std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_view key, std::string_view value,
+                                                     std::string_view what) {
+  auto& d = c.delivery;
+  auto fail = [&](std::string why) -> std::expected<void, std::string> {
+    return std::unexpected(std::string(what) + ": " + why);
+  };
+  if (key == "deliver") {
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (item == "udp") d.udp = true;
+      else if (item == "http") d.http = true;
+      else if (item == "https") d.https = true;
+      else if (item == "none") d.udp = d.http = d.https = false;
+      else return fail(quoted(item) + " is not a transport (want udp, http, https, or none)");
+    }
+    return {};
+  }
+  if (key == "to") {
+    if (value == "src") d.to = sink::DeliverTo::src;
+    else if (value == "dst") d.to = sink::DeliverTo::dst;
+    else if (value == "both") d.to = sink::DeliverTo::both;
+    else return fail(quoted(value) + " is not src, dst or both");
+    return {};
+  }
+  if (key == "report_port") {
+    auto p = parse_count(what, value, 1, 65535);
+    if (!p) return std::unexpected(p.error());
+    d.udp_sender.port = static_cast<std::uint16_t>(*p);
+    d.guard.report_port = static_cast<std::uint16_t>(*p);
+    c.sampler.report_port = static_cast<std::uint16_t>(*p);
+    return {};
+  }
+  if (key == "http_port" || key == "https_port") {
+    auto p = parse_count(what, value, 1, 65535);
+    if (!p) return std::unexpected(p.error());
+    (key == "http_port" ? d.http_sender.http_port : d.http_sender.https_port) = static_cast<std::uint16_t>(*p);
+    return {};
+  }
+  if (key == "source_address") {
+    const auto a = core::IpAddress::parse(value);
+    if (!a) return fail(quoted(value) + " is not an IP address");
+    auto& slot = a->is_v4() ? d.udp_sender.source_v4 : d.udp_sender.source_v6;
+    if (slot && *slot != *a) return fail("one source address per family (" + slot->to_string() + " and " + a->to_string() + ")");
+    slot = *a;
+    d.http_sender.source_v4 = d.udp_sender.source_v4;
+    d.http_sender.source_v6 = d.udp_sender.source_v6;
+    return {};
+  }
+  if (key == "path") {
+    if (value.empty() || value.front() != '/' || value.size() > 512 ||
+        std::any_of(value.begin(), value.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f || ch == '#' || ch == '?';
+        }))
+      return fail(quoted(value) + " is not a URL path (want printable ASCII starting with /, no spaces, ? or #)");
+    d.http_sender.path = std::string(value);
+    return {};
+  }
+  if (key == "https_verify") {
+    auto b = parse_bool(what, value);
+    if (!b) return std::unexpected(b.error());
+    d.http_sender.verify = *b;
+    return {};
+  }
+  if (key == "https_ca") {
+    d.http_sender.ca_file = std::string(value);
+    return {};
+  }
+  if (key == "connect_timeout_ms" || key == "timeout_ms") {
+    auto ms = parse_count(what, value, 1, 600'000);
+    if (!ms) return std::unexpected(ms.error());
+    (key == "timeout_ms" ? d.http_sender.timeout_ms : d.http_sender.connect_timeout_ms) = static_cast<long>(*ms);
+    return {};
+  }
+  if (key == "max_in_flight") {
+    auto n = parse_count(what, value, 1, 1024);
+    if (!n) return std::unexpected(n.error());
+    d.http_sender.max_in_flight = *n;
+    return {};
+  }
+  if (key == "queue") {
+    auto n = parse_count(what, value, 1, 1'000'000);
+    if (!n) return std::unexpected(n.error());
+    d.http_sender.queue = *n;
+    return {};
+  }
+  if (key == "budget" || key == "per_destination_budget") {
+    auto& budget = key == "budget" ? d.guard.global : d.guard.per_destination;
+    if (value == "off") {
+      budget.reset();
+      return {};
+    }
+    auto r = parse_positive(what, value);
+    if (!r) return std::unexpected(r.error());
+    const double burst = budget ? budget->burst : (key == "budget" ? 100.0 : 3.0);
+    budget = guard::Budget{*r, burst};
+    return {};
+  }
+  if (key == "budget_burst" || key == "per_destination_burst") {
+    auto& budget = key == "budget_burst" ? d.guard.global : d.guard.per_destination;
+    auto n = parse_count(what, value, 1, 1'000'000);
+    if (!n) return std::unexpected(n.error());
+    if (budget) budget->burst = static_cast<double>(*n);  // with the budget off there is nothing to burst
+    return {};
+  }
+  if (key == "allow" || key == "deny") {
+    auto cidr = guard::Cidr::parse(value);
+    if (!cidr) return fail(cidr.error());
+    (key == "allow" ? d.guard.allow : d.guard.deny).push_back(*cidr);
+    return {};
+  }
+  if (key == "opt_out_file") {
+    c.opt_out_file = std::string(value);
+    return {};
+  }
+  return fail("unknown setting");
+}
+
+std::expected<void, std::string> load_opt_out(RunConfig& c) {
+  if (c.opt_out_file.empty()) return {};
+  std::ifstream in(c.opt_out_file);
+  if (!in) return std::unexpected("--opt-out-file: " + c.opt_out_file + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto set = guard::parse_cidr_list(text.str(), c.opt_out_file);
+  if (!set) return std::unexpected(set.error());
+  c.delivery.guard.opt_out = std::move(*set);
+  return {};
 }
 
 std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c) {
@@ -64,13 +242,41 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
     if (!v) return std::unexpected(path + ": sampler.rate must be a number in [0, 1]");
     c.sampler.rate = *v;
   }
+  if (const auto* delivery = t["delivery"].as_table()) {
+    for (const auto& [key, node] : *delivery) {
+      const std::string what = path + ": delivery." + std::string(key.str());
+      auto one = [&](const toml::node& n) -> std::expected<void, std::string> {
+        if (auto v = n.value_exact<std::string>()) return set_delivery_option(c, key.str(), *v, what);
+        if (auto v = n.value_exact<bool>()) return set_delivery_option(c, key.str(), *v ? "true" : "false", what);
+        if (auto v = n.value_exact<std::int64_t>()) return set_delivery_option(c, key.str(), std::to_string(*v), what);
+        if (auto v = n.value_exact<double>()) {
+          char buf[64];
+          const auto r = std::to_chars(buf, buf + sizeof buf, *v);
+          return set_delivery_option(c, key.str(), std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)), what);
+        }
+        return std::unexpected(what + ": must be a string, number or boolean (or an array of them)");
+      };
+      if (const auto* array = node.as_array()) {
+        clear_delivery_option(c, key.str());
+        for (const auto& element : *array)
+          if (auto r = one(element); !r) return r;
+      } else if (auto r = one(node); !r) {
+        return r;
+      }
+    }
+  }
   // Every other key is a mistake worth hearing about (a typo would otherwise be silently ignored).
   struct Section {
     std::string_view name;
     std::vector<std::string_view> keys;
   };
   static const Section kKnown[] = {{"source", {"file", "udp_port", "bind"}}, {"sampler", {"rate"}}, {"report", {"key"}},
-                                   {"contact", {"email", "identity"}},        {"output", {"file"}}};
+                                   {"contact", {"email", "identity"}},        {"output", {"file"}},
+                                   {"delivery",
+                                    {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",
+                                     "https_verify", "https_ca", "connect_timeout_ms", "timeout_ms", "max_in_flight",
+                                     "queue", "budget", "budget_burst", "per_destination_budget",
+                                     "per_destination_burst", "allow", "deny", "opt_out_file"}}};
   for (const auto& [section, node] : t) {
     const auto* known = std::find_if(std::begin(kKnown), std::end(kKnown), [&](const auto& k) { return section.str() == k.name; });
     if (known == std::end(kKnown)) return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
@@ -87,6 +293,11 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
 }
 
 std::expected<void, std::string> validate(const RunConfig& c) {
+  const auto& d = c.delivery;
+  if (d.http_sender.verify && !d.http_sender.ca_file.empty() && !std::ifstream(d.http_sender.ca_file))
+    return std::unexpected("--https-ca: " + d.http_sender.ca_file + ": cannot open");
+  if (!d.http_sender.ca_file.empty() && !d.http_sender.verify)
+    return std::unexpected("--https-ca is only used with --https-verify");
   if (!(c.sampler.rate >= 0 && c.sampler.rate <= 1))
     return std::unexpected("rate " + std::to_string(c.sampler.rate) + " is outside [0, 1]");
   if (!report::json::valid_utf8(c.contact.email) || !report::json::valid_utf8(c.contact.identity))

@@ -9,6 +9,7 @@
 
 #include "report/report_builder.hpp"
 #include "sample/sampler.hpp"
+#include "sink/delivery_sink.hpp"
 #include "source/udp_source.hpp"
 
 namespace overflowd::app {
@@ -21,6 +22,8 @@ struct RunConfig {
   std::string key_path;     // empty: an ephemeral key, with a warning
   std::string output_file;  // empty: stdout
   bool quiet = false;
+  sink::DeliveryConfig delivery;  // off unless --deliver (or [delivery] deliver) names a transport
+  std::string opt_out_file;       // one prefix per line; read into delivery.guard.opt_out by load_opt_out
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
@@ -33,8 +36,30 @@ struct RunConfig {
 //   [report]  key = "/var/lib/overflowd/key"
 //   [contact] email = "noc@example.net", identity = "Example Net"
 //   [output]  file = "/var/log/overflowd/reports.jsonl"
+//   [delivery] deliver = ["udp", "http", "https"], to = "both", report_port = 65535, ... (every
+//              key of set_delivery_option)
 [[nodiscard]] std::expected<void, std::string> load_toml(const std::string& path, RunConfig& config);
 
+// The delivery settings by their TOML key; each flag is the same name with dashes
+// (per_destination_budget <-> --per-destination-budget):
+//   deliver                 "udp,http,https" (any of them; "none" for none); list keys append
+//   to                      src | dst | both
+//   report_port             the UDP port reports go to (also: flows of it are never reported)
+//   source_address          local address to send from, one per family (list)
+//   http_port, https_port, path, https_verify (true/false), https_ca (PEM file)
+//   connect_timeout_ms, timeout_ms, max_in_flight, queue
+//   budget, per_destination_budget    reports per second, or "off"
+//   budget_burst, per_destination_burst
+//   allow, deny             CIDR prefixes (lists); opt_out_file  a file of prefixes
+// `what` names the setting in errors ("--budget", "x.toml: delivery.budget").
+[[nodiscard]] std::expected<void, std::string> set_delivery_option(RunConfig& config, std::string_view key,
+                                                                   std::string_view value, std::string_view what);
+// Empties a list key (so that flags replace what a config file listed); other keys: nothing.
+void clear_delivery_option(RunConfig& config, std::string_view key);
+
 [[nodiscard]] std::expected<void, std::string> validate(const RunConfig& config);
+
+// Reads config.opt_out_file (when set) into config.delivery.guard.opt_out.
+[[nodiscard]] std::expected<void, std::string> load_opt_out(RunConfig& config);
 
 }  // namespace overflowd::app

@@ -1,19 +1,27 @@
 // overflowd: reads the flows a network's routers export, reports a random few (more of the
 // heavier ones) to their endpoints, signed, so that victims of floods and spoofing learn who sees
 // their traffic and whom to call.
+// GCC 12 reports a false -Wnull-dereference inside CLI11's inlined string splitting once enough
+// options are declared in one function; it is in the library, not in this file.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <CLI/CLI.hpp>
 
 #include <charconv>
+#include <string>
+#include <vector>
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "guard/special_purpose.hpp"
 
 using namespace overflowd::app;
 
 int main(int argc, char** argv) {
   CLI::App app{"overflowd: signed reports on a random sample of your flows, sent to their endpoints.\n"
                "Reads NetFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
-               "Without a subcommand it runs the sender and prints one JSON report per line."};
+               "Without a subcommand it runs the sender and prints one JSON report per line;\n"
+               "--deliver also sends each report to the flow's endpoints (UDP 65535, HTTP, HTTPS), within\n"
+               "safety limits that are on by default (budgets, no private or special-purpose addresses, ...)."};
   app.name("overflowd");
   app.require_subcommand(0, 1);
 
@@ -31,6 +39,50 @@ int main(int argc, char** argv) {
   auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable")->type_name("N");
   auto* opt_quiet = app.add_flag("-q,--quiet", quiet, "No summary of counters on stderr at the end");
   opt_file->excludes(opt_udp);
+
+  // Delivery to the flows' endpoints: off unless --deliver names a transport. Each option is the
+  // [delivery] key of the same name in the config file (see set_delivery_option).
+  struct DeliveryFlag {
+    const char* flag;
+    const char* key;
+    const char* type;
+    const char* help;
+    std::vector<std::string> values;
+    CLI::Option* option = nullptr;
+  };
+  std::vector<DeliveryFlag> delivery_flags = {
+      {"--deliver", "deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https (any of them; default: none)", {}},
+      {"--deliver-to", "to", "src|dst|both", "Which endpoints get the report (default both)", {}},
+      {"--report-port", "report_port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)", {}},
+      {"--source-address", "source_address", "ADDRESS", "Send from this local address (one IPv4 and/or one IPv6; repeatable)", {}},
+      {"--http-port", "http_port", "PORT", "Port of the HTTP POST (default 80)", {}},
+      {"--https-port", "https_port", "PORT", "Port of the HTTPS POST (default 443)", {}},
+      {"--http-path", "path", "PATH", "URL path of the POST (default /.well-known/overflowd)", {}},
+      {"--https-ca", "https_ca", "FILE", "With --https-verify: trust this PEM file instead of the system store", {}},
+      {"--http-connect-timeout", "connect_timeout_ms", "MS", "HTTP(S) connect timeout in milliseconds (default 2000)", {}},
+      {"--http-timeout", "timeout_ms", "MS", "HTTP(S) total timeout per report in milliseconds (default 5000)", {}},
+      {"--http-max-in-flight", "max_in_flight", "N", "Concurrent HTTP(S) transfers at most (default 16)", {}},
+      {"--http-queue", "queue", "N", "HTTP(S) reports waiting for a transfer at most; more are dropped and counted (default 1024)", {}},
+      {"--budget", "budget", "RATE|off", "Reports per second sent in all, a token bucket (default 100)", {}},
+      {"--budget-burst", "budget_burst", "N", "Burst of the global budget (default 100)", {}},
+      {"--per-destination-budget", "per_destination_budget", "RATE|off", "Reports per second to any one address (default 1)", {}},
+      {"--per-destination-burst", "per_destination_burst", "N", "Burst of the per-destination budget (default 3)", {}},
+      {"--allow-destination", "allow", "CIDR", "Allow sending to this special-purpose block (private, loopback, ...; repeatable)", {}},
+      {"--deny-destination", "deny", "CIDR", "Never send to this block (repeatable; beats --allow-destination)", {}},
+      {"--opt-out-file", "opt_out_file", "FILE", "Never send to the prefixes in FILE (one CIDR per line, # comments)", {}},
+  };
+  for (auto& f : delivery_flags) {
+    f.option = app.add_option(f.flag, f.values, f.help)->type_name(f.type)->group("Delivery (opt-in; safety limits on by default)");
+    const std::string_view setting = f.key;
+    f.option->expected(1);  // one value per occurrence; lists repeat the flag
+    const bool list = setting == "allow" || setting == "deny" || setting == "source_address" || setting == "deliver";
+    f.option->multi_option_policy(list ? CLI::MultiOptionPolicy::TakeAll : CLI::MultiOptionPolicy::TakeLast);
+  }
+  bool https_verify = false;
+  auto* opt_https_verify = app.add_flag("--https-verify", https_verify,
+                                        "Check HTTPS certificates (chain and IP address); off by default: reports go to bare "
+                                        "addresses and are signed")
+                               ->group("Delivery (opt-in; safety limits on by default)");
 
   auto* keygen = app.add_subcommand("keygen", "Create a signing key file (mode 0600) and print its public key");
   std::string keygen_path;
@@ -54,6 +106,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 16383));
   synth->add_option("--seed", synth_config.seed, "Generator seed")->capture_default_str();
   synth->add_flag("--loopback", synth_config.loopback, "Use 127.0.0.0/8 addresses only (for delivery tests)");
+  std::vector<std::string> synth_src_hosts, synth_dst_hosts;
+  auto* opt_src_hosts = synth->add_option("--src-host", synth_src_hosts, "Draw every flow's source from these IPv4 addresses (repeatable; special-purpose addresses only, e.g. 127.0.0.2)")
+      ->type_name("ADDRESS")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  auto* opt_dst_hosts = synth->add_option("--dst-host", synth_dst_hosts, "Draw every flow's destination from these IPv4 addresses (repeatable; special-purpose only)")
+      ->type_name("ADDRESS")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   try {
     app.parse(argc, argv);
@@ -69,7 +126,21 @@ int main(int argc, char** argv) {
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);
-  if (*synth) return cmd_synth(synth_config);
+  if (*synth) {
+    for (auto [opt, texts, into] : {std::tuple{opt_src_hosts, &synth_src_hosts, &synth_config.src_hosts},
+                                    std::tuple{opt_dst_hosts, &synth_dst_hosts, &synth_config.dst_hosts}}) {
+      for (const auto& text : *texts) {
+        const auto a = overflowd::core::IpAddress::parse(text);
+        if (!a || !a->is_v4() || !overflowd::guard::is_special_purpose(*a)) {
+          print_error(opt->get_name() + ": '" + text +
+                      "' is not an IPv4 special-purpose address (synth never uses routable addresses)");
+          return kExitUsage;
+        }
+        into->push_back(a->v4_host_order());
+      }
+    }
+    return cmd_synth(synth_config);
+  }
 
   RunConfig config;
   if (!config_file.empty()) {
@@ -111,5 +182,16 @@ int main(int argc, char** argv) {
   if (*opt_output) config.output_file = output;
   if (*opt_bind) config.udp.bind = bind;
   if (*opt_quiet) config.quiet = quiet;
+  for (auto& f : delivery_flags) {
+    if (!*f.option) continue;
+    clear_delivery_option(config, f.key);
+    for (const auto& v : f.values) {
+      if (auto r = set_delivery_option(config, f.key, v, f.flag); !r) {
+        print_error(r.error());
+        return kExitUsage;
+      }
+    }
+  }
+  if (*opt_https_verify) config.delivery.http_sender.verify = https_verify;
   return cmd_run(config);
 }

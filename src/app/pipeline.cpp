@@ -14,7 +14,7 @@ std::int64_t now_ns() noexcept {
 
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
-                            std::span<sink::Sink* const> sinks) {
+                            std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
   decode::Dispatcher dispatcher;
   sample::Sampler sampler(sampler_config);
   const report::ReportBuilder builder(report_config);
@@ -27,13 +27,15 @@ PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig&
   report::SignedReport signed_report;
   core::Datagram datagram;
   while (source.next(datagram)) {
+    if (reopen && reopen->load(std::memory_order_relaxed) && reopen->exchange(false))
+      for (sink::Sink* s : sinks) s->reopen();
     flows.clear();
     if (!dispatcher.decode(datagram, flows)) continue;  // counted by the dispatcher
     for (const core::FlowRecord& flow : flows) {
       if (!sampler.keep(flow)) continue;
       builder.build(flow, now_ns(), message);
       signer.sign(message, signed_report);
-      for (sink::Sink* s : sinks) s->write(signed_report);
+      for (sink::Sink* s : sinks) s->write(flow, signed_report);
       ++result.reports;
     }
   }

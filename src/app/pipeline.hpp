@@ -23,8 +23,11 @@ struct PipelineResult {
   std::uint64_t reports = 0;
 };
 
+// `reopen`, when given, is a flag set by SIGHUP: the pipeline clears it and has every sink reopen
+// its file before it writes the next report.
 [[nodiscard]] PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                                           const report::ReportConfig& report_config, const report::KeyPair& keys,
-                                          std::span<sink::Sink* const> sinks);
+                                          std::span<sink::Sink* const> sinks,
+                                          std::atomic<bool>* reopen = nullptr);
 
 }  // namespace overflowd::app

@@ -61,6 +61,11 @@ std::expected<SynthSummary, std::string> write_synth_pcap(const SynthConfig& cfg
   const std::uint32_t collector = lo ? ip(127, 0, 0, 1) : ip(192, 0, 2, 2);
   const std::uint32_t victim = lo ? ip(127, 0, 0, 80) : ip(203, 0, 113, 80);
 
+  Rng host_rng{cfg.seed ^ 0x686f737473ULL};  // its own stream: the main one is unchanged
+  auto pick_hosts = [&](Flow& f) {
+    if (!cfg.src_hosts.empty()) f.src = cfg.src_hosts[host_rng.below(static_cast<std::uint32_t>(cfg.src_hosts.size()))];
+    if (!cfg.dst_hosts.empty()) f.dst = cfg.dst_hosts[host_rng.below(static_cast<std::uint32_t>(cfg.dst_hosts.size()))];
+  };
   std::vector<Flow> flows;
   flows.reserve(std::size_t{cfg.background_flows} + cfg.flood_flows);
   static constexpr std::uint16_t kServices[] = {80, 443, 53, 22, 25, 123, 8080, 993};
@@ -80,6 +85,7 @@ std::expected<SynthSummary, std::string> write_synth_pcap(const SynthConfig& cfg
     for (std::uint32_t k = 0; k < exp10; ++k) scale *= 10;
     f.packets = 1 + rng.below(scale * 2);
     f.bytes = f.packets * (64 + rng.below(1400));
+    pick_hosts(f);
     flows.push_back(f);
   }
   for (std::uint32_t i = 0; i < cfg.flood_flows; ++i) {
@@ -95,6 +101,7 @@ std::expected<SynthSummary, std::string> write_synth_pcap(const SynthConfig& cfg
     f.flags = 0x02;
     f.packets = cfg.flood_packets / 2 + rng.below(cfg.flood_packets + 1);
     f.bytes = f.packets * 60;
+    pick_hosts(f);
     flows.push_back(f);
   }
   for (std::size_t i = flows.size(); i > 1; --i) std::swap(flows[i - 1], flows[rng.below(static_cast<std::uint32_t>(i))]);

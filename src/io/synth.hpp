@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <vector>
 
 namespace overflowd::io {
 
@@ -22,6 +23,12 @@ struct SynthConfig {
   bool loopback = false;
   std::uint32_t start_unix = 1'700'000'000;
   std::uint16_t sampling_interval = 0;  // v5 header sampling interval (0: unsampled)
+  // When not empty, every flow's source (destination) is drawn from these IPv4 addresses (host
+  // order) instead, after the usual draws, so the rest of the capture is unchanged. Delivery tests
+  // use them to aim flows at the few 127.x addresses they listen on. Only special-purpose
+  // addresses are accepted (checked by the command line).
+  std::vector<std::uint32_t> src_hosts;
+  std::vector<std::uint32_t> dst_hosts;
 };
 
 struct SynthSummary {

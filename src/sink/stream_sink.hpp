@@ -1,4 +1,6 @@
 // JSON lines on stdout or in a file (appended). In live mode each report is flushed as it is made.
+// A file sink reopens its file by name on reopen() (SIGHUP), for log rotation: after `mv` the new
+// lines go to a new file at the old name.
 #pragma once
 
 #include <cstdio>
@@ -18,16 +20,25 @@ public:
   [[nodiscard]] static std::expected<std::unique_ptr<StreamSink>, std::string> file(const std::string& path, bool flush_each);
   ~StreamSink() override;
 
-  void write(const report::SignedReport& report) override;
+  void write(const core::FlowRecord& flow, const report::SignedReport& report) override;
+  void write_line(const report::SignedReport& report);
   void flush() override;
+  // Reopens a file sink at its path (nothing for stdout). When the file cannot be opened, the old
+  // one is kept and the failure is remembered (reopen_error()).
+  void reopen() override;
+  void append_counters(std::vector<core::NamedCount>& out) const override;
   [[nodiscard]] bool failed() const noexcept { return failed_; }
+  [[nodiscard]] const std::string& reopen_error() const noexcept { return reopen_error_; }
 
 private:
-  StreamSink(std::FILE* f, bool owned, bool flush_each);
+  StreamSink(std::FILE* f, bool owned, bool flush_each, std::string path);
   std::FILE* file_;
   bool owned_;
   bool flush_each_;
+  std::string path_;  // empty for stdout
   bool failed_ = false;
+  std::uint64_t reopened_ = 0;
+  std::string reopen_error_;
 };
 
 }  // namespace overflowd::sink

@@ -1,0 +1,55 @@
+// Delivery to the flow's endpoints (opt-in): for each report, each target address (the flow's
+// source, destination or both) goes through the Guard (guard/guard.hpp); an admitted address gets
+// the report over every enabled transport (UDP, HTTP, HTTPS). One Guard decision covers all
+// transports: a budget token is one report to one address.
+//
+// IPv4-mapped IPv6 endpoints (::ffff:a.b.c.d) are delivered to as the IPv4 addresses they are.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "guard/guard.hpp"
+#include "sink/http_sender.hpp"
+#include "sink/sink.hpp"
+#include "sink/udp_sender.hpp"
+
+namespace overflowd::sink {
+
+enum class DeliverTo : std::uint8_t { src, dst, both };
+
+struct DeliveryConfig {
+  bool udp = false;
+  bool http = false;
+  bool https = false;
+  DeliverTo to = DeliverTo::both;
+  guard::GuardConfig guard;
+  UdpSenderConfig udp_sender;
+  HttpSenderConfig http_sender;  // its http/https flags are set from the ones above
+  [[nodiscard]] bool any() const noexcept { return udp || http || https; }
+};
+
+class DeliverySink final : public Sink {
+public:
+  [[nodiscard]] static std::expected<std::unique_ptr<DeliverySink>, std::string> open(const DeliveryConfig& config);
+  // For tests and benchmarks: any transports, e.g. fakes that record what they are given.
+  DeliverySink(const DeliveryConfig& config, std::vector<std::unique_ptr<Transport>> transports);
+
+  void write(const core::FlowRecord& flow, const report::SignedReport& report) override;
+  // The same at a given monotonic time (tests).
+  void write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns);
+  void flush() override;
+  void append_counters(std::vector<core::NamedCount>& out) const override;
+  [[nodiscard]] const guard::Guard& guard() const noexcept { return guard_; }
+
+private:
+  DeliverTo to_;
+  guard::Guard guard_;
+  std::vector<std::unique_ptr<Transport>> transports_;
+  bool finished_ = false;
+};
+
+}  // namespace overflowd::sink

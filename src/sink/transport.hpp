@@ -1,0 +1,24 @@
+// One way of sending an admitted report to one address: UDP (udp_sender.hpp) or HTTP/HTTPS
+// (http_sender.hpp). Only the DeliverySink calls transports, and only for (report, address) pairs
+// its Guard admitted. send() never blocks: what cannot go now is queued (bounded) or dropped and
+// counted.
+#pragma once
+
+#include <vector>
+
+#include "core/counters.hpp"
+#include "core/ip_address.hpp"
+#include "report/signer.hpp"
+
+namespace overflowd::sink {
+
+class Transport {
+public:
+  virtual ~Transport() = default;
+  virtual void send(const core::IpAddress& to, const report::SignedReport& report) = 0;
+  // Waits at most the transport's own bound for pending sends, then drops and counts the rest.
+  virtual void finish() = 0;
+  virtual void append_counters(std::vector<core::NamedCount>& out) const = 0;
+};
+
+}  // namespace overflowd::sink

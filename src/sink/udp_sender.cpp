@@ -1,0 +1,110 @@
+#include "sink/udp_sender.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace overflowd::sink {
+
+namespace {
+
+socklen_t to_sockaddr(const core::IpAddress& a, std::uint16_t port, sockaddr_storage& ss) {
+  ss = {};
+  if (a.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+// A non-blocking datagram socket of `family`, bound to `source` when given. -1 when the family is
+// unavailable (no IPv6 on this host) and no source was asked for; an error when a source was.
+std::expected<int, std::string> open_socket(int family, const std::optional<core::IpAddress>& source) {
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    if (!source) return -1;
+    return std::unexpected(std::string("socket: ") + std::strerror(errno));
+  }
+  if (family == AF_INET6) {
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  if (source) {
+    sockaddr_storage ss;
+    const socklen_t len = to_sockaddr(*source, 0, ss);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return std::unexpected("--source-address " + source->to_string() + ": " + why);
+    }
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<UdpSender>, std::string> UdpSender::open(const UdpSenderConfig& config) {
+  auto fd4 = open_socket(AF_INET, config.source_v4);
+  if (!fd4) return std::unexpected(fd4.error());
+  auto fd6 = open_socket(AF_INET6, config.source_v6);
+  if (!fd6) {
+    if (*fd4 >= 0) ::close(*fd4);
+    return std::unexpected(fd6.error());
+  }
+  return std::unique_ptr<UdpSender>(new UdpSender(config, *fd4, *fd6));
+}
+
+UdpSender::~UdpSender() {
+  if (fd4_ >= 0) ::close(fd4_);
+  if (fd6_ >= 0) ::close(fd6_);
+}
+
+void UdpSender::send(const core::IpAddress& to, const report::SignedReport& report) {
+  const std::string_view payload = report.compact();
+  if (payload.size() > kMaxUdpPayload) {
+    ++counters_.too_large;
+    return;
+  }
+  const int fd = to.is_v4() ? fd4_ : to.is_v6() ? fd6_ : -1;
+  if (fd < 0) {
+    ++counters_.no_socket;
+    return;
+  }
+  sockaddr_storage ss;
+  const socklen_t len = to_sockaddr(to, config_.port, ss);
+  for (;;) {
+    const ssize_t n = ::sendto(fd, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                               reinterpret_cast<const sockaddr*>(&ss), len);
+    if (n >= 0) {
+      ++counters_.sent;
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+      ++counters_.would_block;
+    } else {
+      ++counters_.failed;
+    }
+    return;
+  }
+}
+
+void UdpSender::append_counters(std::vector<core::NamedCount>& out) const {
+  out.push_back({"udp.sent", counters_.sent});
+  if (counters_.too_large) out.push_back({"udp.too_large", counters_.too_large});
+  if (counters_.would_block) out.push_back({"udp.dropped.would_block", counters_.would_block});
+  if (counters_.failed) out.push_back({"udp.failed", counters_.failed});
+  if (counters_.no_socket) out.push_back({"udp.no_socket", counters_.no_socket});
+}
+
+}  // namespace overflowd::sink

@@ -1,0 +1,58 @@
+// Reports over UDP: one datagram per (report, address) to the address's report port (65535 by
+// default), in the compact wire form: the signature block alone, {"key":..,"signature":..}, whose
+// signature carries the whole signed message. A payload over kMaxPayload (1,200 bytes: no
+// fragmentation at IPv6's minimum MTU of 1,280) is not sent but counted (udp.too_large).
+//
+// Two non-blocking sockets, IPv4 and IPv6, each bound to the configured source address of its
+// family when there is one (else the kernel picks). A send the kernel cannot take at once
+// (EAGAIN/ENOBUFS) is dropped and counted, never retried: decoding never waits for the network.
+// SO_BROADCAST stays off, so the kernel itself refuses broadcast destinations.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sink/transport.hpp"
+
+namespace overflowd::sink {
+
+inline constexpr std::size_t kMaxUdpPayload = 1200;
+
+struct UdpSenderConfig {
+  std::uint16_t port = 65535;
+  std::optional<core::IpAddress> source_v4;
+  std::optional<core::IpAddress> source_v6;
+};
+
+struct UdpSenderCounters {
+  std::uint64_t sent = 0;
+  std::uint64_t too_large = 0;
+  std::uint64_t would_block = 0;  // the socket buffer was full
+  std::uint64_t failed = 0;       // any other send error (no route, refused, ...)
+  std::uint64_t no_socket = 0;    // no socket of the destination's family could be opened
+};
+
+class UdpSender final : public Transport {
+public:
+  [[nodiscard]] static std::expected<std::unique_ptr<UdpSender>, std::string> open(const UdpSenderConfig& config);
+  ~UdpSender() override;
+  UdpSender(const UdpSender&) = delete;
+  UdpSender& operator=(const UdpSender&) = delete;
+
+  void send(const core::IpAddress& to, const report::SignedReport& report) override;
+  void finish() override {}
+  void append_counters(std::vector<core::NamedCount>& out) const override;
+  [[nodiscard]] const UdpSenderCounters& counters() const noexcept { return counters_; }
+
+private:
+  UdpSender(const UdpSenderConfig& config, int fd4, int fd6) : config_(config), fd4_(fd4), fd6_(fd6) {}
+  UdpSenderConfig config_;
+  int fd4_;
+  int fd6_;
+  UdpSenderCounters counters_;
+};
+
+}  // namespace overflowd::sink

@@ -1,0 +1,126 @@
+// The DeliverySink's wiring, with a fake transport that records what it is given: nothing here
+// touches the network.
+#include "sink/delivery_sink.hpp"
+
+#include <gtest/gtest.h>
+
+#include "report/keys.hpp"
+#include "report/report_builder.hpp"
+#include "report/signer.hpp"
+
+namespace overflowd::sink {
+namespace {
+
+core::IpAddress ip(std::string_view s) { return *core::IpAddress::parse(s); }
+
+struct Sent {
+  std::vector<std::string> to;
+  int finished = 0;
+};
+
+class FakeTransport final : public Transport {
+public:
+  explicit FakeTransport(Sent& sent) : sent_(sent) {}
+  void send(const core::IpAddress& to, const report::SignedReport& r) override {
+    EXPECT_FALSE(r.line.empty());
+    sent_.to.push_back(to.to_string());
+  }
+  void finish() override { ++sent_.finished; }
+  void append_counters(std::vector<core::NamedCount>& out) const override { out.push_back({"fake.sent", sent_.to.size()}); }
+
+private:
+  Sent& sent_;
+};
+
+core::FlowRecord flow(std::string_view src, std::string_view dst, std::uint16_t sport = 1) {
+  core::FlowRecord f;
+  f.src = ip(src);
+  f.dst = ip(dst);
+  f.sport = sport;
+  f.dport = 80;
+  f.protocol = 6;
+  f.pcount = 1;
+  f.fields = core::kNetflowV5Fields;
+  return f;
+}
+
+report::SignedReport sign(const core::FlowRecord& f) {
+  static const report::KeyPair keys = report::generate_keypair();
+  report::Signer signer(keys);
+  std::string message;
+  report::ReportBuilder({}).build(f, 1'700'000'000'000'000'000, message);
+  report::SignedReport r;
+  signer.sign(message, r);
+  return r;
+}
+
+DeliveryConfig open_config(DeliverTo to) {
+  DeliveryConfig c;
+  c.to = to;
+  c.guard.global.reset();
+  c.guard.per_destination.reset();
+  return c;
+}
+
+std::unique_ptr<DeliverySink> make(const DeliveryConfig& c, Sent& sent, int transports = 1) {
+  std::vector<std::unique_ptr<Transport>> t;
+  for (int i = 0; i < transports; ++i) t.push_back(std::make_unique<FakeTransport>(sent));
+  return std::make_unique<DeliverySink>(c, std::move(t));
+}
+
+TEST(DeliverySink, SendsToTheEndpointsDeliverToNames) {
+  const auto f = flow("1.1.1.1", "9.9.9.9");
+  const auto r = sign(f);
+  for (auto [to, want] : {std::pair{DeliverTo::src, std::vector<std::string>{"1.1.1.1"}},
+                          std::pair{DeliverTo::dst, std::vector<std::string>{"9.9.9.9"}},
+                          std::pair{DeliverTo::both, std::vector<std::string>{"1.1.1.1", "9.9.9.9"}}}) {
+    Sent sent;
+    auto sink = make(open_config(to), sent);
+    sink->write_at(f, r, 0);
+    EXPECT_EQ(sent.to, want);
+  }
+}
+
+TEST(DeliverySink, OneGuardDecisionCoversEveryTransport) {
+  DeliveryConfig c = open_config(DeliverTo::dst);
+  c.guard.global = guard::Budget{1, 1};
+  Sent sent;
+  auto sink = make(c, sent, 3);
+  sink->write_at(flow("1.1.1.1", "9.9.9.9", 1), sign(flow("1.1.1.1", "9.9.9.9", 1)), 0);
+  sink->write_at(flow("1.1.1.1", "9.9.9.9", 2), sign(flow("1.1.1.1", "9.9.9.9", 2)), 0);
+  EXPECT_EQ(sent.to.size(), 3u);  // the first report over all three transports; the second refused
+  EXPECT_EQ(sink->guard().counters().count(guard::Verdict::admitted), 1u);
+  EXPECT_EQ(sink->guard().counters().count(guard::Verdict::global_budget), 1u);
+}
+
+TEST(DeliverySink, SuppressedAddressesReachNoTransport) {
+  Sent sent;
+  auto sink = make(open_config(DeliverTo::both), sent);
+  const auto f = flow("127.0.0.2", "10.1.1.1");
+  sink->write_at(f, sign(f), 0);
+  EXPECT_TRUE(sent.to.empty());
+  std::vector<core::NamedCount> counts;
+  sink->append_counters(counts);
+  EXPECT_EQ(counts.front(), (core::NamedCount{"guard.admitted", 0}));
+  EXPECT_NE(std::find(counts.begin(), counts.end(), core::NamedCount{"guard.suppressed.special_purpose", 2}), counts.end());
+  EXPECT_NE(std::find(counts.begin(), counts.end(), core::NamedCount{"fake.sent", 0}), counts.end());
+}
+
+TEST(DeliverySink, Ipv4MappedEndpointsGoToTheirIpv4Address) {
+  Sent sent;
+  auto sink = make(open_config(DeliverTo::dst), sent);
+  const auto f = flow("2001:4860::1", "::ffff:9.9.9.9");
+  sink->write_at(f, sign(f), 0);
+  EXPECT_EQ(sent.to, std::vector<std::string>{"9.9.9.9"});
+}
+
+TEST(DeliverySink, FlushFinishesTheTransportsOnce) {
+  Sent sent;
+  auto sink = make(open_config(DeliverTo::dst), sent, 2);
+  sink->flush();
+  sink->flush();
+  EXPECT_EQ(sent.finished, 2);
+}
+
+}  // namespace
+}  // namespace overflowd::sink
