@@ -80,22 +80,11 @@ int cmd_run(const RunConfig& config) {
     source = std::move(*s);
   }
 
-  std::unique_ptr<sink::StreamSink> out;
-  if (config.output_file.empty()) {
-    out = sink::StreamSink::standard_output(source->live());
-  } else {
-    auto f = sink::StreamSink::file(config.output_file, source->live());
-    if (!f) {
-      print_error(f.error());
-      return kExitUsage;
-    }
-    out = std::move(*f);
-  }
+  // The key after the source, and its warning after the output opened, so that a bad path or a
+  // bad key is the only line on stderr.
   report::KeyPair keys;
   if (config.key_path.empty()) {
     keys = report::generate_keypair();
-    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
-                  " that ends with this run; give --key PATH to keep one");
   } else {
     auto loaded = load_or_create_key(config.key_path);
     if (!loaded) {
@@ -107,6 +96,20 @@ int cmd_run(const RunConfig& config) {
     keys = loaded->keys;
   }
 
+  std::unique_ptr<sink::StreamSink> out;
+  if (config.output_file.empty()) {
+    out = sink::StreamSink::standard_output(source->live());
+  } else {
+    auto f = sink::StreamSink::file(config.output_file, source->live());
+    if (!f) {
+      print_error(f.error());
+      return kExitUsage;
+    }
+    out = std::move(*f);
+  }
+  if (config.key_path.empty())
+    print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
+                  " that ends with this run; give --key PATH to keep one");
   sink::Sink* sinks[] = {out.get()};
   const PipelineResult result = run_pipeline(*source, config.sampler, report::ReportConfig{config.contact}, keys, sinks);
   out->flush();

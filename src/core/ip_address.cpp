@@ -31,7 +31,8 @@ IpAddress IpAddress::unmapped() const noexcept {
 }
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-  if (text.size() >= kMaxText) return std::nullopt;
+  // inet_pton reads a C string: a NUL inside the view would end the text early.
+  if (text.size() >= kMaxText || text.find('\0') != std::string_view::npos) return std::nullopt;
   char buf[kMaxText + 1];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';

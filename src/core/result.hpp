@@ -25,6 +25,19 @@ namespace overflowd::core {
   /* dispatch */                                                                                 \
   X(not_flow_export, "not_flow_export")                                                          \
   X(unsupported_version, "unsupported_version")                                                  \
+  /* sFlow v5: lengths and counts that lie, and the decoder's caps */                            \
+  X(bad_address_type, "bad_address_type")                                                        \
+  X(sample_count_overrun, "sample_count_overrun")                                                \
+  X(sample_length_overrun, "sample_length_overrun")                                              \
+  X(sample_limit, "sample_limit")                                                                \
+  X(record_count_overrun, "record_count_overrun")                                                \
+  X(record_length_overrun, "record_length_overrun")                                              \
+  X(short_record, "short_record")                                                                \
+  X(header_length_overrun, "header_length_overrun")                                              \
+  X(header_limit, "header_limit")                                                                \
+  X(list_overrun, "list_overrun")                                                                \
+  X(as_path_limit, "as_path_limit")                                                              \
+  X(bad_mask_length, "bad_mask_length")                                                          \
   /* shared by the flow decoders */                                                              \
   X(short_header, "short_header")                                                                \
   X(bad_version, "bad_version")                                                                  \

@@ -1,6 +1,7 @@
 #include "decode/dispatch.hpp"
 
 #include "decode/netflow_v5.hpp"
+#include "decode/sflow_v5.hpp"
 
 namespace overflowd::decode {
 
@@ -38,9 +39,13 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
     case Protocol::ipfix:
       result = core::fail(Errc::unsupported_version, 0, 10);
       break;
-    case Protocol::sflow_v5:
-      result = core::fail(Errc::unsupported_version, 0, 5);
+    case Protocol::sflow_v5: {
+      // Refused samples of an accepted datagram are counted here; its good samples are kept.
+      sflow_v5::Stats stats;
+      result = sflow_v5::decode(datagram, out, stats);
+      sflow_v5::add_to(counters_, stats);
       break;
+    }
     case Protocol::packet:
     case Protocol::count_:
       break;

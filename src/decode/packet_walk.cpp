@@ -243,7 +243,8 @@ Result<UdpPayload> walk_to_udp(std::uint32_t link_type, Bytes frame) noexcept {
   if (!info) return std::unexpected(info.error());
   if (info->fragment) return fail(Errc::ip_fragment, 0);
   if (info->protocol != 17) return fail(Errc::not_udp, 0);
-  if (!info->transport) return fail(Errc::truncated_capture, 0);
+  // No UDP header: either the capture was cut (snaplen) or the IP payload is too short to hold one.
+  if (!info->transport) return fail(info->cut ? Errc::truncated_capture : Errc::bad_udp_header, 0);
   if (info->udp_length < 8) return fail(Errc::bad_udp_header, 0);
   const std::size_t want = info->udp_length - 8u;
   if (info->l4_payload.size() < want) {

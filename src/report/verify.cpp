@@ -3,6 +3,8 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <set>
+#include <vector>
 
 #include "core/encoding.hpp"
 
@@ -18,6 +20,8 @@ const char* to_string(VerifyErrc e) noexcept {
       return "not JSON";
     case VerifyErrc::not_an_object:
       return "not a JSON object";
+    case VerifyErrc::duplicate_key:
+      return "a JSON object names a member twice";
     case VerifyErrc::no_signature_block:
       return "no signature block";
     case VerifyErrc::bad_key:
@@ -62,8 +66,24 @@ bool depth_ok(std::string_view s) noexcept {
 std::expected<nlohmann::json, VerifyErrc> parse(std::string_view s, VerifyErrc not_json) {
   if (s.size() > kMaxReportBytes) return std::unexpected(VerifyErrc::too_large);
   if (!depth_ok(s)) return std::unexpected(VerifyErrc::too_deep);
-  auto j = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+  // nlohmann keeps the last of duplicate members, other parsers the first: a value that one reader
+  // sees would not be the signed one. Track the names of every open object and refuse repeats.
+  std::vector<std::set<std::string>> open_objects;
+  bool duplicate = false;
+  const auto check = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) {
+      open_objects.emplace_back();
+    } else if (event == Event::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == Event::key && !open_objects.empty()) {
+      if (!open_objects.back().insert(parsed.get<std::string>()).second) duplicate = true;
+    }
+    return true;
+  };
+  auto j = nlohmann::json::parse(s, check, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::unexpected(not_json);
+  if (duplicate) return std::unexpected(VerifyErrc::duplicate_key);
   return j;
 }
 
@@ -80,6 +100,7 @@ std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line) {
   (void)sodium_ready;
   const auto it = outer->find("signature");
   if (it != outer->end() && it->is_object()) {
+    if (it->size() != 2) return std::unexpected(VerifyErrc::no_signature_block);  // nothing unsigned rides along
     block = &*it;
   } else if (outer->size() == 2 && outer->contains("key") && it != outer->end() && it->is_string()) {
     block = &*outer;

@@ -2,7 +2,9 @@
 //  - the full report: {"contact":..,"flowdata":..,"metadata":..,"signature":{"key","signature"}}
 //  - the compact form: the signature block alone, {"key":..,"signature":..}
 // A full report verifies when its signature is valid for its key AND the signed message parses to
-// the report without its signature block (so no unsigned field can ride along).
+// the report without its signature block (so no unsigned field can ride along). The signature block
+// holds exactly "key" and "signature", and no object may name a member twice (parsers disagree on
+// which of the two values counts).
 #pragma once
 
 #include <array>
@@ -22,6 +24,7 @@ enum class VerifyErrc : std::uint8_t {
   too_deep,                // JSON nesting over kMaxDepth
   not_json,
   not_an_object,
+  duplicate_key,           // an object names a member twice (forbidden by I-JSON, RFC 7493)
   no_signature_block,      // neither a report with "signature" nor the compact form
   bad_key,                 // "key" is not 64 hex digits
   bad_signature_encoding,  // "signature" is not base64

@@ -1,0 +1,255 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+using overflowd::app::load_toml;
+using overflowd::app::parse_port;
+using overflowd::app::parse_rate;
+using overflowd::app::RunConfig;
+using overflowd::app::validate;
+
+bool contains(const std::string& s, std::string_view what) { return s.find(what) != std::string::npos; }
+
+// ---- --rate ----
+
+TEST(ParseRate, AcceptsProbabilityScales) {
+  EXPECT_EQ(parse_rate("1e-5"), 1e-5);
+  EXPECT_EQ(parse_rate("0.00001"), 1e-5);
+  EXPECT_EQ(parse_rate("1"), 1.0);
+  EXPECT_EQ(parse_rate("0"), 0.0);
+  EXPECT_EQ(parse_rate("0.05"), 0.05);
+  EXPECT_EQ(parse_rate("1.0"), 1.0);
+}
+
+TEST(ParseRate, RefusesWhatIsNotANumber) {
+  for (std::string_view bad : {"abc", "nan", "NaN", "", "inf", "-inf", "1e-5x", " 1", "1 ", "0,5", "1e", "--1"}) {
+    const auto r = parse_rate(bad);
+    ASSERT_FALSE(r) << "'" << bad << "'";
+    EXPECT_TRUE(contains(r.error(), "--rate")) << r.error();
+    EXPECT_TRUE(contains(r.error(), "not a number")) << r.error();
+    EXPECT_TRUE(contains(r.error(), "'" + std::string(bad) + "'")) << r.error();
+  }
+}
+
+TEST(ParseRate, RefusesNumbersOutsideZeroToOne) {
+  for (std::string_view bad : {"2", "-1", "1.0000001", "-0.00001", "1e3"}) {
+    const auto r = parse_rate(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_TRUE(contains(r.error(), "outside [0, 1]")) << r.error();
+    EXPECT_TRUE(contains(r.error(), std::string(bad))) << r.error();
+  }
+}
+
+// ---- ports ----
+
+TEST(ParsePort, AcceptsZeroTo65535) {
+  EXPECT_EQ(parse_port("-u", "0"), 0);
+  EXPECT_EQ(parse_port("-u", "2055"), 2055);
+  EXPECT_EQ(parse_port("-u", "65535"), 65535);
+}
+
+TEST(ParsePort, RefusesEverythingElseNamingTheOption) {
+  for (std::string_view bad : {"65536", "-1", "", "80a", " 80", "80 ", "99999999999", "0x50", "+80", "8.0"}) {
+    const auto r = parse_port("--udpport", bad);
+    ASSERT_FALSE(r) << "'" << bad << "'";
+    EXPECT_TRUE(contains(r.error(), "--udpport")) << r.error();
+    EXPECT_TRUE(contains(r.error(), "not a port number")) << r.error();
+  }
+}
+
+// ---- TOML ----
+
+class Toml : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "overflowd-config-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& text) {
+    const std::string p = (dir_ / "overflowd.toml").string();
+    std::ofstream(p) << text;
+    return p;
+  }
+  // Loads `text` into a default RunConfig; returns the error message or "" on success.
+  std::string load(const std::string& text) {
+    config_ = RunConfig{};
+    const auto r = load_toml(write(text), config_);
+    return r ? "" : r.error();
+  }
+
+  fs::path dir_;
+  RunConfig config_;
+};
+
+TEST_F(Toml, GoodFileFillsEveryField) {
+  ASSERT_EQ(load(R"(
+# the README's example
+[source]
+file = "capture.pcap"
+udp_port = 2055
+bind = "127.0.0.1"
+[sampler]
+rate = 0.001
+[report]
+key = "/var/lib/overflowd/key"
+[contact]
+email = "noc@example.net"
+identity = "Example Net"
+[output]
+file = "/var/log/overflowd/reports.jsonl"
+)"),
+            "");
+  EXPECT_EQ(config_.pcap_file, "capture.pcap");
+  EXPECT_EQ(config_.udp.port, 2055);
+  EXPECT_EQ(config_.udp.bind, "127.0.0.1");
+  EXPECT_EQ(config_.sampler.rate, 0.001);
+  EXPECT_EQ(config_.key_path, "/var/lib/overflowd/key");
+  EXPECT_EQ(config_.contact.email, "noc@example.net");
+  EXPECT_EQ(config_.contact.identity, "Example Net");
+  EXPECT_EQ(config_.output_file, "/var/log/overflowd/reports.jsonl");
+}
+
+TEST_F(Toml, AbsentKeysKeepTheirDefaults) {
+  ASSERT_EQ(load("[sampler]\nrate = 1e-4\n"), "");
+  EXPECT_EQ(config_.sampler.rate, 1e-4);
+  EXPECT_EQ(config_.udp.port, 7777);
+  EXPECT_EQ(config_.udp.bind, "::");
+  EXPECT_TRUE(config_.pcap_file.empty());
+  EXPECT_TRUE(config_.contact.empty());
+  ASSERT_EQ(load(""), "");
+  EXPECT_EQ(config_.sampler.rate, 1e-5);
+}
+
+TEST_F(Toml, IntegerRateIsANumber) {
+  ASSERT_EQ(load("[sampler]\nrate = 1\n"), "");
+  EXPECT_EQ(config_.sampler.rate, 1.0);
+  ASSERT_EQ(load("[sampler]\nrate = 0\n"), "");
+  EXPECT_EQ(config_.sampler.rate, 0.0);
+}
+
+TEST_F(Toml, UnknownKeyIsNamed) {
+  const std::string e = load("[sampler]\nrat = 0.1\n");
+  EXPECT_TRUE(contains(e, "unknown key sampler.rat")) << e;
+  EXPECT_TRUE(contains(load("[contact]\nemail = \"a@b\"\nphone = \"123\"\n"), "unknown key contact.phone"));
+  EXPECT_TRUE(contains(load("[source]\nfile = \"x\"\n[source.extra]\nk = 1\n"), "unknown key source.extra"));
+}
+
+TEST_F(Toml, UnknownSectionIsNamed) {
+  const std::string e = load("[sampling]\nrate = 0.1\n");
+  EXPECT_TRUE(contains(e, "unknown section [sampling]")) << e;
+  EXPECT_FALSE(load("rate = 0.1\n").empty());  // a top-level key is no section of ours either
+}
+
+TEST_F(Toml, WrongTypesAreRefused) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"[source]\nfile = 5\n", "source.file must be a string"},
+      {"[source]\nbind = true\n", "source.bind must be a string"},
+      {"[source]\nudp_port = \"7777\"\n", "source.udp_port must be a port number"},
+      {"[source]\nudp_port = 70000\n", "source.udp_port must be a port number"},
+      {"[source]\nudp_port = -1\n", "source.udp_port must be a port number"},
+      {"[source]\nudp_port = 80.5\n", "source.udp_port must be a port number"},
+      {"[sampler]\nrate = \"0.1\"\n", "sampler.rate must be a number"},
+      {"[sampler]\nrate = true\n", "sampler.rate must be a number"},
+      {"[report]\nkey = 1\n", "report.key must be a string"},
+      {"[contact]\nemail = [\"a@b\"]\n", "contact.email must be a string"},
+      {"[contact]\nidentity = { name = \"x\" }\n", "contact.identity must be a string"},
+      {"[output]\nfile = 1979-05-27\n", "output.file must be a string"},
+      {"source = 5\n", "source must be a table"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = load(c.text);
+    EXPECT_TRUE(contains(e, c.message)) << c.text << " -> '" << e << "'";
+  }
+}
+
+TEST_F(Toml, SyntaxErrorNamesTheFileAndLine) {
+  const std::string text = "[sampler]\n# a comment\nrate = = 0.1\n";
+  const std::string p = write(text);
+  RunConfig c;
+  const auto r = load_toml(p, c);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error(), p + ":3:")) << r.error();
+
+  const auto unterminated = load("[contact]\nemail = \"noc@example.net\nidentity = \"x\"\n");
+  EXPECT_TRUE(contains(unterminated, ":2:")) << unterminated;
+  const auto bad_header = load("[source]\nfile = \"x\"\n\n\n[sampler\n");
+  EXPECT_TRUE(contains(bad_header, ":5:")) << bad_header;
+}
+
+TEST_F(Toml, MissingFileIsAnError) {
+  RunConfig c;
+  const auto r = load_toml((dir_ / "absent.toml").string(), c);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error(), "absent.toml")) << r.error();
+}
+
+// ---- validate ----
+
+TEST(Validate, DefaultsAreValid) { EXPECT_TRUE(validate(RunConfig{})); }
+
+TEST(Validate, BadUtf8ContactIsRefused) {
+  RunConfig c;
+  c.contact.email = "noc@example.net";
+  c.contact.identity = "Caf\xc3";  // truncated sequence
+  auto r = validate(c);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error(), "UTF-8")) << r.error();
+  c.contact.identity = "Caf\xc3\xa9";
+  EXPECT_TRUE(validate(c));
+  c.contact.email = "\xed\xa0\x80@example.net";  // a surrogate
+  EXPECT_FALSE(validate(c));
+  c.contact.email = "\xc0\xaf";  // an overlong '/'
+  EXPECT_FALSE(validate(c));
+}
+
+TEST(Validate, OverlongContactIsRefused) {
+  RunConfig c;
+  c.contact.identity = std::string(256, 'x');
+  EXPECT_TRUE(validate(c));
+  c.contact.identity = std::string(257, 'x');
+  EXPECT_FALSE(validate(c));
+}
+
+TEST(Validate, RateOutsideZeroToOneIsRefused) {
+  RunConfig c;
+  for (double bad : {2.0, -0.1, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    c.sampler.rate = bad;
+    EXPECT_FALSE(validate(c)) << bad;
+  }
+  c.sampler.rate = 1.0;
+  EXPECT_TRUE(validate(c));
+}
+
+TEST(Validate, BindMustBeAnAddressForLiveInput) {
+  RunConfig c;
+  c.udp.bind = "localhost";
+  const auto r = validate(c);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error(), "--bind")) << r.error();
+  c.udp.bind = "127.0.0.1";
+  EXPECT_TRUE(validate(c));
+  c.udp.bind = "::1";
+  EXPECT_TRUE(validate(c));
+  c.udp.bind = "localhost";
+  c.pcap_file = "x.pcap";  // not used when reading a file
+  EXPECT_TRUE(validate(c));
+}
+
+}  // namespace
