@@ -7,6 +7,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "receive/receiver.hpp"
 
 using namespace overflowd::app;
 
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
   synth->add_option("--seed", synth_config.seed, "Generator seed")->capture_default_str();
   synth->add_flag("--loopback", synth_config.loopback, "Use 127.0.0.0/8 addresses only (for delivery tests)");
 
+  auto* receive = overflowd::receive::add_receive_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (overflowd::receive::chosen(receive)) return overflowd::receive::run(receive);
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);

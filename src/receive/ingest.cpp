@@ -49,6 +49,8 @@ const char* reason_name(report::VerifyErrc e) noexcept {
       return "not_json";
     case VerifyErrc::not_an_object:
       return "not_an_object";
+    case VerifyErrc::duplicate_key:
+      return "duplicate_key";
     case VerifyErrc::no_signature_block:
       return "no_signature_block";
     case VerifyErrc::bad_key:

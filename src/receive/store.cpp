@@ -339,11 +339,13 @@ std::expected<BatchResult, std::string> Store::write(std::span<const Item> items
   BatchResult result;
   std::map<std::string, std::int64_t> counters = extra;
   std::map<std::string, KeyBatch> keys;
+  result.outcomes.reserve(items.size());
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
     ++counters[std::string("received.") + to_string(a.input)];
     if (const auto* rej = std::get_if<Rejected>(&item.verdict)) {
       ++result.rejected;
+      result.outcomes.push_back(Outcome::rejected);
       ++counters["invalid"];
       ++counters["invalid." + rej->reason];
       s.insert_invalid.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
@@ -376,12 +378,14 @@ std::expected<BatchResult, std::string> Store::write(std::span<const Item> items
     if (!ins.run()) return fail(db_.error());
     if (db_.changes() == 0) {
       ++result.duplicates;
+      result.outcomes.push_back(Outcome::duplicate);
       ++counters["duplicates"];
       if (!s.count_duplicate.bind_blob(1, acc.digest).run()) return fail(db_.error());
       continue;
     }
     const std::int64_t id = db_.last_insert_rowid();
     ++result.stored;
+    result.outcomes.push_back(Outcome::stored);
     ++counters["stored"];
     if (acc.time_flag != TimeFlag::ok) ++counters[std::string("time.") + to_string(acc.time_flag)];
     if (item.spoof == SpoofStatus::suspect) ++counters["spoof.suspect"];

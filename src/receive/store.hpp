@@ -48,7 +48,10 @@ struct Item {
   SpoofStatus spoof = SpoofStatus::not_mine;
 };
 
+enum class Outcome : std::uint8_t { stored, duplicate, rejected };
+
 struct BatchResult {
+  std::vector<Outcome> outcomes;  // one per item, in order
   std::size_t stored = 0;
   std::size_t duplicates = 0;
   std::size_t rejected = 0;
