@@ -38,7 +38,9 @@ ReceiveCommand* add_receive_command(CLI::App& app) {
     } else {
       auto& slot = cmd.values[&s];
       if (s.kind == Setting::Kind::list) slot.option = cmd.app->add_option(s.flag, slot.many, help)->type_name(s.value_name);
-      else slot.option = cmd.app->add_option(s.flag, slot.one, help)->type_name(s.value_name);
+      else
+        slot.option = cmd.app->add_option(s.flag, slot.one, help)->type_name(s.value_name)
+                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
   }
   cmd.app->footer(

@@ -153,7 +153,7 @@ void post_reports(HttpContext& ctx, Input input, const httplib::Request& req, ht
                   const httplib::ContentReader& reader) {
   std::string body;
   bool too_large = false;
-  reader([&](const char* data, std::size_t n) {
+  const bool read = reader([&](const char* data, std::size_t n) {
     if (body.size() + n > kMaxBodyBytes) {
       too_large = true;
       return false;
@@ -161,7 +161,10 @@ void post_reports(HttpContext& ctx, Input input, const httplib::Request& req, ht
     body.append(data, n);
     return true;
   });
-  if (too_large) return send_error(res, 413, "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
+  // httplib refuses a declared length over the cap before reading (it sets 413); a chunked body
+  // over the cap is cut off here.
+  if (too_large || res.status == 413) return send_error(res, 413, "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
+  if (!read) return send_error(res, 400, "the body could not be read");
   const auto lines = split_reports(body);
   if (lines.empty()) return send_error(res, 400, "no report in the body");
   if (lines.size() > kMaxReportsPerRequest)
