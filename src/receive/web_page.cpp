@@ -30,6 +30,7 @@ const std::string& web_page() {
   table { border-collapse:collapse; width:100%; font-size:12.5px; }
   th, td { text-align:left; padding:4px 6px; border-bottom:1px solid var(--line); vertical-align:top; white-space:nowrap; }
   th { color:var(--muted); font-weight:600; }
+  td.wrap { white-space:normal; min-width:180px; }
   td.num { text-align:right; font-variant-numeric: tabular-nums; }
   .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; }
   .bad { color:var(--warn); font-weight:600; }
@@ -168,12 +169,12 @@ async function refresh() {
     $("prefixes").textContent = summary.my_prefixes && summary.my_prefixes.length ? "(" + summary.my_prefixes.join(", ") + ")" : "(none configured: --my-prefix)";
     chart(summary.series, summary.bucket_s || 1);
     table("reporters", summary.reporters, [
-      ["network", (r) => who(r.contact)], ["key", (r) => shortKey(r.key), "mono"], ["reports", (r) => fmtNum(r.reports), "num"],
+      ["network", (r) => who(r.contact), "wrap"], ["key", (r) => shortKey(r.key), "mono"], ["reports", (r) => fmtNum(r.reports), "num"],
       ["packets", (r) => fmtNum(r.packets), "num"], ["exporters", (r) => fmtNum(r.exporters), "num"], ["last", (r) => fmtTime(r.last)]],
       summary.note || "no reports toward my prefixes yet");
     table("sources", summary.top_sources, [
       ["source", (r) => r.saddr, "mono"], ["packets", (r) => fmtNum(r.packets), "num"], ["reports", (r) => fmtNum(r.reports), "num"],
-      ["seen by", (r) => (r.seen_by || []).map((n) => who(n.contact) + " [" + shortKey(n.key) + " exporter " + n.exporter + " if " + n.input + " AS" + n.src_as + "]").join("; ")]],
+      ["seen by", (r) => (r.seen_by || []).map((n) => who(n.contact) + " [" + shortKey(n.key) + " exporter " + n.exporter + " if " + n.input + " AS" + n.src_as + "]").join("; "), "wrap"]],
       summary.note || "no reports toward my prefixes yet");
     table("spoofing", spoof.suspects, [
       ["flow", (r) => flowText(r.flow), "mono"], ["flow start", (r) => fmtTime(r.flow.stime / 1000)],
@@ -184,9 +185,9 @@ async function refresh() {
     table("alerts", alerts.alerts, [
       ["when", (r) => fmtTime(r.created)], ["kind", (r) => r.kind, "bad"], ["key", (r) => shortKey(r.key), "mono"],
       ["what", (r) => r.kind === "contact_changed" ? who(r.detail.from) + " \u2192 " + who(r.detail.to)
-        : who(r.detail) + " was seen under " + (r.detail.previous_keys || []).map(shortKey).join(", ")]], "no alert");
+        : who(r.detail) + " was seen under " + (r.detail.previous_keys || []).map(shortKey).join(", "), "wrap"]], "no alert");
     table("keys", keys.keys, [
-      ["key", (r) => shortKey(r.key), "mono"], ["contact", (r) => who(r.contact)], ["reports", (r) => fmtNum(r.reports), "num"],
+      ["key", (r) => shortKey(r.key), "mono"], ["contact", (r) => who(r.contact), "wrap"], ["reports", (r) => fmtNum(r.reports), "num"],
       ["exporters", (r) => fmtNum(r.exporters), "num"], ["prefixes", (r) => fmtNum(r.prefixes), "num"],
       ["contacts", (r) => (r.contacts || []).length, (r) => (r.contacts || []).length > 1 ? "num bad" : "num"],
       ["first seen", (r) => fmtTime(r.first_seen)], ["last seen", (r) => fmtTime(r.last_seen)]], "no key yet");
