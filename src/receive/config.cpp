@@ -191,7 +191,12 @@ std::expected<void, std::string> load_receive_toml(const std::string& path, Rece
         break;
     }
     // Every kind but a list gives exactly one value; a list may be empty.
-    if (auto r = s->set(c, v); !r) return std::unexpected(path + ": " + r.error());
+    if (auto r = s->set(c, v); !r) {
+      std::string why = r.error();
+      const std::string flag = std::string(s->flag).substr(std::string(s->flag).rfind(',') + 1);
+      if (why.starts_with(flag)) why.replace(0, flag.size(), "receive." + std::string(s->key));  // name the key, not the flag
+      return std::unexpected(path + ": " + why);
+    }
   }
   return {};
 }

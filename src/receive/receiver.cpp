@@ -86,8 +86,6 @@ int run_receive(const ReceiveConfig& config) {
   report::KeyPair keys;
   if (config.key_path.empty()) {
     keys = report::generate_keypair();
-    if (!config.quiet)
-      warning("no --key given: publishing an ephemeral key " + report::public_key_hex(keys) + " that ends with this run");
   } else {
     auto loaded = io::load_or_create_key(config.key_path);
     if (!loaded) {
@@ -326,6 +324,8 @@ int run_receive(const ReceiveConfig& config) {
   if (ok && !config.tls_cert.empty() && config.https_port != kOff) ok = start_server(true, config.https_port);
 
   if (ok && !config.quiet) {
+    if (config.key_path.empty())
+      warning("no --key given: publishing an ephemeral key " + report::public_key_hex(keys) + " that ends with this run");
     for (const auto& l : listening) fmt::print(stderr, "overflowd receive: listening: {}\n", l);
     fmt::print(stderr, "overflowd receive: key {} database {}\n", report::public_key_hex(keys), config.db);
   }
