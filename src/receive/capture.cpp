@@ -1,6 +1,7 @@
 #include "receive/capture.hpp"
 
 #include <pcap/pcap.h>
+#include <poll.h>
 
 #include "decode/packet_walk.hpp"
 
@@ -28,6 +29,7 @@ std::expected<std::unique_ptr<Capture>, std::string> Capture::open(const Capture
     pcap_set_buffer_size(h, 16 << 20);
     pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO);
     const int rc = pcap_activate(h);
+    if (rc >= 0) pcap_setnonblock(h, 1, errbuf);
     if (rc < 0) {
       std::string why = pcap_geterr(h);
       if (why.empty()) why = pcap_statustostr(rc);
@@ -68,8 +70,13 @@ std::uint64_t Capture::run(const std::function<void(const CapturedDatagram&)>& o
   while (!stop.load(std::memory_order_relaxed)) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
+    if (live_) {
+      // A blocked read would not see the stop flag: wait for the descriptor at most 200 ms.
+      pollfd p{pcap_get_selectable_fd(handle_), POLLIN, 0};
+      if (p.fd >= 0 && ::poll(&p, 1, 200) <= 0) continue;
+    }
     const int rc = pcap_next_ex(handle_, &hdr, &data);
-    if (rc == 0) continue;                     // live: the read timed out
+    if (rc == 0) continue;                     // live: nothing (yet)
     if (rc == PCAP_ERROR_BREAK) break;         // end of the file
     if (rc != 1) {
       warning_ = name_ + ": " + pcap_geterr(handle_) + (live_ ? "" : "; the rest of the file is skipped");

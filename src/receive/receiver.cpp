@@ -219,8 +219,8 @@ int run_receive(const ReceiveConfig& config) {
     cc.file = config.capture_file;
     cc.interface = config.capture_interface;
     cc.filter = config.capture_filter;
-    cc.port = static_cast<std::uint16_t>(config.udp_port == kOff ? 65535 : config.udp_port);
-    if (config.udp_port == 0) cc.port = 65535;
+    // The report port: the UDP port when one is set, else 65535.
+    cc.port = static_cast<std::uint16_t>(config.udp_port == kOff || config.udp_port == 0 ? 65535 : config.udp_port);
     auto c = Capture::open(cc);
     if (!c) {
       error(c.error());

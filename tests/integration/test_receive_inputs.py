@@ -131,6 +131,27 @@ class ReceiveInputs(unittest.TestCase):
             finally:
                 rx.stop()
 
+    def test_live_capture_on_loopback(self):
+        # The report port is the UDP port: the receiver's socket listens on 127.0.0.2, the reports
+        # go to 127.0.0.1, where only the capture on lo sees them.
+        port = lib.free_udp_port("127.0.0.1")
+        with lib.temp_dir() as d:
+            try:
+                rx = rs.Receiver(d, "--udp-port", port, "--bind", "127.0.0.2", "--capture-interface", "lo")
+            except AssertionError as e:
+                if "capture on lo" in str(e):
+                    self.skipTest(f"no live capture here (needs CAP_NET_RAW): {str(e).splitlines()[-1]}")
+                raise
+            try:
+                time.sleep(0.5)  # the capture is open once the receiver says it listens; give libpcap a moment
+                with rs.socket.socket(rs.socket.AF_INET, rs.socket.SOCK_DGRAM) as s:
+                    for line in self.lines[:5]:
+                        s.sendto(rs.compact_of(line).encode(), ("127.0.0.1", port))
+                self.assertEqual(rx.wait_counter("stored", 5), 5)
+                self.assertEqual({r["input"] for r in rx.reports()}, {"capture"})
+            finally:
+                rx.stop()
+
     def test_forged_and_replayed_reports_are_refused_and_counted(self):
         with lib.temp_dir() as d:
             rx = rs.Receiver(d)
@@ -203,6 +224,13 @@ class ReceiveInputs(unittest.TestCase):
                 self.assertEqual(status, 415)
                 status, _ = rx.post("")
                 self.assertEqual(status, 400)
+                # A chunked body declares no length: it is cut off at the cap all the same.
+                import http.client
+                conn = http.client.HTTPConnection("127.0.0.1", rx.ports["http"], timeout=30)
+                conn.request("POST", "/.well-known/overflowd", body=iter([b" " * 8192] * 10),
+                             headers={"Content-Type": "application/json"}, encode_chunked=True)
+                self.assertEqual(conn.getresponse().status, 413)
+                conn.close()
                 # Reports are taken from anyone; the API only from --api-allow.
                 self.assertEqual(rx.post(self.lines[0])[0], 200)
                 status, _ = rx.request("GET", "/api/reports")
