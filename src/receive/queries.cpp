@@ -289,8 +289,8 @@ json Queries::summary(const SummaryQuery& sq) {
 
   // Totals, and the span of flow start times for the buckets.
   std::int64_t t_min = 0, t_max = 0;
-  if (auto q = db_.prepare("SELECT COUNT(*), COALESCE(SUM(pcount * MAX(sampling_interval, 1)), 0),"
-                           " COALESCE(SUM(bcount * MAX(sampling_interval, 1)), 0), MIN(stime), MAX(stime),"
+  if (auto q = db_.prepare("SELECT COUNT(*), COALESCE(CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER), 0),"
+                           " COALESCE(CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), 0), MIN(stime), MAX(stime),"
                            " COUNT(DISTINCT key) FROM reports" + w.sql)) {
     w.bind(*q);
     if (q->step() == SQLITE_ROW) {
@@ -301,8 +301,8 @@ json Queries::summary(const SummaryQuery& sq) {
   }
 
   // Who reports flows to me.
-  if (auto q = db_.prepare("SELECT r.key, COUNT(*), SUM(r.pcount * MAX(r.sampling_interval, 1)),"
-                           " SUM(r.bcount * MAX(r.sampling_interval, 1)), MIN(r.received_ns), MAX(r.received_ns),"
+  if (auto q = db_.prepare("SELECT r.key, COUNT(*), CAST(TOTAL(r.pcount * MAX(r.sampling_interval, 1)) AS INTEGER),"
+                           " CAST(TOTAL(r.bcount * MAX(r.sampling_interval, 1)) AS INTEGER), MIN(r.received_ns), MAX(r.received_ns),"
                            " k.email, k.identity, COUNT(DISTINCT r.exporter)"
                            " FROM reports r LEFT JOIN keys k ON k.key = r.key" + wr.sql +
                            " GROUP BY r.key ORDER BY COUNT(*) DESC LIMIT ?")) {
@@ -321,11 +321,11 @@ json Queries::summary(const SummaryQuery& sq) {
 
   // Volume over time, by flow start time.
   std::int64_t bucket_ms = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
-  const std::int64_t span = std::max<std::int64_t>(t_max - t_min, 0);
-  bucket_ms = std::max({bucket_ms, (span + 119) / 120, std::int64_t{1000}});
+  const double span = std::max(static_cast<double>(t_max) - static_cast<double>(t_min), 0.0);  // reported times: any value
+  bucket_ms = std::max({bucket_ms, static_cast<std::int64_t>(std::min(span / 120.0 + 1.0, 1e15)), std::int64_t{1000}});
   out["bucket_s"] = static_cast<double>(bucket_ms) / 1000.0;
-  if (auto q = db_.prepare("SELECT stime / ? AS b, COUNT(*), SUM(pcount * MAX(sampling_interval, 1)),"
-                           " SUM(bcount * MAX(sampling_interval, 1)), COUNT(DISTINCT key) FROM reports" + w.sql +
+  if (auto q = db_.prepare("SELECT stime / ? AS b, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
+                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key) FROM reports" + w.sql +
                            " GROUP BY b ORDER BY b LIMIT 1000")) {
     q->bind(1, bucket_ms);
     w.bind(*q, 2);
@@ -339,8 +339,8 @@ json Queries::summary(const SummaryQuery& sq) {
 
   // The top sources of traffic toward me, and the networks on their path.
   std::vector<std::string> sources;
-  if (auto q = db_.prepare("SELECT saddr, COUNT(*), SUM(pcount * MAX(sampling_interval, 1)),"
-                           " SUM(bcount * MAX(sampling_interval, 1)), COUNT(DISTINCT key), MAX(saddr_bin)"
+  if (auto q = db_.prepare("SELECT saddr, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
+                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key), MAX(saddr_bin)"
                            " FROM reports" + w.sql + " GROUP BY saddr ORDER BY 3 DESC LIMIT ?")) {
     w.bind(*q);
     q->bind(static_cast<int>(w.args.size()) + 1, top);

@@ -70,6 +70,10 @@ void SpoofWindow::evict_locked() {
 }
 
 WindowVerdict SpoofWindow::check(const FlowTuple& t, std::int64_t stime_ms, std::int64_t etime_ms) const {
+  // Times come from reports, which anyone can sign: keep the arithmetic below far from overflow.
+  constexpr std::int64_t kLimit = std::int64_t{1} << 52;
+  stime_ms = std::clamp(stime_ms, -kLimit, kLimit);
+  etime_ms = std::clamp(etime_ms, -kLimit, kLimit);
   if (etime_ms < stime_ms) std::swap(stime_ms, etime_ms);
   const std::uint64_t h = tuple_hash(t);
   const std::int64_t lo = floor_div(stime_ms - config_.tolerance_ms, config_.bucket_ms);

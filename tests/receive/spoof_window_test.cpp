@@ -94,3 +94,18 @@ TEST(SpoofWindow, IPv4AndItsMappedFormAreDifferentFromIPv6Lookalikes) {
 
 }  // namespace
 }  // namespace overflowd::receive
+
+namespace overflowd::receive {
+namespace {
+
+TEST(SpoofWindow, AnyReportedTimeIsJudgedWithoutOverflow) {
+  SpoofWindow w(config());
+  w.add(tuple("192.0.2.5", "198.51.100.1"), kT);
+  const auto t = tuple("192.0.2.5", "198.51.100.1");
+  EXPECT_EQ(w.check(t, INT64_MIN, INT64_MAX), WindowVerdict::seen) << "a span over everything contains the flow";
+  EXPECT_EQ(w.check(t, INT64_MAX, INT64_MAX), WindowVerdict::not_covered);
+  EXPECT_EQ(w.check(t, INT64_MIN, INT64_MIN), WindowVerdict::not_covered);
+}
+
+}  // namespace
+}  // namespace overflowd::receive
