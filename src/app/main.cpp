@@ -13,6 +13,7 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "guard/special_purpose.hpp"
+#include "receive/receiver.hpp"
 
 using namespace overflowd::app;
 
@@ -112,6 +113,8 @@ int main(int argc, char** argv) {
   auto* opt_dst_hosts = synth->add_option("--dst-host", synth_dst_hosts, "Draw every flow's destination from these IPv4 addresses (repeatable; special-purpose only)")
       ->type_name("ADDRESS")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
+  auto* receive = overflowd::receive::add_receive_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -123,6 +126,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (overflowd::receive::chosen(receive)) return overflowd::receive::run(receive);
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);

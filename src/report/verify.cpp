@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -122,6 +123,7 @@ std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line) {
   if (crypto_sign_verify_detached(signed_message->data(), msg, msg_len, v.key.data()) != 0)
     return std::unexpected(VerifyErrc::bad_signature);
   v.message.assign(reinterpret_cast<const char*>(msg), msg_len);
+  std::copy_n(signed_message->data(), crypto_sign_BYTES, v.signature.begin());
 
   auto inner = parse(v.message, VerifyErrc::message_not_json);
   if (!inner) return std::unexpected(inner.error() == VerifyErrc::not_json ? VerifyErrc::message_not_json : inner.error());

@@ -41,6 +41,7 @@ inline constexpr int kMaxDepth = 32;
 
 struct VerifiedReport {
   PublicKey key{};
+  std::array<std::uint8_t, 64> signature{};  // the detached Ed25519 signature
   std::string message;     // the signed bytes
   nlohmann::json report;   // the parsed message
   bool compact = false;    // arrived in the compact wire form

@@ -1,0 +1,144 @@
+// The receiver's throughput: verified reports stored per second, one core, SQLite (WAL,
+// synchronous=FULL, batches of 1000 as the writer commits them). Reports are signed beforehand by
+// the sender's own signer; each timed iteration verifies and stores one batch of 1000 distinct
+// reports into a fresh database on the temporary folder.
+//   BM_VerifyAndStore/compact|full  the whole path (ingest: verify + extract + digest, then store)
+//   BM_VerifyOnly                   report::verify_report and field extraction alone
+//   BM_StoreOnly                    Store::write of batches already verified
+// Run: build/bench/receive_bench --benchmark_repetitions=5 (the median is the figure to quote).
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "core/flow_record.hpp"
+#include "receive/ingest.hpp"
+#include "receive/store.hpp"
+#include "report/keys.hpp"
+#include "report/report_builder.hpp"
+#include "report/signer.hpp"
+
+namespace {
+
+using namespace overflowd;
+
+constexpr std::size_t kBatch = 1000;
+constexpr std::size_t kBatches = 20;
+constexpr std::int64_t kNow = 1'750'000'000LL * 1'000'000'000;
+
+// kBatches x kBatch distinct reports, from a few keys and contacts as a receiver sees them.
+const std::vector<report::SignedReport>& reports() {
+  static const std::vector<report::SignedReport> all = [] {
+    std::vector<report::SignedReport> out;
+    out.reserve(kBatch * kBatches);
+    std::vector<report::Signer> signers;
+    std::vector<report::ReportBuilder> builders;
+    for (std::uint8_t k = 0; k < 8; ++k) {
+      report::Seed seed{};
+      seed.fill(static_cast<std::uint8_t>(k + 1));
+      signers.emplace_back(report::keypair_from_seed(seed));
+      builders.emplace_back(report::ReportConfig{report::Contact{"noc@net" + std::to_string(k) + ".example", "Net " + std::to_string(k)}});
+    }
+    std::string message;
+    for (std::size_t i = 0; i < kBatch * kBatches; ++i) {
+      core::FlowRecord f;
+      f.src = core::IpAddress::v4(0xC6120000u + static_cast<std::uint32_t>(i));  // 198.18.0.0/15
+      f.dst = core::IpAddress::v4(0xCB007150u);                                  // 203.0.113.80
+      f.exporter = core::IpAddress::v4(0xC0000201u + static_cast<std::uint32_t>(i % 4));
+      f.nexthop = core::IpAddress::v4(0xC00002FEu);
+      f.sport = static_cast<std::uint16_t>(1024 + i % 60000);
+      f.dport = 80;
+      f.protocol = 6;
+      f.pcount = 1000 + i;
+      f.bcount = 60 * f.pcount;
+      f.stime_ms = kNow / 1'000'000 - 10'000;
+      f.etime_ms = kNow / 1'000'000 - 1'000;
+      f.input = 3;
+      f.output = 4;
+      f.src_as = 64500;
+      f.dst_as = 64501;
+      f.source_version = 5;
+      f.fields = core::kNetflowV5Fields;
+      builders[i % 8].build(f, kNow + static_cast<std::int64_t>(i), message);
+      report::SignedReport r;
+      signers[i % 8].sign(message, r);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }();
+  return all;
+}
+
+struct TempDb {
+  std::filesystem::path dir;
+  TempDb() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "overflowd-bench-XXXXXX").string();
+    dir = ::mkdtemp(tmpl.data());
+  }
+  ~TempDb() { std::filesystem::remove_all(dir); }
+};
+
+std::unique_ptr<receive::Store> open_store(const TempDb& t) {
+  receive::StoreConfig c;
+  c.path = (t.dir / "bench.db").string();
+  return std::move(*receive::Store::open(c));
+}
+
+void BM_VerifyAndStore(benchmark::State& state) {
+  const bool compact = state.range(0) != 0;
+  const auto& all = reports();
+  TempDb t;
+  auto store = open_store(t);
+  std::vector<receive::Item> batch;
+  batch.reserve(kBatch);
+  std::size_t next = 0, stored = 0;
+  for (auto _ : state) {
+    batch.clear();
+    for (std::size_t i = 0; i < kBatch; ++i, ++next) {
+      const auto& r = all[next % all.size()];
+      const std::string_view raw = compact ? r.compact() : std::string_view(r.line);
+      batch.push_back(receive::Item{receive::Arrival{receive::Input::udp, "192.0.2.1", kNow},
+                                    receive::ingest(raw, kNow, receive::SkewPolicy{}), receive::SpoofStatus::not_mine});
+    }
+    auto res = store->write(batch);
+    if (!res) state.SkipWithError(res.error().c_str());
+    else stored += res->stored;
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
+  state.counters["stored"] = static_cast<double>(stored);
+  state.SetLabel(compact ? "compact" : "full");
+}
+BENCHMARK(BM_VerifyAndStore)->Arg(1)->Arg(0)->Iterations(kBatches)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_VerifyOnly(benchmark::State& state) {
+  const auto& all = reports();
+  std::size_t next = 0;
+  for (auto _ : state) {
+    const auto& r = all[next++ % all.size()];
+    auto v = receive::ingest(r.compact(), kNow, receive::SkewPolicy{});
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_VerifyOnly);
+
+void BM_StoreOnly(benchmark::State& state) {
+  const auto& all = reports();
+  std::vector<std::vector<receive::Item>> batches(kBatches);
+  for (std::size_t i = 0; i < all.size(); ++i)
+    batches[i / kBatch].push_back(receive::Item{receive::Arrival{receive::Input::udp, "192.0.2.1", kNow},
+                                                receive::ingest(all[i].compact(), kNow, receive::SkewPolicy{}),
+                                                receive::SpoofStatus::not_mine});
+  TempDb t;
+  auto store = open_store(t);
+  std::size_t next = 0;
+  for (auto _ : state) {
+    auto res = store->write(batches[next++ % kBatches]);
+    if (!res) state.SkipWithError(res.error().c_str());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
+}
+BENCHMARK(BM_StoreOnly)->Iterations(kBatches)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace

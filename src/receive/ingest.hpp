@@ -1,0 +1,83 @@
+// The receiver's first step for every input: verify one report (either wire form), pull out the
+// fields it is indexed by, flag a claimed time far from ours, and name the reason for a refusal.
+// No I/O: the result goes to the writer (writer.hpp), which stores it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/ip_address.hpp"
+#include "report/verify.hpp"
+
+namespace overflowd::receive {
+
+enum class Input : std::uint8_t { udp, http, https, capture, api };
+[[nodiscard]] const char* to_string(Input i) noexcept;
+
+// How metadata.time compares with the receive time.
+enum class TimeFlag : std::uint8_t { ok = 0, future = 1, past = 2, missing = 3 };
+[[nodiscard]] const char* to_string(TimeFlag f) noexcept;
+
+// The fields of a report that the store indexes and the API filters on. Fields missing or of the
+// wrong type are left at their defaults (a report is stored as signed, whatever it holds).
+struct ReportFields {
+  double time = 0;  // metadata.time, Unix seconds
+  bool has_time = false;
+  std::string email;
+  std::string identity;
+  std::string source_type;  // flowdata.sourcetype.type
+  std::int64_t source_version = 0;
+  core::IpAddress saddr, daddr, exporter;
+  std::int64_t sport = 0, dport = 0, protocol = 0;
+  std::int64_t pcount = 0, bcount = 0;
+  std::int64_t stime = 0, etime = 0;  // Unix ms
+  std::int64_t input_if = 0, output_if = 0, src_as = 0, dst_as = 0;
+  std::int64_t sampling_interval = 1;
+};
+
+[[nodiscard]] ReportFields extract_fields(const nlohmann::json& report);
+
+struct SkewPolicy {
+  double max_future_s = 86'400;       // 1 day
+  double max_past_s = 30 * 86'400.0;  // 30 days
+};
+
+// A verified report, ready to store.
+struct Accepted {
+  report::PublicKey key{};
+  std::array<std::uint8_t, 64> signature{};
+  std::array<std::uint8_t, 32> digest{};  // BLAKE2b-256 of key || message: the duplicate test
+  std::string message;                    // the signed bytes, kept for re-verification
+  bool compact = false;
+  ReportFields fields;
+  TimeFlag time_flag = TimeFlag::ok;
+};
+
+// A refused input, kept apart with its raw bytes (cut to kMaxRawKept).
+struct Rejected {
+  std::string reason;  // a counter name: "bad_signature", "not_json", ...
+  std::string raw;
+};
+
+inline constexpr std::size_t kMaxRawKept = 4096;
+
+struct Arrival {
+  Input input = Input::udp;
+  std::string peer;             // the sender's address as text
+  std::int64_t received_ns = 0;  // Unix nanoseconds
+};
+
+using Verdict = std::variant<Accepted, Rejected>;
+
+// Never throws on any input.
+[[nodiscard]] Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
+
+// The stable counter name of a verification failure ("bad_signature", ...).
+[[nodiscard]] const char* reason_name(report::VerifyErrc e) noexcept;
+
+}  // namespace overflowd::receive

@@ -1,0 +1,499 @@
+#include "receive/store.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "core/encoding.hpp"
+#include "receive/prefix.hpp"
+
+namespace overflowd::receive {
+
+const char* to_string(SpoofStatus s) noexcept {
+  switch (s) {
+    case SpoofStatus::not_mine:
+      return "not_mine";
+    case SpoofStatus::seen:
+      return "seen";
+    case SpoofStatus::suspect:
+      return "suspect";
+    case SpoofStatus::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Migration i (1-based) brings a database from user_version i-1 to i. Never edit a released one:
+// add the next.
+constexpr const char* kMigrations[] = {
+    // 1: reports, refused inputs, counters.
+    R"sql(
+CREATE TABLE reports(
+  id INTEGER PRIMARY KEY,
+  digest BLOB NOT NULL UNIQUE,
+  received_ns INTEGER NOT NULL,
+  input TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  form TEXT NOT NULL,
+  key TEXT NOT NULL,
+  signature BLOB NOT NULL,
+  message TEXT NOT NULL,
+  time REAL,
+  time_flag INTEGER NOT NULL DEFAULT 0,
+  email TEXT NOT NULL DEFAULT '',
+  identity TEXT NOT NULL DEFAULT '',
+  source_type TEXT NOT NULL DEFAULT '',
+  source_version INTEGER NOT NULL DEFAULT 0,
+  saddr TEXT NOT NULL DEFAULT '',
+  daddr TEXT NOT NULL DEFAULT '',
+  saddr_bin BLOB,
+  daddr_bin BLOB,
+  sport INTEGER, dport INTEGER, protocol INTEGER,
+  pcount INTEGER, bcount INTEGER, stime INTEGER, etime INTEGER,
+  exporter TEXT NOT NULL DEFAULT '',
+  input_if INTEGER, output_if INTEGER, src_as INTEGER, dst_as INTEGER,
+  sampling_interval INTEGER,
+  duplicates INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX reports_key ON reports(key, id);
+CREATE INDEX reports_saddr ON reports(saddr_bin);
+CREATE INDEX reports_daddr ON reports(daddr_bin);
+CREATE INDEX reports_received ON reports(received_ns);
+CREATE TABLE invalid(
+  id INTEGER PRIMARY KEY,
+  received_ns INTEGER NOT NULL,
+  input TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  raw BLOB NOT NULL);
+CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+    // 2: key continuity and alerts (filled from the reports already stored), spoofing verdicts.
+    R"sql(
+CREATE TABLE keys(
+  key TEXT PRIMARY KEY,
+  first_seen_ns INTEGER NOT NULL,
+  last_seen_ns INTEGER NOT NULL,
+  reports INTEGER NOT NULL DEFAULT 0,
+  exporters INTEGER NOT NULL DEFAULT 0,
+  prefixes INTEGER NOT NULL DEFAULT 0,
+  email TEXT NOT NULL DEFAULT '',
+  identity TEXT NOT NULL DEFAULT '') WITHOUT ROWID;
+CREATE INDEX keys_last_seen ON keys(last_seen_ns);
+CREATE TABLE key_contacts(
+  key TEXT NOT NULL,
+  email TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  first_seen_ns INTEGER NOT NULL,
+  last_seen_ns INTEGER NOT NULL,
+  reports INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(key, email, identity)) WITHOUT ROWID;
+CREATE INDEX key_contacts_identity ON key_contacts(identity);
+CREATE INDEX key_contacts_email ON key_contacts(email);
+CREATE TABLE key_exporters(
+  key TEXT NOT NULL, exporter TEXT NOT NULL, first_seen_ns INTEGER NOT NULL,
+  PRIMARY KEY(key, exporter)) WITHOUT ROWID;
+CREATE TABLE key_prefixes(
+  key TEXT NOT NULL, prefix TEXT NOT NULL, first_seen_ns INTEGER NOT NULL,
+  PRIMARY KEY(key, prefix)) WITHOUT ROWID;
+CREATE TABLE alerts(
+  id INTEGER PRIMARY KEY,
+  created_ns INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  report_id INTEGER,
+  detail TEXT NOT NULL);
+ALTER TABLE reports ADD COLUMN spoof INTEGER NOT NULL DEFAULT -1;
+INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports)
+  SELECT key, MIN(received_ns), MAX(received_ns), COUNT(*) FROM reports GROUP BY key;
+INSERT INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)
+  SELECT key, email, identity, MIN(received_ns), MAX(received_ns), COUNT(*) FROM reports GROUP BY key, email, identity;
+INSERT INTO key_exporters(key, exporter, first_seen_ns)
+  SELECT key, exporter, MIN(received_ns) FROM reports WHERE exporter <> '' GROUP BY key, exporter;
+UPDATE keys SET
+  exporters = (SELECT COUNT(*) FROM key_exporters e WHERE e.key = keys.key),
+  email = COALESCE((SELECT email FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), ''),
+  identity = COALESCE((SELECT identity FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), '');
+)sql",
+};
+static_assert(std::size(kMigrations) == Store::kSchemaVersion);
+
+std::int64_t now_unix_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }
+
+}  // namespace
+
+bool reverify(const std::string& key_hex_text, std::string_view signature, std::string_view message) {
+  report::PublicKey key{};
+  if (!core::from_hex(key_hex_text, key) || signature.size() != crypto_sign_BYTES) return false;
+  static const bool ready = sodium_init() >= 0;
+  (void)ready;
+  return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
+                                     reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                                     key.data()) == 0;
+}
+
+std::expected<int, std::string> Store::schema_version(sql::Db& db) {
+  const auto v = db.scalar("PRAGMA user_version");
+  if (!v) return std::unexpected("cannot read the schema version: " + db.error());
+  return static_cast<int>(*v);
+}
+
+std::expected<void, std::string> Store::migrate(sql::Db& db, int target) {
+  auto have = schema_version(db);
+  if (!have) return std::unexpected(have.error());
+  if (*have > kSchemaVersion)
+    return std::unexpected("the database has schema version " + std::to_string(*have) + ", newer than this overflowd (" +
+                           std::to_string(kSchemaVersion) + "): refusing to touch it");
+  for (int v = *have + 1; v <= std::min(target, kSchemaVersion); ++v) {
+    std::string sql = "BEGIN IMMEDIATE;\n";
+    sql += kMigrations[v - 1];
+    sql += "PRAGMA user_version = " + std::to_string(v) + ";\nCOMMIT;";
+    if (auto r = db.exec(sql); !r) {
+      (void)db.exec("ROLLBACK");
+      return std::unexpected("schema migration to version " + std::to_string(v) + " failed: " + r.error());
+    }
+  }
+  return {};
+}
+
+struct Store::Statements {
+  sql::Stmt insert_report, count_duplicate, insert_invalid, add_counter;
+  sql::Stmt select_key, insert_key, update_key;
+  sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
+  sql::Stmt insert_exporter, insert_prefix, insert_alert;
+};
+
+std::expected<void, std::string> Store::prepare_statements() {
+  auto st = std::make_shared<Statements>();
+  struct Def {
+    sql::Stmt* into;
+    const char* sql;
+  };
+  const Def defs[] = {
+      {&st->insert_report,
+       "INSERT OR IGNORE INTO reports(digest, received_ns, input, peer, form, key, signature, message, time, time_flag,"
+       " email, identity, source_type, source_version, saddr, daddr, saddr_bin, daddr_bin, sport, dport, protocol,"
+       " pcount, bcount, stime, etime, exporter, input_if, output_if, src_as, dst_as, sampling_interval, spoof)"
+       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,"
+       "?28,?29,?30,?31,?32)"},
+      {&st->count_duplicate, "UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1"},
+      {&st->insert_invalid, "INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5)"},
+      {&st->add_counter,
+       "INSERT INTO counters(name, value) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2"},
+      {&st->select_key, "SELECT email, identity, exporters, prefixes, reports FROM keys WHERE key = ?1"},
+      {&st->insert_key,
+       "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')"},
+      {&st->update_key,
+       "UPDATE keys SET last_seen_ns = MAX(last_seen_ns, ?2), reports = reports + ?3, exporters = ?4, prefixes = ?5,"
+       " email = ?6, identity = ?7 WHERE key = ?1"},
+      {&st->insert_contact,
+       "INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
+       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+      {&st->update_contact,
+       "UPDATE key_contacts SET last_seen_ns = MAX(last_seen_ns, ?4), reports = reports + ?5"
+       " WHERE key = ?1 AND email = ?2 AND identity = ?3"},
+      {&st->other_keys_identity,
+       "SELECT DISTINCT key FROM key_contacts WHERE identity = ?1 AND key <> ?2 ORDER BY first_seen_ns LIMIT 8"},
+      {&st->other_keys_email,
+       "SELECT DISTINCT key FROM key_contacts WHERE email = ?1 AND key <> ?2 ORDER BY first_seen_ns LIMIT 8"},
+      {&st->insert_exporter, "INSERT OR IGNORE INTO key_exporters(key, exporter, first_seen_ns) VALUES(?1, ?2, ?3)"},
+      {&st->insert_prefix, "INSERT OR IGNORE INTO key_prefixes(key, prefix, first_seen_ns) VALUES(?1, ?2, ?3)"},
+      {&st->insert_alert, "INSERT INTO alerts(created_ns, kind, key, report_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)"},
+  };
+  for (const auto& d : defs) {
+    auto s = db_.prepare(d.sql);
+    if (!s) return std::unexpected(s.error());
+    *d.into = std::move(*s);
+  }
+  st_ = std::move(st);
+  return {};
+}
+
+std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreConfig& config) {
+  auto db = sql::Db::open(config.path, false);
+  if (!db) return std::unexpected(db.error());
+  sqlite3_busy_timeout(db->handle(), 5000);
+  auto mode = db->prepare("PRAGMA journal_mode=WAL");
+  if (!mode || mode->step() != SQLITE_ROW || mode->text(0) != "wal")
+    return std::unexpected(config.path + ": cannot switch to WAL mode: " + db->error());
+  mode = sql::Stmt{};
+  if (auto r = db->exec(config.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r)
+    return std::unexpected(config.path + ": " + r.error());
+  (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+  if (auto r = migrate(*db, kSchemaVersion); !r) return std::unexpected(config.path + ": " + r.error());
+  auto store = std::unique_ptr<Store>(new Store(std::move(*db), config));
+  if (auto r = store->prepare_statements(); !r) return std::unexpected(config.path + ": " + r.error());
+  return store;
+}
+
+// One key's new reports within a batch, aggregated so the key tables see one update per key.
+struct Store::KeyBatch {
+  struct Contact {
+    std::string email, identity;
+    std::int64_t first_ns = 0, last_ns = 0, reports = 0, first_report_id = 0;
+  };
+  std::int64_t last_ns = 0, reports = 0, first_ns = 0;
+  std::vector<Contact> contacts;  // in order of first appearance in the batch
+  std::vector<std::string> exporters, prefixes;  // distinct within the batch
+};
+
+std::expected<std::size_t, std::string> Store::flush_key(const std::string& key, const KeyBatch& kb,
+                                                         std::int64_t now_ns) {
+  Statements& s = *st_;
+  std::string email, identity;
+  std::int64_t exporters = 0, prefixes = 0;
+  bool has_contact = false;
+  s.select_key.bind(1, key);
+  if (s.select_key.step() == SQLITE_ROW) {
+    email = s.select_key.text(0);
+    identity = s.select_key.text(1);
+    exporters = s.select_key.i64(2);
+    prefixes = s.select_key.i64(3);
+    has_contact = s.select_key.i64(4) > 0;
+    s.select_key.reset();
+  } else {
+    s.select_key.reset();
+    if (!s.insert_key.bind(1, key).bind(2, kb.first_ns).run()) return std::unexpected(db_.error());
+  }
+
+  std::size_t alerts = 0;
+  auto alert = [&](const char* kind, std::int64_t report_id, const nlohmann::json& detail) -> bool {
+    ++alerts;
+    return s.insert_alert.bind(1, now_ns).bind(2, std::string_view(kind)).bind(3, key).bind(4, report_id)
+        .bind(5, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+        .run();
+  };
+  for (const auto& c : kb.contacts) {
+    s.insert_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.first_ns).bind(5, c.last_ns)
+        .bind(6, c.reports);
+    if (!s.insert_contact.run()) return std::unexpected(db_.error());
+    if (db_.changes() == 0) {
+      if (!s.update_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.last_ns).bind(5, c.reports).run())
+        return std::unexpected(db_.error());
+    } else {
+      // A contact this key never used before.
+      if (has_contact && (c.email != email || c.identity != identity)) {
+        const nlohmann::json detail = {{"from", {{"email", email}, {"identity", identity}}},
+                                       {"to", {{"email", c.email}, {"identity", c.identity}}}};
+        if (!alert("contact_changed", c.first_report_id, detail)) return std::unexpected(db_.error());
+      }
+      nlohmann::json previous = nlohmann::json::array();
+      std::vector<std::string> matched;
+      auto others = [&](sql::Stmt& q, const std::string& value, const char* field) {
+        if (value.empty()) return;
+        q.bind(1, value).bind(2, key);
+        bool any = false;
+        while (q.step() == SQLITE_ROW) {
+          const std::string k = q.text(0);
+          if (std::find(previous.begin(), previous.end(), k) == previous.end()) previous.push_back(k);
+          any = true;
+        }
+        q.reset();
+        if (any) matched.emplace_back(field);
+      };
+      others(s.other_keys_identity, c.identity, "identity");
+      others(s.other_keys_email, c.email, "email");
+      if (!matched.empty()) {
+        const nlohmann::json detail = {{"email", c.email}, {"identity", c.identity}, {"matched", matched},
+                                       {"previous_keys", previous}};
+        if (!alert("identity_new_key", c.first_report_id, detail)) return std::unexpected(db_.error());
+      }
+    }
+    email = c.email;
+    identity = c.identity;
+    has_contact = true;
+  }
+  for (const auto& e : kb.exporters) {
+    if (exporters >= config_.max_per_key) break;
+    if (!s.insert_exporter.bind(1, key).bind(2, e).bind(3, kb.first_ns).run()) return std::unexpected(db_.error());
+    exporters += db_.changes();
+  }
+  for (const auto& p : kb.prefixes) {
+    if (prefixes >= config_.max_per_key) break;
+    if (!s.insert_prefix.bind(1, key).bind(2, p).bind(3, kb.first_ns).run()) return std::unexpected(db_.error());
+    prefixes += db_.changes();
+  }
+  if (!s.update_key.bind(1, key).bind(2, kb.last_ns).bind(3, kb.reports).bind(4, exporters).bind(5, prefixes)
+           .bind(6, email).bind(7, identity).run())
+    return std::unexpected(db_.error());
+  return alerts;
+}
+
+std::expected<BatchResult, std::string> Store::write(std::span<const Item> items,
+                                                     const std::map<std::string, std::int64_t>& extra) {
+  Statements& s = *st_;
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  auto fail = [&](std::string why) -> std::expected<BatchResult, std::string> {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(std::move(why));
+  };
+  BatchResult result;
+  std::map<std::string, std::int64_t> counters = extra;
+  std::map<std::string, KeyBatch> keys;
+  result.outcomes.reserve(items.size());
+  for (const Item& item : items) {
+    const Arrival& a = item.arrival;
+    ++counters[std::string("received.") + to_string(a.input)];
+    if (const auto* rej = std::get_if<Rejected>(&item.verdict)) {
+      ++result.rejected;
+      result.outcomes.push_back(Outcome::rejected);
+      ++counters["invalid"];
+      ++counters["invalid." + rej->reason];
+      s.insert_invalid.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
+          .bind(4, rej->reason).bind_blob(5, std::string_view(rej->raw));
+      if (!s.insert_invalid.run()) return fail(db_.error());
+      continue;
+    }
+    const auto& acc = std::get<Accepted>(item.verdict);
+    const ReportFields& f = acc.fields;
+    const std::string key = key_hex(acc.key);
+    const Key16 sbin = to_key16(f.saddr), dbin = to_key16(f.daddr);
+    sql::Stmt& ins = s.insert_report;
+    ins.bind_blob(1, acc.digest).bind(2, a.received_ns).bind(3, std::string_view(to_string(a.input))).bind(4, a.peer)
+        .bind(5, std::string_view(acc.compact ? "compact" : "full")).bind(6, key).bind_blob(7, acc.signature)
+        .bind(8, acc.message);
+    if (f.has_time) ins.bind(9, f.time);
+    else ins.bind_null(9);
+    ins.bind(10, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)}).bind(11, f.email).bind(12, f.identity)
+        .bind(13, f.source_type).bind(14, f.source_version)
+        .bind(15, f.saddr.empty() ? std::string() : f.saddr.to_string())
+        .bind(16, f.daddr.empty() ? std::string() : f.daddr.to_string());
+    if (f.saddr.empty()) ins.bind_null(17);
+    else ins.bind_blob(17, sbin);
+    if (f.daddr.empty()) ins.bind_null(18);
+    else ins.bind_blob(18, dbin);
+    ins.bind(19, f.sport).bind(20, f.dport).bind(21, f.protocol).bind(22, f.pcount).bind(23, f.bcount)
+        .bind(24, f.stime).bind(25, f.etime).bind(26, f.exporter.empty() ? std::string() : f.exporter.to_string())
+        .bind(27, f.input_if).bind(28, f.output_if).bind(29, f.src_as).bind(30, f.dst_as).bind(31, f.sampling_interval)
+        .bind(32, std::int64_t{static_cast<std::int8_t>(item.spoof)});
+    if (!ins.run()) return fail(db_.error());
+    if (db_.changes() == 0) {
+      ++result.duplicates;
+      result.outcomes.push_back(Outcome::duplicate);
+      ++counters["duplicates"];
+      if (!s.count_duplicate.bind_blob(1, acc.digest).run()) return fail(db_.error());
+      continue;
+    }
+    const std::int64_t id = db_.last_insert_rowid();
+    ++result.stored;
+    result.outcomes.push_back(Outcome::stored);
+    ++counters["stored"];
+    if (acc.time_flag != TimeFlag::ok) ++counters[std::string("time.") + to_string(acc.time_flag)];
+    if (item.spoof == SpoofStatus::suspect) ++counters["spoof.suspect"];
+
+    KeyBatch& kb = keys[key];
+    if (kb.reports == 0) kb.first_ns = a.received_ns;
+    ++kb.reports;
+    kb.first_ns = std::min(kb.first_ns, a.received_ns);
+    kb.last_ns = std::max(kb.last_ns, a.received_ns);
+    auto c = std::find_if(kb.contacts.begin(), kb.contacts.end(),
+                          [&](const KeyBatch::Contact& x) { return x.email == f.email && x.identity == f.identity; });
+    if (c == kb.contacts.end()) {
+      kb.contacts.push_back({f.email, f.identity, a.received_ns, a.received_ns, 0, id});
+      c = kb.contacts.end() - 1;
+    }
+    ++c->reports;
+    c->last_ns = std::max(c->last_ns, a.received_ns);
+    auto add_distinct = [](std::vector<std::string>& v, std::string x) {
+      if (!x.empty() && v.size() < 4096 && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(std::move(x));
+    };
+    if (!f.exporter.empty()) add_distinct(kb.exporters, f.exporter.to_string());
+    add_distinct(kb.prefixes, aggregate_prefix(f.saddr));
+    add_distinct(kb.prefixes, aggregate_prefix(f.daddr));
+  }
+  const std::int64_t now = now_unix_ns();
+  for (const auto& [key, kb] : keys) {
+    auto n = flush_key(key, kb, now);
+    if (!n) return fail(n.error());
+    result.alerts += *n;
+  }
+  if (result.alerts) counters["alerts"] += static_cast<std::int64_t>(result.alerts);
+  for (const auto& [name, value] : counters) {
+    if (value == 0) continue;
+    if (!s.add_counter.bind(1, name).bind(2, value).run()) return fail(db_.error());
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+  return result;
+}
+
+std::expected<RetentionResult, std::string> Store::enforce_retention(std::int64_t now_ns) {
+  RetentionResult out;
+  constexpr std::int64_t kChunk = 20'000;
+  // Deletes `sql` (which takes ?1 = a limit, ?2 = a parameter) in chunks, each its own transaction,
+  // so the writer never holds the database for long.
+  auto chunked = [&](const char* sql, std::int64_t limit, std::int64_t param, std::int64_t& count) -> std::expected<void, std::string> {
+    auto st = db_.prepare(sql);
+    if (!st) return std::unexpected(st.error());
+    while (limit > 0) {
+      const std::int64_t n = std::min(limit, kChunk);
+      if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+      if (!st->bind(1, n).bind(2, param).run()) {
+        (void)db_.exec("ROLLBACK");
+        return std::unexpected(db_.error());
+      }
+      const std::int64_t done = db_.changes();
+      if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+      count += done;
+      limit -= done;
+      if (done < n) break;
+    }
+    return {};
+  };
+  constexpr std::int64_t kAll = INT64_MAX;
+  if (config_.retention_s > 0) {
+    const std::int64_t cutoff = now_ns - config_.retention_s * 1'000'000'000;
+    for (auto [sql, count] : {std::pair{"DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1)", &out.reports},
+                              std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
+                              std::pair{"DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_ns < ?2 LIMIT ?1)", &out.alerts},
+                              std::pair{"DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_seen_ns < ?2 LIMIT ?1)", &out.keys}}) {
+      if (auto r = chunked(sql, kAll, cutoff, *count); !r) return std::unexpected(r.error());
+    }
+  }
+  auto over = [&](const char* table, std::int64_t max) -> std::int64_t {
+    if (max <= 0) return 0;
+    const auto n = db_.scalar(std::string("SELECT COUNT(*) FROM ") + table);
+    return n && *n > max ? *n - max : 0;
+  };
+  if (auto r = chunked("DELETE FROM reports WHERE id IN (SELECT id FROM reports ORDER BY id LIMIT ?1)",
+                       over("reports", config_.max_reports), 0, out.reports); !r)
+    return std::unexpected(r.error());
+  if (auto r = chunked("DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
+                       over("invalid", config_.max_invalid), 0, out.invalid); !r)
+    return std::unexpected(r.error());
+  if (auto r = chunked("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY id LIMIT ?1)",
+                       over("alerts", config_.max_alerts), 0, out.alerts); !r)
+    return std::unexpected(r.error());
+  if (auto r = chunked("DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY last_seen_ns LIMIT ?1)",
+                       over("keys", config_.max_keys), 0, out.keys); !r)
+    return std::unexpected(r.error());
+  if (out.keys > 0) {
+    // The continuity rows of keys that are gone.
+    if (auto r = db_.exec("BEGIN IMMEDIATE;"
+                          "DELETE FROM key_contacts WHERE key NOT IN (SELECT key FROM keys);"
+                          "DELETE FROM key_exporters WHERE key NOT IN (SELECT key FROM keys);"
+                          "DELETE FROM key_prefixes WHERE key NOT IN (SELECT key FROM keys);"
+                          "COMMIT;");
+        !r) {
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(r.error());
+    }
+  }
+  const std::pair<const char*, std::int64_t> deleted[] = {{"retention.reports", out.reports},
+                                                          {"retention.invalid", out.invalid},
+                                                          {"retention.alerts", out.alerts},
+                                                          {"retention.keys", out.keys}};
+  for (const auto& [name, n] : deleted)
+    if (n > 0) st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
+  return out;
+}
+
+}  // namespace overflowd::receive

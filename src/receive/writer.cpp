@@ -1,0 +1,189 @@
+#include "receive/writer.hpp"
+
+#include <fmt/core.h>
+
+#include <ctime>
+
+namespace overflowd::receive {
+
+namespace {
+std::int64_t wall_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+Writer::Writer(Store& store, WriterConfig config, SpoofClassifier classify)
+    : store_(store), config_(config), classify_(std::move(classify)) {
+  if (config_.batch_size == 0) config_.batch_size = 1;
+  if (config_.queue_capacity == 0) config_.queue_capacity = 1;
+}
+
+Writer::~Writer() { stop(); }
+
+void Writer::start() { thread_ = std::thread([this] { run(); }); }
+
+void Writer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  has_items_.notify_all();
+  has_room_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Writer::offer(Item item) {
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= config_.queue_capacity || stopping_) {
+      ++stats_.dropped;
+      dropped_pending_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    queue_.push_back(Entry{std::move(item), nullptr, 0});
+    ++enqueued_;
+  }
+  has_items_.notify_one();
+  return true;
+}
+
+void Writer::put(Item item) {
+  {
+    std::unique_lock lock(mutex_);
+    has_room_.wait(lock, [&] { return queue_.size() < config_.queue_capacity || stopping_; });
+    if (stopping_) {
+      ++stats_.dropped;
+      dropped_pending_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queue_.push_back(Entry{std::move(item), nullptr, 0});
+    ++enqueued_;
+  }
+  has_items_.notify_one();
+}
+
+std::expected<std::vector<Outcome>, std::string> Writer::commit(std::vector<Item> items,
+                                                               std::chrono::milliseconds timeout) {
+  auto waiter = std::make_shared<Waiter>();
+  waiter->outcomes.resize(items.size());
+  waiter->remaining = items.size();
+  if (items.empty()) return waiter->outcomes;
+  {
+    std::unique_lock lock(mutex_);
+    if (!has_room_.wait_for(lock, timeout, [&] { return queue_.size() + items.size() <= config_.queue_capacity || queue_.empty() || stopping_; }))
+      return std::unexpected("the receiver is busy (write queue full)");
+    if (stopping_) return std::unexpected("the receiver is shutting down");
+    for (std::size_t i = 0; i < items.size(); ++i) queue_.push_back(Entry{std::move(items[i]), waiter, i});
+    enqueued_ += items.size();
+  }
+  has_items_.notify_one();
+  std::unique_lock lock(waiter->m);
+  waiter->cv.wait(lock, [&] { return waiter->done; });
+  if (!waiter->error.empty()) return std::unexpected(waiter->error);
+  return waiter->outcomes;
+}
+
+void Writer::flush() {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t target = enqueued_;
+  committed_.wait(lock, [&] { return written_ >= target || stopping_; });
+}
+
+WriterStats Writer::stats() const {
+  std::lock_guard lock(mutex_);
+  WriterStats s = stats_;
+  s.queued = queue_.size();
+  return s;
+}
+
+void Writer::write_batch(std::vector<Entry>& batch) {
+  std::vector<Item> items;
+  items.reserve(batch.size());
+  for (auto& e : batch) {
+    if (classify_)
+      if (const auto* a = std::get_if<Accepted>(&e.item.verdict)) e.item.spoof = classify_(a->fields);
+    items.push_back(std::move(e.item));
+  }
+  std::map<std::string, std::int64_t> extra;
+  if (const auto d = dropped_pending_.exchange(0, std::memory_order_relaxed)) extra["dropped.queue_full"] = static_cast<std::int64_t>(d);
+  auto result = store_.write(items, extra);
+  if (!result && result.error().find("locked") != std::string::npos) result = store_.write(items, extra);  // once more
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.batches;
+    if (result) {
+      stats_.stored += result->stored;
+      stats_.duplicates += result->duplicates;
+      stats_.rejected += result->rejected;
+    } else {
+      ++stats_.write_errors;
+    }
+  }
+  if (!result) fmt::print(stderr, "overflowd receive: warning: a batch of {} reports was not stored: {}\n", items.size(), result.error());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& w = batch[i].waiter;
+    if (!w) continue;
+    std::lock_guard lock(w->m);
+    if (result) w->outcomes[batch[i].index] = result->outcomes[i];
+    else w->error = "storing failed: " + result.error();
+    if (--w->remaining == 0) {
+      w->done = true;
+      w->cv.notify_all();
+    }
+  }
+}
+
+void Writer::run() {
+  using clock = std::chrono::steady_clock;
+  std::vector<Entry> batch;
+  batch.reserve(config_.batch_size);
+  clock::time_point first_at{};
+  auto last_retention = clock::now() - std::chrono::seconds(config_.retention_interval_s);  // once at start
+  for (;;) {
+    bool waiter_in_batch = false, stopping = false;
+    {
+      std::unique_lock lock(mutex_);
+      if (batch.empty()) {
+        has_items_.wait_for(lock, std::chrono::seconds(1), [&] { return !queue_.empty() || stopping_; });
+      } else {
+        has_items_.wait_until(lock, first_at + std::chrono::milliseconds(config_.batch_ms),
+                              [&] { return !queue_.empty() || stopping_; });
+      }
+      const bool was_empty = batch.empty();
+      while (!queue_.empty() && batch.size() < config_.batch_size) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (was_empty && !batch.empty()) first_at = clock::now();
+      stopping = stopping_;
+    }
+    has_room_.notify_all();
+    for (const auto& e : batch) waiter_in_batch |= e.waiter != nullptr;
+    const bool due = batch.size() >= config_.batch_size || waiter_in_batch || stopping ||
+                     (!batch.empty() && clock::now() >= first_at + std::chrono::milliseconds(config_.batch_ms));
+    if (due && !batch.empty()) {
+      const std::size_t n = batch.size();
+      write_batch(batch);
+      batch.clear();
+      {
+        std::lock_guard lock(mutex_);
+        written_ += n;
+      }
+      committed_.notify_all();
+    }
+    if (clock::now() - last_retention >= std::chrono::seconds(config_.retention_interval_s)) {
+      last_retention = clock::now();
+      if (auto r = store_.enforce_retention(wall_ns()); !r)
+        fmt::print(stderr, "overflowd receive: warning: retention failed: {}\n", r.error());
+    }
+    if (stopping) {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty() && batch.empty()) break;
+    }
+  }
+  committed_.notify_all();
+}
+
+}  // namespace overflowd::receive

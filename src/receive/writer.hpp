@@ -1,0 +1,102 @@
+// The one thread that writes the database. Inputs hand it items (verified or refused reports)
+// through a bounded queue; it commits them in batches, one transaction per batch, when the batch
+// holds batch_size items, when batch_ms has passed since its first item, or at once when someone
+// waits for a commit (an HTTP request is answered only after its reports are committed: group
+// commit). So a report taken over UDP or from a capture is lost by a crash only while it waits in
+// the queue or the open batch: at most one batch interval (batch_ms) of reports.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "receive/store.hpp"
+
+namespace overflowd::receive {
+
+struct WriterConfig {
+  std::size_t batch_size = 1000;
+  std::int64_t batch_ms = 200;
+  std::size_t queue_capacity = 100'000;
+  std::int64_t retention_interval_s = 60;
+};
+
+struct WriterStats {
+  std::uint64_t batches = 0;
+  std::uint64_t stored = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t dropped = 0;  // queue full
+  std::uint64_t write_errors = 0;
+  std::size_t queued = 0;
+};
+
+// Says whether a verified report's flow comes from my prefixes and, if so, whether my own
+// exports saw it. Called on the writer thread.
+using SpoofClassifier = std::function<SpoofStatus(const ReportFields&)>;
+
+class Writer {
+public:
+  Writer(Store& store, WriterConfig config, SpoofClassifier classify = {});
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void start();
+  // Commits everything queued, then ends the thread.
+  void stop();
+
+  // Queues without waiting; false (and counted) when the queue is full.
+  bool offer(Item item);
+  // Waits for room in the queue (for a capture file, which can wait).
+  void put(Item item);
+  // Queues the items and waits until they are committed. Empty on success: the outcome of each
+  // item; an error when the queue stayed full for `timeout` or the commit failed.
+  [[nodiscard]] std::expected<std::vector<Outcome>, std::string> commit(std::vector<Item> items,
+                                                                      std::chrono::milliseconds timeout);
+  // Waits until everything queued so far is committed (for tests and the end of a capture file).
+  void flush();
+
+  [[nodiscard]] WriterStats stats() const;
+
+private:
+  struct Waiter {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::string error;
+    std::vector<Outcome> outcomes;
+    std::size_t remaining = 0;
+  };
+  struct Entry {
+    Item item;
+    std::shared_ptr<Waiter> waiter;  // null for fire-and-forget inputs
+    std::size_t index = 0;
+  };
+
+  void run();
+  void write_batch(std::vector<Entry>& batch);
+
+  Store& store_;
+  WriterConfig config_;
+  SpoofClassifier classify_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable has_items_, has_room_, committed_;
+  std::deque<Entry> queue_;
+  bool stopping_ = false;
+  std::uint64_t enqueued_ = 0, written_ = 0;  // sequence numbers for flush()
+  std::atomic<std::uint64_t> dropped_pending_{0};
+  WriterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace overflowd::receive
