@@ -53,7 +53,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       const std::size_t start = r.offset();
       FlowRecord scratch;
       ie::RecordExtras x;
-      for (const ie::FieldOp& op : t.ops) ie::apply(r, op, scratch, x);
+      ie::apply_all(r, t.ops, scratch, x);
       if (!r.ok()) {
         ctx.errors.add(set_error(ctx, Errc::truncated_records, body_offset + start, t.id));
         return 0;
@@ -73,7 +73,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       ByteReader rec = r.take(len);
       FlowRecord& f = out[base + i];
       ie::RecordExtras x;
-      for (const ie::FieldOp& op : t.ops) ie::apply(rec, op, f, x);
+      ie::apply_all(rec, t.ops, f, x);
       finish(ctx, domain, t, x, f);
     }
     produced = count;
@@ -82,7 +82,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       const std::size_t start = r.offset();
       FlowRecord& f = out.emplace_back();
       ie::RecordExtras x;
-      for (const ie::FieldOp& op : t.ops) ie::apply(r, op, f, x);
+      ie::apply_all(r, t.ops, f, x);
       if (!r.ok()) {
         out.pop_back();
         ctx.errors.add(set_error(ctx, Errc::truncated_records, body_offset + start, t.id));

@@ -213,7 +213,10 @@ std::uint32_t field_bit(Op op) noexcept {
   }
 }
 
-bool apply(ByteReader& r, const FieldOp& op, FlowRecord& f, RecordExtras& x) noexcept {
+namespace {
+
+inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldOp& op, FlowRecord& f,
+                                                     RecordExtras& x) noexcept {
   const std::uint16_t n = op.length;
   switch (op.op) {
     case Op::skip:
@@ -420,6 +423,17 @@ bool apply(ByteReader& r, const FieldOp& op, FlowRecord& f, RecordExtras& x) noe
       x.seen |= RecordExtras::kSelectorId;
       break;
   }
+}
+
+}  // namespace
+
+bool apply(ByteReader& r, const FieldOp& op, FlowRecord& f, RecordExtras& x) noexcept {
+  apply_one(r, op, f, x);
+  return r.ok();
+}
+
+bool apply_all(ByteReader& r, std::span<const FieldOp> ops, FlowRecord& f, RecordExtras& x) noexcept {
+  for (const FieldOp& op : ops) apply_one(r, op, f, x);
   return r.ok();
 }
 

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "core/byte_reader.hpp"
 #include "core/flow_record.hpp"
@@ -206,6 +207,8 @@ struct RecordExtras {
 // Runs `op` on the next field of `r` (`length` bytes, or a variable-length value), writing into
 // `f` and `x`. Returns false when the record runs past the reader.
 bool apply(core::ByteReader& r, const FieldOp& op, core::FlowRecord& f, RecordExtras& x) noexcept;
+// apply() for every op of a record in turn (one call per record: the hot loop).
+bool apply_all(core::ByteReader& r, std::span<const FieldOp> ops, core::FlowRecord& f, RecordExtras& x) noexcept;
 
 // Sets f's times from x and the time base (see the header comment); sets kTimes when known.
 void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord& f) noexcept;
