@@ -48,6 +48,20 @@ inline std::int64_t as_i64(std::uint64_t v) noexcept {
              : static_cast<std::int64_t>(v);
 }
 
+// Exporter-supplied times can be anything: sums saturate instead of overflowing.
+inline std::int64_t add_sat(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r))
+    return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+inline std::int64_t sub_sat(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t r = 0;
+  if (__builtin_sub_overflow(a, b, &r))
+    return b < 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+
 }  // namespace
 
 Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
@@ -445,11 +459,11 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, FlowRecord& f) n
 
   // Deltas to the export time (microseconds before it).
   if (!has_start && x.has(RecordExtras::kStartDelta)) {
-    start = base.export_ms - as_i64(x.start_delta_us / 1000);
+    start = sub_sat(base.export_ms, as_i64(x.start_delta_us / 1000));
     has_start = true;
   }
   if (!has_end && x.has(RecordExtras::kEndDelta)) {
-    end = base.export_ms - as_i64(x.end_delta_us / 1000);
+    end = sub_sat(base.export_ms, as_i64(x.end_delta_us / 1000));
     has_end = true;
   }
 
@@ -465,7 +479,7 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, FlowRecord& f) n
       init = base.system_init_ms;
     }
     auto convert = [&](std::uint32_t stamp) -> std::optional<std::int64_t> {
-      if (init) return *init + std::int64_t{stamp};
+      if (init) return add_sat(*init, std::int64_t{stamp});
       if (base.has_uptime) return base.export_ms - static_cast<std::int32_t>(base.sys_uptime_ms - stamp);
       return std::nullopt;
     };
@@ -491,9 +505,9 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, FlowRecord& f) n
       duration = as_i64(x.duration_us / 1000);
     }
     if (has_start) {
-      end = duration ? start + *duration : start;
+      end = duration ? add_sat(start, *duration) : start;
     } else {
-      start = duration ? end - *duration : end;
+      start = duration ? sub_sat(end, *duration) : end;
     }
     has_start = has_end = true;
   }

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "decode/dispatch.hpp"
 #include "decode/export_builder.hpp"
 
@@ -452,6 +454,26 @@ TEST(Ipfix, AbsoluteTimeWinsOverUptimeWhateverTheOrder) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].stime_ms, 1'699'999'000'000);
   EXPECT_EQ(out[0].etime_ms, 1'699'999'500'000);
+}
+
+TEST(Ipfix, AbsurdTimesSaturateInsteadOfOverflowing) {
+  // Found by fuzzing (UBSan: signed overflow): times an exporter sends can be any 64-bit value.
+  decode::Dispatcher d;
+  Builder b = ipfix_header(1);
+  b.begin_set(2).u16(256).u16(2).field(152, 8).field(161, 4).end_set();
+  b.begin_set(2).u16(257).u16(2).field(22, 4).field(160, 8).end_set();
+  b.begin_set(2).u16(258).u16(2).field(153, 8).field(162, 4).end_set();
+  b.begin_set(256).u64(~0ull).u32(5000).end_set();
+  b.begin_set(257).u32(10).u64(0x7fffffffffffffffull).end_set();
+  b.begin_set(258).u64(0).u32(4'000'000'000u).end_set();
+  const auto out = decode_one(b, d);
+  ASSERT_EQ(out.size(), 3u);
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  EXPECT_EQ(out[0].stime_ms, kMax);
+  EXPECT_EQ(out[0].etime_ms, kMax);
+  EXPECT_EQ(out[1].stime_ms, kMax);
+  EXPECT_EQ(out[2].etime_ms, 0);
+  EXPECT_EQ(out[2].stime_ms, -4'000'000);  // 4e9 microseconds before the epoch: representable
 }
 
 // ---- padding and malformed input ----
