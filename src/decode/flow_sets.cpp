@@ -24,14 +24,15 @@ bool is_padding(core::Bytes rest) noexcept {
   return true;
 }
 
-inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, const ie::RecordExtras& x,
-                   FlowRecord& f) noexcept {
+// `interval`: the domain's, for templates without sampling fields (worked out once per set).
+inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, std::uint32_t interval,
+                   const ie::RecordExtras& x, FlowRecord& f) noexcept {
   f.fields = t.fields;
   f.exporter = ctx.datagram.exporter;
   f.source_type = ctx.source_type;
   f.source_version = ctx.key.version;
-  f.sampling_interval = TemplateCache::sampling_interval(&domain, x);
-  ie::resolve_times(x, ctx.time, f);
+  f.sampling_interval = t.sampling ? TemplateCache::sampling_interval(&domain, x) : interval;
+  if (t.times) ie::resolve_times(x, ctx.time, f);
 }
 
 core::Error set_error(const SetContext& ctx, Errc code, std::size_t offset, std::uint16_t template_id) {
@@ -64,7 +65,11 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       }
       if (auto e = ctx.cache.learn(domain, x)) ctx.errors.add(set_error(ctx, *e, body_offset + start, t.id));
     }
-  } else if (!t.variable) {
+    if (!is_padding(r.rest())) ctx.errors.add(set_error(ctx, Errc::truncated_records, body_offset + r.offset(), t.id));
+    return 0;
+  }
+  const std::uint32_t interval = TemplateCache::sampling_interval(&domain, ie::RecordExtras{});
+  if (!t.variable) {
     // Fixed-length records: the count follows from the length, so the output grows once.
     const std::size_t len = t.min_length;  // >= 1: zero-length fields are refused with the template
     const std::size_t count = body.size() / len;
@@ -74,7 +79,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       FlowRecord& f = out[base + i];
       ie::RecordExtras x;
       ie::apply_all(rec, t.ops, f, x);
-      finish(ctx, domain, t, x, f);
+      finish(ctx, domain, t, interval, x, f);
     }
     produced = count;
   } else {
@@ -93,7 +98,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
         ctx.errors.add(set_error(ctx, Errc::record_limit, body_offset + start, t.id));
         return produced;
       }
-      finish(ctx, domain, t, x, f);
+      finish(ctx, domain, t, interval, x, f);
       ++produced;
     }
   }

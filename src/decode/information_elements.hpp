@@ -164,6 +164,12 @@ struct FieldOp {
 // The FlowRecord::fields bit an op can set (0 for skips, times and sampling fields).
 [[nodiscard]] std::uint32_t field_bit(Op op) noexcept;
 
+// Whether an op feeds the record's times (resolve_times) or its sampling (sampling_interval_of).
+[[nodiscard]] constexpr bool is_time_op(Op op) noexcept { return op >= Op::start_uptime && op <= Op::duration_micros; }
+[[nodiscard]] constexpr bool is_sampling_op(Op op) noexcept {
+  return op >= Op::sampling_interval && op <= Op::selector_id;
+}
+
 // Per-datagram context for turning uptime and delta stamps into Unix milliseconds.
 struct TimeBase {
   std::int64_t export_ms = 0;          // header time (v9 unix_secs, IPFIX export time) in ms

@@ -36,6 +36,15 @@ std::uint32_t template_field_bits(std::span<const ie::FieldOp> ops) noexcept {
   return bits;
 }
 
+namespace {
+void summarize(Template& t) noexcept {
+  t.fields = template_field_bits(t.ops);
+  t.times = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_time_op(op.op); });
+  t.sampling =
+      std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_sampling_op(op.op); });
+}
+}  // namespace
+
 TemplateCache::TemplateCache(TemplateCacheLimits limits) : limits_(limits) {
   scratch_.reserve(limits_.max_fields_per_template);
 }
@@ -65,7 +74,7 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
       old.variable = draft.variable;
       old.min_length = draft.min_length;
       if (old.ops != scratch_) old.ops.assign(scratch_.begin(), scratch_.end());  // redefinition
-      old.fields = template_field_bits(old.ops);
+      summarize(old);
       return std::nullopt;
     }
   }
@@ -84,7 +93,7 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
   t.variable = draft.variable;
   t.min_length = draft.min_length;
   t.ops.assign(scratch_.begin(), scratch_.end());
-  t.fields = template_field_bits(t.ops);
+  summarize(t);
   d->second.templates.insert_or_assign(draft.id, std::move(t));
   ++templates_;
   return std::nullopt;

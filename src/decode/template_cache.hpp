@@ -55,6 +55,8 @@ struct Template {
   bool variable = false;            // has a variable-length field
   std::uint32_t min_length = 0;     // the record length, or its minimum when `variable`
   std::uint32_t fields = 0;         // core::Field bits the template's records carry
+  bool times = false;               // has a time field (else records carry no times)
+  bool sampling = false;            // has a sampling field (else the domain's interval applies)
   std::vector<ie::FieldOp> ops;     // compiled fields, adjacent fixed skips merged
 };
 
@@ -154,7 +156,7 @@ private:
   std::vector<ie::FieldOp> scratch_;
 };
 
-// Field bits and merged ops for a compiled op list; shared by store() and the tests.
+// Field bits of a compiled op list; shared by store() and the tests.
 [[nodiscard]] std::uint32_t template_field_bits(std::span<const ie::FieldOp> ops) noexcept;
 
 }  // namespace overflowd::decode
