@@ -24,14 +24,21 @@ bool is_padding(core::Bytes rest) noexcept {
   return true;
 }
 
-// `interval`: the domain's, for templates without sampling fields (worked out once per set).
-inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, std::uint32_t interval,
-                   const ie::RecordExtras& x, FlowRecord& f) noexcept {
+// A record of template `t` before its fields are read: what is the same for every record of a set.
+FlowRecord prototype(const SetContext& ctx, const Template& t, std::uint32_t interval) noexcept {
+  FlowRecord f;
   f.fields = t.fields;
   f.exporter = ctx.datagram.exporter;
   f.source_type = ctx.source_type;
   f.source_version = ctx.key.version;
-  f.sampling_interval = t.sampling ? TemplateCache::sampling_interval(&domain, x) : interval;
+  f.sampling_interval = interval;
+  return f;
+}
+
+// What needs the whole record: its own sampling fields, and its times.
+inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, const ie::RecordExtras& x,
+                   FlowRecord& f) noexcept {
+  if (t.sampling) f.sampling_interval = TemplateCache::sampling_interval(&domain, x);
   if (t.times) ie::resolve_times(x, ctx.time, f);
 }
 
@@ -68,24 +75,25 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
     if (!is_padding(r.rest())) ctx.errors.add(set_error(ctx, Errc::truncated_records, body_offset + r.offset(), t.id));
     return 0;
   }
-  const std::uint32_t interval = TemplateCache::sampling_interval(&domain, ie::RecordExtras{});
+  // The domain's interval, for every record that names no sampler of its own.
+  const FlowRecord proto = prototype(ctx, t, TemplateCache::sampling_interval(&domain, ie::RecordExtras{}));
   if (!t.variable) {
     // Fixed-length records: the count follows from the length, so the output grows once.
     const std::size_t len = t.min_length;  // >= 1: zero-length fields are refused with the template
     const std::size_t count = body.size() / len;
-    out.resize(base + count);
+    out.resize(base + count, proto);
     for (std::size_t i = 0; i < count; ++i) {
       ByteReader rec = r.take(len);
       FlowRecord& f = out[base + i];
       ie::RecordExtras x;
       ie::apply_all(rec, t.ops, f, x);
-      finish(ctx, domain, t, interval, x, f);
+      finish(ctx, domain, t, x, f);
     }
     produced = count;
   } else {
     while (r.remaining() >= t.min_length) {
       const std::size_t start = r.offset();
-      FlowRecord& f = out.emplace_back();
+      FlowRecord& f = out.emplace_back(proto);
       ie::RecordExtras x;
       ie::apply_all(r, t.ops, f, x);
       if (!r.ok()) {
@@ -98,7 +106,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
         ctx.errors.add(set_error(ctx, Errc::record_limit, body_offset + start, t.id));
         return produced;
       }
-      finish(ctx, domain, t, interval, x, f);
+      finish(ctx, domain, t, x, f);
       ++produced;
     }
   }

@@ -17,7 +17,7 @@ constexpr T saturate(std::uint64_t v) noexcept {
 }
 
 // An unsigned big-endian value of 1..8 bytes; the common widths take the direct reads.
-inline std::uint64_t read_uint(ByteReader& r, std::uint16_t length) noexcept {
+inline __attribute__((always_inline)) std::uint64_t read_uint(ByteReader& r, std::uint16_t length) noexcept {
   switch (length) {
     case 1:
       return r.u8();
