@@ -182,6 +182,18 @@ TEST(NetflowV9, UptimeStampsBeforeAWrapOfSysUpTimeLandBeforeTheExport) {
   EXPECT_TRUE(out[0].has(Field::kTimes));
 }
 
+TEST(NetflowV9, IpfixAbsoluteTimeFieldsAreReadInV9Too) {
+  // Some v9 exporters (nProbe, softflowd -A milli) send IPFIX's flowStart/EndMilliseconds.
+  decode::Dispatcher d;
+  std::vector<FlowRecord> out;
+  Builder b = v9_header(1);
+  b.begin_set(0).u16(256).u16(3).field(152, 8).field(153, 8).field(22, 4).end_set();
+  b.begin_set(256).u64(1'699'999'990'000ull).u64(1'699'999'995'000ull).u32(1).end_set();
+  ASSERT_EQ(d.decode(b.datagram(), out).value(), 1u);
+  EXPECT_EQ(out[0].stime_ms, 1'699'999'990'000);  // the absolute time wins over FIRST_SWITCHED
+  EXPECT_EQ(out[0].etime_ms, 1'699'999'995'000);
+}
+
 TEST(NetflowV9, Ipv6RecordWithPrefixLengthsNextHopAndIcmpv6) {
   decode::Dispatcher d;
   std::vector<FlowRecord> out;
