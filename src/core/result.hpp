@@ -54,7 +54,11 @@ namespace overflowd::core {
   X(bad_field_length, "bad_field_length")                                                        \
   X(bad_sample, "bad_sample")                                                                    \
   X(bad_packet_header, "bad_packet_header")                                                      \
-  X(no_addresses, "no_addresses")
+  X(no_addresses, "no_addresses")                                                                \
+  /* NetFlow v9 / IPFIX (templates) */                                                           \
+  X(bad_message_length, "bad_message_length")                                                    \
+  X(field_limit, "field_limit")                                                                  \
+  X(sampler_limit, "sampler_limit")
 
 enum class Errc : std::uint8_t {
 #define OVERFLOWD_ERRC_ENUM(name, text) name,

@@ -1,6 +1,8 @@
 #include "decode/dispatch.hpp"
 
+#include "decode/ipfix.hpp"
 #include "decode/netflow_v5.hpp"
+#include "decode/netflow_v9.hpp"
 #include "decode/sflow_v5.hpp"
 
 namespace overflowd::decode {
@@ -29,15 +31,16 @@ Protocol sniff(core::Bytes payload) noexcept {
 core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
   const Protocol protocol = sniff(datagram.bytes);
   core::Result<std::size_t> result = core::fail(Errc::not_flow_export, 0);
+  set_errors_.clear();
   switch (protocol) {
     case Protocol::netflow_v5:
       result = netflow_v5::decode(datagram, out);
       break;
     case Protocol::netflow_v9:
-      result = core::fail(Errc::unsupported_version, 0, 9);
+      result = netflow_v9::decode(datagram, templates_, out, set_errors_);
       break;
     case Protocol::ipfix:
-      result = core::fail(Errc::unsupported_version, 0, 10);
+      result = ipfix::decode(datagram, templates_, out, set_errors_);
       break;
     case Protocol::sflow_v5: {
       // Refused samples of an accepted datagram are counted here; its good samples are kept.
@@ -51,6 +54,9 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
       break;
   }
   const auto p = static_cast<std::size_t>(protocol);
+  // Refusals of single sets inside an accepted v9 / IPFIX datagram.
+  for (std::size_t e = 0; e < core::kErrcCount; ++e) counters_.rejected[p][e] += set_errors_.by_code()[e];
+  counters_.skipped[p] += set_errors_.skipped();
   if (result) {
     ++counters_.datagrams[p];
     counters_.records[p] += *result;

@@ -9,6 +9,8 @@
 #include "core/datagram.hpp"
 #include "core/flow_record.hpp"
 #include "core/result.hpp"
+#include "decode/flow_sets.hpp"
+#include "decode/template_cache.hpp"
 
 namespace overflowd::decode {
 
@@ -17,16 +19,30 @@ namespace overflowd::decode {
 
 class Dispatcher {
 public:
+  Dispatcher() = default;
+  explicit Dispatcher(TemplateCacheLimits limits) : templates_(limits) {}
+
   // Decodes one datagram, appending its flow records to `out`; returns how many were appended.
-  // A refused datagram appends nothing and is counted under its protocol and reason.
+  // A refused datagram appends nothing and is counted under its protocol and reason. For NetFlow
+  // v9 and IPFIX, a datagram whose header is good is accepted even when some of its sets are not:
+  // the records of the good sets are appended, and each bad set is counted under its reason (see
+  // set_errors()).
   [[nodiscard]] core::Result<std::size_t> decode(const core::Datagram& datagram,
                                                  std::vector<core::FlowRecord>& out);
 
   [[nodiscard]] const core::DecodeCounters& counters() const noexcept { return counters_; }
   [[nodiscard]] core::DecodeCounters& counters() noexcept { return counters_; }
 
+  // The v9 / IPFIX templates and sampling state learned so far.
+  [[nodiscard]] const TemplateCache& templates() const noexcept { return templates_; }
+  [[nodiscard]] TemplateCache& templates() noexcept { return templates_; }
+  // The set-level refusals of the last datagram decoded (v9 / IPFIX; empty for the others).
+  [[nodiscard]] const SetErrors& set_errors() const noexcept { return set_errors_; }
+
 private:
   core::DecodeCounters counters_;
+  TemplateCache templates_;
+  SetErrors set_errors_;
 };
 
 }  // namespace overflowd::decode

@@ -1,0 +1,542 @@
+#include "decode/information_elements.hpp"
+
+#include <limits>
+
+namespace overflowd::decode::ie {
+
+using core::ByteReader;
+using core::FlowRecord;
+
+namespace {
+
+constexpr bool is_uint(std::uint16_t length) noexcept { return length >= 1 && length <= 8; }
+
+template <class T>
+constexpr T saturate(std::uint64_t v) noexcept {
+  return v > std::numeric_limits<T>::max() ? std::numeric_limits<T>::max() : static_cast<T>(v);
+}
+
+// An unsigned big-endian value of 1..8 bytes; the common widths take the direct reads.
+inline __attribute__((always_inline)) std::uint64_t read_uint(ByteReader& r, std::uint16_t length) noexcept {
+  switch (length) {
+    case 1:
+      return r.u8();
+    case 2:
+      return r.u16();
+    case 4:
+      return r.u32();
+    case 8:
+      return r.u64();
+    default:
+      return r.uint_n(length);
+  }
+}
+
+inline core::IpAddress read_v4(ByteReader& r) noexcept { return core::IpAddress::v4(r.u32()); }
+inline core::IpAddress read_v6(ByteReader& r) noexcept { return core::IpAddress::from_bytes(r.bytes(16)); }
+
+// The length of a variable-length value (RFC 7011 7): one byte below 255, else 255 and two bytes.
+inline std::size_t read_variable_length(ByteReader& r) noexcept {
+  const std::uint8_t first = r.u8();
+  if (first < 255) return first;
+  return r.u16();
+}
+
+inline std::int64_t as_i64(std::uint64_t v) noexcept {
+  return v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+             ? std::numeric_limits<std::int64_t>::max()
+             : static_cast<std::int64_t>(v);
+}
+
+// Exporter-supplied times can be anything: sums saturate instead of overflowing.
+inline std::int64_t add_sat(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r))
+    return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+inline std::int64_t sub_sat(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t r = 0;
+  if (__builtin_sub_overflow(a, b, &r))
+    return b < 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+
+}  // namespace
+
+Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
+  const Op skip = length == kVariableLength ? Op::skip_variable : Op::skip;
+  if (enterprise || length == kVariableLength || length == 0) return skip;
+  const bool u = is_uint(length);
+  switch (id) {
+    case kOctetDeltaCount:
+      return u ? Op::octets_delta : skip;
+    case kPacketDeltaCount:
+      return u ? Op::packets_delta : skip;
+    case kOctetTotalCount:
+      return u ? Op::octets_total : skip;
+    case kPacketTotalCount:
+      return u ? Op::packets_total : skip;
+    case kPostOctetDeltaCount:
+      return u ? Op::octets_post : skip;
+    case kPostPacketDeltaCount:
+      return u ? Op::packets_post : skip;
+    case kProtocolIdentifier:
+      return u ? Op::protocol : skip;
+    case kIpClassOfService:
+      return u ? Op::tos : skip;
+    case kIpDiffServCodePoint:
+      return u ? Op::dscp : skip;
+    case kTcpControlBits:
+      return u ? Op::tcp_flags : skip;
+    case kSourceTransportPort:
+      return u ? Op::src_port : skip;
+    case kDestinationTransportPort:
+      return u ? Op::dst_port : skip;
+    case kSourceIPv4Address:
+      return length == 4 ? Op::src_v4 : skip;
+    case kDestinationIPv4Address:
+      return length == 4 ? Op::dst_v4 : skip;
+    case kSourceIPv6Address:
+      return length == 16 ? Op::src_v6 : skip;
+    case kDestinationIPv6Address:
+      return length == 16 ? Op::dst_v6 : skip;
+    case kIpNextHopIPv4Address:
+      return length == 4 ? Op::nexthop_v4 : skip;
+    case kIpNextHopIPv6Address:
+      return length == 16 ? Op::nexthop_v6 : skip;
+    case kBgpNextHopIPv4Address:
+      return length == 4 ? Op::bgp_nexthop_v4 : skip;
+    case kBgpNextHopIPv6Address:
+      return length == 16 ? Op::bgp_nexthop_v6 : skip;
+    case kSourceIPv4PrefixLength:
+    case kSourceIPv6PrefixLength:
+      return u ? Op::src_mask : skip;
+    case kDestinationIPv4PrefixLength:
+    case kDestinationIPv6PrefixLength:
+      return u ? Op::dst_mask : skip;
+    case kIngressInterface:
+      return u ? Op::input : skip;
+    case kEgressInterface:
+      return u ? Op::output : skip;
+    case kBgpSourceAsNumber:
+      return u ? Op::src_as : skip;
+    case kBgpDestinationAsNumber:
+      return u ? Op::dst_as : skip;
+    case kIcmpTypeCodeIPv4:
+    case kIcmpTypeCodeIPv6:
+      return u ? Op::icmp_type_code : skip;
+    case kIcmpTypeIPv4:
+    case kIcmpTypeIPv6:
+      return u ? Op::icmp_type : skip;
+    case kIcmpCodeIPv4:
+    case kIcmpCodeIPv6:
+      return u ? Op::icmp_code : skip;
+    case kFlowStartSysUpTime:
+      return u ? Op::start_uptime : skip;
+    case kFlowEndSysUpTime:
+      return u ? Op::end_uptime : skip;
+    case kFlowStartSeconds:
+      return length == 4 ? Op::start_seconds : skip;
+    case kFlowEndSeconds:
+      return length == 4 ? Op::end_seconds : skip;
+    case kFlowStartMilliseconds:
+      return length == 8 ? Op::start_millis : skip;
+    case kFlowEndMilliseconds:
+      return length == 8 ? Op::end_millis : skip;
+    case kFlowStartMicroseconds:
+    case kFlowStartNanoseconds:
+      return length == 8 ? Op::start_ntp : skip;
+    case kFlowEndMicroseconds:
+    case kFlowEndNanoseconds:
+      return length == 8 ? Op::end_ntp : skip;
+    case kFlowStartDeltaMicroseconds:
+      return u ? Op::start_delta_us : skip;
+    case kFlowEndDeltaMicroseconds:
+      return u ? Op::end_delta_us : skip;
+    case kSystemInitTimeMilliseconds:
+      return length == 8 ? Op::system_init_millis : skip;
+    case kFlowDurationMilliseconds:
+      return u ? Op::duration_millis : skip;
+    case kFlowDurationMicroseconds:
+      return u ? Op::duration_micros : skip;
+    case kSamplingInterval:
+      return u ? Op::sampling_interval : skip;
+    case kSamplerRandomInterval:
+      return u ? Op::sampler_random_interval : skip;
+    case kSamplingPacketInterval:
+      return u ? Op::sampling_packet_interval : skip;
+    case kSamplingPacketSpace:
+      return u ? Op::sampling_packet_space : skip;
+    case kSamplerId:
+      return u ? Op::sampler_id : skip;
+    case kSelectorId:
+      return u ? Op::selector_id : skip;
+    default:
+      return skip;
+  }
+}
+
+std::uint32_t field_bit(Op op) noexcept {
+  using core::Field;
+  switch (op) {
+    case Op::src_v4:
+    case Op::src_v6:
+      return Field::kSrcAddr;
+    case Op::dst_v4:
+    case Op::dst_v6:
+      return Field::kDstAddr;
+    case Op::nexthop_v4:
+    case Op::nexthop_v6:
+    case Op::bgp_nexthop_v4:
+    case Op::bgp_nexthop_v6:
+      return Field::kNextHop;
+    case Op::src_port:
+    case Op::dst_port:
+      return Field::kPorts;
+    case Op::protocol:
+      return Field::kProtocol;
+    case Op::tcp_flags:
+      return Field::kTcpFlags;
+    case Op::tos:
+    case Op::dscp:
+      return Field::kTos;
+    case Op::input:
+    case Op::output:
+      return Field::kInterfaces;
+    case Op::src_as:
+    case Op::dst_as:
+      return Field::kAsNumbers;
+    case Op::src_mask:
+    case Op::dst_mask:
+      return Field::kMasks;
+    case Op::octets_delta:
+    case Op::octets_total:
+    case Op::octets_post:
+      return Field::kBytes;
+    case Op::packets_delta:
+    case Op::packets_total:
+    case Op::packets_post:
+      return Field::kPackets;
+    case Op::icmp_type_code:
+    case Op::icmp_type:
+    case Op::icmp_code:
+      return Field::kIcmp;
+    default:
+      return 0;
+  }
+}
+
+namespace {
+
+inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldOp& op, FlowRecord& f,
+                                                     RecordExtras& x) noexcept {
+  const std::uint16_t n = op.length;
+  switch (op.op) {
+    case Op::skip:
+      r.skip(n);
+      break;
+    case Op::skip_variable:
+      r.skip(read_variable_length(r));
+      break;
+    case Op::src_v4:
+      f.src = read_v4(r);
+      break;
+    case Op::dst_v4:
+      f.dst = read_v4(r);
+      break;
+    case Op::src_v6:
+      f.src = read_v6(r);
+      break;
+    case Op::dst_v6:
+      f.dst = read_v6(r);
+      break;
+    case Op::nexthop_v4:
+      f.nexthop = read_v4(r);
+      x.nexthop_rank = 2;
+      break;
+    case Op::nexthop_v6:
+      f.nexthop = read_v6(r);
+      x.nexthop_rank = 2;
+      break;
+    case Op::bgp_nexthop_v4:
+    case Op::bgp_nexthop_v6: {
+      const auto a = op.op == Op::bgp_nexthop_v4 ? read_v4(r) : read_v6(r);
+      if (x.nexthop_rank <= 1) {
+        f.nexthop = a;
+        x.nexthop_rank = 1;
+      }
+      break;
+    }
+    case Op::src_port:
+      f.sport = saturate<std::uint16_t>(read_uint(r, n));
+      break;
+    case Op::dst_port:
+      f.dport = saturate<std::uint16_t>(read_uint(r, n));
+      break;
+    case Op::protocol:
+      f.protocol = saturate<std::uint8_t>(read_uint(r, n));
+      break;
+    case Op::tcp_flags:
+      f.tcp_flags = static_cast<std::uint8_t>(read_uint(r, n) & 0xffu);
+      break;
+    case Op::tos:
+      f.tos = saturate<std::uint8_t>(read_uint(r, n));
+      x.tos_rank = 2;
+      break;
+    case Op::dscp: {
+      const auto dscp = static_cast<std::uint8_t>(read_uint(r, n) & 0x3fu);
+      if (x.tos_rank <= 1) {
+        f.tos = static_cast<std::uint8_t>(dscp << 2);
+        x.tos_rank = 1;
+      }
+      break;
+    }
+    case Op::input:
+      f.input = saturate<std::uint32_t>(read_uint(r, n));
+      break;
+    case Op::output:
+      f.output = saturate<std::uint32_t>(read_uint(r, n));
+      break;
+    case Op::src_as:
+      f.src_as = saturate<std::uint32_t>(read_uint(r, n));
+      break;
+    case Op::dst_as:
+      f.dst_as = saturate<std::uint32_t>(read_uint(r, n));
+      break;
+    case Op::src_mask:
+      f.src_mask = saturate<std::uint8_t>(read_uint(r, n));
+      break;
+    case Op::dst_mask:
+      f.dst_mask = saturate<std::uint8_t>(read_uint(r, n));
+      break;
+    case Op::octets_delta:
+    case Op::octets_total:
+    case Op::octets_post: {
+      const std::uint64_t v = read_uint(r, n);
+      const std::uint8_t rank = op.op == Op::octets_delta ? 3 : op.op == Op::octets_total ? 2 : 1;
+      if (rank >= x.bytes_rank) {
+        f.bcount = v;
+        x.bytes_rank = rank;
+      }
+      break;
+    }
+    case Op::packets_delta:
+    case Op::packets_total:
+    case Op::packets_post: {
+      const std::uint64_t v = read_uint(r, n);
+      const std::uint8_t rank = op.op == Op::packets_delta ? 3 : op.op == Op::packets_total ? 2 : 1;
+      if (rank >= x.packets_rank) {
+        f.pcount = v;
+        x.packets_rank = rank;
+      }
+      break;
+    }
+    case Op::icmp_type_code: {
+      const std::uint64_t v = read_uint(r, n);
+      f.icmp_type = static_cast<std::uint8_t>((v >> 8) & 0xffu);
+      f.icmp_code = static_cast<std::uint8_t>(v & 0xffu);
+      break;
+    }
+    case Op::icmp_type:
+      f.icmp_type = saturate<std::uint8_t>(read_uint(r, n));
+      break;
+    case Op::icmp_code:
+      f.icmp_code = saturate<std::uint8_t>(read_uint(r, n));
+      break;
+    case Op::start_uptime:
+      x.start_uptime = static_cast<std::uint32_t>(read_uint(r, n));
+      x.seen |= RecordExtras::kStartUptime;
+      break;
+    case Op::end_uptime:
+      x.end_uptime = static_cast<std::uint32_t>(read_uint(r, n));
+      x.seen |= RecordExtras::kEndUptime;
+      break;
+    case Op::start_seconds:
+    case Op::end_seconds:
+    case Op::start_millis:
+    case Op::end_millis:
+    case Op::start_ntp:
+    case Op::end_ntp: {
+      const std::uint64_t v = read_uint(r, n);
+      std::int64_t ms = 0;
+      std::uint8_t rank = 0;
+      bool start = false;
+      switch (op.op) {
+        case Op::start_seconds:
+          start = true;
+          [[fallthrough]];
+        case Op::end_seconds:
+          ms = static_cast<std::int64_t>(v) * 1000;
+          rank = 1;
+          break;
+        case Op::start_millis:
+          start = true;
+          [[fallthrough]];
+        case Op::end_millis:
+          ms = as_i64(v);
+          rank = 2;
+          break;
+        case Op::start_ntp:
+          start = true;
+          [[fallthrough]];
+        default:
+          ms = ntp_to_unix_ms(v);
+          rank = 3;
+          break;
+      }
+      std::uint8_t& have = start ? x.start_rank : x.end_rank;
+      if (rank >= have) {
+        (start ? x.start_ms : x.end_ms) = ms;
+        have = rank;
+      }
+      break;
+    }
+    case Op::start_delta_us:
+      x.start_delta_us = read_uint(r, n);
+      x.seen |= RecordExtras::kStartDelta;
+      break;
+    case Op::end_delta_us:
+      x.end_delta_us = read_uint(r, n);
+      x.seen |= RecordExtras::kEndDelta;
+      break;
+    case Op::system_init_millis:
+      x.system_init_ms = as_i64(read_uint(r, n));
+      x.seen |= RecordExtras::kSystemInit;
+      break;
+    case Op::duration_millis:
+      x.duration_ms = read_uint(r, n);
+      x.seen |= RecordExtras::kDurationMs;
+      break;
+    case Op::duration_micros:
+      x.duration_us = read_uint(r, n);
+      x.seen |= RecordExtras::kDurationUs;
+      break;
+    case Op::sampling_interval:
+      x.sampling_interval = read_uint(r, n);
+      x.seen |= RecordExtras::kSamplingInterval;
+      break;
+    case Op::sampler_random_interval:
+      x.random_interval = read_uint(r, n);
+      x.seen |= RecordExtras::kRandomInterval;
+      break;
+    case Op::sampling_packet_interval:
+      x.packet_interval = read_uint(r, n);
+      x.seen |= RecordExtras::kPacketInterval;
+      break;
+    case Op::sampling_packet_space:
+      x.packet_space = read_uint(r, n);
+      x.seen |= RecordExtras::kPacketSpace;
+      break;
+    case Op::sampler_id:
+      x.sampler_id = read_uint(r, n);
+      x.seen |= RecordExtras::kSamplerId;
+      break;
+    case Op::selector_id:
+      x.selector_id = read_uint(r, n);
+      x.seen |= RecordExtras::kSelectorId;
+      break;
+  }
+}
+
+}  // namespace
+
+bool apply(ByteReader& r, const FieldOp& op, FlowRecord& f, RecordExtras& x) noexcept {
+  apply_one(r, op, f, x);
+  return r.ok();
+}
+
+bool apply_all(ByteReader& r, std::span<const FieldOp> ops, FlowRecord& f, RecordExtras& x) noexcept {
+  for (const FieldOp& op : ops) apply_one(r, op, f, x);
+  return r.ok();
+}
+
+void resolve_times(const RecordExtras& x, const TimeBase& base, FlowRecord& f) noexcept {
+  bool has_start = x.start_rank != 0;
+  bool has_end = x.end_rank != 0;
+  std::int64_t start = x.start_ms;
+  std::int64_t end = x.end_ms;
+
+  // Deltas to the export time (microseconds before it).
+  if (!has_start && x.has(RecordExtras::kStartDelta)) {
+    start = sub_sat(base.export_ms, as_i64(x.start_delta_us / 1000));
+    has_start = true;
+  }
+  if (!has_end && x.has(RecordExtras::kEndDelta)) {
+    end = sub_sat(base.export_ms, as_i64(x.end_delta_us / 1000));
+    has_end = true;
+  }
+
+  // System uptime stamps: v9 against the header; IPFIX against systemInitTimeMilliseconds.
+  const bool want_uptime = (!has_start && x.has(RecordExtras::kStartUptime)) ||
+                           (!has_end && x.has(RecordExtras::kEndUptime));
+  if (want_uptime) {
+    // The record's own systemInitTimeMilliseconds first; then the v9 header; then the domain's.
+    std::optional<std::int64_t> init;
+    if (x.has(RecordExtras::kSystemInit)) {
+      init = x.system_init_ms;
+    } else if (!base.has_uptime) {
+      init = base.system_init_ms;
+    }
+    auto convert = [&](std::uint32_t stamp) -> std::optional<std::int64_t> {
+      if (init) return add_sat(*init, std::int64_t{stamp});
+      if (base.has_uptime) return base.export_ms - static_cast<std::int32_t>(base.sys_uptime_ms - stamp);
+      return std::nullopt;
+    };
+    if (!has_start && x.has(RecordExtras::kStartUptime)) {
+      if (auto v = convert(x.start_uptime)) {
+        start = *v;
+        has_start = true;
+      }
+    }
+    if (!has_end && x.has(RecordExtras::kEndUptime)) {
+      if (auto v = convert(x.end_uptime)) {
+        end = *v;
+        has_end = true;
+      }
+    }
+  }
+
+  if (has_start != has_end) {
+    std::optional<std::int64_t> duration;
+    if (x.has(RecordExtras::kDurationMs)) {
+      duration = as_i64(x.duration_ms);
+    } else if (x.has(RecordExtras::kDurationUs)) {
+      duration = as_i64(x.duration_us / 1000);
+    }
+    if (has_start) {
+      end = duration ? add_sat(start, *duration) : start;
+    } else {
+      start = duration ? sub_sat(end, *duration) : end;
+    }
+    has_start = has_end = true;
+  }
+  if (has_start) {
+    f.stime_ms = start;
+    f.etime_ms = end;
+    f.fields |= core::Field::kTimes;
+  }
+}
+
+std::uint32_t sampling_interval_of(const RecordExtras& x) noexcept {
+  std::uint64_t v = 0;
+  if (x.has(RecordExtras::kPacketInterval) && x.packet_interval != 0) {
+    const std::uint64_t n = x.packet_interval;
+    if (x.has(RecordExtras::kPacketSpace)) {
+      const std::uint64_t m = x.packet_space;
+      // round((n + m) / n) = 1 + round(m / n), in quotient and remainder so nothing overflows.
+      const std::uint64_t q = m / n;
+      const std::uint64_t rem = m % n;
+      v = q >= std::numeric_limits<std::uint32_t>::max() ? q : 1 + q + (rem >= n - rem ? 1 : 0);
+    } else {
+      v = n;
+    }
+  } else if (x.has(RecordExtras::kSamplingInterval) && x.sampling_interval != 0) {
+    v = x.sampling_interval;
+  } else if (x.has(RecordExtras::kRandomInterval) && x.random_interval != 0) {
+    v = x.random_interval;
+  }
+  return saturate<std::uint32_t>(v);
+}
+
+}  // namespace overflowd::decode::ie

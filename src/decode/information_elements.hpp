@@ -1,0 +1,236 @@
+// The field mapping shared by NetFlow v9 (RFC 3954) and IPFIX (RFC 7011, elements RFC 7012 / the
+// IANA "IPFIX Information Elements" registry): v9 field types 1..127 are the IPFIX elements of the
+// same number, so one table maps both into core::FlowRecord.
+//
+// A template field is compiled once, when its template arrives, into a FieldOp: what to do with the
+// value (an Op) and how many bytes it takes. Decoding a record then runs the ops in order through a
+// ByteReader; no lookup by element id happens per record. A field whose element is unknown,
+// enterprise-specific (IPFIX E bit), variable-length, or of a length its element cannot have (an
+// IPv4 address of 3 bytes) is compiled to a skip: its bytes are stepped over and nothing is set.
+//
+// Value rules:
+// - Unsigned integers accept the reduced-size encoding (RFC 7011 6.2): any length 1..8, big-endian.
+//   A value wider than its FlowRecord member saturates (a 64-bit interface index becomes 2^32-1),
+//   except the TCP flags, of which only the low 8 bits are kept (tcpControlBits is 16 bits in IPFIX).
+// - Addresses must be exactly 4 (IPv4) or 16 (IPv6) bytes.
+// - dateTimeSeconds (150/151) must be 4 bytes, dateTimeMilliseconds (152/153, 160) 8 bytes, and
+//   dateTimeMicroseconds / Nanoseconds (154..157, NTP format, RFC 7011 6.1.9/6.1.10) 8 bytes.
+// - Counts: delta counts (1/2) win over total counts (85/86), which win over the post-counts (23/24,
+//   v9 OUT_BYTES/OUT_PKTS), whatever their order in the template.
+// - Next hop: ipNextHop (15/62) wins over bgpNextHop (18/63). ToS: ipClassOfService (5) wins over
+//   ipDiffServCodePoint (195, shifted left by 2).
+// - Times: an absolute form (150..157) wins over a delta to the export time (158/159), which wins
+//   over system uptime (21/22). Uptime stamps are converted with the v9 header's sysUpTime and
+//   unix_secs; in IPFIX, with systemInitTimeMilliseconds (160) from the record or, failing that,
+//   from the domain's options data. When only one end is known the other is derived from
+//   flowDurationMilliseconds/Microseconds (161/162) or, failing that, set equal to it.
+//   kTimes is set when at least one end is known.
+// - Sampling (34, 50, 305/306, 48, 302): see sampling_interval_of() and TemplateCache.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "core/byte_reader.hpp"
+#include "core/flow_record.hpp"
+
+namespace overflowd::decode::ie {
+
+// Information element ids (IANA registry; v9 names in comments where they differ).
+enum Id : std::uint16_t {
+  kOctetDeltaCount = 1,             // IN_BYTES
+  kPacketDeltaCount = 2,            // IN_PKTS
+  kProtocolIdentifier = 4,          // PROTOCOL
+  kIpClassOfService = 5,            // TOS
+  kTcpControlBits = 6,              // TCP_FLAGS
+  kSourceTransportPort = 7,         // L4_SRC_PORT
+  kSourceIPv4Address = 8,           // IPV4_SRC_ADDR
+  kSourceIPv4PrefixLength = 9,      // SRC_MASK
+  kIngressInterface = 10,           // INPUT_SNMP
+  kDestinationTransportPort = 11,   // L4_DST_PORT
+  kDestinationIPv4Address = 12,     // IPV4_DST_ADDR
+  kDestinationIPv4PrefixLength = 13,// DST_MASK
+  kEgressInterface = 14,            // OUTPUT_SNMP
+  kIpNextHopIPv4Address = 15,       // IPV4_NEXT_HOP
+  kBgpSourceAsNumber = 16,          // SRC_AS
+  kBgpDestinationAsNumber = 17,     // DST_AS
+  kBgpNextHopIPv4Address = 18,      // BGP_IPV4_NEXT_HOP
+  kFlowEndSysUpTime = 21,           // LAST_SWITCHED
+  kFlowStartSysUpTime = 22,         // FIRST_SWITCHED
+  kPostOctetDeltaCount = 23,        // OUT_BYTES
+  kPostPacketDeltaCount = 24,       // OUT_PKTS
+  kSourceIPv6Address = 27,          // IPV6_SRC_ADDR
+  kDestinationIPv6Address = 28,     // IPV6_DST_ADDR
+  kSourceIPv6PrefixLength = 29,     // IPV6_SRC_MASK
+  kDestinationIPv6PrefixLength = 30,// IPV6_DST_MASK
+  kIcmpTypeCodeIPv4 = 32,           // ICMP_TYPE
+  kSamplingInterval = 34,           // SAMPLING_INTERVAL
+  kSamplerId = 48,                  // FLOW_SAMPLER_ID
+  kSamplerRandomInterval = 50,      // FLOW_SAMPLER_RANDOM_INTERVAL
+  kIpNextHopIPv6Address = 62,       // IPV6_NEXT_HOP
+  kBgpNextHopIPv6Address = 63,      // BPG_IPV6_NEXT_HOP
+  kOctetTotalCount = 85,
+  kPacketTotalCount = 86,
+  kIcmpTypeCodeIPv6 = 139,
+  kFlowStartSeconds = 150,
+  kFlowEndSeconds = 151,
+  kFlowStartMilliseconds = 152,
+  kFlowEndMilliseconds = 153,
+  kFlowStartMicroseconds = 154,
+  kFlowEndMicroseconds = 155,
+  kFlowStartNanoseconds = 156,
+  kFlowEndNanoseconds = 157,
+  kFlowStartDeltaMicroseconds = 158,
+  kFlowEndDeltaMicroseconds = 159,
+  kSystemInitTimeMilliseconds = 160,
+  kFlowDurationMilliseconds = 161,
+  kFlowDurationMicroseconds = 162,
+  kIcmpTypeIPv4 = 176,
+  kIcmpCodeIPv4 = 177,
+  kIcmpTypeIPv6 = 178,
+  kIcmpCodeIPv6 = 179,
+  kIpDiffServCodePoint = 195,
+  kSelectorId = 302,
+  kSamplingPacketInterval = 305,
+  kSamplingPacketSpace = 306,
+};
+
+// A field length of 65535 in a template: the value carries its own length (RFC 7011 7).
+inline constexpr std::uint16_t kVariableLength = 0xffff;
+
+enum class Op : std::uint8_t {
+  skip,  // fixed length: step over `length` bytes
+  skip_variable,
+  src_v4,
+  dst_v4,
+  src_v6,
+  dst_v6,
+  nexthop_v4,
+  nexthop_v6,
+  bgp_nexthop_v4,
+  bgp_nexthop_v6,
+  src_port,
+  dst_port,
+  protocol,
+  tcp_flags,
+  tos,
+  dscp,
+  input,
+  output,
+  src_as,
+  dst_as,
+  src_mask,
+  dst_mask,
+  octets_delta,
+  packets_delta,
+  octets_total,
+  packets_total,
+  octets_post,
+  packets_post,
+  icmp_type_code,  // 32 / 139: type << 8 | code
+  icmp_type,
+  icmp_code,
+  start_uptime,
+  end_uptime,
+  start_seconds,
+  end_seconds,
+  start_millis,
+  end_millis,
+  start_ntp,  // micro- and nanosecond forms: both NTP 64-bit timestamps
+  end_ntp,
+  start_delta_us,
+  end_delta_us,
+  system_init_millis,
+  duration_millis,
+  duration_micros,
+  sampling_interval,
+  sampler_random_interval,
+  sampling_packet_interval,
+  sampling_packet_space,
+  sampler_id,
+  selector_id,
+};
+
+struct FieldOp {
+  std::uint16_t length = 0;  // bytes, or kVariableLength
+  Op op = Op::skip;
+  friend bool operator==(const FieldOp&, const FieldOp&) = default;
+};
+
+// What a template field (element id without the E bit, enterprise flag, length) compiles to.
+[[nodiscard]] Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept;
+
+// The FlowRecord::fields bit an op can set (0 for skips, times and sampling fields).
+[[nodiscard]] std::uint32_t field_bit(Op op) noexcept;
+
+// Whether an op feeds the record's times (resolve_times) or its sampling (sampling_interval_of).
+[[nodiscard]] constexpr bool is_time_op(Op op) noexcept { return op >= Op::start_uptime && op <= Op::duration_micros; }
+[[nodiscard]] constexpr bool is_sampling_op(Op op) noexcept {
+  return op >= Op::sampling_interval && op <= Op::selector_id;
+}
+
+// Per-datagram context for turning uptime and delta stamps into Unix milliseconds.
+struct TimeBase {
+  std::int64_t export_ms = 0;          // header time (v9 unix_secs, IPFIX export time) in ms
+  std::uint32_t sys_uptime_ms = 0;     // v9 header sysUpTime
+  bool has_uptime = false;             // v9: uptime stamps are relative to the header
+  std::optional<std::int64_t> system_init_ms;  // IPFIX: learned from options data
+};
+
+// Values of one record that are not FlowRecord members, or need the whole record to resolve.
+struct RecordExtras {
+  enum : std::uint32_t {
+    kStartUptime = 1u << 0,
+    kEndUptime = 1u << 1,
+    kStartDelta = 1u << 2,
+    kEndDelta = 1u << 3,
+    kSystemInit = 1u << 4,
+    kDurationMs = 1u << 5,
+    kDurationUs = 1u << 6,
+    kSamplingInterval = 1u << 7,
+    kRandomInterval = 1u << 8,
+    kPacketInterval = 1u << 9,
+    kPacketSpace = 1u << 10,
+    kSamplerId = 1u << 11,
+    kSelectorId = 1u << 12,
+  };
+  std::uint32_t seen = 0;
+  std::uint8_t start_rank = 0, end_rank = 0;  // absolute times: 0 none, 1 s, 2 ms, 3 us/ns
+  std::uint8_t packets_rank = 0, bytes_rank = 0;
+  std::uint8_t nexthop_rank = 0, tos_rank = 0;
+  std::int64_t start_ms = 0, end_ms = 0;
+  std::uint32_t start_uptime = 0, end_uptime = 0;
+  std::uint64_t start_delta_us = 0, end_delta_us = 0;
+  std::int64_t system_init_ms = 0;
+  std::uint64_t duration_ms = 0, duration_us = 0;
+  std::uint64_t sampling_interval = 0, random_interval = 0, packet_interval = 0, packet_space = 0;
+  std::uint64_t sampler_id = 0, selector_id = 0;
+
+  [[nodiscard]] constexpr bool has(std::uint32_t bit) const noexcept { return (seen & bit) != 0; }
+};
+
+// Runs `op` on the next field of `r` (`length` bytes, or a variable-length value), writing into
+// `f` and `x`. Returns false when the record runs past the reader.
+bool apply(core::ByteReader& r, const FieldOp& op, core::FlowRecord& f, RecordExtras& x) noexcept;
+// apply() for every op of a record in turn (one call per record: the hot loop).
+bool apply_all(core::ByteReader& r, std::span<const FieldOp> ops, core::FlowRecord& f, RecordExtras& x) noexcept;
+
+// Sets f's times from x and the time base (see the header comment); sets kTimes when known.
+void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord& f) noexcept;
+
+// The 1-in-N interval that a record's own sampling fields declare, or 0 when it declares none:
+// samplingPacketInterval n (305) with samplingPacketSpace m (306): round((n + m) / n), since n of
+// every n + m packets are selected; 305 alone: n; else samplingInterval (34); else
+// samplerRandomInterval (50). Values of 0 count as absent; the result saturates at 2^32-1.
+[[nodiscard]] std::uint32_t sampling_interval_of(const RecordExtras& x) noexcept;
+
+// The NTP 64-bit timestamp (seconds since 1900 . 2^-32 fraction) as Unix milliseconds.
+[[nodiscard]] constexpr std::int64_t ntp_to_unix_ms(std::uint64_t ntp) noexcept {
+  constexpr std::int64_t kNtpToUnix = 2'208'988'800;  // 1970-01-01 - 1900-01-01 in seconds
+  const auto seconds = static_cast<std::int64_t>(ntp >> 32) - kNtpToUnix;
+  const auto millis = static_cast<std::int64_t>(((ntp & 0xffffffffu) * 1000u) >> 32);
+  return seconds * 1000 + millis;
+}
+
+}  // namespace overflowd::decode::ie

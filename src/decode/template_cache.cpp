@@ -1,0 +1,159 @@
+#include "decode/template_cache.hpp"
+
+#include <algorithm>
+
+namespace overflowd::decode {
+
+using core::Errc;
+
+std::size_t DomainKeyHash::operator()(const DomainKey& k) const noexcept {
+  // FNV-1a over the address bytes, family, version and domain id.
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::uint64_t byte) {
+    h ^= byte;
+    h *= 1099511628211ull;
+  };
+  for (std::uint8_t b : k.exporter.bytes()) mix(b);
+  mix(static_cast<std::uint8_t>(k.exporter.family()));
+  mix(k.version & 0xffu);
+  mix(k.version >> 8);
+  for (int s = 0; s < 32; s += 8) mix((k.domain >> s) & 0xffu);
+  return static_cast<std::size_t>(h);
+}
+
+std::uint32_t SamplingState::find(SamplerKind kind, std::uint64_t id) const noexcept {
+  const auto it = std::lower_bound(samplers.begin(), samplers.end(), std::pair{kind, id},
+                                   [](const Entry& e, const std::pair<SamplerKind, std::uint64_t>& k) {
+                                     return std::pair{e.kind, e.id} < k;
+                                   });
+  if (it == samplers.end() || it->kind != kind || it->id != id) return 0;
+  return it->interval;
+}
+
+std::uint32_t template_field_bits(std::span<const ie::FieldOp> ops) noexcept {
+  std::uint32_t bits = 0;
+  for (const ie::FieldOp& op : ops) bits |= ie::field_bit(op.op);
+  return bits;
+}
+
+namespace {
+void summarize(Template& t) noexcept {
+  t.fields = template_field_bits(t.ops);
+  t.times = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_time_op(op.op); });
+  t.sampling =
+      std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_sampling_op(op.op); });
+}
+}  // namespace
+
+TemplateCache::TemplateCache(TemplateCacheLimits limits) : limits_(limits) {
+  scratch_.reserve(limits_.max_fields_per_template);
+}
+
+Domain* TemplateCache::find(const DomainKey& key) noexcept {
+  const auto it = domains_.find(key);
+  return it == domains_.end() ? nullptr : &it->second;
+}
+
+const Template* TemplateCache::find_template(const DomainKey& key, std::uint16_t id) const noexcept {
+  const auto d = domains_.find(key);
+  if (d == domains_.end()) return nullptr;
+  const auto t = d->second.templates.find(id);
+  return t == d->second.templates.end() ? nullptr : &t->second;
+}
+
+std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draft) {
+  if (draft.min_length > limits_.max_record_length) return Errc::record_limit;
+  if (scratch_.size() > limits_.max_fields_per_template) return Errc::field_limit;
+
+  auto d = domains_.find(key);
+  if (d != domains_.end()) {
+    auto t = d->second.templates.find(draft.id);
+    if (t != d->second.templates.end()) {
+      Template& old = t->second;
+      old.options = draft.options;
+      old.variable = draft.variable;
+      old.min_length = draft.min_length;
+      if (old.ops != scratch_) old.ops.assign(scratch_.begin(), scratch_.end());  // redefinition
+      summarize(old);
+      return std::nullopt;
+    }
+  }
+  // A new template: every cap is checked before the domain or the template is created.
+  if (templates_ >= limits_.max_templates) return Errc::template_limit;
+  if (d == domains_.end()) {
+    if (domains_.size() >= limits_.max_domains) return Errc::exporter_limit;
+    if (limits_.max_templates_per_domain == 0) return Errc::template_limit;
+    d = domains_.try_emplace(key).first;
+  } else if (d->second.templates.size() >= limits_.max_templates_per_domain) {
+    return Errc::template_limit;
+  }
+  Template t;
+  t.id = draft.id;
+  t.options = draft.options;
+  t.variable = draft.variable;
+  t.min_length = draft.min_length;
+  t.ops.assign(scratch_.begin(), scratch_.end());
+  summarize(t);
+  d->second.templates.insert_or_assign(draft.id, std::move(t));
+  ++templates_;
+  return std::nullopt;
+}
+
+void TemplateCache::withdraw(const DomainKey& key, std::uint16_t id) noexcept {
+  Domain* d = find(key);
+  if (!d) return;
+  templates_ -= d->templates.erase(id);
+}
+
+void TemplateCache::withdraw_all(const DomainKey& key, bool options) noexcept {
+  Domain* d = find(key);
+  if (!d) return;
+  templates_ -= std::erase_if(d->templates, [options](const auto& kv) { return kv.second.options == options; });
+}
+
+std::optional<Errc> TemplateCache::learn(Domain& domain, const ie::RecordExtras& x) {
+  using X = ie::RecordExtras;
+  if (x.has(X::kSystemInit)) domain.system_init_ms = x.system_init_ms;
+  const std::uint32_t interval = ie::sampling_interval_of(x);
+  if (interval == 0) return std::nullopt;
+
+  std::optional<std::pair<SamplerKind, std::uint64_t>> key;
+  if (x.has(X::kSelectorId)) {
+    key = std::pair{SamplerKind::selector_id, x.selector_id};
+  } else if (x.has(X::kSamplerId)) {
+    key = std::pair{SamplerKind::sampler_id, x.sampler_id};
+  }
+  SamplingState& s = domain.sampling;
+  if (!key) {
+    s.domain_interval = interval;
+    return std::nullopt;
+  }
+  auto it = std::lower_bound(s.samplers.begin(), s.samplers.end(), *key,
+                             [](const SamplingState::Entry& e, const std::pair<SamplerKind, std::uint64_t>& k) {
+                               return std::pair{e.kind, e.id} < k;
+                             });
+  if (it != s.samplers.end() && it->kind == key->first && it->id == key->second) {
+    it->interval = interval;
+  } else {
+    if (s.samplers.size() >= limits_.max_samplers_per_domain) return Errc::sampler_limit;
+    s.samplers.insert(it, SamplingState::Entry{key->first, key->second, interval});
+  }
+  s.last_interval = interval;
+  return std::nullopt;
+}
+
+std::uint32_t TemplateCache::sampling_interval(const Domain* domain, const ie::RecordExtras& x) noexcept {
+  using X = ie::RecordExtras;
+  if (const std::uint32_t own = ie::sampling_interval_of(x)) return own;
+  if (!domain) return 1;
+  const SamplingState& s = domain->sampling;
+  if (x.has(X::kSelectorId))
+    if (const std::uint32_t v = s.find(SamplerKind::selector_id, x.selector_id)) return v;
+  if (x.has(X::kSamplerId))
+    if (const std::uint32_t v = s.find(SamplerKind::sampler_id, x.sampler_id)) return v;
+  if (s.domain_interval) return s.domain_interval;
+  if (s.last_interval) return s.last_interval;
+  return 1;
+}
+
+}  // namespace overflowd::decode
