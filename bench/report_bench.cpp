@@ -5,13 +5,18 @@
 //   BM_Build       the JSON alone
 //   BM_Sign        the signature and the signed line alone, over one prebuilt message
 //   BM_Verify      report::verify_report per line (what a receiver or `overflowd verify` pays)
+//   BM_Base64      core::append_base64 of a signed message (64-byte signature || report), the
+//                  part of BM_Sign that is not Ed25519
 //   BM_Clock       clock_gettime(CLOCK_REALTIME), which the pipeline calls once per report
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <ctime>
 
 #include <string>
+#include <vector>
 
+#include "core/encoding.hpp"
 #include "core/flow_record.hpp"
 #include "report/keys.hpp"
 #include "report/report_builder.hpp"
@@ -121,6 +126,23 @@ void BM_Verify(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Verify);
+
+void BM_Base64(benchmark::State& state) {
+  const report::ReportBuilder builder(sample_config());
+  std::string message;
+  builder.build(sample_flow(), kStartNs, message);
+  std::vector<std::uint8_t> signed_message(64 + message.size(), 0xa5);
+  std::memcpy(signed_message.data() + 64, message.data(), message.size());
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    core::append_base64(out, signed_message);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(signed_message.size()));
+}
+BENCHMARK(BM_Base64);
 
 void BM_Clock(benchmark::State& state) {
   for (auto _ : state) {
