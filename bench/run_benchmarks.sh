@@ -5,7 +5,7 @@
 #    each benchmark is printed (mean, stddev and cv are in BUILD_DIR/bench/results/*.json).
 # 2. Whole-process wall time: `overflowd -f CAPTURE -q > /dev/null` at the default rate and at
 #    -r 1, N=21 runs each (median and IQR), with one key file made beforehand so that every run
-#    loads the same key. CAPTURE is ../shared/data/netflow_4M.pcap, or a synthetic capture when
+#    loads the same key; first `overflowd --help`, the cost of starting the process at all. CAPTURE is ../shared/data/netflow_4M.pcap, or a synthetic capture when
 #    ../shared/data is absent.
 # The machine may be shared: compare numbers from one run of this script, not across runs.
 set -euo pipefail
@@ -57,6 +57,9 @@ if [[ ! -r $capture ]]; then
 fi
 
 echo "== whole process, $label, $runs runs each (wall time)"
+# The floor: starting the process (exec, the dynamic loader, argument parsing) and nothing else.
+/usr/bin/python3 "$here/whole_process.py" -n "$runs" --label "overflowd --help (process start only)" -- \
+  "$overflowd" --help
 /usr/bin/python3 "$here/whole_process.py" -n "$runs" --label "overflowd -f $label -q (rate 1e-5)" -- \
   "$overflowd" -f "$capture" -q --key "$tmp/key"
 /usr/bin/python3 "$here/whole_process.py" -n "$runs" --label "overflowd -f $label -q -r 1" -- \
