@@ -5,8 +5,9 @@
 #    each benchmark is printed (mean, stddev and cv are in BUILD_DIR/bench/results/*.json).
 # 2. Whole-process wall time: `overflowd -f CAPTURE -q > /dev/null` at the default rate and at
 #    -r 1, N=21 runs each (median and IQR), with one key file made beforehand so that every run
-#    loads the same key; first `overflowd --help`, the cost of starting the process at all. CAPTURE is ../shared/data/netflow_4M.pcap, or a synthetic capture when
-#    ../shared/data is absent.
+#    loads the same key; first `overflowd --help`, the cost of starting the process at all.
+#    CAPTURE is ../shared/data/netflow_4M.pcap, or a synthetic capture when ../shared/data is
+#    absent.
 # The machine may be shared: compare numbers from one run of this script, not across runs.
 set -euo pipefail
 
