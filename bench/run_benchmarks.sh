@@ -36,7 +36,7 @@ echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$build/bench/results"
 for b in "${benches[@]}"; do
   name=$(basename "$b")
-  echo "== $name (5 repetitions, medians; items_per_second is per CPU second)"
+  echo "== $name (5 repetitions, medians; items_per_second is per CPU second, or per second of wall time for names ending in real_time)"
   "$b" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
        --benchmark_out="$build/bench/results/$name.json" --benchmark_out_format=json 2> "$tmp/stderr" |
     grep -E '^(Benchmark|-+$)|_median ' || true
