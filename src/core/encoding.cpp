@@ -31,11 +31,34 @@ bool from_hex(std::string_view hex, std::span<std::uint8_t> bytes) noexcept {
 }
 
 void append_base64(std::string& out, std::span<const std::uint8_t> bytes) {
+  // A plain table encoder: libsodium's sodium_bin2base64 is constant-time (for secrets), and
+  // several times slower; this encodes signatures and signed messages, which are public.
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const std::size_t n = bytes.size();
   const std::size_t at = out.size();
-  const std::size_t n = sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(at + n);
-  sodium_bin2base64(out.data() + at, n, bytes.data(), bytes.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(at + n - 1);  // drop the terminating NUL
+  out.resize(at + (n + 2) / 3 * 4);
+  char* p = out.data() + at;
+  std::size_t i = 0;
+  for (; n - i >= 3; i += 3, p += 4) {
+    const std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+    p[0] = kAlphabet[v >> 18];
+    p[1] = kAlphabet[(v >> 12) & 63u];
+    p[2] = kAlphabet[(v >> 6) & 63u];
+    p[3] = kAlphabet[v & 63u];
+  }
+  if (n - i == 1) {
+    const std::uint32_t v = std::uint32_t{bytes[i]} << 16;
+    p[0] = kAlphabet[v >> 18];
+    p[1] = kAlphabet[(v >> 12) & 63u];
+    p[2] = '=';
+    p[3] = '=';
+  } else if (n - i == 2) {
+    const std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8);
+    p[0] = kAlphabet[v >> 18];
+    p[1] = kAlphabet[(v >> 12) & 63u];
+    p[2] = kAlphabet[(v >> 6) & 63u];
+    p[3] = '=';
+  }
 }
 
 std::optional<std::vector<std::uint8_t>> from_base64(std::string_view text) {

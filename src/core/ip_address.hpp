@@ -2,9 +2,11 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,10 +24,16 @@ public:
   [[nodiscard]] static constexpr IpAddress v4(std::uint32_t host_order) noexcept {
     IpAddress a;
     a.family_ = Family::v4;
-    a.bytes_[0] = static_cast<std::uint8_t>(host_order >> 24);
-    a.bytes_[1] = static_cast<std::uint8_t>(host_order >> 16);
-    a.bytes_[2] = static_cast<std::uint8_t>(host_order >> 8);
-    a.bytes_[3] = static_cast<std::uint8_t>(host_order);
+    if consteval {
+      a.bytes_[0] = static_cast<std::uint8_t>(host_order >> 24);
+      a.bytes_[1] = static_cast<std::uint8_t>(host_order >> 16);
+      a.bytes_[2] = static_cast<std::uint8_t>(host_order >> 8);
+      a.bytes_[3] = static_cast<std::uint8_t>(host_order);
+    } else {
+      // One 4-byte store; after a big-endian read the two byte swaps cancel out.
+      const std::uint32_t net = std::endian::native == std::endian::little ? std::byteswap(host_order) : host_order;
+      std::memcpy(a.bytes_.data(), &net, sizeof net);
+    }
     return a;
   }
   // From 4 or 16 network-order bytes; anything else gives an empty address.

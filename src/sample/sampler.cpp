@@ -2,7 +2,6 @@
 
 #include <sodium.h>
 
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -73,8 +72,10 @@ bool Sampler::keep(const core::FlowRecord& flow) noexcept {
   } else if (p <= 0.0) {
     kept = false;
   } else {
-    // P(draw < p x 2^64) = p, up to the 2^-64 granularity of the threshold.
-    const auto threshold = static_cast<std::uint64_t>(std::ldexp(p, 64));
+    // P(draw < p x 2^64) = p, up to the 2^-64 granularity of the threshold. Multiplying by 2^64 is
+    // exact (a power of two, and 0 < p < 1 keeps the product below 2^64): ldexp's result, without
+    // its library call.
+    const auto threshold = static_cast<std::uint64_t>(p * 0x1p64);
     kept = stream_.next() < threshold;
   }
   counters_.kept += kept;

@@ -27,6 +27,7 @@ private:
   PcapFileSource(pcap* handle, std::string path, std::uint32_t link_type);
 
   pcap* handle_;
+  std::unique_ptr<char[]> read_buffer_;  // the stdio buffer of the capture file, when we opened it
   std::string path_;
   std::uint32_t link_type_;
   std::int64_t ts_scale_ = 1000;  // to nanoseconds: 1000 for microsecond files, 1 for nanosecond
