@@ -1,6 +1,6 @@
 #include "sink/http_sender.hpp"
 
-#include <curl/curl.h>
+#include "sink/curl_api.hpp"
 #include <signal.h>
 #include <time.h>
 
@@ -55,8 +55,7 @@ std::int64_t monotonic_ns() noexcept {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::once_flag g_curl_once;  // curl_global_init is not thread-safe: once, before any worker starts
-CURLcode g_curl_init = CURLE_OK;
+const CurlApi* g_curl = nullptr;  // set by the first successful HttpSender::open
 
 extern "C" size_t discard_body(char* data, size_t size, size_t count, void* user) {
   (void)data;
@@ -93,17 +92,18 @@ HttpOutcome classify(CURLcode code, long status, bool capped) {
 }  // namespace
 
 std::expected<std::unique_ptr<HttpSender>, std::string> HttpSender::open(const HttpSenderConfig& config) {
-  std::call_once(g_curl_once, [] { g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (g_curl_init != CURLE_OK) return std::unexpected(std::string("libcurl: ") + curl_easy_strerror(g_curl_init));
+  const auto api = curl_api();
+  if (!api) return std::unexpected(api.error());
+  g_curl = *api;
   std::unique_ptr<HttpSender> s(new HttpSender(config));
-  s->multi_ = curl_multi_init();
+  s->multi_ = g_curl->multi_init();
   if (!s->multi_) return std::unexpected("libcurl: curl_multi_init failed");
   auto* multi = static_cast<CURLM*>(s->multi_);
   const long cap = static_cast<long>(config.max_in_flight);
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, cap);
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, cap);
-  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
-  h = curl_slist_append(h, "Expect:");  // no 100-continue round trip for bodies over 1 KiB
+  g_curl->multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, cap);
+  g_curl->multi_setopt(multi, CURLMOPT_MAXCONNECTS, cap);
+  curl_slist* h = g_curl->slist_append(nullptr, "Content-Type: application/json");
+  h = g_curl->slist_append(h, "Expect:");  // no 100-continue round trip for bodies over 1 KiB
   s->headers_ = h;
   // The worker blocks every signal: SIGINT/SIGTERM/SIGHUP belong to the pipeline's thread.
   sigset_t all, old;
@@ -118,8 +118,8 @@ HttpSender::HttpSender(const HttpSenderConfig& config) : config_(config) {}
 
 HttpSender::~HttpSender() {
   finish();
-  if (multi_) curl_multi_cleanup(static_cast<CURLM*>(multi_));
-  curl_slist_free_all(static_cast<curl_slist*>(headers_));
+  if (multi_) g_curl->multi_cleanup(static_cast<CURLM*>(multi_));
+  g_curl->slist_free_all(static_cast<curl_slist*>(headers_));
 }
 
 void HttpSender::send(const core::IpAddress& to, const report::SignedReport& report) {
@@ -142,7 +142,7 @@ void HttpSender::send(const core::IpAddress& to, const report::SignedReport& rep
       }
     }
     bump(scheme, queued ? HttpOutcome::queued : HttpOutcome::dropped_queue_full);
-    if (queued) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+    if (queued) g_curl->multi_wakeup(static_cast<CURLM*>(multi_));
   }
 }
 
@@ -154,7 +154,7 @@ void HttpSender::finish() {
       deadline_ns_ = monotonic_ns() + std::int64_t{config_.timeout_ms} * 1'000'000;
     }
   }
-  if (multi_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  if (multi_) g_curl->multi_wakeup(static_cast<CURLM*>(multi_));
   if (worker_.joinable()) worker_.join();
 }
 
@@ -162,41 +162,41 @@ void HttpSender::run() {
   auto* multi = static_cast<CURLM*>(multi_);
   std::vector<std::unique_ptr<Job>> in_flight;
   auto start = [&](std::unique_ptr<Job> job) {
-    CURL* e = curl_easy_init();
+    CURL* e = g_curl->easy_init();
     if (!e) {
       bump(job->scheme, HttpOutcome::failed);
       return;
     }
     job->easy = e;
-    curl_easy_setopt(e, CURLOPT_URL, job->url.c_str());
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, job->body.data());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(job->body.size()));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(headers_));
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "overflowd/0.1");
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");  // never a proxy from the environment
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, config_.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, config_.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, job.get());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, job.get());
+    g_curl->easy_setopt(e, CURLOPT_URL, job->url.c_str());
+    g_curl->easy_setopt(e, CURLOPT_POST, 1L);
+    g_curl->easy_setopt(e, CURLOPT_POSTFIELDS, job->body.data());
+    g_curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(job->body.size()));
+    g_curl->easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(headers_));
+    g_curl->easy_setopt(e, CURLOPT_USERAGENT, "overflowd/0.1");
+    g_curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    g_curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    g_curl->easy_setopt(e, CURLOPT_PROXY, "");  // never a proxy from the environment
+    g_curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    g_curl->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, config_.connect_timeout_ms);
+    g_curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, config_.timeout_ms);
+    g_curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    g_curl->easy_setopt(e, CURLOPT_WRITEDATA, job.get());
+    g_curl->easy_setopt(e, CURLOPT_PRIVATE, job.get());
     const auto& source = job->v6 ? config_.source_v6 : config_.source_v4;
     std::string interface;
     if (source) {
       interface = "host!" + source->to_string();
-      curl_easy_setopt(e, CURLOPT_INTERFACE, interface.c_str());  // libcurl copies option strings
+      g_curl->easy_setopt(e, CURLOPT_INTERFACE, interface.c_str());  // libcurl copies option strings
     }
     if (job->scheme == 1) {
-      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, config_.verify ? 1L : 0L);
-      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config_.verify ? 2L : 0L);
-      if (config_.verify && !config_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config_.ca_file.c_str());
+      g_curl->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, config_.verify ? 1L : 0L);
+      g_curl->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config_.verify ? 2L : 0L);
+      if (config_.verify && !config_.ca_file.empty()) g_curl->easy_setopt(e, CURLOPT_CAINFO, config_.ca_file.c_str());
     }
-    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+    if (g_curl->multi_add_handle(multi, e) != CURLM_OK) {
       bump(job->scheme, HttpOutcome::failed);
-      curl_easy_cleanup(e);
+      g_curl->easy_cleanup(e);
       return;
     }
     in_flight.push_back(std::move(job));
@@ -223,34 +223,34 @@ void HttpSender::run() {
     for (auto& job : starting) start(std::move(job));
 
     int running = 0;
-    curl_multi_perform(multi, &running);
+    g_curl->multi_perform(multi, &running);
     int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* msg = g_curl->multi_info_read(multi, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
       CURL* e = msg->easy_handle;
       const CURLcode code = msg->data.result;
       Job* job = nullptr;
-      curl_easy_getinfo(e, CURLINFO_PRIVATE, &job);
+      g_curl->easy_getinfo(e, CURLINFO_PRIVATE, &job);
       long status = 0;
-      curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+      g_curl->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
       const bool capped = job && job->received > job->cap;
       const HttpOutcome outcome = classify(code, status, capped);
       if (job) {
         bump(job->scheme, outcome);
         if (capped && outcome == HttpOutcome::delivered) bump(job->scheme, HttpOutcome::body_capped);
       }
-      curl_multi_remove_handle(multi, e);
-      curl_easy_cleanup(e);
+      g_curl->multi_remove_handle(multi, e);
+      g_curl->easy_cleanup(e);
       std::erase_if(in_flight, [&](const std::unique_ptr<Job>& j) { return j.get() == job; });
     }
-    curl_multi_poll(multi, nullptr, 0, 100, nullptr);
+    g_curl->multi_poll(multi, nullptr, 0, 100, nullptr);
   }
 
   // Past the deadline (or nothing left): drop what remains, counted.
   for (auto& job : in_flight) {
     bump(job->scheme, HttpOutcome::dropped_shutdown);
-    curl_multi_remove_handle(multi, job->easy);
-    curl_easy_cleanup(job->easy);
+    g_curl->multi_remove_handle(multi, job->easy);
+    g_curl->easy_cleanup(job->easy);
   }
   in_flight.clear();
   std::lock_guard lock(mutex_);
