@@ -101,15 +101,17 @@ Result<PacketInfo> parse_ipv6(ByteReader r) noexcept {
   ByteReader p(r.rest().subspan(0, std::min<std::size_t>(r.remaining(), payload_length)));
   for (int i = 0; i < kMaxIpv6ExtensionHeaders; ++i) {
     switch (next) {
-      case 0:     // hop-by-hop options
+      case 0:     // hop-by-hop options: length in 8-byte units, not counting the first 8
       case 43:    // routing
-      case 60: {  // destination options
+      case 60:    // destination options
+      case 51: {  // authentication header: length in 4-byte units, not counting the first 8
         if (!p.has(2)) {
           info.protocol = next;
           return info;
         }
         const std::uint8_t nh = p.u8();
-        const std::size_t len = (std::size_t{p.u8()} + 1) * 8;
+        const std::size_t units = p.u8();
+        const std::size_t len = next == 51 ? (units + 2) * 4 : (units + 1) * 8;
         p.skip(len - 2);
         if (!p.ok()) {
           info.protocol = nh;
@@ -135,21 +137,6 @@ Result<PacketInfo> parse_ipv6(ByteReader r) noexcept {
           info.protocol = nh;
           return info;
         }
-        continue;
-      }
-      case 51: {  // authentication header
-        if (!p.has(2)) {
-          info.protocol = next;
-          return info;
-        }
-        const std::uint8_t nh = p.u8();
-        const std::size_t len = (std::size_t{p.u8()} + 2) * 4;
-        p.skip(len - 2);
-        if (!p.ok()) {
-          info.protocol = nh;
-          return info;
-        }
-        next = nh;
         continue;
       }
       default:
