@@ -50,8 +50,10 @@ void install_stop_handlers() {
 }
 
 // The counters, one per line under `title` ("overflowd: summary" at the end, "overflowd: counters"
-// on SIGUSR1), written to stderr in one piece.
-void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks) {
+// on SIGUSR1, closed by "overflowd: end of counters" since the process goes on), written to
+// stderr in one piece.
+void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks,
+                    const char* end = nullptr) {
   std::vector<core::NamedCount> counts;
   r.total.append_to(counts);
   for (const sink::Sink* s : sinks) s->append_counters(counts);
@@ -63,6 +65,7 @@ void print_counters(const char* title, const PipelineResult& r, std::span<sink::
   }
   std::string out = std::string(title) + "\n";
   for (const auto& c : counts) out += fmt::format("  {:<40} {}\n", c.name, c.value);
+  if (end) out += std::string(end) + "\n";
   std::fputs(out.c_str(), stderr);
   std::fflush(stderr);
 }
@@ -178,7 +181,8 @@ int cmd_run(const RunConfig& given) {
   settings.sinks = sinks;
   settings.reopen = &g_reopen;
   settings.counters_request = &g_counters;
-  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("overflowd: counters", r, sinks); };
+  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("overflowd: counters", r, sinks, "overflowd: end of counters");
+  };
   const PipelineResult result = run_pipeline(sources, settings);
   out->flush();
   if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout
