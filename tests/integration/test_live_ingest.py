@@ -244,5 +244,16 @@ class TemplatesStayWithTheirWorker(_Workers, unittest.TestCase):
         self.assertEqual(sorted(map(lib.canonical, got)), sorted(map(lib.canonical, expected)))
 
 
+class BadOptions(_Workers, unittest.TestCase):
+    def test_bad_workers_and_receive_buffer_are_one_error_line(self):
+        for args, needle in ((["--workers", "0"], "--workers"), (["--workers", "many"], "--workers"),
+                             (["--receive-buffer", "1K"], "--receive-buffer"), (["--receive-buffer", "x"], "--receive-buffer")):
+            proc = lib.run(["-u", "0", "--bind", "127.0.0.1", "--key", self.dir / "k.key", *args], timeout=30)
+            lines = lib.stderr_lines(proc)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn(needle, lines[0])
+
+
 if __name__ == "__main__":
     lib.main()
