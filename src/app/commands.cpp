@@ -4,11 +4,14 @@
 #include <signal.h>
 
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "io/key_file.hpp"
+#include "io/replay.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
@@ -25,41 +28,46 @@ using io::write_synth_pcap;
 
 namespace {
 
-std::atomic<bool> g_stop{false};    // set by SIGINT/SIGTERM; only the app layer has globals
-std::atomic<bool> g_reopen{false};  // set by SIGHUP: reopen the output file (log rotation)
+std::atomic<bool> g_stop{false};      // set by SIGINT/SIGTERM; only the app layer has globals
+std::atomic<bool> g_reopen{false};    // set by SIGHUP: reopen the output file (log rotation)
+std::atomic<bool> g_counters{false};  // set by SIGUSR1: print the counters, keep running
 
 extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 extern "C" void on_reopen_signal(int) { g_reopen.store(true, std::memory_order_relaxed); }
+extern "C" void on_counters_signal(int) { g_counters.store(true, std::memory_order_relaxed); }
 
-void install_reopen_handler() {
+void install_handler(int sig, void (*handler)(int), bool restart) {
   struct sigaction sa {};
-  sa.sa_handler = on_reopen_signal;
+  sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGHUP, &sa, nullptr);
+  sa.sa_flags = restart ? SA_RESTART : 0;
+  sigaction(sig, &sa, nullptr);
 }
 
 void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  install_handler(SIGINT, on_stop_signal, false);
+  install_handler(SIGTERM, on_stop_signal, false);
 }
 
-void print_summary(const source::Source& source, const PipelineResult& r, std::span<sink::Sink* const> sinks) {
+// The counters, one per line under `title` ("overflowd: summary" at the end, "overflowd: counters"
+// on SIGUSR1, closed by "overflowd: end of counters" since the process goes on), written to
+// stderr in one piece.
+void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks,
+                    const char* end = nullptr) {
   std::vector<core::NamedCount> counts;
-  source.counters().append_to(counts, "source");
-  r.decode.append_to(counts);
-  counts.push_back({"sampler.considered", r.sampler.considered});
-  counts.push_back({"sampler.kept", r.sampler.kept});
-  if (r.sampler.skipped_report_port) counts.push_back({"sampler.skipped.report_port", r.sampler.skipped_report_port});
-  if (r.sampler.skipped_no_address) counts.push_back({"sampler.skipped.no_address", r.sampler.skipped_no_address});
-  counts.push_back({"reports", r.reports});
+  r.total.append_to(counts);
   for (const sink::Sink* s : sinks) s->append_counters(counts);
-  std::string out = "overflowd: summary\n";
+  if (r.workers.size() > 1) {
+    for (std::size_t i = 0; i < r.workers.size(); ++i) {
+      counts.push_back({fmt::format("worker.{}.datagrams", i), r.workers[i].source.datagrams});
+      counts.push_back({fmt::format("worker.{}.flows", i), r.workers[i].flows});
+    }
+  }
+  std::string out = std::string(title) + "\n";
   for (const auto& c : counts) out += fmt::format("  {:<40} {}\n", c.name, c.value);
+  if (end) out += std::string(end) + "\n";
   std::fputs(out.c_str(), stderr);
+  std::fflush(stderr);
 }
 
 }  // namespace
@@ -77,25 +85,48 @@ int cmd_run(const RunConfig& given) {
     print_error(o.error());
     return kExitUsage;
   }
-  std::unique_ptr<source::Source> source;
+  // SIGUSR1's default action ends the process: take it over before anything can be sent to it.
+  install_handler(SIGUSR1, on_counters_signal, true);
+  std::vector<std::unique_ptr<source::Source>> owned;
   if (!config.pcap_file.empty()) {
     auto s = source::PcapFileSource::open(config.pcap_file);
     if (!s) {
       print_error(s.error());
       return kExitUsage;
     }
-    source = std::move(*s);
+    owned.push_back(std::move(*s));
   } else {
     install_stop_handlers();
-    auto s = source::UdpSource::open(config.udp, &g_stop);
-    if (!s) {
-      print_error(s.error());
-      return kExitUsage;
+    const unsigned workers = config.workers ? config.workers : available_cores();
+    std::vector<std::unique_ptr<source::UdpSource>> group;
+    if (workers == 1) {  // no SO_REUSEPORT: nobody else can join the port
+      auto s = source::UdpSource::open(config.udp, &g_stop);
+      if (!s) {
+        print_error(s.error());
+        return kExitUsage;
+      }
+      group.push_back(std::move(*s));
+    } else {
+      auto g = source::UdpSource::open_group(config.udp, workers, &g_stop);
+      if (!g) {
+        print_error(g.error());
+        return kExitUsage;
+      }
+      group = std::move(*g);
     }
-    if (!config.quiet)
-      fmt::print(stderr, "overflowd: listening for flow exports on UDP [{}]:{}\n", config.udp.bind, (*s)->port());
-    source = std::move(*s);
+    if (!config.quiet) {
+      const auto& rb = group.front()->receive_buffer();
+      const char* how = rb.forced ? ", SO_RCVBUFFORCE"
+                        : rb.granted < 2 * static_cast<std::int64_t>(rb.asked) ? ", capped by net.core.rmem_max"
+                                                                                : "";
+      // The first line as it always was (scripts read the port from its end), then the details.
+      fmt::print(stderr, "overflowd: listening for flow exports on UDP [{}]:{}\n", config.udp.bind, group.front()->port());
+      fmt::print(stderr, "overflowd: {} worker{}{}; receive buffer per socket: asked {} bytes, kernel granted {}{}\n",
+                 workers, workers == 1 ? "" : "s", workers == 1 ? "" : " (SO_REUSEPORT)", rb.asked, rb.granted, how);
+    }
+    for (auto& s : group) owned.push_back(std::move(s));
   }
+  const bool live = owned.front()->live();
 
   // The key after the source, and its warning after the output opened, so that a bad path or a
   // bad key is the only line on stderr.
@@ -115,9 +146,9 @@ int cmd_run(const RunConfig& given) {
 
   std::unique_ptr<sink::StreamSink> out;
   if (config.output_file.empty()) {
-    out = sink::StreamSink::standard_output(source->live());
+    out = sink::StreamSink::standard_output(live);
   } else {
-    auto f = sink::StreamSink::file(config.output_file, source->live());
+    auto f = sink::StreamSink::file(config.output_file, live);
     if (!f) {
       print_error(f.error());
       return kExitUsage;
@@ -140,14 +171,25 @@ int cmd_run(const RunConfig& given) {
   std::vector<sink::Sink*> sinks = {out.get()};
   if (delivery) sinks.push_back(delivery.get());
 
-  install_reopen_handler();
-  const PipelineResult result =
-      run_pipeline(*source, config.sampler, report::ReportConfig{config.contact}, keys, sinks, &g_reopen);
+  install_handler(SIGHUP, on_reopen_signal, true);
+  std::vector<source::Source*> sources;
+  for (auto& s : owned) sources.push_back(s.get());
+  PipelineSettings settings;
+  settings.sampler = config.sampler;
+  settings.report = report::ReportConfig{config.contact};
+  settings.keys = keys;
+  settings.sinks = sinks;
+  settings.reopen = &g_reopen;
+  settings.counters_request = &g_counters;
+  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("overflowd: counters", r, sinks, "overflowd: end of counters");
+  };
+  const PipelineResult result = run_pipeline(sources, settings);
   out->flush();
   if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout
-  if (!source->warning().empty()) print_warning(source->warning());
+  for (const auto& s : owned)
+    if (!s->warning().empty()) print_warning(s->warning());
   if (!out->reopen_error().empty()) print_warning("reopening the output file failed: " + out->reopen_error());
-  if (!config.quiet) print_summary(*source, result, sinks);
+  if (!config.quiet) print_counters("overflowd: summary", result, sinks);
   if (out->failed()) {
     print_error("writing reports failed");
     return kExitFailure;
@@ -211,6 +253,106 @@ int cmd_synth(const SynthConfig& config) {
   }
   fmt::print(stderr, "overflowd synth: wrote {}: {} datagrams, {} flows, {} packets; expected reports at rate 1e-5: {:.2f}\n",
              config.out, summary->datagrams, summary->flows, summary->packets, summary->expected_reports_at_default_rate);
+  return kExitOk;
+}
+
+namespace {
+
+std::expected<double, std::string> parse_positive_number(std::string_view what, const std::string& text, double max) {
+  double v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || !std::isfinite(v) || v <= 0 || v > max)
+    return std::unexpected(fmt::format("{}: '{}' is not a positive number up to {}", what, text, max));
+  return v;
+}
+
+std::expected<std::uint64_t, std::string> parse_whole(std::string_view what, const std::string& text, std::uint64_t max) {
+  std::uint64_t v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < 1 || v > max)
+    return std::unexpected(fmt::format("{}: '{}' is not a whole number from 1 to {}", what, text, max));
+  return v;
+}
+
+}  // namespace
+
+int cmd_replay(const ReplayArgs& args) {
+  // The destination first: a refused one is the only thing that happens.
+  auto target = io::parse_target(args.to);
+  if (!target) {
+    print_error(target.error());
+    return kExitUsage;
+  }
+  if (auto ok = io::check_target(*target, args.allow_non_loopback); !ok) {
+    print_error(ok.error());
+    return kExitUsage;
+  }
+  io::ReplayConfig config;
+  config.to = *target;
+  config.allow_non_loopback = args.allow_non_loopback;
+  config.loop = args.loop;
+  if (!args.rate.empty()) {
+    auto r = parse_positive_number("--rate", args.rate, 1e9);
+    if (!r) {
+      print_error(r.error());
+      return kExitUsage;
+    }
+    config.rate = *r;
+  }
+  if (!args.count.empty()) {
+    auto c = parse_whole("--count", args.count, std::uint64_t{1} << 40);
+    if (!c) {
+      print_error(c.error());
+      return kExitUsage;
+    }
+    config.count = *c;
+  }
+  if (!args.duration.empty()) {
+    auto d = parse_positive_number("--duration", args.duration, 86400);
+    if (!d) {
+      print_error(d.error());
+      return kExitUsage;
+    }
+    config.duration_s = *d;
+  }
+  if (!args.exporters.empty()) {
+    auto e = parse_whole("--exporters", args.exporters, 64);
+    if (!e) {
+      print_error(e.error());
+      return kExitUsage;
+    }
+    config.exporters = static_cast<unsigned>(*e);
+  }
+  if (config.loop && config.count == 0 && config.duration_s == 0) {
+    print_error("replay: --loop needs --count or --duration (a replay is always bounded)");
+    return kExitUsage;
+  }
+  auto capture = io::load_replay_capture(args.file, config.loop ? 0 : config.count);
+  if (!capture) {
+    print_error(capture.error());
+    return kExitUsage;
+  }
+  if (capture->datagrams.empty()) {
+    print_error("replay: " + args.file + " holds no UDP datagrams");
+    return kExitUsage;
+  }
+  install_stop_handlers();
+  auto sent = io::replay(*capture, config, &g_stop);
+  if (!sent) {
+    print_error(sent.error());
+    return kExitFailure;
+  }
+  const double secs = sent->elapsed_s > 0 ? sent->elapsed_s : 1e-9;
+  std::string out = fmt::format("overflowd replay: sent to {}\n", config.to.to_string());
+  const auto line = [&out](std::string_view name, auto value) { out += fmt::format("  {:<24} {}\n", name, value); };
+  line("datagrams", sent->datagrams);
+  line("flows", sent->flows);
+  line("bytes", sent->bytes);
+  line("send_errors", sent->send_errors);
+  line("elapsed_s", fmt::format("{:.6f}", sent->elapsed_s));
+  line("datagrams_per_s", fmt::format("{:.0f}", static_cast<double>(sent->datagrams) / secs));
+  line("flows_per_s", fmt::format("{:.0f}", static_cast<double>(sent->flows) / secs));
+  std::fputs(out.c_str(), stdout);
   return kExitOk;
 }
 

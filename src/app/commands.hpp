@@ -21,6 +21,20 @@ inline constexpr int kExitUsage = 2;
 [[nodiscard]] int cmd_verify(const std::string& path);  // "-" for standard input
 [[nodiscard]] int cmd_synth(const SynthConfig& config);
 
+// `overflowd replay`: the flags as given, checked by cmd_replay (the destination first, before
+// anything is opened).
+struct ReplayArgs {
+  std::string file;
+  std::string to;
+  std::string rate;       // datagrams per second; empty: as fast as possible
+  std::string count;      // datagrams at most
+  std::string duration;   // seconds at most
+  std::string exporters;  // source sockets
+  bool loop = false;
+  bool allow_non_loopback = false;
+};
+[[nodiscard]] int cmd_replay(const ReplayArgs& args);
+
 // "overflowd: error: <message>" on stderr.
 void print_error(const std::string& message);
 void print_warning(const std::string& message);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <sched.h>
 #include <vector>
 #include <toml++/toml.h>
 
@@ -30,6 +32,49 @@ std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std:
   if (text.empty() || r.ec != std::errc{} || r.ptr != end || v > 65535)
     return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a port number (0 to 65535)");
   return static_cast<std::uint16_t>(v);
+}
+
+std::expected<unsigned, std::string> parse_workers(std::string_view what, std::string_view text) {
+  unsigned v = 0;
+  const auto* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, v);
+  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v < 1 || v > kMaxWorkers)
+    return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a worker count (1 to " +
+                           std::to_string(kMaxWorkers) + ")");
+  return v;
+}
+
+std::expected<int, std::string> parse_receive_buffer(std::string_view what, std::string_view text) {
+  std::uint64_t v = 0;
+  std::string_view digits = text;
+  std::uint64_t scale = 1;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'k': case 'K': scale = 1ull << 10; break;
+      case 'm': case 'M': scale = 1ull << 20; break;
+      case 'g': case 'G': scale = 1ull << 30; break;
+      default: break;
+    }
+    if (scale != 1) digits.remove_suffix(1);
+  }
+  const auto* end = digits.data() + digits.size();
+  const auto r = std::from_chars(digits.data(), end, v);
+  constexpr std::uint64_t lo = 64ull << 10, hi = 1ull << 30;
+  if (digits.empty() || r.ec != std::errc{} || r.ptr != end || v > hi || v * scale < lo || v * scale > hi)
+    return std::unexpected(std::string(what) + ": '" + std::string(text) +
+                           "' is not a buffer size from 64K to 1G (bytes, or with a K, M or G suffix)");
+  return static_cast<int>(v * scale);
+}
+
+unsigned available_cores() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<unsigned>(n);
+  }
+  const unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
 }
 
 namespace {
@@ -237,6 +282,20 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
     if (!v || *v < 0 || *v > 65535) return std::unexpected(path + ": source.udp_port must be a port number (0 to 65535)");
     c.udp.port = static_cast<std::uint16_t>(*v);
   }
+  if (const auto node = t["source"]["workers"]) {
+    const auto v = node.value<std::int64_t>();
+    if (!v || *v < 1 || *v > kMaxWorkers)
+      return std::unexpected(path + ": source.workers must be a whole number from 1 to " + std::to_string(kMaxWorkers));
+    c.workers = static_cast<unsigned>(*v);
+  }
+  if (const auto node = t["source"]["receive_buffer"]) {
+    std::string text;
+    if (auto v = node.value_exact<std::int64_t>()) text = std::to_string(*v);
+    else if (auto s = node.value_exact<std::string>()) text = *s;
+    auto b = parse_receive_buffer(path + ": source.receive_buffer", text);
+    if (!b) return std::unexpected(b.error());
+    c.udp.receive_buffer = *b;
+  }
   if (const auto node = t["sampler"]["rate"]) {
     const auto v = node.value<double>();
     if (!v) return std::unexpected(path + ": sampler.rate must be a number in [0, 1]");
@@ -270,7 +329,7 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
     std::string_view name;
     std::vector<std::string_view> keys;
   };
-  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind"}}, {"sampler", {"rate"}}, {"report", {"key"}},
+  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate"}}, {"report", {"key"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
                                    {"delivery",
                                     {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",

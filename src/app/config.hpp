@@ -17,6 +17,7 @@ namespace overflowd::app {
 struct RunConfig {
   std::string pcap_file;  // empty: live UDP
   source::UdpSourceConfig udp;
+  unsigned workers = 0;   // live UDP: worker threads, each with its own SO_REUSEPORT socket; 0: one per core
   sample::SamplerConfig sampler;
   report::Contact contact;
   std::string key_path;     // empty: an ephemeral key, with a warning
@@ -29,9 +30,16 @@ struct RunConfig {
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
 [[nodiscard]] std::expected<double, std::string> parse_rate(std::string_view text);
 [[nodiscard]] std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std::string_view text);
+// --workers: 1 to kMaxWorkers.
+inline constexpr unsigned kMaxWorkers = 256;
+[[nodiscard]] std::expected<unsigned, std::string> parse_workers(std::string_view what, std::string_view text);
+// --receive-buffer: bytes, 64 KiB to 1 GiB; a K, M or G suffix (binary) is taken.
+[[nodiscard]] std::expected<int, std::string> parse_receive_buffer(std::string_view what, std::string_view text);
+// The CPUs this process may run on (its affinity mask), at least 1: the default worker count.
+[[nodiscard]] unsigned available_cores() noexcept;
 
 // Fills `config` from a TOML file:
-//   [source]  file = "x.pcap" | udp_port = 7777, bind = "::"
+//   [source]  file = "x.pcap" | udp_port = 7777, bind = "::", workers = 2, receive_buffer = "32M"
 //   [sampler] rate = 1e-5
 //   [report]  key = "/var/lib/overflowd/key"
 //   [contact] email = "noc@example.net", identity = "Example Net"

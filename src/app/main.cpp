@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   auto* opt_bind = app.add_option("--bind", bind, "Address for -u to listen on (default ::, which takes IPv4 too)")->type_name("ADDRESS");
   auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable")->type_name("N");
   auto* opt_quiet = app.add_flag("-q,--quiet", quiet, "No summary of counters on stderr at the end");
+  std::string workers, receive_buffer;
+  auto* opt_workers = app.add_option("--workers", workers, "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)")->type_name("N");
+  auto* opt_receive_buffer = app.add_option("--receive-buffer", receive_buffer, "Live UDP: socket receive buffer asked for, per worker (default 32M)")->type_name("BYTES");
   opt_file->excludes(opt_udp);
 
   // Delivery to the flows' endpoints: off unless --deliver names a transport. Each option is the
@@ -113,6 +116,17 @@ int main(int argc, char** argv) {
   auto* opt_dst_hosts = synth->add_option("--dst-host", synth_dst_hosts, "Draw every flow's destination from these IPv4 addresses (repeatable; special-purpose only)")
       ->type_name("ADDRESS")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
+  auto* replay = app.add_subcommand("replay", "Send the flow exports of a capture to a collector on loopback (benchmarks, tests)");
+  ReplayArgs replay_args;
+  replay->add_option("-f,--file", replay_args.file, "The pcap or pcapng capture whose UDP payloads are sent")->type_name("CAPTURE")->required();
+  replay->add_option("--to", replay_args.to, "Destination: 127.0.0.1:PORT or [::1]:PORT (loopback only, see --allow-non-loopback)")->type_name("ADDRESS:PORT")->required();
+  replay->add_option("--rate", replay_args.rate, "Datagrams per second (default: as fast as possible)")->type_name("PPS");
+  replay->add_option("--count", replay_args.count, "Send at most N datagrams")->type_name("N");
+  replay->add_option("--duration", replay_args.duration, "Send for at most S seconds")->type_name("S");
+  replay->add_flag("--loop", replay_args.loop, "Start the capture again at its end (needs --count or --duration)");
+  replay->add_option("--exporters", replay_args.exporters, "Send from N sockets (ports) in turn, batch by batch (default 1; for v5/sFlow, which carry no templates)")->type_name("N");
+  replay->add_flag("--allow-non-loopback", replay_args.allow_non_loopback, "Allow a destination that is not loopback");
+
   auto* receive = overflowd::receive::add_receive_command(app);
 
   try {
@@ -130,6 +144,7 @@ int main(int argc, char** argv) {
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);
+  if (*replay) return cmd_replay(replay_args);
   if (*synth) {
     for (auto [opt, texts, into] : {std::tuple{opt_src_hosts, &synth_src_hosts, &synth_config.src_hosts},
                                     std::tuple{opt_dst_hosts, &synth_dst_hosts, &synth_config.dst_hosts}}) {
@@ -186,6 +201,22 @@ int main(int argc, char** argv) {
   if (*opt_output) config.output_file = output;
   if (*opt_bind) config.udp.bind = bind;
   if (*opt_quiet) config.quiet = quiet;
+  if (*opt_workers) {
+    auto w = parse_workers("--workers", workers);
+    if (!w) {
+      print_error(w.error());
+      return kExitUsage;
+    }
+    config.workers = *w;
+  }
+  if (*opt_receive_buffer) {
+    auto b = parse_receive_buffer("--receive-buffer", receive_buffer);
+    if (!b) {
+      print_error(b.error());
+      return kExitUsage;
+    }
+    config.udp.receive_buffer = *b;
+  }
   for (auto& f : delivery_flags) {
     if (!*f.option) continue;
     clear_delivery_option(config, f.key);

@@ -1,48 +1,189 @@
 #include "app/pipeline.hpp"
 
+#include <array>
+#include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
+#include <thread>
 
 namespace overflowd::app {
 
 namespace {
+
+constexpr std::size_t kBatch = 64;  // datagrams taken from a source at a time
+
 std::int64_t now_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
+
+// What the workers share with the thread that started them: their counters when asked for
+// (`request` is bumped; each worker answers at its next batch, or within the source's idle time),
+// and when they are done.
+struct Board {
+  explicit Board(std::size_t n) : counters(n), answered(n, 0), done(n, false) {}
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::atomic<std::uint64_t> request{0};
+  std::vector<PipelineCounters> counters;
+  std::vector<std::uint64_t> answered;
+  std::vector<bool> done;
+  std::size_t done_count = 0;
+};
+
+class Worker {
+public:
+  Worker(source::Source& source, const PipelineSettings& settings, Board& board, std::size_t index)
+      : source_(source), settings_(settings), board_(board), index_(index), sampler_(settings.sampler),
+        builder_(settings.report), signer_(settings.keys) {
+    flows_.reserve(64);
+  }
+
+  void run() {
+    std::array<core::Datagram, kBatch> batch;
+    std::size_t n = 0;
+    std::uint64_t seen = 0;
+    while (source_.next_batch(batch, n)) {
+      if (settings_.reopen && settings_.reopen->load(std::memory_order_relaxed) && settings_.reopen->exchange(false))
+        for (sink::Sink* s : settings_.sinks) s->reopen();
+      for (std::size_t i = 0; i < n; ++i) handle(batch[i]);
+      if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
+        seen = r;
+        publish(r, false);
+      }
+    }
+    publish(board_.request.load(std::memory_order_relaxed), true);
+  }
+
+private:
+  void handle(const core::Datagram& datagram) {
+    flows_.clear();
+    if (!dispatcher_.decode(datagram, flows_)) {  // counted by the dispatcher, under its reason
+      ++counters_.refused;
+      return;
+    }
+    ++counters_.decoded;
+    counters_.flows += flows_.size();
+    for (const core::FlowRecord& flow : flows_) {
+      if (!sampler_.keep(flow)) continue;
+      builder_.build(flow, now_ns(), message_);
+      signer_.sign(message_, signed_report_);
+      for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
+      ++counters_.reports;
+    }
+  }
+
+  void publish(std::uint64_t request, bool done) {
+    source_.refresh_counters();
+    counters_.source = source_.counters();
+    counters_.decode = dispatcher_.counters();
+    counters_.sampler = sampler_.counters();
+    {
+      std::lock_guard lock(board_.mutex);
+      board_.counters[index_] = counters_;
+      board_.answered[index_] = request;
+      if (done && !board_.done[index_]) {
+        board_.done[index_] = true;
+        ++board_.done_count;
+      }
+    }
+    board_.changed.notify_all();
+  }
+
+  source::Source& source_;
+  const PipelineSettings& settings_;
+  Board& board_;
+  std::size_t index_;
+  decode::Dispatcher dispatcher_;
+  sample::Sampler sampler_;
+  const report::ReportBuilder builder_;
+  report::Signer signer_;
+  PipelineCounters counters_;
+  std::vector<core::FlowRecord> flows_;
+  std::string message_;
+  report::SignedReport signed_report_;
+};
+
+PipelineResult gather(const Board& board) {
+  PipelineResult r;
+  r.workers = board.counters;
+  for (const auto& c : board.counters) r.total.merge(c);
+  return r;
+}
+
 }  // namespace
+
+void PipelineCounters::merge(const PipelineCounters& o) noexcept {
+  source.merge(o.source);
+  decode.merge(o.decode);
+  sampler.considered += o.sampler.considered;
+  sampler.kept += o.sampler.kept;
+  sampler.skipped_report_port += o.sampler.skipped_report_port;
+  sampler.skipped_no_address += o.sampler.skipped_no_address;
+  decoded += o.decoded;
+  refused += o.refused;
+  flows += o.flows;
+  reports += o.reports;
+}
+
+void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
+  source.append_to(out, "source");
+  out.push_back({"datagrams.decoded", decoded});
+  out.push_back({"datagrams.refused", refused});
+  decode.append_to(out);
+  out.push_back({"flows", flows});
+  out.push_back({"sampler.considered", sampler.considered});
+  out.push_back({"sampler.kept", sampler.kept});
+  if (sampler.skipped_report_port) out.push_back({"sampler.skipped.report_port", sampler.skipped_report_port});
+  if (sampler.skipped_no_address) out.push_back({"sampler.skipped.no_address", sampler.skipped_no_address});
+  out.push_back({"reports", reports});
+}
+
+PipelineResult run_pipeline(std::span<source::Source* const> sources, const PipelineSettings& settings) {
+  Board board(sources.size());
+  std::vector<std::unique_ptr<Worker>> workers;
+  workers.reserve(sources.size());
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    workers.push_back(std::make_unique<Worker>(*sources[i], settings, board, i));
+  std::vector<std::thread> threads;
+  threads.reserve(workers.size());
+  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+
+  std::unique_lock lock(board.mutex);
+  for (;;) {
+    // Woken by the last worker to finish; else every 100 ms to look at the counters request.
+    if (board.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return board.done_count == sources.size(); }))
+      break;
+    if (!settings.counters_request || !settings.counters_request->load(std::memory_order_relaxed) ||
+        !settings.counters_request->exchange(false))
+      continue;
+    const std::uint64_t request = board.request.fetch_add(1) + 1;
+    // Each running worker answers at its next batch, or after its source's idle time (100 ms for
+    // UDP); one stuck in a sink gets 2 s, and its last counters are shown.
+    board.changed.wait_for(lock, std::chrono::seconds(2), [&] {
+      for (std::size_t i = 0; i < sources.size(); ++i)
+        if (!board.done[i] && board.answered[i] < request) return false;
+      return true;
+    });
+    const PipelineResult snapshot = gather(board);
+    lock.unlock();
+    if (settings.on_counters) settings.on_counters(snapshot);
+    lock.lock();
+  }
+  lock.unlock();
+  for (auto& t : threads) t.join();
+  for (sink::Sink* s : settings.sinks) s->flush();
+  return gather(board);
+}
 
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  decode::Dispatcher dispatcher;
-  sample::Sampler sampler(sampler_config);
-  const report::ReportBuilder builder(report_config);
-  report::Signer signer(keys);
-
-  PipelineResult result;
-  std::vector<core::FlowRecord> flows;
-  flows.reserve(64);
-  std::string message;
-  report::SignedReport signed_report;
-  core::Datagram datagram;
-  while (source.next(datagram)) {
-    if (reopen && reopen->load(std::memory_order_relaxed) && reopen->exchange(false))
-      for (sink::Sink* s : sinks) s->reopen();
-    flows.clear();
-    if (!dispatcher.decode(datagram, flows)) continue;  // counted by the dispatcher
-    for (const core::FlowRecord& flow : flows) {
-      if (!sampler.keep(flow)) continue;
-      builder.build(flow, now_ns(), message);
-      signer.sign(message, signed_report);
-      for (sink::Sink* s : sinks) s->write(flow, signed_report);
-      ++result.reports;
-    }
-  }
-  for (sink::Sink* s : sinks) s->flush();
-  result.decode = dispatcher.counters();
-  result.sampler = sampler.counters();
-  return result;
+  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}};
+  source::Source* const one[] = {&source};
+  return run_pipeline(one, settings);
 }
 
 }  // namespace overflowd::app

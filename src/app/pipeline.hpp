@@ -1,9 +1,16 @@
 // The sender, wired in one place: source -> decode::Dispatcher -> sample::Sampler ->
 // report::ReportBuilder -> report::Signer -> sinks.
+//
+// One worker thread per source. Each worker has its own Dispatcher (with its template cache),
+// Sampler, ReportBuilder and Signer, and counts without locks; the sinks are shared and
+// thread-safe (the stdout/file sink writes whole lines under a lock, the delivery sink's Guard
+// keeps one global budget). With UDP, each source is one SO_REUSEPORT socket, so one exporter's
+// datagrams, and its templates, stay with one worker.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -17,17 +24,44 @@
 
 namespace overflowd::app {
 
-struct PipelineResult {
-  core::DecodeCounters decode;
+struct PipelineCounters {
+  source::SourceCounters source;
+  core::DecodeCounters decode;   // per protocol: datagrams, records, refusals by reason
   sample::SamplerCounters sampler;
-  std::uint64_t reports = 0;
+  std::uint64_t decoded = 0;     // datagrams a decoder accepted
+  std::uint64_t refused = 0;     // datagrams refused whole (their reasons are in `decode`)
+  std::uint64_t flows = 0;       // flow records decoded
+  std::uint64_t reports = 0;     // reports signed and written
+
+  void merge(const PipelineCounters& other) noexcept;
+  // "source.datagrams", "datagrams.decoded", "netflow_v5.records", ..., "reports".
+  void append_to(std::vector<core::NamedCount>& out) const;
 };
 
-// `reopen`, when given, is a flag set by SIGHUP: the pipeline clears it and has every sink reopen
-// its file before it writes the next report.
+struct PipelineResult {
+  PipelineCounters total;
+  std::vector<PipelineCounters> workers;  // one per source, in the order given
+};
+
+struct PipelineSettings {
+  sample::SamplerConfig sampler;
+  report::ReportConfig report;
+  report::KeyPair keys;
+  std::span<sink::Sink* const> sinks;
+  // Set by SIGHUP: the first worker to see it clears it and has every sink reopen its file.
+  std::atomic<bool>* reopen = nullptr;
+  // Set by SIGUSR1: the workers' counters are gathered (without stopping them) and passed to
+  // on_counters, which runs on the calling thread.
+  std::atomic<bool>* counters_request = nullptr;
+  std::function<void(const PipelineResult&)> on_counters;
+};
+
+// Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.
+[[nodiscard]] PipelineResult run_pipeline(std::span<source::Source* const> sources, const PipelineSettings& settings);
+
+// One source, for tests and benchmarks.
 [[nodiscard]] PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                                           const report::ReportConfig& report_config, const report::KeyPair& keys,
-                                          std::span<sink::Sink* const> sinks,
-                                          std::atomic<bool>* reopen = nullptr);
+                                          std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen = nullptr);
 
 }  // namespace overflowd::app

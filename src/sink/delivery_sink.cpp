@@ -35,6 +35,7 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
   const core::IpAddress* targets[2] = {nullptr, nullptr};
   if (to_ != DeliverTo::dst) targets[0] = &flow.src;
   if (to_ != DeliverTo::src) targets[1] = &flow.dst;
+  std::lock_guard lock(mutex_);
   for (const core::IpAddress* t : targets) {
     if (!t) continue;
     const core::IpAddress address = t->unmapped();
@@ -44,12 +45,14 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
 }
 
 void DeliverySink::flush() {
+  std::lock_guard lock(mutex_);
   if (finished_) return;
   finished_ = true;
   for (auto& transport : transports_) transport->finish();
 }
 
 void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
+  std::lock_guard lock(mutex_);
   guard_.counters().append_to(out);
   for (const auto& transport : transports_) transport->append_counters(out);
 }

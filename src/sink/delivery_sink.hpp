@@ -3,12 +3,18 @@
 // the report over every enabled transport (UDP, HTTP, HTTPS). One Guard decision covers all
 // transports: a budget token is one report to one address.
 //
+// Thread-safe: pipeline workers share one DeliverySink, and its Guard (with the global and
+// per-destination budgets) and transports are used under one lock, so the budgets hold for the
+// whole process however many workers there are. Reports are few (the sampler picks them), so the
+// lock is not on the hot path.
+//
 // IPv4-mapped IPv6 endpoints (::ffff:a.b.c.d) are delivered to as the IPv4 addresses they are.
 #pragma once
 
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,9 +49,11 @@ public:
   void write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns);
   void flush() override;
   void append_counters(std::vector<core::NamedCount>& out) const override;
+  // Not while workers run (tests).
   [[nodiscard]] const guard::Guard& guard() const noexcept { return guard_; }
 
 private:
+  mutable std::mutex mutex_;
   DeliverTo to_;
   guard::Guard guard_;
   std::vector<std::unique_ptr<Transport>> transports_;

@@ -32,16 +32,24 @@ void StreamSink::write(const core::FlowRecord& flow, const report::SignedReport&
 
 void StreamSink::write_line(const report::SignedReport& report) {
   const std::string& line = report.line;
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF) failed_ = true;
-  if (flush_each_) flush();
+  std::lock_guard lock(mutex_);
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF)
+    failed_ = true;
+  if (flush_each_) flush_locked();
 }
 
 void StreamSink::flush() {
+  std::lock_guard lock(mutex_);
+  flush_locked();
+}
+
+void StreamSink::flush_locked() {
   if (std::fflush(file_) != 0) failed_ = true;
 }
 
 void StreamSink::reopen() {
   if (!owned_ || path_.empty()) return;
+  std::lock_guard lock(mutex_);
   std::fflush(file_);
   std::FILE* f = std::fopen(path_.c_str(), "ae");
   if (!f) {
@@ -55,6 +63,7 @@ void StreamSink::reopen() {
 }
 
 void StreamSink::append_counters(std::vector<core::NamedCount>& out) const {
+  std::lock_guard lock(mutex_);
   if (reopened_) out.push_back({"output.reopened", reopened_});
 }
 

@@ -1,4 +1,5 @@
 // JSON lines on stdout or in a file (appended). In live mode each report is flushed as it is made.
+// Thread-safe: several pipeline workers share one sink, and each line is written whole under a lock.
 // A file sink reopens its file by name on reopen() (SIGHUP), for log rotation: after `mv` the new
 // lines go to a new file at the old name.
 #pragma once
@@ -6,6 +7,7 @@
 #include <cstdio>
 #include <expected>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "sink/sink.hpp"
@@ -27,11 +29,14 @@ public:
   // one is kept and the failure is remembered (reopen_error()).
   void reopen() override;
   void append_counters(std::vector<core::NamedCount>& out) const override;
+  // Read these once the workers are done.
   [[nodiscard]] bool failed() const noexcept { return failed_; }
   [[nodiscard]] const std::string& reopen_error() const noexcept { return reopen_error_; }
 
 private:
   StreamSink(std::FILE* f, bool owned, bool flush_each, std::string path);
+  void flush_locked();
+  mutable std::mutex mutex_;
   std::FILE* file_;
   bool owned_;
   bool flush_each_;

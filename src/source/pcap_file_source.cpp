@@ -12,9 +12,18 @@ namespace {
 constexpr std::size_t kReadBuffer = std::size_t{1} << 18;  // 256 KiB
 }  // namespace
 
+void SourceCounters::merge(const SourceCounters& o) noexcept {
+  packets += o.packets;
+  datagrams += o.datagrams;
+  for (std::size_t e = 0; e < rejected.size(); ++e) rejected[e] += o.rejected[e];
+  kernel_drops += o.kernel_drops;
+  counts_kernel_drops = counts_kernel_drops || o.counts_kernel_drops;
+}
+
 void SourceCounters::append_to(std::vector<core::NamedCount>& out, const std::string& prefix) const {
   out.push_back({prefix + ".packets", packets});
   out.push_back({prefix + ".datagrams", datagrams});
+  if (counts_kernel_drops || kernel_drops) out.push_back({prefix + ".kernel_drops", kernel_drops});
   for (std::size_t e = 0; e < rejected.size(); ++e)
     if (rejected[e]) out.push_back({prefix + ".skipped." + std::string(core::to_string(static_cast<core::Errc>(e))), rejected[e]});
 }

@@ -1,19 +1,31 @@
 #include "source/udp_source.hpp"
 
 #include <arpa/inet.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
 namespace overflowd::source {
 
-std::expected<std::unique_ptr<UdpSource>, std::string> UdpSource::open(const UdpSourceConfig& config,
-                                                                       const std::atomic<bool>* stop) {
+namespace {
+
+// Slots are a little more than 64 KiB apart, so that the starts of the datagrams of one batch do
+// not all fall into the same cache sets.
+constexpr std::size_t kSlot = UdpSource::kMaxDatagram + 5 * 64;
+
+struct Bound {
+  int fd = -1;
+  std::uint16_t port = 0;
+  ReceiveBuffer buffer;
+};
+
+std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std::uint16_t port) {
   const auto addr = core::IpAddress::parse(config.bind);
   if (!addr) return std::unexpected("--bind: '" + config.bind + "' is not an IP address");
   sockaddr_storage ss{};
@@ -22,75 +34,190 @@ std::expected<std::unique_ptr<UdpSource>, std::string> UdpSource::open(const Udp
   if (addr->is_v4()) {
     auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
     sin->sin_family = AF_INET;
-    sin->sin_port = htons(config.port);
+    sin->sin_port = htons(port);
     std::memcpy(&sin->sin_addr, addr->bytes().data(), 4);
     len = sizeof(sockaddr_in);
     family = AF_INET;
   } else {
     auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
     sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(config.port);
+    sin6->sin6_port = htons(port);
     std::memcpy(&sin6->sin6_addr, addr->bytes().data(), 16);
     len = sizeof(sockaddr_in6);
     family = AF_INET6;
   }
   const int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+  const int on = 1;
   if (family == AF_INET6) {
     const int off = 0;
     ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
   }
-  const int rcvbuf = config.receive_buffer;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (config.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return std::unexpected("SO_REUSEPORT: " + why);
+  }
+  // The drop count of the socket on every datagram (a cmsg); without it drops are still read
+  // with SO_MEMINFO.
+  ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+  Bound b;
+  b.buffer.asked = config.receive_buffer;
+  // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN; without it, SO_RCVBUF.
+  b.buffer.forced = ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &config.receive_buffer, sizeof config.receive_buffer) == 0;
+  if (!b.buffer.forced) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &config.receive_buffer, sizeof config.receive_buffer);
+  socklen_t optlen = sizeof b.buffer.granted;
+  ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &b.buffer.granted, &optlen);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd);
-    return std::unexpected("cannot listen on UDP [" + config.bind + "]:" + std::to_string(config.port) + ": " + why);
+    return std::unexpected("cannot listen on UDP [" + config.bind + "]:" + std::to_string(port) + ": " + why);
   }
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof bound;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  const std::uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                                     : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  return std::unique_ptr<UdpSource>(new UdpSource(fd, stop, port));
+  b.port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                   : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  b.fd = fd;
+  return b;
 }
 
-UdpSource::UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port)
-    : fd_(fd), stop_(stop), port_(port), buffer_(65536) {}
+std::int64_t now_ns() noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<UdpSource>, std::string> UdpSource::open(const UdpSourceConfig& config,
+                                                                       const std::atomic<bool>* stop) {
+  auto b = open_socket(config, config.port);
+  if (!b) return std::unexpected(b.error());
+  return std::unique_ptr<UdpSource>(new UdpSource(b->fd, stop, b->port, b->buffer));
+}
+
+std::expected<std::vector<std::unique_ptr<UdpSource>>, std::string> UdpSource::open_group(
+    const UdpSourceConfig& config, std::size_t count, const std::atomic<bool>* stop) {
+  UdpSourceConfig c = config;
+  c.reuse_port = true;
+  std::vector<std::unique_ptr<UdpSource>> group;
+  std::uint16_t port = config.port;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto b = open_socket(c, port);
+    if (!b) return std::unexpected(b.error());  // the sockets opened so far close with `group`
+    port = b->port;                             // port 0: the others join the port the first got
+    group.push_back(std::unique_ptr<UdpSource>(new UdpSource(b->fd, stop, b->port, b->buffer)));
+  }
+  return group;
+}
+
+UdpSource::UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port, ReceiveBuffer rb)
+    : fd_(fd), stop_(stop), port_(port), receive_buffer_(rb),
+      buffers_(std::make_unique_for_overwrite<std::byte[]>(kSlot * kBatch)) {
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    iov_[i].iov_base = buffers_.get() + i * kSlot;
+    iov_[i].iov_len = kMaxDatagram;
+    msghdr& h = messages_[i].msg_hdr;
+    h.msg_iov = &iov_[i];
+    h.msg_iovlen = 1;
+    h.msg_name = &from_[i];
+    h.msg_control = control_[i].bytes;
+  }
+  counters_.counts_kernel_drops = true;
+}
 
 UdpSource::~UdpSource() { ::close(fd_); }
 
-bool UdpSource::next(core::Datagram& out) {
-  while (!(stop_ && stop_->load(std::memory_order_relaxed))) {
+int UdpSource::receive(std::size_t max) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (std::size_t i = 0; i < max; ++i) {  // the kernel overwrote these lengths last time
+      messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      messages_[i].msg_hdr.msg_controllen = sizeof(Control);
+      messages_[i].msg_hdr.msg_flags = 0;
+    }
+    const int n = ::recvmmsg(fd_, messages_.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
+    if (n > 0) return n;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      warning_ = std::string("recvmmsg: ") + std::strerror(errno);
+      return -1;
+    }
+    if (attempt == 1 || stopped()) break;
+    // Nothing queued: wait for the socket (the busy path above never polls).
     pollfd p{fd_, POLLIN, 0};
-    const int ready = ::poll(&p, 1, 200);
-    if (ready <= 0) continue;  // timeout or EINTR: look at the stop flag again
-    sockaddr_storage from{};
-    socklen_t from_len = sizeof from;
-    const ssize_t n = ::recvfrom(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      warning_ = std::string("recvfrom: ") + std::strerror(errno);
-      return false;
+    if (::poll(&p, 1, kIdleMs) <= 0) break;  // time-out or a signal: let the caller look at its flags
+  }
+  return 0;
+}
+
+void UdpSource::note_drops(std::uint32_t socket_drops) noexcept {
+  // The kernel's count is cumulative and wraps at 2^32; a stale (smaller) value is ignored.
+  const std::uint32_t delta = socket_drops - drops_seen_;
+  if (delta != 0 && delta < 0x8000'0000u) {
+    counters_.kernel_drops += delta;
+    drops_seen_ = socket_drops;
+  }
+}
+
+void UdpSource::take(std::size_t i, std::int64_t now, core::Datagram& out) noexcept {
+  msghdr& h = messages_[i].msg_hdr;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
+      std::uint32_t drops = 0;
+      std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+      note_drops(drops);
     }
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    ++counters_.packets;
-    ++counters_.datagrams;
-    if (from.ss_family == AF_INET) {
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(&from);
-      out.exporter = core::IpAddress::from_bytes(std::as_bytes(std::span(&sin->sin_addr, 1)));
-      out.exporter_port = ntohs(sin->sin_port);
-    } else {
-      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
-      out.exporter = core::IpAddress::from_bytes(std::as_bytes(std::span(&sin6->sin6_addr, 1))).unmapped();
-      out.exporter_port = ntohs(sin6->sin6_port);
-    }
-    out.received_ns = std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-    out.bytes = core::Bytes(buffer_.data(), static_cast<std::size_t>(n));
+  }
+  ++counters_.packets;
+  ++counters_.datagrams;
+  const sockaddr_storage& from = from_[i];
+  if (from.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&from);
+    out.exporter = core::IpAddress::from_bytes(std::as_bytes(std::span(&sin->sin_addr, 1)));
+    out.exporter_port = ntohs(sin->sin_port);
+  } else {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
+    out.exporter = core::IpAddress::from_bytes(std::as_bytes(std::span(&sin6->sin6_addr, 1))).unmapped();
+    out.exporter_port = ntohs(sin6->sin6_port);
+  }
+  out.received_ns = now;
+  out.bytes = core::Bytes(static_cast<const std::byte*>(iov_[i].iov_base), messages_[i].msg_len);
+}
+
+bool UdpSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
+  n = 0;
+  if (out.empty()) return true;
+  if (pending_at_ < pending_count_) {  // datagrams left from next(): those first
+    while (pending_at_ < pending_count_ && n < out.size()) out[n++] = pending_[pending_at_++];
     return true;
   }
-  return false;
+  if (stopped()) return false;
+  const int got = receive(std::min(out.size(), kBatch));
+  if (got < 0) return false;
+  const std::int64_t now = now_ns();
+  for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, out[n++]);
+  return true;
+}
+
+bool UdpSource::next(core::Datagram& out) {
+  while (pending_at_ >= pending_count_) {
+    if (stopped()) return false;
+    const int got = receive(kBatch);
+    if (got < 0) return false;
+    const std::int64_t now = now_ns();
+    for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, pending_[static_cast<std::size_t>(i)]);
+    pending_count_ = static_cast<std::size_t>(got);
+    pending_at_ = 0;
+  }
+  out = pending_[pending_at_++];
+  return true;
+}
+
+void UdpSource::refresh_counters() noexcept {
+  std::uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof meminfo;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 && len > SK_MEMINFO_DROPS * sizeof(std::uint32_t))
+    note_drops(meminfo[SK_MEMINFO_DROPS]);
 }
 
 }  // namespace overflowd::source

@@ -1,8 +1,26 @@
 // Receives flow exports on a UDP socket, IPv4 and IPv6 (a dual-stack socket on "::" takes both),
 // recording each exporter's address and the receive time. Stops when the flag it watches is set.
+//
+// Datagrams are taken in batches with recvmmsg(2), up to kBatch per system call, into buffers
+// allocated once when the socket is opened: nothing is allocated per datagram. The receive buffer
+// asked for (SO_RCVBUFFORCE when the process may, else SO_RCVBUF, which the kernel caps at
+// net.core.rmem_max) and what the kernel granted are reported by receive_buffer(). Datagrams the
+// kernel drops because that buffer is full are counted (counters().kernel_drops): each received
+// datagram carries the socket's drop count so far (SO_RXQ_OVFL), and refresh_counters() reads it
+// from the socket (SO_MEMINFO) for the drops after the last datagram.
+//
+// Several workers: open_group() opens N sockets on one address and port with SO_REUSEPORT. The
+// kernel picks the socket of each datagram by a hash of its addresses and ports, so all the
+// datagrams of one exporter (address and port) reach the same socket, hence the same worker and
+// its template cache.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <atomic>
+#include <array>
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <string>
@@ -15,28 +33,66 @@ namespace overflowd::source {
 struct UdpSourceConfig {
   std::string bind = "::";  // "::" takes IPv4 too (IPV6_V6ONLY off)
   std::uint16_t port = 7777;
-  int receive_buffer = 8 << 20;  // SO_RCVBUF asked for; the kernel may cap it
+  int receive_buffer = 32 << 20;  // bytes of SO_RCVBUF asked for, per socket
+  bool reuse_port = false;        // SO_REUSEPORT (open_group sets it)
+};
+
+struct ReceiveBuffer {
+  int asked = 0;
+  int granted = 0;  // what the kernel reports (SO_RCVBUF): Linux doubles the size it grants
+  bool forced = false;  // SO_RCVBUFFORCE worked (CAP_NET_ADMIN): net.core.rmem_max did not apply
 };
 
 class UdpSource final : public Source {
 public:
+  static constexpr std::size_t kBatch = 64;             // datagrams per recvmmsg
+  static constexpr std::size_t kMaxDatagram = 65536;    // bytes: any UDP payload fits
+  static constexpr int kIdleMs = 100;                   // next_batch returns empty after this long
+
   [[nodiscard]] static std::expected<std::unique_ptr<UdpSource>, std::string> open(const UdpSourceConfig& config,
                                                                                    const std::atomic<bool>* stop);
+  // `count` sockets on one address and port with SO_REUSEPORT; port 0 picks one free port for all.
+  [[nodiscard]] static std::expected<std::vector<std::unique_ptr<UdpSource>>, std::string> open_group(
+      const UdpSourceConfig& config, std::size_t count, const std::atomic<bool>* stop);
   ~UdpSource() override;
+  UdpSource(const UdpSource&) = delete;
+  UdpSource& operator=(const UdpSource&) = delete;
 
   [[nodiscard]] bool next(core::Datagram& out) override;
+  [[nodiscard]] bool next_batch(std::span<core::Datagram> out, std::size_t& n) override;
   [[nodiscard]] bool live() const noexcept override { return true; }
   [[nodiscard]] const std::string& warning() const noexcept override { return warning_; }
+  void refresh_counters() noexcept override;
   [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }  // the bound port (for port 0)
+  [[nodiscard]] const ReceiveBuffer& receive_buffer() const noexcept { return receive_buffer_; }
 
 private:
-  UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port);
+  UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port, ReceiveBuffer rb);
+  [[nodiscard]] bool stopped() const noexcept { return stop_ && stop_->load(std::memory_order_relaxed); }
+  // One recvmmsg of up to `max` datagrams into the batch, waiting up to kIdleMs when none is
+  // queued. Returns how many were taken (0: none came, or a signal), or -1 on an error (warning()).
+  int receive(std::size_t max);
+  // The i-th received message as a Datagram (and its drop count noted).
+  void take(std::size_t i, std::int64_t now_ns, core::Datagram& out) noexcept;
+  void note_drops(std::uint32_t socket_drops) noexcept;
 
   int fd_;
   const std::atomic<bool>* stop_;
   std::uint16_t port_;
-  std::vector<std::byte> buffer_;
+  ReceiveBuffer receive_buffer_;
+  std::unique_ptr<std::byte[]> buffers_;  // kBatch slots of kSlot bytes, allocated once
+  std::array<mmsghdr, kBatch> messages_{};
+  std::array<iovec, kBatch> iov_{};
+  std::array<sockaddr_storage, kBatch> from_{};
+  struct alignas(cmsghdr) Control {
+    unsigned char bytes[64];
+  };
+  std::array<Control, kBatch> control_{};
+  std::array<core::Datagram, kBatch> pending_{};  // for next(): a batch handed out one at a time
+  std::size_t pending_count_ = 0;
+  std::size_t pending_at_ = 0;
+  std::uint32_t drops_seen_ = 0;  // the socket's drop counter when last looked at (wraps)
   std::string warning_;
   SourceCounters counters_;
 };

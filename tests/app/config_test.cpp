@@ -13,7 +13,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using overflowd::app::load_toml;
+using overflowd::app::available_cores;
 using overflowd::app::parse_port;
+using overflowd::app::parse_receive_buffer;
+using overflowd::app::parse_workers;
 using overflowd::app::parse_rate;
 using overflowd::app::RunConfig;
 using overflowd::app::validate;
@@ -93,6 +96,48 @@ protected:
   fs::path dir_;
   RunConfig config_;
 };
+
+// ---- --workers, --receive-buffer ----
+
+TEST(ParseWorkers, AcceptsOneTo256) {
+  EXPECT_EQ(parse_workers("--workers", "1"), 1u);
+  EXPECT_EQ(parse_workers("--workers", "4"), 4u);
+  EXPECT_EQ(parse_workers("--workers", "256"), 256u);
+  for (std::string_view bad : {"0", "257", "-1", "", "two", "2x", " 2"}) {
+    const auto r = parse_workers("--workers", bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_TRUE(contains(r.error(), "--workers")) << r.error();
+    EXPECT_TRUE(contains(r.error(), "'" + std::string(bad) + "'")) << r.error();
+  }
+}
+
+TEST(ParseWorkers, TheDefaultIsTheCpusThisProcessMayUse) { EXPECT_GE(available_cores(), 1u); }
+
+TEST(ParseReceiveBuffer, TakesBytesOrBinarySuffixes) {
+  EXPECT_EQ(parse_receive_buffer("--receive-buffer", "65536"), 65536);
+  EXPECT_EQ(parse_receive_buffer("--receive-buffer", "64K"), 65536);
+  EXPECT_EQ(parse_receive_buffer("--receive-buffer", "32M"), 32 << 20);
+  EXPECT_EQ(parse_receive_buffer("--receive-buffer", "32m"), 32 << 20);
+  EXPECT_EQ(parse_receive_buffer("--receive-buffer", "1G"), 1 << 30);
+  for (std::string_view bad : {"65535", "63K", "2G", "1025M", "", "M", "12Q", "-1M", "99999999999999999999"}) {
+    const auto r = parse_receive_buffer("--receive-buffer", bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_TRUE(contains(r.error(), "--receive-buffer")) << r.error();
+  }
+}
+
+TEST_F(Toml, SourceWorkersAndReceiveBuffer) {
+  ASSERT_EQ(load("[source]\nworkers = 3\nreceive_buffer = \"8M\"\n"), "");
+  EXPECT_EQ(config_.workers, 3u);
+  EXPECT_EQ(config_.udp.receive_buffer, 8 << 20);
+  ASSERT_EQ(load("[source]\nreceive_buffer = 1048576\n"), "");
+  EXPECT_EQ(config_.udp.receive_buffer, 1 << 20);
+  EXPECT_EQ(config_.workers, 0u) << "0: one per core";
+  EXPECT_TRUE(contains(load("[source]\nworkers = 0\n"), "source.workers"));
+  EXPECT_TRUE(contains(load("[source]\nworkers = \"2\"\n"), "source.workers"));
+  EXPECT_TRUE(contains(load("[source]\nreceive_buffer = \"1K\"\n"), "source.receive_buffer"));
+  EXPECT_TRUE(contains(load("[source]\nreceive_buffer = true\n"), "source.receive_buffer"));
+}
 
 TEST_F(Toml, GoodFileFillsEveryField) {
   ASSERT_EQ(load(R"(
