@@ -118,6 +118,18 @@ def wait_drained(port, pid, timeout=60):
     log(f"  warning: port {port} did not drain within {timeout} s")
 
 
+def settle(pid, timeout=20):
+    """At least 1 s after start, and until the CPU time has not grown for 0.5 s."""
+    time.sleep(1)
+    deadline = time.monotonic() + timeout
+    last, still = cpu_ticks(pid), 0
+    while time.monotonic() < deadline and still < 5:
+        time.sleep(0.1)
+        now = cpu_ticks(pid)
+        still = still + 1 if now == last else 0
+        last = now
+
+
 def free_port():
     import socket
 
@@ -296,7 +308,7 @@ def trial(c, args, flows_per_datagram, rate_fps):
     try:
         if not wait_bound(port, c.proc):
             raise RuntimeError(f"{c.name} did not start (see {c.workdir})")
-        time.sleep(0.3)  # let it settle (nfacctd forks its plugin)
+        settle(c.proc.pid)  # start-up work done (nfacctd forks its plugin and fills its caches)
         before = cpu_ticks(c.proc.pid)
         dps = rate_fps / flows_per_datagram if rate_fps else None
         count = int(dps * args.duration) if dps else 0
