@@ -3,9 +3,11 @@
 (pmacct), fed by `overflowd replay` with the same capture in one run.
 
 For each collector it finds the highest replay rate (flows/s) it takes with no loss, and the CPU
-time it spends per million flows at that rate. A trial starts the collector afresh, replays the
-capture (looped) for a few seconds at a rate, waits until the collector has drained its socket and
-its CPU time stops growing, then compares what the collector counted with what was sent:
+time it spends per million flows at that rate. The collectors' trials take turns, so that each sees
+the machine's load of the same minutes. A trial starts the collector afresh, waits until its
+start-up work is done, replays the capture (looped) for a few seconds at a rate, waits until the
+collector has drained its socket and its CPU time stops growing, then compares what the collector
+counted with what was sent:
 
   overflowd  its counters on SIGUSR1 ("flows", "source.kernel_drops"), run as `-u PORT -q` at the
              default sampling rate, signing every sampled flow, reports to /dev/null
@@ -118,6 +120,18 @@ def wait_drained(port, pid, timeout=60):
     log(f"  warning: port {port} did not drain within {timeout} s")
 
 
+def settle(pid, timeout=20):
+    """At least 1 s after start, and until the CPU time has not grown for 0.5 s."""
+    time.sleep(1)
+    deadline = time.monotonic() + timeout
+    last, still = cpu_ticks(pid), 0
+    while time.monotonic() < deadline and still < 5:
+        time.sleep(0.1)
+        now = cpu_ticks(pid)
+        still = still + 1 if now == last else 0
+        last = now
+
+
 def free_port():
     import socket
 
@@ -227,6 +241,7 @@ class Nfcapd(Collector):
             m = re.search(r"^Flows: (\d+)", out, re.M)
             if m:
                 total += int(m.group(1))
+        shutil.rmtree(self.dir, ignore_errors=True)  # ~100 bytes a flow: do not keep them
         return total
 
 
@@ -296,7 +311,7 @@ def trial(c, args, flows_per_datagram, rate_fps):
     try:
         if not wait_bound(port, c.proc):
             raise RuntimeError(f"{c.name} did not start (see {c.workdir})")
-        time.sleep(0.3)  # let it settle (nfacctd forks its plugin)
+        settle(c.proc.pid)  # start-up work done (nfacctd forks its plugin and fills its caches)
         before = cpu_ticks(c.proc.pid)
         dps = rate_fps / flows_per_datagram if rate_fps else None
         count = int(dps * args.duration) if dps else 0
@@ -327,14 +342,16 @@ def fmt_rate(x):
 
 
 def search(c, args, fpd):
-    log(f"{c.name}:")
+    """A generator: one trial per step; its return value is the result."""
     top = trial(c, args, fpd, None)
+    yield
     if top["lossless"]:
         return dict(best=top, bounded_by_replayer=True)
     best, lo, hi = None, 0.0, top["achieved"]
     guess = hi / 2
     for _ in range(args.steps):
         r = trial(c, args, fpd, guess)
+        yield
         if r["lossless"]:
             if best is None or r["achieved"] > best["achieved"]:
                 best = r
@@ -347,6 +364,21 @@ def search(c, args, fpd):
     return dict(best=best, bounded_by_replayer=False)
 
 
+def interleave(searches):
+    """Runs the searches a trial at a time, in turn, so that every collector sees the machine's
+    load of the same minutes. Returns their results in order."""
+    results = [None] * len(searches)
+    running = list(range(len(searches)))
+    while running:
+        for i in list(running):
+            try:
+                next(searches[i])
+            except StopIteration as done:
+                results[i] = done.value
+                running.remove(i)
+    return results
+
+
 def main():
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -357,13 +389,16 @@ def main():
     ap.add_argument("--precision", type=float, default=0.05, help="stop when hi/lo < 1 + this (default 0.05)")
     ap.add_argument("--exporters", type=int, default=4, help="replayer source ports (default 4)")
     ap.add_argument("--buffer", type=int, help="socket receive buffer asked of every collector (default: rmem_max)")
+    ap.add_argument("--workdir", help="where collectors write (default: /dev/shm when there, so that nfcapd's "
+                                      "files go to memory, not to a disk that would set its pace)")
     ap.add_argument("--only", help="comma-separated subset: overflowd,overflowd1,nfcapd,nfacctd")
     args = ap.parse_args()
 
     args.overflowd = str(Path(args.build) / "overflowd")
     if not os.access(args.overflowd, os.X_OK):
         sys.exit(f"no overflowd binary at {args.overflowd}: build it first")
-    work = Path(tempfile.mkdtemp(prefix="overflowd-compare-"))
+    base = args.workdir or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    work = Path(tempfile.mkdtemp(prefix="overflowd-compare-", dir=base))
     try:
         if not args.capture:
             real = here.parent.parent / "shared" / "data" / "netflow_4M.pcap"
@@ -395,7 +430,7 @@ def main():
         if (os.cpu_count() or 1) == 1:
             del collectors["overflowd1"]
         chosen = args.only.split(",") if args.only else list(collectors)
-        results = []
+        runs = []
         for key in chosen:
             c = collectors.get(key)
             if c is None:
@@ -403,7 +438,8 @@ def main():
             if not c.available():
                 log(f"{c.name}: not installed, skipped (Debian: apt-get install nfdump pmacct)")
                 continue
-            results.append((c, search(c, args, fpd)))
+            runs.append(c)
+        results = list(zip(runs, interleave([search(c, args, fpd) for c in runs])))
 
         print()
         print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
