@@ -1,6 +1,7 @@
 #include "decode/template_cache.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace overflowd::decode {
 
@@ -109,6 +110,49 @@ void TemplateCache::withdraw_all(const DomainKey& key, bool options) noexcept {
   Domain* d = find(key);
   if (!d) return;
   templates_ -= std::erase_if(d->templates, [options](const auto& kv) { return kv.second.options == options; });
+}
+
+namespace {
+
+// One node of a libstdc++ hash table: the value, the link to the next node, and room for a
+// cached hash code, plus the allocator's overhead.
+template <class Value>
+constexpr std::size_t node_bytes() noexcept {
+  return sizeof(Value) + 2 * sizeof(void*) + TemplateCache::kAllocOverhead;
+}
+
+template <class T>
+constexpr std::size_t heap_bytes(std::size_t capacity) noexcept {
+  return capacity == 0 ? 0 : capacity * sizeof(T) + TemplateCache::kAllocOverhead;
+}
+
+using DomainNode = std::pair<const DomainKey, Domain>;
+using TemplateNode = std::pair<const std::uint16_t, Template>;
+
+}  // namespace
+
+std::size_t TemplateCacheLimits::memory_bound() const noexcept {
+  // Bucket arrays: a table grows to about twice its size (the next prime past 2 x the old bucket
+  // count) and never shrinks, so each domain's may keep what its most templates needed.
+  const std::size_t domain_buckets = heap_bytes<void*>(4 * max_domains + 16);
+  const std::size_t template_buckets =
+      max_domains * heap_bytes<void*>(4 * max_templates_per_domain + 16);
+  // A sampler list grows by doubling: its capacity is at most the cap rounded up to a power of 2.
+  const std::size_t samplers = heap_bytes<SamplingState::Entry>(std::bit_ceil(max_samplers_per_domain));
+  const std::size_t per_domain = node_bytes<DomainNode>() + samplers;
+  const std::size_t per_template = node_bytes<TemplateNode>() + heap_bytes<ie::FieldOp>(max_fields_per_template);
+  const std::size_t scratch = heap_bytes<ie::FieldOp>(max_fields_per_template);
+  return domain_buckets + template_buckets + max_domains * per_domain + max_templates * per_template + scratch;
+}
+
+std::size_t TemplateCache::memory_bytes() const noexcept {
+  std::size_t total = heap_bytes<void*>(domains_.bucket_count()) + heap_bytes<ie::FieldOp>(scratch_.capacity());
+  for (const auto& [key, domain] : domains_) {
+    total += node_bytes<DomainNode>() + heap_bytes<void*>(domain.templates.bucket_count()) +
+             heap_bytes<SamplingState::Entry>(domain.sampling.samplers.capacity());
+    for (const auto& [id, t] : domain.templates) total += node_bytes<TemplateNode>() + heap_bytes<ie::FieldOp>(t.ops.capacity());
+  }
+  return total;
 }
 
 std::optional<Errc> TemplateCache::learn(Domain& domain, const ie::RecordExtras& x) {
