@@ -100,16 +100,33 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
   return std::nullopt;
 }
 
+namespace {
+
+// Bucket arrays never shrink by themselves: a domain that held many templates and withdrew them
+// would keep its large array. Rehash to fit once the table is mostly empty (hysteresis of 4, so a
+// define / withdraw cycle rehashes rarely). rehash() may allocate; if it cannot, the array stays.
+void shrink_if_sparse(std::unordered_map<std::uint16_t, Template>& templates) noexcept {
+  if (templates.bucket_count() <= 4 * templates.size() + 16) return;
+  try {
+    templates.rehash(0);
+  } catch (...) {  // std::bad_alloc: keeping the larger array is harmless
+  }
+}
+
+}  // namespace
+
 void TemplateCache::withdraw(const DomainKey& key, std::uint16_t id) noexcept {
   Domain* d = find(key);
   if (!d) return;
   templates_ -= d->templates.erase(id);
+  shrink_if_sparse(d->templates);
 }
 
 void TemplateCache::withdraw_all(const DomainKey& key, bool options) noexcept {
   Domain* d = find(key);
   if (!d) return;
   templates_ -= std::erase_if(d->templates, [options](const auto& kv) { return kv.second.options == options; });
+  shrink_if_sparse(d->templates);
 }
 
 namespace {
@@ -133,10 +150,10 @@ using TemplateNode = std::pair<const std::uint16_t, Template>;
 
 std::size_t TemplateCacheLimits::memory_bound() const noexcept {
   // Bucket arrays: a table grows to about twice its size (the next prime past 2 x the old bucket
-  // count) and never shrinks, so each domain's may keep what its most templates needed.
+  // count), and a domain's table is shrunk when over 4 x its size + 16 buckets (above).
   const std::size_t domain_buckets = heap_bytes<void*>(4 * max_domains + 16);
   const std::size_t template_buckets =
-      max_domains * heap_bytes<void*>(4 * max_templates_per_domain + 16);
+      (4 * max_templates + 17 * max_domains) * sizeof(void*) + max_domains * TemplateCache::kAllocOverhead;
   // A sampler list grows by doubling: its capacity is at most the cap rounded up to a power of 2.
   const std::size_t samplers = heap_bytes<SamplingState::Entry>(std::bit_ceil(max_samplers_per_domain));
   const std::size_t per_domain = node_bytes<DomainNode>() + samplers;

@@ -19,8 +19,9 @@
 // of new templates cannot push out an exporter's working ones. Worst case memory is about
 //   max_templates x (max_fields_per_template x sizeof(ie::FieldOp) (4 bytes) + ~100 bytes)
 //   + max_domains x (max_samplers_per_domain x 24 bytes + ~200 bytes),
-// 191.4 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
-// reports what the cache holds now.
+// 65.4 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
+// reports what the cache holds now. Withdrawals give their memory back (the hash table of a domain
+// shrinks once it is mostly empty), so withdrawing and redefining cannot grow it past the bound.
 //
 // Data that arrives before its template (or after it was withdrawn) is counted as unknown_template
 // and dropped, not buffered: buffering would need memory the exporter controls, and exporters resend
@@ -51,7 +52,7 @@ struct TemplateCacheLimits {
   std::size_t max_samplers_per_domain = 256;   // sampler / selector ids learned from options data
 
   // The most a TemplateCache with these caps can hold, in bytes, as TemplateCache::memory_bytes()
-  // accounts it (see there). 191.4 MiB with the defaults.
+  // accounts it (see there). 65.4 MiB with the defaults.
   [[nodiscard]] std::size_t memory_bound() const noexcept;
 };
 
