@@ -41,6 +41,7 @@ struct ReceiveConfig {
   std::int64_t batch_size = 1000;
   std::int64_t batch_ms = 200;
   std::int64_t queue = 100'000;
+  std::int64_t queue_mib = 256;
   double retention_days = 30;
   std::int64_t max_reports = 1'000'000;
   std::int64_t max_invalid = 10'000;
