@@ -42,7 +42,8 @@ $(ASAN_BUILD)/build.ninja:
 
 test-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 	  ctest --output-on-failure --timeout 900 $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
 
 $(FUZZ_BUILD)/build.ninja:

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Writes the seed corpora of the NetFlow v9 and IPFIX fuzz targets (fuzz/corpus/netflow_v9/,
 fuzz/corpus/ipfix/): template and data datagrams laid out by hand after RFC 3954 and RFC 7011.
-Each seed is [2-byte split point][payload], as fuzz/template_fuzz.hpp reads it.
+Each seed is [2-byte split point][payload], as fuzz/template_fuzz.hpp reads it. And those of the
+template stream target (fuzz/corpus/template_stream/): several such datagrams from several
+exporters, each as [control byte][2-byte length][datagram], as fuzz/template_stream_fuzz.cpp reads.
 
 Usage: /usr/bin/python3 scripts/make_template_seeds.py   (from the repository root)
 """
@@ -101,8 +103,48 @@ def ipfix_seeds():
     }
 
 
+def stream(*datagrams):
+    """(version 9 or 10, exporter 0..3, datagram) triples as one template_stream input."""
+    return b"".join(struct.pack("!BH", (1 if version == 10 else 0) | (exporter << 1), len(d)) + d
+                    for version, exporter, d in datagrams)
+
+
+def stream_seeds():
+    t256 = fs(0, struct.pack("!HH", 256, 5) + fields((8, 4), (12, 4), (15, 4), (2, 4), (1, 4)), 0)
+    d256 = fs(256, v4("198.51.100.12") + v4("203.0.113.254") + v4("198.51.100.1") + struct.pack("!II", 5009, 5344385))
+    t256b = fs(0, struct.pack("!HH", 256, 3) + fields((27, 16), (28, 16), (2, 4)), 0)  # redefinition: IPv6
+    d256b = fs(256, v6("2001:db8::1") + v6("2001:db8::2") + struct.pack("!I", 7))
+    opt = fs(1, struct.pack("!HHH", 257, 4, 12) + fields((1, 4), (48, 1), (49, 1), (34, 4)))
+    optd = fs(257, struct.pack("!IBBI", 0, 1, 2, 100) + struct.pack("!IBBI", 0, 2, 2, 1000))
+    flood = fs(0, b"".join(struct.pack("!HH", 300 + i, 2) + fields((8, 4), (12, 4)) for i in range(8)), 0)
+    flood_data = fs(305, v4("192.0.2.1") + v4("192.0.2.2"))
+
+    i256 = fs(2, struct.pack("!HH", 256, 5) + fields((8, 4), (12, 4), (15, 4), (2, 4), (1, 4)), 0)
+    i256d = fs(256, v4("192.0.2.12") + v4("192.0.2.254") + v4("192.0.2.1") + struct.pack("!II", 5009, 5344385), 0)
+    iopt = fs(3, struct.pack("!HHH", 258, 3, 1) + fields((302, 8), (305, 4), (306, 4)), 0)
+    ioptd = fs(258, struct.pack("!QII", 1, 1, 99), 0)
+    isel = fs(2, struct.pack("!HH", 259, 2) + fields((8, 4), (302, 8)), 0)
+    iseld = fs(259, v4("192.0.2.1") + struct.pack("!Q", 1), 0)
+    ivar = fs(2, struct.pack("!HH", 260, 3) + fields((82, 65535), (8, 4), (96, 65535)), 0)
+    ivard = fs(260, b"\x04eth0" + v4("192.0.2.1") + b"\xff\x01\x00" + b"x" * 256, 0)
+    withdraw = fs(2, struct.pack("!HH", 256, 0), 0)
+    withdraw_all = fs(2, struct.pack("!HH", 2, 0), 0) + fs(3, struct.pack("!HH", 3, 0), 0)
+    return {
+        "v9_template_data_redefine.bin": stream((9, 0, v9(7, t256)), (9, 0, v9(7, d256)), (9, 1, v9(7, d256)),
+                                               (9, 0, v9(7, t256b, d256b)), (9, 3, v9(7, t256, d256))),
+        "v9_sampler_options.bin": stream((9, 0, v9(1, opt, optd)), (9, 0, v9(1, t256)), (9, 0, v9(1, d256))),
+        "v9_template_flood.bin": stream((9, 0, v9(2, flood)), (9, 1, v9(2, flood)), (9, 2, v9(3, flood)),
+                                        (9, 0, v9(2, flood_data)), (9, 0, v9(9, t256, d256))),
+        "ipfix_withdraw_and_reuse.bin": stream((10, 2, ipfix(1, i256, iopt)), (10, 2, ipfix(1, ioptd, isel, iseld)),
+                                               (10, 2, ipfix(1, i256d, withdraw, i256d)), (10, 2, ipfix(1, withdraw_all)),
+                                               (10, 2, ipfix(1, i256, i256d))),
+        "mixed_versions_variable.bin": stream((10, 0, ipfix(7, ivar, ivard)), (9, 0, v9(7, t256, d256)),
+                                              (10, 0, ipfix(7, ivard)), (9, 0, v9(7, d256))),
+    }
+
+
 def main():
-    for name, seeds in (("netflow_v9", v9_seeds()), ("ipfix", ipfix_seeds())):
+    for name, seeds in (("netflow_v9", v9_seeds()), ("ipfix", ipfix_seeds()), ("template_stream", stream_seeds())):
         folder = os.path.join(ROOT, "fuzz", "corpus", name)
         os.makedirs(folder, exist_ok=True)
         for file, data in seeds.items():

@@ -254,9 +254,21 @@ std::expected<void, std::string> load_opt_out(RunConfig& c) {
 }
 
 std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected(path + ": cannot open");
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return std::unexpected(path + ": cannot read");
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes)
+    return std::unexpected(path + ": larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+  return load_toml_text(text, path, c);
+}
+
+std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& path, RunConfig& c) {
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, std::string_view(path));
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     return std::unexpected(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +

@@ -2,6 +2,7 @@
 // the command line (flags win), and validated once before anything starts.
 #pragma once
 
+#include <cstddef>
 #include <expected>
 #include <optional>
 #include <string>
@@ -46,7 +47,13 @@ inline constexpr unsigned kMaxWorkers = 256;
 //   [output]  file = "/var/log/overflowd/reports.jsonl"
 //   [delivery] deliver = ["udp", "http", "https"], to = "both", report_port = 65535, ... (every
 //              key of set_delivery_option)
+// A file over kMaxConfigBytes is refused unread.
 [[nodiscard]] std::expected<void, std::string> load_toml(const std::string& path, RunConfig& config);
+// The same over TOML text already read; `name` stands for the file in messages. Never throws on
+// any text (syntax errors become the error string).
+[[nodiscard]] std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& name,
+                                                              RunConfig& config);
+inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
 // The delivery settings by their TOML key; each flag is the same name with dashes
 // (per_destination_budget <-> --per-destination-budget):

@@ -1,6 +1,7 @@
 #include "decode/template_cache.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace overflowd::decode {
 
@@ -99,16 +100,76 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
   return std::nullopt;
 }
 
+namespace {
+
+// Bucket arrays never shrink by themselves: a domain that held many templates and withdrew them
+// would keep its large array. Rehash to fit once the table is mostly empty (hysteresis of 4, so a
+// define / withdraw cycle rehashes rarely). rehash() may allocate; if it cannot, the array stays.
+void shrink_if_sparse(std::unordered_map<std::uint16_t, Template>& templates) noexcept {
+  if (templates.bucket_count() <= 4 * templates.size() + 16) return;
+  try {
+    templates.rehash(0);
+  } catch (...) {  // std::bad_alloc: keeping the larger array is harmless
+  }
+}
+
+}  // namespace
+
 void TemplateCache::withdraw(const DomainKey& key, std::uint16_t id) noexcept {
   Domain* d = find(key);
   if (!d) return;
   templates_ -= d->templates.erase(id);
+  shrink_if_sparse(d->templates);
 }
 
 void TemplateCache::withdraw_all(const DomainKey& key, bool options) noexcept {
   Domain* d = find(key);
   if (!d) return;
   templates_ -= std::erase_if(d->templates, [options](const auto& kv) { return kv.second.options == options; });
+  shrink_if_sparse(d->templates);
+}
+
+namespace {
+
+// One node of a libstdc++ hash table: the value, the link to the next node, and room for a
+// cached hash code, plus the allocator's overhead.
+template <class Value>
+constexpr std::size_t node_bytes() noexcept {
+  return sizeof(Value) + 2 * sizeof(void*) + TemplateCache::kAllocOverhead;
+}
+
+template <class T>
+constexpr std::size_t heap_bytes(std::size_t capacity) noexcept {
+  return capacity == 0 ? 0 : capacity * sizeof(T) + TemplateCache::kAllocOverhead;
+}
+
+using DomainNode = std::pair<const DomainKey, Domain>;
+using TemplateNode = std::pair<const std::uint16_t, Template>;
+
+}  // namespace
+
+std::size_t TemplateCacheLimits::memory_bound() const noexcept {
+  // Bucket arrays: a table grows to about twice its size (the next prime past 2 x the old bucket
+  // count), and a domain's table is shrunk when over 4 x its size + 16 buckets (above).
+  const std::size_t domain_buckets = heap_bytes<void*>(4 * max_domains + 16);
+  const std::size_t template_buckets =
+      (4 * max_templates + 17 * max_domains) * sizeof(void*) + max_domains * TemplateCache::kAllocOverhead;
+  // A sampler list grows by doubling: its capacity is at most the cap rounded up to a power of 2.
+  const std::size_t samplers = heap_bytes<SamplingState::Entry>(std::bit_ceil(max_samplers_per_domain));
+  const std::size_t per_domain = node_bytes<DomainNode>() + samplers;
+  const std::size_t per_template = node_bytes<TemplateNode>() + heap_bytes<ie::FieldOp>(max_fields_per_template);
+  const std::size_t scratch = heap_bytes<ie::FieldOp>(max_fields_per_template);
+  return domain_buckets + template_buckets + max_domains * per_domain + max_templates * per_template + scratch;
+}
+
+std::size_t TemplateCache::memory_bytes() const noexcept {
+  std::size_t total = heap_bytes<void*>(domains_.bucket_count()) + heap_bytes<ie::FieldOp>(scratch_.capacity());
+  for (const auto& [key, domain] : domains_) {
+    total += node_bytes<DomainNode>() + heap_bytes<void*>(domain.templates.bucket_count()) +
+             heap_bytes<SamplingState::Entry>(domain.sampling.samplers.capacity());
+    for (const auto& [id, t] : domain.templates) total += node_bytes<TemplateNode>() + heap_bytes<ie::FieldOp>(t.ops.capacity());
+  }
+  return total;
 }
 
 std::optional<Errc> TemplateCache::learn(Domain& domain, const ie::RecordExtras& x) {

@@ -17,8 +17,11 @@
 // exceed a cap is refused and counted (exporter_limit, template_limit, field_limit, record_limit,
 // sampler_limit) BEFORE anything is allocated for it, and nothing already held is evicted: a flood
 // of new templates cannot push out an exporter's working ones. Worst case memory is about
-//   max_templates x max_fields_per_template x sizeof(ie::FieldOp) (4 bytes) + per-domain overhead,
-// 32 MiB with the defaults.
+//   max_templates x (max_fields_per_template x sizeof(ie::FieldOp) (4 bytes) + ~100 bytes)
+//   + max_domains x (max_samplers_per_domain x 24 bytes + ~200 bytes),
+// 65.4 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
+// reports what the cache holds now. Withdrawals give their memory back (the hash table of a domain
+// shrinks once it is mostly empty), so withdrawing and redefining cannot grow it past the bound.
 //
 // Data that arrives before its template (or after it was withdrawn) is counted as unknown_template
 // and dropped, not buffered: buffering would need memory the exporter controls, and exporters resend
@@ -47,6 +50,10 @@ struct TemplateCacheLimits {
   std::size_t max_record_length = 16384;       // bytes: a template's (minimum) record length, and
                                                // the actual length of a variable-length record
   std::size_t max_samplers_per_domain = 256;   // sampler / selector ids learned from options data
+
+  // The most a TemplateCache with these caps can hold, in bytes, as TemplateCache::memory_bytes()
+  // accounts it (see there). 65.4 MiB with the defaults.
+  [[nodiscard]] std::size_t memory_bound() const noexcept;
 };
 
 struct Template {
@@ -148,6 +155,12 @@ public:
 
   [[nodiscard]] std::size_t domain_count() const noexcept { return domains_.size(); }
   [[nodiscard]] std::size_t template_count() const noexcept { return templates_; }
+  // What the cache holds on the heap, in bytes: every hash node (value and links), bucket array,
+  // op list and sampler list by its capacity, plus kAllocOverhead per allocation for the
+  // allocator's own bookkeeping. Walks the whole cache: for tests and summaries, not per datagram.
+  // Never more than limits().memory_bound().
+  [[nodiscard]] std::size_t memory_bytes() const noexcept;
+  static constexpr std::size_t kAllocOverhead = 16;
 
 private:
   TemplateCacheLimits limits_;

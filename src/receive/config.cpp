@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <fstream>
 #include <toml++/toml.h>
 
 #include "report/json_writer.hpp"
@@ -103,6 +104,7 @@ const std::vector<Setting>& settings() {
       integer("--batch-size", "batch_size", "N", "Commit after this many reports (default 1000)", &C::batch_size, 1, 100'000),
       integer("--batch-ms", "batch_ms", "MS", "...or this long after the first uncommitted one: what a crash can lose of UDP and capture input (default 200)", &C::batch_ms, 1, 60'000),
       integer("--queue", "queue", "N", "Reports waiting for the writer at most; UDP input beyond it is dropped and counted (default 100000)", &C::queue, 1, 10'000'000),
+      integer("--queue-mib", "queue_mib", "MIB", "...and at most this many MiB of them (a report may hold 64 KiB; default 256)", &C::queue_mib, 1, 1'048'576),
       {"--retention-days", "retention_days", "DAYS", "Delete reports, refused inputs, alerts and keys older than this (default 30; 0: no age limit)",
        Setting::Kind::number, [](C& c, const std::vector<std::string>& v) -> Result {
          double d = 0;
@@ -132,9 +134,22 @@ const std::vector<Setting>& settings() {
 }
 
 std::expected<void, std::string> load_receive_toml(const std::string& path, ReceiveConfig& c) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected(path + ": cannot open");
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return std::unexpected(path + ": cannot read");
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes)
+    return std::unexpected(path + ": larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+  return load_receive_toml_text(text, path, c);
+}
+
+std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& path,
+                                                        ReceiveConfig& c) {
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, std::string_view(path));
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     return std::unexpected(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +

@@ -3,11 +3,13 @@
 // line and the file cannot drift apart. Flags override the file.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "receive/prefix.hpp"
@@ -39,6 +41,7 @@ struct ReceiveConfig {
   std::int64_t batch_size = 1000;
   std::int64_t batch_ms = 200;
   std::int64_t queue = 100'000;
+  std::int64_t queue_mib = 256;
   double retention_days = 30;
   std::int64_t max_reports = 1'000'000;
   std::int64_t max_invalid = 10'000;
@@ -65,7 +68,13 @@ struct Setting {
 
 // Reads the [receive] section of a TOML file. Unknown keys in it are errors; the sender's sections
 // ([source], [sampler], [report], [contact], [output], [delivery]) are left to the sender; any other section is an error.
+// A file over kMaxConfigBytes is refused unread.
 [[nodiscard]] std::expected<void, std::string> load_receive_toml(const std::string& path, ReceiveConfig& config);
+// The same over TOML text already read; `name` stands for the file in messages. Never throws on
+// any text (syntax errors become the error string).
+[[nodiscard]] std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& name,
+                                                                      ReceiveConfig& config);
+inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
 // Checks what the table cannot check alone (combinations, addresses, at least one input).
 struct CheckedConfig {

@@ -155,6 +155,7 @@ int run_receive(const ReceiveConfig& config) {
   wcfg.batch_size = static_cast<std::size_t>(config.batch_size);
   wcfg.batch_ms = config.batch_ms;
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
+  wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
   Writer writer(**store, wcfg, classify);
   writer.start();
 

@@ -14,10 +14,21 @@ std::int64_t wall_ns() noexcept {
 }
 }  // namespace
 
+std::size_t item_bytes(const Item& item) noexcept {
+  std::size_t n = sizeof(Item) + item.arrival.peer.size();
+  if (const auto* a = std::get_if<Accepted>(&item.verdict)) {
+    n += a->message.size() + a->fields.email.size() + a->fields.identity.size() + a->fields.source_type.size();
+  } else if (const auto* r = std::get_if<Rejected>(&item.verdict)) {
+    n += r->reason.size() + r->raw.size();
+  }
+  return n;
+}
+
 Writer::Writer(Store& store, WriterConfig config, SpoofClassifier classify)
     : store_(store), config_(config), classify_(std::move(classify)) {
   if (config_.batch_size == 0) config_.batch_size = 1;
   if (config_.queue_capacity == 0) config_.queue_capacity = 1;
+  if (config_.queue_bytes == 0) config_.queue_bytes = 1;
 }
 
 Writer::~Writer() { stop(); }
@@ -35,14 +46,16 @@ void Writer::stop() {
 }
 
 bool Writer::offer(Item item) {
+  const std::size_t bytes = item_bytes(item);
   {
     std::lock_guard lock(mutex_);
-    if (queue_.size() >= config_.queue_capacity || stopping_) {
+    if (!fits(1, bytes) || stopping_) {
       ++stats_.dropped;
       dropped_pending_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    queue_.push_back(Entry{std::move(item), nullptr, 0});
+    queue_.push_back(Entry{std::move(item), nullptr, 0, bytes});
+    queued_bytes_ += bytes;
     ++enqueued_;
   }
   has_items_.notify_one();
@@ -50,15 +63,17 @@ bool Writer::offer(Item item) {
 }
 
 void Writer::put(Item item) {
+  const std::size_t bytes = item_bytes(item);
   {
     std::unique_lock lock(mutex_);
-    has_room_.wait(lock, [&] { return queue_.size() < config_.queue_capacity || stopping_; });
+    has_room_.wait(lock, [&] { return fits(1, bytes) || stopping_; });
     if (stopping_) {
       ++stats_.dropped;
       dropped_pending_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    queue_.push_back(Entry{std::move(item), nullptr, 0});
+    queue_.push_back(Entry{std::move(item), nullptr, 0, bytes});
+    queued_bytes_ += bytes;
     ++enqueued_;
   }
   has_items_.notify_one();
@@ -70,12 +85,18 @@ std::expected<std::vector<Outcome>, std::string> Writer::commit(std::vector<Item
   waiter->outcomes.resize(items.size());
   waiter->remaining = items.size();
   if (items.empty()) return waiter->outcomes;
+  std::size_t bytes = 0;
+  for (const Item& item : items) bytes += item_bytes(item);
   {
     std::unique_lock lock(mutex_);
-    if (!has_room_.wait_for(lock, timeout, [&] { return queue_.size() + items.size() <= config_.queue_capacity || queue_.empty() || stopping_; }))
+    if (!has_room_.wait_for(lock, timeout, [&] { return fits(items.size(), bytes) || stopping_; }))
       return std::unexpected("the receiver is busy (write queue full)");
     if (stopping_) return std::unexpected("the receiver is shutting down");
-    for (std::size_t i = 0; i < items.size(); ++i) queue_.push_back(Entry{std::move(items[i]), waiter, i});
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::size_t b = item_bytes(items[i]);
+      queue_.push_back(Entry{std::move(items[i]), waiter, i, b});
+      queued_bytes_ += b;
+    }
     enqueued_ += items.size();
   }
   has_items_.notify_one();
@@ -153,6 +174,7 @@ void Writer::run() {
       }
       const bool was_empty = batch.empty();
       while (!queue_.empty() && batch.size() < config_.batch_size) {
+        queued_bytes_ -= queue_.front().bytes;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

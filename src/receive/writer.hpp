@@ -25,9 +25,15 @@ namespace overflowd::receive {
 struct WriterConfig {
   std::size_t batch_size = 1000;
   std::int64_t batch_ms = 200;
-  std::size_t queue_capacity = 100'000;
+  std::size_t queue_capacity = 100'000;      // items
+  std::size_t queue_bytes = 256u << 20;      // and bytes (item_bytes): a report may hold 64 KiB
   std::int64_t retention_interval_s = 60;
 };
+
+// What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB
+// (and their contact fields copied out of them), 100,000 items could hold 12 GiB; queue_bytes
+// bounds that.
+[[nodiscard]] std::size_t item_bytes(const Item& item) noexcept;
 
 struct WriterStats {
   std::uint64_t batches = 0;
@@ -80,7 +86,13 @@ private:
     Item item;
     std::shared_ptr<Waiter> waiter;  // null for fire-and-forget inputs
     std::size_t index = 0;
+    std::size_t bytes = 0;  // item_bytes(item)
   };
+  // Whether `bytes` more fit (always, into an empty queue: one item may exceed the cap alone).
+  [[nodiscard]] bool fits(std::size_t items, std::size_t bytes) const noexcept {
+    return queue_.empty() ||
+           (queue_.size() + items <= config_.queue_capacity && queued_bytes_ + bytes <= config_.queue_bytes);
+  }
 
   void run();
   void write_batch(std::vector<Entry>& batch);
@@ -92,6 +104,7 @@ private:
   mutable std::mutex mutex_;
   std::condition_variable has_items_, has_room_, committed_;
   std::deque<Entry> queue_;
+  std::size_t queued_bytes_ = 0;  // item_bytes of what queue_ holds
   bool stopping_ = false;
   std::uint64_t enqueued_ = 0, written_ = 0;  // sequence numbers for flush()
   std::atomic<std::uint64_t> dropped_pending_{0};

@@ -65,6 +65,10 @@ bool depth_ok(std::string_view s) noexcept {
 
 std::expected<nlohmann::json, VerifyErrc> parse(std::string_view s, VerifyErrc not_json) {
   if (s.size() > kMaxReportBytes) return std::unexpected(VerifyErrc::too_large);
+  // nlohmann's lexer takes a NUL byte for the end of the input, so "{...}\0anything" would parse
+  // as the object alone: the bytes after it would be signed but never seen, and a stricter parser
+  // would refuse the message or read it otherwise. JSON text never holds a raw NUL.
+  if (s.find('\0') != std::string_view::npos) return std::unexpected(not_json);
   if (!depth_ok(s)) return std::unexpected(VerifyErrc::too_deep);
   // nlohmann keeps the last of duplicate members, other parsers the first: a value that one reader
   // sees would not be the signed one. Track the names of every open object and refuse repeats.

@@ -90,7 +90,17 @@ def run(args, input=None, timeout=120, cwd=None, env=None, check_crash=True):
                           text=True, encoding="utf-8", errors="replace")
     if check_crash and proc.returncode < 0:
         raise AssertionError(f"{cmd} died of signal {-proc.returncode}; stderr:\n{proc.stderr}")
+    if check_crash and sanitizer_report(proc.stderr):
+        raise AssertionError(f"{cmd}: a sanitizer reported an error; stderr:\n{proc.stderr}")
     return proc
+
+
+def sanitizer_report(stderr):
+    """Whether stderr holds an AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer report
+    (make test-asan runs these tests on the sanitized binary; a report there is a failure even when
+    the exit code is the one a test expects)."""
+    return any(marker in (stderr or "") for marker in
+               ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error: "))
 
 
 def stderr_lines(proc):
@@ -406,7 +416,10 @@ class LiveProcess:
             line = self.stderr.get_nowait()
             if line is not None:
                 self.stderr_seen.append(line)
-        return code, rest, "\n".join(self.stderr_seen) + "\n"
+        stderr = "\n".join(self.stderr_seen) + "\n"
+        if sanitizer_report(stderr):
+            raise AssertionError(f"overflowd: a sanitizer reported an error; stderr:\n{stderr}")
+        return code, rest, stderr
 
     def kill(self):
         if self.proc.poll() is None:
