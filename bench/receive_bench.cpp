@@ -1,13 +1,20 @@
-// The receiver's throughput: verified reports stored per second, one core, SQLite (WAL,
-// synchronous=FULL, batches of 1000 as the writer commits them). Reports are signed beforehand by
-// the sender's own signer; each timed iteration verifies and stores one batch of 1000 distinct
-// reports into a fresh database on the temporary folder.
-//   BM_VerifyAndStore/compact|full  the whole path (ingest: verify + extract + digest, then store)
-//   BM_VerifyOnly                   report::verify_report and field extraction alone
-//   BM_StoreOnly                    Store::write of batches already verified
+// The receiver's throughput: verified reports stored per second, SQLite (WAL, synchronous=FULL,
+// batches of 1000 as the writer commits them). Reports are signed beforehand by the sender's own
+// signer; each timed iteration of the store benchmarks verifies and stores one batch of 1000
+// distinct reports into a fresh database on the temporary folder.
+//   BM_Ed25519Verify                  crypto_sign_verify_detached alone: the floor of any verifier
+//   BM_VerifyOnly/path/form           receive::ingest per report (verify + fields + digest);
+//                                     path 0 = ingest_reference (nlohmann DOMs), 1 = ingest (fast path)
+//   BM_StoreOnly                      Store::write of batches already verified
+//   BM_VerifyAndStore/form/path       the whole path on one thread, batch by batch
+// The figure for "per core" is CPU time: cpu_us_per_report and reports_per_cpu_s count the whole
+// process's CPU time (every thread), so they hold on a loaded machine where wall time does not.
 // Run: build/bench/receive_bench --benchmark_repetitions=5 (the median is the figure to quote).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
+
+#include <sodium.h>
+#include <time.h>
 
 #include <filesystem>
 #include <vector>
@@ -70,6 +77,26 @@ const std::vector<report::SignedReport>& reports() {
   return all;
 }
 
+double process_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Process CPU time per report, and its inverse, as counters.
+struct CpuMeter {
+  double start = process_cpu_s();
+  void report(benchmark::State& state, std::int64_t reports) const {
+    const double cpu = process_cpu_s() - start;
+    state.counters["cpu_us_per_report"] = cpu * 1e6 / static_cast<double>(reports);
+    state.counters["reports_per_cpu_s"] = static_cast<double>(reports) / cpu;
+  }
+};
+
+receive::Verdict ingest_with(bool fast, std::string_view raw) {
+  return fast ? receive::ingest(raw, kNow, receive::SkewPolicy{}) : receive::ingest_reference(raw, kNow, receive::SkewPolicy{});
+}
+
 struct TempDb {
   std::filesystem::path dir;
   TempDb() {
@@ -87,41 +114,75 @@ std::unique_ptr<receive::Store> open_store(const TempDb& t) {
 
 void BM_VerifyAndStore(benchmark::State& state) {
   const bool compact = state.range(0) != 0;
+  const bool fast = state.range(1) != 0;
   const auto& all = reports();
   TempDb t;
   auto store = open_store(t);
   std::vector<receive::Item> batch;
   batch.reserve(kBatch);
   std::size_t next = 0, stored = 0;
+  const CpuMeter cpu;
   for (auto _ : state) {
     batch.clear();
     for (std::size_t i = 0; i < kBatch; ++i, ++next) {
       const auto& r = all[next % all.size()];
       const std::string_view raw = compact ? r.compact() : std::string_view(r.line);
       batch.push_back(receive::Item{receive::Arrival{receive::Input::udp, "192.0.2.1", kNow},
-                                    receive::ingest(raw, kNow, receive::SkewPolicy{}), receive::SpoofStatus::not_mine});
+                                    ingest_with(fast, raw), receive::SpoofStatus::not_mine});
     }
     auto res = store->write(batch);
     if (!res) state.SkipWithError(res.error().c_str());
     else stored += res->stored;
   }
+  cpu.report(state, state.iterations() * static_cast<std::int64_t>(kBatch));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
   state.counters["stored"] = static_cast<double>(stored);
-  state.SetLabel(compact ? "compact" : "full");
+  state.SetLabel(std::string(compact ? "compact" : "full") + (fast ? " fast" : " reference"));
 }
-BENCHMARK(BM_VerifyAndStore)->Arg(1)->Arg(0)->Iterations(kBatches)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_VerifyAndStore)
+    ->ArgNames({"compact", "fast"})
+    ->ArgsProduct({{1, 0}, {0, 1}})
+    ->Iterations(kBatches)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_Ed25519Verify(benchmark::State& state) {
+  const auto& all = reports();
+  std::vector<std::vector<std::uint8_t>> signed_messages;
+  std::vector<report::PublicKey> keys;
+  for (std::size_t i = 0; i < 64; ++i) {
+    const auto v = receive::ingest(all[i].compact(), kNow, receive::SkewPolicy{});
+    const auto& a = std::get<receive::Accepted>(v);
+    std::vector<std::uint8_t> sm(a.signature.begin(), a.signature.end());
+    sm.insert(sm.end(), a.message.begin(), a.message.end());
+    signed_messages.push_back(std::move(sm));
+    keys.push_back(a.key);
+  }
+  std::size_t next = 0;
+  for (auto _ : state) {
+    const std::size_t i = next++ % signed_messages.size();
+    const auto& sm = signed_messages[i];
+    if (crypto_sign_verify_detached(sm.data(), sm.data() + 64, sm.size() - 64, keys[i].data()) != 0)
+      state.SkipWithError("bad signature");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_Ed25519Verify);
 
 void BM_VerifyOnly(benchmark::State& state) {
+  const bool fast = state.range(0) != 0;
+  const bool compact = state.range(1) != 0;
   const auto& all = reports();
   std::size_t next = 0;
   for (auto _ : state) {
     const auto& r = all[next++ % all.size()];
-    auto v = receive::ingest(r.compact(), kNow, receive::SkewPolicy{});
+    auto v = ingest_with(fast, compact ? r.compact() : std::string_view(r.line));
+    if (!std::holds_alternative<receive::Accepted>(v)) state.SkipWithError("refused");
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_VerifyOnly);
+BENCHMARK(BM_VerifyOnly)->ArgNames({"fast", "compact"})->ArgsProduct({{0, 1}, {1, 0}});
 
 void BM_StoreOnly(benchmark::State& state) {
   const auto& all = reports();
@@ -133,10 +194,12 @@ void BM_StoreOnly(benchmark::State& state) {
   TempDb t;
   auto store = open_store(t);
   std::size_t next = 0;
+  const CpuMeter cpu;
   for (auto _ : state) {
     auto res = store->write(batches[next++ % kBatches]);
     if (!res) state.SkipWithError(res.error().c_str());
   }
+  cpu.report(state, state.iterations() * static_cast<std::int64_t>(kBatch));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
 }
 BENCHMARK(BM_StoreOnly)->Iterations(kBatches)->Unit(benchmark::kMillisecond)->UseRealTime();

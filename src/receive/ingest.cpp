@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/encoding.hpp"
+#include "receive/report_scan.hpp"
 
 namespace overflowd::receive {
 
@@ -134,26 +138,18 @@ ReportFields extract_fields(const json& report) {
   return f;
 }
 
-Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
-  // Trailing white space (a newline from a line-oriented sender) is not part of the report.
+namespace {
+
+// Trailing white space (a newline from a line-oriented sender) is not part of the report.
+std::string_view trim(std::string_view raw) noexcept {
   while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r' || raw.back() == ' ' || raw.back() == '\t'))
     raw.remove_suffix(1);
-  auto keep_raw = [&] { return std::string(raw.substr(0, kMaxRawKept)); };
-  if (raw.empty()) return Rejected{"empty", {}};
-  std::expected<report::VerifiedReport, report::VerifyErrc> v = std::unexpected(report::VerifyErrc::not_json);
-  try {
-    v = report::verify_report(raw);
-  } catch (...) {  // verify_report does not throw; an allocation failure still must not end the receiver
-    return Rejected{"internal_error", keep_raw()};
-  }
-  if (!v) return Rejected{reason_name(v.error()), keep_raw()};
+  return raw;
+}
 
-  Accepted a;
-  a.key = v->key;
-  a.signature = v->signature;
-  a.message = std::move(v->message);
-  a.compact = v->compact;
-  a.fields = extract_fields(v->report);
+Rejected rejected(const char* reason, std::string_view raw) { return Rejected{reason, std::string(raw.substr(0, kMaxRawKept))}; }
+
+void finish(Accepted& a, std::int64_t received_ns, const SkewPolicy& skew) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, a.digest.size());
   crypto_generichash_update(&st, a.key.data(), a.key.size());
@@ -164,7 +160,113 @@ Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy&
   if (!a.fields.has_time) a.time_flag = TimeFlag::missing;
   else if (a.fields.time > now_s + skew.max_future_s) a.time_flag = TimeFlag::future;
   else if (a.fields.time < now_s - skew.max_past_s) a.time_flag = TimeFlag::past;
+}
+
+bool is_base64_char(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+}
+
+// The two wire forms exactly as the sender's signer lays them out (report/signer.hpp):
+//   compact  {"key":"<64 hex>","signature":"<base64>"}
+//   full     <message without its closing brace>,"signature":{"key":"<64 hex>","signature":"<base64>"}}
+struct WireParts {
+  std::string_view prefix;  // full form: the line before ,"signature":
+  std::string_view key_hex, base64;
+  bool compact = false;
+};
+
+std::optional<WireParts> split_wire(std::string_view line) noexcept {
+  constexpr std::string_view kCompactHead = "{\"key\":\"";
+  constexpr std::string_view kFullHead = ",\"signature\":{\"key\":\"";
+  constexpr std::string_view kMiddle = "\",\"signature\":\"";
+  WireParts w;
+  std::string_view s = line;
+  if (s.ends_with("\"}}")) s.remove_suffix(3);
+  else if (s.ends_with("\"}")) s.remove_suffix(2), w.compact = true;
+  else return std::nullopt;
+  std::size_t b = s.size();
+  while (b > 0 && is_base64_char(s[b - 1])) --b;
+  w.base64 = s.substr(b);
+  s = s.substr(0, b);
+  if (!s.ends_with(kMiddle)) return std::nullopt;
+  s.remove_suffix(kMiddle.size());
+  if (s.size() < 64) return std::nullopt;
+  w.key_hex = s.substr(s.size() - 64);
+  s.remove_suffix(64);
+  if (w.compact) {
+    if (s != kCompactHead) return std::nullopt;
+  } else {
+    if (!s.ends_with(kFullHead)) return std::nullopt;
+    w.prefix = s.substr(0, s.size() - kFullHead.size());
+  }
+  return w;
+}
+
+}  // namespace
+
+std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
+  raw = trim(raw);
+  if (raw.empty() || raw.size() > report::kMaxReportBytes) return std::nullopt;
+  const auto w = split_wire(raw);
+  if (!w) return std::nullopt;
+  Accepted a;
+  a.compact = w->compact;
+  if (!core::from_hex(w->key_hex, a.key)) return std::nullopt;
+  thread_local std::string signed_message;  // signature || message
+  signed_message.clear();
+  if (!decode_base64_strict(w->base64, signed_message) || signed_message.size() < crypto_sign_BYTES)
+    return std::nullopt;
+  const std::string_view message = std::string_view(signed_message).substr(crypto_sign_BYTES);
+  // The full form: the line is the signed message with the signature block as its last member, so
+  // the signed message must be the line's prefix and a closing brace, byte for byte. A line laid
+  // out otherwise (re-serialized, members reordered) goes the reference path.
+  if (!w->compact &&
+      (message.size() != w->prefix.size() + 1 || message.back() != '}' || !message.starts_with(w->prefix)))
+    return std::nullopt;
+  ScanFacts facts;
+  const bool scanned = scan_report(message, a.fields, facts);
+  // For the full form the scan vouches for the whole line, which must not name "signature" twice
+  // and must have a member before the signature block.
+  if (!w->compact && (!scanned || facts.members == 0 || facts.has_signature)) return std::nullopt;
+  static const bool sodium_ready = sodium_init() >= 0;
+  (void)sodium_ready;
+  const auto* sm = reinterpret_cast<const unsigned char*>(signed_message.data());
+  if (crypto_sign_verify_detached(sm, sm + crypto_sign_BYTES, message.size(), a.key.data()) != 0)
+    return rejected(reason_name(report::VerifyErrc::bad_signature), raw);
+  if (!scanned) return std::nullopt;  // a compact report whose message the scanner is not sure of
+  std::copy_n(sm, crypto_sign_BYTES, a.signature.begin());
+  a.message.assign(message);
+  finish(a, received_ns, skew);
   return a;
+}
+
+Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
+  raw = trim(raw);
+  if (raw.empty()) return Rejected{"empty", {}};
+  std::expected<report::VerifiedReport, report::VerifyErrc> v = std::unexpected(report::VerifyErrc::not_json);
+  try {
+    v = report::verify_report(raw);
+  } catch (...) {  // verify_report does not throw; an allocation failure still must not end the receiver
+    return rejected("internal_error", raw);
+  }
+  if (!v) return rejected(reason_name(v.error()), raw);
+
+  Accepted a;
+  a.key = v->key;
+  a.signature = v->signature;
+  a.message = std::move(v->message);
+  a.compact = v->compact;
+  a.fields = extract_fields(v->report);
+  finish(a, received_ns, skew);
+  return a;
+}
+
+Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
+  try {
+    if (auto v = ingest_fast(raw, received_ns, skew)) return std::move(*v);
+  } catch (...) {  // an allocation failure: the reference path decides
+  }
+  return ingest_reference(raw, received_ns, skew);
 }
 
 }  // namespace overflowd::receive

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -74,8 +75,20 @@ struct Arrival {
 
 using Verdict = std::variant<Accepted, Rejected>;
 
-// Never throws on any input.
+// Never throws on any input. Tries ingest_fast, and takes ingest_reference when it is not sure.
 [[nodiscard]] Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
+
+// The reference: report::verify_report (nlohmann's DOM of the line and of the signed message,
+// compared) and extract_fields over the DOM.
+[[nodiscard]] Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
+
+// The fast path for reports laid out as the sender's signer lays them out (either wire form): the
+// signed message is decoded once and scanned once (report_scan.hpp), with no DOM; for the full form
+// the line must be that message with the signature block spliced in before its closing brace, byte
+// for byte, which stands for the reference's comparison of the two parsed objects. Its verdict is
+// the reference's verdict; nullopt when it is not sure (any other layout, any refusal except a bad
+// signature on an otherwise well-formed line), and then ingest asks the reference.
+[[nodiscard]] std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
 
 // The stable counter name of a verification failure ("bad_signature", ...).
 [[nodiscard]] const char* reason_name(report::VerifyErrc e) noexcept;

@@ -1,0 +1,534 @@
+#include "receive/report_scan.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "report/verify.hpp"
+
+namespace overflowd::receive {
+
+namespace {
+
+// Where a value sits: the objects on the way to an indexed field, and the fields themselves.
+enum class Slot : std::uint8_t {
+  none,
+  root,
+  contact,
+  metadata,
+  flowdata,
+  sourcetype,
+  data,
+  // Fields (leaves).
+  email,
+  identity,
+  time,
+  source_type,
+  source_version,
+  saddr,
+  daddr,
+  exporter,
+  sport,
+  dport,
+  protocol,
+  pcount,
+  bcount,
+  stime,
+  etime,
+  input_if,
+  output_if,
+  src_as,
+  dst_as,
+  sampling_interval,
+};
+
+bool is_container(Slot s) noexcept { return s >= Slot::root && s <= Slot::data; }
+
+Slot child(Slot parent, std::string_view key) noexcept {
+  switch (parent) {
+    case Slot::root:
+      if (key == "contact") return Slot::contact;
+      if (key == "flowdata") return Slot::flowdata;
+      if (key == "metadata") return Slot::metadata;
+      return Slot::none;
+    case Slot::contact:
+      if (key == "email") return Slot::email;
+      if (key == "identity") return Slot::identity;
+      return Slot::none;
+    case Slot::metadata:
+      return key == "time" ? Slot::time : Slot::none;
+    case Slot::flowdata:
+      if (key == "data") return Slot::data;
+      if (key == "sourcetype") return Slot::sourcetype;
+      return Slot::none;
+    case Slot::sourcetype:
+      if (key == "type") return Slot::source_type;
+      if (key == "version") return Slot::source_version;
+      return Slot::none;
+    case Slot::data: {
+      struct Name {
+        std::string_view name;
+        Slot slot;
+      };
+      static constexpr Name kData[] = {
+          {"saddr", Slot::saddr},     {"daddr", Slot::daddr},       {"exporter", Slot::exporter},
+          {"sport", Slot::sport},     {"dport", Slot::dport},       {"protocol", Slot::protocol},
+          {"pcount", Slot::pcount},   {"bcount", Slot::bcount},     {"stime", Slot::stime},
+          {"etime", Slot::etime},     {"input", Slot::input_if},    {"output", Slot::output_if},
+          {"src_as", Slot::src_as},   {"dst_as", Slot::dst_as},     {"sampling_interval", Slot::sampling_interval},
+      };
+      for (const auto& n : kData)
+        if (n.name == key) return n.slot;
+      return Slot::none;
+    }
+    default:
+      return Slot::none;
+  }
+}
+
+std::int64_t* integer_field(ReportFields& f, Slot s) noexcept {
+  switch (s) {
+    case Slot::source_version:
+      return &f.source_version;
+    case Slot::sport:
+      return &f.sport;
+    case Slot::dport:
+      return &f.dport;
+    case Slot::protocol:
+      return &f.protocol;
+    case Slot::pcount:
+      return &f.pcount;
+    case Slot::bcount:
+      return &f.bcount;
+    case Slot::stime:
+      return &f.stime;
+    case Slot::etime:
+      return &f.etime;
+    case Slot::input_if:
+      return &f.input_if;
+    case Slot::output_if:
+      return &f.output_if;
+    case Slot::src_as:
+      return &f.src_as;
+    case Slot::dst_as:
+      return &f.dst_as;
+    case Slot::sampling_interval:
+      return &f.sampling_interval;
+    default:
+      return nullptr;
+  }
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+class Scanner {
+public:
+  Scanner(std::string_view s, ReportFields& f, ScanFacts& facts) noexcept
+      : p_(reinterpret_cast<const unsigned char*>(s.data())), end_(p_ + s.size()), f_(f), facts_(facts) {}
+
+  bool run() {
+    ws();
+    if (p_ >= end_ || *p_ != '{') return false;  // not an object (or a byte-order mark): not sure
+    if (!value(Slot::root)) return false;
+    ws();
+    return p_ == end_;
+  }
+
+private:
+  void ws() noexcept {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool value(Slot slot) {
+    ws();
+    if (p_ >= end_) return false;
+    switch (*p_) {
+      case '{':
+        return object(is_container(slot) ? slot : Slot::none);
+      case '[':
+        return array();
+      case '"':
+        return string_value(slot);
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        return number(slot);
+    }
+  }
+
+  bool object(Slot slot) {
+    if (++depth_ > report::kMaxDepth) return false;
+    ++p_;  // '{'
+    std::array<std::string_view, kMaxScanMembers> names;
+    std::size_t n = 0;
+    ws();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+    } else {
+      for (;;) {
+        ws();
+        std::string_view name;
+        if (!member_name(name)) return false;
+        for (std::size_t i = 0; i < n; ++i)
+          if (names[i] == name) return false;  // named twice: the reference path refuses it
+        if (n == names.size()) return false;
+        names[n++] = name;
+        ws();
+        if (p_ >= end_ || *p_ != ':') return false;
+        ++p_;
+        if (!value(child(slot, name))) return false;
+        if (slot == Slot::root && name == "signature") facts_.has_signature = true;
+        ws();
+        if (p_ >= end_) return false;
+        if (*p_ == ',') {
+          ++p_;
+          continue;
+        }
+        if (*p_ != '}') return false;
+        ++p_;
+        break;
+      }
+    }
+    if (slot == Slot::root) facts_.members = n;
+    --depth_;
+    return true;
+  }
+
+  bool array() {
+    if (++depth_ > report::kMaxDepth) return false;
+    ++p_;  // '['
+    ws();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+    } else {
+      for (;;) {
+        if (!value(Slot::none)) return false;
+        ws();
+        if (p_ >= end_) return false;
+        if (*p_ == ',') {
+          ++p_;
+          continue;
+        }
+        if (*p_ != ']') return false;
+        ++p_;
+        break;
+      }
+    }
+    --depth_;
+    return true;
+  }
+
+  bool literal(std::string_view word) noexcept {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(reinterpret_cast<const char*>(p_), word.size()) != word)
+      return false;
+    p_ += word.size();
+    return true;
+  }
+
+  // One well-formed UTF-8 sequence of two to four bytes (RFC 3629: no overlong forms, no
+  // surrogates, nothing above U+10FFFF), as nlohmann's lexer checks it.
+  bool utf8() noexcept {
+    const unsigned c = *p_;
+    const auto cont = [&](std::ptrdiff_t i, unsigned lo = 0x80, unsigned hi = 0xBF) {
+      return p_ + i < end_ && p_[i] >= lo && p_[i] <= hi;
+    };
+    if (c >= 0xC2 && c <= 0xDF) {
+      if (!cont(1)) return false;
+      p_ += 2;
+    } else if (c == 0xE0) {
+      if (!cont(1, 0xA0) || !cont(2)) return false;
+      p_ += 3;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+      if (!cont(1) || !cont(2)) return false;
+      p_ += 3;
+    } else if (c == 0xED) {
+      if (!cont(1, 0x80, 0x9F) || !cont(2)) return false;
+      p_ += 3;
+    } else if (c == 0xF0) {
+      if (!cont(1, 0x90) || !cont(2) || !cont(3)) return false;
+      p_ += 4;
+    } else if (c >= 0xF1 && c <= 0xF3) {
+      if (!cont(1) || !cont(2) || !cont(3)) return false;
+      p_ += 4;
+    } else if (c == 0xF4) {
+      if (!cont(1, 0x80, 0x8F) || !cont(2) || !cont(3)) return false;
+      p_ += 4;
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  int hex4() noexcept {
+    if (end_ - p_ < 4) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned c = *p_++;
+      int d;
+      if (c >= '0' && c <= '9') d = static_cast<int>(c - '0');
+      else if (c >= 'a' && c <= 'f') d = static_cast<int>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') d = static_cast<int>(c - 'A' + 10);
+      else return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  }
+
+  // p_ after the backslash. Appends the character to `out` when it is given.
+  bool escape(std::string* out) {
+    if (p_ >= end_) return false;
+    const unsigned c = *p_++;
+    char plain = 0;
+    switch (c) {
+      case '"':
+      case '\\':
+      case '/':
+        plain = static_cast<char>(c);
+        break;
+      case 'b':
+        plain = '\b';
+        break;
+      case 'f':
+        plain = '\f';
+        break;
+      case 'n':
+        plain = '\n';
+        break;
+      case 'r':
+        plain = '\r';
+        break;
+      case 't':
+        plain = '\t';
+        break;
+      case 'u': {
+        const int hi = hex4();
+        if (hi < 0) return false;
+        std::uint32_t cp = static_cast<std::uint32_t>(hi);
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+          p_ += 2;
+          const int lo = hex4();
+          if (lo < 0xDC00 || lo > 0xDFFF) return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(lo) - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return false;
+        }
+        if (out) append_utf8(*out, cp);
+        return true;
+      }
+      default:
+        return false;
+    }
+    if (out) *out += plain;
+    return true;
+  }
+
+  // p_ at the opening quote. The string's value goes to `out` when it is given.
+  bool string(std::string* out) {
+    ++p_;
+    const unsigned char* run = p_;
+    auto flush = [&] {
+      if (out) out->append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p_ - run));
+    };
+    for (;;) {
+      if (p_ >= end_) return false;
+      const unsigned c = *p_;
+      if (c == '"') {
+        flush();
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        flush();
+        ++p_;
+        if (!escape(out)) return false;
+        run = p_;
+      } else if (c < 0x80) {
+        ++p_;
+      } else if (!utf8()) {
+        return false;
+      }
+    }
+  }
+
+  // A member name without escapes (with one, the reference compares the unescaped names: not sure).
+  bool member_name(std::string_view& name) noexcept {
+    if (p_ >= end_ || *p_ != '"') return false;
+    const unsigned char* start = ++p_;
+    for (;;) {
+      if (p_ >= end_) return false;
+      const unsigned c = *p_;
+      if (c == '"') break;
+      if (c < 0x20 || c == '\\') return false;
+      if (c < 0x80) ++p_;
+      else if (!utf8()) return false;
+    }
+    name = std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p_ - start));
+    ++p_;
+    return true;
+  }
+
+  bool string_value(Slot slot) {
+    switch (slot) {
+      case Slot::email:
+        return string(&f_.email);
+      case Slot::identity:
+        return string(&f_.identity);
+      case Slot::source_type:
+        return string(&f_.source_type);
+      case Slot::saddr:
+      case Slot::daddr:
+      case Slot::exporter: {
+        scratch_.clear();
+        if (!string(&scratch_)) return false;
+        core::IpAddress a;
+        if (scratch_.size() <= core::IpAddress::kMaxText)
+          if (auto parsed = core::IpAddress::parse(scratch_)) a = parsed->unmapped();
+        (slot == Slot::saddr ? f_.saddr : slot == Slot::daddr ? f_.daddr : f_.exporter) = a;
+        return true;
+      }
+      default:
+        return string(nullptr);
+    }
+  }
+
+  static bool digit(unsigned c) noexcept { return c >= '0' && c <= '9'; }
+
+  // RFC 8259 numbers. nlohmann reads one without a fraction or exponent as an unsigned (no sign)
+  // or signed 64-bit integer when it fits, else as a double, and refuses one that is not finite.
+  bool number(Slot slot) {
+    const unsigned char* start = p_;
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    if (p_ >= end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && digit(*p_)) ++p_;
+    } else {
+      return false;
+    }
+    bool is_float = false;
+    if (p_ < end_ && *p_ == '.') {
+      is_float = true;
+      ++p_;
+      if (p_ >= end_ || !digit(*p_)) return false;
+      while (p_ < end_ && digit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      is_float = true;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ >= end_ || !digit(*p_)) return false;
+      while (p_ < end_ && digit(*p_)) ++p_;
+    }
+    const char* first = reinterpret_cast<const char*>(start);
+    const char* last = reinterpret_cast<const char*>(p_);
+    enum class Kind { unsigned_int, signed_int, floating } kind = Kind::floating;
+    std::uint64_t u = 0;
+    std::int64_t i = 0;
+    if (!is_float) {
+      const auto r = negative ? std::from_chars(first, last, i) : std::from_chars(first, last, u);
+      if (r.ec == std::errc{} && r.ptr == last) kind = negative ? Kind::signed_int : Kind::unsigned_int;
+      else if (r.ec != std::errc::result_out_of_range) return false;
+    }
+    double d = 0;
+    if (kind == Kind::floating) {
+      const auto r = std::from_chars(first, last, d);
+      if (r.ec != std::errc{} || r.ptr != last || !std::isfinite(d)) return false;  // over/underflow: not sure
+    }
+    if (slot == Slot::time) {
+      f_.time = kind == Kind::unsigned_int ? static_cast<double>(u)
+                : kind == Kind::signed_int ? static_cast<double>(i)
+                                           : d;
+      f_.has_time = std::isfinite(f_.time);
+    } else if (std::int64_t* field = integer_field(f_, slot)) {
+      if (kind == Kind::unsigned_int) *field = u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
+      else if (kind == Kind::signed_int) *field = i;
+    }
+    return true;
+  }
+
+  const unsigned char* p_;
+  const unsigned char* end_;
+  ReportFields& f_;
+  ScanFacts& facts_;
+  int depth_ = 0;
+  std::string scratch_;
+};
+
+constexpr std::array<std::int8_t, 256> kBase64Values = [] {
+  std::array<std::int8_t, 256> t{};
+  t.fill(-1);
+  constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::size_t i = 0; i < alphabet.size(); ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+  return t;
+}();
+
+}  // namespace
+
+bool scan_report(std::string_view message, ReportFields& fields, ScanFacts& facts) {
+  facts = {};
+  if (message.size() > report::kMaxReportBytes) return false;
+  return Scanner(message, fields, facts).run();
+}
+
+bool decode_base64_strict(std::string_view text, std::string& out) {
+  if (text.size() % 4 != 0) return false;
+  if (text.empty()) return true;
+  std::size_t pad = 0;
+  if (text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  const std::size_t chars = text.size() - pad;
+  const std::size_t at = out.size();
+  out.resize(at + text.size() / 4 * 3 - pad);
+  auto* o = reinterpret_cast<unsigned char*>(out.data() + at);
+  const auto* in = reinterpret_cast<const unsigned char*>(text.data());
+  const auto value = [](unsigned char c) { return kBase64Values[c]; };
+  std::size_t i = 0;
+  for (; i + 4 <= chars; i += 4) {
+    const int a = value(in[i]), b = value(in[i + 1]), c = value(in[i + 2]), d = value(in[i + 3]);
+    if ((a | b | c | d) < 0) return false;
+    const auto v = (static_cast<std::uint32_t>(a) << 18) | (static_cast<std::uint32_t>(b) << 12) |
+                   (static_cast<std::uint32_t>(c) << 6) | static_cast<std::uint32_t>(d);
+    *o++ = static_cast<unsigned char>(v >> 16);
+    *o++ = static_cast<unsigned char>(v >> 8);
+    *o++ = static_cast<unsigned char>(v);
+  }
+  if (pad == 2) {  // two characters, 12 bits: one byte and four bits that must be zero
+    const int a = value(in[i]), b = value(in[i + 1]);
+    if ((a | b) < 0 || (b & 0x0F) != 0) return false;
+    *o++ = static_cast<unsigned char>((a << 2) | (b >> 4));
+  } else if (pad == 1) {  // three characters, 18 bits: two bytes and two bits that must be zero
+    const int a = value(in[i]), b = value(in[i + 1]), c = value(in[i + 2]);
+    if ((a | b | c) < 0 || (c & 0x03) != 0) return false;
+    *o++ = static_cast<unsigned char>((a << 2) | (b >> 4));
+    *o++ = static_cast<unsigned char>(((b & 0x0F) << 4) | (c >> 2));
+  }
+  return true;
+}
+
+}  // namespace overflowd::receive
