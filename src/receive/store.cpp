@@ -3,6 +3,8 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -243,7 +245,8 @@ struct Store::KeyBatch {
   };
   std::int64_t last_ns = 0, reports = 0, first_ns = 0;
   std::vector<Contact> contacts;  // in order of first appearance in the batch
-  std::vector<std::string> exporters, prefixes;  // distinct within the batch
+  std::vector<std::string> exporters, prefixes;  // distinct within the batch, in order of appearance
+  std::set<core::IpAddress> exporters_seen, prefixes_seen;
 };
 
 std::expected<std::size_t, std::string> Store::flush_key(const std::string& key, const KeyBatch& kb,
@@ -338,15 +341,19 @@ std::expected<BatchResult, std::string> Store::write(std::span<const Item> items
   };
   BatchResult result;
   std::map<std::string, std::int64_t> counters = extra;
-  std::map<std::string, KeyBatch> keys;
+  // Counted here, named once per batch.
+  std::array<std::int64_t, 5> received{};  // by Input
+  std::array<std::int64_t, 4> times{};     // by TimeFlag
+  std::int64_t suspects = 0;
+  // Keyed by the raw key: its order is the order of the hex text.
+  std::map<report::PublicKey, KeyBatch> keys;
   result.outcomes.reserve(items.size());
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
-    ++counters[std::string("received.") + to_string(a.input)];
+    ++received[static_cast<std::size_t>(a.input) % received.size()];
     if (const auto* rej = std::get_if<Rejected>(&item.verdict)) {
       ++result.rejected;
       result.outcomes.push_back(Outcome::rejected);
-      ++counters["invalid"];
       ++counters["invalid." + rej->reason];
       s.insert_invalid.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
           .bind(4, rej->reason).bind_blob(5, std::string_view(rej->raw));
@@ -355,42 +362,50 @@ std::expected<BatchResult, std::string> Store::write(std::span<const Item> items
     }
     const auto& acc = std::get<Accepted>(item.verdict);
     const ReportFields& f = acc.fields;
-    const std::string key = key_hex(acc.key);
+    // Every text and blob is bound without a copy (bind_static): each buffer below outlives the run.
+    std::array<char, 64> key_text;
+    for (std::size_t i = 0; i < acc.key.size(); ++i) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      key_text[2 * i] = kDigits[acc.key[i] >> 4];
+      key_text[2 * i + 1] = kDigits[acc.key[i] & 0xf];
+    }
+    char saddr_text[core::IpAddress::kMaxText], daddr_text[core::IpAddress::kMaxText],
+        exporter_text[core::IpAddress::kMaxText];
+    const std::string_view saddr(saddr_text, f.saddr.empty() ? 0 : f.saddr.format(saddr_text));
+    const std::string_view daddr(daddr_text, f.daddr.empty() ? 0 : f.daddr.format(daddr_text));
+    const std::string_view exporter(exporter_text, f.exporter.empty() ? 0 : f.exporter.format(exporter_text));
     const Key16 sbin = to_key16(f.saddr), dbin = to_key16(f.daddr);
     sql::Stmt& ins = s.insert_report;
-    ins.bind_blob(1, acc.digest).bind(2, a.received_ns).bind(3, std::string_view(to_string(a.input))).bind(4, a.peer)
-        .bind(5, std::string_view(acc.compact ? "compact" : "full")).bind(6, key).bind_blob(7, acc.signature)
-        .bind(8, acc.message);
+    ins.bind_blob_static(1, acc.digest).bind(2, a.received_ns).bind_static(3, to_string(a.input)).bind_static(4, a.peer)
+        .bind_static(5, acc.compact ? "compact" : "full").bind_static(6, std::string_view(key_text.data(), key_text.size()))
+        .bind_blob_static(7, acc.signature).bind_static(8, acc.message);
     if (f.has_time) ins.bind(9, f.time);
     else ins.bind_null(9);
-    ins.bind(10, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)}).bind(11, f.email).bind(12, f.identity)
-        .bind(13, f.source_type).bind(14, f.source_version)
-        .bind(15, f.saddr.empty() ? std::string() : f.saddr.to_string())
-        .bind(16, f.daddr.empty() ? std::string() : f.daddr.to_string());
+    ins.bind(10, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)}).bind_static(11, f.email)
+        .bind_static(12, f.identity).bind_static(13, f.source_type).bind(14, f.source_version).bind_static(15, saddr)
+        .bind_static(16, daddr);
     if (f.saddr.empty()) ins.bind_null(17);
-    else ins.bind_blob(17, sbin);
+    else ins.bind_blob_static(17, sbin);
     if (f.daddr.empty()) ins.bind_null(18);
-    else ins.bind_blob(18, dbin);
+    else ins.bind_blob_static(18, dbin);
     ins.bind(19, f.sport).bind(20, f.dport).bind(21, f.protocol).bind(22, f.pcount).bind(23, f.bcount)
-        .bind(24, f.stime).bind(25, f.etime).bind(26, f.exporter.empty() ? std::string() : f.exporter.to_string())
-        .bind(27, f.input_if).bind(28, f.output_if).bind(29, f.src_as).bind(30, f.dst_as).bind(31, f.sampling_interval)
+        .bind(24, f.stime).bind(25, f.etime).bind_static(26, exporter).bind(27, f.input_if).bind(28, f.output_if)
+        .bind(29, f.src_as).bind(30, f.dst_as).bind(31, f.sampling_interval)
         .bind(32, std::int64_t{static_cast<std::int8_t>(item.spoof)});
-    if (!ins.run()) return fail(db_.error());
+    if (!ins.run_rebound()) return fail(db_.error());
     if (db_.changes() == 0) {
       ++result.duplicates;
       result.outcomes.push_back(Outcome::duplicate);
-      ++counters["duplicates"];
-      if (!s.count_duplicate.bind_blob(1, acc.digest).run()) return fail(db_.error());
+      if (!s.count_duplicate.bind_blob_static(1, acc.digest).run_rebound()) return fail(db_.error());
       continue;
     }
     const std::int64_t id = db_.last_insert_rowid();
     ++result.stored;
     result.outcomes.push_back(Outcome::stored);
-    ++counters["stored"];
-    if (acc.time_flag != TimeFlag::ok) ++counters[std::string("time.") + to_string(acc.time_flag)];
-    if (item.spoof == SpoofStatus::suspect) ++counters["spoof.suspect"];
+    ++times[static_cast<std::size_t>(acc.time_flag) % times.size()];
+    if (item.spoof == SpoofStatus::suspect) ++suspects;
 
-    KeyBatch& kb = keys[key];
+    KeyBatch& kb = keys[acc.key];
     if (kb.reports == 0) kb.first_ns = a.received_ns;
     ++kb.reports;
     kb.first_ns = std::min(kb.first_ns, a.received_ns);
@@ -403,19 +418,33 @@ std::expected<BatchResult, std::string> Store::write(std::span<const Item> items
     }
     ++c->reports;
     c->last_ns = std::max(c->last_ns, a.received_ns);
-    auto add_distinct = [](std::vector<std::string>& v, std::string x) {
-      if (!x.empty() && v.size() < 4096 && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(std::move(x));
-    };
-    if (!f.exporter.empty()) add_distinct(kb.exporters, f.exporter.to_string());
-    add_distinct(kb.prefixes, aggregate_prefix(f.saddr));
-    add_distinct(kb.prefixes, aggregate_prefix(f.daddr));
+    if (!f.exporter.empty() && kb.exporters.size() < 4096 && kb.exporters_seen.insert(f.exporter).second)
+      kb.exporters.emplace_back(exporter);
+    for (const core::IpAddress* addr : {&f.saddr, &f.daddr}) {
+      if (addr->empty() || kb.prefixes.size() >= 4096) continue;
+      // The aggregation prefix's address (its /24 or /48) stands for the prefix.
+      std::array<std::byte, 16> b{};
+      for (std::size_t i = 0; i < addr->size(); ++i) b[i] = std::byte{addr->bytes()[i]};
+      if (addr->is_v4()) b[3] = std::byte{0};
+      else std::fill(b.begin() + 6, b.end(), std::byte{0});
+      if (kb.prefixes_seen.insert(core::IpAddress::from_bytes(std::span(b.data(), addr->size()))).second)
+        kb.prefixes.push_back(aggregate_prefix(*addr));
+    }
   }
   const std::int64_t now = now_unix_ns();
   for (const auto& [key, kb] : keys) {
-    auto n = flush_key(key, kb, now);
+    auto n = flush_key(key_hex(key), kb, now);
     if (!n) return fail(n.error());
     result.alerts += *n;
   }
+  for (std::size_t i = 0; i < received.size(); ++i)
+    if (received[i]) counters[std::string("received.") + to_string(static_cast<Input>(i))] += received[i];
+  if (result.rejected) counters["invalid"] += static_cast<std::int64_t>(result.rejected);
+  if (result.duplicates) counters["duplicates"] += static_cast<std::int64_t>(result.duplicates);
+  if (result.stored) counters["stored"] += static_cast<std::int64_t>(result.stored);
+  for (std::size_t i = 1; i < times.size(); ++i)
+    if (times[i]) counters[std::string("time.") + to_string(static_cast<TimeFlag>(i))] += times[i];
+  if (suspects) counters["spoof.suspect"] += suspects;
   if (result.alerts) counters["alerts"] += static_cast<std::int64_t>(result.alerts);
   for (const auto& [name, value] : counters) {
     if (value == 0) continue;
