@@ -224,6 +224,10 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreConfig
   auto db = sql::Db::open(config.path, false);
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->handle(), 5000);
+  // A new database gets pages of kPageSize bytes (an existing one keeps its own: the pragma is
+  // ignored once the file has content, and it must come before WAL mode is set).
+  if (auto r = db->exec("PRAGMA page_size=" + std::to_string(kPageSize)); !r)
+    return std::unexpected(config.path + ": " + r.error());
   auto mode = db->prepare("PRAGMA journal_mode=WAL");
   if (!mode || mode->step() != SQLITE_ROW || mode->text(0) != "wal")
     return std::unexpected(config.path + ": cannot switch to WAL mode: " + db->error());

@@ -65,6 +65,10 @@ struct RetentionResult {
 class Store {
 public:
   static constexpr int kSchemaVersion = 2;
+  // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
+  // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
+  // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
+  static constexpr int kPageSize = 32768;
 
   [[nodiscard]] static std::expected<std::unique_ptr<Store>, std::string> open(const StoreConfig& config);
   // Brings a database to schema version `target` (at most kSchemaVersion). A database newer

@@ -31,6 +31,27 @@ TEST(Store, NewDatabaseGetsTheCurrentSchemaVersionInWalMode) {
   EXPECT_EQ(count(*s, "PRAGMA synchronous"), 2) << "FULL";
 }
 
+TEST(Store, ANewDatabaseGetsLargePagesAnExistingOneKeepsItsOwn) {
+  {
+    TempDb t;
+    auto s = open_store(t);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(count(*s, "PRAGMA page_size"), Store::kPageSize);
+  }
+  TempDb t;
+  {
+    auto db = sql::Db::open(t.path(), false);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("PRAGMA page_size=4096; CREATE TABLE other(x)"));
+  }
+  auto s = open_store(t);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(count(*s, "PRAGMA page_size"), 4096);
+  const Item items[] = {item(signed_report(key(1), "a@example.net", "A").line)};
+  ASSERT_TRUE(s->write(items));
+  EXPECT_EQ(count(*s, "SELECT COUNT(*) FROM reports"), 1);
+}
+
 TEST(Store, StoresAVerifiedReportWithItsRawMessageSoItReverifies) {
   TempDb t;
   auto s = open_store(t);
