@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <string.h>
+
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -162,10 +164,6 @@ void finish(Accepted& a, std::int64_t received_ns, const SkewPolicy& skew) {
   else if (a.fields.time < now_s - skew.max_past_s) a.time_flag = TimeFlag::past;
 }
 
-bool is_base64_char(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
-}
-
 // The two wire forms exactly as the sender's signer lays them out (report/signer.hpp):
 //   compact  {"key":"<64 hex>","signature":"<base64>"}
 //   full     <message without its closing brace>,"signature":{"key":"<64 hex>","signature":"<base64>"}}
@@ -184,8 +182,10 @@ std::optional<WireParts> split_wire(std::string_view line) noexcept {
   if (s.ends_with("\"}}")) s.remove_suffix(3);
   else if (s.ends_with("\"}")) s.remove_suffix(2), w.compact = true;
   else return std::nullopt;
-  std::size_t b = s.size();
-  while (b > 0 && is_base64_char(s[b - 1])) --b;
+  // The base64 holds no quote: it starts after the last one (decode_base64_strict checks it).
+  const void* quote = ::memrchr(s.data(), '"', s.size());
+  if (!quote) return std::nullopt;
+  const std::size_t b = static_cast<std::size_t>(static_cast<const char*>(quote) - s.data()) + 1;
   w.base64 = s.substr(b);
   s = s.substr(0, b);
   if (!s.ends_with(kMiddle)) return std::nullopt;

@@ -139,6 +139,14 @@ void append_utf8(std::string& out, std::uint32_t cp) {
   }
 }
 
+// Bytes that stand for themselves inside a JSON string: printable ASCII but the quote and the
+// backslash. Anything else ends a run of them (the end, an escape, a control byte, UTF-8).
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (unsigned c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
 class Scanner {
 public:
   Scanner(std::string_view s, ReportFields& f, ScanFacts& facts) noexcept
@@ -181,7 +189,11 @@ private:
   bool object(Slot slot) {
     if (++depth_ > report::kMaxDepth) return false;
     ++p_;  // '{'
-    std::array<std::string_view, kMaxScanMembers> names;
+    struct Name {  // left uninitialized: only names[0, n) are read
+      const char* data;
+      std::size_t size;
+    };
+    Name names[kMaxScanMembers];
     std::size_t n = 0;
     ws();
     if (p_ < end_ && *p_ == '}') {
@@ -192,9 +204,9 @@ private:
         std::string_view name;
         if (!member_name(name)) return false;
         for (std::size_t i = 0; i < n; ++i)
-          if (names[i] == name) return false;  // named twice: the reference path refuses it
-        if (n == names.size()) return false;
-        names[n++] = name;
+          if (std::string_view(names[i].data, names[i].size) == name) return false;  // named twice: refused
+        if (n == kMaxScanMembers) return false;
+        names[n++] = Name{name.data(), name.size()};
         ws();
         if (p_ >= end_ || *p_ != ':') return false;
         ++p_;
@@ -354,6 +366,7 @@ private:
       if (out) out->append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p_ - run));
     };
     for (;;) {
+      while (p_ < end_ && kPlain[*p_]) ++p_;
       if (p_ >= end_) return false;
       const unsigned c = *p_;
       if (c == '"') {
@@ -380,6 +393,7 @@ private:
     if (p_ >= end_ || *p_ != '"') return false;
     const unsigned char* start = ++p_;
     for (;;) {
+      while (p_ < end_ && kPlain[*p_]) ++p_;
       if (p_ >= end_) return false;
       const unsigned c = *p_;
       if (c == '"') break;
