@@ -301,10 +301,10 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     c.workers = static_cast<unsigned>(*v);
   }
   if (const auto node = t["source"]["receive_buffer"]) {
-    std::string text;
-    if (auto v = node.value_exact<std::int64_t>()) text = std::to_string(*v);
-    else if (auto s = node.value_exact<std::string>()) text = *s;
-    auto b = parse_receive_buffer(path + ": source.receive_buffer", text);
+    std::string given;
+    if (auto v = node.value_exact<std::int64_t>()) given = std::to_string(*v);
+    else if (auto s = node.value_exact<std::string>()) given = *s;
+    auto b = parse_receive_buffer(path + ": source.receive_buffer", given);
     if (!b) return std::unexpected(b.error());
     c.udp.receive_buffer = *b;
   }
