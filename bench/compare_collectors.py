@@ -17,7 +17,9 @@ counted with what was sent:
 A trial is lossless when the collector counted every flow sent and the kernel dropped nothing on
 its socket(s) (/proc/net/udp "drops"). The search starts as fast as the replayer goes; when that
 is lossless the collector's rate is at least the replayer's (shown as ">="), else it bisects
-(geometrically) between the highest lossless and the lowest lossy achieved rate. CPU time is
+(geometrically) between the highest lossless and the lowest lossy achieved rate; a lossy trial is
+tried once more (--retries) before its rate counts as lossy, since on a shared machine another
+process can take the CPU for long enough to fill any buffer. CPU time is
 utime + stime from /proc/PID/stat of the collector and its child processes, before and after the
 trial's replay.
 
@@ -352,6 +354,11 @@ def search(c, args, fpd):
     for _ in range(args.steps):
         r = trial(c, args, fpd, guess)
         yield
+        for _ in range(args.retries):  # a loss may be the machine's (another process took the CPU)
+            if r["lossless"]:
+                break
+            r = trial(c, args, fpd, guess)
+            yield
         if r["lossless"]:
             if best is None or r["achieved"] > best["achieved"]:
                 best = r
@@ -386,6 +393,8 @@ def main():
     ap.add_argument("--capture", help="default: ../shared/data/netflow_4M.pcap, else a synthetic capture")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of replay per trial (default 3)")
     ap.add_argument("--steps", type=int, default=8, help="trials of the search after the first (default 8)")
+    ap.add_argument("--retries", type=int, default=1,
+                    help="a lossy trial is tried again this many times before the rate counts as lossy (default 1)")
     ap.add_argument("--precision", type=float, default=0.05, help="stop when hi/lo < 1 + this (default 0.05)")
     ap.add_argument("--exporters", type=int, default=4, help="replayer source ports (default 4)")
     ap.add_argument("--buffer", type=int, help="socket receive buffer asked of every collector (default: rmem_max)")

@@ -130,6 +130,14 @@ UdpSource::UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port, 
 UdpSource::~UdpSource() { ::close(fd_); }
 
 int UdpSource::receive(std::size_t max) {
+  if (coalesce_) {
+    // The last call emptied the queue without filling a batch: traffic is coming, but slower than
+    // it is taken. Waking up for every datagram would cost more than the datagram itself (a poll
+    // and a context switch each), so let a batch gather for a moment first. The buffer holds far
+    // more than arrives meanwhile.
+    const timespec nap{0, kCoalesceNs};
+    ::nanosleep(&nap, nullptr);
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     for (std::size_t i = 0; i < max; ++i) {  // the kernel overwrote these lengths last time
       messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
@@ -137,6 +145,7 @@ int UdpSource::receive(std::size_t max) {
       messages_[i].msg_hdr.msg_flags = 0;
     }
     const int n = ::recvmmsg(fd_, messages_.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
+    coalesce_ = n > 0 && static_cast<std::size_t>(n) < max;
     if (n > 0) return n;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       warning_ = std::string("recvmmsg: ") + std::strerror(errno);

@@ -2,7 +2,10 @@
 // recording each exporter's address and the receive time. Stops when the flag it watches is set.
 //
 // Datagrams are taken in batches with recvmmsg(2), up to kBatch per system call, into buffers
-// allocated once when the socket is opened: nothing is allocated per datagram. The receive buffer
+// allocated once when the socket is opened: nothing is allocated per datagram. While datagrams are
+// queued there is no poll(2) between calls; after a call that emptied the queue with a partial
+// batch, the source naps kCoalesceNs before the next, so that a slower stream still comes in
+// batches instead of one wake-up per datagram. The receive buffer
 // asked for (SO_RCVBUFFORCE when the process may, else SO_RCVBUF, which the kernel caps at
 // net.core.rmem_max) and what the kernel granted are reported by receive_buffer(). Datagrams the
 // kernel drops because that buffer is full are counted (counters().kernel_drops): each received
@@ -48,6 +51,7 @@ public:
   static constexpr std::size_t kBatch = 64;             // datagrams per recvmmsg
   static constexpr std::size_t kMaxDatagram = 65536;    // bytes: any UDP payload fits
   static constexpr int kIdleMs = 100;                   // next_batch returns empty after this long
+  static constexpr long kCoalesceNs = 200'000;          // nap after a batch that emptied the queue
 
   [[nodiscard]] static std::expected<std::unique_ptr<UdpSource>, std::string> open(const UdpSourceConfig& config,
                                                                                    const std::atomic<bool>* stop);
@@ -92,6 +96,7 @@ private:
   std::array<core::Datagram, kBatch> pending_{};  // for next(): a batch handed out one at a time
   std::size_t pending_count_ = 0;
   std::size_t pending_at_ = 0;
+  bool coalesce_ = false;  // the last recvmmsg emptied the queue with a partial batch
   std::uint32_t drops_seen_ = 0;  // the socket's drop counter when last looked at (wraps)
   std::string warning_;
   SourceCounters counters_;
