@@ -5,7 +5,9 @@
 //   BM_Ed25519Verify                  crypto_sign_verify_detached alone: the floor of any verifier
 //   BM_VerifyOnly/path/form           receive::ingest per report (verify + fields + digest);
 //                                     path 0 = ingest_reference (nlohmann DOMs), 1 = ingest (fast path)
-//   BM_StoreOnly                      Store::write of batches already verified
+//   BM_StoreOnly/prefilled:N          Store::write of batches already verified, into a fresh database
+//                                     or one already holding N reports (random digests: the
+//                                     duplicate index is written where a receiver's is)
 //   BM_VerifyAndStore/form/path       the whole path on one thread, batch by batch
 //   BM_Pipeline/threads:N             the receiver's own pipeline: N verifying threads (Verifier) in
 //                                     front of the writer thread (Writer, batches of 1000), 20,000
@@ -192,6 +194,7 @@ void BM_VerifyOnly(benchmark::State& state) {
 BENCHMARK(BM_VerifyOnly)->ArgNames({"fast", "compact"})->ArgsProduct({{0, 1}, {1, 0}});
 
 void BM_StoreOnly(benchmark::State& state) {
+  const auto prefilled = static_cast<std::size_t>(state.range(0));
   const auto& all = reports();
   std::vector<std::vector<receive::Item>> batches(kBatches);
   for (std::size_t i = 0; i < all.size(); ++i)
@@ -200,6 +203,17 @@ void BM_StoreOnly(benchmark::State& state) {
                                                 receive::SpoofStatus::not_mine});
   TempDb t;
   auto store = open_store(t);
+  // Earlier reports: copies of the batches' with other digests and sources, stored untimed.
+  for (std::size_t done = 0; done < prefilled; done += kBatch) {
+    std::vector<receive::Item> earlier = batches[(done / kBatch) % kBatches];
+    for (std::size_t i = 0; i < earlier.size(); ++i) {
+      auto& a = std::get<receive::Accepted>(earlier[i].verdict);
+      const std::uint64_t n = done + i + 1;
+      crypto_generichash(a.digest.data(), a.digest.size(), reinterpret_cast<const unsigned char*>(&n), sizeof n, nullptr, 0);
+      a.fields.saddr = core::IpAddress::v4(0x0A000000u + static_cast<std::uint32_t>(n * 2654435761u % 0xFFFFFFu));
+    }
+    if (auto res = store->write(earlier); !res) state.SkipWithError(res.error().c_str());
+  }
   std::size_t next = 0;
   const CpuMeter cpu;
   for (auto _ : state) {
@@ -209,7 +223,7 @@ void BM_StoreOnly(benchmark::State& state) {
   cpu.report(state, state.iterations() * static_cast<std::int64_t>(kBatch));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
 }
-BENCHMARK(BM_StoreOnly)->Iterations(kBatches)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StoreOnly)->ArgName("prefilled")->Arg(0)->Arg(100'000)->Iterations(kBatches)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 double thread_cpu_s() {
   timespec ts{};
