@@ -3,7 +3,8 @@
 // holds batch_size items, when batch_ms has passed since its first item, or at once when someone
 // waits for a commit (an HTTP request is answered only after its reports are committed: group
 // commit). So a report taken over UDP or from a capture is lost by a crash only while it waits in
-// the queue or the open batch: at most one batch interval (batch_ms) of reports. The thread wakes
+// the queue or the open batch (or, before that, in the verifying threads' queue, verifier.hpp):
+// at most one batch interval (batch_ms) of reports once verified. The thread wakes
 // for the first item of a batch, a full batch, a commit waiter or the end of the interval, not for
 // every item queued.
 #pragma once
