@@ -105,6 +105,7 @@ const std::vector<Setting>& settings() {
       integer("--batch-ms", "batch_ms", "MS", "...or this long after the first uncommitted one: what a crash can lose of UDP and capture input (default 200)", &C::batch_ms, 1, 60'000),
       integer("--queue", "queue", "N", "Reports waiting for the writer at most; UDP input beyond it is dropped and counted (default 100000)", &C::queue, 1, 10'000'000),
       integer("--queue-mib", "queue_mib", "MIB", "...and at most this many MiB of them (a report may hold 64 KiB; default 256)", &C::queue_mib, 1, 1'048'576),
+      integer("--verify-threads", "verify_threads", "N", "Threads verifying UDP and capture reports, in parallel, for the one writer (default 0: one per core; HTTP reports are verified on the HTTP threads)", &C::verify_threads, 0, 1024),
       {"--retention-days", "retention_days", "DAYS", "Delete reports, refused inputs, alerts and keys older than this (default 30; 0: no age limit)",
        Setting::Kind::number, [](C& c, const std::vector<std::string>& v) -> Result {
          double d = 0;

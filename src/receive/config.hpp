@@ -42,6 +42,7 @@ struct ReceiveConfig {
   std::int64_t batch_ms = 200;
   std::int64_t queue = 100'000;
   std::int64_t queue_mib = 256;
+  std::int64_t verify_threads = 0;  // 0: one per core
   double retention_days = 30;
   std::int64_t max_reports = 1'000'000;
   std::int64_t max_invalid = 10'000;

@@ -16,6 +16,7 @@
 #include "receive/queries.hpp"
 #include "receive/spoof_window.hpp"
 #include "receive/store.hpp"
+#include "receive/verifier.hpp"
 #include "receive/writer.hpp"
 #include "source/pcap_file_source.hpp"
 #include "source/udp_source.hpp"
@@ -81,6 +82,7 @@ int run_receive(const ReceiveConfig& config) {
   }
   install_signals();
   g_stop.store(false);
+  keep_freed_heap();
 
   // The receiver's own key, published for discovery (and for the encryption mode to come).
   report::KeyPair keys;
@@ -160,6 +162,25 @@ int run_receive(const ReceiveConfig& config) {
   writer.start();
 
   const SkewPolicy skew{static_cast<double>(config.skew_future_s), static_cast<double>(config.skew_past_s)};
+  // UDP and capture reports are verified on a pool of threads and reach the writer in the order
+  // they came. While a capture file is read the pool waits for room in the writer's queue (a file
+  // can wait); otherwise what does not fit is dropped and counted, as the writer would.
+  const bool file_input = !config.capture_file.empty();
+  VerifierConfig vcfg;
+  vcfg.threads = static_cast<std::size_t>(config.verify_threads);
+  Verifier verifier(vcfg, skew, [&](std::vector<Item>& items) {
+    if (file_input) writer.put_all(items);
+    else writer.offer_all(items);
+  });
+  verifier.start();
+  auto submit = [&](const Arrival& arrival, std::string_view raw, bool wait) {
+    if (wait) verifier.put(arrival, raw);
+    else if (!verifier.offer(arrival, raw)) writer.count_dropped(1);
+  };
+  auto stop_pipeline = [&] {
+    verifier.stop();
+    writer.stop();
+  };
   std::vector<std::thread> threads;
   std::vector<std::string> listening;
   std::atomic<std::uint64_t> udp_datagrams{0}, capture_datagrams{0};
@@ -173,7 +194,7 @@ int run_receive(const ReceiveConfig& config) {
     auto s = source::UdpSource::open(uc, &g_stop);
     if (!s) {
       error(s.error());
-      writer.stop();
+      stop_pipeline();
       return 2;
     }
     udp = std::move(*s);
@@ -183,8 +204,7 @@ int run_receive(const ReceiveConfig& config) {
       while (udp->next(d)) {
         ++udp_datagrams;
         const std::string_view raw(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
-        writer.offer(Item{Arrival{Input::udp, d.exporter.to_string(), d.received_ns}, ingest(raw, d.received_ns, skew),
-                          SpoofStatus::not_mine});
+        submit(Arrival{Input::udp, d.exporter.to_string(), d.received_ns}, raw, false);
       }
       if (!udp->warning().empty()) warning(udp->warning());
     });
@@ -201,7 +221,7 @@ int run_receive(const ReceiveConfig& config) {
       error("--own-exports-port: " + s.error());
       g_stop = true;
       for (auto& t : threads) t.join();
-      writer.stop();
+      stop_pipeline();
       return 2;
     }
     own_udp = std::move(*s);
@@ -227,7 +247,7 @@ int run_receive(const ReceiveConfig& config) {
       error(c.error());
       g_stop = true;
       for (auto& t : threads) t.join();
-      writer.stop();
+      stop_pipeline();
       return 2;
     }
     capture = std::move(*c);
@@ -237,13 +257,11 @@ int run_receive(const ReceiveConfig& config) {
       capture->run(
           [&](const CapturedDatagram& d) {
             ++capture_datagrams;
-            const std::int64_t now = wall_ns();
-            Item item{Arrival{Input::capture, d.src.to_string(), now}, ingest(d.payload, now, skew), SpoofStatus::not_mine};
-            if (live) writer.offer(std::move(item));
-            else writer.put(std::move(item));
+            submit(Arrival{Input::capture, d.src.to_string(), wall_ns()}, d.payload, !live);
           },
           g_stop);
       if (!capture->warning().empty()) warning(capture->warning());
+      verifier.flush();
       writer.flush();
       capture_done = true;
     });
@@ -283,7 +301,9 @@ int run_receive(const ReceiveConfig& config) {
       capture->counters().append_to(counts, "capture");
       for (const auto& c : counts) inputs[c.name] = c.value;
     }
+    const VerifierStats vs = verifier.stats();
     return nlohmann::json{
+        {"verifier", {{"threads", verifier.threads()}, {"verified", vs.verified}, {"dropped", vs.dropped}, {"queued", vs.queued}}},
         {"writer",
          {{"batches", ws.batches}, {"stored", ws.stored}, {"duplicates", ws.duplicates}, {"rejected", ws.rejected},
           {"dropped", ws.dropped}, {"write_errors", ws.write_errors}, {"queued", ws.queued}}},
@@ -340,7 +360,7 @@ int run_receive(const ReceiveConfig& config) {
   g_stop = true;
   for (auto& s : servers) stop_http(*s);
   for (auto& t : threads) t.join();
-  writer.stop();
+  stop_pipeline();
   if (!config.quiet) {
     const WriterStats ws = writer.stats();
     fmt::print(stderr,

@@ -12,6 +12,11 @@ std::int64_t wall_ns() noexcept {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
+std::uint64_t thread_cpu_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 }  // namespace
 
 std::size_t item_bytes(const Item& item) noexcept {
@@ -45,38 +50,92 @@ void Writer::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Writer::wake_if_due(std::size_t queued_before) {
+  // The thread waits for a first item (to start the batch interval), then for a full batch or a
+  // commit waiter; anything else can wait for the interval to end.
+  if (queued_before == 0 || queue_.size() >= config_.batch_size || queued_waiters_ > 0) has_items_.notify_one();
+}
+
 bool Writer::offer(Item item) {
   const std::size_t bytes = item_bytes(item);
-  {
-    std::lock_guard lock(mutex_);
-    if (!fits(1, bytes) || stopping_) {
-      ++stats_.dropped;
-      dropped_pending_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    queue_.push_back(Entry{std::move(item), nullptr, 0, bytes});
-    queued_bytes_ += bytes;
-    ++enqueued_;
+  std::lock_guard lock(mutex_);
+  if (!fits(1, bytes) || stopping_) {
+    ++stats_.dropped;
+    dropped_pending_.fetch_add(1, std::memory_order_relaxed);
+    return false;
   }
-  has_items_.notify_one();
+  const std::size_t before = queue_.size();
+  queue_.push_back(Entry{std::move(item), nullptr, 0, bytes});
+  queued_bytes_ += bytes;
+  ++enqueued_;
+  wake_if_due(before);
   return true;
+}
+
+std::size_t Writer::offer_all(std::vector<Item>& items) {
+  std::lock_guard lock(mutex_);
+  const std::size_t before = queue_.size();
+  std::size_t n = 0;
+  if (!stopping_) {
+    for (; n < items.size(); ++n) {
+      const std::size_t bytes = item_bytes(items[n]);
+      if (!fits(1, bytes)) break;
+      queue_.push_back(Entry{std::move(items[n]), nullptr, 0, bytes});
+      queued_bytes_ += bytes;
+    }
+  }
+  enqueued_ += n;
+  if (const std::size_t dropped = items.size() - n) {
+    stats_.dropped += dropped;
+    dropped_pending_.fetch_add(dropped, std::memory_order_relaxed);
+  }
+  if (n) wake_if_due(before);
+  return n;
 }
 
 void Writer::put(Item item) {
   const std::size_t bytes = item_bytes(item);
-  {
-    std::unique_lock lock(mutex_);
-    has_room_.wait(lock, [&] { return fits(1, bytes) || stopping_; });
+  std::unique_lock lock(mutex_);
+  has_room_.wait(lock, [&] { return fits(1, bytes) || stopping_; });
+  if (stopping_) {
+    ++stats_.dropped;
+    dropped_pending_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::size_t before = queue_.size();
+  queue_.push_back(Entry{std::move(item), nullptr, 0, bytes});
+  queued_bytes_ += bytes;
+  ++enqueued_;
+  wake_if_due(before);
+}
+
+void Writer::put_all(std::vector<Item>& items) {
+  std::unique_lock lock(mutex_);
+  for (std::size_t i = 0; i < items.size();) {
+    const std::size_t first_bytes = item_bytes(items[i]);
+    has_room_.wait(lock, [&] { return fits(1, first_bytes) || stopping_; });
     if (stopping_) {
-      ++stats_.dropped;
-      dropped_pending_.fetch_add(1, std::memory_order_relaxed);
+      stats_.dropped += items.size() - i;
+      dropped_pending_.fetch_add(items.size() - i, std::memory_order_relaxed);
       return;
     }
-    queue_.push_back(Entry{std::move(item), nullptr, 0, bytes});
-    queued_bytes_ += bytes;
-    ++enqueued_;
+    const std::size_t before = queue_.size();
+    for (; i < items.size(); ++i) {
+      const std::size_t bytes = item_bytes(items[i]);
+      if (!fits(1, bytes)) break;
+      queue_.push_back(Entry{std::move(items[i]), nullptr, 0, bytes});
+      queued_bytes_ += bytes;
+      ++enqueued_;
+    }
+    wake_if_due(before);
   }
-  has_items_.notify_one();
+}
+
+void Writer::count_dropped(std::uint64_t n) {
+  if (n == 0) return;
+  std::lock_guard lock(mutex_);
+  stats_.dropped += n;
+  dropped_pending_.fetch_add(n, std::memory_order_relaxed);
 }
 
 std::expected<std::vector<Outcome>, std::string> Writer::commit(std::vector<Item> items,
@@ -98,8 +157,9 @@ std::expected<std::vector<Outcome>, std::string> Writer::commit(std::vector<Item
       queued_bytes_ += b;
     }
     enqueued_ += items.size();
+    queued_waiters_ += items.size();
+    has_items_.notify_one();
   }
-  has_items_.notify_one();
   std::unique_lock lock(waiter->m);
   waiter->cv.wait(lock, [&] { return waiter->done; });
   if (!waiter->error.empty()) return std::unexpected(waiter->error);
@@ -131,8 +191,10 @@ void Writer::write_batch(std::vector<Entry>& batch) {
   if (const auto d = dropped_pending_.exchange(0, std::memory_order_relaxed)) extra["dropped.queue_full"] = static_cast<std::int64_t>(d);
   auto result = store_.write(items, extra);
   if (!result && result.error().find("locked") != std::string::npos) result = store_.write(items, extra);  // once more
+  const std::uint64_t cpu = thread_cpu_ns();
   {
     std::lock_guard lock(mutex_);
+    stats_.thread_cpu_ns = cpu;
     ++stats_.batches;
     if (result) {
       stats_.stored += result->stored;
@@ -168,17 +230,20 @@ void Writer::run() {
       std::unique_lock lock(mutex_);
       if (batch.empty()) {
         has_items_.wait_for(lock, std::chrono::seconds(1), [&] { return !queue_.empty() || stopping_; });
-      } else {
-        has_items_.wait_until(lock, first_at + std::chrono::milliseconds(config_.batch_ms),
-                              [&] { return !queue_.empty() || stopping_; });
+        if (!queue_.empty()) first_at = clock::now();
       }
-      const bool was_empty = batch.empty();
+      if (!queue_.empty() || !batch.empty()) {
+        // Until the batch is due: full, a commit waits, the interval ends, or the writer stops.
+        has_items_.wait_until(lock, first_at + std::chrono::milliseconds(config_.batch_ms), [&] {
+          return batch.size() + queue_.size() >= config_.batch_size || queued_waiters_ > 0 || stopping_;
+        });
+      }
       while (!queue_.empty() && batch.size() < config_.batch_size) {
         queued_bytes_ -= queue_.front().bytes;
+        if (queue_.front().waiter) --queued_waiters_;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      if (was_empty && !batch.empty()) first_at = clock::now();
       stopping = stopping_;
     }
     has_room_.notify_all();

@@ -3,7 +3,10 @@
 // holds batch_size items, when batch_ms has passed since its first item, or at once when someone
 // waits for a commit (an HTTP request is answered only after its reports are committed: group
 // commit). So a report taken over UDP or from a capture is lost by a crash only while it waits in
-// the queue or the open batch: at most one batch interval (batch_ms) of reports.
+// the queue or the open batch (or, before that, in the verifying threads' queue, verifier.hpp):
+// at most one batch interval (batch_ms) of reports once verified. The thread wakes
+// for the first item of a batch, a full batch, a commit waiter or the end of the interval, not for
+// every item queued.
 #pragma once
 
 #include <atomic>
@@ -43,6 +46,7 @@ struct WriterStats {
   std::uint64_t dropped = 0;  // queue full
   std::uint64_t write_errors = 0;
   std::size_t queued = 0;
+  std::uint64_t thread_cpu_ns = 0;  // CPU time of the writer thread, as of its last batch
 };
 
 // Says whether a verified report's flow comes from my prefixes and, if so, whether my own
@@ -64,6 +68,12 @@ public:
   bool offer(Item item);
   // Waits for room in the queue (for a capture file, which can wait).
   void put(Item item);
+  // As offer and put, for several items at once (one lock, at most one wake-up). offer_all queues
+  // what fits and counts the rest as dropped; it returns how many it queued. The items are moved from.
+  std::size_t offer_all(std::vector<Item>& items);
+  void put_all(std::vector<Item>& items);
+  // Counts reports dropped before they reached the writer (a full verification queue).
+  void count_dropped(std::uint64_t n);
   // Queues the items and waits until they are committed. Empty on success: the outcome of each
   // item; an error when the queue stayed full for `timeout` or the commit failed.
   [[nodiscard]] std::expected<std::vector<Outcome>, std::string> commit(std::vector<Item> items,
@@ -96,6 +106,8 @@ private:
 
   void run();
   void write_batch(std::vector<Entry>& batch);
+  // After queueing: wakes the thread when it has something to do (called with mutex_ held).
+  void wake_if_due(std::size_t queued_before);
 
   Store& store_;
   WriterConfig config_;
@@ -107,6 +119,7 @@ private:
   std::size_t queued_bytes_ = 0;  // item_bytes of what queue_ holds
   bool stopping_ = false;
   std::uint64_t enqueued_ = 0, written_ = 0;  // sequence numbers for flush()
+  std::size_t queued_waiters_ = 0;  // entries in queue_ whose commit() waits
   std::atomic<std::uint64_t> dropped_pending_{0};
   WriterStats stats_;
   std::thread thread_;
