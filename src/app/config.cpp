@@ -10,6 +10,7 @@
 #include <vector>
 #include <toml++/toml.h>
 
+#include "io/text_file.hpp"
 #include "report/json_writer.hpp"
 
 namespace overflowd::app {
@@ -254,15 +255,9 @@ std::expected<void, std::string> load_opt_out(RunConfig& c) {
 }
 
 std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected(path + ": cannot open");
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return std::unexpected(path + ": cannot read");
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxConfigBytes)
-    return std::unexpected(path + ": larger than " + std::to_string(kMaxConfigBytes) + " bytes");
-  return load_toml_text(text, path, c);
+  const auto text = io::read_text_file(path, kMaxConfigBytes);
+  if (!text) return std::unexpected(text.error());
+  return load_toml_text(*text, path, c);
 }
 
 std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& path, RunConfig& c) {

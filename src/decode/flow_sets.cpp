@@ -15,6 +15,13 @@ void append_op(std::vector<ie::FieldOp>& ops, ie::FieldOp op) {
   ops.push_back(op);
 }
 
+void add_template_field(TemplateCache::Draft& draft, std::vector<ie::FieldOp>& ops, std::uint16_t length, ie::Op op) {
+  const bool variable = length == ie::kVariableLength;
+  draft.variable |= variable;
+  draft.min_length += variable ? 1u : length;
+  append_op(ops, {length, op});
+}
+
 namespace {
 
 bool is_padding(core::Bytes rest) noexcept {

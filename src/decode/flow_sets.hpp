@@ -64,6 +64,9 @@ private:
 
 // Appends a compiled field to a template's op list, merging it into a preceding fixed skip.
 void append_op(std::vector<ie::FieldOp>& ops, ie::FieldOp op);
+// One template field (length from the template, kVariableLength for a variable one): its op
+// appended, the draft's variable flag and minimum record length updated.
+void add_template_field(TemplateCache::Draft& draft, std::vector<ie::FieldOp>& ops, std::uint16_t length, ie::Op op);
 
 // Everything a data set needs besides its bytes and template.
 struct SetContext {

@@ -64,10 +64,8 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, std::uint16_t s
         return;
       }
       if (!compile) continue;  // walked to find the next record, nothing kept
-      const bool variable = length == ie::kVariableLength;
-      draft.variable |= variable;
-      draft.min_length += variable ? 1u : length;
-      append_op(ops, {length, ie::classify(static_cast<std::uint16_t>(raw & ~kEnterpriseBit), enterprise, length)});
+      add_template_field(draft, ops, length,
+                         ie::classify(static_cast<std::uint16_t>(raw & ~kEnterpriseBit), enterprise, length));
     }
     if (!compile) {
       errors.add(error(key, Errc::field_limit, at, id));

@@ -39,10 +39,7 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes bod
         errors.add(error(key, Errc::bad_template, at, id));
         return;
       }
-      const bool variable = length == ie::kVariableLength;
-      draft.variable |= variable;
-      draft.min_length += variable ? 1u : length;
-      append_op(ops, {length, ie::classify(type, false, length)});
+      add_template_field(draft, ops, length, ie::classify(type, false, length));
     }
     if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
   }
@@ -81,13 +78,10 @@ void parse_options_templates(TemplateCache& cache, const DomainKey& key, core::B
         errors.add(error(key, Errc::bad_template, at, id));
         return;
       }
-      const bool variable = length == ie::kVariableLength;
-      draft.variable |= variable;
-      draft.min_length += variable ? 1u : length;
       // Scope types (1 System, 2 Interface, 3 Line Card, 4 Cache, 5 Template) are not element ids.
-      const ie::Op op = i < scope_count ? (variable ? ie::Op::skip_variable : ie::Op::skip)
-                                        : ie::classify(type, false, length);
-      append_op(ops, {length, op});
+      const bool variable = length == ie::kVariableLength;
+      add_template_field(draft, ops, length,
+                         i < scope_count ? (variable ? ie::Op::skip_variable : ie::Op::skip) : ie::classify(type, false, length));
     }
     if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
   }

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "decode/dispatch.hpp"
+#include "io/sockaddr.hpp"
 #include "source/pcap_file_source.hpp"
 
 namespace overflowd::io {
@@ -35,22 +36,6 @@ void sleep_until(std::int64_t when_ns) noexcept {
   ts.tv_nsec = when_ns % 1'000'000'000;
   while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
-}
-
-socklen_t to_sockaddr(const core::IpAddress& a, std::uint16_t port, sockaddr_storage& ss) noexcept {
-  ss = {};
-  if (a.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(port);
-  std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
-  return sizeof(sockaddr_in6);
 }
 
 struct Sockets {

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <toml++/toml.h>
 
+#include "io/text_file.hpp"
 #include "report/json_writer.hpp"
 
 namespace overflowd::receive {
@@ -135,15 +135,9 @@ const std::vector<Setting>& settings() {
 }
 
 std::expected<void, std::string> load_receive_toml(const std::string& path, ReceiveConfig& c) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected(path + ": cannot open");
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return std::unexpected(path + ": cannot read");
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxConfigBytes)
-    return std::unexpected(path + ": larger than " + std::to_string(kMaxConfigBytes) + " bytes");
-  return load_receive_toml_text(text, path, c);
+  const auto text = io::read_text_file(path, kMaxConfigBytes);
+  if (!text) return std::unexpected(text.error());
+  return load_receive_toml_text(*text, path, c);
 }
 
 std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& path,

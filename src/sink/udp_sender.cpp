@@ -7,25 +7,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "io/sockaddr.hpp"
+
 namespace overflowd::sink {
 
 namespace {
 
-socklen_t to_sockaddr(const core::IpAddress& a, std::uint16_t port, sockaddr_storage& ss) {
-  ss = {};
-  if (a.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(port);
-  std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
-  return sizeof(sockaddr_in6);
-}
+using io::to_sockaddr;
 
 // A non-blocking datagram socket of `family`, bound to `source` when given. -1 when the family is
 // unavailable (no IPv6 on this host) and no source was asked for; an error when a source was.
