@@ -5,34 +5,16 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <vector>
 
-#include "decode/dispatch.hpp"
+#include "decode_bench_support.hpp"
 
 namespace {
 
 using namespace overflowd;
+using bench::Bytes;
 
-struct Bytes {
-  std::vector<std::uint8_t> b;
-  void u8(std::uint32_t v) { b.push_back(static_cast<std::uint8_t>(v)); }
-  void u16(std::uint32_t v) { u8(v >> 8), u8(v); }
-  void u32(std::uint32_t v) { u16(v >> 16), u16(v & 0xffff); }
-  void u64(std::uint64_t v) { u32(static_cast<std::uint32_t>(v >> 32)), u32(static_cast<std::uint32_t>(v)); }
-  void header() { u16(10), u16(0), u32(1'700'000'000), u32(1), u32(1); }
-  void patch(std::size_t at, std::size_t n) {
-    b[at] = static_cast<std::uint8_t>(n >> 8);
-    b[at + 1] = static_cast<std::uint8_t>(n);
-  }
-  void end_set(std::size_t at) { patch(at + 2, b.size() - at); }
-  void end_message() { patch(2, b.size()); }
-  core::Datagram datagram() const {
-    core::Datagram d;
-    d.exporter = core::IpAddress::v4(0xc0000201u);
-    d.bytes = std::as_bytes(std::span(b));
-    return d;
-  }
-};
+void header(Bytes& m) { m.u16(10), m.u16(0), m.u32(1'700'000'000), m.u32(1), m.u32(1); }
+void end_message(Bytes& m) { m.patch16(2, m.b.size()); }
 
 constexpr std::uint16_t kV4Fields[][2] = {{8, 4},  {12, 4}, {15, 4}, {4, 1},  {5, 1},  {6, 1},
                                           {7, 2},  {11, 2}, {10, 4}, {14, 4}, {16, 4}, {17, 4},
@@ -45,18 +27,18 @@ constexpr std::uint16_t kV6Fields[][2] = {{27, 16}, {28, 16}, {4, 1}, {7, 2}, {1
 template <std::size_t N>
 Bytes template_message(std::uint16_t id, const std::uint16_t (&fields)[N][2]) {
   Bytes t;
-  t.header();
+  header(t);
   const std::size_t at = t.b.size();
   t.u16(2), t.u16(0), t.u16(id), t.u16(N);
   for (const auto& f : fields) t.u16(f[0]), t.u16(f[1]);
   t.end_set(at);
-  t.end_message();
+  end_message(t);
   return t;
 }
 
 Bytes v4_data(int records) {
   Bytes d;
-  d.header();
+  header(d);
   const std::size_t at = d.b.size();
   d.u16(256), d.u16(0);
   for (int i = 0; i < records; ++i) {
@@ -66,13 +48,13 @@ Bytes v4_data(int records) {
     d.u8(24), d.u8(24), d.u64(10 + k), d.u64(1500 * (10 + k)), d.u64(1'699'999'990'000), d.u64(1'699'999'999'000);
   }
   d.end_set(at);
-  d.end_message();
+  end_message(d);
   return d;
 }
 
 Bytes v4_var_data(int records) {
   Bytes d;
-  d.header();
+  header(d);
   const std::size_t at = d.b.size();
   d.u16(257), d.u16(0);
   for (int i = 0; i < records; ++i) {
@@ -83,13 +65,13 @@ Bytes v4_var_data(int records) {
     d.u64(1), d.u64(80), d.u64(1'699'999'990'000), d.u64(1'699'999'999'000);
   }
   d.end_set(at);
-  d.end_message();
+  end_message(d);
   return d;
 }
 
 Bytes v6_data(int records) {
   Bytes d;
-  d.header();
+  header(d);
   const std::size_t at = d.b.size();
   d.u16(258), d.u16(0);
   for (int i = 0; i < records; ++i) {
@@ -99,45 +81,28 @@ Bytes v6_data(int records) {
     d.u8(17), d.u16(50000 + k), d.u16(53), d.u64(1), d.u64(80), d.u64(1'699'999'990'000), d.u64(1'699'999'999'000);
   }
   d.end_set(at);
-  d.end_message();
+  end_message(d);
   return d;
-}
-
-void run(benchmark::State& state, const Bytes& tmpl, const Bytes& data, std::size_t per_message) {
-  decode::Dispatcher dispatcher;
-  std::vector<core::FlowRecord> out;
-  out.reserve(64);
-  if (!dispatcher.decode(tmpl.datagram(), out)) state.SkipWithError("template refused");
-  const core::Datagram d = data.datagram();
-  for (auto _ : state) {
-    out.clear();
-    const auto n = dispatcher.decode(d, out);
-    benchmark::DoNotOptimize(n);
-    benchmark::DoNotOptimize(out.data());
-  }
-  if (out.size() != per_message) state.SkipWithError("wrong record count");
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(per_message));
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(data.b.size()));
 }
 
 void BM_Ipfix_Ipv4_25Records(benchmark::State& state) {
   static const Bytes t = template_message(256, kV4Fields);
   static const Bytes d = v4_data(25);
-  run(state, t, d, 25);
+  bench::run_decoder(state, t, d, 25);
 }
 BENCHMARK(BM_Ipfix_Ipv4_25Records);
 
 void BM_Ipfix_Ipv4_VariableLength_28Records(benchmark::State& state) {
   static const Bytes t = template_message(257, kV4VarFields);
   static const Bytes d = v4_var_data(28);
-  run(state, t, d, 28);
+  bench::run_decoder(state, t, d, 28);
 }
 BENCHMARK(BM_Ipfix_Ipv4_VariableLength_28Records);
 
 void BM_Ipfix_Ipv6_18Records(benchmark::State& state) {
   static const Bytes t = template_message(258, kV6Fields);
   static const Bytes d = v6_data(18);
-  run(state, t, d, 18);
+  bench::run_decoder(state, t, d, 18);
 }
 BENCHMARK(BM_Ipfix_Ipv6_18Records);
 
