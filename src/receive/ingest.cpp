@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 #include "core/encoding.hpp"
 #include "receive/report_scan.hpp"
@@ -267,6 +269,57 @@ Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy&
   } catch (...) {  // an allocation failure: the reference path decides
   }
   return ingest_reference(raw, received_ns, skew);
+}
+
+std::string verdict_difference(const Verdict& a, const Verdict& b) {
+  if (a.index() != b.index()) {
+    auto name = [](const Verdict& v) {
+      return std::holds_alternative<Accepted>(v) ? std::string("accepted") : "rejected " + std::get<Rejected>(v).reason;
+    };
+    return name(a) + " vs " + name(b);
+  }
+  if (const auto* ra = std::get_if<Rejected>(&a)) {
+    const auto& rb = std::get<Rejected>(b);
+    if (ra->reason != rb.reason) return "reason " + ra->reason + " vs " + rb.reason;
+    if (ra->raw != rb.raw) return "raw kept differs";
+    return {};
+  }
+  const auto& x = std::get<Accepted>(a);
+  const auto& y = std::get<Accepted>(b);
+  if (x.key != y.key) return "key";
+  if (x.signature != y.signature) return "signature";
+  if (x.digest != y.digest) return "digest";
+  if (x.message != y.message) return "message";
+  if (x.compact != y.compact) return "form";
+  if (x.time_flag != y.time_flag) return "time_flag";
+  const ReportFields& f = x.fields;
+  const ReportFields& g = y.fields;
+  if (f.has_time != g.has_time) return "has_time";
+  if (std::memcmp(&f.time, &g.time, sizeof f.time) != 0) return "time " + std::to_string(f.time) + " vs " + std::to_string(g.time);
+  if (f.email != g.email) return "email '" + f.email + "' vs '" + g.email + "'";
+  if (f.identity != g.identity) return "identity '" + f.identity + "' vs '" + g.identity + "'";
+  if (f.source_type != g.source_type) return "source_type";
+  if (f.saddr != g.saddr) return "saddr";
+  if (f.daddr != g.daddr) return "daddr";
+  if (f.exporter != g.exporter) return "exporter";
+  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> ints[] = {
+      {"source_version", {f.source_version, g.source_version}},
+      {"sport", {f.sport, g.sport}},
+      {"dport", {f.dport, g.dport}},
+      {"protocol", {f.protocol, g.protocol}},
+      {"pcount", {f.pcount, g.pcount}},
+      {"bcount", {f.bcount, g.bcount}},
+      {"stime", {f.stime, g.stime}},
+      {"etime", {f.etime, g.etime}},
+      {"input", {f.input_if, g.input_if}},
+      {"output", {f.output_if, g.output_if}},
+      {"src_as", {f.src_as, g.src_as}},
+      {"dst_as", {f.dst_as, g.dst_as}},
+      {"sampling_interval", {f.sampling_interval, g.sampling_interval}},
+  };
+  for (const auto& [name, v] : ints)
+    if (v.first != v.second) return std::string(name) + " " + std::to_string(v.first) + " vs " + std::to_string(v.second);
+  return {};
 }
 
 }  // namespace overflowd::receive

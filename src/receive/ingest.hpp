@@ -90,6 +90,10 @@ using Verdict = std::variant<Accepted, Rejected>;
 // signature on an otherwise well-formed line), and then ingest asks the reference.
 [[nodiscard]] std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
 
+// Same verdict, field by field: a description of the first difference, empty when equal (for the
+// tests and the fuzz target that hold ingest_fast to ingest_reference).
+[[nodiscard]] std::string verdict_difference(const Verdict& a, const Verdict& b);
+
 // The stable counter name of a verification failure ("bad_signature", ...).
 [[nodiscard]] const char* reason_name(report::VerifyErrc e) noexcept;
 

@@ -35,6 +35,13 @@ def wait_lines(path, n):
     return lines_of(path)
 
 
+def wait_exists(path):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(0.02)
+    return path.exists()
+
+
 def sports(lines):
     out = []
     for l in lines:
@@ -62,6 +69,10 @@ class Reopen(unittest.TestCase):
                     rotated = d / "reports.jsonl.1"
                     out.rename(rotated)
                     live.proc.send_signal(signal.SIGHUP)
+                    # The signal is handled, and the file reopened, when a worker next looks at its
+                    # flags (at the latest after its idle poll): wait for the new file at the old name,
+                    # or reports handled before that go, rightly, to the renamed one.
+                    self.assertTrue(wait_exists(out), "no new output file after SIGHUP")
                     s.sendto(datagram(3000), ("127.0.0.1", port))
                     s.sendto(datagram(4000), ("127.0.0.1", port))
                     self.assertEqual(len(wait_lines(out, 6)), 6)
