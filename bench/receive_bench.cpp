@@ -5,6 +5,8 @@
 //   BM_Ed25519Verify                  crypto_sign_verify_detached alone: the floor of any verifier
 //   BM_VerifyOnly/path/form           receive::ingest per report (verify + fields + digest);
 //                                     path 0 = ingest_reference (nlohmann DOMs), 1 = ingest (fast path)
+//   BM_VerifyReplay                   ingest of a report already checked (the cache of checked
+//                                     signatures: a replay flood)
 //   BM_StoreOnly/prefilled:N          Store::write of batches already verified, into a fresh database
 //                                     or one already holding N reports (random digests: the
 //                                     duplicate index is written where a receiver's is)
@@ -192,6 +194,23 @@ void BM_VerifyOnly(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_VerifyOnly)->ArgNames({"fast", "compact"})->ArgsProduct({{0, 1}, {1, 0}});
+
+// A replay flood: the same reports again, their signatures in the cache of checked ones.
+void BM_VerifyReplay(benchmark::State& state) {
+  const auto& all = reports();
+  receive::VerifiedCache cache;
+  const std::size_t n = std::min<std::size_t>(all.size(), 1000);
+  for (std::size_t i = 0; i < n; ++i) (void)receive::ingest(all[i].line, kNow, receive::SkewPolicy{}, &cache);
+  std::size_t next = 0;
+  for (auto _ : state) {
+    auto v = receive::ingest(all[next++ % n].line, kNow, receive::SkewPolicy{}, &cache);
+    if (!std::holds_alternative<receive::Accepted>(v)) state.SkipWithError("refused");
+    benchmark::DoNotOptimize(v);
+  }
+  state.counters["hit_ratio"] = static_cast<double>(cache.hits()) / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_VerifyReplay);
 
 void BM_StoreOnly(benchmark::State& state) {
   const auto prefilled = static_cast<std::size_t>(state.range(0));

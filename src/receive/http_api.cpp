@@ -173,7 +173,7 @@ void post_reports(HttpContext& ctx, Input input, const httplib::Request& req, ht
   const std::string peer = peer_address(req).to_string();
   std::vector<Item> items;
   items.reserve(lines.size());
-  for (auto line : lines) items.push_back(Item{Arrival{input, peer, now}, ingest(line, now, ctx.skew), SpoofStatus::not_mine});
+  for (auto line : lines) items.push_back(Item{Arrival{input, peer, now}, ingest(line, now, ctx.skew, ctx.cache), SpoofStatus::not_mine});
   std::vector<std::string> reasons(items.size());
   for (std::size_t i = 0; i < items.size(); ++i)
     if (const auto* r = std::get_if<Rejected>(&items[i].verdict)) reasons[i] = r->reason;

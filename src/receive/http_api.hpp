@@ -39,6 +39,7 @@ struct HttpContext {
   nlohmann::json discovery;
   SpoofRecheck recheck;
   std::function<nlohmann::json()> runtime_stats;  // writer, inputs, window
+  VerifiedCache* cache = nullptr;                  // signatures already checked (shared with the verifier)
 };
 
 // A server (HTTPS when cert and key are given) with every route; not yet bound. An error says why

@@ -13,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/ip_address.hpp"
+#include "receive/verified_cache.hpp"
 #include "report/verify.hpp"
 
 namespace overflowd::receive {
@@ -76,7 +77,10 @@ struct Arrival {
 using Verdict = std::variant<Accepted, Rejected>;
 
 // Never throws on any input. Tries ingest_fast, and takes ingest_reference when it is not sure.
-[[nodiscard]] Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
+// With a cache, a report whose key, message and signature passed the check before is not checked
+// again (verified_cache.hpp); the verdict is the same.
+[[nodiscard]] Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew,
+                             VerifiedCache* cache = nullptr);
 
 // The reference: report::verify_report (nlohmann's DOM of the line and of the signed message,
 // compared) and extract_fields over the DOM.
@@ -88,7 +92,9 @@ using Verdict = std::variant<Accepted, Rejected>;
 // for byte, which stands for the reference's comparison of the two parsed objects. Its verdict is
 // the reference's verdict; nullopt when it is not sure (any other layout, any refusal except a bad
 // signature on an otherwise well-formed line), and then ingest asks the reference.
-[[nodiscard]] std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew);
+// It consults and fills `cache` when given.
+[[nodiscard]] std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew,
+                                                 VerifiedCache* cache = nullptr);
 
 // Same verdict, field by field: a description of the first difference, empty when equal (for the
 // tests and the fuzz target that hold ingest_fast to ingest_reference).

@@ -168,10 +168,16 @@ int run_receive(const ReceiveConfig& config) {
   const bool file_input = !config.capture_file.empty();
   VerifierConfig vcfg;
   vcfg.threads = static_cast<std::size_t>(config.verify_threads);
-  Verifier verifier(vcfg, skew, [&](std::vector<Item>& items) {
-    if (file_input) writer.put_all(items);
-    else writer.offer_all(items);
-  });
+  // A replayed report (same key, message and signature as one already checked) is not checked
+  // again, on any input: a replay flood costs a hash per report, not an Ed25519 check.
+  VerifiedCache verified_cache;
+  Verifier verifier(
+      vcfg, skew,
+      [&](std::vector<Item>& items) {
+        if (file_input) writer.put_all(items);
+        else writer.offer_all(items);
+      },
+      &verified_cache);
   verifier.start();
   auto submit = [&](const Arrival& arrival, std::string_view raw, bool wait) {
     if (wait) verifier.put(arrival, raw);
@@ -279,7 +285,7 @@ int run_receive(const ReceiveConfig& config) {
         {"max_report_bytes", report::kMaxReportBytes},
         {"max_body_bytes", kMaxBodyBytes}}},
   };
-  HttpContext ctx{writer, **queries, config, *checked, skew, discovery, {}, {}};
+  HttpContext ctx{writer, **queries, config, *checked, skew, discovery, {}, {}, &verified_cache};
   ctx.recheck = [&](const FlowTuple& t, std::int64_t stime, std::int64_t etime, SpoofStatus stored) {
     if (!own_exports) return stored;
     switch (window.check(t, stime, etime)) {
@@ -303,7 +309,9 @@ int run_receive(const ReceiveConfig& config) {
     }
     const VerifierStats vs = verifier.stats();
     return nlohmann::json{
-        {"verifier", {{"threads", verifier.threads()}, {"verified", vs.verified}, {"dropped", vs.dropped}, {"queued", vs.queued}}},
+        {"verifier",
+         {{"threads", verifier.threads()}, {"verified", vs.verified}, {"dropped", vs.dropped}, {"queued", vs.queued},
+          {"cached_signatures", verified_cache.hits()}}},
         {"writer",
          {{"batches", ws.batches}, {"stored", ws.stored}, {"duplicates", ws.duplicates}, {"rejected", ws.rejected},
           {"dropped", ws.dropped}, {"write_errors", ws.write_errors}, {"queued", ws.queued}}},

@@ -13,8 +13,8 @@ constexpr std::size_t kMaxDeliver = 256;    // reports handed on at once
 
 void keep_freed_heap() noexcept { ::mallopt(M_TRIM_THRESHOLD, 64 << 20); }
 
-Verifier::Verifier(VerifierConfig config, SkewPolicy skew, Deliver deliver)
-    : config_(config), skew_(skew), deliver_(std::move(deliver)) {
+Verifier::Verifier(VerifierConfig config, SkewPolicy skew, Deliver deliver, VerifiedCache* cache)
+    : config_(config), skew_(skew), deliver_(std::move(deliver)), cache_(cache) {
   threads_ = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
   if (config_.queue_capacity == 0) config_.queue_capacity = 1;
   if (config_.queue_bytes == 0) config_.queue_bytes = 1;
@@ -100,7 +100,7 @@ void Verifier::run() {
     claimed_ += n;
     lock.unlock();
     // Only this thread touches a claimed job until it is marked done (deque elements stay put).
-    for (Job* j : mine) j->verdict = ingest(j->raw, j->arrival.received_ns, skew_);
+    for (Job* j : mine) j->verdict = ingest(j->raw, j->arrival.received_ns, skew_, cache_);
     lock.lock();
     for (Job* j : mine) j->done = true;
     stats_.verified += n;

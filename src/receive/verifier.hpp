@@ -44,7 +44,8 @@ public:
   // thread at a time, never with the pool's lock held, so it may block (backpressure).
   using Deliver = std::function<void(std::vector<Item>&)>;
 
-  Verifier(VerifierConfig config, SkewPolicy skew, Deliver deliver);
+  // `cache`, when given, must outlive the pool (ingest's cache of checked signatures).
+  Verifier(VerifierConfig config, SkewPolicy skew, Deliver deliver, VerifiedCache* cache = nullptr);
   ~Verifier();
   Verifier(const Verifier&) = delete;
   Verifier& operator=(const Verifier&) = delete;
@@ -83,6 +84,7 @@ private:
   VerifierConfig config_;
   SkewPolicy skew_;
   Deliver deliver_;
+  VerifiedCache* cache_ = nullptr;
   std::size_t threads_ = 1;
 
   mutable std::mutex mutex_;
