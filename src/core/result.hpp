@@ -43,6 +43,7 @@ namespace overflowd::core {
   X(bad_version, "bad_version")                                                                  \
   X(count_zero, "count_zero")                                                                    \
   X(count_too_large, "count_too_large")                                                          \
+  X(bad_nanoseconds, "bad_nanoseconds")                                                          \
   X(truncated_records, "truncated_records")                                                      \
   X(trailing_bytes, "trailing_bytes")                                                            \
   X(bad_set_length, "bad_set_length")                                                            \

@@ -24,6 +24,9 @@ core::Result<Header> parse_header(core::Bytes datagram) noexcept {
   if (h.version != 5) return fail(Errc::bad_version, 0, h.version);
   if (h.count == 0) return fail(Errc::count_zero, 2, 5);
   if (h.count > kMaxCount) return fail(Errc::count_too_large, 2, 5);
+  // Residual nanoseconds of unix_secs: 1e9 or more is no time at all, and a sign that these bytes
+  // are not a v5 header (exports are recognized by content, not by port).
+  if (h.unix_nsecs >= 1'000'000'000u) return fail(Errc::bad_nanoseconds, 12, 5);
   const std::size_t expected = kHeaderSize + kRecordSize * h.count;
   if (datagram.size() < expected) return fail(Errc::truncated_records, datagram.size(), 5);
   if (datagram.size() > expected) return fail(Errc::trailing_bytes, expected, 5);

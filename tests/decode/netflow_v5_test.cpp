@@ -392,6 +392,16 @@ TEST(NetflowV5Malformed, CountThirtyOneIsTooLargeEvenWithThirtyOneRecords) {
   expect_refused(b, {Errc::count_too_large, 2});
 }
 
+TEST(NetflowV5Malformed, NanosecondsOfOneSecondOrMoreAreNoTime) {
+  HeaderFields h;
+  h.unix_nsecs = 999'999'999;  // the largest residual: accepted
+  EXPECT_TRUE(v5::parse_header(datagram(h, 1).span()));
+  for (std::uint32_t nsecs : {1'000'000'000u, 0xffffffffu}) {
+    h.unix_nsecs = nsecs;
+    expect_refused(datagram(h, 1), {Errc::bad_nanoseconds, 12});
+  }
+}
+
 TEST(NetflowV5Malformed, CountLargerThanTheDatagramIsTruncatedRecords) {
   HeaderFields h;
   h.count = 3;
