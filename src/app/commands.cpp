@@ -175,6 +175,7 @@ int cmd_run(const RunConfig& given) {
   std::vector<source::Source*> sources;
   for (auto& s : owned) sources.push_back(s.get());
   PipelineSettings settings;
+  settings.templates = config.templates;
   settings.sampler = config.sampler;
   settings.report = report::ReportConfig{config.contact};
   settings.keys = keys;

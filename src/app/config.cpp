@@ -308,6 +308,30 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     if (!v) return std::unexpected(path + ": sampler.rate must be a number in [0, 1]");
     c.sampler.rate = *v;
   }
+  {
+    struct Cap {
+      const char* key;
+      std::size_t* into;
+      std::int64_t max;
+    };
+    decode::TemplateCacheLimits& l = c.templates;
+    // A template set is at most 65,535 bytes, so at most 16,383 fields; template ids are 256 to 65535.
+    const Cap caps[] = {{"max_domains", &l.max_domains, 1'000'000},
+                        {"max_templates", &l.max_templates, 10'000'000},
+                        {"max_templates_per_domain", &l.max_templates_per_domain, 65'280},
+                        {"max_fields_per_template", &l.max_fields_per_template, 16'383},
+                        {"max_record_length", &l.max_record_length, 65'535},
+                        {"max_samplers_per_domain", &l.max_samplers_per_domain, 65'536}};
+    for (const Cap& cap : caps) {
+      const auto node = t["templates"][cap.key];
+      if (!node) continue;
+      const auto v = node.value_exact<std::int64_t>();
+      if (!v || *v < 1 || *v > cap.max)
+        return std::unexpected(path + ": templates." + cap.key + " must be a whole number from 1 to " +
+                               std::to_string(cap.max));
+      *cap.into = static_cast<std::size_t>(*v);
+    }
+  }
   if (const auto* delivery = t["delivery"].as_table()) {
     for (const auto& [key, node] : *delivery) {
       const std::string what = path + ": delivery." + std::string(key.str());
@@ -337,6 +361,9 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     std::vector<std::string_view> keys;
   };
   static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate"}}, {"report", {"key"}},
+                                   {"templates",
+                                    {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
+                                     "max_record_length", "max_samplers_per_domain"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
                                    {"delivery",
                                     {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",

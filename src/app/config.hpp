@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "decode/template_cache.hpp"
 #include "report/report_builder.hpp"
 #include "sample/sampler.hpp"
 #include "sink/delivery_sink.hpp"
@@ -26,6 +27,7 @@ struct RunConfig {
   bool quiet = false;
   sink::DeliveryConfig delivery;  // off unless --deliver (or [delivery] deliver) names a transport
   std::string opt_out_file;       // one prefix per line; read into delivery.guard.opt_out by load_opt_out
+  decode::TemplateCacheLimits templates;  // v9 / IPFIX template caps for the whole process ([templates])
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
@@ -42,6 +44,8 @@ inline constexpr unsigned kMaxWorkers = 256;
 // Fills `config` from a TOML file:
 //   [source]  file = "x.pcap" | udp_port = 7777, bind = "::", workers = 2, receive_buffer = "32M"
 //   [sampler] rate = 1e-5
+//   [templates] max_domains = 4096, max_templates = 65536, max_templates_per_domain = 1024,
+//             max_fields_per_template = 128, max_record_length = 16384, max_samplers_per_domain = 256
 //   [report]  key = "/var/lib/overflowd/key"
 //   [contact] email = "noc@example.net", identity = "Example Net"
 //   [output]  file = "/var/log/overflowd/reports.jsonl"

@@ -35,9 +35,10 @@ struct Board {
 
 class Worker {
 public:
-  Worker(source::Source& source, const PipelineSettings& settings, Board& board, std::size_t index)
-      : source_(source), settings_(settings), board_(board), index_(index), sampler_(settings.sampler),
-        builder_(settings.report), signer_(settings.keys) {
+  Worker(source::Source& source, const PipelineSettings& settings, Board& board, std::size_t index, std::size_t workers)
+      : source_(source), settings_(settings), board_(board), index_(index),
+        dispatcher_(settings.templates.shared_among(workers)), sampler_(settings.sampler), builder_(settings.report),
+        signer_(settings.keys) {
     flows_.reserve(64);
   }
 
@@ -146,7 +147,7 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
   std::vector<std::unique_ptr<Worker>> workers;
   workers.reserve(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i)
-    workers.push_back(std::make_unique<Worker>(*sources[i], settings, board, i));
+    workers.push_back(std::make_unique<Worker>(*sources[i], settings, board, i, sources.size()));
   std::vector<std::thread> threads;
   threads.reserve(workers.size());
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
@@ -181,7 +182,7 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}};
+  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}};
   source::Source* const one[] = {&source};
   return run_pipeline(one, settings);
 }

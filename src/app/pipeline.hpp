@@ -54,6 +54,8 @@ struct PipelineSettings {
   // on_counters, which runs on the calling thread.
   std::atomic<bool>* counters_request = nullptr;
   std::function<void(const PipelineResult&)> on_counters;
+  // The v9 / IPFIX template caches' caps for the whole process: each worker's cache gets its share.
+  decode::TemplateCacheLimits templates;
 };
 
 // Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.

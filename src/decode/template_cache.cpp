@@ -162,6 +162,15 @@ std::size_t TemplateCacheLimits::memory_bound() const noexcept {
   return domain_buckets + template_buckets + max_domains * per_domain + max_templates * per_template + scratch;
 }
 
+TemplateCacheLimits TemplateCacheLimits::shared_among(std::size_t workers) const noexcept {
+  TemplateCacheLimits one = *this;
+  if (workers > 1) {
+    one.max_domains = std::max<std::size_t>(max_domains / workers, 1);
+    one.max_templates = std::max<std::size_t>(max_templates / workers, 1);
+  }
+  return one;
+}
+
 std::size_t TemplateCache::memory_bytes() const noexcept {
   std::size_t total = heap_bytes<void*>(domains_.bucket_count()) + heap_bytes<ie::FieldOp>(scratch_.capacity());
   for (const auto& [key, domain] : domains_) {

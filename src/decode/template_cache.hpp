@@ -54,6 +54,11 @@ struct TemplateCacheLimits {
   // The most a TemplateCache with these caps can hold, in bytes, as TemplateCache::memory_bytes()
   // accounts it (see there). 65.4 MiB with the defaults.
   [[nodiscard]] std::size_t memory_bound() const noexcept;
+
+  // The caps of one of `workers` caches that together keep to these: the process-wide caps
+  // (domains, templates) divided among them, at least 1 each; the per-domain and per-template caps
+  // unchanged (one exporter's templates stay with one worker).
+  [[nodiscard]] TemplateCacheLimits shared_among(std::size_t workers) const noexcept;
 };
 
 struct Template {

@@ -139,6 +139,27 @@ TEST_F(Toml, SourceWorkersAndReceiveBuffer) {
   EXPECT_TRUE(contains(load("[source]\nreceive_buffer = true\n"), "source.receive_buffer"));
 }
 
+TEST_F(Toml, TemplateCaps) {
+  ASSERT_EQ(load("[templates]\nmax_domains = 100\nmax_templates = 2000\nmax_templates_per_domain = 50\n"
+                 "max_fields_per_template = 64\nmax_record_length = 9000\nmax_samplers_per_domain = 8\n"),
+            "");
+  EXPECT_EQ(config_.templates.max_domains, 100u);
+  EXPECT_EQ(config_.templates.max_templates, 2000u);
+  EXPECT_EQ(config_.templates.max_templates_per_domain, 50u);
+  EXPECT_EQ(config_.templates.max_fields_per_template, 64u);
+  EXPECT_EQ(config_.templates.max_record_length, 9000u);
+  EXPECT_EQ(config_.templates.max_samplers_per_domain, 8u);
+  ASSERT_EQ(load("[templates]\n"), "");
+  EXPECT_EQ(config_.templates.max_domains, overflowd::decode::TemplateCacheLimits{}.max_domains) << "absent: the default";
+  for (const char* bad : {"max_domains = 0", "max_domains = 1000001", "max_templates = -1", "max_fields_per_template = 16384",
+                          "max_record_length = 65536", "max_templates_per_domain = 65281", "max_samplers_per_domain = 1.5",
+                          "max_domains = \"10\""}) {
+    const std::string error = load(std::string("[templates]\n") + bad + "\n");
+    EXPECT_TRUE(contains(error, "templates.")) << bad << ": " << error;
+  }
+  EXPECT_TRUE(contains(load("[templates]\nmax_exporters = 5\n"), "unknown key templates.max_exporters"));
+}
+
 TEST_F(Toml, GoodFileFillsEveryField) {
   ASSERT_EQ(load(R"(
 # the README's example

@@ -12,6 +12,7 @@
 #include <thread>
 #include <fstream>
 
+#include "decode/export_builder.hpp"
 #include "io/replay.hpp"
 #include "io/synth.hpp"
 #include "sink/delivery_sink.hpp"
@@ -200,6 +201,67 @@ TEST_F(Pipeline, CountersAreGatheredOnRequestWithoutStoppingTheWorkers) {
   runner.join();  // the workers were still running: only now do they end
   EXPECT_EQ(result.total.flows, snapshot.total.flows);
   EXPECT_EQ(result.total.reports, snapshot.total.reports);
+}
+
+// A source of given datagrams (each with its exporter), then the end.
+class Datagrams final : public source::Source {
+public:
+  explicit Datagrams(std::vector<core::Datagram> datagrams) : datagrams_(std::move(datagrams)) {}
+  bool next(core::Datagram& out) override {
+    if (at_ == datagrams_.size()) return false;
+    out = datagrams_[at_++];
+    ++counters_.datagrams;
+    return true;
+  }
+  bool live() const noexcept override { return false; }
+  const std::string& warning() const noexcept override { return warning_; }
+  const source::SourceCounters& counters() const noexcept override { return counters_; }
+
+private:
+  std::vector<core::Datagram> datagrams_;
+  std::size_t at_ = 0;
+  std::string warning_;
+  source::SourceCounters counters_;
+};
+
+TEST_F(Pipeline, TheTemplateCapsHoldForTheWholeProcessEachWorkerTakingItsShare) {
+  // An IPFIX template from each of 3 exporters, to each of 2 workers; the process may keep 4
+  // domains, so each worker keeps 2 and refuses the third exporter's.
+  std::vector<test::Builder> messages;
+  for (int i = 0; i < 3; ++i) {
+    test::Builder b = test::ipfix_header(1);
+    b.begin_set(2).u16(256).u16(2).field(8, 4).field(12, 4).end_set();
+    b.end_message();
+    messages.push_back(std::move(b));
+  }
+  const char* exporters[] = {"192.0.2.1", "192.0.2.2", "192.0.2.3"};
+  std::vector<std::unique_ptr<source::Source>> owned;
+  std::vector<source::Source*> srcs;
+  for (int w = 0; w < 2; ++w) {
+    std::vector<core::Datagram> ds;
+    for (int i = 0; i < 3; ++i) ds.push_back(messages[static_cast<std::size_t>(i)].datagram(exporters[i]));
+    owned.push_back(std::make_unique<Datagrams>(std::move(ds)));
+    srcs.push_back(owned.back().get());
+  }
+  auto out = sink::StreamSink::file((dir_ / "reports.jsonl").string(), true);
+  ASSERT_TRUE(out);
+  sink::Sink* const sinks[] = {out->get()};
+  PipelineSettings settings;
+  settings.templates.max_domains = 4;
+  settings.keys = report::generate_keypair();
+  settings.sinks = sinks;
+  const PipelineResult r = run_pipeline(srcs, settings);
+  ASSERT_EQ(r.workers.size(), 2u);
+  for (const auto& w : r.workers)
+    EXPECT_EQ(w.decode.rejected_count(core::Protocol::ipfix, core::Errc::exporter_limit), 1u);
+
+  // One worker alone gets the whole cap: all 3 kept.
+  std::vector<core::Datagram> ds;
+  for (int i = 0; i < 3; ++i) ds.push_back(messages[static_cast<std::size_t>(i)].datagram(exporters[i]));
+  Datagrams one(std::move(ds));
+  source::Source* const single[] = {&one};
+  const PipelineResult r1 = run_pipeline(single, settings);
+  EXPECT_EQ(r1.total.decode.rejected_count(core::Protocol::ipfix, core::Errc::exporter_limit), 0u);
 }
 
 }  // namespace

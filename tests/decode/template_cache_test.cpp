@@ -29,6 +29,24 @@ std::optional<Errc> store(TemplateCache& c, const DomainKey& k, std::uint16_t id
   return c.store(k, TemplateCache::Draft{.id = id, .options = options, .variable = false, .min_length = length});
 }
 
+TEST(TemplateCacheLimits, SharedAmongWorkersDividesTheProcessWideCapsOnly) {
+  TemplateCacheLimits l;
+  l.max_domains = 4096;
+  l.max_templates = 65536;
+  const TemplateCacheLimits one = l.shared_among(3);
+  EXPECT_EQ(one.max_domains, 1365u);
+  EXPECT_EQ(one.max_templates, 21845u);
+  EXPECT_EQ(one.max_templates_per_domain, l.max_templates_per_domain);
+  EXPECT_EQ(one.max_fields_per_template, l.max_fields_per_template);
+  EXPECT_EQ(one.max_record_length, l.max_record_length);
+  EXPECT_EQ(one.max_samplers_per_domain, l.max_samplers_per_domain);
+  EXPECT_LE(3 * one.memory_bound(), l.memory_bound() + 3 * TemplateCacheLimits{}.shared_among(1u << 20).memory_bound());
+  EXPECT_EQ(l.shared_among(1).max_domains, 4096u);
+  EXPECT_EQ(l.shared_among(0).max_domains, 4096u);
+  EXPECT_EQ(l.shared_among(10'000).max_domains, 1u) << "at least one each";
+  EXPECT_EQ(l.shared_among(10'000).max_templates, 6u);
+}
+
 TEST(TemplateCache, StoresAndFindsByExporterVersionDomainAndId) {
   TemplateCache c;
   EXPECT_FALSE(store(c, key(), 256, {{4, Op::src_v4}, {4, Op::dst_v4}}));
