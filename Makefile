@@ -2,6 +2,7 @@
 # only its own package set: scripts/bootstrap build|run|test). `make check` is the inner loop.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 WERROR ?= ON
@@ -10,7 +11,7 @@ NINJA_JOBS ?=
 CTEST_JOBS = $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
 
 .PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test configure build run check test \
-        test-fast test-asan fuzz bench clean
+        test-fast test-asan test-tsan fuzz bench clean
 
 all: build
 
@@ -42,9 +43,10 @@ check: configure
 	ninja -C $(BUILD) unit_tests fuzz_replays $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -L '^(unit|fuzz)$$' $(CTEST_JOBS)
 
-# Every test three ways: the ordinary build; the whole suite again under AddressSanitizer and
-# UndefinedBehaviorSanitizer; and each libFuzzer target for FUZZ_SECONDS (clang).
-test: test-fast test-asan fuzz
+# Every test four ways: the ordinary build; the whole suite again under AddressSanitizer and
+# UndefinedBehaviorSanitizer; the threaded tests under ThreadSanitizer; and each libFuzzer target
+# for FUZZ_SECONDS (clang).
+test: test-fast test-asan test-tsan fuzz
 
 test-fast: bootstrap-test build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 $(CTEST_JOBS)
@@ -59,6 +61,19 @@ test-asan: bootstrap-test $(ASAN_BUILD)/build.ninja
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 	  ctest --output-on-failure --timeout 900 $(CTEST_JOBS)
 
+# ThreadSanitizer over the tests that run threads (CTest label `threads`, tests/CMakeLists.txt):
+# only their binaries are built. Skipped, saying why, where TSan cannot run (scripts/tsan-check).
+TSAN_CONFIGURE = cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOVERFLOWD_TSAN=ON \
+  -DOVERFLOWD_BENCH=OFF -DOVERFLOWD_WERROR=$(WERROR) $(CMAKE_FLAGS)
+
+test-tsan: bootstrap-build
+	@if prefix=$$(scripts/tsan-check); then \
+	  { test -f $(TSAN_BUILD)/build.ninja || $(TSAN_CONFIGURE); } && \
+	  ninja -C $(TSAN_BUILD) threaded_tests $(if $(NINJA_JOBS),-j$(NINJA_JOBS)) && \
+	  cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	    $$prefix ctest --output-on-failure --timeout 900 -L '^threads$$' $(CTEST_JOBS); \
+	else echo "test-tsan: SKIPPED: $$prefix"; fi
+
 $(FUZZ_BUILD)/build.ninja:
 	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DOVERFLOWD_FUZZ=ON -DOVERFLOWD_BENCH=OFF $(CMAKE_FLAGS)
@@ -71,4 +86,4 @@ bench: build
 	bench/run_benchmarks.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
