@@ -4,6 +4,19 @@ if(OVERFLOWD_SANITIZE)
   add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
 endif()
 
+# -DOVERFLOWD_TSAN=ON: ThreadSanitizer for everything built here (make test-tsan builds only the
+# threaded tests with it). Not with OVERFLOWD_SANITIZE: ASan and TSan exclude each other.
+if(OVERFLOWD_TSAN)
+  if(OVERFLOWD_SANITIZE OR OVERFLOWD_FUZZ)
+    message(FATAL_ERROR "OVERFLOWD_TSAN excludes OVERFLOWD_SANITIZE and OVERFLOWD_FUZZ (AddressSanitizer)")
+  endif()
+  add_compile_options(-fsanitize=thread -O1 -fno-omit-frame-pointer)  # -O1: TSan's advice
+  add_link_options(-fsanitize=thread)
+  # GCC 12 under TSan warns of a null dereference inside CLI11's headers (CLI::detail::split),
+  # falsely; the ordinary and ASan builds keep the warning.
+  target_compile_options(overflowd_warnings INTERFACE -Wno-null-dereference)
+endif()
+
 # -DOVERFLOWD_FUZZ=ON (with clang): every library is instrumented for libFuzzer's coverage and
 # built with ASan + UBSan; the fuzz/ targets link libFuzzer's driver.
 if(OVERFLOWD_FUZZ)

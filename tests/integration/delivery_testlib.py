@@ -11,13 +11,14 @@ import contextlib
 import errno
 import http.server
 import json
+import select
 import socket
 import ssl
 import subprocess
 import threading
 import time
 
-from overflowd_testlib import make_synth, pynacl_verify, report_lines, run
+from overflowd_testlib import CaptureV5, make_synth, parse_summary, pynacl_verify, report_lines, run
 
 SRC = "127.0.0.2"
 DST = "127.0.0.3"
@@ -76,10 +77,44 @@ def endpoints(report):
     return d["saddr"], d["daddr"]
 
 
-class UdpListeners:
-    """UDP sockets on the same port at several 127.x addresses (the report port of a test)."""
+def sent_datagrams(sender):
+    """The datagrams a finished sender says it sent (udp.sent in its summary), or None."""
+    summary = parse_summary(sender.stderr or "")
+    return None if summary is None else summary.get("udp.sent", 0)
 
-    def __init__(self, hosts):
+
+def receive_expected(socks, expected, timeout=30):
+    """{name: [(payload, address)]} read from the non-blocking sockets {name: socket} until
+    `expected` datagrams have arrived in all (None: only what is queued now) or `timeout` s pass;
+    then whatever else is queued, so that a datagram too many is seen too."""
+    got = {name: [] for name in socks}
+    deadline = time.monotonic() + timeout
+    while True:
+        for name, s in socks.items():
+            while True:
+                try:
+                    got[name].append(s.recvfrom(65536))
+                except BlockingIOError:
+                    break
+        total = sum(len(v) for v in got.values())
+        if expected is None or total >= expected or time.monotonic() > deadline:
+            return got
+        select.select(list(socks.values()), [], [], max(0.0, min(0.5, deadline - time.monotonic())))
+
+
+def udp_ports(capture):
+    """The ports of the UDP flows in a capture of `overflowd synth`."""
+    return {p for r in CaptureV5(capture).records if r["protocol"] == 17 for p in (r["sport"], r["dport"])}
+
+
+class UdpListeners:
+    """UDP sockets on the same port at several 127.x addresses (the report port of a test). With
+    the test's `capture`, the port is none of its UDP flows' ports: the sender never reports a flow
+    to or from its report port, so a port the kernel happens to pick from the capture's would take
+    a report away."""
+
+    def __init__(self, hosts, capture=None):
+        avoid = udp_ports(capture) if capture else set()
         for _attempt in range(20):
             self.socks = {}
             try:
@@ -87,6 +122,8 @@ class UdpListeners:
                 first.bind((hosts[0], 0))
                 self.port = first.getsockname()[1]
                 self.socks[hosts[0]] = first
+                if self.port in avoid:
+                    raise OSError(errno.EADDRINUSE, "a port of the capture's flows")
                 for h in hosts[1:]:
                     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     self.socks[h] = s
@@ -102,20 +139,17 @@ class UdpListeners:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
             s.setblocking(False)
 
-    def drain(self, settle=0.2):
-        """{host: [payload bytes]} of everything received so far (waits `settle` s for stragglers;
-        loopback queues a datagram in the receiver's buffer during the sender's sendto, so after the
-        sender has exited there is nothing in flight)."""
-        time.sleep(settle)
-        got = {}
-        for h, s in self.socks.items():
-            got[h] = []
-            while True:
-                try:
-                    got[h].append(s.recv(65536))
-                except BlockingIOError:
-                    break
-        return got
+    def drain(self, sender, timeout=30):
+        """{host: [payload bytes]} of the datagrams the finished `sender` process sent here."""
+        return {h: [p for p, _addr in got] for h, got in self.drain_from(sender, timeout).items()}
+
+    def drain_from(self, sender, timeout=30):
+        """{host: [(payload bytes, (from address, port))]}: waits until as many datagrams have
+        arrived as the finished `sender` process's summary says it sent (udp.sent), or `timeout` s
+        pass (then the test's own assertions say what is missing). Without a summary, what is
+        queued now: loopback queues a datagram in the receiver's buffer during the sender's
+        sendto, so after the sender has exited nothing is in flight."""
+        return receive_expected(self.socks, sent_datagrams(sender), timeout)
 
     def close(self):
         for s in self.socks.values():

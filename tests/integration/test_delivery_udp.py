@@ -22,11 +22,11 @@ class UdpDelivery(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST, OTHER), flows=60)
             key, pub = new_key(d)
-            udp = UdpListeners([SRC, DST, OTHER])
+            udp = UdpListeners([SRC, DST, OTHER], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                      "--allow-destination", "127.0.0.0/8", *NO_BUDGETS)
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -55,11 +55,11 @@ class UdpDelivery(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=10)
             key, _ = new_key(d)
-            udp = UdpListeners([DST])
+            udp = UdpListeners([DST], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--deliver-to", "dst", "--report-port", udp.port,
                                      "--allow-destination", "127.0.0.3", *NO_BUDGETS)
-                got = udp.drain()[DST]
+                got = udp.drain(proc)[DST]
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -74,11 +74,11 @@ class UdpDelivery(unittest.TestCase):
             with self.subTest(to=to), temp_dir() as d:
                 cap = loopback_capture(d, flows=10)
                 key, _ = new_key(d)
-                udp = UdpListeners([SRC, DST])
+                udp = UdpListeners([SRC, DST], cap)
                 try:
                     proc, _ = run_sender(cap, key, "--deliver", "udp", "--deliver-to", to, "--report-port", udp.port,
                                          "--allow-destination", "127.0.0.0/8", *NO_BUDGETS)
-                    got = udp.drain()
+                    got = udp.drain(proc)
                 finally:
                     udp.close()
                 self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -94,10 +94,10 @@ class Guarded(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=30)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST])
+            udp = UdpListeners([SRC, DST], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port, *NO_BUDGETS)
-                got = udp.drain(settle=0.5)
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -115,13 +115,13 @@ class Guarded(unittest.TestCase):
             key, _ = new_key(d)
             opt_out = d / "opt-out.txt"
             opt_out.write_text("# networks that asked for no reports\n127.0.0.4/32\n")
-            udp = UdpListeners([SRC, DST, OTHER])
+            udp = UdpListeners([SRC, DST, OTHER], cap)
             try:
                 # Allowed: all of 127/8; denied: 127.0.0.2; opted out: 127.0.0.4. Only 127.0.0.3 remains.
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                      "--allow-destination", "127.0.0.0/8", "--deny-destination", "127.0.0.2/32",
                                      "--opt-out-file", opt_out, *NO_BUDGETS)
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -138,11 +138,11 @@ class Guarded(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=20)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST])
+            udp = UdpListeners([SRC, DST], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                      "--allow-destination", "127.0.0.3/32", *NO_BUDGETS)
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -155,12 +155,12 @@ class Guarded(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST, OTHER), flows=2000)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST, OTHER])
+            udp = UdpListeners([SRC, DST, OTHER], cap)
             try:
                 proc, elapsed = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                            "--allow-destination", "127.0.0.0/8", "--budget", rate, "--budget-burst", burst,
                                            "--per-destination-budget", "off")
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -178,12 +178,12 @@ class Guarded(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST, OTHER), flows=1000)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST, OTHER])
+            udp = UdpListeners([SRC, DST, OTHER], cap)
             try:
                 proc, elapsed = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                            "--allow-destination", "127.0.0.0/8", "--budget", "off",
                                            "--per-destination-budget", rate, "--per-destination-burst", burst)
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -198,11 +198,11 @@ class Guarded(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=500)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST])
+            udp = UdpListeners([SRC, DST], cap)
             try:
                 proc, elapsed = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                            "--allow-destination", "127.0.0.0/8")
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -215,12 +215,12 @@ class Guarded(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=5)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST])
+            udp = UdpListeners([SRC, DST], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port,
                                      "--allow-destination", "127.0.0.0/8", *NO_BUDGETS,
                                      "--identity", "x" * 256, "--email", "n" * 240 + "@example.net")
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -267,13 +267,13 @@ class Options(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=10)
             key, _ = new_key(d)
-            udp = UdpListeners([SRC, DST])
+            udp = UdpListeners([SRC, DST], cap)
             try:
                 conf = d / "o.toml"
                 conf.write_text(f'[delivery]\ndeliver = ["udp"]\nto = "dst"\nreport_port = {udp.port}\n'
                                 f'allow = ["127.0.0.0/8"]\nbudget = "off"\nper_destination_budget = "off"\n')
                 proc, _ = run_sender(cap, key, "--config", conf)
-                got = udp.drain()
+                got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -288,20 +288,11 @@ class Options(unittest.TestCase):
         with temp_dir() as d:
             cap = loopback_capture(d, flows=5)
             key, _ = new_key(d)
-            udp = UdpListeners([DST])
+            udp = UdpListeners([DST], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--deliver-to", "dst", "--report-port", udp.port,
                                      "--allow-destination", "127.0.0.0/8", "--source-address", "127.0.0.9", *NO_BUDGETS)
-                import time
-                time.sleep(0.2)
-                senders = []
-                sock = udp.socks[DST]
-                while True:
-                    try:
-                        _data, addr = sock.recvfrom(65536)
-                        senders.append(addr[0])
-                    except BlockingIOError:
-                        break
+                senders = [addr[0] for _data, addr in udp.drain_from(proc)[DST]]
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)

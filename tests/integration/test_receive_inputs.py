@@ -143,8 +143,15 @@ class ReceiveInputs(unittest.TestCase):
                     self.skipTest(f"no live capture here (needs CAP_NET_RAW): {str(e).splitlines()[-1]}")
                 raise
             try:
-                time.sleep(0.5)  # the capture is open once the receiver says it listens; give libpcap a moment
                 with rs.socket.socket(rs.socket.AF_INET, rs.socket.SOCK_DGRAM) as s:
+                    # The capture is open once the receiver says it listens; the reports go out once
+                    # it has counted a probe it captured (a datagram that is no report).
+                    deadline = time.monotonic() + 30
+                    while True:
+                        s.sendto(b"probe: not a report", ("127.0.0.1", port))
+                        if rx.wait_counter("received.capture", 1, timeout=0.5) >= 1:
+                            break
+                        self.assertLess(time.monotonic(), deadline, "the capture on lo saw no probe in 30 s")
                     for line in self.lines[:5]:
                         s.sendto(rs.compact_of(line).encode(), ("127.0.0.1", port))
                 self.assertEqual(rx.wait_counter("stored", 5), 5)

@@ -84,19 +84,20 @@ def make_capture(path):
 def export(capture, packet_count, version, extra, workdir):
     """Runs softflowd on the capture; returns the datagrams it exported and the port used."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     received = []
+    expected = [None]  # the datagrams softflowd says it sent, once it has exited
+    stop = threading.Event()
 
     def receive():
-        sock.settimeout(0.5)
-        quiet = 0
-        while quiet < 6:  # 3 s without a datagram after the last one: softflowd is done
+        sock.settimeout(0.2)
+        while not stop.is_set() and (expected[0] is None or len(received) < expected[0]):
             try:
                 received.append(sock.recv(65535))
-                quiet = 0
             except socket.timeout:
-                quiet += 1
+                pass
 
     thread = threading.Thread(target=receive)
     thread.start()
@@ -105,22 +106,21 @@ def export(capture, packet_count, version, extra, workdir):
            "-p", os.path.join(workdir, f"softflowd-{version}.pid"), "-c", ctl] + extra
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # softflowd 1.1.0 reading a file waits on its control socket: each query lets it go on. Query
-    # until its packet counters stop moving, then shut it down (which exports every flow).
+    # until it has counted every packet of the capture (processed, non-sampled or ignored), then
+    # shut it down (which exports every flow).
     processed = False
-    last = None
-    for _ in range(100):  # bounded: at most about 10 s
-        time.sleep(0.1)
+    deadline = time.monotonic() + 60  # a guard against a hang, not a performance claim
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             processed = True  # it stopped by itself at the end of the file
             break
-        if not os.path.exists(ctl):
-            continue
-        stats = subprocess.run([SOFTFLOWCTL, "-c", ctl, "statistics"], capture_output=True, text=True).stdout
-        counters = re.findall(r"(?:Packets processed|Packets non-sampled|Ignored packets): (\d+)", stats)
-        if counters and counters == last and int(counters[0]) > 0:
-            processed = True
-            break
-        last = counters
+        if os.path.exists(ctl):
+            stats = subprocess.run([SOFTFLOWCTL, "-c", ctl, "statistics"], capture_output=True, text=True).stdout
+            counters = re.findall(r"(?:Packets processed|Packets non-sampled|Ignored packets): (\d+)", stats)
+            if sum(int(c) for c in counters) >= packet_count:
+                processed = True
+                break
+        time.sleep(0.05)  # a poll interval
     if proc.poll() is None:
         subprocess.run([SOFTFLOWCTL, "-c", ctl, "shutdown"], capture_output=True)  # exports every flow
     try:
@@ -128,6 +128,11 @@ def export(capture, packet_count, version, extra, workdir):
     except subprocess.TimeoutExpired:
         proc.kill()
         log = proc.communicate()[0]
+    # "Flows exported: F (R records) in P packets": wait for those P datagrams (at most 30 s).
+    sent = re.search(r"Flows exported: \d+ \(\d+ records\) in (\d+) packets", log)
+    expected[0] = int(sent.group(1)) if sent else 0
+    thread.join(timeout=30)
+    stop.set()
     thread.join()
     sock.close()
     if not processed:
@@ -135,6 +140,8 @@ def export(capture, packet_count, version, extra, workdir):
     exported = re.search(r"Flows exported: (\d+)", log)
     if not exported:
         raise AssertionError(f"softflowd -v {version} printed no statistics:\n{log}")
+    if sent and len(received) != expected[0]:
+        raise AssertionError(f"softflowd -v {version} sent {expected[0]} datagrams, {len(received)} arrived")
     return received, port, int(exported.group(1))
 
 
