@@ -34,8 +34,17 @@ public:
   void clear() noexcept {
     total_ = 0;
     skipped_ = 0;
+    estimated_ = 0;
+    no_counters_ = 0;
     by_code_ = {};
   }
+  // Flow records whose counts resolve_record() fixed: not errors, counted apart (see dispatch).
+  void note(ie::CountFix fix) noexcept {
+    estimated_ += fix == ie::CountFix::packets_estimated;
+    no_counters_ += fix == ie::CountFix::no_counters;
+  }
+  [[nodiscard]] std::size_t packets_estimated() const noexcept { return estimated_; }
+  [[nodiscard]] std::size_t no_counters() const noexcept { return no_counters_; }
   // Sets skipped on purpose (reserved set ids): not errors, counted as DecodeCounters::skipped.
   void skip() noexcept { ++skipped_; }
   [[nodiscard]] std::size_t skipped() const noexcept { return skipped_; }
@@ -59,6 +68,8 @@ private:
   std::array<core::Error, kKept> kept_{};
   std::size_t total_ = 0;
   std::size_t skipped_ = 0;
+  std::size_t estimated_ = 0;
+  std::size_t no_counters_ = 0;
   std::array<std::uint32_t, core::kErrcCount> by_code_{};
 };
 

@@ -59,7 +59,7 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, std::uint16_t s
       const std::uint16_t length = r.u16();
       const bool enterprise = (raw & kEnterpriseBit) != 0;
       if (enterprise) r.skip(4);  // the enterprise number: the element is skipped whatever it is
-      if (!r.ok() || length == 0) {
+      if (!r.ok()) {  // a length of 0 is legal: the field is skipped
         errors.add(error(key, Errc::bad_template, at, id));
         return;
       }

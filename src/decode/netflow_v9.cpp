@@ -34,11 +34,7 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes bod
     TemplateCache::Draft draft{.id = id, .options = false, .variable = false, .min_length = 0};
     for (std::uint16_t i = 0; i < count; ++i) {
       const std::uint16_t type = r.u16();
-      const std::uint16_t length = r.u16();
-      if (length == 0) {
-        errors.add(error(key, Errc::bad_template, at, id));
-        return;
-      }
+      const std::uint16_t length = r.u16();  // 0 is legal: the field is skipped
       add_template_field(draft, ops, length, ie::classify(type, false, length));
     }
     if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
@@ -73,11 +69,7 @@ void parse_options_templates(TemplateCache& cache, const DomainKey& key, core::B
     const std::size_t scope_count = scope_length / 4u;
     for (std::size_t i = 0; i < count; ++i) {
       const std::uint16_t type = r.u16();
-      const std::uint16_t length = r.u16();
-      if (length == 0) {
-        errors.add(error(key, Errc::bad_template, at, id));
-        return;
-      }
+      const std::uint16_t length = r.u16();  // 0 is legal (Juniper's System scope): skipped
       // Scope types (1 System, 2 Interface, 3 Line Card, 4 Cache, 5 Template) are not element ids.
       const bool variable = length == ie::kVariableLength;
       add_template_field(draft, ops, length,

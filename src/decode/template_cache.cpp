@@ -38,7 +38,41 @@ std::uint32_t template_field_bits(std::span<const ie::FieldOp> ops) noexcept {
 }
 
 namespace {
+
+// A template with both IPv4 and IPv6 source or destination fields: its IPv6 address ops keep their
+// values aside, so that ie::resolve_record() picks the record's family (an all-zero address of one
+// family must not overwrite the other's).
+void mark_dual_stack(std::vector<ie::FieldOp>& ops) noexcept {
+  bool v4 = false, v6 = false;
+  for (const ie::FieldOp& op : ops) {
+    v4 |= op.op == ie::Op::src_v4 || op.op == ie::Op::dst_v4;
+    v6 |= op.op == ie::Op::src_v6 || op.op == ie::Op::dst_v6;
+  }
+  if (!v4 || !v6) return;
+  for (ie::FieldOp& op : ops) {
+    switch (op.op) {
+      case ie::Op::src_v6:
+        op.op = ie::Op::src_v6_aside;
+        break;
+      case ie::Op::dst_v6:
+        op.op = ie::Op::dst_v6_aside;
+        break;
+      case ie::Op::nexthop_v6:
+        op.op = ie::Op::nexthop_v6_aside;
+        break;
+      case ie::Op::bgp_nexthop_v6:
+        op.op = ie::Op::bgp_nexthop_v6_aside;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 void summarize(Template& t) noexcept {
+  t.dual_stack = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) {
+    return op.op == ie::Op::src_v6_aside || op.op == ie::Op::dst_v6_aside;
+  });
   t.fields = template_field_bits(t.ops);
   t.times = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_time_op(op.op); });
   t.sampling =
@@ -64,7 +98,9 @@ const Template* TemplateCache::find_template(const DomainKey& key, std::uint16_t
 
 std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draft) {
   if (draft.min_length > limits_.max_record_length) return Errc::record_limit;
+  if (draft.min_length == 0) return Errc::bad_template;  // only empty fields: records cannot be framed
   if (scratch_.size() > limits_.max_fields_per_template) return Errc::field_limit;
+  mark_dual_stack(scratch_);
 
   auto d = domains_.find(key);
   if (d != domains_.end()) {

@@ -69,6 +69,7 @@ struct Template {
   std::uint32_t fields = 0;         // core::Field bits the template's records carry
   bool times = false;               // has a time field (else records carry no times)
   bool sampling = false;            // has a sampling field (else the domain's interval applies)
+  bool dual_stack = false;          // IPv4 and IPv6 address fields: the family is chosen per record
   std::vector<ie::FieldOp> ops;     // compiled fields, adjacent fixed skips merged
 };
 
