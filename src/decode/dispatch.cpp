@@ -59,6 +59,7 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
   counters_.skipped[p] += set_errors_.skipped();
   counters_.packets_estimated[p] += set_errors_.packets_estimated();
   counters_.no_counters[p] += set_errors_.no_counters();
+  counters_.no_time[p] += set_errors_.no_time();
   if (result) {
     ++counters_.datagrams[p];
     counters_.records[p] += *result;

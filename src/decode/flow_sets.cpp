@@ -47,7 +47,10 @@ FlowRecord prototype(const SetContext& ctx, const Template& t, std::uint32_t int
 inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, ie::RecordExtras& x,
                    FlowRecord& f) noexcept {
   if (t.sampling) f.sampling_interval = TemplateCache::sampling_interval(&domain, x);
-  if (t.times) ie::resolve_times(x, ctx.time, f);
+  if (t.times) {
+    ie::resolve_times(x, ctx.time, f);
+    if (!(f.fields & core::Field::kTimes)) ctx.errors.note_no_time();
+  }
   ctx.errors.note(ie::resolve_record(x, t.dual_stack, f));
 }
 

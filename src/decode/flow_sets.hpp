@@ -36,6 +36,7 @@ public:
     skipped_ = 0;
     estimated_ = 0;
     no_counters_ = 0;
+    no_time_ = 0;
     by_code_ = {};
   }
   // Flow records whose counts resolve_record() fixed: not errors, counted apart (see dispatch).
@@ -45,6 +46,10 @@ public:
   }
   [[nodiscard]] std::size_t packets_estimated() const noexcept { return estimated_; }
   [[nodiscard]] std::size_t no_counters() const noexcept { return no_counters_; }
+  // Flow records whose template has time fields that gave no time (IPFIX uptime stamps with no
+  // systemInitTimeMilliseconds known): reported without times.
+  void note_no_time() noexcept { ++no_time_; }
+  [[nodiscard]] std::size_t no_time() const noexcept { return no_time_; }
   // Sets skipped on purpose (reserved set ids): not errors, counted as DecodeCounters::skipped.
   void skip() noexcept { ++skipped_; }
   [[nodiscard]] std::size_t skipped() const noexcept { return skipped_; }
@@ -70,6 +75,7 @@ private:
   std::size_t skipped_ = 0;
   std::size_t estimated_ = 0;
   std::size_t no_counters_ = 0;
+  std::size_t no_time_ = 0;
   std::array<std::uint32_t, core::kErrcCount> by_code_{};
 };
 

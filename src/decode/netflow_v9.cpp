@@ -15,7 +15,7 @@ core::Error error(const DomainKey& key, Errc code, std::size_t offset, std::uint
 
 // Template FlowSet (id 0): records of template id, field count, then (type, length) pairs.
 void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes body, std::size_t body_offset,
-                     SetErrors& errors) {
+                     SetErrors& errors, std::int64_t now_ms) {
   ByteReader r(body);
   while (r.remaining() >= 4) {
     const std::size_t at = body_offset + r.offset();
@@ -37,7 +37,7 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes bod
       const std::uint16_t length = r.u16();  // 0 is legal: the field is skipped
       add_template_field(draft, ops, length, ie::classify(type, false, length));
     }
-    if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
+    if (auto e = cache.store(key, draft, now_ms)) errors.add(error(key, *e, at, id));
   }
   // Fewer than 4 bytes left: padding.
 }
@@ -45,7 +45,7 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes bod
 // Options Template FlowSet (id 1): template id, option scope length, option length (both in bytes),
 // then the scope fields and the option fields as (type, length) pairs.
 void parse_options_templates(TemplateCache& cache, const DomainKey& key, core::Bytes body, std::size_t body_offset,
-                             SetErrors& errors) {
+                             SetErrors& errors, std::int64_t now_ms) {
   ByteReader r(body);
   while (r.remaining() >= 6) {
     const std::size_t at = body_offset + r.offset();
@@ -75,7 +75,7 @@ void parse_options_templates(TemplateCache& cache, const DomainKey& key, core::B
       add_template_field(draft, ops, length,
                          i < scope_count ? (variable ? ie::Op::skip_variable : ie::Op::skip) : ie::classify(type, false, length));
     }
-    if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
+    if (auto e = cache.store(key, draft, now_ms)) errors.add(error(key, *e, at, id));
   }
   // Fewer than 6 bytes left: padding.
 }
@@ -107,6 +107,7 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, TemplateCache& 
   ctx.time.export_ms = std::int64_t{h.unix_secs} * 1000;
   ctx.time.sys_uptime_ms = h.sys_uptime;
   ctx.time.has_uptime = true;
+  const std::int64_t now_ms = datagram.received_ns / 1'000'000;  // the templates' clock
 
   ByteReader r(datagram.bytes);
   r.skip(kHeaderSize);
@@ -122,16 +123,17 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, TemplateCache& 
     const core::Bytes body = r.bytes(length - 4u);
     const std::size_t body_offset = at + 4;
     if (set_id == kTemplateSetId) {
-      parse_templates(cache, key, body, body_offset, errors);
+      parse_templates(cache, key, body, body_offset, errors, now_ms);
     } else if (set_id == kOptionsTemplateSetId) {
-      parse_options_templates(cache, key, body, body_offset, errors);
+      parse_options_templates(cache, key, body, body_offset, errors, now_ms);
     } else if (set_id < kMinDataSetId) {
       errors.skip();  // reserved FlowSet id
     } else {
       Domain* domain = cache.find(key);
-      const Template* t = domain ? domain->find(set_id) : nullptr;
+      bool expired = false;
+      const Template* t = domain ? cache.use(key, *domain, set_id, now_ms, expired) : nullptr;
       if (!t) {
-        errors.add(error(key, Errc::unknown_template, at, set_id));
+        errors.add(error(key, expired ? Errc::template_expired : Errc::unknown_template, at, set_id));
         continue;
       }
       produced += decode_data_set(ctx, *domain, *t, body, body_offset, out);

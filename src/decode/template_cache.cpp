@@ -96,7 +96,19 @@ const Template* TemplateCache::find_template(const DomainKey& key, std::uint16_t
   return t == d->second.templates.end() ? nullptr : &t->second;
 }
 
-std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draft) {
+const Template* TemplateCache::use(const DomainKey& key, Domain& domain, std::uint16_t id, std::int64_t now_ms,
+                                   bool& expired) noexcept {
+  expired = false;
+  const Template* t = domain.find(id);
+  if (!t || limits_.template_timeout_s == 0) return t;
+  const auto timeout_ms = static_cast<std::int64_t>(std::min<std::size_t>(limits_.template_timeout_s, 1u << 30)) * 1000;
+  if (now_ms - t->refreshed_ms <= timeout_ms) return t;  // (a clock that went back keeps it)
+  expired = true;
+  withdraw(key, id);
+  return nullptr;
+}
+
+std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draft, std::int64_t now_ms) {
   if (draft.min_length > limits_.max_record_length) return Errc::record_limit;
   if (draft.min_length == 0) return Errc::bad_template;  // only empty fields: records cannot be framed
   if (scratch_.size() > limits_.max_fields_per_template) return Errc::field_limit;
@@ -111,6 +123,7 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
       old.variable = draft.variable;
       old.min_length = draft.min_length;
       if (old.ops != scratch_) old.ops.assign(scratch_.begin(), scratch_.end());  // redefinition
+      old.refreshed_ms = now_ms;
       summarize(old);
       return std::nullopt;
     }
@@ -130,6 +143,7 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
   t.variable = draft.variable;
   t.min_length = draft.min_length;
   t.ops.assign(scratch_.begin(), scratch_.end());
+  t.refreshed_ms = now_ms;
   summarize(t);
   d->second.templates.insert_or_assign(draft.id, std::move(t));
   ++templates_;

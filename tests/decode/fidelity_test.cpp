@@ -413,5 +413,66 @@ TEST(Fidelity, IcmpTypeAndCodeOnlyOnIcmpFlows) {
   EXPECT_EQ(report_of(out[0]).find("icmp"), std::string::npos);
 }
 
+// ---- Also: template expiry (RFC 7011 8.4), on the datagrams' receive time ----
+
+TEST(Fidelity, TemplatesNotSentAgainWithinTheTimeoutExpire) {
+  decode::TemplateCacheLimits limits;
+  limits.template_timeout_s = 60;
+  decode::Dispatcher d(limits);
+  constexpr std::int64_t kSecond = 1'000'000'000;
+  Builder t = v9_header(1);
+  t.begin_set(0).u16(256).u16(3).field(8, 4).field(12, 4).field(2, 4).end_set();
+  Builder data = v9_header(1);
+  data.begin_set(256).ipv4("198.51.100.1").ipv4("203.0.113.1").u32(5).end_set();
+  auto at = [](const Builder& b, std::int64_t t_ns) {
+    core::Datagram g = b.datagram();
+    g.received_ns = t_ns;
+    return g;
+  };
+  std::vector<FlowRecord> out;
+  const std::int64_t t0 = 1'700'000'000 * kSecond;
+  ASSERT_TRUE(d.decode(at(t, t0), out));
+  EXPECT_EQ(d.decode(at(data, t0 + 60 * kSecond), out).value(), 1u) << "60 s: still fresh";
+  ASSERT_TRUE(d.decode(at(t, t0 + 100 * kSecond), out));  // sent again: refreshed
+  EXPECT_EQ(d.decode(at(data, t0 + 150 * kSecond), out).value(), 1u);
+  EXPECT_EQ(d.decode(at(data, t0 + 161 * kSecond), out).value(), 0u) << "61 s after the last refresh";
+  EXPECT_EQ(d.counters().rejected_count(Protocol::netflow_v9, Errc::template_expired), 1u);
+  EXPECT_EQ(d.templates().template_count(), 0u) << "dropped";
+  EXPECT_EQ(d.decode(at(data, t0 + 162 * kSecond), out).value(), 0u);
+  EXPECT_EQ(d.counters().rejected_count(Protocol::netflow_v9, Errc::unknown_template), 1u);
+
+  // Without a timeout (the default), a template lives until replaced.
+  decode::Dispatcher never;
+  ASSERT_TRUE(never.decode(at(t, t0), out));
+  EXPECT_EQ(never.decode(at(data, t0 + 365 * 86'400 * kSecond), out).value(), 1u);
+}
+
+// ---- Also: IPFIX uptime stamps without the exporter's boot time ----
+
+TEST(Fidelity, IpfixUptimeWithoutSystemInitTimeIsCountedAsNoTime) {
+  decode::Dispatcher d;
+  Builder b = ipfix_header(1);
+  // flowStartSysUpTime / flowEndSysUpTime (22/21), as MikroTik exports, and no systemInitTime.
+  b.begin_set(2).u16(256).u16(5).field(8, 4).field(12, 4).field(2, 4).field(22, 4).field(21, 4).end_set();
+  b.begin_set(256).ipv4("198.51.100.1").ipv4("203.0.113.1").u32(5).u32(1000).u32(2000).end_set();
+  b.end_message();
+  auto out = decode_one(b, d);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].has(Field::kTimes));
+  EXPECT_EQ(d.counters().no_time[idx(Protocol::ipfix)], 1u);
+
+  // Once options data gives systemInitTimeMilliseconds (160), the same record has times.
+  Builder o = ipfix_header(1);
+  o.begin_set(3).u16(300).u16(2).u16(1).field(149, 4).field(160, 8).end_set();
+  o.begin_set(300).u32(1).u64(1'699'999'000'000).end_set();
+  o.begin_set(256).ipv4("198.51.100.1").ipv4("203.0.113.1").u32(5).u32(1000).u32(2000).end_set();
+  o.end_message();
+  out = decode_one(o, d);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(Field::kTimes));
+  EXPECT_EQ(out[0].stime_ms, 1'699'999'001'000);
+  EXPECT_EQ(d.counters().no_time[idx(Protocol::ipfix)], 1u);
+}
+
 }  // namespace
 }  // namespace overflowd
