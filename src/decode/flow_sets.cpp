@@ -89,7 +89,7 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
   }
   // The domain's interval, for every record that names no sampler of its own.
   const FlowRecord proto = prototype(ctx, t, TemplateCache::sampling_interval(&domain, ie::RecordExtras{}));
-  if (!t.variable) {
+  if (!t.variable && !t.biflow) {
     // Fixed-length records: the count follows from the length, so the output grows once.
     const std::size_t len = t.min_length;  // >= 1: a template whose fields are all empty is refused
     const std::size_t count = body.size() / len;
@@ -120,6 +120,14 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       }
       finish(ctx, domain, t, x, f);
       ++produced;
+      if (t.biflow) {  // RFC 5103: the reverse direction is a flow of its own
+        FlowRecord reverse;
+        if (ie::reverse_flow(x, out.back(), reverse)) {
+          ctx.errors.note(ie::resolve_counts(reverse));
+          out.push_back(reverse);
+          ++produced;
+        }
+      }
     }
   }
   if (!is_padding(r.rest())) {

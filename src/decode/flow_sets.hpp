@@ -7,6 +7,8 @@
 //   template's (minimum) record length is padding (RFC 3954 erratum 2096, RFC 7011 3.3.1: padding is
 //   shorter than any record) when it is shorter than 4 bytes or all zero; anything else is a cut
 //   record, counted as truncated_records (the records before it are kept).
+// - A biflow record (a template with RFC 5103 reverse counters) gives a second flow record, right
+//   after it, for the reverse direction when that carried traffic (ie::reverse_flow).
 // - A variable-length record that runs past the set is truncated_records; one longer than
 //   TemplateCacheLimits::max_record_length is record_limit. Both stop the set, keeping what came before.
 #pragma once

@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 namespace overflowd::decode::ie {
 
@@ -212,6 +213,32 @@ Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
     default:
       return skip;
   }
+}
+
+Op classify_enterprise(std::uint32_t pen, std::uint16_t id, std::uint16_t length) noexcept {
+  const Op skip = length == kVariableLength ? Op::skip_variable : Op::skip;
+  if (!is_uint(length)) return skip;
+  if (pen == kReversePen) {
+    switch (id) {
+      case kOctetDeltaCount:
+        return Op::reverse_octets_delta;
+      case kPacketDeltaCount:
+        return Op::reverse_packets_delta;
+      case kOctetTotalCount:
+        return Op::reverse_octets_total;
+      case kPacketTotalCount:
+        return Op::reverse_packets_total;
+      case kTcpControlBits:
+        return Op::reverse_tcp_flags;
+      default:
+        return skip;
+    }
+  }
+  if (pen == kIxiaPen) {
+    if (id == 176) return Op::reverse_octets_delta;
+    if (id == 177) return Op::reverse_packets_delta;
+  }
+  return skip;
 }
 
 std::uint32_t field_bit(Op op) noexcept {
@@ -503,6 +530,32 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
       x.packet_space = read_uint(r, n);
       x.seen |= RecordExtras::kPacketSpace;
       break;
+    case Op::reverse_octets_delta:
+    case Op::reverse_octets_total: {
+      const std::uint64_t v = read_uint(r, n);
+      const std::uint8_t rank = count_rank(op.op == Op::reverse_octets_delta ? 3 : 2, v);
+      if (rank >= x.reverse_octets_rank) {
+        x.reverse_octets = v;
+        x.reverse_octets_rank = rank;
+      }
+      x.seen |= RecordExtras::kReverseOctets;
+      break;
+    }
+    case Op::reverse_packets_delta:
+    case Op::reverse_packets_total: {
+      const std::uint64_t v = read_uint(r, n);
+      const std::uint8_t rank = count_rank(op.op == Op::reverse_packets_delta ? 3 : 2, v);
+      if (rank >= x.reverse_packets_rank) {
+        x.reverse_packets = v;
+        x.reverse_packets_rank = rank;
+      }
+      x.seen |= RecordExtras::kReversePackets;
+      break;
+    }
+    case Op::reverse_tcp_flags:
+      x.reverse_flags = static_cast<std::uint8_t>(read_uint(r, n) & 0xffu);
+      x.seen |= RecordExtras::kReverseFlags;
+      break;
     case Op::sampling_time_interval:
       x.time_interval = read_uint(r, n);
       x.seen |= RecordExtras::kTimeInterval;
@@ -697,6 +750,11 @@ CountFix resolve_record(RecordExtras& x, bool dual_stack, FlowRecord& f) noexcep
       x.packets_rank = count_rank(0, v);
     }
   }
+  return resolve_counts(f);
+}
+
+CountFix resolve_counts(FlowRecord& f) noexcept {
+  using core::Field;
   if (f.pcount != 0 && (f.fields & Field::kPackets)) return CountFix::none;
   f.fields &= ~std::uint32_t{Field::kPackets};
   if (f.bcount != 0 && (f.fields & Field::kBytes)) {
@@ -705,6 +763,30 @@ CountFix resolve_record(RecordExtras& x, bool dual_stack, FlowRecord& f) noexcep
   }
   f.pcount = 1;
   return CountFix::no_counters;
+}
+
+bool reverse_flow(const RecordExtras& x, const FlowRecord& forward, FlowRecord& out) noexcept {
+  using core::Field;
+  const bool octets = x.has(RecordExtras::kReverseOctets);
+  const bool packets = x.has(RecordExtras::kReversePackets);
+  if ((!octets || x.reverse_octets == 0) && (!packets || x.reverse_packets == 0)) return false;
+  out = forward;
+  std::swap(out.src, out.dst);
+  std::swap(out.sport, out.dport);
+  std::swap(out.input, out.output);
+  std::swap(out.input_format, out.output_format);
+  std::swap(out.src_as, out.dst_as);
+  std::swap(out.src_mask, out.dst_mask);
+  out.fields &= ~std::uint32_t{Field::kPackets | Field::kBytes | Field::kTcpFlags | Field::kIcmp | Field::kNextHop};
+  out.bcount = octets ? x.reverse_octets : 0;
+  out.pcount = packets ? x.reverse_packets : 0;
+  if (octets) out.fields |= Field::kBytes;
+  if (packets) out.fields |= Field::kPackets;
+  if (x.has(RecordExtras::kReverseFlags)) {
+    out.tcp_flags = x.reverse_flags;
+    out.fields |= Field::kTcpFlags;
+  }
+  return true;
 }
 
 }  // namespace overflowd::decode::ie

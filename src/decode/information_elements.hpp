@@ -181,7 +181,17 @@ enum class Op : std::uint8_t {
   dst_v6_aside,
   nexthop_v6_aside,
   bgp_nexthop_v6_aside,
+  // Biflows (RFC 5103): the reverse direction's counters and TCP flags (see classify_enterprise).
+  reverse_octets_delta,
+  reverse_packets_delta,
+  reverse_octets_total,
+  reverse_packets_total,
+  reverse_tcp_flags,
 };
+
+// RFC 5103's reverse information elements: enterprise 29305, the forward element's id.
+inline constexpr std::uint32_t kReversePen = 29305;
+inline constexpr std::uint32_t kIxiaPen = 3054;  // Ixia IxFlow: its own reverse counters 176 / 177
 
 struct FieldOp {
   std::uint16_t length = 0;  // bytes, or kVariableLength
@@ -191,6 +201,12 @@ struct FieldOp {
 
 // What a template field (element id without the E bit, enterprise flag, length) compiles to.
 [[nodiscard]] Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept;
+// An enterprise-specific field: the reverse counters and TCP flags of a biflow (PEN 29305: 1, 2, 85,
+// 86, 6; Ixia's PEN 3054: 176, 177 reverse octet / packet deltas), else a skip.
+[[nodiscard]] Op classify_enterprise(std::uint32_t pen, std::uint16_t id, std::uint16_t length) noexcept;
+[[nodiscard]] constexpr bool is_reverse_op(Op op) noexcept {
+  return op >= Op::reverse_octets_delta && op <= Op::reverse_tcp_flags;
+}
 
 // The FlowRecord::fields bit an op can set (0 for skips, times and sampling fields).
 [[nodiscard]] std::uint32_t field_bit(Op op) noexcept;
@@ -236,6 +252,9 @@ struct RecordExtras {
     kResponderPackets = 1u << 21,
     kV6Src = 1u << 22,  // dual-stack templates: the IPv6 addresses, kept aside (see resolve_record)
     kV6Dst = 1u << 23,
+    kReverseOctets = 1u << 24,  // biflows
+    kReversePackets = 1u << 25,
+    kReverseFlags = 1u << 26,
   };
   std::uint32_t seen = 0;
   std::uint8_t start_rank = 0, end_rank = 0;  // absolute times: 0 none, 1 s, 2 ms, 3 us/ns
@@ -253,6 +272,8 @@ struct RecordExtras {
   double probability = 0;
   std::uint64_t initiator_octets = 0, responder_octets = 0, initiator_packets = 0, responder_packets = 0;
   core::IpAddress v6_src, v6_dst, v6_nexthop;  // dual-stack templates only
+  std::uint64_t reverse_octets = 0, reverse_packets = 0;  // biflows: the reverse direction's
+  std::uint8_t reverse_octets_rank = 0, reverse_packets_rank = 0, reverse_flags = 0;
 
   [[nodiscard]] constexpr bool has(std::uint32_t bit) const noexcept { return (seen & bit) != 0; }
 };
@@ -281,6 +302,14 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord
 enum class CountFix : std::uint8_t { none, packets_estimated, no_counters };
 inline constexpr std::uint64_t kAssumedPacketSize = 512;
 CountFix resolve_record(RecordExtras& x, bool dual_stack, core::FlowRecord& f) noexcept;
+// The count rule of resolve_record() alone (packets estimated from bytes, or 1 for an event).
+CountFix resolve_counts(core::FlowRecord& f) noexcept;
+
+// A biflow record's reverse direction as a flow of its own (RFC 5103): addresses, ports,
+// interfaces, AS numbers and masks swapped; the reverse counters and TCP flags; no next hop or ICMP
+// type (those of the forward direction). False when the record carries no reverse traffic (no
+// reverse counter, or all of them 0).
+bool reverse_flow(const RecordExtras& x, const core::FlowRecord& forward, core::FlowRecord& out) noexcept;
 
 // The 1-in-N interval that a record's own sampling fields declare, or 0 when it declares none, the
 // first of (RFC 5475 / 5477 selector parameters, v9 fields):

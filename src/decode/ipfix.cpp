@@ -58,14 +58,15 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, std::uint16_t s
       const std::uint16_t raw = r.u16();
       const std::uint16_t length = r.u16();
       const bool enterprise = (raw & kEnterpriseBit) != 0;
-      if (enterprise) r.skip(4);  // the enterprise number: the element is skipped whatever it is
+      const std::uint32_t pen = enterprise ? r.u32() : 0;
       if (!r.ok()) {  // a length of 0 is legal: the field is skipped
         errors.add(error(key, Errc::bad_template, at, id));
         return;
       }
       if (!compile) continue;  // walked to find the next record, nothing kept
+      const auto element = static_cast<std::uint16_t>(raw & ~kEnterpriseBit);
       add_template_field(draft, ops, length,
-                         ie::classify(static_cast<std::uint16_t>(raw & ~kEnterpriseBit), enterprise, length));
+                         enterprise ? ie::classify_enterprise(pen, element, length) : ie::classify(element, false, length));
     }
     if (!compile) {
       errors.add(error(key, Errc::field_limit, at, id));

@@ -19,8 +19,9 @@
 //   counted (field_limit, record_limit, template_limit, exporter_limit) and skipped; so is one whose
 //   fields all have length 0 (bad_template). A single field of length 0 is legal and skipped.
 // - Enterprise-specific fields (E bit, 4-byte enterprise number) and unknown elements are skipped
-//   with their length; variable-length fields (length 65535: 1-byte length, or 255 and a 2-byte
-//   length) are skipped the same way.
+//   with their length, except the reverse counters of biflows (RFC 5103, PEN 29305; Ixia's 3054),
+//   which give the reverse direction as a flow of its own (flow_sets.hpp); variable-length fields
+//   (length 65535: 1-byte length, or 255 and a 2-byte length) are skipped the same way.
 // - Options data teaches sampling (samplingInterval 34, samplerRandomInterval 50,
 //   samplingPacketInterval/Space 305/306, per samplerId 48 or selectorId 302) and
 //   systemInitTimeMilliseconds (160), see TemplateCache::learn(); scope fields are ordinary

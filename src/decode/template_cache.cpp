@@ -73,6 +73,7 @@ void summarize(Template& t) noexcept {
   t.dual_stack = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) {
     return op.op == ie::Op::src_v6_aside || op.op == ie::Op::dst_v6_aside;
   });
+  t.biflow = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_reverse_op(op.op); });
   t.fields = template_field_bits(t.ops);
   t.times = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_time_op(op.op); });
   t.sampling =

@@ -413,6 +413,62 @@ TEST(Fidelity, IcmpTypeAndCodeOnlyOnIcmpFlows) {
   EXPECT_EQ(report_of(out[0]).find("icmp"), std::string::npos);
 }
 
+// ---- Also: biflows (RFC 5103), the reverse direction as a flow of its own ----
+
+TEST(Fidelity, BiflowReverseDirectionIsASecondFlow) {
+  decode::Dispatcher d;
+  Builder b = ipfix_header(1);
+  // As YAF / ipfixprobe: forward counters and TCP flags, then their reverse twins (PEN 29305).
+  b.begin_set(2).u16(256).u16(11).field(8, 4).field(12, 4).field(7, 2).field(11, 2).field(4, 1);
+  b.field(10, 4).field(14, 4).field(6, 1).field(2, 8).field(1, 8);
+  b.enterprise_field(2, 8, 29305).end_set();
+  b.begin_set(2).u16(257).u16(7).field(8, 4).field(12, 4).field(2, 8).field(1, 8);
+  b.enterprise_field(1, 8, 29305).enterprise_field(6, 1, 29305).enterprise_field(86, 4, 29305).end_set();
+  // Ixia's own reverse counts: PEN 3054, 176 octets and 177 packets.
+  b.begin_set(2).u16(258).u16(4).field(8, 4).field(12, 4).enterprise_field(176, 8, 3054).enterprise_field(177, 8, 3054);
+  b.end_set();
+  b.begin_set(256);
+  b.ipv4("198.51.100.1").ipv4("203.0.113.1").u16(40000).u16(443).u8(6).u32(3).u32(7).u8(0x02).u64(10).u64(800).u64(8);
+  b.ipv4("198.51.100.1").ipv4("203.0.113.1").u16(40001).u16(443).u8(6).u32(3).u32(7).u8(0x02).u64(1).u64(60).u64(0);
+  b.end_set();
+  b.begin_set(257).ipv4("198.51.100.2").ipv4("203.0.113.2").u64(2).u64(120).u64(3000).u8(0x12).u32(0).end_set();
+  b.begin_set(258).ipv4("198.51.100.3").ipv4("203.0.113.3").u64(625).u64(6).end_set();
+  b.end_message();
+  const auto out = decode_one(b, d);
+  ASSERT_EQ(out.size(), 7u);
+  // Forward, then reverse: endpoints, ports and interfaces swapped, the reverse packets.
+  EXPECT_EQ(out[0].src, ip("198.51.100.1"));
+  EXPECT_EQ(out[0].pcount, 10u);
+  EXPECT_EQ(out[1].src, ip("203.0.113.1"));
+  EXPECT_EQ(out[1].dst, ip("198.51.100.1"));
+  EXPECT_EQ(out[1].sport, 443);
+  EXPECT_EQ(out[1].dport, 40000);
+  EXPECT_EQ(out[1].input, 7u);
+  EXPECT_EQ(out[1].output, 3u);
+  EXPECT_EQ(out[1].pcount, 8u);
+  EXPECT_TRUE(out[1].has(Field::kPackets));
+  EXPECT_FALSE(out[1].has(Field::kBytes)) << "the template has no reverse octets";
+  EXPECT_FALSE(out[1].has(Field::kTcpFlags)) << "the forward flags are not the reverse's";
+  // No reverse traffic: no second flow.
+  EXPECT_EQ(out[2].sport, 40001);
+  // Reverse octets only (the reverse packet total is 0): packets estimated; reverse flags kept.
+  EXPECT_EQ(out[3].src, ip("198.51.100.2"));
+  EXPECT_EQ(out[4].src, ip("203.0.113.2"));
+  EXPECT_EQ(out[4].bcount, 3000u);
+  EXPECT_EQ(out[4].pcount, 6u);
+  EXPECT_FALSE(out[4].has(Field::kPackets));
+  EXPECT_EQ(out[4].tcp_flags, 0x12);
+  EXPECT_TRUE(out[4].has(Field::kTcpFlags));
+  // Ixia: the forward direction has no counters at all (an event: one packet), the reverse 6.
+  EXPECT_EQ(out[5].src, ip("198.51.100.3"));
+  EXPECT_EQ(out[5].pcount, 1u);
+  EXPECT_EQ(out[6].src, ip("203.0.113.3"));
+  EXPECT_EQ(out[6].pcount, 6u);
+  EXPECT_EQ(out[6].bcount, 625u);
+  EXPECT_EQ(d.counters().records[idx(Protocol::ipfix)], 7u);
+  EXPECT_EQ(d.counters().no_counters[idx(Protocol::ipfix)], 1u);
+}
+
 // ---- Also: template expiry (RFC 7011 8.4), on the datagrams' receive time ----
 
 TEST(Fidelity, TemplatesNotSentAgainWithinTheTimeoutExpire) {
