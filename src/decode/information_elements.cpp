@@ -1,5 +1,7 @@
 #include "decode/information_elements.hpp"
 
+#include "decode/packet_walk.hpp"
+
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -86,6 +88,11 @@ std::uint8_t nexthop_rank(bool ip, const core::IpAddress& a) noexcept {
 
 Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
   const Op skip = length == kVariableLength ? Op::skip_variable : Op::skip;
+  // Octet arrays of any length, variable-length ones included.
+  if (!enterprise && length != 0) {
+    if (id == kDataLinkFrameSection) return Op::link_frame_section;
+    if (id == kIpHeaderPacketSection) return Op::ip_packet_section;
+  }
   if (enterprise || length == kVariableLength || length == 0) return skip;
   const bool u = is_uint(length);
   switch (id) {
@@ -196,6 +203,8 @@ Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
       return u ? Op::sampling_packet_interval : skip;
     case kSamplingPacketSpace:
       return u ? Op::sampling_packet_space : skip;
+    case kDataLinkFrameSize:
+      return u ? Op::frame_size : skip;
     case kSamplingTimeInterval:
       return u ? Op::sampling_time_interval : skip;
     case kSamplingTimeSpace:
@@ -556,6 +565,18 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
       x.reverse_flags = static_cast<std::uint8_t>(read_uint(r, n) & 0xffu);
       x.seen |= RecordExtras::kReverseFlags;
       break;
+    case Op::frame_size:
+      x.frame_size = read_uint(r, n);
+      x.seen |= RecordExtras::kFrameSize;
+      break;
+    case Op::link_frame_section:
+    case Op::ip_packet_section: {
+      const std::size_t len = n == kVariableLength ? read_variable_length(r) : n;
+      x.section = r.bytes(len);
+      x.seen = (x.seen & ~(RecordExtras::kLinkFrame | RecordExtras::kIpPacket)) |
+               (op.op == Op::link_frame_section ? RecordExtras::kLinkFrame : RecordExtras::kIpPacket);
+      break;
+    }
     case Op::sampling_time_interval:
       x.time_interval = read_uint(r, n);
       x.seen |= RecordExtras::kTimeInterval;
@@ -710,8 +731,51 @@ std::uint32_t sampling_interval_of(const RecordExtras& x) noexcept {
   return saturate<std::uint32_t>(v);
 }
 
+namespace {
+
+// What a sampled frame or packet gives that the record lacks (see resolve_record()).
+void apply_section(const RecordExtras& x, FlowRecord& f) noexcept {
+  using core::Field;
+  // One sampled packet, whatever it holds; its size from dataLinkFrameSize when the record has no
+  // byte count.
+  if (!(f.fields & Field::kPackets)) {
+    f.pcount = 1;
+    f.fields |= Field::kPackets;
+  }
+  if (!(f.fields & Field::kBytes) && x.has(RecordExtras::kFrameSize)) {
+    f.bcount = x.frame_size;
+    f.fields |= Field::kBytes;
+  }
+  const auto info = x.has(RecordExtras::kLinkFrame) ? parse_ethernet(x.section) : parse_ip(x.section);
+  if (!info) return;  // not IP (ARP, MPLS, ...), or a bad header: nothing to add
+  const PacketInfo& p = *info;
+  if (!(f.fields & Field::kSrcAddr)) f.src = p.src;
+  if (!(f.fields & Field::kDstAddr)) f.dst = p.dst;
+  if (!(f.fields & Field::kProtocol)) f.protocol = p.protocol;
+  if (!(f.fields & Field::kTos)) f.tos = p.tos;
+  f.fields |= Field::kSrcAddr | Field::kDstAddr | Field::kProtocol | Field::kTos;
+  if (!p.transport) return;
+  const std::uint8_t proto = f.protocol;
+  if ((proto == 1 || proto == 58) && !(f.fields & Field::kIcmp)) {
+    f.icmp_type = p.icmp_type;
+    f.icmp_code = p.icmp_code;
+    f.fields |= Field::kIcmp;
+  } else if ((proto == 6 || proto == 17 || proto == 132) && !(f.fields & Field::kPorts)) {
+    f.sport = p.sport;
+    f.dport = p.dport;
+    f.fields |= Field::kPorts;
+  }
+  if (proto == 6 && !(f.fields & Field::kTcpFlags)) {
+    f.tcp_flags = p.tcp_flags;
+    f.fields |= Field::kTcpFlags;
+  }
+}
+
+}  // namespace
+
 CountFix resolve_record(RecordExtras& x, bool dual_stack, FlowRecord& f) noexcept {
   using core::Field;
+  if (x.seen & (RecordExtras::kLinkFrame | RecordExtras::kIpPacket)) apply_section(x, f);
   if (dual_stack) {
     const auto nonzero = [](const core::IpAddress& a) { return !a.empty() && !is_zero(a); };
     const int v4 = (f.src.is_v4() && nonzero(f.src)) + (f.dst.is_v4() && nonzero(f.dst));

@@ -110,6 +110,9 @@ enum Id : std::uint16_t {
   kSamplingSize = 309,              // random n-out-of-N: n
   kSamplingPopulation = 310,        // random n-out-of-N: N
   kSamplingProbability = 311,       // uniform probabilistic: float64 (or float32, reduced size)
+  kDataLinkFrameSize = 312,         // RFC 7133: the sampled frame's length
+  kIpHeaderPacketSection = 313,     // RFC 5477: the sampled packet from its IP header
+  kDataLinkFrameSection = 315,      // RFC 7133: the sampled frame from its data-link header
 };
 
 // A field length of 65535 in a template: the value carries its own length (RFC 7011 7).
@@ -187,6 +190,11 @@ enum class Op : std::uint8_t {
   reverse_octets_total,
   reverse_packets_total,
   reverse_tcp_flags,
+  // Records that carry the sampled packet itself (Juniper MX, some Cisco): walked with
+  // decode::parse_ethernet / parse_ip in resolve_record(). Fixed or variable length.
+  frame_size,
+  link_frame_section,
+  ip_packet_section,
 };
 
 // RFC 5103's reverse information elements: enterprise 29305, the forward element's id.
@@ -255,6 +263,9 @@ struct RecordExtras {
     kReverseOctets = 1u << 24,  // biflows
     kReversePackets = 1u << 25,
     kReverseFlags = 1u << 26,
+    kFrameSize = 1u << 27,
+    kLinkFrame = 1u << 28,  // `section` is a data-link frame (315)
+    kIpPacket = 1u << 29,   // `section` is an IP packet (313)
   };
   std::uint32_t seen = 0;
   std::uint8_t start_rank = 0, end_rank = 0;  // absolute times: 0 none, 1 s, 2 ms, 3 us/ns
@@ -274,6 +285,8 @@ struct RecordExtras {
   core::IpAddress v6_src, v6_dst, v6_nexthop;  // dual-stack templates only
   std::uint64_t reverse_octets = 0, reverse_packets = 0;  // biflows: the reverse direction's
   std::uint8_t reverse_octets_rank = 0, reverse_packets_rank = 0, reverse_flags = 0;
+  std::uint64_t frame_size = 0;
+  core::Bytes section;  // the sampled frame or packet, inside the datagram
 
   [[nodiscard]] constexpr bool has(std::uint32_t bit) const noexcept { return (seen & bit) != 0; }
 };
@@ -293,6 +306,11 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord
 //   IPv6, a fixed choice whatever the template order (a record that fills both is a translated flow,
 //   NAT64 or 464XLAT, whose IPv6 side is the original endpoint). An all-zero address never replaces
 //   a set one; the next hop is the chosen family's when non-zero, else the other's (RFC 5549).
+// - A sampled frame or packet (dataLinkFrameSection 315, ipHeaderPacketSection 313) is walked as the
+//   sFlow decoder walks sampled headers (the outer IP header, as captured), and gives what the record
+//   does not carry itself: addresses, protocol, ToS, ports, TCP flags, ICMP type/code. Such a record
+//   describes one sampled packet: without a packet count it has 1, and without a byte count the
+//   frame's size (dataLinkFrameSize 312), as sFlow. A frame that is not IP gives nothing.
 // - ICMP type/code (kIcmp) are dropped unless the flow is ICMP or ICMPv6 (see the header comment).
 // - Counts: with bytes but no (or 0) packets, pcount is estimated as ceil(bytes / kAssumedPacketSize),
 //   at least 1, and kPackets is cleared (the report does not claim a count the exporter did not

@@ -469,6 +469,55 @@ TEST(Fidelity, BiflowReverseDirectionIsASecondFlow) {
   EXPECT_EQ(d.counters().no_counters[idx(Protocol::ipfix)], 1u);
 }
 
+// ---- Also: records that are a sampled frame (RFC 7133 dataLinkFrameSection, IE 315) ----
+
+// An Ethernet frame (IEEE 802.3: destination, source, EtherType) of an IPv4 (RFC 791) UDP (RFC
+// 768) packet, 42 bytes.
+void ethernet_udp(Builder& b, std::uint16_t ethertype = 0x0800) {
+  b.u16(0x0200).u32(1).u16(0x0200).u32(2).u16(ethertype);
+  b.u8(0x45).u8(0x28).u16(28).u16(1).u16(0x4000).u8(64).u8(17).u16(0).ipv4("198.51.100.9").ipv4("203.0.113.9");
+  b.u16(5353).u16(53).u16(8).u16(0);
+}
+
+TEST(Fidelity, SampledFrameRecordsAreWalked) {
+  decode::Dispatcher d;
+  Builder b = ipfix_header(1);
+  // As Juniper MX: ingressInterface, dataLinkFrameSize, dataLinkFrameSection (variable length).
+  b.begin_set(2).u16(256).u16(3).field(10, 4).field(312, 2).field(315, 65535).end_set();
+  // ipHeaderPacketSection (313), fixed length 28, beside an address of its own.
+  b.begin_set(2).u16(257).u16(2).field(8, 4).field(313, 28).end_set();
+  b.begin_set(256);
+  b.u32(7).u16(1514).u8(42);
+  ethernet_udp(b);
+  b.u32(8).u16(60).u8(42);
+  ethernet_udp(b, 0x0806);  // not IP (ARP's EtherType): one packet, no addresses
+  b.end_set();
+  b.begin_set(257).ipv4("192.0.2.77");
+  b.u8(0x45).u8(0).u16(28).u16(1).u16(0).u8(64).u8(17).u16(0).ipv4("198.51.100.9").ipv4("203.0.113.9");
+  b.u16(5353).u16(53).u16(8).u16(0);
+  b.end_set();
+  b.end_message();
+  const auto out = decode_one(b, d);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].src, ip("198.51.100.9"));
+  EXPECT_EQ(out[0].dst, ip("203.0.113.9"));
+  EXPECT_EQ(out[0].protocol, 17);
+  EXPECT_EQ(out[0].sport, 5353);
+  EXPECT_EQ(out[0].dport, 53);
+  EXPECT_EQ(out[0].tos, 0x28);
+  EXPECT_EQ(out[0].input, 7u);
+  EXPECT_EQ(out[0].pcount, 1u);
+  EXPECT_EQ(out[0].bcount, 1514u);
+  EXPECT_TRUE(out[0].has(Field::kPackets) && out[0].has(Field::kBytes) && out[0].has(Field::kPorts));
+  EXPECT_FALSE(out[1].has(Field::kSrcAddr));
+  EXPECT_EQ(out[1].pcount, 1u);
+  EXPECT_EQ(out[1].bcount, 60u);
+  EXPECT_EQ(out[2].src, ip("192.0.2.77")) << "the record's own field wins";
+  EXPECT_EQ(out[2].dst, ip("203.0.113.9"));
+  EXPECT_EQ(out[2].dport, 53);
+  EXPECT_EQ(d.counters().no_counters[idx(Protocol::ipfix)], 0u);
+}
+
 // ---- Also: template expiry (RFC 7011 8.4), on the datagrams' receive time ----
 
 TEST(Fidelity, TemplatesNotSentAgainWithinTheTimeoutExpire) {

@@ -33,6 +33,7 @@ REAL = lib.shared_data_dir() / "real"
 # Every legitimate difference, in one place: capture -> (what differs, why).
 #   "tshark_fewer": tshark decodes fewer flows (it stops where overflowd goes on): its flows must be
 #                   overflowd's, in the same order, with some of overflowd's missing between them.
+#   "overflowd_fewer": the other way round: overflowd's flows are tshark's, some of tshark's missing.
 #   "biflow":       RFC 5103 biflows: overflowd reports the reverse direction as a flow of its own,
 #                   right after its forward flow (docs/decoders.md); tshark shows one record. Those
 #                   reverse flows are taken out (there must be some) before comparing.
@@ -52,6 +53,8 @@ DIFFERENCES = {
     "ak_ipfixprobe.pcap": ("biflow", "ipfixprobe exports biflows (reverse elements, PEN 29305)"),
     "ls_ipfix_yaf.pcap": ("biflow", "YAF exports biflows (reverse elements, PEN 29305)"),
     "ls_ipfix_ixia.pcap": ("biflow", "Ixia exports biflows (its reverse octet/packet counts, PEN 3054)"),
+    "ak_eompls_cw.pcap": ("overflowd_fewer", "sampled frames inside MPLS labels (Ethernet over MPLS): "
+                                             "overflowd's packet walk stops at MPLS, tshark walks on"),
     "ls_nf9_h3c.pcap": ("tshark_fewer", "tshark stops at a field it finds malformed; the FlowSet framing holds"),
 }
 
@@ -121,6 +124,14 @@ def cflow_flows(layer):
     def visit(k, v):
         if (k.startswith("Flow ") or k.startswith("pdu ")) and isinstance(v, list):
             saddr, daddr = addresses(v)
+            section = first(v, "cflow.data_link_frame_section_tree")
+            if saddr is None and daddr is None and section is not None:
+                # A record that is a sampled frame (RFC 7133): its first (outer) IP header.
+                ip = []
+                walk(section, lambda k, t: (k in ("ip", "ipv6") and not ip and ip.append((k, t))) or k in ("ip", "ipv6"))
+                if ip:
+                    kind, tree = ip[0]
+                    saddr, daddr = first(tree, f"{kind}.src"), first(tree, f"{kind}.dst")
             if saddr is not None and daddr is not None:
                 f = {"saddr": saddr, "daddr": daddr}
                 for name, key in (("sport", "cflow.srcport"), ("dport", "cflow.dstport"), ("protocol", "cflow.protocol")):
@@ -247,14 +258,23 @@ def compare(pcap):
     if kind == "tshark_fewer":
         if len(expected) >= len(got):
             return f"listed as tshark_fewer, but tshark has {len(expected)} flows and overflowd {len(got)}"
-        i = 0  # tshark's flows as a subsequence of overflowd's
-        for g in got:
-            if i < len(expected) and {k: g.get(k) for k in expected[i]} == expected[i]:
-                i += 1
-        return None if i == len(expected) else f"tshark's flow {i} {expected[i]} is not among overflowd's, in order"
+        return subsequence(expected, got, "tshark", "overflowd")
+    if kind == "overflowd_fewer":
+        if len(got) >= len(expected):
+            return f"listed as overflowd_fewer, but overflowd has {len(got)} flows and tshark {len(expected)}"
+        return subsequence([{k: g.get(k) for k in expected[0]} for g in got], expected, "overflowd", "tshark")
     if len(got) != len(expected):
         return f"{len(got)} flows, tshark {len(expected)}; counters {summary}; " + (first_difference(got_cut, expected) or "")
     return first_difference(got_cut, expected)
+
+
+def subsequence(fewer, more, fewer_name, more_name):
+    """None when every flow of `fewer` is in `more`, in the same order (compared on fewer's keys)."""
+    i = 0
+    for m in more:
+        if i < len(fewer) and {k: m.get(k) for k in fewer[i]} == fewer[i]:
+            i += 1
+    return None if i == len(fewer) else f"{fewer_name}'s flow {i} {fewer[i]} is not among {more_name}'s, in order"
 
 
 def first_difference(got, expected):
