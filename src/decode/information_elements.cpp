@@ -320,18 +320,28 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
     case Op::skip_variable:
       r.skip(read_variable_length(r));
       break;
-    case Op::src_v4:
-      f.src = read_v4(r);
+    // The later occurrence of a repeated element wins (the inner header of a tunnel), but an all-zero
+    // address never replaces a set one.
+    case Op::src_v4: {
+      const std::uint32_t v = r.u32();
+      if (v != 0 || f.src.empty()) f.src = core::IpAddress::v4(v);
       break;
-    case Op::dst_v4:
-      f.dst = read_v4(r);
+    }
+    case Op::dst_v4: {
+      const std::uint32_t v = r.u32();
+      if (v != 0 || f.dst.empty()) f.dst = core::IpAddress::v4(v);
       break;
-    case Op::src_v6:
-      f.src = read_v6(r);
+    }
+    case Op::src_v6: {
+      const auto a = read_v6(r);
+      if (f.src.empty() || !is_zero(a)) f.src = a;
       break;
-    case Op::dst_v6:
-      f.dst = read_v6(r);
+    }
+    case Op::dst_v6: {
+      const auto a = read_v6(r);
+      if (f.dst.empty() || !is_zero(a)) f.dst = a;
       break;
+    }
     case Op::nexthop_v4:
     case Op::nexthop_v6:
     case Op::bgp_nexthop_v4:
@@ -345,14 +355,18 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
       }
       break;
     }
-    case Op::src_v6_aside:
-      x.v6_src = read_v6(r);
+    case Op::src_v6_aside: {
+      const auto a = read_v6(r);
+      if (!x.has(RecordExtras::kV6Src) || !is_zero(a)) x.v6_src = a;
       x.seen |= RecordExtras::kV6Src;
       break;
-    case Op::dst_v6_aside:
-      x.v6_dst = read_v6(r);
+    }
+    case Op::dst_v6_aside: {
+      const auto a = read_v6(r);
+      if (!x.has(RecordExtras::kV6Dst) || !is_zero(a)) x.v6_dst = a;
       x.seen |= RecordExtras::kV6Dst;
       break;
+    }
     case Op::nexthop_v6_aside:
     case Op::bgp_nexthop_v6_aside: {
       const auto a = read_v6(r);
@@ -773,15 +787,15 @@ void apply_section(const RecordExtras& x, FlowRecord& f) noexcept {
 
 }  // namespace
 
-CountFix resolve_record(RecordExtras& x, bool dual_stack, FlowRecord& f) noexcept {
+CountFix resolve_record(RecordExtras& x, DualStack dual, FlowRecord& f) noexcept {
   using core::Field;
   if (x.seen & (RecordExtras::kLinkFrame | RecordExtras::kIpPacket)) apply_section(x, f);
-  if (dual_stack) {
+  if (dual != DualStack::none) {
     const auto nonzero = [](const core::IpAddress& a) { return !a.empty() && !is_zero(a); };
     const int v4 = (f.src.is_v4() && nonzero(f.src)) + (f.dst.is_v4() && nonzero(f.dst));
     const int v6 = (x.has(RecordExtras::kV6Src) && nonzero(x.v6_src)) + (x.has(RecordExtras::kV6Dst) && nonzero(x.v6_dst));
     const bool any_v4 = f.src.is_v4() || f.dst.is_v4();
-    if (v6 > v4 || (v6 == v4 && v6 > 0) || (v6 == 0 && v4 == 0 && !any_v4)) {
+    if (v6 > v4 || (v6 == v4 && v6 > 0 && dual == DualStack::v6_last) || (v6 == 0 && v4 == 0 && !any_v4)) {
       if (x.has(RecordExtras::kV6Src)) f.src = x.v6_src;
       if (x.has(RecordExtras::kV6Dst)) f.dst = x.v6_dst;
       if (x.v6_nexthop_rank >= 3 || (x.v6_nexthop_rank != 0 && x.nexthop_rank < 3)) f.nexthop = x.v6_nexthop;

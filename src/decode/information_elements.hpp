@@ -13,7 +13,9 @@
 //   A value wider than its FlowRecord member saturates (a 64-bit interface index becomes 2^32-1),
 //   except the TCP flags, of which only the low 8 bits are kept (tcpControlBits is 16 bits in IPFIX).
 // - Addresses must be exactly 4 (IPv4) or 16 (IPv6) bytes. A template with IPv4 and IPv6 source or
-//   destination fields (dual-stack) decides the family per record: see resolve_record().
+//   destination fields (dual-stack) decides the family per record: see resolve_record(). An address
+//   element repeated in a template (a tunnel's outer and inner headers) keeps its later value, unless
+//   that is all zero and an earlier one is not.
 // - A field of length 0 (legal in v9 and IPFIX templates) carries nothing and is skipped.
 // - dateTimeSeconds (150/151) must be 4 bytes, dateTimeMilliseconds (152/153, 160) 8 bytes, and
 //   dateTimeMicroseconds / Nanoseconds (154..157, NTP format, RFC 7011 6.1.9/6.1.10) 8 bytes.
@@ -301,11 +303,14 @@ bool apply_all(core::ByteReader& r, std::span<const FieldOp> ops, core::FlowReco
 void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord& f) noexcept;
 
 // What needs the whole record once its fields are read (after apply_all):
-// - `dual_stack` (the template has IPv4 and IPv6 source/destination fields): the record's family is
-//   the one with more non-zero source/destination addresses; when both have as many (both set) it is
-//   IPv6, a fixed choice whatever the template order (a record that fills both is a translated flow,
-//   NAT64 or 464XLAT, whose IPv6 side is the original endpoint). An all-zero address never replaces
-//   a set one; the next hop is the chosen family's when non-zero, else the other's (RFC 5549).
+// - Dual-stack templates (IPv4 and IPv6 source/destination fields; `dual` says which family's come
+//   last in the template): the record's family is the one with more non-zero source/destination
+//   addresses; when both have as many (both set) it is the family whose fields come LATER in the
+//   template. Templates that carry two headers (tunnels: Cisco IOS-XR SRv6 / IP-in-IP, Huawei) list
+//   the outer header first, and the inner one holds the traffic's own endpoints, the ones a report
+//   is for. The same rule holds within one family (an element repeated: the later occurrence wins,
+//   see apply()), except that an all-zero address never replaces a set one. The next hop is the
+//   chosen family's when non-zero, else the other's (RFC 5549).
 // - A sampled frame or packet (dataLinkFrameSection 315, ipHeaderPacketSection 313) is walked as the
 //   sFlow decoder walks sampled headers (the outer IP header, as captured), and gives what the record
 //   does not carry itself: addresses, protocol, ToS, ports, TCP flags, ICMP type/code. Such a record
@@ -318,8 +323,9 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord
 //   stands for at least the packet that caused it) and kPackets is cleared.
 // Returns what was done to the counts, for the decoders' counters.
 enum class CountFix : std::uint8_t { none, packets_estimated, no_counters };
+enum class DualStack : std::uint8_t { none, v4_last, v6_last };
 inline constexpr std::uint64_t kAssumedPacketSize = 512;
-CountFix resolve_record(RecordExtras& x, bool dual_stack, core::FlowRecord& f) noexcept;
+CountFix resolve_record(RecordExtras& x, DualStack dual, core::FlowRecord& f) noexcept;
 // The count rule of resolve_record() alone (packets estimated from bytes, or 1 for an event).
 CountFix resolve_counts(core::FlowRecord& f) noexcept;
 

@@ -70,9 +70,13 @@ void mark_dual_stack(std::vector<ie::FieldOp>& ops) noexcept {
 }
 
 void summarize(Template& t) noexcept {
-  t.dual_stack = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) {
-    return op.op == ie::Op::src_v6_aside || op.op == ie::Op::dst_v6_aside;
-  });
+  // Which family's source/destination fields come last: the record's family when both are set.
+  t.dual_stack = ie::DualStack::none;
+  for (const ie::FieldOp& op : t.ops) {
+    if (op.op == ie::Op::src_v6_aside || op.op == ie::Op::dst_v6_aside) t.dual_stack = ie::DualStack::v6_last;
+    if ((op.op == ie::Op::src_v4 || op.op == ie::Op::dst_v4) && t.dual_stack != ie::DualStack::none)
+      t.dual_stack = ie::DualStack::v4_last;
+  }
   t.biflow = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_reverse_op(op.op); });
   t.fields = template_field_bits(t.ops);
   t.times = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_time_op(op.op); });

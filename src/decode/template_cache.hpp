@@ -75,7 +75,7 @@ struct Template {
   std::uint32_t fields = 0;         // core::Field bits the template's records carry
   bool times = false;               // has a time field (else records carry no times)
   bool sampling = false;            // has a sampling field (else the domain's interval applies)
-  bool dual_stack = false;          // IPv4 and IPv6 address fields: the family is chosen per record
+  ie::DualStack dual_stack = ie::DualStack::none;  // IPv4 and IPv6 addresses: family chosen per record
   bool biflow = false;              // reverse-direction counters (RFC 5103): a second flow per record
   std::int64_t refreshed_ms = 0;    // when it was last stored (the datagram's receive time)
   std::vector<ie::FieldOp> ops;     // compiled fields, adjacent fixed skips merged

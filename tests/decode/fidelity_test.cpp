@@ -66,7 +66,7 @@ TEST(Fidelity, DualStackTemplateChoosesTheFamilyPerRecord) {
     dual_stack_record(b, v6_first, "198.51.100.1", "203.0.113.1", "192.0.2.254", "::", "::", "::");
     // IPv6 flow: the IPv4 fields are all zero.
     dual_stack_record(b, v6_first, "0.0.0.0", "0.0.0.0", "0.0.0.0", "2001:db8::1", "2001:db8::2", "fe80::1");
-    // Both set: IPv6, whatever the template order.
+    // Both set: the family whose fields come later in the template (a tunnel's inner header).
     dual_stack_record(b, v6_first, "198.51.100.1", "203.0.113.1", "192.0.2.254", "2001:db8::1", "2001:db8::2",
                       "fe80::1");
     // Nothing set: IPv4 zeros, never a mix of families.
@@ -83,9 +83,9 @@ TEST(Fidelity, DualStackTemplateChoosesTheFamilyPerRecord) {
     EXPECT_EQ(out[1].src, ip("2001:db8::1")) << v6_first;
     EXPECT_EQ(out[1].dst, ip("2001:db8::2")) << v6_first;
     EXPECT_EQ(out[1].nexthop, ip("fe80::1")) << v6_first;
-    EXPECT_EQ(out[2].src, ip("2001:db8::1")) << v6_first;
-    EXPECT_EQ(out[2].dst, ip("2001:db8::2")) << v6_first;
-    EXPECT_EQ(out[2].nexthop, ip("fe80::1")) << v6_first;
+    EXPECT_EQ(out[2].src, ip(v6_first ? "198.51.100.1" : "2001:db8::1")) << v6_first;
+    EXPECT_EQ(out[2].dst, ip(v6_first ? "203.0.113.1" : "2001:db8::2")) << v6_first;
+    EXPECT_EQ(out[2].nexthop, ip(v6_first ? "192.0.2.254" : "fe80::1")) << v6_first;
     EXPECT_EQ(out[3].src, ip("0.0.0.0")) << v6_first;
     EXPECT_EQ(out[3].dst, ip("0.0.0.0")) << v6_first;
     EXPECT_EQ(out[3].nexthop, ip("0.0.0.0")) << v6_first;
@@ -93,6 +93,31 @@ TEST(Fidelity, DualStackTemplateChoosesTheFamilyPerRecord) {
     EXPECT_EQ(out[4].nexthop, ip("fe80::1")) << v6_first;
     for (const FlowRecord& f : out) EXPECT_TRUE(f.has(Field::kSrcAddr) && f.has(Field::kDstAddr) && f.has(Field::kNextHop));
   }
+}
+
+// Tunnels: a template that repeats the address elements for the outer and the inner header (outer
+// first, as Cisco IOS-XR and Huawei export) reports the inner flow, the traffic's own endpoints;
+// a record without a tunnel (inner all zero) keeps the outer addresses.
+TEST(Fidelity, TunnelTemplatesReportTheInnerHeader) {
+  decode::Dispatcher d;
+  Builder b = ipfix_header(1);
+  b.begin_set(2).u16(256).u16(5).field(8, 4).field(12, 4).field(8, 4).field(12, 4).field(2, 4).end_set();
+  // SRv6: an IPv6 outer header, an IPv4 inner one.
+  b.begin_set(2).u16(257).u16(5).field(27, 16).field(28, 16).field(8, 4).field(12, 4).field(2, 4).end_set();
+  b.begin_set(256);
+  b.ipv4("192.0.2.1").ipv4("192.0.2.2").ipv4("198.51.100.1").ipv4("203.0.113.1").u32(1);
+  b.ipv4("192.0.2.1").ipv4("192.0.2.2").ipv4("0.0.0.0").ipv4("0.0.0.0").u32(1);
+  b.end_set();
+  b.begin_set(257).ipv6("fc00::1").ipv6("fc00::2").ipv4("198.51.100.1").ipv4("203.0.113.1").u32(1).end_set();
+  b.end_message();
+  const auto out = decode_one(b, d);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].src, ip("198.51.100.1"));
+  EXPECT_EQ(out[0].dst, ip("203.0.113.1"));
+  EXPECT_EQ(out[1].src, ip("192.0.2.1"));
+  EXPECT_EQ(out[1].dst, ip("192.0.2.2"));
+  EXPECT_EQ(out[2].src, ip("198.51.100.1"));
+  EXPECT_EQ(out[2].dst, ip("203.0.113.1"));
 }
 
 TEST(Fidelity, ZeroIpNextHopGivesWayToANonZeroBgpNextHop) {

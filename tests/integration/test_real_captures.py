@@ -106,14 +106,29 @@ def walk(obj, visit):
 ZERO = {"0.0.0.0", "::"}
 
 
+def address(flow, key):
+    """An address element as overflowd reads it: the later occurrence of a repeated element (a
+    tunnel's inner header), unless it is all zero and an earlier one is not."""
+    values = [v for k, v in pairs(flow) if k == key]
+    set_values = [v for v in values if v not in ZERO]
+    return set_values[-1] if set_values else (values[0] if values else None)
+
+
 def addresses(flow):
     """The record's source and destination as overflowd chooses them for dual-stack templates: the
-    family with more non-zero addresses, IPv6 when both have as many set (docs/decoders.md)."""
-    s4, d4 = first(flow, "cflow.srcaddr"), first(flow, "cflow.dstaddr")
-    s6, d6 = first(flow, "cflow.srcaddrv6"), first(flow, "cflow.dstaddrv6")
+    family with more non-zero addresses; when both have as many set, the family whose fields come
+    later in the template (docs/decoders.md)."""
+    s4, d4 = address(flow, "cflow.srcaddr"), address(flow, "cflow.dstaddr")
+    s6, d6 = address(flow, "cflow.srcaddrv6"), address(flow, "cflow.dstaddrv6")
+    if s6 is None and d6 is None:
+        return s4, d4
+    if s4 is None and d4 is None:
+        return s6, d6
     set4 = sum(a is not None and a not in ZERO for a in (s4, d4))
     set6 = sum(a is not None and a not in ZERO for a in (s6, d6))
-    if (s6 is not None or d6 is not None) and (set6 > set4 or (set6 == set4 and set6 > 0) or (s4 is None and d4 is None)):
+    order = [k for k, _ in pairs(flow) if k in ("cflow.srcaddr", "cflow.dstaddr", "cflow.srcaddrv6", "cflow.dstaddrv6")]
+    v6_last = order[-1].endswith("v6")
+    if set6 > set4 or (set6 == set4 and set6 > 0 and v6_last):
         return s6, d6
     return s4, d4
 
