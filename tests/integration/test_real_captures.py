@@ -14,11 +14,14 @@ difference fails the test, and so does a listed one that no longer happens (the 
 
 Skips (exit 77) when tshark, the binary or the captures are absent.
 """
+import contextlib
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,6 +32,7 @@ import overflowd_testlib as lib  # noqa: E402
 import dpkt  # noqa: E402  (python3-dpkt)
 
 REAL = lib.shared_data_dir() / "real"
+TSHARK_VERSION = ""
 
 # Every legitimate difference, in one place: capture -> (what differs, why).
 #   "tshark_fewer": tshark decodes fewer flows (it stops where overflowd goes on): its flows must be
@@ -226,9 +230,28 @@ def decode_as(pcap):
     return args
 
 
+# tshark's JSON per capture, kept between runs (CI runs this test twice: plain and under ASan) in the
+# temporary folder, keyed by the capture's bytes, the options and tshark's version: a tshark run
+# costs 0.2 s of start-up, most of this test's time.
+CACHE = Path(tempfile.gettempdir()) / "overflowd-tshark-cache"
+
+
+def tshark_json(pcap, args):
+    key = hashlib.sha256(pcap.read_bytes() + repr(args).encode() + TSHARK_VERSION.encode()).hexdigest()
+    cached = CACHE / f"{key}.json"
+    if cached.is_file():
+        return cached.read_text()
+    out = subprocess.run(["tshark", "-n", "-r", str(pcap)] + args, capture_output=True, text=True, timeout=120).stdout
+    with contextlib.suppress(OSError):
+        CACHE.mkdir(exist_ok=True)
+        tmp = CACHE / f"{key}.{os.getpid()}.tmp"
+        tmp.write_text(out)
+        tmp.replace(cached)
+    return out
+
+
 def tshark_flows(pcap):
-    out = subprocess.run(["tshark", "-r", str(pcap)] + decode_as(pcap) + ["-T", "json", "-J", "cflow sflow"],
-                         capture_output=True, text=True, timeout=120).stdout
+    out = tshark_json(pcap, decode_as(pcap) + ["-T", "json", "-J", "cflow sflow"])
     flows = []
     for packet in json.loads(out or "[]", object_pairs_hook=list):
         layers = first(first(packet, "_source"), "layers")
@@ -308,9 +331,11 @@ def main():
     captures = sorted(REAL.glob("*.pcap"))
     if not captures:
         skip(f"no captures in {REAL}")
+    global TSHARK_VERSION
+    TSHARK_VERSION = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     for name in list(DIFFERENCES) + list(FACTS):
         assert (REAL / name).is_file(), f"DIFFERENCES names {name}, which is not in {REAL}"
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(compare, captures))
     failures = [(pcap.name, r) for pcap, r in zip(captures, results) if r]
     for name, why in failures:
