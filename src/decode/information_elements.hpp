@@ -281,14 +281,17 @@ struct RecordExtras {
   std::uint64_t duration_ms = 0, duration_us = 0;
   std::uint64_t sampling_interval = 0, random_interval = 0, packet_interval = 0, packet_space = 0;
   std::uint64_t sampler_id = 0, selector_id = 0;
-  std::uint64_t time_interval = 0, time_space = 0, sampling_size = 0, population = 0;
-  double probability = 0;
-  std::uint64_t initiator_octets = 0, responder_octets = 0, initiator_packets = 0, responder_packets = 0;
-  core::IpAddress v6_src, v6_dst, v6_nexthop;  // dual-stack templates only
-  std::uint64_t reverse_octets = 0, reverse_packets = 0;  // biflows: the reverse direction's
-  std::uint8_t reverse_octets_rank = 0, reverse_packets_rank = 0, reverse_flags = 0;
-  std::uint64_t frame_size = 0;
+  std::uint8_t reverse_octets_rank = 0, reverse_packets_rank = 0;
+  // Read only when their `seen` bit is set, so left uninitialized: a RecordExtras is made per
+  // record, and zeroing these would cost the hot loop for fields most templates never have.
+  std::uint8_t reverse_flags;
+  std::uint64_t time_interval, time_space, sampling_size, population;
+  double probability;
+  std::uint64_t initiator_octets, responder_octets, initiator_packets, responder_packets;
+  std::uint64_t reverse_octets, reverse_packets;  // biflows: the reverse direction's
+  std::uint64_t frame_size;
   core::Bytes section;  // the sampled frame or packet, inside the datagram
+  core::IpAddress v6_src, v6_dst, v6_nexthop;  // dual-stack templates only (v6_nexthop: its rank)
 
   [[nodiscard]] constexpr bool has(std::uint32_t bit) const noexcept { return (seen & bit) != 0; }
 };
