@@ -445,19 +445,19 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
     }
     case Op::octets_initiator:
       x.initiator_octets = read_uint(r, n);
-      x.seen |= RecordExtras::kInitiatorOctets;
+      x.seen |= RecordExtras::kInitOctets;
       break;
     case Op::octets_responder:
       x.responder_octets = read_uint(r, n);
-      x.seen |= RecordExtras::kResponderOctets;
+      x.seen |= RecordExtras::kRespOctets;
       break;
     case Op::packets_initiator:
       x.initiator_packets = read_uint(r, n);
-      x.seen |= RecordExtras::kInitiatorPackets;
+      x.seen |= RecordExtras::kInitPackets;
       break;
     case Op::packets_responder:
       x.responder_packets = read_uint(r, n);
-      x.seen |= RecordExtras::kResponderPackets;
+      x.seen |= RecordExtras::kRespPackets;
       break;
     case Op::icmp_type_code: {
       const std::uint64_t v = read_uint(r, n);
@@ -603,7 +603,7 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
       break;
     case Op::sampling_size:
       x.sampling_size = read_uint(r, n);
-      x.seen |= RecordExtras::kSamplingSize;
+      x.seen |= RecordExtras::kSizeN;
       break;
     case Op::sampling_population:
       x.population = read_uint(r, n);
@@ -731,7 +731,7 @@ std::uint32_t sampling_interval_of(const RecordExtras& x) noexcept {
   std::uint64_t v = 0;
   if (x.has(RecordExtras::kPacketInterval) && x.packet_interval != 0) {
     v = x.has(RecordExtras::kPacketSpace) ? one_plus_ratio(x.packet_interval, x.packet_space) : x.packet_interval;
-  } else if (x.has(RecordExtras::kSamplingSize) && x.has(RecordExtras::kPopulation) && x.sampling_size != 0 &&
+  } else if (x.has(RecordExtras::kSizeN) && x.has(RecordExtras::kPopulation) && x.sampling_size != 0 &&
              x.population != 0) {
     v = round_div(x.population, x.sampling_size);
   } else if (x.has(RecordExtras::kTimeInterval) && x.has(RecordExtras::kTimeSpace) && x.time_interval != 0) {
@@ -816,17 +816,17 @@ CountFix resolve_record(RecordExtras& x, DualStack dual, FlowRecord& f) noexcept
     std::uint64_t s = 0;
     return __builtin_add_overflow(a, b, &s) ? std::numeric_limits<std::uint64_t>::max() : s;
   };
-  if (x.seen & (RecordExtras::kInitiatorOctets | RecordExtras::kResponderOctets)) {
-    const std::uint64_t v = sum(x.has(RecordExtras::kInitiatorOctets) ? x.initiator_octets : 0,
-                                x.has(RecordExtras::kResponderOctets) ? x.responder_octets : 0);
+  if (x.seen & (RecordExtras::kInitOctets | RecordExtras::kRespOctets)) {
+    const std::uint64_t v = sum(x.has(RecordExtras::kInitOctets) ? x.initiator_octets : 0,
+                                x.has(RecordExtras::kRespOctets) ? x.responder_octets : 0);
     if (count_rank(0, v) > x.bytes_rank) {
       f.bcount = v;
       x.bytes_rank = count_rank(0, v);
     }
   }
-  if (x.seen & (RecordExtras::kInitiatorPackets | RecordExtras::kResponderPackets)) {
-    const std::uint64_t v = sum(x.has(RecordExtras::kInitiatorPackets) ? x.initiator_packets : 0,
-                                x.has(RecordExtras::kResponderPackets) ? x.responder_packets : 0);
+  if (x.seen & (RecordExtras::kInitPackets | RecordExtras::kRespPackets)) {
+    const std::uint64_t v = sum(x.has(RecordExtras::kInitPackets) ? x.initiator_packets : 0,
+                                x.has(RecordExtras::kRespPackets) ? x.responder_packets : 0);
     if (count_rank(0, v) > x.packets_rank) {
       f.pcount = v;
       x.packets_rank = count_rank(0, v);

@@ -242,7 +242,7 @@ TEST(Fidelity, RandomNOutOfNSamplingFromOptionsData) {
 TEST(Fidelity, EverySelectorAlgorithmGivesItsInterval) {
   using X = decode::ie::RecordExtras;
   X x;
-  x.seen = X::kSamplingSize | X::kPopulation;
+  x.seen = X::kSizeN | X::kPopulation;
   x.sampling_size = 3;
   x.population = 1000;
   EXPECT_EQ(decode::ie::sampling_interval_of(x), 333u);  // round(1000 / 3)
