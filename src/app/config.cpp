@@ -331,6 +331,13 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
                                std::to_string(cap.max));
       *cap.into = static_cast<std::size_t>(*v);
     }
+    if (const auto node = t["templates"]["template_timeout"]) {
+      // Seconds; 0 (the default) keeps templates until replaced or withdrawn.
+      const auto v = node.value_exact<std::int64_t>();
+      if (!v || *v < 0 || *v > 31'536'000)
+        return std::unexpected(path + ": templates.template_timeout must be a whole number of seconds from 0 to 31536000");
+      l.template_timeout_s = static_cast<std::size_t>(*v);
+    }
   }
   if (const auto* delivery = t["delivery"].as_table()) {
     for (const auto& [key, node] : *delivery) {
@@ -363,7 +370,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate"}}, {"report", {"key"}},
                                    {"templates",
                                     {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
-                                     "max_record_length", "max_samplers_per_domain"}},
+                                     "max_record_length", "max_samplers_per_domain", "template_timeout"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
                                    {"delivery",
                                     {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",

@@ -14,6 +14,9 @@ void DecodeCounters::merge(const DecodeCounters& o) noexcept {
     datagrams[p] += o.datagrams[p];
     records[p] += o.records[p];
     skipped[p] += o.skipped[p];
+    packets_estimated[p] += o.packets_estimated[p];
+    no_counters[p] += o.no_counters[p];
+    no_time[p] += o.no_time[p];
     for (std::size_t e = 0; e < kErrcCount; ++e) rejected[p][e] += o.rejected[p][e];
   }
 }
@@ -24,6 +27,9 @@ void DecodeCounters::append_to(std::vector<NamedCount>& out) const {
     if (datagrams[p]) out.push_back({prefix + ".datagrams", datagrams[p]});
     if (records[p]) out.push_back({prefix + ".records", records[p]});
     if (skipped[p]) out.push_back({prefix + ".skipped", skipped[p]});
+    if (packets_estimated[p]) out.push_back({prefix + ".packets_estimated", packets_estimated[p]});
+    if (no_counters[p]) out.push_back({prefix + ".no_counters", no_counters[p]});
+    if (no_time[p]) out.push_back({prefix + ".no_time", no_time[p]});
     for (std::size_t e = 0; e < kErrcCount; ++e)
       if (rejected[p][e])
         out.push_back({prefix + ".rejected." + std::string(to_string(static_cast<Errc>(e))), rejected[p][e]});

@@ -42,6 +42,12 @@ struct DecodeCounters {
   std::array<std::uint64_t, kProtocolCount> datagrams{};  // accepted, per protocol
   std::array<std::uint64_t, kProtocolCount> records{};    // flow records produced
   std::array<std::uint64_t, kProtocolCount> skipped{};    // samples/sets seen and skipped on purpose
+  // Flow records kept with a packet count that the exporter did not give (docs/decoders.md):
+  std::array<std::uint64_t, kProtocolCount> packets_estimated{};  // from the byte count
+  std::array<std::uint64_t, kProtocolCount> no_counters{};        // pure events: counted as 1 packet
+  // Flow records whose time fields gave no time (IPFIX uptime stamps without the exporter's boot
+  // time): reported without stime/etime.
+  std::array<std::uint64_t, kProtocolCount> no_time{};
   std::array<std::array<std::uint64_t, kErrcCount>, kProtocolCount> rejected{};
 
   void reject(Protocol p, Errc e) noexcept {

@@ -41,6 +41,27 @@ enum Field : std::uint32_t {
   kIcmp = 1u << 13,
 };
 
+// What an interface member holds. sFlow's interface encoding (sFlow v5, flow_sample input/output)
+// says whether the value is an ifIndex at all: a packet can be discarded (the value is a reason
+// code), sent to several interfaces (the value is their number, 0 = unknown), or start or end in
+// the device itself ("internal", ifIndex 0x3FFFFFFF). Only an ifindex is reported as input/output;
+// the others as input_format/output_format (and input_value/output_value for discarded, multiple).
+enum class InterfaceFormat : std::uint8_t { ifindex, discarded, multiple, internal };
+
+[[nodiscard]] constexpr const char* to_string(InterfaceFormat f) noexcept {
+  switch (f) {
+    case InterfaceFormat::ifindex:
+      return "ifindex";
+    case InterfaceFormat::discarded:
+      return "discarded";
+    case InterfaceFormat::multiple:
+      return "multiple";
+    case InterfaceFormat::internal:
+      return "internal";
+  }
+  return "unknown";
+}
+
 inline constexpr std::uint32_t kNetflowV5Fields = kSrcAddr | kDstAddr | kPorts | kProtocol | kPackets |
                                                   kBytes | kTimes | kTcpFlags | kTos | kNextHop |
                                                   kInterfaces | kAsNumbers | kMasks;
@@ -73,6 +94,8 @@ struct FlowRecord {
   std::uint8_t dst_mask = 0;
   std::uint8_t icmp_type = 0;
   std::uint8_t icmp_code = 0;
+  InterfaceFormat input_format = InterfaceFormat::ifindex;  // what `input` holds (sFlow only)
+  InterfaceFormat output_format = InterfaceFormat::ifindex;
   SourceType source_type = SourceType::netflow;
 
   [[nodiscard]] constexpr bool has(Field f) const noexcept { return (fields & f) != 0; }

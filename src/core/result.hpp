@@ -59,7 +59,8 @@ namespace overflowd::core {
   /* NetFlow v9 / IPFIX (templates) */                                                           \
   X(bad_message_length, "bad_message_length")                                                    \
   X(field_limit, "field_limit")                                                                  \
-  X(sampler_limit, "sampler_limit")
+  X(sampler_limit, "sampler_limit")                                                              \
+  X(template_expired, "template_expired")
 
 enum class Errc : std::uint8_t {
 #define OVERFLOWD_ERRC_ENUM(name, text) name,

@@ -57,6 +57,9 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
   // Refusals of single sets inside an accepted v9 / IPFIX datagram.
   for (std::size_t e = 0; e < core::kErrcCount; ++e) counters_.rejected[p][e] += set_errors_.by_code()[e];
   counters_.skipped[p] += set_errors_.skipped();
+  counters_.packets_estimated[p] += set_errors_.packets_estimated();
+  counters_.no_counters[p] += set_errors_.no_counters();
+  counters_.no_time[p] += set_errors_.no_time();
   if (result) {
     ++counters_.datagrams[p];
     counters_.records[p] += *result;

@@ -16,6 +16,7 @@ void append_op(std::vector<ie::FieldOp>& ops, ie::FieldOp op) {
 }
 
 void add_template_field(TemplateCache::Draft& draft, std::vector<ie::FieldOp>& ops, std::uint16_t length, ie::Op op) {
+  if (length == 0) return;  // legal, and carries nothing (RFC 3954 and 7011 do not forbid it)
   const bool variable = length == ie::kVariableLength;
   draft.variable |= variable;
   draft.min_length += variable ? 1u : length;
@@ -43,10 +44,14 @@ FlowRecord prototype(const SetContext& ctx, const Template& t, std::uint32_t int
 }
 
 // What needs the whole record: its own sampling fields, and its times.
-inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, const ie::RecordExtras& x,
+inline void finish(const SetContext& ctx, const Domain& domain, const Template& t, ie::RecordExtras& x,
                    FlowRecord& f) noexcept {
   if (t.sampling) f.sampling_interval = TemplateCache::sampling_interval(&domain, x);
-  if (t.times) ie::resolve_times(x, ctx.time, f);
+  if (t.times) {
+    ie::resolve_times(x, ctx.time, f);
+    if (!(f.fields & core::Field::kTimes)) ctx.errors.note_no_time();
+  }
+  ctx.errors.note(ie::resolve_record(x, t.dual_stack, f));
 }
 
 core::Error set_error(const SetContext& ctx, Errc code, std::size_t offset, std::uint16_t template_id) {
@@ -84,9 +89,9 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
   }
   // The domain's interval, for every record that names no sampler of its own.
   const FlowRecord proto = prototype(ctx, t, TemplateCache::sampling_interval(&domain, ie::RecordExtras{}));
-  if (!t.variable) {
+  if (!t.variable && !t.biflow) {
     // Fixed-length records: the count follows from the length, so the output grows once.
-    const std::size_t len = t.min_length;  // >= 1: zero-length fields are refused with the template
+    const std::size_t len = t.min_length;  // >= 1: a template whose fields are all empty is refused
     const std::size_t count = body.size() / len;
     out.resize(base + count, proto);
     for (std::size_t i = 0; i < count; ++i) {
@@ -115,6 +120,14 @@ std::size_t decode_data_set(SetContext& ctx, Domain& domain, const Template& t, 
       }
       finish(ctx, domain, t, x, f);
       ++produced;
+      if (t.biflow) {  // RFC 5103: the reverse direction is a flow of its own
+        FlowRecord reverse;
+        if (ie::reverse_flow(x, out.back(), reverse)) {
+          ctx.errors.note(ie::resolve_counts(reverse));
+          out.push_back(reverse);
+          ++produced;
+        }
+      }
     }
   }
   if (!is_padding(r.rest())) {

@@ -7,6 +7,8 @@
 //   template's (minimum) record length is padding (RFC 3954 erratum 2096, RFC 7011 3.3.1: padding is
 //   shorter than any record) when it is shorter than 4 bytes or all zero; anything else is a cut
 //   record, counted as truncated_records (the records before it are kept).
+// - A biflow record (a template with RFC 5103 reverse counters) gives a second flow record, right
+//   after it, for the reverse direction when that carried traffic (ie::reverse_flow).
 // - A variable-length record that runs past the set is truncated_records; one longer than
 //   TemplateCacheLimits::max_record_length is record_limit. Both stop the set, keeping what came before.
 #pragma once
@@ -34,8 +36,22 @@ public:
   void clear() noexcept {
     total_ = 0;
     skipped_ = 0;
+    estimated_ = 0;
+    no_counters_ = 0;
+    no_time_ = 0;
     by_code_ = {};
   }
+  // Flow records whose counts resolve_record() fixed: not errors, counted apart (see dispatch).
+  void note(ie::CountFix fix) noexcept {
+    estimated_ += fix == ie::CountFix::packets_estimated;
+    no_counters_ += fix == ie::CountFix::no_counters;
+  }
+  [[nodiscard]] std::size_t packets_estimated() const noexcept { return estimated_; }
+  [[nodiscard]] std::size_t no_counters() const noexcept { return no_counters_; }
+  // Flow records whose template has time fields that gave no time (IPFIX uptime stamps with no
+  // systemInitTimeMilliseconds known): reported without times.
+  void note_no_time() noexcept { ++no_time_; }
+  [[nodiscard]] std::size_t no_time() const noexcept { return no_time_; }
   // Sets skipped on purpose (reserved set ids): not errors, counted as DecodeCounters::skipped.
   void skip() noexcept { ++skipped_; }
   [[nodiscard]] std::size_t skipped() const noexcept { return skipped_; }
@@ -59,6 +75,9 @@ private:
   std::array<core::Error, kKept> kept_{};
   std::size_t total_ = 0;
   std::size_t skipped_ = 0;
+  std::size_t estimated_ = 0;
+  std::size_t no_counters_ = 0;
+  std::size_t no_time_ = 0;
   std::array<std::uint32_t, core::kErrcCount> by_code_{};
 };
 

@@ -1,6 +1,12 @@
 #include "decode/information_elements.hpp"
 
+#include "decode/packet_walk.hpp"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
 #include <limits>
+#include <utility>
 
 namespace overflowd::decode::ie {
 
@@ -62,10 +68,33 @@ inline std::int64_t sub_sat(std::int64_t a, std::int64_t b) noexcept {
   return r;
 }
 
+// A count's rank: non-zero beats zero, then the kind (3 delta, 2 total, 1 post, 0 initiator +
+// responder); 0 is "none seen".
+constexpr std::uint8_t count_rank(std::uint8_t kind, std::uint64_t v) noexcept {
+  return static_cast<std::uint8_t>(1 + kind + (v != 0 ? 4 : 0));
+}
+
+// Two 8-byte loads: an IPv4 address keeps its last 12 bytes zero.
+inline bool is_zero(const core::IpAddress& a) noexcept {
+  std::uint64_t w[2];
+  std::memcpy(w, a.bytes().data(), sizeof w);
+  return (w[0] | w[1]) == 0;
+}
+
+// A next hop's rank: non-zero ipNextHop 4, non-zero bgpNextHop 3, zero ipNextHop 2, zero bgp 1.
+inline std::uint8_t nexthop_rank(bool ip, const core::IpAddress& a) noexcept {
+  return static_cast<std::uint8_t>((is_zero(a) ? 1 : 3) + (ip ? 1 : 0));
+}
+
 }  // namespace
 
 Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
   const Op skip = length == kVariableLength ? Op::skip_variable : Op::skip;
+  // Octet arrays of any length, variable-length ones included.
+  if (!enterprise && length != 0) {
+    if (id == kDataLinkFrameSection) return Op::link_frame_section;
+    if (id == kIpHeaderPacketSection) return Op::ip_packet_section;
+  }
   if (enterprise || length == kVariableLength || length == 0) return skip;
   const bool u = is_uint(length);
   switch (id) {
@@ -81,6 +110,14 @@ Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
       return u ? Op::octets_post : skip;
     case kPostPacketDeltaCount:
       return u ? Op::packets_post : skip;
+    case kInitiatorOctets:
+      return u ? Op::octets_initiator : skip;
+    case kResponderOctets:
+      return u ? Op::octets_responder : skip;
+    case kInitiatorPackets:
+      return u ? Op::packets_initiator : skip;
+    case kResponderPackets:
+      return u ? Op::packets_responder : skip;
     case kProtocolIdentifier:
       return u ? Op::protocol : skip;
     case kIpClassOfService:
@@ -168,6 +205,18 @@ Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
       return u ? Op::sampling_packet_interval : skip;
     case kSamplingPacketSpace:
       return u ? Op::sampling_packet_space : skip;
+    case kDataLinkFrameSize:
+      return u ? Op::frame_size : skip;
+    case kSamplingTimeInterval:
+      return u ? Op::sampling_time_interval : skip;
+    case kSamplingTimeSpace:
+      return u ? Op::sampling_time_space : skip;
+    case kSamplingSize:
+      return u ? Op::sampling_size : skip;
+    case kSamplingPopulation:
+      return u ? Op::sampling_population : skip;
+    case kSamplingProbability:
+      return length == 4 || length == 8 ? Op::sampling_probability : skip;
     case kSamplerId:
       return u ? Op::sampler_id : skip;
     case kSelectorId:
@@ -177,19 +226,49 @@ Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept {
   }
 }
 
+Op classify_enterprise(std::uint32_t pen, std::uint16_t id, std::uint16_t length) noexcept {
+  const Op skip = length == kVariableLength ? Op::skip_variable : Op::skip;
+  if (!is_uint(length)) return skip;
+  if (pen == kReversePen) {
+    switch (id) {
+      case kOctetDeltaCount:
+        return Op::reverse_octets_delta;
+      case kPacketDeltaCount:
+        return Op::reverse_packets_delta;
+      case kOctetTotalCount:
+        return Op::reverse_octets_total;
+      case kPacketTotalCount:
+        return Op::reverse_packets_total;
+      case kTcpControlBits:
+        return Op::reverse_tcp_flags;
+      default:
+        return skip;
+    }
+  }
+  if (pen == kIxiaPen) {
+    if (id == 176) return Op::reverse_octets_delta;
+    if (id == 177) return Op::reverse_packets_delta;
+  }
+  return skip;
+}
+
 std::uint32_t field_bit(Op op) noexcept {
   using core::Field;
   switch (op) {
     case Op::src_v4:
     case Op::src_v6:
+    case Op::src_v6_aside:
       return Field::kSrcAddr;
     case Op::dst_v4:
     case Op::dst_v6:
+    case Op::dst_v6_aside:
       return Field::kDstAddr;
     case Op::nexthop_v4:
     case Op::nexthop_v6:
     case Op::bgp_nexthop_v4:
     case Op::bgp_nexthop_v6:
+    case Op::nexthop_v6_aside:
+    case Op::bgp_nexthop_v6_aside:
       return Field::kNextHop;
     case Op::src_port:
     case Op::dst_port:
@@ -213,10 +292,14 @@ std::uint32_t field_bit(Op op) noexcept {
     case Op::octets_delta:
     case Op::octets_total:
     case Op::octets_post:
+    case Op::octets_initiator:
+    case Op::octets_responder:
       return Field::kBytes;
     case Op::packets_delta:
     case Op::packets_total:
     case Op::packets_post:
+    case Op::packets_initiator:
+    case Op::packets_responder:
       return Field::kPackets;
     case Op::icmp_type_code:
     case Op::icmp_type:
@@ -239,32 +322,60 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
     case Op::skip_variable:
       r.skip(read_variable_length(r));
       break;
-    case Op::src_v4:
-      f.src = read_v4(r);
+    // The later occurrence of a repeated element wins (the inner header of a tunnel), but an all-zero
+    // address never replaces a set one.
+    case Op::src_v4: {
+      const std::uint32_t v = r.u32();
+      if (v != 0 || f.src.empty()) f.src = core::IpAddress::v4(v);
       break;
-    case Op::dst_v4:
-      f.dst = read_v4(r);
+    }
+    case Op::dst_v4: {
+      const std::uint32_t v = r.u32();
+      if (v != 0 || f.dst.empty()) f.dst = core::IpAddress::v4(v);
       break;
-    case Op::src_v6:
-      f.src = read_v6(r);
+    }
+    case Op::src_v6: {
+      const auto a = read_v6(r);
+      if (f.src.empty() || !is_zero(a)) f.src = a;
       break;
-    case Op::dst_v6:
-      f.dst = read_v6(r);
+    }
+    case Op::dst_v6: {
+      const auto a = read_v6(r);
+      if (f.dst.empty() || !is_zero(a)) f.dst = a;
       break;
+    }
     case Op::nexthop_v4:
-      f.nexthop = read_v4(r);
-      x.nexthop_rank = 2;
-      break;
     case Op::nexthop_v6:
-      f.nexthop = read_v6(r);
-      x.nexthop_rank = 2;
-      break;
     case Op::bgp_nexthop_v4:
     case Op::bgp_nexthop_v6: {
-      const auto a = op.op == Op::bgp_nexthop_v4 ? read_v4(r) : read_v6(r);
-      if (x.nexthop_rank <= 1) {
+      const bool v4 = op.op == Op::nexthop_v4 || op.op == Op::bgp_nexthop_v4;
+      const auto a = v4 ? read_v4(r) : read_v6(r);
+      const std::uint8_t rank = nexthop_rank(op.op == Op::nexthop_v4 || op.op == Op::nexthop_v6, a);
+      if (rank > x.nexthop_rank) {
         f.nexthop = a;
-        x.nexthop_rank = 1;
+        x.nexthop_rank = rank;
+      }
+      break;
+    }
+    case Op::src_v6_aside: {
+      const auto a = read_v6(r);
+      if (!x.has(RecordExtras::kV6Src) || !is_zero(a)) x.v6_src = a;
+      x.seen |= RecordExtras::kV6Src;
+      break;
+    }
+    case Op::dst_v6_aside: {
+      const auto a = read_v6(r);
+      if (!x.has(RecordExtras::kV6Dst) || !is_zero(a)) x.v6_dst = a;
+      x.seen |= RecordExtras::kV6Dst;
+      break;
+    }
+    case Op::nexthop_v6_aside:
+    case Op::bgp_nexthop_v6_aside: {
+      const auto a = read_v6(r);
+      const std::uint8_t rank = nexthop_rank(op.op == Op::nexthop_v6_aside, a);
+      if (rank > x.v6_nexthop_rank) {
+        x.v6_nexthop = a;
+        x.v6_nexthop_rank = rank;
       }
       break;
     }
@@ -314,7 +425,7 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
     case Op::octets_total:
     case Op::octets_post: {
       const std::uint64_t v = read_uint(r, n);
-      const std::uint8_t rank = op.op == Op::octets_delta ? 3 : op.op == Op::octets_total ? 2 : 1;
+      const std::uint8_t rank = count_rank(op.op == Op::octets_delta ? 3 : op.op == Op::octets_total ? 2 : 1, v);
       if (rank >= x.bytes_rank) {
         f.bcount = v;
         x.bytes_rank = rank;
@@ -325,13 +436,29 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
     case Op::packets_total:
     case Op::packets_post: {
       const std::uint64_t v = read_uint(r, n);
-      const std::uint8_t rank = op.op == Op::packets_delta ? 3 : op.op == Op::packets_total ? 2 : 1;
+      const std::uint8_t rank = count_rank(op.op == Op::packets_delta ? 3 : op.op == Op::packets_total ? 2 : 1, v);
       if (rank >= x.packets_rank) {
         f.pcount = v;
         x.packets_rank = rank;
       }
       break;
     }
+    case Op::octets_initiator:
+      x.initiator_octets = read_uint(r, n);
+      x.seen |= RecordExtras::kInitOctets;
+      break;
+    case Op::octets_responder:
+      x.responder_octets = read_uint(r, n);
+      x.seen |= RecordExtras::kRespOctets;
+      break;
+    case Op::packets_initiator:
+      x.initiator_packets = read_uint(r, n);
+      x.seen |= RecordExtras::kInitPackets;
+      break;
+    case Op::packets_responder:
+      x.responder_packets = read_uint(r, n);
+      x.seen |= RecordExtras::kRespPackets;
+      break;
     case Op::icmp_type_code: {
       const std::uint64_t v = read_uint(r, n);
       f.icmp_type = static_cast<std::uint8_t>((v >> 8) & 0xffu);
@@ -428,6 +555,71 @@ inline __attribute__((always_inline)) void apply_one(ByteReader& r, const FieldO
       x.packet_space = read_uint(r, n);
       x.seen |= RecordExtras::kPacketSpace;
       break;
+    case Op::reverse_octets_delta:
+    case Op::reverse_octets_total: {
+      const std::uint64_t v = read_uint(r, n);
+      const std::uint8_t rank = count_rank(op.op == Op::reverse_octets_delta ? 3 : 2, v);
+      if (rank >= x.reverse_octets_rank) {
+        x.reverse_octets = v;
+        x.reverse_octets_rank = rank;
+      }
+      x.seen |= RecordExtras::kReverseOctets;
+      break;
+    }
+    case Op::reverse_packets_delta:
+    case Op::reverse_packets_total: {
+      const std::uint64_t v = read_uint(r, n);
+      const std::uint8_t rank = count_rank(op.op == Op::reverse_packets_delta ? 3 : 2, v);
+      if (rank >= x.reverse_packets_rank) {
+        x.reverse_packets = v;
+        x.reverse_packets_rank = rank;
+      }
+      x.seen |= RecordExtras::kReversePackets;
+      break;
+    }
+    case Op::reverse_tcp_flags:
+      x.reverse_flags = static_cast<std::uint8_t>(read_uint(r, n) & 0xffu);
+      x.seen |= RecordExtras::kReverseFlags;
+      break;
+    case Op::frame_size:
+      x.frame_size = read_uint(r, n);
+      x.seen |= RecordExtras::kFrameSize;
+      break;
+    case Op::link_frame_section:
+    case Op::ip_packet_section: {
+      const std::size_t len = n == kVariableLength ? read_variable_length(r) : n;
+      x.section = r.bytes(len);
+      x.seen = (x.seen & ~(RecordExtras::kLinkFrame | RecordExtras::kIpPacket)) |
+               (op.op == Op::link_frame_section ? RecordExtras::kLinkFrame : RecordExtras::kIpPacket);
+      break;
+    }
+    case Op::sampling_time_interval:
+      x.time_interval = read_uint(r, n);
+      x.seen |= RecordExtras::kTimeInterval;
+      break;
+    case Op::sampling_time_space:
+      x.time_space = read_uint(r, n);
+      x.seen |= RecordExtras::kTimeSpace;
+      break;
+    case Op::sampling_size:
+      x.sampling_size = read_uint(r, n);
+      x.seen |= RecordExtras::kSizeN;
+      break;
+    case Op::sampling_population:
+      x.population = read_uint(r, n);
+      x.seen |= RecordExtras::kPopulation;
+      break;
+    case Op::sampling_probability: {
+      // float64, or float32 in reduced-size encoding (RFC 7011 6.2).
+      const std::uint64_t bits = read_uint(r, n);
+      if (n == 8) {
+        x.probability = std::bit_cast<double>(bits);
+      } else {
+        x.probability = static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
+      }
+      x.seen |= RecordExtras::kProbability;
+      break;
+    }
     case Op::sampler_id:
       x.sampler_id = read_uint(r, n);
       x.seen |= RecordExtras::kSamplerId;
@@ -518,25 +710,165 @@ void resolve_times(const RecordExtras& x, const TimeBase& base, FlowRecord& f) n
   }
 }
 
+namespace {
+
+// round(a / b) for b > 0, without overflow.
+std::uint64_t round_div(std::uint64_t a, std::uint64_t b) noexcept {
+  const std::uint64_t q = a / b;
+  const std::uint64_t rem = a % b;
+  return q + (rem >= b - rem ? 1 : 0);
+}
+
+// round((n + m) / n) = 1 + round(m / n), for n > 0.
+std::uint64_t one_plus_ratio(std::uint64_t n, std::uint64_t m) noexcept {
+  const std::uint64_t q = round_div(m, n);
+  return q == std::numeric_limits<std::uint64_t>::max() ? q : 1 + q;
+}
+
+}  // namespace
+
 std::uint32_t sampling_interval_of(const RecordExtras& x) noexcept {
   std::uint64_t v = 0;
   if (x.has(RecordExtras::kPacketInterval) && x.packet_interval != 0) {
-    const std::uint64_t n = x.packet_interval;
-    if (x.has(RecordExtras::kPacketSpace)) {
-      const std::uint64_t m = x.packet_space;
-      // round((n + m) / n) = 1 + round(m / n), in quotient and remainder so nothing overflows.
-      const std::uint64_t q = m / n;
-      const std::uint64_t rem = m % n;
-      v = q >= std::numeric_limits<std::uint32_t>::max() ? q : 1 + q + (rem >= n - rem ? 1 : 0);
-    } else {
-      v = n;
-    }
+    v = x.has(RecordExtras::kPacketSpace) ? one_plus_ratio(x.packet_interval, x.packet_space) : x.packet_interval;
+  } else if (x.has(RecordExtras::kSizeN) && x.has(RecordExtras::kPopulation) && x.sampling_size != 0 &&
+             x.population != 0) {
+    v = round_div(x.population, x.sampling_size);
+  } else if (x.has(RecordExtras::kTimeInterval) && x.has(RecordExtras::kTimeSpace) && x.time_interval != 0) {
+    v = one_plus_ratio(x.time_interval, x.time_space);
+  } else if (x.has(RecordExtras::kProbability) && x.probability > 0 && x.probability <= 1) {
+    const double inv = std::round(1.0 / x.probability);
+    v = inv >= 4294967295.0 ? 4294967295u : static_cast<std::uint64_t>(inv);
   } else if (x.has(RecordExtras::kSamplingInterval) && x.sampling_interval != 0) {
     v = x.sampling_interval;
   } else if (x.has(RecordExtras::kRandomInterval) && x.random_interval != 0) {
     v = x.random_interval;
   }
   return saturate<std::uint32_t>(v);
+}
+
+namespace {
+
+// What a sampled frame or packet gives that the record lacks (see resolve_record()).
+void apply_section(const RecordExtras& x, FlowRecord& f) noexcept {
+  using core::Field;
+  // One sampled packet, whatever it holds; its size from dataLinkFrameSize when the record has no
+  // byte count.
+  if (!(f.fields & Field::kPackets)) {
+    f.pcount = 1;
+    f.fields |= Field::kPackets;
+  }
+  if (!(f.fields & Field::kBytes) && x.has(RecordExtras::kFrameSize)) {
+    f.bcount = x.frame_size;
+    f.fields |= Field::kBytes;
+  }
+  const auto info = x.has(RecordExtras::kLinkFrame) ? parse_ethernet(x.section) : parse_ip(x.section);
+  if (!info) return;  // not IP (ARP, MPLS, ...), or a bad header: nothing to add
+  const PacketInfo& p = *info;
+  if (!(f.fields & Field::kSrcAddr)) f.src = p.src;
+  if (!(f.fields & Field::kDstAddr)) f.dst = p.dst;
+  if (!(f.fields & Field::kProtocol)) f.protocol = p.protocol;
+  if (!(f.fields & Field::kTos)) f.tos = p.tos;
+  f.fields |= Field::kSrcAddr | Field::kDstAddr | Field::kProtocol | Field::kTos;
+  if (!p.transport) return;
+  const std::uint8_t proto = f.protocol;
+  if ((proto == 1 || proto == 58) && !(f.fields & Field::kIcmp)) {
+    f.icmp_type = p.icmp_type;
+    f.icmp_code = p.icmp_code;
+    f.fields |= Field::kIcmp;
+  } else if ((proto == 6 || proto == 17 || proto == 132) && !(f.fields & Field::kPorts)) {
+    f.sport = p.sport;
+    f.dport = p.dport;
+    f.fields |= Field::kPorts;
+  }
+  if (proto == 6 && !(f.fields & Field::kTcpFlags)) {
+    f.tcp_flags = p.tcp_flags;
+    f.fields |= Field::kTcpFlags;
+  }
+}
+
+}  // namespace
+
+CountFix resolve_record(RecordExtras& x, DualStack dual, FlowRecord& f) noexcept {
+  using core::Field;
+  if (x.seen & (RecordExtras::kLinkFrame | RecordExtras::kIpPacket)) apply_section(x, f);
+  if (dual != DualStack::none) {
+    const auto nonzero = [](const core::IpAddress& a) { return !a.empty() && !is_zero(a); };
+    const int v4 = (f.src.is_v4() && nonzero(f.src)) + (f.dst.is_v4() && nonzero(f.dst));
+    const int v6 = (x.has(RecordExtras::kV6Src) && nonzero(x.v6_src)) + (x.has(RecordExtras::kV6Dst) && nonzero(x.v6_dst));
+    const bool any_v4 = f.src.is_v4() || f.dst.is_v4();
+    if (v6 > v4 || (v6 == v4 && v6 > 0 && dual == DualStack::v6_last) || (v6 == 0 && v4 == 0 && !any_v4)) {
+      if (x.has(RecordExtras::kV6Src)) f.src = x.v6_src;
+      if (x.has(RecordExtras::kV6Dst)) f.dst = x.v6_dst;
+      if (x.v6_nexthop_rank >= 3 || (x.v6_nexthop_rank != 0 && x.nexthop_rank < 3)) f.nexthop = x.v6_nexthop;
+    } else if (x.nexthop_rank < 3 && x.v6_nexthop_rank >= 3) {
+      f.nexthop = x.v6_nexthop;  // an IPv4 flow with only an IPv6 next hop (RFC 5549)
+    } else if (x.nexthop_rank == 0 && x.v6_nexthop_rank != 0) {
+      f.nexthop = x.v6_nexthop;
+    }
+  }
+  if ((f.fields & Field::kIcmp) && f.protocol != 1 && f.protocol != 58 &&
+      ((f.fields & Field::kProtocol) || (f.icmp_type == 0 && f.icmp_code == 0)))
+    f.fields &= ~std::uint32_t{Field::kIcmp};
+
+  // Counts: the initiator + responder sum when nothing better was non-zero.
+  const auto sum = [](std::uint64_t a, std::uint64_t b) {
+    std::uint64_t s = 0;
+    return __builtin_add_overflow(a, b, &s) ? std::numeric_limits<std::uint64_t>::max() : s;
+  };
+  if (x.seen & (RecordExtras::kInitOctets | RecordExtras::kRespOctets)) {
+    const std::uint64_t v = sum(x.has(RecordExtras::kInitOctets) ? x.initiator_octets : 0,
+                                x.has(RecordExtras::kRespOctets) ? x.responder_octets : 0);
+    if (count_rank(0, v) > x.bytes_rank) {
+      f.bcount = v;
+      x.bytes_rank = count_rank(0, v);
+    }
+  }
+  if (x.seen & (RecordExtras::kInitPackets | RecordExtras::kRespPackets)) {
+    const std::uint64_t v = sum(x.has(RecordExtras::kInitPackets) ? x.initiator_packets : 0,
+                                x.has(RecordExtras::kRespPackets) ? x.responder_packets : 0);
+    if (count_rank(0, v) > x.packets_rank) {
+      f.pcount = v;
+      x.packets_rank = count_rank(0, v);
+    }
+  }
+  return resolve_counts(f);
+}
+
+CountFix resolve_counts(FlowRecord& f) noexcept {
+  using core::Field;
+  if (f.pcount != 0 && (f.fields & Field::kPackets)) return CountFix::none;
+  f.fields &= ~std::uint32_t{Field::kPackets};
+  if (f.bcount != 0 && (f.fields & Field::kBytes)) {
+    f.pcount = f.bcount / kAssumedPacketSize + (f.bcount % kAssumedPacketSize != 0 ? 1 : 0);
+    return CountFix::packets_estimated;
+  }
+  f.pcount = 1;
+  return CountFix::no_counters;
+}
+
+bool reverse_flow(const RecordExtras& x, const FlowRecord& forward, FlowRecord& out) noexcept {
+  using core::Field;
+  const bool octets = x.has(RecordExtras::kReverseOctets);
+  const bool packets = x.has(RecordExtras::kReversePackets);
+  if ((!octets || x.reverse_octets == 0) && (!packets || x.reverse_packets == 0)) return false;
+  out = forward;
+  std::swap(out.src, out.dst);
+  std::swap(out.sport, out.dport);
+  std::swap(out.input, out.output);
+  std::swap(out.input_format, out.output_format);
+  std::swap(out.src_as, out.dst_as);
+  std::swap(out.src_mask, out.dst_mask);
+  out.fields &= ~std::uint32_t{Field::kPackets | Field::kBytes | Field::kTcpFlags | Field::kIcmp | Field::kNextHop};
+  out.bcount = octets ? x.reverse_octets : 0;
+  out.pcount = packets ? x.reverse_packets : 0;
+  if (octets) out.fields |= Field::kBytes;
+  if (packets) out.fields |= Field::kPackets;
+  if (x.has(RecordExtras::kReverseFlags)) {
+    out.tcp_flags = x.reverse_flags;
+    out.fields |= Field::kTcpFlags;
+  }
+  return true;
 }
 
 }  // namespace overflowd::decode::ie

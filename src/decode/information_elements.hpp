@@ -12,20 +12,29 @@
 // - Unsigned integers accept the reduced-size encoding (RFC 7011 6.2): any length 1..8, big-endian.
 //   A value wider than its FlowRecord member saturates (a 64-bit interface index becomes 2^32-1),
 //   except the TCP flags, of which only the low 8 bits are kept (tcpControlBits is 16 bits in IPFIX).
-// - Addresses must be exactly 4 (IPv4) or 16 (IPv6) bytes.
+// - Addresses must be exactly 4 (IPv4) or 16 (IPv6) bytes. A template with IPv4 and IPv6 source or
+//   destination fields (dual-stack) decides the family per record: see resolve_record(). An address
+//   element repeated in a template (a tunnel's outer and inner headers) keeps its later value, unless
+//   that is all zero and an earlier one is not.
+// - A field of length 0 (legal in v9 and IPFIX templates) carries nothing and is skipped.
 // - dateTimeSeconds (150/151) must be 4 bytes, dateTimeMilliseconds (152/153, 160) 8 bytes, and
 //   dateTimeMicroseconds / Nanoseconds (154..157, NTP format, RFC 7011 6.1.9/6.1.10) 8 bytes.
-// - Counts: delta counts (1/2) win over total counts (85/86), which win over the post-counts (23/24,
-//   v9 OUT_BYTES/OUT_PKTS), whatever their order in the template.
-// - Next hop: ipNextHop (15/62) wins over bgpNextHop (18/63). ToS: ipClassOfService (5) wins over
-//   ipDiffServCodePoint (195, shifted left by 2).
+// - Counts: a non-zero count wins over a zero one (IN_PKTS 0 beside OUT_PKTS 1, a delta count of 0
+//   beside a non-zero total); among non-zero ones, delta counts (1/2) win over total counts (85/86),
+//   which win over the post-counts (23/24, v9 OUT_BYTES/OUT_PKTS), which win over the sum of the
+//   initiator and responder counts (231/232, 298/299: Cisco NSEL), whatever their template order.
+//   A record with bytes but no packets, or with neither, is handled by resolve_record().
+// - Next hop: a non-zero ipNextHop (15/62) wins over a non-zero bgpNextHop (18/63), which wins over
+//   a zero one. ToS: ipClassOfService (5) wins over ipDiffServCodePoint (195, shifted left by 2).
+// - ICMP type and code are kept only on ICMP (1) and ICMPv6 (58) flows (or, when the record has no
+//   protocol, when they are not 0): see resolve_record().
 // - Times: an absolute form (150..157) wins over a delta to the export time (158/159), which wins
 //   over system uptime (21/22). Uptime stamps are converted with the v9 header's sysUpTime and
 //   unix_secs; in IPFIX, with systemInitTimeMilliseconds (160) from the record or, failing that,
 //   from the domain's options data. When only one end is known the other is derived from
 //   flowDurationMilliseconds/Microseconds (161/162) or, failing that, set equal to it.
 //   kTimes is set when at least one end is known.
-// - Sampling (34, 50, 305/306, 48, 302): see sampling_interval_of() and TemplateCache.
+// - Sampling (34, 50, 305..311, 48, 302): see sampling_interval_of() and TemplateCache.
 #pragma once
 
 #include <cstdint>
@@ -91,9 +100,21 @@ enum Id : std::uint16_t {
   kIcmpTypeIPv6 = 178,
   kIcmpCodeIPv6 = 179,
   kIpDiffServCodePoint = 195,
+  kInitiatorOctets = 231,           // Cisco NSEL, as a v9 field type too
+  kResponderOctets = 232,
+  kInitiatorPackets = 298,
+  kResponderPackets = 299,
   kSelectorId = 302,
   kSamplingPacketInterval = 305,
   kSamplingPacketSpace = 306,
+  kSamplingTimeInterval = 307,      // microseconds selected (RFC 5477 8.2.3)
+  kSamplingTimeSpace = 308,         // microseconds not selected
+  kSamplingSize = 309,              // random n-out-of-N: n
+  kSamplingPopulation = 310,        // random n-out-of-N: N
+  kSamplingProbability = 311,       // uniform probabilistic: float64 (or float32, reduced size)
+  kDataLinkFrameSize = 312,         // RFC 7133: the sampled frame's length
+  kIpHeaderPacketSection = 313,     // RFC 5477: the sampled packet from its IP header
+  kDataLinkFrameSection = 315,      // RFC 7133: the sampled frame from its data-link header
 };
 
 // A field length of 65535 in a template: the value carries its own length (RFC 7011 7).
@@ -128,6 +149,10 @@ enum class Op : std::uint8_t {
   packets_total,
   octets_post,
   packets_post,
+  octets_initiator,  // 231 / 298 and their responder twins: summed (one connection, both ways)
+  octets_responder,
+  packets_initiator,
+  packets_responder,
   icmp_type_code,  // 32 / 139: type << 8 | code
   icmp_type,
   icmp_code,
@@ -148,9 +173,35 @@ enum class Op : std::uint8_t {
   sampler_random_interval,
   sampling_packet_interval,
   sampling_packet_space,
+  sampling_time_interval,
+  sampling_time_space,
+  sampling_size,
+  sampling_population,
+  sampling_probability,
   sampler_id,
   selector_id,
+  // Dual-stack templates (both IPv4 and IPv6 source/destination fields): TemplateCache::store()
+  // turns their IPv6 address ops into these, which keep the value aside for resolve_record().
+  src_v6_aside,
+  dst_v6_aside,
+  nexthop_v6_aside,
+  bgp_nexthop_v6_aside,
+  // Biflows (RFC 5103): the reverse direction's counters and TCP flags (see classify_enterprise).
+  reverse_octets_delta,
+  reverse_packets_delta,
+  reverse_octets_total,
+  reverse_packets_total,
+  reverse_tcp_flags,
+  // Records that carry the sampled packet itself (Juniper MX, some Cisco): walked with
+  // decode::parse_ethernet / parse_ip in resolve_record(). Fixed or variable length.
+  frame_size,
+  link_frame_section,
+  ip_packet_section,
 };
+
+// RFC 5103's reverse information elements: enterprise 29305, the forward element's id.
+inline constexpr std::uint32_t kReversePen = 29305;
+inline constexpr std::uint32_t kIxiaPen = 3054;  // Ixia IxFlow: its own reverse counters 176 / 177
 
 struct FieldOp {
   std::uint16_t length = 0;  // bytes, or kVariableLength
@@ -160,6 +211,12 @@ struct FieldOp {
 
 // What a template field (element id without the E bit, enterprise flag, length) compiles to.
 [[nodiscard]] Op classify(std::uint16_t id, bool enterprise, std::uint16_t length) noexcept;
+// An enterprise-specific field: the reverse counters and TCP flags of a biflow (PEN 29305: 1, 2, 85,
+// 86, 6; Ixia's PEN 3054: 176, 177 reverse octet / packet deltas), else a skip.
+[[nodiscard]] Op classify_enterprise(std::uint32_t pen, std::uint16_t id, std::uint16_t length) noexcept;
+[[nodiscard]] constexpr bool is_reverse_op(Op op) noexcept {
+  return op >= Op::reverse_octets_delta && op <= Op::reverse_tcp_flags;
+}
 
 // The FlowRecord::fields bit an op can set (0 for skips, times and sampling fields).
 [[nodiscard]] std::uint32_t field_bit(Op op) noexcept;
@@ -194,11 +251,29 @@ struct RecordExtras {
     kPacketSpace = 1u << 10,
     kSamplerId = 1u << 11,
     kSelectorId = 1u << 12,
+    kTimeInterval = 1u << 13,
+    kTimeSpace = 1u << 14,
+    kSizeN = 1u << 15,
+    kPopulation = 1u << 16,
+    kProbability = 1u << 17,
+    kInitOctets = 1u << 18,
+    kRespOctets = 1u << 19,
+    kInitPackets = 1u << 20,
+    kRespPackets = 1u << 21,
+    kV6Src = 1u << 22,  // dual-stack templates: the IPv6 addresses, kept aside (see resolve_record)
+    kV6Dst = 1u << 23,
+    kReverseOctets = 1u << 24,  // biflows
+    kReversePackets = 1u << 25,
+    kReverseFlags = 1u << 26,
+    kFrameSize = 1u << 27,
+    kLinkFrame = 1u << 28,  // `section` is a data-link frame (315)
+    kIpPacket = 1u << 29,   // `section` is an IP packet (313)
   };
   std::uint32_t seen = 0;
   std::uint8_t start_rank = 0, end_rank = 0;  // absolute times: 0 none, 1 s, 2 ms, 3 us/ns
   std::uint8_t packets_rank = 0, bytes_rank = 0;
   std::uint8_t nexthop_rank = 0, tos_rank = 0;
+  std::uint8_t v6_nexthop_rank = 0;  // dual-stack templates: the IPv6 next hop's rank
   std::int64_t start_ms = 0, end_ms = 0;
   std::uint32_t start_uptime = 0, end_uptime = 0;
   std::uint64_t start_delta_us = 0, end_delta_us = 0;
@@ -206,6 +281,17 @@ struct RecordExtras {
   std::uint64_t duration_ms = 0, duration_us = 0;
   std::uint64_t sampling_interval = 0, random_interval = 0, packet_interval = 0, packet_space = 0;
   std::uint64_t sampler_id = 0, selector_id = 0;
+  std::uint8_t reverse_octets_rank = 0, reverse_packets_rank = 0;
+  // Read only when their `seen` bit is set, so left uninitialized: a RecordExtras is made per
+  // record, and zeroing these would cost the hot loop for fields most templates never have.
+  std::uint8_t reverse_flags;
+  std::uint64_t time_interval, time_space, sampling_size, population;
+  double probability;
+  std::uint64_t initiator_octets, responder_octets, initiator_packets, responder_packets;
+  std::uint64_t reverse_octets, reverse_packets;  // biflows: the reverse direction's
+  std::uint64_t frame_size;
+  core::Bytes section;  // the sampled frame or packet, inside the datagram
+  core::IpAddress v6_src, v6_dst, v6_nexthop;  // dual-stack templates only (v6_nexthop: its rank)
 
   [[nodiscard]] constexpr bool has(std::uint32_t bit) const noexcept { return (seen & bit) != 0; }
 };
@@ -219,10 +305,48 @@ bool apply_all(core::ByteReader& r, std::span<const FieldOp> ops, core::FlowReco
 // Sets f's times from x and the time base (see the header comment); sets kTimes when known.
 void resolve_times(const RecordExtras& x, const TimeBase& base, core::FlowRecord& f) noexcept;
 
-// The 1-in-N interval that a record's own sampling fields declare, or 0 when it declares none:
-// samplingPacketInterval n (305) with samplingPacketSpace m (306): round((n + m) / n), since n of
-// every n + m packets are selected; 305 alone: n; else samplingInterval (34); else
-// samplerRandomInterval (50). Values of 0 count as absent; the result saturates at 2^32-1.
+// What needs the whole record once its fields are read (after apply_all):
+// - Dual-stack templates (IPv4 and IPv6 source/destination fields; `dual` says which family's come
+//   last in the template): the record's family is the one with more non-zero source/destination
+//   addresses; when both have as many (both set) it is the family whose fields come LATER in the
+//   template. Templates that carry two headers (tunnels: Cisco IOS-XR SRv6 / IP-in-IP, Huawei) list
+//   the outer header first, and the inner one holds the traffic's own endpoints, the ones a report
+//   is for. The same rule holds within one family (an element repeated: the later occurrence wins,
+//   see apply()), except that an all-zero address never replaces a set one. The next hop is the
+//   chosen family's when non-zero, else the other's (RFC 5549).
+// - A sampled frame or packet (dataLinkFrameSection 315, ipHeaderPacketSection 313) is walked as the
+//   sFlow decoder walks sampled headers (the outer IP header, as captured), and gives what the record
+//   does not carry itself: addresses, protocol, ToS, ports, TCP flags, ICMP type/code. Such a record
+//   describes one sampled packet: without a packet count it has 1, and without a byte count the
+//   frame's size (dataLinkFrameSize 312), as sFlow. A frame that is not IP gives nothing.
+// - ICMP type/code (kIcmp) are dropped unless the flow is ICMP or ICMPv6 (see the header comment).
+// - Counts: with bytes but no (or 0) packets, pcount is estimated as ceil(bytes / kAssumedPacketSize),
+//   at least 1, and kPackets is cleared (the report does not claim a count the exporter did not
+//   give); with neither (a pure event: NAT, firewall, MAC-only records), pcount is 1 (an event
+//   stands for at least the packet that caused it) and kPackets is cleared.
+// Returns what was done to the counts, for the decoders' counters.
+enum class CountFix : std::uint8_t { none, packets_estimated, no_counters };
+enum class DualStack : std::uint8_t { none, v4_last, v6_last };
+inline constexpr std::uint64_t kAssumedPacketSize = 512;
+CountFix resolve_record(RecordExtras& x, DualStack dual, core::FlowRecord& f) noexcept;
+// The count rule of resolve_record() alone (packets estimated from bytes, or 1 for an event).
+CountFix resolve_counts(core::FlowRecord& f) noexcept;
+
+// A biflow record's reverse direction as a flow of its own (RFC 5103): addresses, ports,
+// interfaces, AS numbers and masks swapped; the reverse counters and TCP flags; no next hop or ICMP
+// type (those of the forward direction). False when the record carries no reverse traffic (no
+// reverse counter, or all of them 0).
+bool reverse_flow(const RecordExtras& x, const core::FlowRecord& forward, core::FlowRecord& out) noexcept;
+
+// The 1-in-N interval that a record's own sampling fields declare, or 0 when it declares none, the
+// first of (RFC 5475 / 5477 selector parameters, v9 fields):
+// - samplingPacketInterval n (305) with samplingPacketSpace m (306): round((n + m) / n), since n of
+//   every n + m packets are selected; 305 alone: n;
+// - samplingSize n (309) with samplingPopulation N (310), random n-out-of-N: round(N / n);
+// - samplingTimeInterval t (307) with samplingTimeSpace s (308), time-based: round((t + s) / t);
+// - samplingProbability p (311), uniform probabilistic: round(1 / p), for 0 < p <= 1;
+// - samplingInterval (34); else samplerRandomInterval (50, v9 FLOW_SAMPLER_RANDOM_INTERVAL).
+// Values of 0 (or a probability outside (0, 1]) count as absent; the result saturates at 2^32-1.
 [[nodiscard]] std::uint32_t sampling_interval_of(const RecordExtras& x) noexcept;
 
 // The NTP 64-bit timestamp (seconds since 1900 . 2^-32 fraction) as Unix milliseconds.

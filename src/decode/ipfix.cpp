@@ -16,7 +16,7 @@ core::Error error(const DomainKey& key, Errc code, std::size_t offset, std::uint
 
 // Template Set (2) or Options Template Set (3), RFC 7011 3.4.1 / 3.4.2, with withdrawals (8.1).
 void parse_templates(TemplateCache& cache, const DomainKey& key, std::uint16_t set_id, core::Bytes body,
-                     std::size_t body_offset, SetErrors& errors) {
+                     std::size_t body_offset, SetErrors& errors, std::int64_t now_ms) {
   const bool options = set_id == kOptionsTemplateSetId;
   ByteReader r(body);
   while (r.remaining() >= 4) {
@@ -58,20 +58,21 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, std::uint16_t s
       const std::uint16_t raw = r.u16();
       const std::uint16_t length = r.u16();
       const bool enterprise = (raw & kEnterpriseBit) != 0;
-      if (enterprise) r.skip(4);  // the enterprise number: the element is skipped whatever it is
-      if (!r.ok() || length == 0) {
+      const std::uint32_t pen = enterprise ? r.u32() : 0;
+      if (!r.ok()) {  // a length of 0 is legal: the field is skipped
         errors.add(error(key, Errc::bad_template, at, id));
         return;
       }
       if (!compile) continue;  // walked to find the next record, nothing kept
+      const auto element = static_cast<std::uint16_t>(raw & ~kEnterpriseBit);
       add_template_field(draft, ops, length,
-                         ie::classify(static_cast<std::uint16_t>(raw & ~kEnterpriseBit), enterprise, length));
+                         enterprise ? ie::classify_enterprise(pen, element, length) : ie::classify(element, false, length));
     }
     if (!compile) {
       errors.add(error(key, Errc::field_limit, at, id));
       continue;
     }
-    if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
+    if (auto e = cache.store(key, draft, now_ms)) errors.add(error(key, *e, at, id));
   }
   // Fewer than 4 bytes left: padding (shorter than any template record).
 }
@@ -103,6 +104,7 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, TemplateCache& 
 
   SetContext ctx{cache, key, datagram, {}, core::SourceType::ipfix, errors};
   ctx.time.export_ms = std::int64_t{h.export_time} * 1000;
+  const std::int64_t now_ms = datagram.received_ns / 1'000'000;  // the templates' clock
 
   ByteReader r(datagram.bytes.first(h.length));
   r.skip(kHeaderSize);
@@ -122,14 +124,15 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, TemplateCache& 
     const core::Bytes body = r.bytes(length - 4u);
     const std::size_t body_offset = at + 4;
     if (set_id == kTemplateSetId || set_id == kOptionsTemplateSetId) {
-      parse_templates(cache, key, set_id, body, body_offset, errors);
+      parse_templates(cache, key, set_id, body, body_offset, errors, now_ms);
     } else if (set_id < kMinDataSetId) {
       errors.skip();  // reserved Set id
     } else {
       Domain* domain = cache.find(key);
-      const Template* t = domain ? domain->find(set_id) : nullptr;
+      bool expired = false;
+      const Template* t = domain ? cache.use(key, *domain, set_id, now_ms, expired) : nullptr;
       if (!t) {
-        errors.add(error(key, Errc::unknown_template, at, set_id));
+        errors.add(error(key, expired ? Errc::template_expired : Errc::unknown_template, at, set_id));
         continue;
       }
       produced += decode_data_set(ctx, *domain, *t, body, body_offset, out);

@@ -14,12 +14,14 @@
 // - Template withdrawal (8.1): a record with field count 0 withdraws that template id; one whose
 //   template id is the Set id (2 or 3) withdraws all data (2) or all options (3) templates of the
 //   domain. A malformed template (id < 256 that is not such a withdrawal, a field specifier past the
-//   Set, a field of length 0, an options template whose scope field count is 0 or above its field
-//   count) is bad_template and ends its Set; the Sets after it are still decoded. A template over a
-//   cap is counted (field_limit, record_limit, template_limit, exporter_limit) and skipped.
+//   Set, an options template whose scope field count is 0 or above its field count) is
+//   bad_template and ends its Set; the Sets after it are still decoded. A template over a cap is
+//   counted (field_limit, record_limit, template_limit, exporter_limit) and skipped; so is one whose
+//   fields all have length 0 (bad_template). A single field of length 0 is legal and skipped.
 // - Enterprise-specific fields (E bit, 4-byte enterprise number) and unknown elements are skipped
-//   with their length; variable-length fields (length 65535: 1-byte length, or 255 and a 2-byte
-//   length) are skipped the same way.
+//   with their length, except the reverse counters of biflows (RFC 5103, PEN 29305; Ixia's 3054),
+//   which give the reverse direction as a flow of its own (flow_sets.hpp); variable-length fields
+//   (length 65535: 1-byte length, or 255 and a 2-byte length) are skipped the same way.
 // - Options data teaches sampling (samplingInterval 34, samplerRandomInterval 50,
 //   samplingPacketInterval/Space 305/306, per samplerId 48 or selectorId 302) and
 //   systemInitTimeMilliseconds (160), see TemplateCache::learn(); scope fields are ordinary

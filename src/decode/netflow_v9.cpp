@@ -15,7 +15,7 @@ core::Error error(const DomainKey& key, Errc code, std::size_t offset, std::uint
 
 // Template FlowSet (id 0): records of template id, field count, then (type, length) pairs.
 void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes body, std::size_t body_offset,
-                     SetErrors& errors) {
+                     SetErrors& errors, std::int64_t now_ms) {
   ByteReader r(body);
   while (r.remaining() >= 4) {
     const std::size_t at = body_offset + r.offset();
@@ -34,14 +34,10 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes bod
     TemplateCache::Draft draft{.id = id, .options = false, .variable = false, .min_length = 0};
     for (std::uint16_t i = 0; i < count; ++i) {
       const std::uint16_t type = r.u16();
-      const std::uint16_t length = r.u16();
-      if (length == 0) {
-        errors.add(error(key, Errc::bad_template, at, id));
-        return;
-      }
+      const std::uint16_t length = r.u16();  // 0 is legal: the field is skipped
       add_template_field(draft, ops, length, ie::classify(type, false, length));
     }
-    if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
+    if (auto e = cache.store(key, draft, now_ms)) errors.add(error(key, *e, at, id));
   }
   // Fewer than 4 bytes left: padding.
 }
@@ -49,7 +45,7 @@ void parse_templates(TemplateCache& cache, const DomainKey& key, core::Bytes bod
 // Options Template FlowSet (id 1): template id, option scope length, option length (both in bytes),
 // then the scope fields and the option fields as (type, length) pairs.
 void parse_options_templates(TemplateCache& cache, const DomainKey& key, core::Bytes body, std::size_t body_offset,
-                             SetErrors& errors) {
+                             SetErrors& errors, std::int64_t now_ms) {
   ByteReader r(body);
   while (r.remaining() >= 6) {
     const std::size_t at = body_offset + r.offset();
@@ -73,17 +69,13 @@ void parse_options_templates(TemplateCache& cache, const DomainKey& key, core::B
     const std::size_t scope_count = scope_length / 4u;
     for (std::size_t i = 0; i < count; ++i) {
       const std::uint16_t type = r.u16();
-      const std::uint16_t length = r.u16();
-      if (length == 0) {
-        errors.add(error(key, Errc::bad_template, at, id));
-        return;
-      }
+      const std::uint16_t length = r.u16();  // 0 is legal (Juniper's System scope): skipped
       // Scope types (1 System, 2 Interface, 3 Line Card, 4 Cache, 5 Template) are not element ids.
       const bool variable = length == ie::kVariableLength;
       add_template_field(draft, ops, length,
                          i < scope_count ? (variable ? ie::Op::skip_variable : ie::Op::skip) : ie::classify(type, false, length));
     }
-    if (auto e = cache.store(key, draft)) errors.add(error(key, *e, at, id));
+    if (auto e = cache.store(key, draft, now_ms)) errors.add(error(key, *e, at, id));
   }
   // Fewer than 6 bytes left: padding.
 }
@@ -115,6 +107,7 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, TemplateCache& 
   ctx.time.export_ms = std::int64_t{h.unix_secs} * 1000;
   ctx.time.sys_uptime_ms = h.sys_uptime;
   ctx.time.has_uptime = true;
+  const std::int64_t now_ms = datagram.received_ns / 1'000'000;  // the templates' clock
 
   ByteReader r(datagram.bytes);
   r.skip(kHeaderSize);
@@ -130,16 +123,17 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, TemplateCache& 
     const core::Bytes body = r.bytes(length - 4u);
     const std::size_t body_offset = at + 4;
     if (set_id == kTemplateSetId) {
-      parse_templates(cache, key, body, body_offset, errors);
+      parse_templates(cache, key, body, body_offset, errors, now_ms);
     } else if (set_id == kOptionsTemplateSetId) {
-      parse_options_templates(cache, key, body, body_offset, errors);
+      parse_options_templates(cache, key, body, body_offset, errors, now_ms);
     } else if (set_id < kMinDataSetId) {
       errors.skip();  // reserved FlowSet id
     } else {
       Domain* domain = cache.find(key);
-      const Template* t = domain ? domain->find(set_id) : nullptr;
+      bool expired = false;
+      const Template* t = domain ? cache.use(key, *domain, set_id, now_ms, expired) : nullptr;
       if (!t) {
-        errors.add(error(key, Errc::unknown_template, at, set_id));
+        errors.add(error(key, expired ? Errc::template_expired : Errc::unknown_template, at, set_id));
         continue;
       }
       produced += decode_data_set(ctx, *domain, *t, body, body_offset, out);

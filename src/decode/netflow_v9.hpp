@@ -10,10 +10,12 @@
 // - A FlowSet length under 4 or past the end of the datagram is bad_set_length and ends the datagram
 //   (nothing after it can be located); records of the FlowSets before it are kept. 1 to 3 bytes
 //   after the last FlowSet are taken as padding.
-// - A malformed template (id < 256, field count 0 or past the FlowSet, a field of length 0, options
-//   scope/option lengths not multiples of 4) is bad_template and ends its FlowSet; the FlowSets after
-//   it are still decoded. A template over a cap is counted (field_limit, record_limit,
-//   template_limit, exporter_limit) and skipped.
+// - A malformed template (id < 256, field count 0 or past the FlowSet, options scope/option lengths
+//   not multiples of 4) is bad_template and ends its FlowSet; the FlowSets after it are still
+//   decoded. A template over a cap is counted (field_limit, record_limit, template_limit,
+//   exporter_limit) and skipped; so is one whose fields all have length 0 (bad_template).
+// - A field of length 0 is legal (Juniper's options "System" scope, ls_nf9_0length's data fields):
+//   it carries nothing and is skipped.
 // - Options template scope fields (System, Interface, ...: RFC 3954 6.1) are a separate type space,
 //   so they are skipped; the option fields map like data fields (SAMPLING_INTERVAL 34,
 //   FLOW_SAMPLER_RANDOM_INTERVAL 50 per FLOW_SAMPLER_ID 48: see TemplateCache::learn()).

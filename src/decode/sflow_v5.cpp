@@ -12,6 +12,7 @@ using core::IpAddress;
 namespace {
 
 constexpr std::uint32_t kInterfaceValueMask = 0x3fffffffu;  // compact interface: 2-bit format, 30-bit value
+constexpr std::uint32_t kInternalInterface = 0x3fffffffu;   // ifIndex format: the device itself
 constexpr std::size_t kFlowSampleFixed = 32;                // sequence .. record count
 constexpr std::size_t kFlowSampleExpandedFixed = 44;
 constexpr std::size_t kTagAndLength = 8;  // data_format + opaque length
@@ -237,6 +238,22 @@ void apply_packet(const PacketInfo& p, core::FlowRecord& f) noexcept {
   return {};
 }
 
+// An interface's format (0 ifIndex, 1 discarded, 2 multiple; 3 is undefined and taken as an ifIndex)
+// and value. The ifIndex 0x3FFFFFFF (compact), or 0xFFFFFFFF (expanded), is the device itself.
+void set_interface(std::uint32_t format, std::uint32_t value, core::InterfaceFormat& f, std::uint32_t& out) noexcept {
+  using core::InterfaceFormat;
+  out = value;
+  if (format == 1) {
+    f = InterfaceFormat::discarded;
+  } else if (format == 2) {
+    f = InterfaceFormat::multiple;
+  } else if (value == kInternalInterface || value == 0xffffffffu) {
+    f = InterfaceFormat::internal;
+  } else {
+    f = InterfaceFormat::ifindex;
+  }
+}
+
 // flow_sample (0:1) and flow_sample_expanded (0:3), up to and including the flow records.
 [[nodiscard]] core::Result<void> flow_sample(Part p, const Walk& w, bool expanded, Sample& s) noexcept {
   if (!p.r.has(expanded ? kFlowSampleExpandedFixed : kFlowSampleFixed)) return w.fail(Errc::bad_sample, p.at());
@@ -245,13 +262,17 @@ void apply_packet(const PacketInfo& p, core::FlowRecord& f) noexcept {
   const std::uint32_t rate = p.r.u32();
   p.r.skip(8);  // sample pool, drops
   if (expanded) {
-    p.r.skip(4);  // input format
-    s.flow.input = p.r.u32();
-    p.r.skip(4);  // output format
-    s.flow.output = p.r.u32();
+    const std::uint32_t input_format = p.r.u32();
+    const std::uint32_t input = p.r.u32();
+    const std::uint32_t output_format = p.r.u32();
+    const std::uint32_t output = p.r.u32();
+    set_interface(input_format, input, s.flow.input_format, s.flow.input);
+    set_interface(output_format, output, s.flow.output_format, s.flow.output);
   } else {
-    s.flow.input = p.r.u32() & kInterfaceValueMask;
-    s.flow.output = p.r.u32() & kInterfaceValueMask;
+    const std::uint32_t input = p.r.u32();
+    const std::uint32_t output = p.r.u32();
+    set_interface(input >> 30, input & kInterfaceValueMask, s.flow.input_format, s.flow.input);
+    set_interface(output >> 30, output & kInterfaceValueMask, s.flow.output_format, s.flow.output);
   }
   s.flow.fields |= core::kInterfaces;
   s.flow.sampling_interval = rate ? rate : 1u;

@@ -8,6 +8,11 @@
 // bcount = the frame length, sampling_interval = the sample's sampling rate (one sample at 1:N
 // stands for N packets). Extended router (0:1002) and gateway (0:1003) records add the next hop,
 // the masks and the AS numbers; extended switch (0:1001) is checked and carries nothing we report.
+// The sample's input and output interfaces keep their format (sFlow v5 "interface"): an ifIndex is
+// reported as input/output; a discarded packet (format 1, value = reason code), several output
+// interfaces (format 2, value = their number) or the device itself (ifIndex 0x3FFFFFFF, or
+// 0xFFFFFFFF in an expanded sample) are reported as input_format/output_format instead (see
+// core::InterfaceFormat). The undefined format 3 is read as an ifIndex.
 // sFlow carries no flow times, so stime = etime = the time the datagram was received; the agent
 // address is the record's exporter. Counter samples (0:2, 0:4) are counted and skipped; other
 // formats and enterprises are skipped by their length.

@@ -38,7 +38,46 @@ std::uint32_t template_field_bits(std::span<const ie::FieldOp> ops) noexcept {
 }
 
 namespace {
+
+// A template with both IPv4 and IPv6 source or destination fields: its IPv6 address ops keep their
+// values aside, so that ie::resolve_record() picks the record's family (an all-zero address of one
+// family must not overwrite the other's).
+void mark_dual_stack(std::vector<ie::FieldOp>& ops) noexcept {
+  bool v4 = false, v6 = false;
+  for (const ie::FieldOp& op : ops) {
+    v4 |= op.op == ie::Op::src_v4 || op.op == ie::Op::dst_v4;
+    v6 |= op.op == ie::Op::src_v6 || op.op == ie::Op::dst_v6;
+  }
+  if (!v4 || !v6) return;
+  for (ie::FieldOp& op : ops) {
+    switch (op.op) {
+      case ie::Op::src_v6:
+        op.op = ie::Op::src_v6_aside;
+        break;
+      case ie::Op::dst_v6:
+        op.op = ie::Op::dst_v6_aside;
+        break;
+      case ie::Op::nexthop_v6:
+        op.op = ie::Op::nexthop_v6_aside;
+        break;
+      case ie::Op::bgp_nexthop_v6:
+        op.op = ie::Op::bgp_nexthop_v6_aside;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 void summarize(Template& t) noexcept {
+  // Which family's source/destination fields come last: the record's family when both are set.
+  t.dual_stack = ie::DualStack::none;
+  for (const ie::FieldOp& op : t.ops) {
+    if (op.op == ie::Op::src_v6_aside || op.op == ie::Op::dst_v6_aside) t.dual_stack = ie::DualStack::v6_last;
+    if ((op.op == ie::Op::src_v4 || op.op == ie::Op::dst_v4) && t.dual_stack != ie::DualStack::none)
+      t.dual_stack = ie::DualStack::v4_last;
+  }
+  t.biflow = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_reverse_op(op.op); });
   t.fields = template_field_bits(t.ops);
   t.times = std::any_of(t.ops.begin(), t.ops.end(), [](const ie::FieldOp& op) { return ie::is_time_op(op.op); });
   t.sampling =
@@ -62,9 +101,23 @@ const Template* TemplateCache::find_template(const DomainKey& key, std::uint16_t
   return t == d->second.templates.end() ? nullptr : &t->second;
 }
 
-std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draft) {
+const Template* TemplateCache::use(const DomainKey& key, Domain& domain, std::uint16_t id, std::int64_t now_ms,
+                                   bool& expired) noexcept {
+  expired = false;
+  const Template* t = domain.find(id);
+  if (!t || limits_.template_timeout_s == 0) return t;
+  const auto timeout_ms = static_cast<std::int64_t>(std::min<std::size_t>(limits_.template_timeout_s, 1u << 30)) * 1000;
+  if (now_ms - t->refreshed_ms <= timeout_ms) return t;  // (a clock that went back keeps it)
+  expired = true;
+  withdraw(key, id);
+  return nullptr;
+}
+
+std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draft, std::int64_t now_ms) {
   if (draft.min_length > limits_.max_record_length) return Errc::record_limit;
+  if (draft.min_length == 0) return Errc::bad_template;  // only empty fields: records cannot be framed
   if (scratch_.size() > limits_.max_fields_per_template) return Errc::field_limit;
+  mark_dual_stack(scratch_);
 
   auto d = domains_.find(key);
   if (d != domains_.end()) {
@@ -75,6 +128,7 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
       old.variable = draft.variable;
       old.min_length = draft.min_length;
       if (old.ops != scratch_) old.ops.assign(scratch_.begin(), scratch_.end());  // redefinition
+      old.refreshed_ms = now_ms;
       summarize(old);
       return std::nullopt;
     }
@@ -94,6 +148,7 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
   t.variable = draft.variable;
   t.min_length = draft.min_length;
   t.ops.assign(scratch_.begin(), scratch_.end());
+  t.refreshed_ms = now_ms;
   summarize(t);
   d->second.templates.insert_or_assign(draft.id, std::move(t));
   ++templates_;

@@ -10,8 +10,13 @@
 // Lifetime. A template lives until it is redefined (a template with the same id replaces it; an
 // identical one just refreshes it, allocating nothing), withdrawn (IPFIX only: field count 0 for one
 // id, or the all-templates withdrawal whose template id is its set id, 2 or 3), or the cache is
-// destroyed. Over UDP, RFC 7011 section 8.4 has templates expire instead of being withdrawn; this
-// cache keeps them until replaced, as most collectors do, since memory is bounded by the caps below.
+// destroyed, or, when TemplateCacheLimits::template_timeout_s is set (configuration
+// `[templates] template_timeout`), until it has not been sent again for that long (RFC 7011 section
+// 8.4 for UDP): data for it is then template_expired and the template is dropped, so an exporter
+// that re-numbered its templates is not decoded with stale ones. The clock is the datagram's
+// receive time (core::Datagram::received_ns: the kernel's for live input, the capture's for a
+// file), passed in by the decoders: tests inject it, and a capture decodes the same way whenever it
+// is read. Off (0) by default: captures joined from several recordings span months.
 //
 // Caps. Everything an exporter can make the cache hold is bounded by TemplateCacheLimits. What would
 // exceed a cap is refused and counted (exporter_limit, template_limit, field_limit, record_limit,
@@ -19,7 +24,7 @@
 // of new templates cannot push out an exporter's working ones. Worst case memory is about
 //   max_templates x (max_fields_per_template x sizeof(ie::FieldOp) (4 bytes) + ~100 bytes)
 //   + max_domains x (max_samplers_per_domain x 24 bytes + ~200 bytes),
-// 65.4 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
+// 65.9 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
 // reports what the cache holds now. Withdrawals give their memory back (the hash table of a domain
 // shrinks once it is mostly empty), so withdrawing and redefining cannot grow it past the bound.
 //
@@ -50,9 +55,10 @@ struct TemplateCacheLimits {
   std::size_t max_record_length = 16384;       // bytes: a template's (minimum) record length, and
                                                // the actual length of a variable-length record
   std::size_t max_samplers_per_domain = 256;   // sampler / selector ids learned from options data
+  std::size_t template_timeout_s = 0;          // a template not sent again for longer expires; 0: never
 
   // The most a TemplateCache with these caps can hold, in bytes, as TemplateCache::memory_bytes()
-  // accounts it (see there). 65.4 MiB with the defaults.
+  // accounts it (see there). 65.9 MiB with the defaults.
   [[nodiscard]] std::size_t memory_bound() const noexcept;
 
   // The caps of one of `workers` caches that together keep to these: the process-wide caps
@@ -69,6 +75,9 @@ struct Template {
   std::uint32_t fields = 0;         // core::Field bits the template's records carry
   bool times = false;               // has a time field (else records carry no times)
   bool sampling = false;            // has a sampling field (else the domain's interval applies)
+  ie::DualStack dual_stack = ie::DualStack::none;  // IPv4 and IPv6 addresses: family chosen per record
+  bool biflow = false;              // reverse-direction counters (RFC 5103): a second flow per record
+  std::int64_t refreshed_ms = 0;    // when it was last stored (the datagram's receive time)
   std::vector<ie::FieldOp> ops;     // compiled fields, adjacent fixed skips merged
 };
 
@@ -141,7 +150,14 @@ public:
   // Stores the template in scratch() under `key`: refreshes an identical one, replaces a different
   // one, or adds it. Refusals: record_limit (min_length over the cap), exporter_limit (a new domain
   // over max_domains), template_limit (a new template over either template cap).
-  [[nodiscard]] std::optional<core::Errc> store(const DomainKey& key, const Draft& draft);
+  // `now_ms` (the datagram's receive time) is when the template was last seen, for expiry.
+  [[nodiscard]] std::optional<core::Errc> store(const DomainKey& key, const Draft& draft, std::int64_t now_ms = 0);
+
+  // The template `id` of `domain` for data received at `now_ms`; nullptr when there is none, and
+  // also when it has expired (see the header comment), in which case it is dropped and `expired`
+  // is set.
+  [[nodiscard]] const Template* use(const DomainKey& key, Domain& domain, std::uint16_t id, std::int64_t now_ms,
+                                    bool& expired) noexcept;
 
   // IPFIX withdrawals. Withdrawing an unknown id is not an error (RFC 7011 8.1 says the collector
   // ignores it... after logging, which a decoder does not do).

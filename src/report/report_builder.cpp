@@ -34,6 +34,20 @@ struct Members {
     key(k);
     put_address(out, a);
   }
+  // `k` (an ifIndex), or what it was instead: `k`_format, and `k`_value for the formats that have
+  // one (discarded: the reason code; multiple: the interface count). Keys stay in sorted order:
+  // "input" < "input_format" < "input_value".
+  void interface(const char* k, core::InterfaceFormat format, std::uint32_t value) {
+    using core::InterfaceFormat;
+    if (format == InterfaceFormat::ifindex) {
+      uint(k, value);
+      return;
+    }
+    const std::string name(k);
+    key((name + "_format").c_str());
+    json::append_string(out, core::to_string(format));
+    if (format != InterfaceFormat::internal) uint((name + "_value").c_str(), value);
+  }
 };
 
 }  // namespace
@@ -73,9 +87,9 @@ void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::s
     d.uint("icmp_code", f.icmp_code);
     d.uint("icmp_type", f.icmp_type);
   }
-  if (f.has(Field::kInterfaces)) d.uint("input", f.input);
+  if (f.has(Field::kInterfaces)) d.interface("input", f.input_format, f.input);
   if (f.has(Field::kNextHop)) d.address("nexthop", f.nexthop);
-  if (f.has(Field::kInterfaces)) d.uint("output", f.output);
+  if (f.has(Field::kInterfaces)) d.interface("output", f.output_format, f.output);
   if (f.has(Field::kPackets)) d.uint("pcount", f.pcount);
   if (f.has(Field::kProtocol)) d.uint("protocol", f.protocol);
   if (f.has(Field::kSrcAddr)) d.address("saddr", f.src);

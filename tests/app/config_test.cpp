@@ -160,6 +160,18 @@ TEST_F(Toml, TemplateCaps) {
   EXPECT_TRUE(contains(load("[templates]\nmax_exporters = 5\n"), "unknown key templates.max_exporters"));
 }
 
+TEST_F(Toml, TemplateTimeout) {
+  ASSERT_EQ(load("[templates]\n"), "");
+  EXPECT_EQ(config_.templates.template_timeout_s, 0u) << "absent: templates never expire";
+  ASSERT_EQ(load("[templates]\ntemplate_timeout = 1800\n"), "");
+  EXPECT_EQ(config_.templates.template_timeout_s, 1800u);
+  EXPECT_EQ(config_.templates.shared_among(4).template_timeout_s, 1800u) << "every worker's cache has it";
+  ASSERT_EQ(load("[templates]\ntemplate_timeout = 0\n"), "");
+  for (const char* bad : {"template_timeout = -1", "template_timeout = 31536001", "template_timeout = 1.5",
+                          "template_timeout = \"30m\""})
+    EXPECT_TRUE(contains(load(std::string("[templates]\n") + bad + "\n"), "templates.template_timeout")) << bad;
+}
+
 TEST_F(Toml, GoodFileFillsEveryField) {
   ASSERT_EQ(load(R"(
 # the README's example

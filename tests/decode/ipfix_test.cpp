@@ -562,10 +562,12 @@ TEST(Ipfix, TemplateFieldSpecifiersPastTheSetAreBadTemplate) {
   EXPECT_EQ(d.templates().template_count(), 1u);
 }
 
-TEST(Ipfix, ZeroLengthFieldAndBadOptionsScopeAreBadTemplate) {
+// A field of length 0 is skipped (see NetflowV9.ZeroLengthTemplateFieldIsSkipped); a template of
+// only such fields is bad_template.
+TEST(Ipfix, AllZeroLengthFieldsAndBadOptionsScopeAreBadTemplate) {
   decode::Dispatcher d;
   Builder b = ipfix_header(1);
-  b.begin_set(2).u16(256).u16(2).field(8, 4).field(12, 0).end_set();
+  b.begin_set(2).u16(256).u16(2).field(8, 0).field(12, 0).end_set();
   b.begin_set(3).u16(257).u16(2).u16(0).field(302, 4).field(34, 4).end_set();  // scope count 0
   b.begin_set(3).u16(258).u16(1).u16(2).field(302, 4).end_set();               // scope > fields
   b.begin_set(2).u16(100).u16(1).field(8, 4).end_set();                        // id < 256

@@ -286,3 +286,29 @@ TEST(ReportBuilder, BuildReplacesTheOutput) {
 }
 
 }  // namespace
+
+// sFlow's interface formats (core::InterfaceFormat): only an ifIndex is `input`/`output`; else
+// `<member>_format` and, for discarded and multiple, `<member>_value`, in canonical order.
+TEST(ReportBuilder, InterfaceFormatsReplaceTheInterfaceMember) {
+  FlowRecord f = first_flow();
+  f.fields = core::kInterfaces;
+  f.input = 0x3fffffff;
+  f.input_format = core::InterfaceFormat::internal;
+  f.output = 7;
+  f.output_format = core::InterfaceFormat::multiple;
+  std::string report = build(f);
+  EXPECT_EQ(nlohmann::json::parse(report).dump(), report) << "canonical: keys sorted";
+  const auto d = nlohmann::json::parse(report)["flowdata"]["data"];
+  EXPECT_FALSE(d.contains("input"));
+  EXPECT_FALSE(d.contains("input_value"));
+  EXPECT_EQ(d["input_format"], "internal");
+  EXPECT_FALSE(d.contains("output"));
+  EXPECT_EQ(d["output_format"], "multiple");
+  EXPECT_EQ(d["output_value"], 7);
+  f.output_format = core::InterfaceFormat::discarded;
+  f.output = 258;  // ACL
+  report = build(f);
+  EXPECT_EQ(nlohmann::json::parse(report).dump(), report);
+  EXPECT_EQ(nlohmann::json::parse(report)["flowdata"]["data"]["output_format"], "discarded");
+  EXPECT_EQ(nlohmann::json::parse(report)["flowdata"]["data"]["output_value"], 258);
+}
