@@ -30,9 +30,9 @@
 
 #include "core/flow_record.hpp"
 #include "receive/ingest.hpp"
-#include "receive/store.hpp"
+#include "store/store.hpp"
 #include "receive/verifier.hpp"
-#include "receive/writer.hpp"
+#include "store/writer.hpp"
 #include "report/keys.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
@@ -117,10 +117,10 @@ struct TempDb {
   ~TempDb() { std::filesystem::remove_all(dir); }
 };
 
-std::unique_ptr<receive::Store> open_store(const TempDb& t) {
-  receive::StoreConfig c;
+std::unique_ptr<store::Store> open_store(const TempDb& t) {
+  store::StoreConfig c;
   c.path = (t.dir / "bench.db").string();
-  return std::move(*receive::Store::open(c));
+  return std::move(*store::Store::open(c));
 }
 
 void BM_VerifyAndStore(benchmark::State& state) {
@@ -263,7 +263,7 @@ PipelineRun run_pipeline(std::size_t threads, Timing&& timing) {
   PipelineRun run;
   TempDb t;
   auto store = open_store(t);
-  receive::Writer writer(*store, receive::WriterConfig{});
+  store::Writer writer(*store, store::WriterConfig{});
   receive::Verifier verifier(receive::VerifierConfig{threads, 8192}, receive::SkewPolicy{},
                              [&](std::vector<receive::Item>& items) { writer.put_all(items); });
   writer.start();

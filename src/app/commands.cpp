@@ -16,7 +16,7 @@
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
 #include "sink/stream_sink.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
 
 namespace overflowd::app {
@@ -89,7 +89,7 @@ int cmd_run(const RunConfig& given) {
   install_handler(SIGUSR1, on_counters_signal, true);
   std::vector<std::unique_ptr<source::Source>> owned;
   if (!config.pcap_file.empty()) {
-    auto s = source::PcapFileSource::open(config.pcap_file);
+    auto s = source::PcapSource::open(config.pcap_file);
     if (!s) {
       print_error(s.error());
       return kExitUsage;

@@ -13,7 +13,7 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "guard/special_purpose.hpp"
-#include "receive/receiver.hpp"
+#include "app/receiver.hpp"
 
 using namespace overflowd::app;
 
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   replay->add_option("--exporters", replay_args.exporters, "Send from N sockets (ports) in turn, batch by batch (default 1; for v5/sFlow, which carry no templates)")->type_name("N");
   replay->add_flag("--allow-non-loopback", replay_args.allow_non_loopback, "Allow a destination that is not loopback");
 
-  auto* receive = overflowd::receive::add_receive_command(app);
+  auto* receive = add_receive_command(app);
 
   try {
     app.parse(argc, argv);
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (overflowd::receive::chosen(receive)) return overflowd::receive::run(receive);
+  if (receive_chosen(receive)) return run_receive_command(receive);
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);

@@ -16,7 +16,7 @@
 
 #include "decode/dispatch.hpp"
 #include "io/sockaddr.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 
 namespace overflowd::io {
 
@@ -93,7 +93,7 @@ std::expected<void, std::string> check_target(const ReplayTarget& target, bool a
 }
 
 std::expected<ReplayCapture, std::string> load_replay_capture(const std::string& path, std::uint64_t max_datagrams) {
-  auto source = source::PcapFileSource::open(path);
+  auto source = source::PcapSource::open(path);
   if (!source) return std::unexpected(source.error());
   ReplayCapture capture;
   decode::Dispatcher dispatcher;  // counts the flows as overflowd would decode them

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "receive/store.hpp"
+#include "receive/item.hpp"
 
 namespace overflowd::receive {
 

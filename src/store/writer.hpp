@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "receive/store.hpp"
+#include "store/store.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::store {
 
 struct WriterConfig {
   std::size_t batch_size = 1000;
@@ -125,4 +125,4 @@ private:
   std::thread thread_;
 };
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::store

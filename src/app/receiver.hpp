@@ -2,13 +2,13 @@
 // and my own flow exports for the spoofing view, wired in one place.
 #pragma once
 
-#include "receive/config.hpp"
+#include "app/receive_config.hpp"
 
 namespace CLI {
 class App;
 }
 
-namespace overflowd::receive {
+namespace overflowd::app {
 
 // Runs until SIGINT/SIGTERM, or, when a capture file is the only input, until it is read and
 // stored. Returns the exit code (0, or 2 for a configuration that cannot start).
@@ -18,7 +18,7 @@ namespace overflowd::receive {
 // it was chosen. Defined in command.cpp.
 struct ReceiveCommand;
 [[nodiscard]] ReceiveCommand* add_receive_command(CLI::App& app);
-[[nodiscard]] bool chosen(const ReceiveCommand* cmd);
-[[nodiscard]] int run(ReceiveCommand* cmd);
+[[nodiscard]] bool receive_chosen(const ReceiveCommand* cmd);
+[[nodiscard]] int run_receive_command(ReceiveCommand* cmd);
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::app

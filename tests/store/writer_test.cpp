@@ -1,14 +1,16 @@
 // The writer thread: a commit returns only once its reports are in the database; queueing several
 // items at once keeps what fits and counts the rest; a full batch is written without waiting for
 // the batch interval; stop() writes everything queued.
-#include "receive/writer.hpp"
+#include "store/writer.hpp"
 
 #include <gtest/gtest.h>
 
-#include "receive_test_util.hpp"
+#include "receive/receive_test_util.hpp"
 
 namespace overflowd::receive {
 namespace {
+
+using namespace ::overflowd::store;
 
 using namespace testing;
 

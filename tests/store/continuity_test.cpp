@@ -3,10 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "receive_test_util.hpp"
+#include "receive/receive_test_util.hpp"
+#include "store/store.hpp"
 
 namespace overflowd::receive {
 namespace {
+
+using namespace ::overflowd::store;
 
 using namespace testing;
 

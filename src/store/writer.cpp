@@ -1,10 +1,12 @@
-#include "receive/writer.hpp"
+#include "store/writer.hpp"
 
 #include <fmt/core.h>
 
 #include <ctime>
 
-namespace overflowd::receive {
+namespace overflowd::store {
+
+using namespace receive;
 
 namespace {
 std::int64_t wall_ns() noexcept {
@@ -273,4 +275,4 @@ void Writer::run() {
   committed_.notify_all();
 }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::store

@@ -12,10 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include "app/config.hpp"
 #include "receive/prefix.hpp"
 #include "report/report_builder.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::app {
+
+using receive::Cidr;
 
 inline constexpr int kOff = -1;  // a port that is switched off
 
@@ -75,7 +78,6 @@ struct Setting {
 // any text (syntax errors become the error string).
 [[nodiscard]] std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& name,
                                                                       ReceiveConfig& config);
-inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
 // Checks what the table cannot check alone (combinations, addresses, at least one input).
 struct CheckedConfig {
@@ -84,4 +86,4 @@ struct CheckedConfig {
 };
 [[nodiscard]] std::expected<CheckedConfig, std::string> check(const ReceiveConfig& config);
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::app

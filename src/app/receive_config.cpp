@@ -1,4 +1,4 @@
-#include "receive/config.hpp"
+#include "app/receive_config.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include "io/text_file.hpp"
 #include "report/json_writer.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::app {
 
 namespace {
 
@@ -242,4 +242,4 @@ std::expected<CheckedConfig, std::string> check(const ReceiveConfig& c) {
   return out;
 }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::app

@@ -1,4 +1,4 @@
-#include "receive/receiver.hpp"
+#include "app/receiver.hpp"
 
 #include <fmt/core.h>
 #include <httplib.h>
@@ -11,17 +11,20 @@
 
 #include "decode/dispatch.hpp"
 #include "io/key_file.hpp"
-#include "receive/capture.hpp"
-#include "receive/http_api.hpp"
-#include "receive/queries.hpp"
+#include "api/http_api.hpp"
+#include "store/queries.hpp"
 #include "receive/spoof_window.hpp"
-#include "receive/store.hpp"
+#include "store/store.hpp"
 #include "receive/verifier.hpp"
-#include "receive/writer.hpp"
-#include "source/pcap_file_source.hpp"
+#include "store/writer.hpp"
+#include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::app {
+
+using namespace receive;
+using namespace store;
+using namespace api;
 
 namespace {
 
@@ -127,7 +130,7 @@ int run_receive(const ReceiveConfig& config) {
   // My own exports from a file are read before any report is taken, so that the first reports are
   // judged against them.
   if (!config.own_exports_file.empty()) {
-    auto src = source::PcapFileSource::open(config.own_exports_file);
+    auto src = source::PcapSource::open(config.own_exports_file);
     if (!src) {
       error("--own-exports-file: " + src.error());
       return 2;
@@ -239,16 +242,17 @@ int run_receive(const ReceiveConfig& config) {
   }
 
   // The capture.
-  std::unique_ptr<Capture> capture;
+  std::unique_ptr<source::PcapSource> capture;
   std::atomic<bool> capture_done{false};
   if (!config.capture_file.empty() || !config.capture_interface.empty()) {
-    CaptureConfig cc;
+    source::PcapConfig cc;
     cc.file = config.capture_file;
     cc.interface = config.capture_interface;
     cc.filter = config.capture_filter;
     // The report port: the UDP port when one is set, else 65535.
     cc.port = static_cast<std::uint16_t>(config.udp_port == kOff || config.udp_port == 0 ? 65535 : config.udp_port);
-    auto c = Capture::open(cc);
+    cc.stop = &g_stop;
+    auto c = source::PcapSource::open(cc);
     if (!c) {
       error(c.error());
       g_stop = true;
@@ -260,12 +264,12 @@ int run_receive(const ReceiveConfig& config) {
     listening.push_back(capture->live() ? "capture on " + config.capture_interface : "capture file " + config.capture_file);
     threads.emplace_back([&] {
       const bool live = capture->live();
-      capture->run(
-          [&](const CapturedDatagram& d) {
-            ++capture_datagrams;
-            submit(Arrival{Input::capture, d.src.to_string(), wall_ns()}, d.payload, !live);
-          },
-          g_stop);
+      core::Datagram d;
+      while (capture->next(d)) {
+        ++capture_datagrams;
+        const std::string_view raw(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
+        submit(Arrival{Input::capture, d.exporter.unmapped().to_string(), wall_ns()}, raw, !live);
+      }
       if (!capture->warning().empty()) warning(capture->warning());
       verifier.flush();
       writer.flush();
@@ -285,7 +289,15 @@ int run_receive(const ReceiveConfig& config) {
         {"max_report_bytes", report::kMaxReportBytes},
         {"max_body_bytes", kMaxBodyBytes}}},
   };
-  HttpContext ctx{writer, **queries, config, *checked, skew, discovery, {}, {}, &verified_cache};
+  ApiConfig api_config;
+  api_config.tls_cert = config.tls_cert;
+  api_config.tls_key = config.tls_key;
+  api_config.http_threads = config.http_threads;
+  api_config.max_connections = config.max_connections;
+  api_config.http_timeout_s = config.http_timeout_s;
+  api_config.api_allow = checked->api_allow;
+  api_config.my_prefixes = checked->my_prefixes;
+  HttpContext ctx{writer, **queries, api_config, skew, discovery, {}, {}, &verified_cache};
   ctx.recheck = [&](const FlowTuple& t, std::int64_t stime, std::int64_t etime, SpoofStatus stored) {
     if (!own_exports) return stored;
     switch (window.check(t, stime, etime)) {
@@ -378,4 +390,4 @@ int run_receive(const ReceiveConfig& config) {
   return ok ? 0 : 2;
 }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::app

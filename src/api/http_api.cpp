@@ -1,4 +1,4 @@
-#include "receive/http_api.hpp"
+#include "api/http_api.hpp"
 
 #include <httplib.h>
 #include <netinet/in.h>
@@ -12,9 +12,11 @@
 #include <mutex>
 #include <thread>
 
-namespace overflowd::receive {
+namespace overflowd::api {
 
 using nlohmann::json;
+using namespace receive;
+using namespace store;
 
 namespace {
 
@@ -242,7 +244,7 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
     }
     if (req.path == "/.well-known/overflowd") return httplib::Server::HandlerResponse::Unhandled;
     const core::IpAddress peer = peer_address(req);
-    const bool allowed = std::any_of(c->checked.api_allow.begin(), c->checked.api_allow.end(),
+    const bool allowed = std::any_of(c->config.api_allow.begin(), c->config.api_allow.end(),
                                      [&](const Cidr& p) { return p.contains(peer); });
     if (!allowed) {
       send_error(res, 403, "this address may not read the API (see --api-allow)");
@@ -300,7 +302,7 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
   s.Get("/api/summary", [c](const httplib::Request& req, httplib::Response& res) {
     Params p{req, {}};
     SummaryQuery q;
-    q.my_prefixes = c->checked.my_prefixes;
+    q.my_prefixes = c->config.my_prefixes;
     q.since = p.number("since");
     q.until = p.number("until");
     q.bucket_s = p.integer("bucket", 1, 366 * 86'400).value_or(0);
@@ -312,7 +314,7 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
     Params p{req, {}};
     const auto limit = p.integer("limit", 1, 10 * kMaxLimit).value_or(2000);
     if (!p.error.empty()) return send_error(res, 400, p.error);
-    json out = c->queries.spoofing(c->checked.my_prefixes, c->recheck, limit);
+    json out = c->queries.spoofing(c->config.my_prefixes, c->recheck, limit);
     if (c->runtime_stats) out["own_exports"] = c->runtime_stats()["own_exports"];
     send_json(res, out);
   });
@@ -337,4 +339,4 @@ std::expected<int, std::string> bind_http(httplib::Server& server, const std::st
 void serve_http(httplib::Server& server) { server.listen_after_bind(); }
 void stop_http(httplib::Server& server) { server.stop(); }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::api

@@ -15,31 +15,40 @@
 
 #include <nlohmann/json.hpp>
 
-#include "receive/config.hpp"
 #include "receive/ingest.hpp"
-#include "receive/queries.hpp"
+#include "receive/prefix.hpp"
 #include "receive/spoof_window.hpp"
-#include "receive/writer.hpp"
+#include "store/queries.hpp"
+#include "store/writer.hpp"
 
 namespace httplib {
 class Server;
 }
 
-namespace overflowd::receive {
+namespace overflowd::api {
 
 inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 inline constexpr std::size_t kMaxReportsPerRequest = 512;
 
+// What the HTTP side is configured with (from the receive command's settings, src/app/).
+struct ApiConfig {
+  std::string tls_cert, tls_key;  // HTTPS
+  std::int64_t http_threads = 8;
+  std::int64_t max_connections = 64;
+  std::int64_t http_timeout_s = 5;
+  std::vector<receive::Cidr> api_allow;    // who may read the API and the page
+  std::vector<receive::Cidr> my_prefixes;  // for the summary and spoofing views
+};
+
 struct HttpContext {
-  Writer& writer;
-  Queries& queries;
-  const ReceiveConfig& config;
-  const CheckedConfig& checked;
-  SkewPolicy skew;
+  store::Writer& writer;
+  store::Queries& queries;
+  const ApiConfig& config;
+  receive::SkewPolicy skew;
   nlohmann::json discovery;
-  SpoofRecheck recheck;
+  store::SpoofRecheck recheck;
   std::function<nlohmann::json()> runtime_stats;  // writer, inputs, window
-  VerifiedCache* cache = nullptr;                  // signatures already checked (shared with the verifier)
+  receive::VerifiedCache* cache = nullptr;         // signatures already checked (shared with the verifier)
 };
 
 // A server (HTTPS when cert and key are given) with every route; not yet bound. An error says why
@@ -55,4 +64,4 @@ void stop_http(httplib::Server& server);
 // The page, embedded.
 [[nodiscard]] const std::string& web_page();
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::api

@@ -6,11 +6,13 @@
 
 #include <string>
 
-#include "receive/writer.hpp"
-#include "receive_test_util.hpp"
+#include "store/writer.hpp"
+#include "receive/receive_test_util.hpp"
 
 namespace overflowd::receive {
 namespace {
+
+using namespace ::overflowd::store;
 
 using testing::item;
 using testing::key;

@@ -22,10 +22,23 @@
 #include <string>
 #include <vector>
 
-#include "receive/ingest.hpp"
-#include "receive/sqlite.hpp"
+#include "receive/item.hpp"
+#include "store/sqlite.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::store {
+
+// The store keeps what the receiver's pure stages (src/receive/) make: their vocabulary, by name.
+using receive::Accepted;
+using receive::Arrival;
+using receive::Input;
+using receive::Item;
+using receive::Outcome;
+using receive::Rejected;
+using receive::ReportFields;
+using receive::SpoofStatus;
+using receive::TimeFlag;
+using receive::Verdict;
+using receive::to_string;
 
 struct StoreConfig {
   std::string path;
@@ -37,18 +50,6 @@ struct StoreConfig {
   std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes remembered per key
   bool durable = true;                // synchronous=FULL: a committed batch survives a crash
 };
-
-// Whether a reported flow from my prefixes was seen by my own exporters (spoof_window.hpp).
-enum class SpoofStatus : std::int8_t { not_mine = -1, seen = 0, suspect = 1, unknown = 2 };
-[[nodiscard]] const char* to_string(SpoofStatus s) noexcept;
-
-struct Item {
-  Arrival arrival;
-  Verdict verdict;
-  SpoofStatus spoof = SpoofStatus::not_mine;
-};
-
-enum class Outcome : std::uint8_t { stored, duplicate, rejected };
 
 struct BatchResult {
   std::vector<Outcome> outcomes;  // one per item, in order
@@ -101,4 +102,4 @@ private:
 // Recomputes a stored report's signature check (the raw message and signature as kept).
 [[nodiscard]] bool reverify(const std::string& key_hex, std::string_view signature, std::string_view message);
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::store

@@ -14,10 +14,13 @@
 
 #include "receive/prefix.hpp"
 #include "receive/spoof_window.hpp"
-#include "receive/sqlite.hpp"
-#include "receive/store.hpp"
+#include "store/sqlite.hpp"
+#include "store/store.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::store {
+
+using receive::Cidr;
+using receive::FlowTuple;
 
 inline constexpr std::int64_t kMaxLimit = 1000;
 
@@ -59,4 +62,4 @@ private:
   std::mutex mutex_;  // one connection, used by one request at a time
 };
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::store

@@ -1,4 +1,4 @@
-#include "receive/store.hpp"
+#include "store/store.hpp"
 
 #include <sodium.h>
 
@@ -11,21 +11,9 @@
 #include "core/encoding.hpp"
 #include "receive/prefix.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::store {
 
-const char* to_string(SpoofStatus s) noexcept {
-  switch (s) {
-    case SpoofStatus::not_mine:
-      return "not_mine";
-    case SpoofStatus::seen:
-      return "seen";
-    case SpoofStatus::suspect:
-      return "suspect";
-    case SpoofStatus::unknown:
-      return "unknown";
-  }
-  return "unknown";
-}
+using namespace receive;
 
 namespace {
 
@@ -529,4 +517,4 @@ std::expected<RetentionResult, std::string> Store::enforce_retention(std::int64_
   return out;
 }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::store

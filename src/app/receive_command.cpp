@@ -4,9 +4,9 @@
 
 #include <map>
 
-#include "receive/receiver.hpp"
+#include "app/receiver.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::app {
 
 struct ReceiveCommand {
   CLI::App* app = nullptr;
@@ -50,9 +50,9 @@ ReceiveCommand* add_receive_command(CLI::App& app) {
   return &cmd;
 }
 
-bool chosen(const ReceiveCommand* cmd) { return cmd && cmd->app && cmd->app->parsed(); }
+bool receive_chosen(const ReceiveCommand* cmd) { return cmd && cmd->app && cmd->app->parsed(); }
 
-int run(ReceiveCommand* cmd) {
+int run_receive_command(ReceiveCommand* cmd) {
   ReceiveConfig config;
   if (!cmd->config_file.empty()) {
     if (auto r = load_receive_toml(cmd->config_file, config); !r) {
@@ -75,4 +75,4 @@ int run(ReceiveCommand* cmd) {
   return run_receive(config);
 }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::app

@@ -1,11 +1,13 @@
-#include "receive/queries.hpp"
+#include "store/queries.hpp"
 
 #include <algorithm>
 #include <cmath>
 
 #include "core/encoding.hpp"
 
-namespace overflowd::receive {
+namespace overflowd::store {
+
+using namespace receive;
 
 using nlohmann::json;
 
@@ -416,4 +418,4 @@ json Queries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck&
   return out;
 }
 
-}  // namespace overflowd::receive
+}  // namespace overflowd::store

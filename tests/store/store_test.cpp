@@ -1,13 +1,15 @@
-#include "receive/store.hpp"
+#include "store/store.hpp"
 
 #include <gtest/gtest.h>
 #include <sodium.h>
 
 #include "core/encoding.hpp"
-#include "receive_test_util.hpp"
+#include "receive/receive_test_util.hpp"
 
 namespace overflowd::receive {
 namespace {
+
+using namespace ::overflowd::store;
 
 using namespace testing;
 

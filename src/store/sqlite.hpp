@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace overflowd::receive::sql {
+namespace overflowd::store::sql {
 
 class Db;
 
@@ -183,4 +183,4 @@ private:
   sqlite3* db_ = nullptr;
 };
 
-}  // namespace overflowd::receive::sql
+}  // namespace overflowd::store::sql
