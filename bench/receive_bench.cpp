@@ -7,7 +7,7 @@
 //                                     path 0 = ingest_reference (nlohmann DOMs), 1 = ingest (fast path)
 //   BM_VerifyReplay                   ingest of a report already checked (the cache of checked
 //                                     signatures: a replay flood)
-//   BM_StoreOnly/prefilled:N          Store::write of batches already verified, into a fresh database
+//   BM_StoreOnly/prefilled:N          SqliteStore::write of batches already verified, into a fresh database
 //                                     or one already holding N reports (random digests: the
 //                                     duplicate index is written where a receiver's is)
 //   BM_VerifyAndStore/form/path       the whole path on one thread, batch by batch
@@ -117,10 +117,10 @@ struct TempDb {
   ~TempDb() { std::filesystem::remove_all(dir); }
 };
 
-std::unique_ptr<store::Store> open_store(const TempDb& t) {
+std::unique_ptr<store::SqliteStore> open_store(const TempDb& t) {
   store::StoreConfig c;
   c.path = (t.dir / "bench.db").string();
-  return std::move(*store::Store::open(c));
+  return std::move(*store::SqliteStore::open(c));
 }
 
 void BM_VerifyAndStore(benchmark::State& state) {

@@ -78,7 +78,7 @@ private:
   std::mutex mutex_;
   std::condition_variable has_job_, room_;
   std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
+  std::vector<std::jthread> threads_;
   bool shutdown_ = false;
 };
 

@@ -42,7 +42,7 @@ struct ApiConfig {
 
 struct HttpContext {
   store::Writer& writer;
-  store::Queries& queries;
+  store::ReportQueries& queries;
   const ApiConfig& config;
   receive::SkewPolicy skew;
   nlohmann::json discovery;

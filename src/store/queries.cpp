@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/encoding.hpp"
+#include "store/store.hpp"
 
 namespace overflowd::store {
 
@@ -128,15 +129,15 @@ json report_row(const sql::Stmt& q, bool raw) {
 
 }  // namespace
 
-std::expected<std::unique_ptr<Queries>, std::string> Queries::open(const std::string& path) {
+std::expected<std::unique_ptr<SqliteQueries>, std::string> SqliteQueries::open(const std::string& path) {
   auto db = sql::Db::open(path, false);
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->handle(), 5000);
   if (auto r = db->exec("PRAGMA query_only=1"); !r) return std::unexpected(r.error());
-  return std::unique_ptr<Queries>(new Queries(std::move(*db)));
+  return std::unique_ptr<SqliteQueries>(new SqliteQueries(std::move(*db)));
 }
 
-json Queries::reports(const ReportFilter& f) {
+json SqliteQueries::reports(const ReportFilter& f) {
   std::lock_guard lock(mutex_);
   Where w;
   if (!f.key.empty()) {
@@ -168,7 +169,7 @@ json Queries::reports(const ReportFilter& f) {
   return {{"reports", out}};
 }
 
-json Queries::keys(const std::string& key, std::int64_t limit) {
+json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
   std::lock_guard lock(mutex_);
   auto q = db_.prepare(
       "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
@@ -207,7 +208,7 @@ json Queries::keys(const std::string& key, std::int64_t limit) {
   return {{"keys", out}};
 }
 
-json Queries::alerts(const std::string& key, std::int64_t limit) {
+json SqliteQueries::alerts(const std::string& key, std::int64_t limit) {
   std::lock_guard lock(mutex_);
   auto q = db_.prepare(
       "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE (?1 = '' OR key = ?1)"
@@ -228,7 +229,7 @@ json Queries::alerts(const std::string& key, std::int64_t limit) {
   return {{"alerts", out}};
 }
 
-json Queries::invalid(std::int64_t limit) {
+json SqliteQueries::invalid(std::int64_t limit) {
   std::lock_guard lock(mutex_);
   auto q = db_.prepare("SELECT id, received_ns, input, peer, reason, raw FROM invalid ORDER BY id DESC LIMIT ?1");
   if (!q) return {{"error", q.error()}};
@@ -247,7 +248,7 @@ json Queries::invalid(std::int64_t limit) {
   return {{"invalid", out}};
 }
 
-json Queries::counters() {
+json SqliteQueries::counters() {
   std::lock_guard lock(mutex_);
   json c = json::object();
   if (auto q = db_.prepare("SELECT name, value FROM counters ORDER BY name")) {
@@ -259,7 +260,7 @@ json Queries::counters() {
   return {{"counters", c}, {"rows", tables}};
 }
 
-json Queries::summary(const SummaryQuery& sq) {
+json SqliteQueries::summary(const SummaryQuery& sq) {
   std::lock_guard lock(mutex_);
   json out;
   json prefixes = json::array();
@@ -375,7 +376,7 @@ json Queries::summary(const SummaryQuery& sq) {
   return out;
 }
 
-json Queries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck, std::int64_t limit) {
+json SqliteQueries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck, std::int64_t limit) {
   std::lock_guard lock(mutex_);
   json out;
   json prefixes = json::array();

@@ -15,7 +15,7 @@
 #include "receive/prefix.hpp"
 #include "receive/spoof_window.hpp"
 #include "store/sqlite.hpp"
-#include "store/store.hpp"
+#include "store/report_store.hpp"
 
 namespace overflowd::store {
 
@@ -44,20 +44,36 @@ struct SummaryQuery {
 // report); returns the stored verdict when it cannot judge.
 using SpoofRecheck = std::function<SpoofStatus(const FlowTuple&, std::int64_t stime_ms, std::int64_t etime_ms, SpoofStatus stored)>;
 
-class Queries {
+// The API's side of a store: every answer as JSON. Called from any thread.
+class ReportQueries {
 public:
-  [[nodiscard]] static std::expected<std::unique_ptr<Queries>, std::string> open(const std::string& path);
+  virtual ~ReportQueries() = default;
+  [[nodiscard]] virtual nlohmann::json reports(const ReportFilter& f) = 0;
+  [[nodiscard]] virtual nlohmann::json keys(const std::string& key, std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json alerts(const std::string& key, std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json invalid(std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json counters() = 0;
+  [[nodiscard]] virtual nlohmann::json summary(const SummaryQuery& q) = 0;
+  [[nodiscard]] virtual nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
+                                                std::int64_t limit) = 0;
+};
 
-  [[nodiscard]] nlohmann::json reports(const ReportFilter& f);
-  [[nodiscard]] nlohmann::json keys(const std::string& key, std::int64_t limit);
-  [[nodiscard]] nlohmann::json alerts(const std::string& key, std::int64_t limit);
-  [[nodiscard]] nlohmann::json invalid(std::int64_t limit);
-  [[nodiscard]] nlohmann::json counters();
-  [[nodiscard]] nlohmann::json summary(const SummaryQuery& q);
-  [[nodiscard]] nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck, std::int64_t limit);
+// The SQLite implementation: one connection of its own (WAL lets it read while the writer writes).
+class SqliteQueries final : public ReportQueries {
+public:
+  [[nodiscard]] static std::expected<std::unique_ptr<SqliteQueries>, std::string> open(const std::string& path);
+
+  [[nodiscard]] nlohmann::json reports(const ReportFilter& f) override;
+  [[nodiscard]] nlohmann::json keys(const std::string& key, std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json alerts(const std::string& key, std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json invalid(std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json counters() override;
+  [[nodiscard]] nlohmann::json summary(const SummaryQuery& q) override;
+  [[nodiscard]] nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
+                                        std::int64_t limit) override;
 
 private:
-  explicit Queries(sql::Db db) : db_(std::move(db)) {}
+  explicit SqliteQueries(sql::Db db) : db_(std::move(db)) {}
   sql::Db db_;
   std::mutex mutex_;  // one connection, used by one request at a time
 };

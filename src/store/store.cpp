@@ -109,7 +109,7 @@ UPDATE keys SET
   identity = COALESCE((SELECT identity FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), '');
 )sql",
 };
-static_assert(std::size(kMigrations) == Store::kSchemaVersion);
+static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
 std::int64_t now_unix_ns() noexcept {
   timespec ts{};
@@ -131,13 +131,13 @@ bool reverify(const std::string& key_hex_text, std::string_view signature, std::
                                      key.data()) == 0;
 }
 
-std::expected<int, std::string> Store::schema_version(sql::Db& db) {
+std::expected<int, std::string> SqliteStore::schema_version(sql::Db& db) {
   const auto v = db.scalar("PRAGMA user_version");
   if (!v) return std::unexpected("cannot read the schema version: " + db.error());
   return static_cast<int>(*v);
 }
 
-std::expected<void, std::string> Store::migrate(sql::Db& db, int target) {
+std::expected<void, std::string> SqliteStore::migrate(sql::Db& db, int target) {
   auto have = schema_version(db);
   if (!have) return std::unexpected(have.error());
   if (*have > kSchemaVersion)
@@ -155,14 +155,14 @@ std::expected<void, std::string> Store::migrate(sql::Db& db, int target) {
   return {};
 }
 
-struct Store::Statements {
+struct SqliteStore::Statements {
   sql::Stmt insert_report, count_duplicate, insert_invalid, add_counter;
   sql::Stmt select_key, insert_key, update_key;
   sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
   sql::Stmt insert_exporter, insert_prefix, insert_alert;
 };
 
-std::expected<void, std::string> Store::prepare_statements() {
+std::expected<void, std::string> SqliteStore::prepare_statements() {
   auto st = std::make_shared<Statements>();
   struct Def {
     sql::Stmt* into;
@@ -208,7 +208,7 @@ std::expected<void, std::string> Store::prepare_statements() {
   return {};
 }
 
-std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreConfig& config) {
+std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const StoreConfig& config) {
   auto db = sql::Db::open(config.path, false);
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->handle(), 5000);
@@ -224,13 +224,13 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreConfig
     return std::unexpected(config.path + ": " + r.error());
   (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
   if (auto r = migrate(*db, kSchemaVersion); !r) return std::unexpected(config.path + ": " + r.error());
-  auto store = std::unique_ptr<Store>(new Store(std::move(*db), config));
+  auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), config));
   if (auto r = store->prepare_statements(); !r) return std::unexpected(config.path + ": " + r.error());
   return store;
 }
 
 // One key's new reports within a batch, aggregated so the key tables see one update per key.
-struct Store::KeyBatch {
+struct SqliteStore::KeyBatch {
   struct Contact {
     std::string email, identity;
     std::int64_t first_ns = 0, last_ns = 0, reports = 0, first_report_id = 0;
@@ -241,7 +241,7 @@ struct Store::KeyBatch {
   std::set<core::IpAddress> exporters_seen, prefixes_seen;
 };
 
-std::expected<std::size_t, std::string> Store::flush_key(const std::string& key, const KeyBatch& kb,
+std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string& key, const KeyBatch& kb,
                                                          std::int64_t now_ns) {
   Statements& s = *st_;
   std::string email, identity;
@@ -323,7 +323,7 @@ std::expected<std::size_t, std::string> Store::flush_key(const std::string& key,
   return alerts;
 }
 
-std::expected<BatchResult, std::string> Store::write(std::span<const Item> items,
+std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item> items,
                                                      const std::map<std::string, std::int64_t>& extra) {
   Statements& s = *st_;
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
@@ -446,7 +446,7 @@ std::expected<BatchResult, std::string> Store::write(std::span<const Item> items
   return result;
 }
 
-std::expected<RetentionResult, std::string> Store::enforce_retention(std::int64_t now_ns) {
+std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::int64_t now_ns) {
   RetentionResult out;
   constexpr std::int64_t kChunk = 20'000;
   // Deletes `sql` (which takes ?1 = a limit, ?2 = a parameter) in chunks, each its own transaction,

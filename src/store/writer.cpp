@@ -31,7 +31,7 @@ std::size_t item_bytes(const Item& item) noexcept {
   return n;
 }
 
-Writer::Writer(Store& store, WriterConfig config, SpoofClassifier classify)
+Writer::Writer(ReportStore& store, WriterConfig config, SpoofClassifier classify)
     : store_(store), config_(config), classify_(std::move(classify)) {
   if (config_.batch_size == 0) config_.batch_size = 1;
   if (config_.queue_capacity == 0) config_.queue_capacity = 1;
@@ -40,7 +40,7 @@ Writer::Writer(Store& store, WriterConfig config, SpoofClassifier classify)
 
 Writer::~Writer() { stop(); }
 
-void Writer::start() { thread_ = std::thread([this] { run(); }); }
+void Writer::start() { thread_ = std::jthread([this] { run(); }); }
 
 void Writer::stop() {
   {

@@ -55,7 +55,7 @@ using SpoofClassifier = std::function<SpoofStatus(const ReportFields&)>;
 
 class Writer {
 public:
-  Writer(Store& store, WriterConfig config, SpoofClassifier classify = {});
+  Writer(ReportStore& store, WriterConfig config, SpoofClassifier classify = {});
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -109,7 +109,7 @@ private:
   // After queueing: wakes the thread when it has something to do (called with mutex_ held).
   void wake_if_due(std::size_t queued_before);
 
-  Store& store_;
+  ReportStore& store_;
   WriterConfig config_;
   SpoofClassifier classify_;
 
@@ -122,7 +122,7 @@ private:
   std::size_t queued_waiters_ = 0;  // entries in queue_ whose commit() waits
   std::atomic<std::uint64_t> dropped_pending_{0};
   WriterStats stats_;
-  std::thread thread_;
+  std::jthread thread_;
 };
 
 }  // namespace overflowd::store

@@ -15,11 +15,11 @@ using namespace testing;
 
 struct Continuity : ::testing::Test {
   TempDb t;
-  std::unique_ptr<Store> s;
+  std::unique_ptr<SqliteStore> s;
   void SetUp() override {
     StoreConfig c;
     c.path = t.path();
-    auto opened = Store::open(c);
+    auto opened = SqliteStore::open(c);
     ASSERT_TRUE(opened) << opened.error();
     s = std::move(*opened);
   }
@@ -128,7 +128,7 @@ TEST_F(Continuity, ExportersAndPrefixesPerKeyAreBounded) {
   StoreConfig c;
   c.path = t.path();
   c.max_per_key = 2;
-  s = std::move(*Store::open(c));
+  s = std::move(*SqliteStore::open(c));
   std::vector<Item> items;
   const char* exporters[] = {"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"};
   for (std::uint16_t i = 0; i < 4; ++i) items.push_back(item(signed_report(key(1), "", "", flow(i, "192.0.2.1", exporters[i])).line));

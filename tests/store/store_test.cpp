@@ -13,11 +13,11 @@ using namespace ::overflowd::store;
 
 using namespace testing;
 
-std::int64_t count(Store& s, const std::string& sql) { return s.db().scalar(sql).value_or(-1); }
+std::int64_t count(SqliteStore& s, const std::string& sql) { return s.db().scalar(sql).value_or(-1); }
 
-std::unique_ptr<Store> open_store(const TempDb& t, StoreConfig c = {}) {
+std::unique_ptr<SqliteStore> open_store(const TempDb& t, StoreConfig c = {}) {
   c.path = t.path();
-  auto s = Store::open(c);
+  auto s = SqliteStore::open(c);
   EXPECT_TRUE(s.has_value()) << (s ? "" : s.error());
   return s ? std::move(*s) : nullptr;
 }
@@ -26,7 +26,7 @@ TEST(Store, NewDatabaseGetsTheCurrentSchemaVersionInWalMode) {
   TempDb t;
   auto s = open_store(t);
   ASSERT_TRUE(s);
-  EXPECT_EQ(Store::schema_version(s->db()).value(), Store::kSchemaVersion);
+  EXPECT_EQ(SqliteStore::schema_version(s->db()).value(), SqliteStore::kSchemaVersion);
   auto mode = s->db().prepare("PRAGMA journal_mode");
   ASSERT_TRUE(mode && mode->step() == SQLITE_ROW);
   EXPECT_EQ(mode->text(0), "wal");
@@ -38,7 +38,7 @@ TEST(Store, ANewDatabaseGetsLargePagesAnExistingOneKeepsItsOwn) {
     TempDb t;
     auto s = open_store(t);
     ASSERT_TRUE(s);
-    EXPECT_EQ(count(*s, "PRAGMA page_size"), Store::kPageSize);
+    EXPECT_EQ(count(*s, "PRAGMA page_size"), SqliteStore::kPageSize);
   }
   TempDb t;
   {
@@ -160,7 +160,7 @@ TEST(Store, ReopeningKeepsEverythingAndChangesNoSchema) {
   }
   auto s = open_store(t);
   EXPECT_EQ(count(*s, "SELECT COUNT(*) FROM reports"), 1);
-  EXPECT_EQ(Store::schema_version(s->db()).value(), Store::kSchemaVersion);
+  EXPECT_EQ(SqliteStore::schema_version(s->db()).value(), SqliteStore::kSchemaVersion);
 }
 
 TEST(Store, MigratesAVersion1DatabaseAndFillsKeyContinuityFromItsReports) {
@@ -170,8 +170,8 @@ TEST(Store, MigratesAVersion1DatabaseAndFillsKeyContinuityFromItsReports) {
     // its contact.
     auto db = sql::Db::open(t.path(), false);
     ASSERT_TRUE(db);
-    ASSERT_TRUE(Store::migrate(*db, 1));
-    ASSERT_EQ(Store::schema_version(*db).value(), 1);
+    ASSERT_TRUE(SqliteStore::migrate(*db, 1));
+    ASSERT_EQ(SqliteStore::schema_version(*db).value(), 1);
     auto ins = db->prepare(
         "INSERT INTO reports(digest, received_ns, input, peer, form, key, signature, message, email, identity, saddr,"
         " daddr, exporter) VALUES(?1, ?2, 'udp', '127.0.0.1', 'full', ?3, x'00', '{}', ?4, ?5, '192.0.2.1',"
@@ -194,7 +194,7 @@ TEST(Store, MigratesAVersion1DatabaseAndFillsKeyContinuityFromItsReports) {
   }
   auto s = open_store(t);
   ASSERT_TRUE(s);
-  EXPECT_EQ(Store::schema_version(s->db()).value(), 2);
+  EXPECT_EQ(SqliteStore::schema_version(s->db()).value(), 2);
   EXPECT_EQ(count(*s, "SELECT COUNT(*) FROM reports"), 3);
   EXPECT_EQ(count(*s, "SELECT COUNT(*) FROM reports WHERE spoof = -1"), 3);
   EXPECT_EQ(count(*s, "SELECT reports FROM keys WHERE key = '" + std::string(64, 'a') + "'"), 2);
@@ -220,7 +220,7 @@ TEST(Store, RefusesADatabaseFromANewerVersion) {
   }
   StoreConfig c;
   c.path = t.path();
-  auto s = Store::open(c);
+  auto s = SqliteStore::open(c);
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().find("newer"), std::string::npos) << s.error();
 }

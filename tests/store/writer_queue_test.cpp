@@ -27,7 +27,7 @@ TEST(WriterQueue, BoundedInBytesAsWellAsItems) {
   TempDb t;
   StoreConfig sc;
   sc.path = t.path();
-  auto store = Store::open(sc);
+  auto store = SqliteStore::open(sc);
   ASSERT_TRUE(store) << store.error();
   WriterConfig wc;
   wc.queue_capacity = 100'000;
@@ -49,7 +49,7 @@ TEST(WriterQueue, AnItemLargerThanTheByteCapStillEntersAnEmptyQueue) {
   TempDb t;
   StoreConfig sc;
   sc.path = t.path();
-  auto store = Store::open(sc);
+  auto store = SqliteStore::open(sc);
   ASSERT_TRUE(store) << store.error();
   WriterConfig wc;
   wc.queue_bytes = 1000;

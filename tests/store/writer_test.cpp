@@ -14,11 +14,11 @@ using namespace ::overflowd::store;
 
 using namespace testing;
 
-std::unique_ptr<Store> open_store(const TempDb& t) {
+std::unique_ptr<SqliteStore> open_store(const TempDb& t) {
   StoreConfig c;
   c.path = t.path();
   c.retention_s = 0;  // the reports carry a fixed time in the past (kNow), which age retention would drop
-  auto s = Store::open(c);
+  auto s = SqliteStore::open(c);
   EXPECT_TRUE(s.has_value()) << (s ? "" : s.error());
   return s ? std::move(*s) : nullptr;
 }
