@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/encoding.hpp"
+#include "report/report_schema.hpp"
 #include "store/store.hpp"
 
 namespace overflowd::store {
@@ -64,10 +65,73 @@ struct Where {
   }
 };
 
-constexpr const char* kReportColumns =
-    "id, received_ns, input, peer, form, key, time, time_flag, email, identity, source_type, source_version, saddr, daddr,"
-    " sport, dport, protocol, pcount, bcount, stime, etime, exporter, input_if, output_if, src_as, dst_as,"
-    " sampling_interval, duplicates, spoof, signature, message";
+// The columns a report row is read with: the receiver's own, then the report schema's.
+const std::string& report_columns() {
+  static const std::string columns = [] {
+    std::string c = "id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message";
+    for (const report::SchemaField& field : report::report_schema())
+      if (!field.column.empty()) c += ", " + std::string(field.column);
+    return c;
+  }();
+  return columns;
+}
+
+// The index of each column in a statement over report_columns(), looked up by name once per query.
+struct ReportColumns {
+  int id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message;
+  std::vector<int> field;  // per schema row; -1: not stored
+  explicit ReportColumns(const sql::Stmt& q)
+      : id(q.column("id")), received_ns(q.column("received_ns")), input(q.column("input")), peer(q.column("peer")),
+        form(q.column("form")), key(q.column("key")), time_flag(q.column("time_flag")),
+        duplicates(q.column("duplicates")), spoof(q.column("spoof")), signature(q.column("signature")),
+        message(q.column("message")) {
+    for (const report::SchemaField& row : report::report_schema())
+      field.push_back(row.column.empty() ? -1 : q.column(row.column));
+  }
+};
+
+// The stored fields of a report row, back in ReportFields.
+ReportFields read_fields(const sql::Stmt& q, const ReportColumns& c) {
+  ReportFields f;
+  const auto schema = report::report_schema();
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const report::SchemaField& field = schema[i];
+    const int col = c.field[i];
+    if (col < 0) continue;
+    switch (field.type) {
+      case report::FieldType::text:
+        f.*field.text = q.text(col);
+        break;
+      case report::FieldType::integer:
+        f.*field.integer = q.i64(col);
+        break;
+      case report::FieldType::number:
+        f.*field.present = !q.is_null(col);
+        f.*field.number = q.f64(col);
+        break;
+      case report::FieldType::address:
+        f.*field.address = core::IpAddress::parse(q.text(col)).value_or(core::IpAddress{});
+        break;
+    }
+  }
+  return f;
+}
+
+// Where the API puts a section's fields: contact, source (flowdata.sourcetype), flow
+// (flowdata.data); metadata's at the top.
+json* api_group(json& r, report::Section s) {
+  switch (s) {
+    case report::Section::contact:
+      return &r["contact"];
+    case report::Section::metadata:
+      return &r;
+    case report::Section::sourcetype:
+      return &r["source"];
+    case report::Section::data:
+      return &r["flow"];
+  }
+  return &r;
+}
 
 const char* time_flag_name(std::int64_t v) {
   switch (v) {
@@ -83,46 +147,46 @@ const char* time_flag_name(std::int64_t v) {
   return "unknown";
 }
 
-json report_row(const sql::Stmt& q, bool raw) {
+json report_row(const sql::Stmt& q, const ReportColumns& c, bool raw) {
   json r = {
-      {"id", q.i64(0)},
-      {"received", seconds(q.i64(1))},
-      {"input", q.text(2)},
-      {"peer", q.text(3)},
-      {"form", q.text(4)},
-      {"key", q.text(5)},
-      {"time", q.is_null(6) ? json(nullptr) : json(q.f64(6))},
-      {"time_flag", time_flag_name(q.i64(7))},
-      {"contact", {{"email", q.text(8)}, {"identity", q.text(9)}}},
-      {"source", {{"type", q.text(10)}, {"version", q.i64(11)}}},
-      {"flow",
-       {{"saddr", q.text(12)},
-        {"daddr", q.text(13)},
-        {"sport", q.i64(14)},
-        {"dport", q.i64(15)},
-        {"protocol", q.i64(16)},
-        {"pcount", q.i64(17)},
-        {"bcount", q.i64(18)},
-        {"stime", q.i64(19)},
-        {"etime", q.i64(20)},
-        {"exporter", q.text(21)},
-        {"input", q.i64(22)},
-        {"output", q.i64(23)},
-        {"src_as", q.i64(24)},
-        {"dst_as", q.i64(25)},
-        {"sampling_interval", q.i64(26)}}},
-      {"duplicates", q.i64(27)},
-      {"spoof", to_string(static_cast<SpoofStatus>(q.i64(28)))},
+      {"id", q.i64(c.id)},
+      {"received", seconds(q.i64(c.received_ns))},
+      {"input", q.text(c.input)},
+      {"peer", q.text(c.peer)},
+      {"form", q.text(c.form)},
+      {"key", q.text(c.key)},
+      {"time_flag", time_flag_name(q.i64(c.time_flag))},
+      {"duplicates", q.i64(c.duplicates)},
+      {"spoof", to_string(static_cast<SpoofStatus>(q.i64(c.spoof)))},
   };
+  const auto schema = report::report_schema();
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const report::SchemaField& field = schema[i];
+    const int col = c.field[i];
+    if (col < 0) continue;
+    json& value = (*api_group(r, field.section))[std::string(field.json)];
+    switch (field.type) {
+      case report::FieldType::text:
+      case report::FieldType::address:  // as stored: the text the store formatted
+        value = q.text(col);
+        break;
+      case report::FieldType::integer:
+        value = q.i64(col);
+        break;
+      case report::FieldType::number:
+        value = q.is_null(col) ? json(nullptr) : json(q.f64(col));
+        break;
+    }
+  }
   if (raw) {
     // The compact wire form: any NaCl client (or `overflowd verify`) re-verifies it.
-    const std::string sig = q.blob(29), msg = q.text(30);
+    const std::string sig = q.blob(c.signature), msg = q.text(c.message);
     std::vector<std::uint8_t> signed_message(sig.begin(), sig.end());
     signed_message.insert(signed_message.end(), msg.begin(), msg.end());
     std::string b64;
     core::append_base64(b64, signed_message);
-    r["signed"] = {{"key", q.text(5)}, {"signature", b64}};
-    r["reverified"] = reverify(q.text(5), sig, msg);
+    r["signed"] = {{"key", q.text(c.key)}, {"signature", b64}};
+    r["reverified"] = reverify(q.text(c.key), sig, msg);
   }
   return r;
 }
@@ -160,12 +224,13 @@ json SqliteQueries::reports(const ReportFilter& f) {
     w.add("id < ?");
     w.args.emplace_back(*f.before);
   }
-  auto q = db_.prepare(std::string("SELECT ") + kReportColumns + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
   if (!q) return {{"error", q.error()}};
   w.bind(*q);
   q->bind(static_cast<int>(w.args.size()) + 1, clamp_limit(f.limit));
   json out = json::array();
-  while (q->step() == SQLITE_ROW) out.push_back(report_row(*q, f.raw));
+  const ReportColumns columns(*q);
+  while (q->step() == SQLITE_ROW) out.push_back(report_row(*q, columns, f.raw));
   return {{"reports", out}};
 }
 
@@ -391,25 +456,23 @@ json SqliteQueries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRe
   }
   Where w;
   w.prefixes("saddr_bin", my_prefixes);
-  auto q = db_.prepare(std::string("SELECT ") + kReportColumns + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
   if (!q) return {{"error", q.error()}};
   w.bind(*q);
   q->bind(static_cast<int>(w.args.size()) + 1, std::clamp<std::int64_t>(limit, 1, 10 * kMaxLimit));
   std::size_t listed = 0;
+  const ReportColumns columns(*q);
   while (q->step() == SQLITE_ROW) {
-    FlowTuple t;
-    t.saddr = core::IpAddress::parse(q->text(12)).value_or(core::IpAddress{});
-    t.daddr = core::IpAddress::parse(q->text(13)).value_or(core::IpAddress{});
-    t.sport = static_cast<std::uint16_t>(q->i64(14));
-    t.dport = static_cast<std::uint16_t>(q->i64(15));
-    t.protocol = static_cast<std::uint8_t>(q->i64(16));
-    auto stored = static_cast<SpoofStatus>(q->i64(28));
+    const ReportFields f = read_fields(*q, columns);
+    const FlowTuple t{f.saddr, f.daddr, static_cast<std::uint16_t>(f.sport), static_cast<std::uint16_t>(f.dport),
+                      static_cast<std::uint8_t>(f.protocol)};
+    auto stored = static_cast<SpoofStatus>(q->i64(columns.spoof));
     if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;  // stored before the prefix was mine
-    const SpoofStatus now = recheck ? recheck(t, q->i64(19), q->i64(20), stored) : stored;
+    const SpoofStatus now = recheck ? recheck(t, f.stime, f.etime, stored) : stored;
     const char* name = to_string(now);
     counts[name] = counts[name].get<std::int64_t>() + 1;
     if (now == SpoofStatus::suspect && listed < static_cast<std::size_t>(kMaxLimit)) {
-      json r = report_row(*q, false);
+      json r = report_row(*q, columns, false);
       r["spoof"] = name;
       out["suspects"].push_back(std::move(r));
       ++listed;

@@ -33,6 +33,18 @@ public:
 
   [[nodiscard]] bool valid() const noexcept { return stmt_ != nullptr; }
 
+  // The index of the named parameter (":name"), for binds by name; 0 when the statement has none.
+  [[nodiscard]] int parameter(std::string_view name) const {
+    return sqlite3_bind_parameter_index(stmt_, (":" + std::string(name)).c_str());
+  }
+  // The index of the result column `name`, for reads by name; -1 when there is none.
+  [[nodiscard]] int column(std::string_view name) const noexcept {
+    const int n = sqlite3_column_count(stmt_);
+    for (int i = 0; i < n; ++i)
+      if (const char* c = sqlite3_column_name(stmt_, i); c && name == c) return i;
+    return -1;
+  }
+
   // Binds are 1-based, as in SQLite.
   Stmt& bind(int i, std::int64_t v) noexcept {
     sqlite3_bind_int64(stmt_, i, v);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/encoding.hpp"
+#include "report/report_schema.hpp"
 #include "receive/prefix.hpp"
 
 namespace overflowd::store {
@@ -156,6 +157,16 @@ std::expected<void, std::string> SqliteStore::migrate(sql::Db& db, int target) {
 }
 
 struct SqliteStore::Statements {
+  // The insert of a report: its columns from the report schema (report/report_schema.hpp), bound
+  // by name. Per schema row: its parameter (0: not stored), its _bin parameter, and the buffers
+  // its text and sortable form are bound from without a copy.
+  struct ReportInsert {
+    int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
+        time_flag = 0, spoof = 0;
+    std::vector<int> field, field_bin;
+    std::vector<std::array<char, core::IpAddress::kMaxText>> text;
+    std::vector<receive::Key16> bin;
+  } report;
   sql::Stmt insert_report, count_duplicate, insert_invalid, add_counter;
   sql::Stmt select_key, insert_key, update_key;
   sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
@@ -164,17 +175,24 @@ struct SqliteStore::Statements {
 
 std::expected<void, std::string> SqliteStore::prepare_statements() {
   auto st = std::make_shared<Statements>();
+  // The reports table's columns: the receiver's own, then the report schema's.
+  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof";
+  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof";
+  for (const report::SchemaField& field : report::report_schema()) {
+    if (field.column.empty()) continue;
+    for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
+      if (column.ends_with("_bin") && !field.range_index) continue;
+      columns += ", " + column;
+      values += ", :" + column;
+    }
+  }
+  const std::string report_insert = "INSERT OR IGNORE INTO reports(" + columns + ") VALUES(" + values + ")";
   struct Def {
     sql::Stmt* into;
     const char* sql;
   };
   const Def defs[] = {
-      {&st->insert_report,
-       "INSERT OR IGNORE INTO reports(digest, received_ns, input, peer, form, key, signature, message, time, time_flag,"
-       " email, identity, source_type, source_version, saddr, daddr, saddr_bin, daddr_bin, sport, dport, protocol,"
-       " pcount, bcount, stime, etime, exporter, input_if, output_if, src_as, dst_as, sampling_interval, spoof)"
-       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,"
-       "?28,?29,?30,?31,?32)"},
+      {&st->insert_report, report_insert.c_str()},
       {&st->count_duplicate, "UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1"},
       {&st->insert_invalid, "INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5)"},
       {&st->add_counter,
@@ -203,6 +221,19 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
     auto s = db_.prepare(d.sql);
     if (!s) return std::unexpected(s.error());
     *d.into = std::move(*s);
+  }
+  auto& r = st->report;
+  const sql::Stmt& ins = st->insert_report;
+  for (auto [into, name] : {std::pair{&r.digest, "digest"}, {&r.received_ns, "received_ns"}, {&r.input, "input"},
+                            {&r.peer, "peer"}, {&r.form, "form"}, {&r.key, "key"}, {&r.signature, "signature"},
+                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"}})
+    *into = ins.parameter(name);
+  const auto schema = report::report_schema();
+  r.text.resize(schema.size());
+  r.bin.resize(schema.size());
+  for (const report::SchemaField& field : schema) {
+    r.field.push_back(field.column.empty() ? 0 : ins.parameter(field.column));
+    r.field_bin.push_back(field.range_index ? ins.parameter(std::string(field.column) + "_bin") : 0);
   }
   st_ = std::move(st);
   return {};
@@ -361,29 +392,43 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
       key_text[2 * i] = kDigits[acc.key[i] >> 4];
       key_text[2 * i + 1] = kDigits[acc.key[i] & 0xf];
     }
-    char saddr_text[core::IpAddress::kMaxText], daddr_text[core::IpAddress::kMaxText],
-        exporter_text[core::IpAddress::kMaxText];
-    const std::string_view saddr(saddr_text, f.saddr.empty() ? 0 : f.saddr.format(saddr_text));
-    const std::string_view daddr(daddr_text, f.daddr.empty() ? 0 : f.daddr.format(daddr_text));
-    const std::string_view exporter(exporter_text, f.exporter.empty() ? 0 : f.exporter.format(exporter_text));
-    const Key16 sbin = to_key16(f.saddr), dbin = to_key16(f.daddr);
     sql::Stmt& ins = s.insert_report;
-    ins.bind_blob_static(1, acc.digest).bind(2, a.received_ns).bind_static(3, to_string(a.input)).bind_static(4, a.peer)
-        .bind_static(5, acc.compact ? "compact" : "full").bind_static(6, std::string_view(key_text.data(), key_text.size()))
-        .bind_blob_static(7, acc.signature).bind_static(8, acc.message);
-    if (f.has_time) ins.bind(9, f.time);
-    else ins.bind_null(9);
-    ins.bind(10, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)}).bind_static(11, f.email)
-        .bind_static(12, f.identity).bind_static(13, f.source_type).bind(14, f.source_version).bind_static(15, saddr)
-        .bind_static(16, daddr);
-    if (f.saddr.empty()) ins.bind_null(17);
-    else ins.bind_blob_static(17, sbin);
-    if (f.daddr.empty()) ins.bind_null(18);
-    else ins.bind_blob_static(18, dbin);
-    ins.bind(19, f.sport).bind(20, f.dport).bind(21, f.protocol).bind(22, f.pcount).bind(23, f.bcount)
-        .bind(24, f.stime).bind(25, f.etime).bind_static(26, exporter).bind(27, f.input_if).bind(28, f.output_if)
-        .bind(29, f.src_as).bind(30, f.dst_as).bind(31, f.sampling_interval)
-        .bind(32, std::int64_t{static_cast<std::int8_t>(item.spoof)});
+    auto& r = s.report;
+    ins.bind_blob_static(r.digest, acc.digest).bind(r.received_ns, a.received_ns).bind_static(r.input, to_string(a.input))
+        .bind_static(r.peer, a.peer).bind_static(r.form, acc.compact ? "compact" : "full")
+        .bind_static(r.key, std::string_view(key_text.data(), key_text.size())).bind_blob_static(r.signature, acc.signature)
+        .bind_static(r.message, acc.message).bind(r.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
+        .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)});
+    const auto schema = report::report_schema();
+    for (std::size_t i = 0; i < schema.size(); ++i) {
+      const report::SchemaField& field = schema[i];
+      const int at = r.field[i];
+      if (at == 0) continue;
+      switch (field.type) {
+        case report::FieldType::text:
+          ins.bind_static(at, f.*field.text);
+          break;
+        case report::FieldType::integer:
+          ins.bind(at, f.*field.integer);
+          break;
+        case report::FieldType::number:
+          if (f.*field.present) ins.bind(at, f.*field.number);
+          else ins.bind_null(at);
+          break;
+        case report::FieldType::address: {
+          const core::IpAddress& addr = f.*field.address;
+          ins.bind_static(at, std::string_view(r.text[i].data(), addr.empty() ? 0 : addr.format(r.text[i].data())));
+          if (r.field_bin[i] == 0) break;
+          if (addr.empty()) {
+            ins.bind_null(r.field_bin[i]);
+          } else {
+            r.bin[i] = to_key16(addr);
+            ins.bind_blob_static(r.field_bin[i], r.bin[i]);
+          }
+          break;
+        }
+      }
+    }
     if (!ins.run_rebound()) return fail(db_.error());
     if (db_.changes() == 0) {
       ++result.duplicates;
@@ -411,7 +456,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
     ++c->reports;
     c->last_ns = std::max(c->last_ns, a.received_ns);
     if (!f.exporter.empty() && kb.exporters.size() < 4096 && kb.exporters_seen.insert(f.exporter).second)
-      kb.exporters.emplace_back(exporter);
+      kb.exporters.push_back(f.exporter.to_string());
     for (const core::IpAddress* addr : {&f.saddr, &f.daddr}) {
       if (addr->empty() || kb.prefixes.size() >= 4096) continue;
       // The aggregation prefix's address (its /24 or /48) stands for the prefix.
