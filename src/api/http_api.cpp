@@ -1,4 +1,5 @@
 #include "api/http_api.hpp"
+#include "core/clock.hpp"
 
 #include <httplib.h>
 #include <netinet/in.h>
@@ -20,11 +21,6 @@ using namespace store;
 
 namespace {
 
-std::int64_t wall_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // httplib's own pool queues accepted connections without bound; this one holds at most
 // `max_queued` and makes the accepting thread wait for room, so the kernel's listen backlog (and
@@ -125,8 +121,11 @@ struct Params {
     if (!req.has_param(name)) return std::nullopt;
     const std::string v = req.get_param_value(name);
     auto c = Cidr::parse(v);
-    if (!c) error = std::string(name) + ": '" + v.substr(0, 64) + "' is not an address or prefix (host bits zero)";
-    return c;
+    if (!c) {
+      error = std::string(name) + ": '" + v.substr(0, 64) + "' is not an address or prefix (host bits zero)";
+      return std::nullopt;
+    }
+    return *c;
   }
   std::string key(const char* name) {
     if (!req.has_param(name)) return {};
@@ -171,7 +170,7 @@ void post_reports(HttpContext& ctx, Input input, const httplib::Request& req, ht
   if (lines.empty()) return send_error(res, 400, "no report in the body");
   if (lines.size() > kMaxReportsPerRequest)
     return send_error(res, 413, "over " + std::to_string(kMaxReportsPerRequest) + " reports in one request");
-  const std::int64_t now = wall_ns();
+  const std::int64_t now = core::system_clock().wall_ns();
   const std::string peer = peer_address(req).to_string();
   std::vector<Item> items;
   items.reserve(lines.size());

@@ -14,10 +14,18 @@
 #include "app/config.hpp"
 #include "guard/special_purpose.hpp"
 #include "app/receiver.hpp"
+#include "core/sodium.hpp"
 
 using namespace overflowd::app;
 
 int main(int argc, char** argv) {
+  // libsodium starts here, once, before any thread: without it nothing can sign or verify.
+  try {
+    overflowd::core::init_sodium();
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return kExitFailure;
+  }
   CLI::App app{"overflowd: signed reports on a random sample of your flows, sent to their endpoints.\n"
                "Reads NetFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
                "Without a subcommand it runs the sender and prints one JSON report per line;\n"

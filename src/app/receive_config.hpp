@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/report_port.hpp"
 #include "app/config.hpp"
 #include "receive/prefix.hpp"
 #include "report/report_builder.hpp"
@@ -24,7 +25,7 @@ inline constexpr int kOff = -1;  // a port that is switched off
 
 struct ReceiveConfig {
   std::string db = "overflowd-receive.db";
-  int udp_port = 65535;
+  int udp_port = core::kReportPort;
   std::string bind = "::";
   int http_port = 80;
   std::string http_bind = "::";

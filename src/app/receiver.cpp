@@ -1,3 +1,4 @@
+#include "core/report_port.hpp"
 #include "app/receiver.hpp"
 
 #include <fmt/core.h>
@@ -21,6 +22,7 @@
 #include "store/writer.hpp"
 #include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
+#include "core/clock.hpp"
 
 namespace overflowd::app {
 
@@ -30,11 +32,6 @@ using namespace api;
 
 namespace {
 
-std::int64_t wall_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 void error(const std::string& m) { fmt::print(stderr, "overflowd: error: {}\n", m); }
 void warning(const std::string& m) { fmt::print(stderr, "overflowd receive: warning: {}\n", m); }
@@ -239,7 +236,7 @@ std::expected<void, std::string> Receiver::bind() {
     cc.interface = config.capture_interface;
     cc.filter = config.capture_filter;
     // The report port: the UDP port when one is set, else the default.
-    cc.port = static_cast<std::uint16_t>(config.udp_port == kOff || config.udp_port == 0 ? 65535 : config.udp_port);
+    cc.port = static_cast<std::uint16_t>(config.udp_port == kOff || config.udp_port == 0 ? core::kReportPort : config.udp_port);
     cc.stop = &p.stopping;
     auto c = source::PcapSource::open(cc);
     if (!c) return std::unexpected(c.error());
@@ -321,7 +318,7 @@ void Receiver::start() {
       while (!stop.stop_requested() && parts->capture->next(d)) {
         ++parts->capture_datagrams;
         const std::string_view raw(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
-        parts->submit(Arrival{Input::capture, d.exporter.unmapped().to_string(), wall_ns()}, raw, !live);
+        parts->submit(Arrival{Input::capture, d.exporter.unmapped().to_string(), core::system_clock().wall_ns()}, raw, !live);
       }
       if (!parts->capture->warning().empty()) warning(parts->capture->warning());
       parts->verifier->flush();

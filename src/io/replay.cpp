@@ -17,6 +17,7 @@
 #include "decode/dispatch.hpp"
 #include "io/sockaddr.hpp"
 #include "source/pcap_source.hpp"
+#include "core/clock.hpp"
 
 namespace overflowd::io {
 
@@ -24,11 +25,6 @@ namespace {
 
 constexpr std::size_t kBatch = 64;  // datagrams per sendmmsg
 
-std::int64_t monotonic_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 void sleep_until(std::int64_t when_ns) noexcept {
   timespec ts{};
@@ -156,7 +152,7 @@ std::expected<ReplaySummary, std::string> replay(const ReplayCapture& capture, c
                                            : (config.loop ? UINT64_MAX : capture.datagrams.size());
   const std::uint64_t end_count = config.loop ? limit : std::min<std::uint64_t>(limit, capture.datagrams.size());
   const double ns_per_datagram = config.rate > 0 ? 1e9 / config.rate : 0;
-  const std::int64_t start = monotonic_ns();
+  const std::int64_t start = core::system_clock().monotonic_ns();
   const std::int64_t deadline = config.duration_s > 0
                                     ? start + static_cast<std::int64_t>(config.duration_s * 1e9)
                                     : INT64_MAX;
@@ -165,7 +161,7 @@ std::expected<ReplaySummary, std::string> replay(const ReplayCapture& capture, c
   std::size_t turn = 0;  // the socket of the next batch
   std::int64_t now = start;
   while (attempted < end_count && !(stop && stop->load(std::memory_order_relaxed))) {
-    now = monotonic_ns();
+    now = core::system_clock().monotonic_ns();
     if (now >= deadline) break;
     std::uint64_t want = std::min<std::uint64_t>(kBatch, end_count - attempted);
     if (ns_per_datagram > 0) {
@@ -210,7 +206,7 @@ std::expected<ReplaySummary, std::string> replay(const ReplayCapture& capture, c
     }
     attempted += n;
   }
-  summary.elapsed_s = static_cast<double>(monotonic_ns() - start) / 1e9;
+  summary.elapsed_s = static_cast<double>(core::system_clock().monotonic_ns() - start) / 1e9;
   return summary;
 }
 

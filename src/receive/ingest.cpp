@@ -13,6 +13,7 @@
 
 #include "core/encoding.hpp"
 #include "receive/report_scan.hpp"
+#include "core/sodium.hpp"
 
 namespace overflowd::receive {
 
@@ -233,8 +234,7 @@ std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_n
   // For the full form the scan vouches for the whole line, which must not name "signature" twice
   // and must have a member before the signature block.
   if (!w->compact && (!scanned || facts.members == 0 || facts.has_signature)) return std::nullopt;
-  static const bool sodium_ready = sodium_init() >= 0;
-  (void)sodium_ready;
+  core::init_sodium();
   const auto* sm = reinterpret_cast<const unsigned char*>(signed_message.data());
   std::copy_n(sm, crypto_sign_BYTES, a.signature.begin());
   digest_into(a, message);

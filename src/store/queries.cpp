@@ -48,8 +48,8 @@ struct Where {
     for (std::size_t i = 0; i < ps.size(); ++i) {
       if (i) c += " OR ";
       c += col + " BETWEEN ? AND ?";
-      args.emplace_back(ps[i].low());
-      args.emplace_back(ps[i].high());
+      args.emplace_back(low(ps[i]));
+      args.emplace_back(high(ps[i]));
     }
     add(c + ")");
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "receive/item.hpp"
 
 namespace overflowd::store {
@@ -37,6 +38,7 @@ struct StoreConfig {
   std::int64_t max_keys = 1'000'000;
   std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes remembered per key
   bool durable = true;                // synchronous=FULL: a committed batch survives a crash
+  const core::Clock* clock = &core::system_clock();  // the time alerts are created at
 };
 
 struct BatchResult {

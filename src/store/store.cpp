@@ -11,6 +11,8 @@
 #include "core/encoding.hpp"
 #include "report/report_schema.hpp"
 #include "receive/prefix.hpp"
+#include "core/clock.hpp"
+#include "core/sodium.hpp"
 
 namespace overflowd::store {
 
@@ -112,11 +114,6 @@ UPDATE keys SET
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
-std::int64_t now_unix_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }
 
@@ -125,8 +122,7 @@ std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }
 bool reverify(const std::string& key_hex_text, std::string_view signature, std::string_view message) {
   report::PublicKey key{};
   if (!core::from_hex(key_hex_text, key) || signature.size() != crypto_sign_BYTES) return false;
-  static const bool ready = sodium_init() >= 0;
-  (void)ready;
+  core::init_sodium();
   return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
                                      reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                                      key.data()) == 0;
@@ -468,7 +464,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         kb.prefixes.push_back(aggregate_prefix(*addr));
     }
   }
-  const std::int64_t now = now_unix_ns();
+  const std::int64_t now = config_.clock->wall_ns();
   for (const auto& [key, kb] : keys) {
     auto n = flush_key(key_hex(key), kb, now);
     if (!n) return fail(n.error());

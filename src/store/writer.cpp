@@ -1,4 +1,5 @@
 #include "store/writer.hpp"
+#include "core/clock.hpp"
 
 #include <fmt/core.h>
 
@@ -9,16 +10,6 @@ namespace overflowd::store {
 using namespace receive;
 
 namespace {
-std::int64_t wall_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-std::uint64_t thread_cpu_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 }  // namespace
 
 std::size_t item_bytes(const Item& item) noexcept {
@@ -193,7 +184,7 @@ void Writer::write_batch(std::vector<Entry>& batch) {
   if (const auto d = dropped_pending_.exchange(0, std::memory_order_relaxed)) extra["dropped.queue_full"] = static_cast<std::int64_t>(d);
   auto result = store_.write(items, extra);
   if (!result && result.error().find("locked") != std::string::npos) result = store_.write(items, extra);  // once more
-  const std::uint64_t cpu = thread_cpu_ns();
+  const std::uint64_t cpu = static_cast<std::uint64_t>(core::thread_cpu_ns());
   {
     std::lock_guard lock(mutex_);
     stats_.thread_cpu_ns = cpu;
@@ -264,7 +255,7 @@ void Writer::run() {
     }
     if (clock::now() - last_retention >= std::chrono::seconds(config_.retention_interval_s)) {
       last_retention = clock::now();
-      if (auto r = store_.enforce_retention(wall_ns()); !r)
+      if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r)
         fmt::print(stderr, "overflowd receive: warning: retention failed: {}\n", r.error());
     }
     if (stopping) {

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "store/store.hpp"
 
 namespace overflowd::store {
@@ -31,6 +32,7 @@ struct WriterConfig {
   std::size_t queue_capacity = 100'000;      // items
   std::size_t queue_bytes = 256u << 20;      // and bytes (item_bytes): a report may hold 64 KiB
   std::int64_t retention_interval_s = 60;
+  const core::Clock* clock = &core::system_clock();  // retention's "now"
 };
 
 // What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB

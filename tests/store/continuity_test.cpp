@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/clock.hpp"
 #include "receive/receive_test_util.hpp"
 #include "store/store.hpp"
 
@@ -66,6 +67,21 @@ TEST_F(Continuity, RemembersFirstAndLastSeenCountExportersPrefixesAndContacts) {
   EXPECT_EQ(n("SELECT reports FROM key_contacts WHERE email = 'a@x.net' AND identity = 'X'"), 3);
   EXPECT_TRUE(alerts("contact_changed").empty());
   EXPECT_TRUE(alerts("identity_new_key").empty());
+}
+
+TEST(ContinuityClock, AlertsAreTimedByTheStoresClock) {
+  TempDb t;
+  const core::ManualClock clock(kNow + 42);
+  StoreConfig c;
+  c.path = t.path();
+  c.clock = &clock;
+  auto s = SqliteStore::open(c);
+  ASSERT_TRUE(s) << s.error();
+  const auto k = key(3);
+  const std::vector<Item> items = {item(signed_report(k, "noc@x.net", "X Net", FlowSpec{}).line),
+                                   item(signed_report(k, "other@x.net", "X Net", FlowSpec{}).line)};
+  ASSERT_TRUE((*s)->write(items));
+  EXPECT_EQ((*s)->db().scalar("SELECT created_ns FROM alerts WHERE kind = 'contact_changed'").value_or(-1), kNow + 42);
 }
 
 TEST_F(Continuity, AKeyWhoseContactChangesRaisesAnAlert) {
