@@ -1,5 +1,6 @@
 #include "api/http_api.hpp"
 #include "core/clock.hpp"
+#include "core/parse.hpp"
 
 #include <httplib.h>
 #include <netinet/in.h>
@@ -98,9 +99,8 @@ struct Params {
   std::optional<std::int64_t> integer(const char* name, std::int64_t lo, std::int64_t hi) {
     if (!req.has_param(name)) return std::nullopt;
     const std::string v = req.get_param_value(name);
-    std::int64_t n = 0;
-    const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || n < lo || n > hi) {
+    const auto n = core::parse_whole<std::int64_t>(v, lo, hi);
+    if (!n) {
       error = std::string(name) + ": '" + v.substr(0, 64) + "' is not a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
       return std::nullopt;
     }
@@ -109,9 +109,8 @@ struct Params {
   std::optional<double> number(const char* name) {
     if (!req.has_param(name)) return std::nullopt;
     const std::string v = req.get_param_value(name);
-    double d = 0;
-    const auto r = std::from_chars(v.data(), v.data() + v.size(), d);
-    if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || !std::isfinite(d)) {
+    const auto d = core::parse_real(v, -HUGE_VAL, HUGE_VAL);
+    if (!d) {
       error = std::string(name) + ": '" + v.substr(0, 64) + "' is not a number (Unix seconds)";
       return std::nullopt;
     }

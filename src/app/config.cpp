@@ -8,63 +8,43 @@
 #include <thread>
 #include <sched.h>
 #include <vector>
-#include <toml++/toml.h>
 
+#include "core/parse.hpp"
+#include "app/toml.hpp"
 #include "io/text_file.hpp"
 #include "report/json_writer.hpp"
 
 namespace overflowd::app {
 
 std::expected<double, std::string> parse_rate(std::string_view text) {
-  double v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || !std::isfinite(v))
+  const auto v = core::parse_real(text, -HUGE_VAL, HUGE_VAL);
+  if (!v)
     return std::unexpected("--rate: '" + std::string(text) + "' is not a number (want a probability scale in [0, 1], e.g. 0.00001)");
-  if (v < 0 || v > 1)
+  if (*v < 0 || *v > 1)
     return std::unexpected("--rate: " + std::string(text) + " is outside [0, 1] (the chance per packet that a flow is reported)");
-  return v;
+  return *v;
 }
 
 std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std::string_view text) {
-  unsigned v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v > 65535)
-    return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a port number (0 to 65535)");
-  return static_cast<std::uint16_t>(v);
+  const auto v = core::parse_whole<std::uint16_t>(text, 0, 65535);
+  if (!v) return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a port number (0 to 65535)");
+  return *v;
 }
 
 std::expected<unsigned, std::string> parse_workers(std::string_view what, std::string_view text) {
-  unsigned v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v < 1 || v > kMaxWorkers)
+  const auto v = core::parse_whole<unsigned>(text, 1, kMaxWorkers);
+  if (!v)
     return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a worker count (1 to " +
                            std::to_string(kMaxWorkers) + ")");
-  return v;
+  return *v;
 }
 
 std::expected<int, std::string> parse_receive_buffer(std::string_view what, std::string_view text) {
-  std::uint64_t v = 0;
-  std::string_view digits = text;
-  std::uint64_t scale = 1;
-  if (!digits.empty()) {
-    switch (digits.back()) {
-      case 'k': case 'K': scale = 1ull << 10; break;
-      case 'm': case 'M': scale = 1ull << 20; break;
-      case 'g': case 'G': scale = 1ull << 30; break;
-      default: break;
-    }
-    if (scale != 1) digits.remove_suffix(1);
-  }
-  const auto* end = digits.data() + digits.size();
-  const auto r = std::from_chars(digits.data(), end, v);
-  constexpr std::uint64_t lo = 64ull << 10, hi = 1ull << 30;
-  if (digits.empty() || r.ec != std::errc{} || r.ptr != end || v > hi || v * scale < lo || v * scale > hi)
+  const auto v = core::parse_size(text, 64ull << 10, 1ull << 30);
+  if (!v)
     return std::unexpected(std::string(what) + ": '" + std::string(text) +
                            "' is not a buffer size from 64K to 1G (bytes, or with a K, M or G suffix)");
-  return static_cast<int>(v * scale);
+  return static_cast<int>(*v);
 }
 
 unsigned available_cores() noexcept {
@@ -84,22 +64,17 @@ std::string quoted(std::string_view v) { return "'" + std::string(v) + "'"; }
 
 std::expected<std::uint64_t, std::string> parse_count(std::string_view what, std::string_view text, std::uint64_t lo,
                                                       std::uint64_t hi) {
-  std::uint64_t v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v < lo || v > hi)
+  const auto v = core::parse_whole<std::uint64_t>(text, lo, hi);
+  if (!v)
     return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a whole number from " + std::to_string(lo) +
                            " to " + std::to_string(hi));
-  return v;
+  return *v;
 }
 
 std::expected<double, std::string> parse_positive(std::string_view what, std::string_view text) {
-  double v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || !std::isfinite(v) || v <= 0 || v > 1e9)
-    return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a positive number (or 'off')");
-  return v;
+  const auto v = core::parse_real(text, 0, 1e9);
+  if (!v || *v <= 0) return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a positive number (or 'off')");
+  return *v;
 }
 
 std::expected<bool, std::string> parse_bool(std::string_view what, std::string_view text) {
@@ -261,14 +236,9 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
 }
 
 std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& path, RunConfig& c) {
-  toml::table t;
-  try {
-    t = toml::parse(text, std::string_view(path));
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return std::unexpected(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
-                           std::string(e.description()));
-  }
+  auto parsed = parse_toml(text, path);
+  if (!parsed) return std::unexpected(parsed.error());
+  toml::table& t = *parsed;
   auto str = [&](const char* section, const char* key, std::string& into) -> std::expected<void, std::string> {
     const auto node = t[section][key];
     if (!node) return {};
@@ -276,7 +246,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
       into = *v;
       return {};
     }
-    return std::unexpected(path + ": " + section + "." + key + " must be a string");
+    return std::unexpected(toml_error(path, section, key, "must be a string"));
   };
   for (auto [s, k, into] : {std::tuple{"source", "file", &c.pcap_file}, std::tuple{"source", "bind", &c.udp.bind},
                             std::tuple{"report", "key", &c.key_path}, std::tuple{"contact", "email", &c.contact.email},
@@ -286,13 +256,13 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   }
   if (const auto node = t["source"]["udp_port"]) {
     const auto v = node.value<std::int64_t>();
-    if (!v || *v < 0 || *v > 65535) return std::unexpected(path + ": source.udp_port must be a port number (0 to 65535)");
+    if (!v || *v < 0 || *v > 65535) return std::unexpected(toml_error(path, "source", "udp_port", "must be a port number (0 to 65535)"));
     c.udp.port = static_cast<std::uint16_t>(*v);
   }
   if (const auto node = t["source"]["workers"]) {
     const auto v = node.value<std::int64_t>();
     if (!v || *v < 1 || *v > kMaxWorkers)
-      return std::unexpected(path + ": source.workers must be a whole number from 1 to " + std::to_string(kMaxWorkers));
+      return std::unexpected(toml_error(path, "source", "workers", "must be a whole number from 1 to " + std::to_string(kMaxWorkers)));
     c.workers = static_cast<unsigned>(*v);
   }
   if (const auto node = t["source"]["receive_buffer"]) {
@@ -305,7 +275,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   }
   if (const auto node = t["sampler"]["rate"]) {
     const auto v = node.value<double>();
-    if (!v) return std::unexpected(path + ": sampler.rate must be a number in [0, 1]");
+    if (!v) return std::unexpected(toml_error(path, "sampler", "rate", "must be a number in [0, 1]"));
     c.sampler.rate = *v;
   }
   {
@@ -327,8 +297,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
       if (!node) continue;
       const auto v = node.value_exact<std::int64_t>();
       if (!v || *v < 1 || *v > cap.max)
-        return std::unexpected(path + ": templates." + cap.key + " must be a whole number from 1 to " +
-                               std::to_string(cap.max));
+        return std::unexpected(toml_error(path, "templates", cap.key, "must be a whole number from 1 to " + std::to_string(cap.max)));
       *cap.into = static_cast<std::size_t>(*v);
     }
   }

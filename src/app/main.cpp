@@ -15,6 +15,7 @@
 #include "guard/special_purpose.hpp"
 #include "app/receiver.hpp"
 #include "core/sodium.hpp"
+#include "core/parse.hpp"
 
 using namespace overflowd::app;
 
@@ -195,13 +196,12 @@ int main(int argc, char** argv) {
     config.sampler.rate = *r;
   }
   if (*opt_seed) {
-    std::uint64_t s = 0;
-    const auto res = std::from_chars(seed.data(), seed.data() + seed.size(), s);
-    if (seed.empty() || res.ec != std::errc{} || res.ptr != seed.data() + seed.size()) {
+    const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
+    if (!s) {
       print_error("--seed: '" + seed + "' is not a whole number");
       return kExitUsage;
     }
-    config.sampler.seed = s;
+    config.sampler.seed = *s;
   }
   if (*opt_key) config.key_path = key;
   if (*opt_email) config.contact.email = email;

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <toml++/toml.h>
 
+#include "core/parse.hpp"
+#include "app/toml.hpp"
 #include "io/text_file.hpp"
 #include "report/json_writer.hpp"
 
@@ -16,12 +17,11 @@ using Result = std::expected<void, std::string>;
 
 std::expected<std::int64_t, std::string> parse_int(const char* flag, const std::string& text, std::int64_t lo,
                                                    std::int64_t hi) {
-  std::int64_t v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < lo || v > hi)
+  const auto v = core::parse_whole<std::int64_t>(text, lo, hi);
+  if (!v)
     return std::unexpected(std::string(flag) + ": '" + text + "' is not a whole number from " + std::to_string(lo) +
                            " to " + std::to_string(hi));
-  return v;
+  return *v;
 }
 
 std::expected<int, std::string> parse_port_or_off(const char* flag, const std::string& text) {
@@ -108,12 +108,10 @@ const std::vector<Setting>& settings() {
       integer("--verify-threads", "verify_threads", "N", "Threads verifying UDP and capture reports, in parallel, for the one writer (default 0: one per core; HTTP reports are verified on the HTTP threads)", &C::verify_threads, 0, 1024),
       {"--retention-days", "retention_days", "DAYS", "Delete reports, refused inputs, alerts and keys older than this (default 30; 0: no age limit)",
        Setting::Kind::number, [](C& c, const std::vector<std::string>& v) -> Result {
-         double d = 0;
          const auto& t = v.back();
-         const auto r = std::from_chars(t.data(), t.data() + t.size(), d);
-         if (t.empty() || r.ec != std::errc{} || r.ptr != t.data() + t.size() || !(d >= 0) || d > 36'500)
-           return std::unexpected("--retention-days: '" + t + "' is not a number of days from 0 to 36500");
-         c.retention_days = d;
+         const auto d = core::parse_real(t, 0, 36'500);
+         if (!d) return std::unexpected("--retention-days: '" + t + "' is not a number of days from 0 to 36500");
+         c.retention_days = *d;
          return {};
        }},
       integer("--max-reports", "max_reports", "N", "Keep at most this many reports, the newest (default 1000000; 0: no limit)", &C::max_reports, 0, INT64_MAX),
@@ -142,14 +140,9 @@ std::expected<void, std::string> load_receive_toml(const std::string& path, Rece
 
 std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& path,
                                                         ReceiveConfig& c) {
-  toml::table t;
-  try {
-    t = toml::parse(text, std::string_view(path));
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return std::unexpected(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
-                           std::string(e.description()));
-  }
+  auto parsed = parse_toml(text, path);
+  if (!parsed) return std::unexpected(parsed.error());
+  toml::table& t = *parsed;
   static constexpr std::string_view kSenderSections[] = {"source", "sampler", "report", "contact", "output", "delivery"};
   for (const auto& [section, node] : t) {
     if (section.str() == "receive") continue;
@@ -165,38 +158,37 @@ std::expected<void, std::string> load_receive_toml_text(std::string_view text, c
     const auto& table = settings();
     const auto s = std::find_if(table.begin(), table.end(), [&](const Setting& x) { return key.str() == x.key; });
     if (s == table.end()) return std::unexpected(path + ": unknown key receive." + std::string(key));
-    const std::string where = path + ": receive." + std::string(key);
     std::vector<std::string> v;
     switch (s->kind) {
       case Setting::Kind::text:
-        if (!value.is_string()) return std::unexpected(where + " must be a string");
+        if (!value.is_string()) return std::unexpected(toml_error(path, "receive", key.str(), "must be a string"));
         v.push_back(**value.as_string());
         break;
       case Setting::Kind::port:
         if (value.is_integer()) v.push_back(std::to_string(**value.as_integer()));
         else if (value.is_string()) v.push_back(**value.as_string());
-        else return std::unexpected(where + " must be a port number or \"off\"");
+        else return std::unexpected(toml_error(path, "receive", key.str(), "must be a port number or \"off\""));
         break;
       case Setting::Kind::integer:
-        if (!value.is_integer()) return std::unexpected(where + " must be a whole number");
+        if (!value.is_integer()) return std::unexpected(toml_error(path, "receive", key.str(), "must be a whole number"));
         v.push_back(std::to_string(**value.as_integer()));
         break;
       case Setting::Kind::number:
         if (value.is_integer()) v.push_back(std::to_string(**value.as_integer()));
         else if (value.is_floating_point()) v.push_back(std::to_string(**value.as_floating_point()));
-        else return std::unexpected(where + " must be a number");
+        else return std::unexpected(toml_error(path, "receive", key.str(), "must be a number"));
         break;
       case Setting::Kind::list: {
         const auto* arr = value.as_array();
-        if (!arr) return std::unexpected(where + " must be an array of strings");
+        if (!arr) return std::unexpected(toml_error(path, "receive", key.str(), "must be an array of strings"));
         for (const auto& x : *arr) {
-          if (!x.is_string()) return std::unexpected(where + " must be an array of strings");
+          if (!x.is_string()) return std::unexpected(toml_error(path, "receive", key.str(), "must be an array of strings"));
           v.push_back(**x.as_string());
         }
         break;
       }
       case Setting::Kind::boolean:
-        if (!value.is_boolean()) return std::unexpected(where + " must be true or false");
+        if (!value.is_boolean()) return std::unexpected(toml_error(path, "receive", key.str(), "must be true or false"));
         v.push_back(**value.as_boolean() ? "true" : "false");
         break;
     }

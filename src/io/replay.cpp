@@ -18,6 +18,7 @@
 #include "io/sockaddr.hpp"
 #include "source/pcap_source.hpp"
 #include "core/clock.hpp"
+#include "core/parse.hpp"
 
 namespace overflowd::io {
 
@@ -65,11 +66,9 @@ std::expected<ReplayTarget, std::string> parse_target(std::string_view text) {
     port = text.substr(colon + 1);
   }
   const auto address = core::IpAddress::parse(host);
-  unsigned p = 0;
-  const auto r = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (!address || port.empty() || r.ec != std::errc{} || r.ptr != port.data() + port.size() || p == 0 || p > 65535)
-    return bad();
-  return ReplayTarget{address->unmapped(), static_cast<std::uint16_t>(p)};
+  const auto p = core::parse_whole<std::uint16_t>(port, 1, 65535);
+  if (!address || !p) return bad();
+  return ReplayTarget{address->unmapped(), *p};
 }
 
 bool is_loopback(const core::IpAddress& address) noexcept {
