@@ -277,20 +277,18 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
     if (!p.error.empty()) return send_error(res, 400, p.error);
     send_json(res, c->queries.reports(f));
   });
-  s.Get("/api/keys", [c](const httplib::Request& req, httplib::Response& res) {
-    Params p{req, {}};
-    const std::string key = p.key("key");
-    const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
-    if (!p.error.empty()) return send_error(res, 400, p.error);
-    send_json(res, c->queries.keys(key, limit));
-  });
-  s.Get("/api/alerts", [c](const httplib::Request& req, httplib::Response& res) {
-    Params p{req, {}};
-    const std::string key = p.key("key");
-    const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
-    if (!p.error.empty()) return send_error(res, 400, p.error);
-    send_json(res, c->queries.alerts(key, limit));
-  });
+  // The lists by key (?key=, empty for all) and ?limit=.
+  using ByKey = json (ReportQueries::*)(const std::string&, std::int64_t);
+  for (const auto& [path, list] : {std::pair{"/api/keys", ByKey{&ReportQueries::keys}},
+                                   std::pair{"/api/alerts", ByKey{&ReportQueries::alerts}}}) {
+    s.Get(path, [c, list](const httplib::Request& req, httplib::Response& res) {
+      Params p{req, {}};
+      const std::string key = p.key("key");
+      const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
+      if (!p.error.empty()) return send_error(res, 400, p.error);
+      send_json(res, (c->queries.*list)(key, limit));
+    });
+  }
   s.Get("/api/invalid", [c](const httplib::Request& req, httplib::Response& res) {
     Params p{req, {}};
     const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);

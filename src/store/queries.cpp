@@ -234,63 +234,72 @@ json SqliteQueries::reports(const ReportFilter& f) {
   return {{"reports", out}};
 }
 
+// Runs `sql` (?1: a key, or '' for every key; ?2: a limit) and gathers row(q) of each row.
+template <class Row>
+json rows_by_key(sql::Db& db, const char* sql, const std::string& key, std::int64_t limit, Row row) {
+  auto q = db.prepare(sql);
+  if (!q) return {{"error", q.error()}};
+  q->bind(1, key).bind(2, clamp_limit(limit));
+  json out = json::array();
+  while (q->step() == SQLITE_ROW) out.push_back(row(*q));
+  return out;
+}
+
 json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
   std::lock_guard lock(mutex_);
-  auto q = db_.prepare(
-      "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
-      " WHERE (?1 = '' OR key = ?1) ORDER BY last_seen_ns DESC LIMIT ?2");
   auto contacts = db_.prepare(
       "SELECT email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?1"
       " ORDER BY first_seen_ns LIMIT 50");
   auto alerts = db_.prepare("SELECT COUNT(*) FROM alerts WHERE key = ?1");
-  if (!q || !contacts || !alerts) return {{"error", db_.error()}};
-  q->bind(1, key).bind(2, clamp_limit(limit));
-  json out = json::array();
-  while (q->step() == SQLITE_ROW) {
-    const std::string k = q->text(0);
-    json cs = json::array();
-    contacts->bind(1, k);
-    while (contacts->step() == SQLITE_ROW)
-      cs.push_back({{"email", contacts->text(0)},
-                    {"identity", contacts->text(1)},
-                    {"first_seen", seconds(contacts->i64(2))},
-                    {"last_seen", seconds(contacts->i64(3))},
-                    {"reports", contacts->i64(4)}});
-    contacts->reset();
-    alerts->bind(1, k);
-    const std::int64_t n_alerts = alerts->step() == SQLITE_ROW ? alerts->i64(0) : 0;
-    alerts->reset();
-    out.push_back({{"key", k},
-                   {"first_seen", seconds(q->i64(1))},
-                   {"last_seen", seconds(q->i64(2))},
-                   {"reports", q->i64(3)},
-                   {"exporters", q->i64(4)},
-                   {"prefixes", q->i64(5)},
-                   {"contact", {{"email", q->text(6)}, {"identity", q->text(7)}}},
-                   {"contacts", cs},
-                   {"alerts", n_alerts}});
-  }
+  if (!contacts || !alerts) return {{"error", db_.error()}};
+  json out = rows_by_key(
+      db_,
+      "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
+      " WHERE (?1 = '' OR key = ?1) ORDER BY last_seen_ns DESC LIMIT ?2",
+      key, limit, [&](const sql::Stmt& q) -> json {
+        const std::string k = q.text(0);
+        json cs = json::array();
+        contacts->bind(1, k);
+        while (contacts->step() == SQLITE_ROW)
+          cs.push_back({{"email", contacts->text(0)},
+                        {"identity", contacts->text(1)},
+                        {"first_seen", seconds(contacts->i64(2))},
+                        {"last_seen", seconds(contacts->i64(3))},
+                        {"reports", contacts->i64(4)}});
+        contacts->reset();
+        alerts->bind(1, k);
+        const std::int64_t n_alerts = alerts->step() == SQLITE_ROW ? alerts->i64(0) : 0;
+        alerts->reset();
+        return {{"key", k},
+                {"first_seen", seconds(q.i64(1))},
+                {"last_seen", seconds(q.i64(2))},
+                {"reports", q.i64(3)},
+                {"exporters", q.i64(4)},
+                {"prefixes", q.i64(5)},
+                {"contact", {{"email", q.text(6)}, {"identity", q.text(7)}}},
+                {"contacts", cs},
+                {"alerts", n_alerts}};
+      });
+  if (out.is_object()) return out;  // an error
   return {{"keys", out}};
 }
 
 json SqliteQueries::alerts(const std::string& key, std::int64_t limit) {
   std::lock_guard lock(mutex_);
-  auto q = db_.prepare(
-      "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE (?1 = '' OR key = ?1)"
-      " ORDER BY id DESC LIMIT ?2");
-  if (!q) return {{"error", q.error()}};
-  q->bind(1, key).bind(2, clamp_limit(limit));
-  json out = json::array();
-  while (q->step() == SQLITE_ROW) {
-    json detail = json::parse(q->text(5), nullptr, false);
-    if (detail.is_discarded()) detail = nullptr;
-    out.push_back({{"id", q->i64(0)},
-                   {"created", seconds(q->i64(1))},
-                   {"kind", q->text(2)},
-                   {"key", q->text(3)},
-                   {"report_id", q->is_null(4) ? json(nullptr) : json(q->i64(4))},
-                   {"detail", detail}});
-  }
+  json out = rows_by_key(db_,
+                         "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE (?1 = '' OR key = ?1)"
+                         " ORDER BY id DESC LIMIT ?2",
+                         key, limit, [](const sql::Stmt& q) -> json {
+                           json detail = json::parse(q.text(5), nullptr, false);
+                           if (detail.is_discarded()) detail = nullptr;
+                           return {{"id", q.i64(0)},
+                                   {"created", seconds(q.i64(1))},
+                                   {"kind", q.text(2)},
+                                   {"key", q.text(3)},
+                                   {"report_id", q.is_null(4) ? json(nullptr) : json(q.i64(4))},
+                                   {"detail", detail}};
+                         });
+  if (out.is_object()) return out;  // an error
   return {{"alerts", out}};
 }
 
