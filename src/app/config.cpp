@@ -119,6 +119,18 @@ Result set_burst(std::optional<guard::Budget>& budget, std::string_view value, s
   return {};
 }
 
+// A row whose value is a whole number in [lo, hi], handed to `put`.
+DeliveryOption whole(const char* key, const char* flag, const char* value_name, const char* help, std::uint64_t lo,
+                     std::uint64_t hi, void (*put)(RunConfig&, std::uint64_t)) {
+  return {key, flag, value_name, help, DeliveryOption::Kind::value,
+          [lo, hi, put](RunConfig& c, std::string_view value, std::string_view what) -> Result {
+            auto n = parse_count(what, value, lo, hi);
+            if (!n) return std::unexpected(n.error());
+            put(c, *n);
+            return {};
+          }};
+}
+
 constexpr const char* kDeliveryGroup = "Delivery (opt-in; safety limits on by default)";
 
 }  // namespace
@@ -181,20 +193,10 @@ const std::vector<DeliveryOption>& delivery_options() {
          c.delivery.udp_sender.source_v4.reset();
          c.delivery.udp_sender.source_v6.reset();
        }},
-      {"http_port", "--http-port", "PORT", "Port of the HTTP POST (default 80)", DeliveryOption::Kind::value,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto p = port_value(what, value);
-         if (!p) return std::unexpected(p.error());
-         c.delivery.http_sender.http_port = *p;
-         return {};
-       }},
-      {"https_port", "--https-port", "PORT", "Port of the HTTPS POST (default 443)", DeliveryOption::Kind::value,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto p = port_value(what, value);
-         if (!p) return std::unexpected(p.error());
-         c.delivery.http_sender.https_port = *p;
-         return {};
-       }},
+      whole("http_port", "--http-port", "PORT", "Port of the HTTP POST (default 80)", 1, 65535,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.http_port = static_cast<std::uint16_t>(v); }),
+      whole("https_port", "--https-port", "PORT", "Port of the HTTPS POST (default 443)", 1, 65535,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.https_port = static_cast<std::uint16_t>(v); }),
       {"path", "--http-path", "PATH", "URL path of the POST (default /.well-known/overflowd)", DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V what) -> Result {
          if (value.empty() || value.front() != '/' || value.size() > 512 ||
@@ -211,38 +213,15 @@ const std::vector<DeliveryOption>& delivery_options() {
          c.delivery.http_sender.ca_file = std::string(value);
          return {};
        }},
-      {"connect_timeout_ms", "--http-connect-timeout", "MS", "HTTP(S) connect timeout in milliseconds (default 2000)",
-       DeliveryOption::Kind::value,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto ms = parse_count(what, value, 1, 600'000);
-         if (!ms) return std::unexpected(ms.error());
-         c.delivery.http_sender.connect_timeout_ms = static_cast<long>(*ms);
-         return {};
-       }},
-      {"timeout_ms", "--http-timeout", "MS", "HTTP(S) total timeout per report in milliseconds (default 5000)",
-       DeliveryOption::Kind::value,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto ms = parse_count(what, value, 1, 600'000);
-         if (!ms) return std::unexpected(ms.error());
-         c.delivery.http_sender.timeout_ms = static_cast<long>(*ms);
-         return {};
-       }},
-      {"max_in_flight", "--http-max-in-flight", "N", "Concurrent HTTP(S) transfers at most (default 16)",
-       DeliveryOption::Kind::value,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto n = parse_count(what, value, 1, 1024);
-         if (!n) return std::unexpected(n.error());
-         c.delivery.http_sender.max_in_flight = *n;
-         return {};
-       }},
-      {"queue", "--http-queue", "N", "HTTP(S) reports waiting for a transfer at most; more are dropped and counted (default 1024)",
-       DeliveryOption::Kind::value,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto n = parse_count(what, value, 1, 1'000'000);
-         if (!n) return std::unexpected(n.error());
-         c.delivery.http_sender.queue = *n;
-         return {};
-       }},
+      whole("connect_timeout_ms", "--http-connect-timeout", "MS", "HTTP(S) connect timeout in milliseconds (default 2000)",
+            1, 600'000, [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.connect_timeout_ms = static_cast<long>(v); }),
+      whole("timeout_ms", "--http-timeout", "MS", "HTTP(S) total timeout per report in milliseconds (default 5000)", 1,
+            600'000, [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.timeout_ms = static_cast<long>(v); }),
+      whole("max_in_flight", "--http-max-in-flight", "N", "Concurrent HTTP(S) transfers at most (default 16)", 1, 1024,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.max_in_flight = v; }),
+      whole("queue", "--http-queue", "N",
+            "HTTP(S) reports waiting for a transfer at most; more are dropped and counted (default 1024)", 1, 1'000'000,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.queue = v; }),
       {"budget", "--budget", "RATE|off", "Reports per second sent in all, a token bucket (default 100)", DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.global, 100.0, value, what); }},
       {"budget_burst", "--budget-burst", "N", "Burst of the global budget (default 100)", DeliveryOption::Kind::value,

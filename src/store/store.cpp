@@ -525,18 +525,23 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
     const auto n = db_.scalar(std::string("SELECT COUNT(*) FROM ") + table);
     return n && *n > max ? *n - max : 0;
   };
-  if (auto r = chunked("DELETE FROM reports WHERE id IN (SELECT id FROM reports ORDER BY id LIMIT ?1)",
-                       over("reports", config_.max_reports), 0, out.reports); !r)
-    return std::unexpected(r.error());
-  if (auto r = chunked("DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
-                       over("invalid", config_.max_invalid), 0, out.invalid); !r)
-    return std::unexpected(r.error());
-  if (auto r = chunked("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY id LIMIT ?1)",
-                       over("alerts", config_.max_alerts), 0, out.alerts); !r)
-    return std::unexpected(r.error());
-  if (auto r = chunked("DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY last_seen_ns LIMIT ?1)",
-                       over("keys", config_.max_keys), 0, out.keys); !r)
-    return std::unexpected(r.error());
+  // Beyond the caps: the oldest go.
+  struct Cap {
+    const char* table;
+    const char* sql;
+    std::int64_t max;
+    std::int64_t* count;
+  };
+  for (const Cap& cap : {Cap{"reports", "DELETE FROM reports WHERE id IN (SELECT id FROM reports ORDER BY id LIMIT ?1)",
+                             config_.max_reports, &out.reports},
+                         Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
+                             config_.max_invalid, &out.invalid},
+                         Cap{"alerts", "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY id LIMIT ?1)",
+                             config_.max_alerts, &out.alerts},
+                         Cap{"keys", "DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY last_seen_ns LIMIT ?1)",
+                             config_.max_keys, &out.keys}}) {
+    if (auto r = chunked(cap.sql, over(cap.table, cap.max), 0, *cap.count); !r) return std::unexpected(r.error());
+  }
   if (out.keys > 0) {
     // The continuity rows of keys that are gone.
     if (auto r = db_.exec("BEGIN IMMEDIATE;"
