@@ -6,7 +6,7 @@
 //   BM_Decode         decode::Dispatcher::decode per datagram, as the pipeline calls it
 //   BM_DecodeSample   the same plus sample::Sampler::keep per flow at the default rate (1e-5)
 //   BM_PacketWalk     decode::walk_to_udp per captured frame (what the pcap source does)
-//   BM_PcapFileSource source::PcapFileSource over the whole file per iteration (libpcap's reads
+//   BM_PcapFileSource source::PcapSource over the whole file per iteration (libpcap's reads
 //                     from the page cache, the walk, the counters): datagrams/s
 #include <benchmark/benchmark.h>
 #include <pcap/pcap.h>
@@ -23,7 +23,7 @@
 #include "decode/packet_walk.hpp"
 #include "io/synth.hpp"
 #include "sample/sampler.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 
 namespace {
 
@@ -41,7 +41,7 @@ struct Capture {
   std::string label;  // which capture, shown in the benchmark's label
   std::uint32_t link_type = 0;
   std::vector<std::vector<std::byte>> frames;  // complete captured frames
-  std::vector<StoredDatagram> datagrams;       // their UDP payloads, via source::PcapFileSource
+  std::vector<StoredDatagram> datagrams;       // their UDP payloads, via source::PcapSource
   std::size_t flows = 0;                       // v5 records the datagrams hold
 };
 
@@ -64,7 +64,7 @@ void load(const std::string& path, Capture& c) {
   }
   pcap_close(handle);
 
-  auto source = source::PcapFileSource::open(path);
+  auto source = source::PcapSource::open(path);
   if (!source) die(source.error());
   core::Datagram d;
   while ((*source)->next(d))
@@ -177,7 +177,7 @@ void BM_PcapFileSource(benchmark::State& state) {
   const Capture& c = capture();
   std::size_t datagrams = 0;
   for (auto _ : state) {
-    auto source = source::PcapFileSource::open(c.path);
+    auto source = source::PcapSource::open(c.path);
     if (!source) {
       state.SkipWithError(source.error().c_str());
       return;

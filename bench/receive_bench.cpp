@@ -7,7 +7,7 @@
 //                                     path 0 = ingest_reference (nlohmann DOMs), 1 = ingest (fast path)
 //   BM_VerifyReplay                   ingest of a report already checked (the cache of checked
 //                                     signatures: a replay flood)
-//   BM_StoreOnly/prefilled:N          Store::write of batches already verified, into a fresh database
+//   BM_StoreOnly/prefilled:N          SqliteStore::write of batches already verified, into a fresh database
 //                                     or one already holding N reports (random digests: the
 //                                     duplicate index is written where a receiver's is)
 //   BM_VerifyAndStore/form/path       the whole path on one thread, batch by batch
@@ -30,9 +30,9 @@
 
 #include "core/flow_record.hpp"
 #include "receive/ingest.hpp"
-#include "receive/store.hpp"
+#include "store/store.hpp"
 #include "receive/verifier.hpp"
-#include "receive/writer.hpp"
+#include "store/writer.hpp"
 #include "report/keys.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
@@ -117,10 +117,10 @@ struct TempDb {
   ~TempDb() { std::filesystem::remove_all(dir); }
 };
 
-std::unique_ptr<receive::Store> open_store(const TempDb& t) {
-  receive::StoreConfig c;
+std::unique_ptr<store::SqliteStore> open_store(const TempDb& t) {
+  store::StoreConfig c;
   c.path = (t.dir / "bench.db").string();
-  return std::move(*receive::Store::open(c));
+  return std::move(*store::SqliteStore::open(c));
 }
 
 void BM_VerifyAndStore(benchmark::State& state) {
@@ -263,7 +263,7 @@ PipelineRun run_pipeline(std::size_t threads, Timing&& timing) {
   PipelineRun run;
   TempDb t;
   auto store = open_store(t);
-  receive::Writer writer(*store, receive::WriterConfig{});
+  store::Writer writer(*store, store::WriterConfig{});
   receive::Verifier verifier(receive::VerifierConfig{threads, 8192}, receive::SkewPolicy{},
                              [&](std::vector<receive::Item>& items) { writer.put_all(items); });
   writer.start();

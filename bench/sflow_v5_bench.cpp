@@ -1,7 +1,7 @@
 // sFlow v5 decode throughput in memory, one core: items/s are samples/s (flow and counter
 // samples; the counter "flow_samples" gives flow samples/s alone). The input is sflow.pcap from
 // ../shared/data (1,000 datagrams: 5,855 flow samples, 502 counter samples), read once through
-// source::PcapFileSource before timing; every iteration decodes every datagram. Target: at least
+// source::PcapSource before timing; every iteration decodes every datagram. Target: at least
 // 5 million samples/s per core.
 //
 //   BM_SflowDecode    decode::sflow_v5::decode per datagram (the decoder alone)
@@ -17,7 +17,7 @@
 #include "core/datagram.hpp"
 #include "decode/dispatch.hpp"
 #include "decode/sflow_v5.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 
 namespace {
 
@@ -50,7 +50,7 @@ const Capture& capture() {
       c.error = path.string() + " is absent";
       return c;
     }
-    auto source = source::PcapFileSource::open(path.string());
+    auto source = source::PcapSource::open(path.string());
     if (!source) {
       c.error = source.error();
       return c;

@@ -1,6 +1,6 @@
 // Fuzz target: the configuration loaders on any text. The same bytes go to the sender's loader
 // (app::load_toml_text: [source], [sampler], [report], [contact], [output], [delivery]) and, if it
-// takes them, to validate(); to the receiver's (receive::load_receive_toml_text: [receive]) and
+// takes them, to validate(); to the receiver's (app::load_receive_toml_text: [receive]) and
 // check(); and to the opt-out list parser (one CIDR per line). No exception may escape any of them
 // (toml++ throws on syntax errors; the loaders turn that into an error message): libFuzzer reports
 // an escaped exception as a crash.
@@ -11,7 +11,7 @@
 
 #include "app/config.hpp"
 #include "guard/cidr.hpp"
-#include "receive/config.hpp"
+#include "app/receive_config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace overflowd;
@@ -26,9 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     __builtin_trap();  // every refusal says why
   }
 
-  receive::ReceiveConfig rc;
-  if (const auto r = receive::load_receive_toml_text(text, name, rc)) {
-    (void)receive::check(rc);
+  app::ReceiveConfig rc;
+  if (const auto r = app::load_receive_toml_text(text, name, rc)) {
+    (void)app::check(rc);
   } else if (r.error().empty()) {
     __builtin_trap();
   }

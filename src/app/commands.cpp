@@ -16,8 +16,9 @@
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
 #include "sink/stream_sink.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
+#include "core/parse.hpp"
 
 namespace overflowd::app {
 
@@ -89,7 +90,7 @@ int cmd_run(const RunConfig& given) {
   install_handler(SIGUSR1, on_counters_signal, true);
   std::vector<std::unique_ptr<source::Source>> owned;
   if (!config.pcap_file.empty()) {
-    auto s = source::PcapFileSource::open(config.pcap_file);
+    auto s = source::PcapSource::open(config.pcap_file);
     if (!s) {
       print_error(s.error());
       return kExitUsage;
@@ -260,19 +261,15 @@ int cmd_synth(const SynthConfig& config) {
 namespace {
 
 std::expected<double, std::string> parse_positive_number(std::string_view what, const std::string& text, double max) {
-  double v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || !std::isfinite(v) || v <= 0 || v > max)
-    return std::unexpected(fmt::format("{}: '{}' is not a positive number up to {}", what, text, max));
-  return v;
+  const auto v = core::parse_real(text, 0, max);
+  if (!v || *v <= 0) return std::unexpected(fmt::format("{}: '{}' is not a positive number up to {}", what, text, max));
+  return *v;
 }
 
 std::expected<std::uint64_t, std::string> parse_whole(std::string_view what, const std::string& text, std::uint64_t max) {
-  std::uint64_t v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < 1 || v > max)
-    return std::unexpected(fmt::format("{}: '{}' is not a whole number from 1 to {}", what, text, max));
-  return v;
+  const auto v = core::parse_whole<std::uint64_t>(text, 1, max);
+  if (!v) return std::unexpected(fmt::format("{}: '{}' is not a whole number from 1 to {}", what, text, max));
+  return *v;
 }
 
 }  // namespace

@@ -8,63 +8,43 @@
 #include <thread>
 #include <sched.h>
 #include <vector>
-#include <toml++/toml.h>
 
+#include "core/parse.hpp"
+#include "app/toml.hpp"
 #include "io/text_file.hpp"
 #include "report/json_writer.hpp"
 
 namespace overflowd::app {
 
 std::expected<double, std::string> parse_rate(std::string_view text) {
-  double v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || !std::isfinite(v))
+  const auto v = core::parse_real(text, -HUGE_VAL, HUGE_VAL);
+  if (!v)
     return std::unexpected("--rate: '" + std::string(text) + "' is not a number (want a probability scale in [0, 1], e.g. 0.00001)");
-  if (v < 0 || v > 1)
+  if (*v < 0 || *v > 1)
     return std::unexpected("--rate: " + std::string(text) + " is outside [0, 1] (the chance per packet that a flow is reported)");
-  return v;
+  return *v;
 }
 
 std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std::string_view text) {
-  unsigned v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v > 65535)
-    return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a port number (0 to 65535)");
-  return static_cast<std::uint16_t>(v);
+  const auto v = core::parse_whole<std::uint16_t>(text, 0, 65535);
+  if (!v) return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a port number (0 to 65535)");
+  return *v;
 }
 
 std::expected<unsigned, std::string> parse_workers(std::string_view what, std::string_view text) {
-  unsigned v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v < 1 || v > kMaxWorkers)
+  const auto v = core::parse_whole<unsigned>(text, 1, kMaxWorkers);
+  if (!v)
     return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a worker count (1 to " +
                            std::to_string(kMaxWorkers) + ")");
-  return v;
+  return *v;
 }
 
 std::expected<int, std::string> parse_receive_buffer(std::string_view what, std::string_view text) {
-  std::uint64_t v = 0;
-  std::string_view digits = text;
-  std::uint64_t scale = 1;
-  if (!digits.empty()) {
-    switch (digits.back()) {
-      case 'k': case 'K': scale = 1ull << 10; break;
-      case 'm': case 'M': scale = 1ull << 20; break;
-      case 'g': case 'G': scale = 1ull << 30; break;
-      default: break;
-    }
-    if (scale != 1) digits.remove_suffix(1);
-  }
-  const auto* end = digits.data() + digits.size();
-  const auto r = std::from_chars(digits.data(), end, v);
-  constexpr std::uint64_t lo = 64ull << 10, hi = 1ull << 30;
-  if (digits.empty() || r.ec != std::errc{} || r.ptr != end || v > hi || v * scale < lo || v * scale > hi)
+  const auto v = core::parse_size(text, 64ull << 10, 1ull << 30);
+  if (!v)
     return std::unexpected(std::string(what) + ": '" + std::string(text) +
                            "' is not a buffer size from 64K to 1G (bytes, or with a K, M or G suffix)");
-  return static_cast<int>(v * scale);
+  return static_cast<int>(*v);
 }
 
 unsigned available_cores() noexcept {
@@ -84,22 +64,17 @@ std::string quoted(std::string_view v) { return "'" + std::string(v) + "'"; }
 
 std::expected<std::uint64_t, std::string> parse_count(std::string_view what, std::string_view text, std::uint64_t lo,
                                                       std::uint64_t hi) {
-  std::uint64_t v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || v < lo || v > hi)
+  const auto v = core::parse_whole<std::uint64_t>(text, lo, hi);
+  if (!v)
     return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a whole number from " + std::to_string(lo) +
                            " to " + std::to_string(hi));
-  return v;
+  return *v;
 }
 
 std::expected<double, std::string> parse_positive(std::string_view what, std::string_view text) {
-  double v = 0;
-  const auto* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc{} || r.ptr != end || !std::isfinite(v) || v <= 0 || v > 1e9)
-    return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a positive number (or 'off')");
-  return v;
+  const auto v = core::parse_real(text, 0, 1e9);
+  if (!v || *v <= 0) return std::unexpected(std::string(what) + ": " + quoted(text) + " is not a positive number (or 'off')");
+  return *v;
 }
 
 std::expected<bool, std::string> parse_bool(std::string_view what, std::string_view text) {
@@ -110,136 +85,207 @@ std::expected<bool, std::string> parse_bool(std::string_view what, std::string_v
 
 }  // namespace
 
-void clear_delivery_option(RunConfig& c, std::string_view key) {
-  if (key == "allow") c.delivery.guard.allow.clear();
-  if (key == "deny") c.delivery.guard.deny.clear();
-  if (key == "source_address") {
-    c.delivery.udp_sender.source_v4.reset();
-    c.delivery.udp_sender.source_v6.reset();
+namespace {
+
+using Result = std::expected<void, std::string>;
+
+// `what: why`: every message about a delivery setting names the flag or the file's key first.
+std::unexpected<std::string> fail(std::string_view what, const std::string& why) {
+  return std::unexpected(std::string(what) + ": " + why);
+}
+
+std::expected<std::uint16_t, std::string> port_value(std::string_view what, std::string_view value) {
+  auto p = parse_count(what, value, 1, 65535);
+  if (!p) return std::unexpected(p.error());
+  return static_cast<std::uint16_t>(*p);
+}
+
+// A budget: reports per second, or "off". Its burst stays as it was (or the default `burst`).
+Result set_budget(std::optional<guard::Budget>& budget, double burst, std::string_view value, std::string_view what) {
+  if (value == "off") {
+    budget.reset();
+    return {};
   }
-  if (key == "deliver") c.delivery.udp = c.delivery.http = c.delivery.https = false;
+  auto r = parse_positive(what, value);
+  if (!r) return std::unexpected(r.error());
+  budget = guard::Budget{*r, budget ? budget->burst : burst};
+  return {};
+}
+
+Result set_burst(std::optional<guard::Budget>& budget, std::string_view value, std::string_view what) {
+  auto n = parse_count(what, value, 1, 1'000'000);
+  if (!n) return std::unexpected(n.error());
+  if (budget) budget->burst = static_cast<double>(*n);  // with the budget off there is nothing to burst
+  return {};
+}
+
+// A row whose value is a whole number in [lo, hi], handed to `put`.
+DeliveryOption whole(const char* key, const char* flag, const char* value_name, const char* help, std::uint64_t lo,
+                     std::uint64_t hi, void (*put)(RunConfig&, std::uint64_t)) {
+  return {key, flag, value_name, help, DeliveryOption::Kind::value,
+          [lo, hi, put](RunConfig& c, std::string_view value, std::string_view what) -> Result {
+            auto n = parse_count(what, value, lo, hi);
+            if (!n) return std::unexpected(n.error());
+            put(c, *n);
+            return {};
+          }};
+}
+
+constexpr const char* kDeliveryGroup = "Delivery (opt-in; safety limits on by default)";
+
+}  // namespace
+
+const std::vector<DeliveryOption>& delivery_options() {
+  using V = std::string_view;
+  static const std::vector<DeliveryOption> table = {
+      {"deliver", "--deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https (any of them; default: none)",
+       DeliveryOption::Kind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto& d = c.delivery;
+         std::string_view rest = value;
+         while (!rest.empty()) {
+           const auto comma = rest.find(',');
+           std::string_view item = rest.substr(0, comma);
+           rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+           while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+           while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+           if (item == "udp") d.udp = true;
+           else if (item == "http") d.http = true;
+           else if (item == "https") d.https = true;
+           else if (item == "none") d.udp = d.http = d.https = false;
+           else return fail(what, quoted(item) + " is not a transport (want udp, http, https, or none)");
+         }
+         return {};
+       },
+       [](RunConfig& c) { c.delivery.udp = c.delivery.http = c.delivery.https = false; }},
+      {"to", "--deliver-to", "src|dst|both", "Which endpoints get the report (default both)", DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto& d = c.delivery;
+         if (value == "src") d.to = sink::DeliverTo::src;
+         else if (value == "dst") d.to = sink::DeliverTo::dst;
+         else if (value == "both") d.to = sink::DeliverTo::both;
+         else return fail(what, quoted(value) + " is not src, dst or both");
+         return {};
+       }},
+      {"report_port", "--report-port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto p = port_value(what, value);
+         if (!p) return std::unexpected(p.error());
+         c.delivery.udp_sender.port = c.delivery.guard.report_port = c.sampler.report_port = *p;
+         return {};
+       }},
+      {"source_address", "--source-address", "ADDRESS", "Send from this local address (one IPv4 and/or one IPv6; repeatable)",
+       DeliveryOption::Kind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto& d = c.delivery;
+         const auto a = core::IpAddress::parse(value);
+         if (!a) return fail(what, quoted(value) + " is not an IP address");
+         auto& slot = a->is_v4() ? d.udp_sender.source_v4 : d.udp_sender.source_v6;
+         if (slot && *slot != *a)
+           return fail(what, "one source address per family (" + slot->to_string() + " and " + a->to_string() + ")");
+         slot = *a;
+         d.http_sender.source_v4 = d.udp_sender.source_v4;
+         d.http_sender.source_v6 = d.udp_sender.source_v6;
+         return {};
+       },
+       [](RunConfig& c) {
+         c.delivery.udp_sender.source_v4.reset();
+         c.delivery.udp_sender.source_v6.reset();
+       }},
+      whole("http_port", "--http-port", "PORT", "Port of the HTTP POST (default 80)", 1, 65535,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.http_port = static_cast<std::uint16_t>(v); }),
+      whole("https_port", "--https-port", "PORT", "Port of the HTTPS POST (default 443)", 1, 65535,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.https_port = static_cast<std::uint16_t>(v); }),
+      {"path", "--http-path", "PATH", "URL path of the POST (default /.well-known/overflowd)", DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) -> Result {
+         if (value.empty() || value.front() != '/' || value.size() > 512 ||
+             std::any_of(value.begin(), value.end(), [](char ch) {
+               return static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f || ch == '#' || ch == '?';
+             }))
+           return fail(what, quoted(value) + " is not a URL path (want printable ASCII starting with /, no spaces, ? or #)");
+         c.delivery.http_sender.path = std::string(value);
+         return {};
+       }},
+      {"https_ca", "--https-ca", "FILE", "With --https-verify: trust this PEM file instead of the system store",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V) -> Result {
+         c.delivery.http_sender.ca_file = std::string(value);
+         return {};
+       }},
+      whole("connect_timeout_ms", "--http-connect-timeout", "MS", "HTTP(S) connect timeout in milliseconds (default 2000)",
+            1, 600'000, [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.connect_timeout_ms = static_cast<long>(v); }),
+      whole("timeout_ms", "--http-timeout", "MS", "HTTP(S) total timeout per report in milliseconds (default 5000)", 1,
+            600'000, [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.timeout_ms = static_cast<long>(v); }),
+      whole("max_in_flight", "--http-max-in-flight", "N", "Concurrent HTTP(S) transfers at most (default 16)", 1, 1024,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.max_in_flight = v; }),
+      whole("queue", "--http-queue", "N",
+            "HTTP(S) reports waiting for a transfer at most; more are dropped and counted (default 1024)", 1, 1'000'000,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.queue = v; }),
+      {"budget", "--budget", "RATE|off", "Reports per second sent in all, a token bucket (default 100)", DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.global, 100.0, value, what); }},
+      {"budget_burst", "--budget-burst", "N", "Burst of the global budget (default 100)", DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) { return set_burst(c.delivery.guard.global, value, what); }},
+      {"per_destination_budget", "--per-destination-budget", "RATE|off", "Reports per second to any one address (default 1)",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.per_destination, 3.0, value, what); }},
+      {"per_destination_burst", "--per-destination-burst", "N", "Burst of the per-destination budget (default 3)",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) { return set_burst(c.delivery.guard.per_destination, value, what); }},
+      {"allow", "--allow-destination", "CIDR", "Allow sending to this special-purpose block (private, loopback, ...; repeatable)",
+       DeliveryOption::Kind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto cidr = guard::Cidr::parse(value);
+         if (!cidr) return fail(what, cidr.error());
+         c.delivery.guard.allow.push_back(*cidr);
+         return {};
+       },
+       [](RunConfig& c) { c.delivery.guard.allow.clear(); }},
+      {"deny", "--deny-destination", "CIDR", "Never send to this block (repeatable; beats --allow-destination)",
+       DeliveryOption::Kind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto cidr = guard::Cidr::parse(value);
+         if (!cidr) return fail(what, cidr.error());
+         c.delivery.guard.deny.push_back(*cidr);
+         return {};
+       },
+       [](RunConfig& c) { c.delivery.guard.deny.clear(); }},
+      {"opt_out_file", "--opt-out-file", "FILE", "Never send to the prefixes in FILE (one CIDR per line, # comments)",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V) -> Result {
+         c.opt_out_file = std::string(value);
+         return {};
+       }},
+      {"https_verify", "--https-verify", "",
+       "Check HTTPS certificates (chain and IP address); off by default: reports go to bare addresses and are signed",
+       DeliveryOption::Kind::flag,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto b = parse_bool(what, value);
+         if (!b) return std::unexpected(b.error());
+         c.delivery.http_sender.verify = *b;
+         return {};
+       }},
+  };
+  return table;
+}
+
+const char* delivery_group() noexcept { return kDeliveryGroup; }
+
+const DeliveryOption* find_delivery_option(std::string_view key) noexcept {
+  const auto& table = delivery_options();
+  const auto it = std::find_if(table.begin(), table.end(), [&](const DeliveryOption& o) { return key == o.key; });
+  return it == table.end() ? nullptr : &*it;
+}
+
+void clear_delivery_option(RunConfig& c, std::string_view key) {
+  if (const DeliveryOption* o = find_delivery_option(key); o && o->clear) o->clear(c);
 }
 
 std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_view key, std::string_view value,
                                                      std::string_view what) {
-  auto& d = c.delivery;
-  auto fail = [&](std::string why) -> std::expected<void, std::string> {
-    return std::unexpected(std::string(what) + ": " + why);
-  };
-  if (key == "deliver") {
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-      if (item == "udp") d.udp = true;
-      else if (item == "http") d.http = true;
-      else if (item == "https") d.https = true;
-      else if (item == "none") d.udp = d.http = d.https = false;
-      else return fail(quoted(item) + " is not a transport (want udp, http, https, or none)");
-    }
-    return {};
-  }
-  if (key == "to") {
-    if (value == "src") d.to = sink::DeliverTo::src;
-    else if (value == "dst") d.to = sink::DeliverTo::dst;
-    else if (value == "both") d.to = sink::DeliverTo::both;
-    else return fail(quoted(value) + " is not src, dst or both");
-    return {};
-  }
-  if (key == "report_port") {
-    auto p = parse_count(what, value, 1, 65535);
-    if (!p) return std::unexpected(p.error());
-    d.udp_sender.port = static_cast<std::uint16_t>(*p);
-    d.guard.report_port = static_cast<std::uint16_t>(*p);
-    c.sampler.report_port = static_cast<std::uint16_t>(*p);
-    return {};
-  }
-  if (key == "http_port" || key == "https_port") {
-    auto p = parse_count(what, value, 1, 65535);
-    if (!p) return std::unexpected(p.error());
-    (key == "http_port" ? d.http_sender.http_port : d.http_sender.https_port) = static_cast<std::uint16_t>(*p);
-    return {};
-  }
-  if (key == "source_address") {
-    const auto a = core::IpAddress::parse(value);
-    if (!a) return fail(quoted(value) + " is not an IP address");
-    auto& slot = a->is_v4() ? d.udp_sender.source_v4 : d.udp_sender.source_v6;
-    if (slot && *slot != *a) return fail("one source address per family (" + slot->to_string() + " and " + a->to_string() + ")");
-    slot = *a;
-    d.http_sender.source_v4 = d.udp_sender.source_v4;
-    d.http_sender.source_v6 = d.udp_sender.source_v6;
-    return {};
-  }
-  if (key == "path") {
-    if (value.empty() || value.front() != '/' || value.size() > 512 ||
-        std::any_of(value.begin(), value.end(), [](char ch) {
-          return static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f || ch == '#' || ch == '?';
-        }))
-      return fail(quoted(value) + " is not a URL path (want printable ASCII starting with /, no spaces, ? or #)");
-    d.http_sender.path = std::string(value);
-    return {};
-  }
-  if (key == "https_verify") {
-    auto b = parse_bool(what, value);
-    if (!b) return std::unexpected(b.error());
-    d.http_sender.verify = *b;
-    return {};
-  }
-  if (key == "https_ca") {
-    d.http_sender.ca_file = std::string(value);
-    return {};
-  }
-  if (key == "connect_timeout_ms" || key == "timeout_ms") {
-    auto ms = parse_count(what, value, 1, 600'000);
-    if (!ms) return std::unexpected(ms.error());
-    (key == "timeout_ms" ? d.http_sender.timeout_ms : d.http_sender.connect_timeout_ms) = static_cast<long>(*ms);
-    return {};
-  }
-  if (key == "max_in_flight") {
-    auto n = parse_count(what, value, 1, 1024);
-    if (!n) return std::unexpected(n.error());
-    d.http_sender.max_in_flight = *n;
-    return {};
-  }
-  if (key == "queue") {
-    auto n = parse_count(what, value, 1, 1'000'000);
-    if (!n) return std::unexpected(n.error());
-    d.http_sender.queue = *n;
-    return {};
-  }
-  if (key == "budget" || key == "per_destination_budget") {
-    auto& budget = key == "budget" ? d.guard.global : d.guard.per_destination;
-    if (value == "off") {
-      budget.reset();
-      return {};
-    }
-    auto r = parse_positive(what, value);
-    if (!r) return std::unexpected(r.error());
-    const double burst = budget ? budget->burst : (key == "budget" ? 100.0 : 3.0);
-    budget = guard::Budget{*r, burst};
-    return {};
-  }
-  if (key == "budget_burst" || key == "per_destination_burst") {
-    auto& budget = key == "budget_burst" ? d.guard.global : d.guard.per_destination;
-    auto n = parse_count(what, value, 1, 1'000'000);
-    if (!n) return std::unexpected(n.error());
-    if (budget) budget->burst = static_cast<double>(*n);  // with the budget off there is nothing to burst
-    return {};
-  }
-  if (key == "allow" || key == "deny") {
-    auto cidr = guard::Cidr::parse(value);
-    if (!cidr) return fail(cidr.error());
-    (key == "allow" ? d.guard.allow : d.guard.deny).push_back(*cidr);
-    return {};
-  }
-  if (key == "opt_out_file") {
-    c.opt_out_file = std::string(value);
-    return {};
-  }
-  return fail("unknown setting");
+  const DeliveryOption* o = find_delivery_option(key);
+  if (!o) return fail(what, "unknown setting");
+  return o->set(c, value, what);
 }
 
 std::expected<void, std::string> load_opt_out(RunConfig& c) {
@@ -261,14 +307,9 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
 }
 
 std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& path, RunConfig& c) {
-  toml::table t;
-  try {
-    t = toml::parse(text, std::string_view(path));
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return std::unexpected(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
-                           std::string(e.description()));
-  }
+  auto parsed = parse_toml(text, path);
+  if (!parsed) return std::unexpected(parsed.error());
+  toml::table& t = *parsed;
   auto str = [&](const char* section, const char* key, std::string& into) -> std::expected<void, std::string> {
     const auto node = t[section][key];
     if (!node) return {};
@@ -276,7 +317,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
       into = *v;
       return {};
     }
-    return std::unexpected(path + ": " + section + "." + key + " must be a string");
+    return std::unexpected(toml_error(path, section, key, "must be a string"));
   };
   for (auto [s, k, into] : {std::tuple{"source", "file", &c.pcap_file}, std::tuple{"source", "bind", &c.udp.bind},
                             std::tuple{"report", "key", &c.key_path}, std::tuple{"contact", "email", &c.contact.email},
@@ -286,13 +327,13 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   }
   if (const auto node = t["source"]["udp_port"]) {
     const auto v = node.value<std::int64_t>();
-    if (!v || *v < 0 || *v > 65535) return std::unexpected(path + ": source.udp_port must be a port number (0 to 65535)");
+    if (!v || *v < 0 || *v > 65535) return std::unexpected(toml_error(path, "source", "udp_port", "must be a port number (0 to 65535)"));
     c.udp.port = static_cast<std::uint16_t>(*v);
   }
   if (const auto node = t["source"]["workers"]) {
     const auto v = node.value<std::int64_t>();
     if (!v || *v < 1 || *v > kMaxWorkers)
-      return std::unexpected(path + ": source.workers must be a whole number from 1 to " + std::to_string(kMaxWorkers));
+      return std::unexpected(toml_error(path, "source", "workers", "must be a whole number from 1 to " + std::to_string(kMaxWorkers)));
     c.workers = static_cast<unsigned>(*v);
   }
   if (const auto node = t["source"]["receive_buffer"]) {
@@ -305,7 +346,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   }
   if (const auto node = t["sampler"]["rate"]) {
     const auto v = node.value<double>();
-    if (!v) return std::unexpected(path + ": sampler.rate must be a number in [0, 1]");
+    if (!v) return std::unexpected(toml_error(path, "sampler", "rate", "must be a number in [0, 1]"));
     c.sampler.rate = *v;
   }
   {
@@ -327,8 +368,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
       if (!node) continue;
       const auto v = node.value_exact<std::int64_t>();
       if (!v || *v < 1 || *v > cap.max)
-        return std::unexpected(path + ": templates." + cap.key + " must be a whole number from 1 to " +
-                               std::to_string(cap.max));
+        return std::unexpected(toml_error(path, "templates", cap.key, "must be a whole number from 1 to " + std::to_string(cap.max)));
       *cap.into = static_cast<std::size_t>(*v);
     }
     if (const auto node = t["templates"]["template_timeout"]) {
@@ -372,11 +412,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
                                     {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
                                      "max_record_length", "max_samplers_per_domain", "template_timeout"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
-                                   {"delivery",
-                                    {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",
-                                     "https_verify", "https_ca", "connect_timeout_ms", "timeout_ms", "max_in_flight",
-                                     "queue", "budget", "budget_burst", "per_destination_budget",
-                                     "per_destination_burst", "allow", "deny", "opt_out_file"}}};
+                                   {"delivery", {}}};  // the delivery table's keys (delivery_options)
   for (const auto& [section, node] : t) {
     const auto* known = std::find_if(std::begin(kKnown), std::end(kKnown), [&](const auto& k) { return section.str() == k.name; });
     if (known == std::end(kKnown)) return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
@@ -384,8 +420,11 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     if (!table) return std::unexpected(path + ": " + std::string(section) + " must be a table");
     for (const auto& [key, value] : *table) {
       (void)value;
-      if (std::find_if(known->keys.begin(), known->keys.end(), [&](std::string_view k) { return key.str() == k; }) ==
-          known->keys.end())
+      const bool listed = known->name == "delivery"
+                              ? find_delivery_option(key.str()) != nullptr
+                              : std::find_if(known->keys.begin(), known->keys.end(),
+                                             [&](std::string_view k) { return key.str() == k; }) != known->keys.end();
+      if (!listed)
         return std::unexpected(path + ": unknown key " + std::string(section) + "." + std::string(key));
     }
   }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,18 +60,27 @@ inline constexpr unsigned kMaxWorkers = 256;
                                                               RunConfig& config);
 inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
-// The delivery settings by their TOML key; each flag is the same name with dashes
-// (per_destination_budget <-> --per-destination-budget):
-//   deliver                 "udp,http,https" (any of them; "none" for none); list keys append
-//   to                      src | dst | both
-//   report_port             the UDP port reports go to (also: flows of it are never reported)
-//   source_address          local address to send from, one per family (list)
-//   http_port, https_port, path, https_verify (true/false), https_ca (PEM file)
-//   connect_timeout_ms, timeout_ms, max_in_flight, queue
-//   budget, per_destination_budget    reports per second, or "off"
-//   budget_burst, per_destination_burst
-//   allow, deny             CIDR prefixes (lists); opt_out_file  a file of prefixes
-// `what` names the setting in errors ("--budget", "x.toml: delivery.budget").
+// The delivery settings, one row each: its [delivery] key, its flag, the flag's value name and
+// help, and how a value is checked and set. The flags, the TOML keys and the file's list of known
+// keys all come from this table, so each setting is written once.
+struct DeliveryOption {
+  const char* key;         // "per_destination_budget" in [delivery]
+  const char* flag;        // "--per-destination-budget"
+  const char* value_name;  // "RATE|off"
+  const char* help;
+  // value: one value, the last given wins; list: repeatable, values append (flags replace what a
+  // config file listed); flag: a flag without a value on the command line, true/false in the file.
+  enum class Kind { value, list, flag } kind;
+  // Checks and sets one value; `what` names the setting in errors ("--budget", "x.toml: delivery.budget").
+  std::function<std::expected<void, std::string>(RunConfig&, std::string_view value, std::string_view what)> set;
+  std::function<void(RunConfig&)> clear = {};  // a list: empties it
+};
+[[nodiscard]] const std::vector<DeliveryOption>& delivery_options();
+[[nodiscard]] const DeliveryOption* find_delivery_option(std::string_view key) noexcept;
+// The flags' group in --help.
+[[nodiscard]] const char* delivery_group() noexcept;
+
+// Sets the delivery setting `key` (see delivery_options) from one value.
 [[nodiscard]] std::expected<void, std::string> set_delivery_option(RunConfig& config, std::string_view key,
                                                                    std::string_view value, std::string_view what);
 // Empties a list key (so that flags replace what a config file listed); other keys: nothing.

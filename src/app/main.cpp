@@ -13,11 +13,20 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "guard/special_purpose.hpp"
-#include "receive/receiver.hpp"
+#include "app/receiver.hpp"
+#include "core/sodium.hpp"
+#include "core/parse.hpp"
 
 using namespace overflowd::app;
 
 int main(int argc, char** argv) {
+  // libsodium starts here, once, before any thread: without it nothing can sign or verify.
+  try {
+    overflowd::core::init_sodium();
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return kExitFailure;
+  }
   CLI::App app{"overflowd: signed reports on a random sample of your flows, sent to their endpoints.\n"
                "Reads NetFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
                "Without a subcommand it runs the sender and prints one JSON report per line;\n"
@@ -44,49 +53,26 @@ int main(int argc, char** argv) {
   auto* opt_receive_buffer = app.add_option("--receive-buffer", receive_buffer, "Live UDP: socket receive buffer asked for, per worker (default 32M)")->type_name("BYTES");
   opt_file->excludes(opt_udp);
 
-  // Delivery to the flows' endpoints: off unless --deliver names a transport. Each option is the
-  // [delivery] key of the same name in the config file (see set_delivery_option).
+  // Delivery to the flows' endpoints: off unless --deliver names a transport. One flag per row of
+  // the delivery table (app/config.hpp: delivery_options), each the [delivery] key of that row.
   struct DeliveryFlag {
-    const char* flag;
-    const char* key;
-    const char* type;
-    const char* help;
+    const DeliveryOption* row;
     std::vector<std::string> values;
+    bool on = false;
     CLI::Option* option = nullptr;
   };
-  std::vector<DeliveryFlag> delivery_flags = {
-      {"--deliver", "deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https (any of them; default: none)", {}},
-      {"--deliver-to", "to", "src|dst|both", "Which endpoints get the report (default both)", {}},
-      {"--report-port", "report_port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)", {}},
-      {"--source-address", "source_address", "ADDRESS", "Send from this local address (one IPv4 and/or one IPv6; repeatable)", {}},
-      {"--http-port", "http_port", "PORT", "Port of the HTTP POST (default 80)", {}},
-      {"--https-port", "https_port", "PORT", "Port of the HTTPS POST (default 443)", {}},
-      {"--http-path", "path", "PATH", "URL path of the POST (default /.well-known/overflowd)", {}},
-      {"--https-ca", "https_ca", "FILE", "With --https-verify: trust this PEM file instead of the system store", {}},
-      {"--http-connect-timeout", "connect_timeout_ms", "MS", "HTTP(S) connect timeout in milliseconds (default 2000)", {}},
-      {"--http-timeout", "timeout_ms", "MS", "HTTP(S) total timeout per report in milliseconds (default 5000)", {}},
-      {"--http-max-in-flight", "max_in_flight", "N", "Concurrent HTTP(S) transfers at most (default 16)", {}},
-      {"--http-queue", "queue", "N", "HTTP(S) reports waiting for a transfer at most; more are dropped and counted (default 1024)", {}},
-      {"--budget", "budget", "RATE|off", "Reports per second sent in all, a token bucket (default 100)", {}},
-      {"--budget-burst", "budget_burst", "N", "Burst of the global budget (default 100)", {}},
-      {"--per-destination-budget", "per_destination_budget", "RATE|off", "Reports per second to any one address (default 1)", {}},
-      {"--per-destination-burst", "per_destination_burst", "N", "Burst of the per-destination budget (default 3)", {}},
-      {"--allow-destination", "allow", "CIDR", "Allow sending to this special-purpose block (private, loopback, ...; repeatable)", {}},
-      {"--deny-destination", "deny", "CIDR", "Never send to this block (repeatable; beats --allow-destination)", {}},
-      {"--opt-out-file", "opt_out_file", "FILE", "Never send to the prefixes in FILE (one CIDR per line, # comments)", {}},
-  };
+  std::vector<DeliveryFlag> delivery_flags;
+  for (const DeliveryOption& row : delivery_options()) delivery_flags.push_back({&row, {}, false, nullptr});
   for (auto& f : delivery_flags) {
-    f.option = app.add_option(f.flag, f.values, f.help)->type_name(f.type)->group("Delivery (opt-in; safety limits on by default)");
-    const std::string_view setting = f.key;
+    if (f.row->kind == DeliveryOption::Kind::flag) {
+      f.option = app.add_flag(f.row->flag, f.on, f.row->help)->group(delivery_group());
+      continue;
+    }
+    f.option = app.add_option(f.row->flag, f.values, f.row->help)->type_name(f.row->value_name)->group(delivery_group());
     f.option->expected(1);  // one value per occurrence; lists repeat the flag
-    const bool list = setting == "allow" || setting == "deny" || setting == "source_address" || setting == "deliver";
-    f.option->multi_option_policy(list ? CLI::MultiOptionPolicy::TakeAll : CLI::MultiOptionPolicy::TakeLast);
+    f.option->multi_option_policy(f.row->kind == DeliveryOption::Kind::list ? CLI::MultiOptionPolicy::TakeAll
+                                                                           : CLI::MultiOptionPolicy::TakeLast);
   }
-  bool https_verify = false;
-  auto* opt_https_verify = app.add_flag("--https-verify", https_verify,
-                                        "Check HTTPS certificates (chain and IP address); off by default: reports go to bare "
-                                        "addresses and are signed")
-                               ->group("Delivery (opt-in; safety limits on by default)");
 
   auto* keygen = app.add_subcommand("keygen", "Create a signing key file (mode 0600) and print its public key");
   std::string keygen_path;
@@ -127,7 +113,7 @@ int main(int argc, char** argv) {
   replay->add_option("--exporters", replay_args.exporters, "Send from N sockets (ports) in turn, batch by batch (default 1; for v5/sFlow, which carry no templates)")->type_name("N");
   replay->add_flag("--allow-non-loopback", replay_args.allow_non_loopback, "Allow a destination that is not loopback");
 
-  auto* receive = overflowd::receive::add_receive_command(app);
+  auto* receive = add_receive_command(app);
 
   try {
     app.parse(argc, argv);
@@ -140,7 +126,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (overflowd::receive::chosen(receive)) return overflowd::receive::run(receive);
+  if (receive_chosen(receive)) return run_receive_command(receive);
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);
@@ -187,13 +173,12 @@ int main(int argc, char** argv) {
     config.sampler.rate = *r;
   }
   if (*opt_seed) {
-    std::uint64_t s = 0;
-    const auto res = std::from_chars(seed.data(), seed.data() + seed.size(), s);
-    if (seed.empty() || res.ec != std::errc{} || res.ptr != seed.data() + seed.size()) {
+    const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
+    if (!s) {
       print_error("--seed: '" + seed + "' is not a whole number");
       return kExitUsage;
     }
-    config.sampler.seed = s;
+    config.sampler.seed = *s;
   }
   if (*opt_key) config.key_path = key;
   if (*opt_email) config.contact.email = email;
@@ -219,14 +204,17 @@ int main(int argc, char** argv) {
   }
   for (auto& f : delivery_flags) {
     if (!*f.option) continue;
-    clear_delivery_option(config, f.key);
+    if (f.row->kind == DeliveryOption::Kind::flag) {
+      (void)f.row->set(config, f.on ? "true" : "false", f.row->flag);  // true or false: cannot fail
+      continue;
+    }
+    clear_delivery_option(config, f.row->key);
     for (const auto& v : f.values) {
-      if (auto r = set_delivery_option(config, f.key, v, f.flag); !r) {
+      if (auto r = set_delivery_option(config, f.row->key, v, f.row->flag); !r) {
         print_error(r.error());
         return kExitUsage;
       }
     }
   }
-  if (*opt_https_verify) config.delivery.http_sender.verify = https_verify;
   return cmd_run(config);
 }

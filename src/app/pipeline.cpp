@@ -1,4 +1,5 @@
 #include "app/pipeline.hpp"
+#include "core/clock.hpp"
 
 #include <array>
 #include <chrono>
@@ -13,11 +14,6 @@ namespace {
 
 constexpr std::size_t kBatch = 64;  // datagrams taken from a source at a time
 
-std::int64_t now_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // What the workers share with the thread that started them: their counters when asked for
 // (`request` is bumped; each worker answers at its next batch, or within the source's idle time),
@@ -69,7 +65,7 @@ private:
     counters_.flows += flows_.size();
     for (const core::FlowRecord& flow : flows_) {
       if (!sampler_.keep(flow)) continue;
-      builder_.build(flow, now_ns(), message_);
+      builder_.build(flow, core::system_clock().wall_ns(), message_);
       signer_.sign(message_, signed_report_);
       for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
       ++counters_.reports;

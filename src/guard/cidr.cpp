@@ -1,4 +1,5 @@
 #include "guard/cidr.hpp"
+#include "core/parse.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -46,11 +47,9 @@ std::expected<Cidr, std::string> Cidr::parse(std::string_view text) {
   std::uint8_t length = max_length(*address);
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
-    unsigned v = 0;
-    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-    if (digits.empty() || digits.size() > 3 || r.ec != std::errc{} || r.ptr != digits.data() + digits.size() || v > length)
-      return std::unexpected("'" + std::string(original) + "': the prefix length must be 0 to " + std::to_string(length));
-    length = static_cast<std::uint8_t>(v);
+    const auto v = digits.size() > 3 ? std::nullopt : core::parse_whole<unsigned>(digits, 0, length);
+    if (!v) return std::unexpected("'" + std::string(original) + "': the prefix length must be 0 to " + std::to_string(length));
+    length = static_cast<std::uint8_t>(*v);
   }
   const Cidr c = of(*address, length);
   if (c.network != *address)

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "guard/special_purpose.hpp"
+#include "core/sodium.hpp"
 
 namespace overflowd::guard {
 
@@ -55,7 +56,7 @@ bool TokenBucket::take(const Budget& b, std::int64_t now_ns) noexcept {
 }
 
 Guard::Guard(GuardConfig config) : config_(std::move(config)) {
-  if (sodium_init() < 0) std::abort();
+  core::init_sodium();
   randombytes_buf(hash_key_.data(), hash_key_.size());
   if (config_.per_destination) {
     const std::size_t entries = std::max<std::size_t>(config_.destination_table, kWays);

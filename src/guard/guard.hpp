@@ -26,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/report_port.hpp"
 #include "core/counters.hpp"
 #include "core/flow_record.hpp"
 #include "guard/cidr.hpp"
@@ -64,7 +65,7 @@ struct GuardConfig {
   std::optional<Budget> per_destination = Budget{1, 3};   // nullopt: no per-destination budget
   std::size_t destination_table = 65536;  // entries (rounded up to a multiple of kWays)
   std::size_t recent = 65536;             // (flow, destination) pairs remembered for duplicates
-  std::uint16_t report_port = 65535;
+  std::uint16_t report_port = core::kReportPort;
   std::vector<Cidr> allow;  // special-purpose blocks that may be targeted (tests: 127.0.0.0/8)
   std::vector<Cidr> deny;
   CidrSet opt_out;

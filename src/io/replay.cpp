@@ -16,7 +16,9 @@
 
 #include "decode/dispatch.hpp"
 #include "io/sockaddr.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
+#include "core/clock.hpp"
+#include "core/parse.hpp"
 
 namespace overflowd::io {
 
@@ -24,11 +26,6 @@ namespace {
 
 constexpr std::size_t kBatch = 64;  // datagrams per sendmmsg
 
-std::int64_t monotonic_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 void sleep_until(std::int64_t when_ns) noexcept {
   timespec ts{};
@@ -69,11 +66,9 @@ std::expected<ReplayTarget, std::string> parse_target(std::string_view text) {
     port = text.substr(colon + 1);
   }
   const auto address = core::IpAddress::parse(host);
-  unsigned p = 0;
-  const auto r = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (!address || port.empty() || r.ec != std::errc{} || r.ptr != port.data() + port.size() || p == 0 || p > 65535)
-    return bad();
-  return ReplayTarget{address->unmapped(), static_cast<std::uint16_t>(p)};
+  const auto p = core::parse_whole<std::uint16_t>(port, 1, 65535);
+  if (!address || !p) return bad();
+  return ReplayTarget{address->unmapped(), *p};
 }
 
 bool is_loopback(const core::IpAddress& address) noexcept {
@@ -93,7 +88,7 @@ std::expected<void, std::string> check_target(const ReplayTarget& target, bool a
 }
 
 std::expected<ReplayCapture, std::string> load_replay_capture(const std::string& path, std::uint64_t max_datagrams) {
-  auto source = source::PcapFileSource::open(path);
+  auto source = source::PcapSource::open(path);
   if (!source) return std::unexpected(source.error());
   ReplayCapture capture;
   decode::Dispatcher dispatcher;  // counts the flows as overflowd would decode them
@@ -156,7 +151,7 @@ std::expected<ReplaySummary, std::string> replay(const ReplayCapture& capture, c
                                            : (config.loop ? UINT64_MAX : capture.datagrams.size());
   const std::uint64_t end_count = config.loop ? limit : std::min<std::uint64_t>(limit, capture.datagrams.size());
   const double ns_per_datagram = config.rate > 0 ? 1e9 / config.rate : 0;
-  const std::int64_t start = monotonic_ns();
+  const std::int64_t start = core::system_clock().monotonic_ns();
   const std::int64_t deadline = config.duration_s > 0
                                     ? start + static_cast<std::int64_t>(config.duration_s * 1e9)
                                     : INT64_MAX;
@@ -165,7 +160,7 @@ std::expected<ReplaySummary, std::string> replay(const ReplayCapture& capture, c
   std::size_t turn = 0;  // the socket of the next batch
   std::int64_t now = start;
   while (attempted < end_count && !(stop && stop->load(std::memory_order_relaxed))) {
-    now = monotonic_ns();
+    now = core::system_clock().monotonic_ns();
     if (now >= deadline) break;
     std::uint64_t want = std::min<std::uint64_t>(kBatch, end_count - attempted);
     if (ns_per_datagram > 0) {
@@ -210,7 +205,7 @@ std::expected<ReplaySummary, std::string> replay(const ReplayCapture& capture, c
     }
     attempted += n;
   }
-  summary.elapsed_s = static_cast<double>(monotonic_ns() - start) / 1e9;
+  summary.elapsed_s = static_cast<double>(core::system_clock().monotonic_ns() - start) / 1e9;
   return summary;
 }
 

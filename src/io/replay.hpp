@@ -5,7 +5,7 @@
 // allows others (allow_non_loopback); check_target() refuses before any socket or file is opened.
 // The sockets are bound to a loopback address too, so nothing leaves the machine.
 //
-// The capture's payloads are read into memory first (source::PcapFileSource), so sending is a loop
+// The capture's payloads are read into memory first (source::PcapSource), so sending is a loop
 // of sendmmsg(2) calls of up to kBatch datagrams over prepared buffers.
 #pragma once
 

@@ -13,6 +13,7 @@
 
 #include "core/encoding.hpp"
 #include "receive/report_scan.hpp"
+#include "core/sodium.hpp"
 
 namespace overflowd::receive {
 
@@ -111,34 +112,32 @@ core::IpAddress address(const json* j) {
 
 ReportFields extract_fields(const json& report) {
   ReportFields f;
-  const json* contact = member(&report, "contact");
-  f.email = str(member(contact, "email"));
-  f.identity = str(member(contact, "identity"));
-  const json* metadata = member(&report, "metadata");
-  if (const json* t = member(metadata, "time"); t && t->is_number()) {
-    f.time = t->get<double>();
-    f.has_time = std::isfinite(f.time);
-  }
   const json* flowdata = member(&report, "flowdata");
-  const json* st = member(flowdata, "sourcetype");
-  f.source_type = str(member(st, "type"));
-  f.source_version = integer(member(st, "version"));
-  const json* d = member(flowdata, "data");
-  f.saddr = address(member(d, "saddr"));
-  f.daddr = address(member(d, "daddr"));
-  f.exporter = address(member(d, "exporter"));
-  f.sport = integer(member(d, "sport"));
-  f.dport = integer(member(d, "dport"));
-  f.protocol = integer(member(d, "protocol"));
-  f.pcount = integer(member(d, "pcount"));
-  f.bcount = integer(member(d, "bcount"));
-  f.stime = integer(member(d, "stime"));
-  f.etime = integer(member(d, "etime"));
-  f.input_if = integer(member(d, "input"));
-  f.output_if = integer(member(d, "output"));
-  f.src_as = integer(member(d, "src_as"));
-  f.dst_as = integer(member(d, "dst_as"));
-  f.sampling_interval = integer(member(d, "sampling_interval"), 1);
+  const json* sections[] = {member(&report, "contact"), member(&report, "metadata"), member(flowdata, "sourcetype"),
+                            member(flowdata, "data")};
+  static_assert(std::size(sections) == static_cast<std::size_t>(report::Section::data) + 1);
+  static const ReportFields kDefaults;
+  for (const report::SchemaField& field : report::report_schema()) {
+    if (!field.kept()) continue;
+    const json* v = member(sections[static_cast<std::size_t>(field.section)], std::string(field.json).c_str());
+    switch (field.type) {
+      case report::FieldType::text:
+        f.*field.text = str(v);
+        break;
+      case report::FieldType::integer:
+        f.*field.integer = integer(v, kDefaults.*field.integer);
+        break;
+      case report::FieldType::address:
+        f.*field.address = address(v);
+        break;
+      case report::FieldType::number:
+        if (v && v->is_number()) {
+          f.*field.number = v->get<double>();
+          f.*field.present = std::isfinite(f.*field.number);
+        }
+        break;
+    }
+  }
   return f;
 }
 
@@ -235,8 +234,7 @@ std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_n
   // For the full form the scan vouches for the whole line, which must not name "signature" twice
   // and must have a member before the signature block.
   if (!w->compact && (!scanned || facts.members == 0 || facts.has_signature)) return std::nullopt;
-  static const bool sodium_ready = sodium_init() >= 0;
-  (void)sodium_ready;
+  core::init_sodium();
   const auto* sm = reinterpret_cast<const unsigned char*>(signed_message.data());
   std::copy_n(sm, crypto_sign_BYTES, a.signature.begin());
   digest_into(a, message);

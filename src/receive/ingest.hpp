@@ -14,6 +14,7 @@
 
 #include "core/ip_address.hpp"
 #include "receive/verified_cache.hpp"
+#include "report/report_schema.hpp"
 #include "report/verify.hpp"
 
 namespace overflowd::receive {
@@ -25,22 +26,8 @@ enum class Input : std::uint8_t { udp, http, https, capture, api };
 enum class TimeFlag : std::uint8_t { ok = 0, future = 1, past = 2, missing = 3 };
 [[nodiscard]] const char* to_string(TimeFlag f) noexcept;
 
-// The fields of a report that the store indexes and the API filters on. Fields missing or of the
-// wrong type are left at their defaults (a report is stored as signed, whatever it holds).
-struct ReportFields {
-  double time = 0;  // metadata.time, Unix seconds
-  bool has_time = false;
-  std::string email;
-  std::string identity;
-  std::string source_type;  // flowdata.sourcetype.type
-  std::int64_t source_version = 0;
-  core::IpAddress saddr, daddr, exporter;
-  std::int64_t sport = 0, dport = 0, protocol = 0;
-  std::int64_t pcount = 0, bcount = 0;
-  std::int64_t stime = 0, etime = 0;  // Unix ms
-  std::int64_t input_if = 0, output_if = 0, src_as = 0, dst_as = 0;
-  std::int64_t sampling_interval = 1;
-};
+// The fields of a report that the store indexes and the API filters on (report/report_schema.hpp).
+using report::ReportFields;
 
 [[nodiscard]] ReportFields extract_fields(const nlohmann::json& report);
 

@@ -6,13 +6,15 @@
 #include <cstdint>
 #include <string>
 
+#include "report/report_schema.hpp"
 #include "report/verify.hpp"
 
 namespace overflowd::receive {
 
 namespace {
 
-// Where a value sits: the objects on the way to an indexed field, and the fields themselves.
+// Where a value sits: the objects on the way to a kept field, and the fields themselves (a field's
+// slot is first_field plus its row in the report schema, report/report_schema.hpp).
 enum class Slot : std::uint8_t {
   none,
   root,
@@ -21,30 +23,23 @@ enum class Slot : std::uint8_t {
   flowdata,
   sourcetype,
   data,
-  // Fields (leaves).
-  email,
-  identity,
-  time,
-  source_type,
-  source_version,
-  saddr,
-  daddr,
-  exporter,
-  sport,
-  dport,
-  protocol,
-  pcount,
-  bcount,
-  stime,
-  etime,
-  input_if,
-  output_if,
-  src_as,
-  dst_as,
-  sampling_interval,
+  first_field,
 };
 
 bool is_container(Slot s) noexcept { return s >= Slot::root && s <= Slot::data; }
+
+Slot field_slot(report::Section section, std::string_view key) noexcept {
+  const report::SchemaField* row = report::find_field(section, key);
+  if (!row) return Slot::none;
+  const auto index = static_cast<std::size_t>(row - report::report_schema().data());
+  return static_cast<Slot>(static_cast<std::size_t>(Slot::first_field) + index);
+}
+
+// The schema row of a field's slot, or null for a container or none.
+const report::SchemaField* field_of(Slot s) noexcept {
+  if (s < Slot::first_field) return nullptr;
+  return &report::report_schema()[static_cast<std::size_t>(s) - static_cast<std::size_t>(Slot::first_field)];
+}
 
 Slot child(Slot parent, std::string_view key) noexcept {
   switch (parent) {
@@ -54,70 +49,19 @@ Slot child(Slot parent, std::string_view key) noexcept {
       if (key == "metadata") return Slot::metadata;
       return Slot::none;
     case Slot::contact:
-      if (key == "email") return Slot::email;
-      if (key == "identity") return Slot::identity;
-      return Slot::none;
+      return field_slot(report::Section::contact, key);
     case Slot::metadata:
-      return key == "time" ? Slot::time : Slot::none;
+      return field_slot(report::Section::metadata, key);
     case Slot::flowdata:
       if (key == "data") return Slot::data;
       if (key == "sourcetype") return Slot::sourcetype;
       return Slot::none;
     case Slot::sourcetype:
-      if (key == "type") return Slot::source_type;
-      if (key == "version") return Slot::source_version;
-      return Slot::none;
-    case Slot::data: {
-      struct Name {
-        std::string_view name;
-        Slot slot;
-      };
-      static constexpr Name kData[] = {
-          {"saddr", Slot::saddr},     {"daddr", Slot::daddr},       {"exporter", Slot::exporter},
-          {"sport", Slot::sport},     {"dport", Slot::dport},       {"protocol", Slot::protocol},
-          {"pcount", Slot::pcount},   {"bcount", Slot::bcount},     {"stime", Slot::stime},
-          {"etime", Slot::etime},     {"input", Slot::input_if},    {"output", Slot::output_if},
-          {"src_as", Slot::src_as},   {"dst_as", Slot::dst_as},     {"sampling_interval", Slot::sampling_interval},
-      };
-      for (const auto& n : kData)
-        if (n.name == key) return n.slot;
-      return Slot::none;
-    }
+      return field_slot(report::Section::sourcetype, key);
+    case Slot::data:
+      return field_slot(report::Section::data, key);
     default:
       return Slot::none;
-  }
-}
-
-std::int64_t* integer_field(ReportFields& f, Slot s) noexcept {
-  switch (s) {
-    case Slot::source_version:
-      return &f.source_version;
-    case Slot::sport:
-      return &f.sport;
-    case Slot::dport:
-      return &f.dport;
-    case Slot::protocol:
-      return &f.protocol;
-    case Slot::pcount:
-      return &f.pcount;
-    case Slot::bcount:
-      return &f.bcount;
-    case Slot::stime:
-      return &f.stime;
-    case Slot::etime:
-      return &f.etime;
-    case Slot::input_if:
-      return &f.input_if;
-    case Slot::output_if:
-      return &f.output_if;
-    case Slot::src_as:
-      return &f.src_as;
-    case Slot::dst_as:
-      return &f.dst_as;
-    case Slot::sampling_interval:
-      return &f.sampling_interval;
-    default:
-      return nullptr;
   }
 }
 
@@ -407,27 +351,18 @@ private:
   }
 
   bool string_value(Slot slot) {
-    switch (slot) {
-      case Slot::email:
-        return string(&f_.email);
-      case Slot::identity:
-        return string(&f_.identity);
-      case Slot::source_type:
-        return string(&f_.source_type);
-      case Slot::saddr:
-      case Slot::daddr:
-      case Slot::exporter: {
-        scratch_.clear();
-        if (!string(&scratch_)) return false;
-        core::IpAddress a;
-        if (scratch_.size() <= core::IpAddress::kMaxText)
-          if (auto parsed = core::IpAddress::parse(scratch_)) a = parsed->unmapped();
-        (slot == Slot::saddr ? f_.saddr : slot == Slot::daddr ? f_.daddr : f_.exporter) = a;
-        return true;
-      }
-      default:
-        return string(nullptr);
+    const report::SchemaField* field = field_of(slot);
+    if (field && field->type == report::FieldType::text) return string(&(f_.*field->text));
+    if (field && field->type == report::FieldType::address) {
+      scratch_.clear();
+      if (!string(&scratch_)) return false;
+      core::IpAddress a;
+      if (scratch_.size() <= core::IpAddress::kMaxText)
+        if (auto parsed = core::IpAddress::parse(scratch_)) a = parsed->unmapped();
+      f_.*field->address = a;
+      return true;
     }
+    return string(nullptr);
   }
 
   static bool digit(unsigned c) noexcept { return c >= '0' && c <= '9'; }
@@ -475,14 +410,15 @@ private:
       const auto r = std::from_chars(first, last, d);
       if (r.ec != std::errc{} || r.ptr != last || !std::isfinite(d)) return false;  // over/underflow: not sure
     }
-    if (slot == Slot::time) {
-      f_.time = kind == Kind::unsigned_int ? static_cast<double>(u)
-                : kind == Kind::signed_int ? static_cast<double>(i)
-                                           : d;
-      f_.has_time = std::isfinite(f_.time);
-    } else if (std::int64_t* field = integer_field(f_, slot)) {
-      if (kind == Kind::unsigned_int) *field = u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
-      else if (kind == Kind::signed_int) *field = i;
+    const report::SchemaField* field = field_of(slot);
+    if (field && field->type == report::FieldType::number) {
+      double& v = f_.*field->number;
+      v = kind == Kind::unsigned_int ? static_cast<double>(u) : kind == Kind::signed_int ? static_cast<double>(i) : d;
+      f_.*field->present = std::isfinite(v);
+    } else if (field && field->type == report::FieldType::integer) {
+      std::int64_t& v = f_.*field->integer;
+      if (kind == Kind::unsigned_int) v = u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
+      else if (kind == Kind::signed_int) v = i;
     }
     return true;
   }

@@ -2,9 +2,25 @@
 
 #include <algorithm>
 
+#include "receive/item.hpp"
 #include "receive/prefix.hpp"
 
 namespace overflowd::receive {
+
+const char* to_string(SpoofStatus s) noexcept {
+  switch (s) {
+    case SpoofStatus::not_mine:
+      return "not_mine";
+    case SpoofStatus::seen:
+      return "seen";
+    case SpoofStatus::suspect:
+      return "suspect";
+    case SpoofStatus::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
 
 namespace {
 

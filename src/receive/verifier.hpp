@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "receive/store.hpp"
+#include "receive/item.hpp"
 
 namespace overflowd::receive {
 
@@ -95,7 +95,7 @@ private:
   std::size_t running_ = 0;  // worker threads not yet ended
   bool delivering_ = false, stopping_ = false;
   VerifierStats stats_;
-  std::vector<std::thread> workers_;
+  std::vector<std::jthread> workers_;
 };
 
 }  // namespace overflowd::receive

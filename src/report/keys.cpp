@@ -5,11 +5,12 @@
 #include <stdexcept>
 
 #include "core/encoding.hpp"
+#include "core/sodium.hpp"
 
 namespace overflowd::report {
 
 KeyPair keypair_from_seed(const Seed& seed) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  core::init_sodium();
   KeyPair k;
   k.seed = seed;
   crypto_sign_seed_keypair(k.public_key.data(), k.secret_key.data(), seed.data());
@@ -17,7 +18,7 @@ KeyPair keypair_from_seed(const Seed& seed) {
 }
 
 KeyPair generate_keypair() {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  core::init_sodium();
   Seed seed;
   randombytes_buf(seed.data(), seed.size());
   KeyPair k = keypair_from_seed(seed);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/encoding.hpp"
+#include "core/sodium.hpp"
 
 namespace overflowd::report {
 
@@ -100,8 +101,7 @@ std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line) {
 
   VerifiedReport v;
   const nlohmann::json* block = nullptr;
-  static const bool sodium_ready = sodium_init() >= 0;
-  (void)sodium_ready;
+  core::init_sodium();
   const auto it = outer->find("signature");
   if (it != outer->end() && it->is_object()) {
     if (it->size() != 2) return std::unexpected(VerifyErrc::no_signature_block);  // nothing unsigned rides along

@@ -1,4 +1,5 @@
 #include "sample/sampler.hpp"
+#include "core/sodium.hpp"
 
 #include <sodium.h>
 
@@ -9,7 +10,7 @@ namespace overflowd::sample {
 
 namespace {
 void ensure_sodium() {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  core::init_sodium();
 }
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/report_port.hpp"
 #include "core/flow_record.hpp"
 
 namespace overflowd::sample {
@@ -17,7 +18,7 @@ namespace overflowd::sample {
 struct SamplerConfig {
   double rate = 1e-5;                 // in [0, 1]; validated by the app's config
   std::optional<std::uint64_t> seed;  // tests only: makes the draws reproducible
-  std::uint16_t report_port = 65535;  // UDP flows to or from it are never reported
+  std::uint16_t report_port = core::kReportPort;  // UDP flows to or from it are never reported
 };
 
 struct SamplerCounters {

@@ -1,5 +1,7 @@
 #include "sink/delivery_sink.hpp"
 
+#include "core/clock.hpp"
+
 #include <time.h>
 
 namespace overflowd::sink {
@@ -26,9 +28,7 @@ DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique
     : to_(config.to), guard_(config.guard), transports_(std::move(transports)) {}
 
 void DeliverySink::write(const core::FlowRecord& flow, const report::SignedReport& report) {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  write_at(flow, report, std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
+  write_at(flow, report, core::system_clock().monotonic_ns());
 }
 
 void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns) {

@@ -1,6 +1,7 @@
 #include "sink/http_sender.hpp"
 
 #include "sink/curl_api.hpp"
+#include "core/clock.hpp"
 #include <signal.h>
 #include <time.h>
 
@@ -49,11 +50,6 @@ struct HttpSender::Job {
 
 namespace {
 
-std::int64_t monotonic_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 const CurlApi* g_curl = nullptr;  // set by the first successful HttpSender::open
 
@@ -151,7 +147,7 @@ void HttpSender::finish() {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       stopping_ = true;
-      deadline_ns_ = monotonic_ns() + std::int64_t{config_.timeout_ms} * 1'000'000;
+      deadline_ns_ = core::system_clock().monotonic_ns() + std::int64_t{config_.timeout_ms} * 1'000'000;
     }
   }
   if (multi_) g_curl->multi_wakeup(static_cast<CURLM*>(multi_));
@@ -213,7 +209,7 @@ void HttpSender::run() {
       }
       if (stopping_) {
         if (queue_.empty() && starting.empty() && in_flight.empty()) done = true;
-        if (monotonic_ns() >= deadline_ns_) done = true;
+        if (core::system_clock().monotonic_ns() >= deadline_ns_) done = true;
       }
     }
     if (done) {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "core/report_port.hpp"
 #include "sink/transport.hpp"
 
 namespace overflowd::sink {
@@ -22,7 +23,7 @@ namespace overflowd::sink {
 inline constexpr std::size_t kMaxUdpPayload = 1200;
 
 struct UdpSenderConfig {
-  std::uint16_t port = 65535;
+  std::uint16_t port = core::kReportPort;
   std::optional<core::IpAddress> source_v4;
   std::optional<core::IpAddress> source_v6;
 };

@@ -1,4 +1,5 @@
 #include "source/udp_source.hpp"
+#include "core/clock.hpp"
 
 #include <arpa/inet.h>
 #include <linux/sock_diag.h>
@@ -82,11 +83,6 @@ std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std
   return b;
 }
 
-std::int64_t now_ns() noexcept {
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
 
 }  // namespace
 
@@ -203,7 +199,7 @@ bool UdpSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
   if (stopped()) return false;
   const int got = receive(std::min(out.size(), kBatch));
   if (got < 0) return false;
-  const std::int64_t now = now_ns();
+  const std::int64_t now = core::system_clock().wall_ns();
   for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, out[n++]);
   return true;
 }
@@ -213,7 +209,7 @@ bool UdpSource::next(core::Datagram& out) {
     if (stopped()) return false;
     const int got = receive(kBatch);
     if (got < 0) return false;
-    const std::int64_t now = now_ns();
+    const std::int64_t now = core::system_clock().wall_ns();
     for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, pending_[static_cast<std::size_t>(i)]);
     pending_count_ = static_cast<std::size_t>(got);
     pending_at_ = 0;

@@ -17,7 +17,7 @@
 #include "io/synth.hpp"
 #include "sink/delivery_sink.hpp"
 #include "sink/stream_sink.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 
 namespace overflowd::app {
 namespace {
@@ -43,7 +43,7 @@ protected:
   std::vector<std::unique_ptr<source::Source>> sources(std::size_t n) {
     std::vector<std::unique_ptr<source::Source>> out;
     for (std::size_t i = 0; i < n; ++i) {
-      auto s = source::PcapFileSource::open((dir_ / "synth.pcap").string());
+      auto s = source::PcapSource::open((dir_ / "synth.pcap").string());
       EXPECT_TRUE(s);
       out.push_back(std::move(*s));
     }

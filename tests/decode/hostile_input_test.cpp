@@ -26,7 +26,7 @@
 #include "decode/dispatch.hpp"
 #include "decode/export_builder.hpp"
 #include "decode/sflow_v5.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 #include "support/byte_builder.hpp"
 
 namespace overflowd {
@@ -98,7 +98,7 @@ Sequence softflowd(const char* file) {
 // The first `count` UDP payloads of a capture, or nothing when it is absent.
 std::vector<Bytes> first_datagrams(const std::string& path, std::size_t count) {
   std::vector<Bytes> out;
-  auto source = source::PcapFileSource::open(path);
+  auto source = source::PcapSource::open(path);
   if (!source) return out;
   core::Datagram d;
   while (out.size() < count && (*source)->next(d)) {

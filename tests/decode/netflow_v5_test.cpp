@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "decode/dispatch.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 #include "support/byte_builder.hpp"
 
 namespace {
@@ -448,7 +448,7 @@ TEST(NetflowV5Dispatch, ThirtyRecordsExactlyAreAcceptedAndCounted) {
 TEST(NetflowV5Capture, Netflow4MDecodesToTheKnownTotals) {
   const std::string path = overflowd::test::shared_data_file("netflow_4M.pcap");
   if (::access(path.c_str(), R_OK) != 0) GTEST_SKIP() << path << " is absent (../shared/data holds the real captures)";
-  auto source = overflowd::source::PcapFileSource::open(path);
+  auto source = overflowd::source::PcapSource::open(path);
   ASSERT_TRUE(source) << source.error();
   Dispatcher dispatcher;
   std::vector<FlowRecord> records;

@@ -15,7 +15,7 @@
 #include "decode/dispatch.hpp"
 #include "decode/sflow_v5.hpp"
 #include "sample/sampler.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 
 namespace {
 
@@ -802,7 +802,7 @@ std::filesystem::path shared_data() {
 TEST(SflowV5Capture, SflowPcapHoldsTheDocumentedSamples) {
   const auto path = shared_data() / "sflow.pcap";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent (a fresh clone has no ../shared/data)";
-  auto source = overflowd::source::PcapFileSource::open(path.string());
+  auto source = overflowd::source::PcapSource::open(path.string());
   ASSERT_TRUE(source) << source.error();
   overflowd::decode::Dispatcher dispatcher;
   std::vector<FlowRecord> flows;

@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "io/synth.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
 
 namespace overflowd::io {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "decode/dispatch.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 
 namespace {
 
@@ -39,7 +39,7 @@ protected:
   };
   static Decoded decode(const std::string& file) {
     Decoded out;
-    auto source = overflowd::source::PcapFileSource::open(file);
+    auto source = overflowd::source::PcapSource::open(file);
     EXPECT_TRUE(source) << source.error();
     if (!source) return out;
     overflowd::decode::Dispatcher dispatcher;

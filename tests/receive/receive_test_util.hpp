@@ -8,7 +8,7 @@
 
 #include "core/flow_record.hpp"
 #include "receive/ingest.hpp"
-#include "receive/store.hpp"
+#include "receive/item.hpp"
 #include "report/keys.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"

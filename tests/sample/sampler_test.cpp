@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "decode/dispatch.hpp"
-#include "source/pcap_file_source.hpp"
+#include "source/pcap_source.hpp"
 #include "support/byte_builder.hpp"
 
 namespace {
@@ -206,7 +206,7 @@ std::vector<FlowRecord> capture_records(std::string& origin) {
   const std::string path = overflowd::test::shared_data_file("netflow_4M.pcap");
   std::vector<FlowRecord> records;
   if (::access(path.c_str(), R_OK) == 0) {
-    auto source = overflowd::source::PcapFileSource::open(path);
+    auto source = overflowd::source::PcapSource::open(path);
     if (source) {
       overflowd::decode::Dispatcher dispatcher;
       overflowd::core::Datagram d;

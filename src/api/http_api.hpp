@@ -1,0 +1,67 @@
+// The receiver's HTTP(S) side (cpp-httplib):
+//   POST /.well-known/overflowd   one report, or several one per line (full or compact form);
+//                                 answered only after the reports are committed (2xx = durable)
+//   GET  /.well-known/overflowd   discovery: the receiver's public keys and contact
+//   GET  /api/reports, /api/keys, /api/alerts, /api/summary, /api/spoofing, /api/invalid, /api/stats
+//   GET  /                        the page (static HTML and JS in the binary, nothing external)
+// The API and the page answer only addresses in --api-allow (loopback by default); reports are
+// taken from anyone. Bodies are capped at 64 KiB, compressed bodies refused, connections bounded
+// (a fixed pool of threads and a bounded queue of accepted connections), reads and writes timed out.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "receive/ingest.hpp"
+#include "receive/prefix.hpp"
+#include "receive/spoof_window.hpp"
+#include "store/queries.hpp"
+#include "store/writer.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace overflowd::api {
+
+inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+inline constexpr std::size_t kMaxReportsPerRequest = 512;
+
+// What the HTTP side is configured with (from the receive command's settings, src/app/).
+struct ApiConfig {
+  std::string tls_cert, tls_key;  // HTTPS
+  std::int64_t http_threads = 8;
+  std::int64_t max_connections = 64;
+  std::int64_t http_timeout_s = 5;
+  std::vector<receive::Cidr> api_allow;    // who may read the API and the page
+  std::vector<receive::Cidr> my_prefixes;  // for the summary and spoofing views
+};
+
+struct HttpContext {
+  store::Writer& writer;
+  store::ReportQueries& queries;
+  const ApiConfig& config;
+  receive::SkewPolicy skew;
+  nlohmann::json discovery;
+  store::SpoofRecheck recheck;
+  std::function<nlohmann::json()> runtime_stats;  // writer, inputs, window
+  receive::VerifiedCache* cache = nullptr;         // signatures already checked (shared with the verifier)
+};
+
+// A server (HTTPS when cert and key are given) with every route; not yet bound. An error says why
+// (a certificate that does not load).
+[[nodiscard]] std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(HttpContext& ctx, bool tls);
+
+// Binds (port 0: a free one) and returns the port, or an error.
+[[nodiscard]] std::expected<int, std::string> bind_http(httplib::Server& server, const std::string& address, int port);
+// Serves until stop_http(); call on a thread of its own.
+void serve_http(httplib::Server& server);
+void stop_http(httplib::Server& server);
+
+// The page, embedded.
+[[nodiscard]] const std::string& web_page();
+
+}  // namespace overflowd::api

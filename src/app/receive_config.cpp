@@ -1,0 +1,237 @@
+#include "app/receive_config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "core/parse.hpp"
+#include "app/toml.hpp"
+#include "io/text_file.hpp"
+#include "report/json_writer.hpp"
+
+namespace overflowd::app {
+
+namespace {
+
+using Result = std::expected<void, std::string>;
+
+std::expected<std::int64_t, std::string> parse_int(const char* flag, const std::string& text, std::int64_t lo,
+                                                   std::int64_t hi) {
+  const auto v = core::parse_whole<std::int64_t>(text, lo, hi);
+  if (!v)
+    return std::unexpected(std::string(flag) + ": '" + text + "' is not a whole number from " + std::to_string(lo) +
+                           " to " + std::to_string(hi));
+  return *v;
+}
+
+std::expected<int, std::string> parse_port_or_off(const char* flag, const std::string& text) {
+  if (text == "off" || text == "none") return kOff;
+  auto v = parse_int(flag, text, 0, 65535);
+  if (!v) return std::unexpected(std::string(flag) + ": '" + text + "' is not a port number (0 to 65535, 0 picks a free one) or off");
+  return static_cast<int>(*v);
+}
+
+Setting text(const char* flag, const char* key, const char* value_name, const char* help, std::string ReceiveConfig::*field) {
+  return {flag, key, value_name, help, Setting::Kind::text, [field](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
+            c.*field = v.back();
+            return {};
+          }};
+}
+
+Setting port(const char* flag, const char* key, const char* help, int ReceiveConfig::*field) {
+  return {flag, key, "PORT|off", help, Setting::Kind::port, [flag, field](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
+            auto p = parse_port_or_off(flag, v.back());
+            if (!p) return std::unexpected(p.error());
+            c.*field = *p;
+            return {};
+          }};
+}
+
+Setting integer(const char* flag, const char* key, const char* value_name, const char* help, std::int64_t ReceiveConfig::*field,
+                std::int64_t lo, std::int64_t hi) {
+  return {flag, key, value_name, help, Setting::Kind::integer,
+          [flag, field, lo, hi](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
+            auto n = parse_int(flag, v.back(), lo, hi);
+            if (!n) return std::unexpected(n.error());
+            c.*field = *n;
+            return {};
+          }};
+}
+
+Setting list(const char* flag, const char* key, const char* value_name, const char* help,
+             std::vector<std::string> ReceiveConfig::*field) {
+  return {flag, key, value_name, help, Setting::Kind::list, [field](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
+            c.*field = v;
+            return {};
+          }};
+}
+
+}  // namespace
+
+const std::vector<Setting>& settings() {
+  using C = ReceiveConfig;
+  static const std::vector<Setting> table = {
+      text("--db", "db", "PATH", "SQLite database of reports (created when absent; default overflowd-receive.db)", &C::db),
+      port("--udp-port", "udp_port", "Take reports (either form) on this UDP port, IPv4 and IPv6 (default 65535)", &C::udp_port),
+      text("--bind", "bind", "ADDRESS", "Address of the UDP socket (default ::, which takes IPv4 too)", &C::bind),
+      port("--http-port", "http_port", "Take POST /.well-known/overflowd, serve the API and the page over HTTP (default 80)", &C::http_port),
+      text("--http-bind", "http_bind", "ADDRESS", "Address of the HTTP and HTTPS listeners (default ::)", &C::http_bind),
+      port("--https-port", "https_port", "The same over HTTPS, with --tls-cert and --tls-key (default 443)", &C::https_port),
+      text("--tls-cert", "tls_cert", "FILE", "PEM certificate (chain) for HTTPS", &C::tls_cert),
+      text("--tls-key", "tls_key", "FILE", "PEM private key for HTTPS", &C::tls_key),
+      text("--capture-file", "capture_file", "FILE", "Take reports from a pcap or pcapng file (UDP datagrams to the report port)", &C::capture_file),
+      text("--capture-interface", "capture_interface", "IFACE", "Take reports seen on a live interface (libpcap; needs CAP_NET_RAW)", &C::capture_interface),
+      text("--capture-filter", "capture_filter", "BPF", "Filter for the capture (default \"udp port <udp-port>\", 65535 when UDP is off)", &C::capture_filter),
+      text("--key", "key", "PATH", "The receiver's own key, published at GET /.well-known/overflowd; created (mode 0600) when absent", &C::key_path),
+      {"--email", "email", "EMAIL", "Contact email published at GET /.well-known/overflowd", Setting::Kind::text,
+       [](C& c, const std::vector<std::string>& v) -> Result {
+         c.contact.email = v.back();
+         return {};
+       }},
+      {"--identity", "identity", "NAME", "Contact identity published at GET /.well-known/overflowd", Setting::Kind::text,
+       [](C& c, const std::vector<std::string>& v) -> Result {
+         c.contact.identity = v.back();
+         return {};
+       }},
+      list("--my-prefix", "my_prefixes", "CIDR", "A prefix of mine (repeat for several): for the summary and spoofing views", &C::my_prefixes),
+      list("--api-allow", "api_allow", "CIDR", "Who may read the API and the page (repeatable; default 127.0.0.0/8 and ::1; 0.0.0.0/0 and ::/0 for all)", &C::api_allow),
+      port("--own-exports-port", "own_exports_port", "Take MY OWN flow exports (NetFlow v5/v9, IPFIX, sFlow) on this UDP port, to spot spoofing (default off)", &C::own_exports_port),
+      text("--own-exports-bind", "own_exports_bind", "ADDRESS", "Address of the own-exports socket (default ::)", &C::own_exports_bind),
+      text("--own-exports-file", "own_exports_file", "FILE", "Read MY OWN flow exports from a capture file at start", &C::own_exports_file),
+      integer("--own-window", "own_window", "SECONDS", "How much recent time of my own flows is kept (default 3600)", &C::own_window_s, 60, 7 * 86'400),
+      integer("--own-window-max-flows", "own_window_max_flows", "N", "At most this many of my own flows are kept (default 1000000)", &C::own_window_max_flows, 1, 100'000'000),
+      integer("--spoof-tolerance", "spoof_tolerance", "SECONDS", "Clock difference allowed between a report's flow and mine (default 300)", &C::spoof_tolerance_s, 0, 86'400),
+      integer("--batch-size", "batch_size", "N", "Commit after this many reports (default 1000)", &C::batch_size, 1, 100'000),
+      integer("--batch-ms", "batch_ms", "MS", "...or this long after the first uncommitted one: what a crash can lose of UDP and capture input (default 200)", &C::batch_ms, 1, 60'000),
+      integer("--queue", "queue", "N", "Reports waiting for the writer at most; UDP input beyond it is dropped and counted (default 100000)", &C::queue, 1, 10'000'000),
+      integer("--queue-mib", "queue_mib", "MIB", "...and at most this many MiB of them (a report may hold 64 KiB; default 256)", &C::queue_mib, 1, 1'048'576),
+      integer("--verify-threads", "verify_threads", "N", "Threads verifying UDP and capture reports, in parallel, for the one writer (default 0: one per core; HTTP reports are verified on the HTTP threads)", &C::verify_threads, 0, 1024),
+      {"--retention-days", "retention_days", "DAYS", "Delete reports, refused inputs, alerts and keys older than this (default 30; 0: no age limit)",
+       Setting::Kind::number, [](C& c, const std::vector<std::string>& v) -> Result {
+         const auto& t = v.back();
+         const auto d = core::parse_real(t, 0, 36'500);
+         if (!d) return std::unexpected("--retention-days: '" + t + "' is not a number of days from 0 to 36500");
+         c.retention_days = *d;
+         return {};
+       }},
+      integer("--max-reports", "max_reports", "N", "Keep at most this many reports, the newest (default 1000000; 0: no limit)", &C::max_reports, 0, INT64_MAX),
+      integer("--max-invalid", "max_invalid", "N", "Keep at most this many refused inputs (default 10000)", &C::max_invalid, 0, INT64_MAX),
+      integer("--max-alerts", "max_alerts", "N", "Keep at most this many alerts (default 100000)", &C::max_alerts, 0, INT64_MAX),
+      integer("--max-keys", "max_keys", "N", "Remember at most this many keys, the most recently seen (default 1000000)", &C::max_keys, 0, INT64_MAX),
+      integer("--skew-future", "skew_future", "SECONDS", "Flag reports claiming a time further ahead than this (default 86400)", &C::skew_future_s, 0, INT64_MAX / 2'000'000'000),
+      integer("--skew-past", "skew_past", "SECONDS", "Flag reports claiming a time further back than this (default 2592000)", &C::skew_past_s, 0, INT64_MAX / 2'000'000'000),
+      integer("--http-threads", "http_threads", "N", "Threads serving HTTP(S) requests, per listener (default 8)", &C::http_threads, 1, 256),
+      integer("--max-connections", "max_connections", "N", "Accepted connections waiting for a thread, per listener; beyond it the kernel's backlog holds them (default 64)", &C::max_connections, 1, 100'000),
+      integer("--http-timeout", "http_timeout", "SECONDS", "Read and write timeout of an HTTP(S) connection (default 5)", &C::http_timeout_s, 1, 300),
+      {"-q,--quiet", "quiet", "", "No start-up lines and no summary at the end", Setting::Kind::boolean,
+       [](C& c, const std::vector<std::string>& v) -> Result {
+         c.quiet = v.back() == "true";
+         return {};
+       }},
+  };
+  return table;
+}
+
+std::expected<void, std::string> load_receive_toml(const std::string& path, ReceiveConfig& c) {
+  const auto text = io::read_text_file(path, kMaxConfigBytes);
+  if (!text) return std::unexpected(text.error());
+  return load_receive_toml_text(*text, path, c);
+}
+
+std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& path,
+                                                        ReceiveConfig& c) {
+  auto parsed = parse_toml(text, path);
+  if (!parsed) return std::unexpected(parsed.error());
+  toml::table& t = *parsed;
+  static constexpr std::string_view kSenderSections[] = {"source", "sampler", "report", "contact", "output", "delivery"};
+  for (const auto& [section, node] : t) {
+    if (section.str() == "receive") continue;
+    if (std::find(std::begin(kSenderSections), std::end(kSenderSections), section.str()) == std::end(kSenderSections))
+      return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
+  }
+  const auto* receive = t["receive"].as_table();
+  if (!receive) {
+    if (t.contains("receive")) return std::unexpected(path + ": receive must be a table");
+    return {};
+  }
+  for (const auto& [key, value] : *receive) {
+    const auto& table = settings();
+    const auto s = std::find_if(table.begin(), table.end(), [&](const Setting& x) { return key.str() == x.key; });
+    if (s == table.end()) return std::unexpected(path + ": unknown key receive." + std::string(key));
+    std::vector<std::string> v;
+    switch (s->kind) {
+      case Setting::Kind::text:
+        if (!value.is_string()) return std::unexpected(toml_error(path, "receive", key.str(), "must be a string"));
+        v.push_back(**value.as_string());
+        break;
+      case Setting::Kind::port:
+        if (value.is_integer()) v.push_back(std::to_string(**value.as_integer()));
+        else if (value.is_string()) v.push_back(**value.as_string());
+        else return std::unexpected(toml_error(path, "receive", key.str(), "must be a port number or \"off\""));
+        break;
+      case Setting::Kind::integer:
+        if (!value.is_integer()) return std::unexpected(toml_error(path, "receive", key.str(), "must be a whole number"));
+        v.push_back(std::to_string(**value.as_integer()));
+        break;
+      case Setting::Kind::number:
+        if (value.is_integer()) v.push_back(std::to_string(**value.as_integer()));
+        else if (value.is_floating_point()) v.push_back(std::to_string(**value.as_floating_point()));
+        else return std::unexpected(toml_error(path, "receive", key.str(), "must be a number"));
+        break;
+      case Setting::Kind::list: {
+        const auto* arr = value.as_array();
+        if (!arr) return std::unexpected(toml_error(path, "receive", key.str(), "must be an array of strings"));
+        for (const auto& x : *arr) {
+          if (!x.is_string()) return std::unexpected(toml_error(path, "receive", key.str(), "must be an array of strings"));
+          v.push_back(**x.as_string());
+        }
+        break;
+      }
+      case Setting::Kind::boolean:
+        if (!value.is_boolean()) return std::unexpected(toml_error(path, "receive", key.str(), "must be true or false"));
+        v.push_back(**value.as_boolean() ? "true" : "false");
+        break;
+    }
+    // Every kind but a list gives exactly one value; a list may be empty.
+    if (auto r = s->set(c, v); !r) {
+      std::string why = r.error();
+      const std::string flag = std::string(s->flag).substr(std::string(s->flag).rfind(',') + 1);
+      if (why.starts_with(flag)) why.replace(0, flag.size(), "receive." + std::string(s->key));  // name the key, not the flag
+      return std::unexpected(path + ": " + why);
+    }
+  }
+  return {};
+}
+
+std::expected<CheckedConfig, std::string> check(const ReceiveConfig& c) {
+  CheckedConfig out;
+  if (c.my_prefixes.size() > 64) return std::unexpected("--my-prefix: at most 64 prefixes");
+  for (const auto& p : c.my_prefixes) {
+    auto cidr = Cidr::parse(p);
+    if (!cidr) return std::unexpected("--my-prefix: '" + p + "' is not a prefix like 192.0.2.0/24 or 2001:db8::/32 (host bits zero)");
+    out.my_prefixes.push_back(*cidr);
+  }
+  if (c.api_allow.size() > 64) return std::unexpected("--api-allow: at most 64 prefixes");
+  for (const auto& p : c.api_allow) {
+    auto cidr = Cidr::parse(p);
+    if (!cidr) return std::unexpected("--api-allow: '" + p + "' is not a prefix like 127.0.0.0/8 (host bits zero)");
+    out.api_allow.push_back(*cidr);
+  }
+  for (auto [flag, addr, used] : {std::tuple{"--bind", &c.bind, c.udp_port != kOff},
+                                  std::tuple{"--http-bind", &c.http_bind, c.http_port != kOff || !c.tls_cert.empty()},
+                                  std::tuple{"--own-exports-bind", &c.own_exports_bind, c.own_exports_port != kOff}})
+    if (used && !core::IpAddress::parse(*addr)) return std::unexpected(std::string(flag) + ": '" + *addr + "' is not an IP address");
+  if (c.tls_cert.empty() != c.tls_key.empty()) return std::unexpected("--tls-cert and --tls-key go together");
+  if (!c.capture_file.empty() && !c.capture_interface.empty())
+    return std::unexpected("--capture-file and --capture-interface exclude each other");
+  if (c.db.empty()) return std::unexpected("--db: a path is needed");
+  if (!report::json::valid_utf8(c.contact.email) || !report::json::valid_utf8(c.contact.identity) ||
+      c.contact.email.size() > 256 || c.contact.identity.size() > 256)
+    return std::unexpected("--email and --identity must be UTF-8 text of at most 256 bytes");
+  const bool https = !c.tls_cert.empty() && c.https_port != kOff;
+  if (c.udp_port == kOff && c.http_port == kOff && !https && c.capture_file.empty() && c.capture_interface.empty())
+    return std::unexpected("no input: every one of UDP, HTTP, HTTPS and capture is off");
+  return out;
+}
+
+}  // namespace overflowd::app

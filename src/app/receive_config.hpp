@@ -1,0 +1,90 @@
+// The receiver's settings: one table (config.cpp) names each setting's flag, its key in the
+// [receive] section of a TOML file, its help text and how its value is checked, so the command
+// line and the file cannot drift apart. Flags override the file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/report_port.hpp"
+#include "app/config.hpp"
+#include "receive/prefix.hpp"
+#include "report/report_builder.hpp"
+
+namespace overflowd::app {
+
+using receive::Cidr;
+
+inline constexpr int kOff = -1;  // a port that is switched off
+
+struct ReceiveConfig {
+  std::string db = "overflowd-receive.db";
+  int udp_port = core::kReportPort;
+  std::string bind = "::";
+  int http_port = 80;
+  std::string http_bind = "::";
+  int https_port = 443;  // used only with tls_cert and tls_key
+  std::string tls_cert, tls_key;
+  std::string capture_file, capture_interface, capture_filter;
+  std::string key_path;
+  report::Contact contact;
+  std::vector<std::string> my_prefixes;
+  std::vector<std::string> api_allow = {"127.0.0.0/8", "::1"};
+  int own_exports_port = kOff;
+  std::string own_exports_bind = "::";
+  std::string own_exports_file;
+  std::int64_t own_window_s = 3600;
+  std::int64_t own_window_max_flows = 1'000'000;
+  std::int64_t spoof_tolerance_s = 300;
+  std::int64_t batch_size = 1000;
+  std::int64_t batch_ms = 200;
+  std::int64_t queue = 100'000;
+  std::int64_t queue_mib = 256;
+  std::int64_t verify_threads = 0;  // 0: one per core
+  double retention_days = 30;
+  std::int64_t max_reports = 1'000'000;
+  std::int64_t max_invalid = 10'000;
+  std::int64_t max_alerts = 100'000;
+  std::int64_t max_keys = 1'000'000;
+  std::int64_t skew_future_s = 86'400;
+  std::int64_t skew_past_s = 30 * 86'400;
+  std::int64_t http_threads = 8;
+  std::int64_t max_connections = 64;
+  std::int64_t http_timeout_s = 5;
+  bool quiet = false;
+};
+
+struct Setting {
+  const char* flag;  // "--udp-port"
+  const char* key;   // "udp_port" in [receive]
+  const char* value_name;
+  const char* help;
+  enum class Kind { text, port, integer, number, list, boolean } kind;
+  std::function<std::expected<void, std::string>(ReceiveConfig&, const std::vector<std::string>&)> set;
+};
+
+[[nodiscard]] const std::vector<Setting>& settings();
+
+// Reads the [receive] section of a TOML file. Unknown keys in it are errors; the sender's sections
+// ([source], [sampler], [report], [contact], [output], [delivery]) are left to the sender; any other section is an error.
+// A file over kMaxConfigBytes is refused unread.
+[[nodiscard]] std::expected<void, std::string> load_receive_toml(const std::string& path, ReceiveConfig& config);
+// The same over TOML text already read; `name` stands for the file in messages. Never throws on
+// any text (syntax errors become the error string).
+[[nodiscard]] std::expected<void, std::string> load_receive_toml_text(std::string_view text, const std::string& name,
+                                                                      ReceiveConfig& config);
+
+// Checks what the table cannot check alone (combinations, addresses, at least one input).
+struct CheckedConfig {
+  std::vector<Cidr> my_prefixes;
+  std::vector<Cidr> api_allow;
+};
+[[nodiscard]] std::expected<CheckedConfig, std::string> check(const ReceiveConfig& config);
+
+}  // namespace overflowd::app

@@ -1,0 +1,60 @@
+// The one pcap reader: flow exports (the sender) or reports (the receiver's capture) from a pcap or
+// pcapng file, or live from an interface, through libpcap with an optional BPF filter. Each frame
+// is walked down to its UDP payload (decode/packet_walk); frames that are not unfragmented UDP (or,
+// with a port, not to that port) are counted and skipped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "source/source.hpp"
+
+struct pcap;
+
+namespace overflowd::source {
+
+struct PcapConfig {
+  std::string file;       // a pcap or pcapng file ("-": standard input), or
+  std::string interface;  // a live interface (promiscuous: reports to other hosts, on a mirror port)
+  std::string filter;     // BPF; empty: "udp port <port>" when a port is set, else none
+  std::uint16_t port = 0;  // only UDP datagrams to this destination port (0: any)
+  // next() returns false once this is set (live: it looks at least every 200 ms).
+  const std::atomic<bool>* stop = nullptr;
+};
+
+class PcapSource final : public Source {
+public:
+  // Opens the file or interface; an error says why (missing, unreadable, not a capture, unsupported
+  // link type, a filter that does not compile, no permission to capture).
+  [[nodiscard]] static std::expected<std::unique_ptr<PcapSource>, std::string> open(const PcapConfig& config);
+  // A capture file, every UDP datagram (the sender's -f).
+  [[nodiscard]] static std::expected<std::unique_ptr<PcapSource>, std::string> open(const std::string& path);
+  ~PcapSource() override;
+  PcapSource(const PcapSource&) = delete;
+  PcapSource& operator=(const PcapSource&) = delete;
+
+  // out.exporter and out.exporter_port are the datagram's source.
+  [[nodiscard]] bool next(core::Datagram& out) override;
+  [[nodiscard]] bool live() const noexcept override { return live_; }
+  [[nodiscard]] const std::string& warning() const noexcept override { return warning_; }
+  [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }
+
+private:
+  PcapSource(pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config);
+
+  pcap* handle_;
+  std::unique_ptr<char[]> read_buffer_;  // the stdio buffer of the capture file, when we opened it
+  std::string name_;
+  std::uint32_t link_type_;
+  bool live_;
+  std::uint16_t port_;
+  const std::atomic<bool>* stop_;
+  std::int64_t ts_scale_ = 1000;  // to nanoseconds: 1000 for microsecond files, 1 for nanosecond
+  std::string warning_;
+  SourceCounters counters_;
+};
+
+}  // namespace overflowd::source

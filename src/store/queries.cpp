@@ -1,0 +1,494 @@
+#include "store/queries.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/encoding.hpp"
+#include "report/report_schema.hpp"
+#include "store/store.hpp"
+
+namespace overflowd::store {
+
+using namespace receive;
+
+using nlohmann::json;
+
+namespace {
+
+std::int64_t clamp_limit(std::int64_t v) { return std::clamp<std::int64_t>(v, 1, kMaxLimit); }
+double seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
+std::int64_t to_ns(double s) {
+  if (!std::isfinite(s)) return s > 0 ? INT64_MAX : INT64_MIN;
+  if (s > 9.2e9) return INT64_MAX;
+  if (s < -9.2e9) return INT64_MIN;
+  return static_cast<std::int64_t>(s * 1e9);
+}
+
+// Text from the database as valid UTF-8 for JSON (raw bytes of refused inputs may be anything).
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) out.push_back(static_cast<char>(c));
+    else if (c == '\n' || c == '\t') out.push_back(' ');
+    else out += "\xef\xbf\xbd";  // U+FFFD
+  }
+  return out;
+}
+
+// Appends "(col BETWEEN ? AND ? OR ...)" for the prefixes and records the bounds to bind.
+struct Where {
+  std::string sql;
+  std::vector<std::variant<std::int64_t, double, std::string, Key16>> args;
+  void add(const std::string& clause) { sql += sql.empty() ? " WHERE " + clause : " AND " + clause; }
+  void prefixes(const std::string& col, const std::vector<Cidr>& ps) {
+    if (ps.empty()) return;
+    std::string c = "(";
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      if (i) c += " OR ";
+      c += col + " BETWEEN ? AND ?";
+      args.emplace_back(low(ps[i]));
+      args.emplace_back(high(ps[i]));
+    }
+    add(c + ")");
+  }
+  void bind(sql::Stmt& st, int first = 1) const {
+    int i = first;
+    for (const auto& a : args) {
+      if (const auto* v = std::get_if<std::int64_t>(&a)) st.bind(i, *v);
+      else if (const auto* d = std::get_if<double>(&a)) st.bind(i, *d);
+      else if (const auto* s = std::get_if<std::string>(&a)) st.bind(i, *s);
+      else st.bind_blob(i, std::get<Key16>(a));
+      ++i;
+    }
+  }
+};
+
+// The columns a report row is read with: the receiver's own, then the report schema's.
+const std::string& report_columns() {
+  static const std::string columns = [] {
+    std::string c = "id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message";
+    for (const report::SchemaField& field : report::report_schema())
+      if (!field.column.empty()) c += ", " + std::string(field.column);
+    return c;
+  }();
+  return columns;
+}
+
+// The index of each column in a statement over report_columns(), looked up by name once per query.
+struct ReportColumns {
+  int id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message;
+  std::vector<int> field;  // per schema row; -1: not stored
+  explicit ReportColumns(const sql::Stmt& q)
+      : id(q.column("id")), received_ns(q.column("received_ns")), input(q.column("input")), peer(q.column("peer")),
+        form(q.column("form")), key(q.column("key")), time_flag(q.column("time_flag")),
+        duplicates(q.column("duplicates")), spoof(q.column("spoof")), signature(q.column("signature")),
+        message(q.column("message")) {
+    for (const report::SchemaField& row : report::report_schema())
+      field.push_back(row.column.empty() ? -1 : q.column(row.column));
+  }
+};
+
+// The stored fields of a report row, back in ReportFields.
+ReportFields read_fields(const sql::Stmt& q, const ReportColumns& c) {
+  ReportFields f;
+  const auto schema = report::report_schema();
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const report::SchemaField& field = schema[i];
+    const int col = c.field[i];
+    if (col < 0) continue;
+    switch (field.type) {
+      case report::FieldType::text:
+        f.*field.text = q.text(col);
+        break;
+      case report::FieldType::integer:
+        f.*field.integer = q.i64(col);
+        break;
+      case report::FieldType::number:
+        f.*field.present = !q.is_null(col);
+        f.*field.number = q.f64(col);
+        break;
+      case report::FieldType::address:
+        f.*field.address = core::IpAddress::parse(q.text(col)).value_or(core::IpAddress{});
+        break;
+    }
+  }
+  return f;
+}
+
+// Where the API puts a section's fields: contact, source (flowdata.sourcetype), flow
+// (flowdata.data); metadata's at the top.
+json* api_group(json& r, report::Section s) {
+  switch (s) {
+    case report::Section::contact:
+      return &r["contact"];
+    case report::Section::metadata:
+      return &r;
+    case report::Section::sourcetype:
+      return &r["source"];
+    case report::Section::data:
+      return &r["flow"];
+  }
+  return &r;
+}
+
+const char* time_flag_name(std::int64_t v) {
+  switch (v) {
+    case 0:
+      return "ok";
+    case 1:
+      return "future";
+    case 2:
+      return "past";
+    case 3:
+      return "missing";
+  }
+  return "unknown";
+}
+
+json report_row(const sql::Stmt& q, const ReportColumns& c, bool raw) {
+  json r = {
+      {"id", q.i64(c.id)},
+      {"received", seconds(q.i64(c.received_ns))},
+      {"input", q.text(c.input)},
+      {"peer", q.text(c.peer)},
+      {"form", q.text(c.form)},
+      {"key", q.text(c.key)},
+      {"time_flag", time_flag_name(q.i64(c.time_flag))},
+      {"duplicates", q.i64(c.duplicates)},
+      {"spoof", to_string(static_cast<SpoofStatus>(q.i64(c.spoof)))},
+  };
+  const auto schema = report::report_schema();
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const report::SchemaField& field = schema[i];
+    const int col = c.field[i];
+    if (col < 0) continue;
+    json& value = (*api_group(r, field.section))[std::string(field.json)];
+    switch (field.type) {
+      case report::FieldType::text:
+      case report::FieldType::address:  // as stored: the text the store formatted
+        value = q.text(col);
+        break;
+      case report::FieldType::integer:
+        value = q.i64(col);
+        break;
+      case report::FieldType::number:
+        value = q.is_null(col) ? json(nullptr) : json(q.f64(col));
+        break;
+    }
+  }
+  if (raw) {
+    // The compact wire form: any NaCl client (or `overflowd verify`) re-verifies it.
+    const std::string sig = q.blob(c.signature), msg = q.text(c.message);
+    std::vector<std::uint8_t> signed_message(sig.begin(), sig.end());
+    signed_message.insert(signed_message.end(), msg.begin(), msg.end());
+    std::string b64;
+    core::append_base64(b64, signed_message);
+    r["signed"] = {{"key", q.text(c.key)}, {"signature", b64}};
+    r["reverified"] = reverify(q.text(c.key), sig, msg);
+  }
+  return r;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<SqliteQueries>, std::string> SqliteQueries::open(const std::string& path) {
+  auto db = sql::Db::open(path, false);
+  if (!db) return std::unexpected(db.error());
+  sqlite3_busy_timeout(db->handle(), 5000);
+  if (auto r = db->exec("PRAGMA query_only=1"); !r) return std::unexpected(r.error());
+  return std::unique_ptr<SqliteQueries>(new SqliteQueries(std::move(*db)));
+}
+
+json SqliteQueries::reports(const ReportFilter& f) {
+  std::lock_guard lock(mutex_);
+  Where w;
+  if (!f.key.empty()) {
+    w.add("key = ?");
+    std::string k = f.key;
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    w.args.emplace_back(k);
+  }
+  if (f.saddr) w.prefixes("saddr_bin", {*f.saddr});
+  if (f.daddr) w.prefixes("daddr_bin", {*f.daddr});
+  if (f.since) {
+    w.add("received_ns >= ?");
+    w.args.emplace_back(to_ns(*f.since));
+  }
+  if (f.until) {
+    w.add("received_ns <= ?");
+    w.args.emplace_back(to_ns(*f.until));
+  }
+  if (f.before) {
+    w.add("id < ?");
+    w.args.emplace_back(*f.before);
+  }
+  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+  if (!q) return {{"error", q.error()}};
+  w.bind(*q);
+  q->bind(static_cast<int>(w.args.size()) + 1, clamp_limit(f.limit));
+  json out = json::array();
+  const ReportColumns columns(*q);
+  while (q->step() == SQLITE_ROW) out.push_back(report_row(*q, columns, f.raw));
+  return {{"reports", out}};
+}
+
+// Runs `sql` (?1: a key, or '' for every key; ?2: a limit) and gathers row(q) of each row.
+template <class Row>
+json rows_by_key(sql::Db& db, const char* sql, const std::string& key, std::int64_t limit, Row row) {
+  auto q = db.prepare(sql);
+  if (!q) return {{"error", q.error()}};
+  q->bind(1, key).bind(2, clamp_limit(limit));
+  json out = json::array();
+  while (q->step() == SQLITE_ROW) out.push_back(row(*q));
+  return out;
+}
+
+json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
+  std::lock_guard lock(mutex_);
+  auto contacts = db_.prepare(
+      "SELECT email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?1"
+      " ORDER BY first_seen_ns LIMIT 50");
+  auto alerts = db_.prepare("SELECT COUNT(*) FROM alerts WHERE key = ?1");
+  if (!contacts || !alerts) return {{"error", db_.error()}};
+  json out = rows_by_key(
+      db_,
+      "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
+      " WHERE (?1 = '' OR key = ?1) ORDER BY last_seen_ns DESC LIMIT ?2",
+      key, limit, [&](const sql::Stmt& q) -> json {
+        const std::string k = q.text(0);
+        json cs = json::array();
+        contacts->bind(1, k);
+        while (contacts->step() == SQLITE_ROW)
+          cs.push_back({{"email", contacts->text(0)},
+                        {"identity", contacts->text(1)},
+                        {"first_seen", seconds(contacts->i64(2))},
+                        {"last_seen", seconds(contacts->i64(3))},
+                        {"reports", contacts->i64(4)}});
+        contacts->reset();
+        alerts->bind(1, k);
+        const std::int64_t n_alerts = alerts->step() == SQLITE_ROW ? alerts->i64(0) : 0;
+        alerts->reset();
+        return {{"key", k},
+                {"first_seen", seconds(q.i64(1))},
+                {"last_seen", seconds(q.i64(2))},
+                {"reports", q.i64(3)},
+                {"exporters", q.i64(4)},
+                {"prefixes", q.i64(5)},
+                {"contact", {{"email", q.text(6)}, {"identity", q.text(7)}}},
+                {"contacts", cs},
+                {"alerts", n_alerts}};
+      });
+  if (out.is_object()) return out;  // an error
+  return {{"keys", out}};
+}
+
+json SqliteQueries::alerts(const std::string& key, std::int64_t limit) {
+  std::lock_guard lock(mutex_);
+  json out = rows_by_key(db_,
+                         "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE (?1 = '' OR key = ?1)"
+                         " ORDER BY id DESC LIMIT ?2",
+                         key, limit, [](const sql::Stmt& q) -> json {
+                           json detail = json::parse(q.text(5), nullptr, false);
+                           if (detail.is_discarded()) detail = nullptr;
+                           return {{"id", q.i64(0)},
+                                   {"created", seconds(q.i64(1))},
+                                   {"kind", q.text(2)},
+                                   {"key", q.text(3)},
+                                   {"report_id", q.is_null(4) ? json(nullptr) : json(q.i64(4))},
+                                   {"detail", detail}};
+                         });
+  if (out.is_object()) return out;  // an error
+  return {{"alerts", out}};
+}
+
+json SqliteQueries::invalid(std::int64_t limit) {
+  std::lock_guard lock(mutex_);
+  auto q = db_.prepare("SELECT id, received_ns, input, peer, reason, raw FROM invalid ORDER BY id DESC LIMIT ?1");
+  if (!q) return {{"error", q.error()}};
+  q->bind(1, clamp_limit(limit));
+  json out = json::array();
+  while (q->step() == SQLITE_ROW) {
+    const std::string raw = q->blob(5);
+    out.push_back({{"id", q->i64(0)},
+                   {"received", seconds(q->i64(1))},
+                   {"input", q->text(2)},
+                   {"peer", q->text(3)},
+                   {"reason", q->text(4)},
+                   {"size", raw.size()},
+                   {"preview", printable(std::string_view(raw).substr(0, 300))}});
+  }
+  return {{"invalid", out}};
+}
+
+json SqliteQueries::counters() {
+  std::lock_guard lock(mutex_);
+  json c = json::object();
+  if (auto q = db_.prepare("SELECT name, value FROM counters ORDER BY name")) {
+    while (q->step() == SQLITE_ROW) c[q->text(0)] = q->i64(1);
+  }
+  json tables = json::object();
+  for (const char* t : {"reports", "invalid", "keys", "alerts"})
+    tables[t] = db_.scalar(std::string("SELECT COUNT(*) FROM ") + t).value_or(0);
+  return {{"counters", c}, {"rows", tables}};
+}
+
+json SqliteQueries::summary(const SummaryQuery& sq) {
+  std::lock_guard lock(mutex_);
+  json out;
+  json prefixes = json::array();
+  for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
+  out["my_prefixes"] = prefixes;
+  out["reporters"] = json::array();
+  out["series"] = json::array();
+  out["top_sources"] = json::array();
+  if (sq.my_prefixes.empty()) {
+    out["note"] = "no --my-prefix configured: nothing is known to be mine";
+    return out;
+  }
+  // The same conditions, with or without a table alias.
+  auto where = [&](const std::string& alias) {
+    Where w;
+    w.prefixes((alias + "daddr_bin").c_str(), sq.my_prefixes);
+    if (sq.since) {
+      w.add(alias + "received_ns >= ?");
+      w.args.emplace_back(to_ns(*sq.since));
+    }
+    if (sq.until) {
+      w.add(alias + "received_ns <= ?");
+      w.args.emplace_back(to_ns(*sq.until));
+    }
+    return w;
+  };
+  const Where w = where(""), wr = where("r.");
+  const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
+
+  // Totals, and the span of flow start times for the buckets.
+  std::int64_t t_min = 0, t_max = 0;
+  if (auto q = db_.prepare("SELECT COUNT(*), COALESCE(CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER), 0),"
+                           " COALESCE(CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), 0), MIN(stime), MAX(stime),"
+                           " COUNT(DISTINCT key) FROM reports" + w.sql)) {
+    w.bind(*q);
+    if (q->step() == SQLITE_ROW) {
+      out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}, {"keys", q->i64(5)}};
+      t_min = q->i64(3);
+      t_max = q->i64(4);
+    }
+  }
+
+  // Who reports flows to me.
+  if (auto q = db_.prepare("SELECT r.key, COUNT(*), CAST(TOTAL(r.pcount * MAX(r.sampling_interval, 1)) AS INTEGER),"
+                           " CAST(TOTAL(r.bcount * MAX(r.sampling_interval, 1)) AS INTEGER), MIN(r.received_ns), MAX(r.received_ns),"
+                           " k.email, k.identity, COUNT(DISTINCT r.exporter)"
+                           " FROM reports r LEFT JOIN keys k ON k.key = r.key" + wr.sql +
+                           " GROUP BY r.key ORDER BY COUNT(*) DESC LIMIT ?")) {
+    wr.bind(*q);
+    q->bind(static_cast<int>(wr.args.size()) + 1, top);
+    while (q->step() == SQLITE_ROW)
+      out["reporters"].push_back({{"key", q->text(0)},
+                                  {"reports", q->i64(1)},
+                                  {"packets", q->i64(2)},
+                                  {"bytes", q->i64(3)},
+                                  {"first", seconds(q->i64(4))},
+                                  {"last", seconds(q->i64(5))},
+                                  {"contact", {{"email", q->text(6)}, {"identity", q->text(7)}}},
+                                  {"exporters", q->i64(8)}});
+  }
+
+  // Volume over time, by flow start time.
+  std::int64_t bucket_ms = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
+  const double span = std::max(static_cast<double>(t_max) - static_cast<double>(t_min), 0.0);  // reported times: any value
+  bucket_ms = std::max({bucket_ms, static_cast<std::int64_t>(std::min(span / 120.0 + 1.0, 1e15)), std::int64_t{1000}});
+  out["bucket_s"] = static_cast<double>(bucket_ms) / 1000.0;
+  if (auto q = db_.prepare("SELECT stime / ? AS b, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
+                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key) FROM reports" + w.sql +
+                           " GROUP BY b ORDER BY b LIMIT 1000")) {
+    q->bind(1, bucket_ms);
+    w.bind(*q, 2);
+    while (q->step() == SQLITE_ROW)
+      out["series"].push_back({{"t", static_cast<double>(q->i64(0) * bucket_ms) / 1000.0},
+                               {"reports", q->i64(1)},
+                               {"packets", q->i64(2)},
+                               {"bytes", q->i64(3)},
+                               {"keys", q->i64(4)}});
+  }
+
+  // The top sources of traffic toward me, and the networks on their path.
+  std::vector<std::string> sources;
+  if (auto q = db_.prepare("SELECT saddr, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
+                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key), MAX(saddr_bin)"
+                           " FROM reports" + w.sql + " GROUP BY saddr ORDER BY 3 DESC LIMIT ?")) {
+    w.bind(*q);
+    q->bind(static_cast<int>(w.args.size()) + 1, top);
+    auto path = db_.prepare("SELECT r.key, k.email, k.identity, r.exporter, r.input_if, r.src_as, COUNT(*)"
+                            " FROM reports r LEFT JOIN keys k ON k.key = r.key WHERE r.saddr_bin = ?" +
+                            (wr.sql.empty() ? std::string() : " AND " + wr.sql.substr(7)) +
+                            " GROUP BY r.key, r.exporter, r.input_if, r.src_as ORDER BY 7 DESC LIMIT 10");
+    while (q->step() == SQLITE_ROW) {
+      json networks = json::array();
+      if (path) {
+        path->bind_blob(1, std::string_view(q->blob(5)));
+        wr.bind(*path, 2);
+        while (path->step() == SQLITE_ROW)
+          networks.push_back({{"key", path->text(0)},
+                              {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
+                              {"exporter", path->text(3)},
+                              {"input", path->i64(4)},
+                              {"src_as", path->i64(5)},
+                              {"reports", path->i64(6)}});
+        path->reset();
+      }
+      out["top_sources"].push_back({{"saddr", q->text(0)},
+                                    {"reports", q->i64(1)},
+                                    {"packets", q->i64(2)},
+                                    {"bytes", q->i64(3)},
+                                    {"keys", q->i64(4)},
+                                    {"seen_by", networks}});
+    }
+  }
+  return out;
+}
+
+json SqliteQueries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck, std::int64_t limit) {
+  std::lock_guard lock(mutex_);
+  json out;
+  json prefixes = json::array();
+  for (const auto& p : my_prefixes) prefixes.push_back(p.to_string());
+  out["my_prefixes"] = prefixes;
+  out["suspects"] = json::array();
+  json counts = {{"seen", 0}, {"suspect", 0}, {"unknown", 0}};
+  if (my_prefixes.empty()) {
+    out["counts"] = counts;
+    out["note"] = "no --my-prefix configured: nothing is known to be mine";
+    return out;
+  }
+  Where w;
+  w.prefixes("saddr_bin", my_prefixes);
+  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+  if (!q) return {{"error", q.error()}};
+  w.bind(*q);
+  q->bind(static_cast<int>(w.args.size()) + 1, std::clamp<std::int64_t>(limit, 1, 10 * kMaxLimit));
+  std::size_t listed = 0;
+  const ReportColumns columns(*q);
+  while (q->step() == SQLITE_ROW) {
+    const ReportFields f = read_fields(*q, columns);
+    const FlowTuple t{f.saddr, f.daddr, static_cast<std::uint16_t>(f.sport), static_cast<std::uint16_t>(f.dport),
+                      static_cast<std::uint8_t>(f.protocol)};
+    auto stored = static_cast<SpoofStatus>(q->i64(columns.spoof));
+    if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;  // stored before the prefix was mine
+    const SpoofStatus now = recheck ? recheck(t, f.stime, f.etime, stored) : stored;
+    const char* name = to_string(now);
+    counts[name] = counts[name].get<std::int64_t>() + 1;
+    if (now == SpoofStatus::suspect && listed < static_cast<std::size_t>(kMaxLimit)) {
+      json r = report_row(*q, columns, false);
+      r["spoof"] = name;
+      out["suspects"].push_back(std::move(r));
+      ++listed;
+    }
+  }
+  out["counts"] = counts;
+  return out;
+}
+
+}  // namespace overflowd::store

@@ -1,0 +1,81 @@
+// What the JSON API answers, read from the database through a connection of its own (WAL lets it
+// read while the writer writes). Every list is bounded: limits are capped at kMaxLimit.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "receive/prefix.hpp"
+#include "receive/spoof_window.hpp"
+#include "store/sqlite.hpp"
+#include "store/report_store.hpp"
+
+namespace overflowd::store {
+
+using receive::Cidr;
+using receive::FlowTuple;
+
+inline constexpr std::int64_t kMaxLimit = 1000;
+
+struct ReportFilter {
+  std::string key;                  // 64 hex digits
+  std::optional<Cidr> saddr, daddr;
+  std::optional<double> since, until;  // receive time, Unix seconds
+  std::optional<std::int64_t> before;  // id: for paging, rows older than this one
+  std::int64_t limit = 100;
+  bool raw = false;  // include the signed message and signature (the compact form)
+};
+
+struct SummaryQuery {
+  std::vector<Cidr> my_prefixes;
+  std::optional<double> since, until;  // receive time, Unix seconds
+  std::int64_t bucket_s = 0;           // 0: chosen to give at most ~120 buckets
+  std::int64_t top = 20;
+};
+
+// Re-judges a stored verdict against my own exports as they are now (they may arrive after a
+// report); returns the stored verdict when it cannot judge.
+using SpoofRecheck = std::function<SpoofStatus(const FlowTuple&, std::int64_t stime_ms, std::int64_t etime_ms, SpoofStatus stored)>;
+
+// The API's side of a store: every answer as JSON. Called from any thread.
+class ReportQueries {
+public:
+  virtual ~ReportQueries() = default;
+  [[nodiscard]] virtual nlohmann::json reports(const ReportFilter& f) = 0;
+  [[nodiscard]] virtual nlohmann::json keys(const std::string& key, std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json alerts(const std::string& key, std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json invalid(std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json counters() = 0;
+  [[nodiscard]] virtual nlohmann::json summary(const SummaryQuery& q) = 0;
+  [[nodiscard]] virtual nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
+                                                std::int64_t limit) = 0;
+};
+
+// The SQLite implementation: one connection of its own (WAL lets it read while the writer writes).
+class SqliteQueries final : public ReportQueries {
+public:
+  [[nodiscard]] static std::expected<std::unique_ptr<SqliteQueries>, std::string> open(const std::string& path);
+
+  [[nodiscard]] nlohmann::json reports(const ReportFilter& f) override;
+  [[nodiscard]] nlohmann::json keys(const std::string& key, std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json alerts(const std::string& key, std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json invalid(std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json counters() override;
+  [[nodiscard]] nlohmann::json summary(const SummaryQuery& q) override;
+  [[nodiscard]] nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
+                                        std::int64_t limit) override;
+
+private:
+  explicit SqliteQueries(sql::Db db) : db_(std::move(db)) {}
+  sql::Db db_;
+  std::mutex mutex_;  // one connection, used by one request at a time
+};
+
+}  // namespace overflowd::store

@@ -1,0 +1,68 @@
+// What the receiver asks of a store, whatever the database behind it: the writer's side (batches
+// of items, one transaction each; retention) and the API's side (the queries, queries.hpp). SQLite
+// implements both (store.hpp, queries.hpp); another database (PostgreSQL, for receivers that share
+// one) implements the same two interfaces with the same schema and the same answers.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "receive/item.hpp"
+
+namespace overflowd::store {
+
+// The store keeps what the receiver's pure stages (src/receive/) make: their vocabulary, by name.
+using receive::Accepted;
+using receive::Arrival;
+using receive::Input;
+using receive::Item;
+using receive::Outcome;
+using receive::Rejected;
+using receive::ReportFields;
+using receive::SpoofStatus;
+using receive::TimeFlag;
+using receive::Verdict;
+using receive::to_string;
+
+struct StoreConfig {
+  std::string path;
+  std::int64_t retention_s = 30 * 86'400;  // reports, invalid inputs and alerts older than this go; 0: no age limit
+  std::int64_t max_reports = 1'000'000;    // 0: no count limit
+  std::int64_t max_invalid = 10'000;
+  std::int64_t max_alerts = 100'000;
+  std::int64_t max_keys = 1'000'000;
+  std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes remembered per key
+  bool durable = true;                // synchronous=FULL: a committed batch survives a crash
+  const core::Clock* clock = &core::system_clock();  // the time alerts are created at
+};
+
+struct BatchResult {
+  std::vector<Outcome> outcomes;  // one per item, in order
+  std::size_t stored = 0;
+  std::size_t duplicates = 0;
+  std::size_t rejected = 0;
+  std::size_t alerts = 0;
+};
+
+struct RetentionResult {
+  std::int64_t reports = 0, invalid = 0, alerts = 0, keys = 0;
+};
+
+// The writing side: called by one thread at a time (the writer's, writer.hpp).
+class ReportStore {
+public:
+  virtual ~ReportStore() = default;
+  // Stores a batch in one transaction. `counters` are extra counts to add (drops counted before
+  // the writer, for instance). On error nothing of the batch is kept.
+  [[nodiscard]] virtual std::expected<BatchResult, std::string> write(
+      std::span<const Item> items, const std::map<std::string, std::int64_t>& counters) = 0;
+  // Deletes what is older than the retention or beyond the caps (StoreConfig).
+  [[nodiscard]] virtual std::expected<RetentionResult, std::string> enforce_retention(std::int64_t now_ns) = 0;
+};
+
+}  // namespace overflowd::store

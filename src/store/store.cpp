@@ -1,0 +1,566 @@
+#include "store/store.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <set>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "core/encoding.hpp"
+#include "report/report_schema.hpp"
+#include "receive/prefix.hpp"
+#include "core/clock.hpp"
+#include "core/sodium.hpp"
+
+namespace overflowd::store {
+
+using namespace receive;
+
+namespace {
+
+// Migration i (1-based) brings a database from user_version i-1 to i. Never edit a released one:
+// add the next.
+constexpr const char* kMigrations[] = {
+    // 1: reports, refused inputs, counters.
+    R"sql(
+CREATE TABLE reports(
+  id INTEGER PRIMARY KEY,
+  digest BLOB NOT NULL UNIQUE,
+  received_ns INTEGER NOT NULL,
+  input TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  form TEXT NOT NULL,
+  key TEXT NOT NULL,
+  signature BLOB NOT NULL,
+  message TEXT NOT NULL,
+  time REAL,
+  time_flag INTEGER NOT NULL DEFAULT 0,
+  email TEXT NOT NULL DEFAULT '',
+  identity TEXT NOT NULL DEFAULT '',
+  source_type TEXT NOT NULL DEFAULT '',
+  source_version INTEGER NOT NULL DEFAULT 0,
+  saddr TEXT NOT NULL DEFAULT '',
+  daddr TEXT NOT NULL DEFAULT '',
+  saddr_bin BLOB,
+  daddr_bin BLOB,
+  sport INTEGER, dport INTEGER, protocol INTEGER,
+  pcount INTEGER, bcount INTEGER, stime INTEGER, etime INTEGER,
+  exporter TEXT NOT NULL DEFAULT '',
+  input_if INTEGER, output_if INTEGER, src_as INTEGER, dst_as INTEGER,
+  sampling_interval INTEGER,
+  duplicates INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX reports_key ON reports(key, id);
+CREATE INDEX reports_saddr ON reports(saddr_bin);
+CREATE INDEX reports_daddr ON reports(daddr_bin);
+CREATE INDEX reports_received ON reports(received_ns);
+CREATE TABLE invalid(
+  id INTEGER PRIMARY KEY,
+  received_ns INTEGER NOT NULL,
+  input TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  raw BLOB NOT NULL);
+CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+    // 2: key continuity and alerts (filled from the reports already stored), spoofing verdicts.
+    R"sql(
+CREATE TABLE keys(
+  key TEXT PRIMARY KEY,
+  first_seen_ns INTEGER NOT NULL,
+  last_seen_ns INTEGER NOT NULL,
+  reports INTEGER NOT NULL DEFAULT 0,
+  exporters INTEGER NOT NULL DEFAULT 0,
+  prefixes INTEGER NOT NULL DEFAULT 0,
+  email TEXT NOT NULL DEFAULT '',
+  identity TEXT NOT NULL DEFAULT '') WITHOUT ROWID;
+CREATE INDEX keys_last_seen ON keys(last_seen_ns);
+CREATE TABLE key_contacts(
+  key TEXT NOT NULL,
+  email TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  first_seen_ns INTEGER NOT NULL,
+  last_seen_ns INTEGER NOT NULL,
+  reports INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(key, email, identity)) WITHOUT ROWID;
+CREATE INDEX key_contacts_identity ON key_contacts(identity);
+CREATE INDEX key_contacts_email ON key_contacts(email);
+CREATE TABLE key_exporters(
+  key TEXT NOT NULL, exporter TEXT NOT NULL, first_seen_ns INTEGER NOT NULL,
+  PRIMARY KEY(key, exporter)) WITHOUT ROWID;
+CREATE TABLE key_prefixes(
+  key TEXT NOT NULL, prefix TEXT NOT NULL, first_seen_ns INTEGER NOT NULL,
+  PRIMARY KEY(key, prefix)) WITHOUT ROWID;
+CREATE TABLE alerts(
+  id INTEGER PRIMARY KEY,
+  created_ns INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  report_id INTEGER,
+  detail TEXT NOT NULL);
+ALTER TABLE reports ADD COLUMN spoof INTEGER NOT NULL DEFAULT -1;
+INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports)
+  SELECT key, MIN(received_ns), MAX(received_ns), COUNT(*) FROM reports GROUP BY key;
+INSERT INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)
+  SELECT key, email, identity, MIN(received_ns), MAX(received_ns), COUNT(*) FROM reports GROUP BY key, email, identity;
+INSERT INTO key_exporters(key, exporter, first_seen_ns)
+  SELECT key, exporter, MIN(received_ns) FROM reports WHERE exporter <> '' GROUP BY key, exporter;
+UPDATE keys SET
+  exporters = (SELECT COUNT(*) FROM key_exporters e WHERE e.key = keys.key),
+  email = COALESCE((SELECT email FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), ''),
+  identity = COALESCE((SELECT identity FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), '');
+)sql",
+};
+static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
+
+
+std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }
+
+}  // namespace
+
+bool reverify(const std::string& key_hex_text, std::string_view signature, std::string_view message) {
+  report::PublicKey key{};
+  if (!core::from_hex(key_hex_text, key) || signature.size() != crypto_sign_BYTES) return false;
+  core::init_sodium();
+  return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
+                                     reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                                     key.data()) == 0;
+}
+
+std::expected<int, std::string> SqliteStore::schema_version(sql::Db& db) {
+  const auto v = db.scalar("PRAGMA user_version");
+  if (!v) return std::unexpected("cannot read the schema version: " + db.error());
+  return static_cast<int>(*v);
+}
+
+std::expected<void, std::string> SqliteStore::migrate(sql::Db& db, int target) {
+  auto have = schema_version(db);
+  if (!have) return std::unexpected(have.error());
+  if (*have > kSchemaVersion)
+    return std::unexpected("the database has schema version " + std::to_string(*have) + ", newer than this overflowd (" +
+                           std::to_string(kSchemaVersion) + "): refusing to touch it");
+  for (int v = *have + 1; v <= std::min(target, kSchemaVersion); ++v) {
+    std::string sql = "BEGIN IMMEDIATE;\n";
+    sql += kMigrations[v - 1];
+    sql += "PRAGMA user_version = " + std::to_string(v) + ";\nCOMMIT;";
+    if (auto r = db.exec(sql); !r) {
+      (void)db.exec("ROLLBACK");
+      return std::unexpected("schema migration to version " + std::to_string(v) + " failed: " + r.error());
+    }
+  }
+  return {};
+}
+
+struct SqliteStore::Statements {
+  // The insert of a report: its columns from the report schema (report/report_schema.hpp), bound
+  // by name. Per schema row: its parameter (0: not stored), its _bin parameter, and the buffers
+  // its text and sortable form are bound from without a copy.
+  struct ReportInsert {
+    int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
+        time_flag = 0, spoof = 0;
+    std::vector<int> field, field_bin;
+    std::vector<std::array<char, core::IpAddress::kMaxText>> text;
+    std::vector<receive::Key16> bin;
+  } report;
+  sql::Stmt insert_report, count_duplicate, insert_invalid, add_counter;
+  sql::Stmt select_key, insert_key, update_key;
+  sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
+  sql::Stmt insert_exporter, insert_prefix, insert_alert;
+};
+
+std::expected<void, std::string> SqliteStore::prepare_statements() {
+  auto st = std::make_shared<Statements>();
+  // The reports table's columns: the receiver's own, then the report schema's.
+  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof";
+  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof";
+  for (const report::SchemaField& field : report::report_schema()) {
+    if (field.column.empty()) continue;
+    for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
+      if (column.ends_with("_bin") && !field.range_index) continue;
+      columns += ", " + column;
+      values += ", :" + column;
+    }
+  }
+  const std::string report_insert = "INSERT OR IGNORE INTO reports(" + columns + ") VALUES(" + values + ")";
+  struct Def {
+    sql::Stmt* into;
+    const char* sql;
+  };
+  const Def defs[] = {
+      {&st->insert_report, report_insert.c_str()},
+      {&st->count_duplicate, "UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1"},
+      {&st->insert_invalid, "INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5)"},
+      {&st->add_counter,
+       "INSERT INTO counters(name, value) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2"},
+      {&st->select_key, "SELECT email, identity, exporters, prefixes, reports FROM keys WHERE key = ?1"},
+      {&st->insert_key,
+       "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')"},
+      {&st->update_key,
+       "UPDATE keys SET last_seen_ns = MAX(last_seen_ns, ?2), reports = reports + ?3, exporters = ?4, prefixes = ?5,"
+       " email = ?6, identity = ?7 WHERE key = ?1"},
+      {&st->insert_contact,
+       "INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
+       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+      {&st->update_contact,
+       "UPDATE key_contacts SET last_seen_ns = MAX(last_seen_ns, ?4), reports = reports + ?5"
+       " WHERE key = ?1 AND email = ?2 AND identity = ?3"},
+      {&st->other_keys_identity,
+       "SELECT DISTINCT key FROM key_contacts WHERE identity = ?1 AND key <> ?2 ORDER BY first_seen_ns LIMIT 8"},
+      {&st->other_keys_email,
+       "SELECT DISTINCT key FROM key_contacts WHERE email = ?1 AND key <> ?2 ORDER BY first_seen_ns LIMIT 8"},
+      {&st->insert_exporter, "INSERT OR IGNORE INTO key_exporters(key, exporter, first_seen_ns) VALUES(?1, ?2, ?3)"},
+      {&st->insert_prefix, "INSERT OR IGNORE INTO key_prefixes(key, prefix, first_seen_ns) VALUES(?1, ?2, ?3)"},
+      {&st->insert_alert, "INSERT INTO alerts(created_ns, kind, key, report_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)"},
+  };
+  for (const auto& d : defs) {
+    auto s = db_.prepare(d.sql);
+    if (!s) return std::unexpected(s.error());
+    *d.into = std::move(*s);
+  }
+  auto& r = st->report;
+  const sql::Stmt& ins = st->insert_report;
+  for (auto [into, name] : {std::pair{&r.digest, "digest"}, {&r.received_ns, "received_ns"}, {&r.input, "input"},
+                            {&r.peer, "peer"}, {&r.form, "form"}, {&r.key, "key"}, {&r.signature, "signature"},
+                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"}})
+    *into = ins.parameter(name);
+  const auto schema = report::report_schema();
+  r.text.resize(schema.size());
+  r.bin.resize(schema.size());
+  for (const report::SchemaField& field : schema) {
+    r.field.push_back(field.column.empty() ? 0 : ins.parameter(field.column));
+    r.field_bin.push_back(field.range_index ? ins.parameter(std::string(field.column) + "_bin") : 0);
+  }
+  st_ = std::move(st);
+  return {};
+}
+
+std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const StoreConfig& config) {
+  auto db = sql::Db::open(config.path, false);
+  if (!db) return std::unexpected(db.error());
+  sqlite3_busy_timeout(db->handle(), 5000);
+  // A new database gets pages of kPageSize bytes (an existing one keeps its own: the pragma is
+  // ignored once the file has content, and it must come before WAL mode is set).
+  if (auto r = db->exec("PRAGMA page_size=" + std::to_string(kPageSize)); !r)
+    return std::unexpected(config.path + ": " + r.error());
+  auto mode = db->prepare("PRAGMA journal_mode=WAL");
+  if (!mode || mode->step() != SQLITE_ROW || mode->text(0) != "wal")
+    return std::unexpected(config.path + ": cannot switch to WAL mode: " + db->error());
+  mode = sql::Stmt{};
+  if (auto r = db->exec(config.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r)
+    return std::unexpected(config.path + ": " + r.error());
+  (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+  if (auto r = migrate(*db, kSchemaVersion); !r) return std::unexpected(config.path + ": " + r.error());
+  auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), config));
+  if (auto r = store->prepare_statements(); !r) return std::unexpected(config.path + ": " + r.error());
+  return store;
+}
+
+// One key's new reports within a batch, aggregated so the key tables see one update per key.
+struct SqliteStore::KeyBatch {
+  struct Contact {
+    std::string email, identity;
+    std::int64_t first_ns = 0, last_ns = 0, reports = 0, first_report_id = 0;
+  };
+  std::int64_t last_ns = 0, reports = 0, first_ns = 0;
+  std::vector<Contact> contacts;  // in order of first appearance in the batch
+  std::vector<std::string> exporters, prefixes;  // distinct within the batch, in order of appearance
+  std::set<core::IpAddress> exporters_seen, prefixes_seen;
+};
+
+std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string& key, const KeyBatch& kb,
+                                                         std::int64_t now_ns) {
+  Statements& s = *st_;
+  std::string email, identity;
+  std::int64_t exporters = 0, prefixes = 0;
+  bool has_contact = false;
+  s.select_key.bind(1, key);
+  if (s.select_key.step() == SQLITE_ROW) {
+    email = s.select_key.text(0);
+    identity = s.select_key.text(1);
+    exporters = s.select_key.i64(2);
+    prefixes = s.select_key.i64(3);
+    has_contact = s.select_key.i64(4) > 0;
+    s.select_key.reset();
+  } else {
+    s.select_key.reset();
+    if (!s.insert_key.bind(1, key).bind(2, kb.first_ns).run()) return std::unexpected(db_.error());
+  }
+
+  std::size_t alerts = 0;
+  auto alert = [&](const char* kind, std::int64_t report_id, const nlohmann::json& detail) -> bool {
+    ++alerts;
+    return s.insert_alert.bind(1, now_ns).bind(2, std::string_view(kind)).bind(3, key).bind(4, report_id)
+        .bind(5, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+        .run();
+  };
+  for (const auto& c : kb.contacts) {
+    s.insert_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.first_ns).bind(5, c.last_ns)
+        .bind(6, c.reports);
+    if (!s.insert_contact.run()) return std::unexpected(db_.error());
+    if (db_.changes() == 0) {
+      if (!s.update_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.last_ns).bind(5, c.reports).run())
+        return std::unexpected(db_.error());
+    } else {
+      // A contact this key never used before.
+      if (has_contact && (c.email != email || c.identity != identity)) {
+        const nlohmann::json detail = {{"from", {{"email", email}, {"identity", identity}}},
+                                       {"to", {{"email", c.email}, {"identity", c.identity}}}};
+        if (!alert("contact_changed", c.first_report_id, detail)) return std::unexpected(db_.error());
+      }
+      nlohmann::json previous = nlohmann::json::array();
+      std::vector<std::string> matched;
+      auto others = [&](sql::Stmt& q, const std::string& value, const char* field) {
+        if (value.empty()) return;
+        q.bind(1, value).bind(2, key);
+        bool any = false;
+        while (q.step() == SQLITE_ROW) {
+          const std::string k = q.text(0);
+          if (std::find(previous.begin(), previous.end(), k) == previous.end()) previous.push_back(k);
+          any = true;
+        }
+        q.reset();
+        if (any) matched.emplace_back(field);
+      };
+      others(s.other_keys_identity, c.identity, "identity");
+      others(s.other_keys_email, c.email, "email");
+      if (!matched.empty()) {
+        const nlohmann::json detail = {{"email", c.email}, {"identity", c.identity}, {"matched", matched},
+                                       {"previous_keys", previous}};
+        if (!alert("identity_new_key", c.first_report_id, detail)) return std::unexpected(db_.error());
+      }
+    }
+    email = c.email;
+    identity = c.identity;
+    has_contact = true;
+  }
+  for (const auto& e : kb.exporters) {
+    if (exporters >= config_.max_per_key) break;
+    if (!s.insert_exporter.bind(1, key).bind(2, e).bind(3, kb.first_ns).run()) return std::unexpected(db_.error());
+    exporters += db_.changes();
+  }
+  for (const auto& p : kb.prefixes) {
+    if (prefixes >= config_.max_per_key) break;
+    if (!s.insert_prefix.bind(1, key).bind(2, p).bind(3, kb.first_ns).run()) return std::unexpected(db_.error());
+    prefixes += db_.changes();
+  }
+  if (!s.update_key.bind(1, key).bind(2, kb.last_ns).bind(3, kb.reports).bind(4, exporters).bind(5, prefixes)
+           .bind(6, email).bind(7, identity).run())
+    return std::unexpected(db_.error());
+  return alerts;
+}
+
+std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item> items,
+                                                     const std::map<std::string, std::int64_t>& extra) {
+  Statements& s = *st_;
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  auto fail = [&](std::string why) -> std::expected<BatchResult, std::string> {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(std::move(why));
+  };
+  BatchResult result;
+  std::map<std::string, std::int64_t> counters = extra;
+  // Counted here, named once per batch.
+  std::array<std::int64_t, 5> received{};  // by Input
+  std::array<std::int64_t, 4> times{};     // by TimeFlag
+  std::int64_t suspects = 0;
+  // Keyed by the raw key: its order is the order of the hex text.
+  std::map<report::PublicKey, KeyBatch> keys;
+  result.outcomes.reserve(items.size());
+  for (const Item& item : items) {
+    const Arrival& a = item.arrival;
+    ++received[static_cast<std::size_t>(a.input) % received.size()];
+    if (const auto* rej = std::get_if<Rejected>(&item.verdict)) {
+      ++result.rejected;
+      result.outcomes.push_back(Outcome::rejected);
+      ++counters["invalid." + rej->reason];
+      s.insert_invalid.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
+          .bind(4, rej->reason).bind_blob(5, std::string_view(rej->raw));
+      if (!s.insert_invalid.run()) return fail(db_.error());
+      continue;
+    }
+    const auto& acc = std::get<Accepted>(item.verdict);
+    const ReportFields& f = acc.fields;
+    // Every text and blob is bound without a copy (bind_static): each buffer below outlives the run.
+    std::array<char, 64> key_text;
+    for (std::size_t i = 0; i < acc.key.size(); ++i) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      key_text[2 * i] = kDigits[acc.key[i] >> 4];
+      key_text[2 * i + 1] = kDigits[acc.key[i] & 0xf];
+    }
+    sql::Stmt& ins = s.insert_report;
+    auto& r = s.report;
+    ins.bind_blob_static(r.digest, acc.digest).bind(r.received_ns, a.received_ns).bind_static(r.input, to_string(a.input))
+        .bind_static(r.peer, a.peer).bind_static(r.form, acc.compact ? "compact" : "full")
+        .bind_static(r.key, std::string_view(key_text.data(), key_text.size())).bind_blob_static(r.signature, acc.signature)
+        .bind_static(r.message, acc.message).bind(r.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
+        .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)});
+    const auto schema = report::report_schema();
+    for (std::size_t i = 0; i < schema.size(); ++i) {
+      const report::SchemaField& field = schema[i];
+      const int at = r.field[i];
+      if (at == 0) continue;
+      switch (field.type) {
+        case report::FieldType::text:
+          ins.bind_static(at, f.*field.text);
+          break;
+        case report::FieldType::integer:
+          ins.bind(at, f.*field.integer);
+          break;
+        case report::FieldType::number:
+          if (f.*field.present) ins.bind(at, f.*field.number);
+          else ins.bind_null(at);
+          break;
+        case report::FieldType::address: {
+          const core::IpAddress& addr = f.*field.address;
+          ins.bind_static(at, std::string_view(r.text[i].data(), addr.empty() ? 0 : addr.format(r.text[i].data())));
+          if (r.field_bin[i] == 0) break;
+          if (addr.empty()) {
+            ins.bind_null(r.field_bin[i]);
+          } else {
+            r.bin[i] = to_key16(addr);
+            ins.bind_blob_static(r.field_bin[i], r.bin[i]);
+          }
+          break;
+        }
+      }
+    }
+    if (!ins.run_rebound()) return fail(db_.error());
+    if (db_.changes() == 0) {
+      ++result.duplicates;
+      result.outcomes.push_back(Outcome::duplicate);
+      if (!s.count_duplicate.bind_blob_static(1, acc.digest).run_rebound()) return fail(db_.error());
+      continue;
+    }
+    const std::int64_t id = db_.last_insert_rowid();
+    ++result.stored;
+    result.outcomes.push_back(Outcome::stored);
+    ++times[static_cast<std::size_t>(acc.time_flag) % times.size()];
+    if (item.spoof == SpoofStatus::suspect) ++suspects;
+
+    KeyBatch& kb = keys[acc.key];
+    if (kb.reports == 0) kb.first_ns = a.received_ns;
+    ++kb.reports;
+    kb.first_ns = std::min(kb.first_ns, a.received_ns);
+    kb.last_ns = std::max(kb.last_ns, a.received_ns);
+    auto c = std::find_if(kb.contacts.begin(), kb.contacts.end(),
+                          [&](const KeyBatch::Contact& x) { return x.email == f.email && x.identity == f.identity; });
+    if (c == kb.contacts.end()) {
+      kb.contacts.push_back({f.email, f.identity, a.received_ns, a.received_ns, 0, id});
+      c = kb.contacts.end() - 1;
+    }
+    ++c->reports;
+    c->last_ns = std::max(c->last_ns, a.received_ns);
+    if (!f.exporter.empty() && kb.exporters.size() < 4096 && kb.exporters_seen.insert(f.exporter).second)
+      kb.exporters.push_back(f.exporter.to_string());
+    for (const core::IpAddress* addr : {&f.saddr, &f.daddr}) {
+      if (addr->empty() || kb.prefixes.size() >= 4096) continue;
+      // The aggregation prefix's address (its /24 or /48) stands for the prefix.
+      std::array<std::byte, 16> b{};
+      for (std::size_t i = 0; i < addr->size(); ++i) b[i] = std::byte{addr->bytes()[i]};
+      if (addr->is_v4()) b[3] = std::byte{0};
+      else std::fill(b.begin() + 6, b.end(), std::byte{0});
+      if (kb.prefixes_seen.insert(core::IpAddress::from_bytes(std::span(b.data(), addr->size()))).second)
+        kb.prefixes.push_back(aggregate_prefix(*addr));
+    }
+  }
+  const std::int64_t now = config_.clock->wall_ns();
+  for (const auto& [key, kb] : keys) {
+    auto n = flush_key(key_hex(key), kb, now);
+    if (!n) return fail(n.error());
+    result.alerts += *n;
+  }
+  for (std::size_t i = 0; i < received.size(); ++i)
+    if (received[i]) counters[std::string("received.") + to_string(static_cast<Input>(i))] += received[i];
+  if (result.rejected) counters["invalid"] += static_cast<std::int64_t>(result.rejected);
+  if (result.duplicates) counters["duplicates"] += static_cast<std::int64_t>(result.duplicates);
+  if (result.stored) counters["stored"] += static_cast<std::int64_t>(result.stored);
+  for (std::size_t i = 1; i < times.size(); ++i)
+    if (times[i]) counters[std::string("time.") + to_string(static_cast<TimeFlag>(i))] += times[i];
+  if (suspects) counters["spoof.suspect"] += suspects;
+  if (result.alerts) counters["alerts"] += static_cast<std::int64_t>(result.alerts);
+  for (const auto& [name, value] : counters) {
+    if (value == 0) continue;
+    if (!s.add_counter.bind(1, name).bind(2, value).run()) return fail(db_.error());
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+  return result;
+}
+
+std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::int64_t now_ns) {
+  RetentionResult out;
+  constexpr std::int64_t kChunk = 20'000;
+  // Deletes `sql` (which takes ?1 = a limit, ?2 = a parameter) in chunks, each its own transaction,
+  // so the writer never holds the database for long.
+  auto chunked = [&](const char* sql, std::int64_t limit, std::int64_t param, std::int64_t& count) -> std::expected<void, std::string> {
+    auto st = db_.prepare(sql);
+    if (!st) return std::unexpected(st.error());
+    while (limit > 0) {
+      const std::int64_t n = std::min(limit, kChunk);
+      if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+      if (!st->bind(1, n).bind(2, param).run()) {
+        (void)db_.exec("ROLLBACK");
+        return std::unexpected(db_.error());
+      }
+      const std::int64_t done = db_.changes();
+      if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+      count += done;
+      limit -= done;
+      if (done < n) break;
+    }
+    return {};
+  };
+  constexpr std::int64_t kAll = INT64_MAX;
+  if (config_.retention_s > 0) {
+    const std::int64_t cutoff = now_ns - config_.retention_s * 1'000'000'000;
+    for (auto [sql, count] : {std::pair{"DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1)", &out.reports},
+                              std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
+                              std::pair{"DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_ns < ?2 LIMIT ?1)", &out.alerts},
+                              std::pair{"DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_seen_ns < ?2 LIMIT ?1)", &out.keys}}) {
+      if (auto r = chunked(sql, kAll, cutoff, *count); !r) return std::unexpected(r.error());
+    }
+  }
+  auto over = [&](const char* table, std::int64_t max) -> std::int64_t {
+    if (max <= 0) return 0;
+    const auto n = db_.scalar(std::string("SELECT COUNT(*) FROM ") + table);
+    return n && *n > max ? *n - max : 0;
+  };
+  // Beyond the caps: the oldest go.
+  struct Cap {
+    const char* table;
+    const char* sql;
+    std::int64_t max;
+    std::int64_t* count;
+  };
+  for (const Cap& cap : {Cap{"reports", "DELETE FROM reports WHERE id IN (SELECT id FROM reports ORDER BY id LIMIT ?1)",
+                             config_.max_reports, &out.reports},
+                         Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
+                             config_.max_invalid, &out.invalid},
+                         Cap{"alerts", "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY id LIMIT ?1)",
+                             config_.max_alerts, &out.alerts},
+                         Cap{"keys", "DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY last_seen_ns LIMIT ?1)",
+                             config_.max_keys, &out.keys}}) {
+    if (auto r = chunked(cap.sql, over(cap.table, cap.max), 0, *cap.count); !r) return std::unexpected(r.error());
+  }
+  if (out.keys > 0) {
+    // The continuity rows of keys that are gone.
+    if (auto r = db_.exec("BEGIN IMMEDIATE;"
+                          "DELETE FROM key_contacts WHERE key NOT IN (SELECT key FROM keys);"
+                          "DELETE FROM key_exporters WHERE key NOT IN (SELECT key FROM keys);"
+                          "DELETE FROM key_prefixes WHERE key NOT IN (SELECT key FROM keys);"
+                          "COMMIT;");
+        !r) {
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(r.error());
+    }
+  }
+  const std::pair<const char*, std::int64_t> deleted[] = {{"retention.reports", out.reports},
+                                                          {"retention.invalid", out.invalid},
+                                                          {"retention.alerts", out.alerts},
+                                                          {"retention.keys", out.keys}};
+  for (const auto& [name, n] : deleted)
+    if (n > 0) st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
+  return out;
+}
+
+}  // namespace overflowd::store

@@ -1,0 +1,72 @@
+// The receiver's storage: one SQLite database in WAL mode.
+//
+//  reports       every verified report once (duplicates counted on the row), with its raw signed
+//                message and signature so it can be re-verified later, and the indexed fields
+//  invalid       refused inputs, by reason, with their raw bytes (bounded: newest max_invalid)
+//  counters      persistent counts: received per input, stored, duplicates, invalid.<reason>, ...
+//  keys, key_contacts, key_exporters, key_prefixes
+//                key continuity: per key first/last seen, report count, the contacts it used,
+//                distinct exporters and reported prefixes (/24, /48)
+//  alerts        a key's contact changed; a known identity or email appeared under a new key
+//
+// The schema is versioned with PRAGMA user_version; open() applies the migrations a database
+// lacks, in order, each in its own transaction. Writes come in batches, one transaction each.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "receive/item.hpp"
+#include "store/report_store.hpp"
+#include "store/sqlite.hpp"
+
+namespace overflowd::store {
+
+
+// The SQLite implementation of ReportStore (report_store.hpp).
+class SqliteStore final : public ReportStore {
+public:
+  static constexpr int kSchemaVersion = 2;
+  // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
+  // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
+  // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
+  static constexpr int kPageSize = 32768;
+
+  [[nodiscard]] static std::expected<std::unique_ptr<SqliteStore>, std::string> open(const StoreConfig& config);
+  // Brings a database to schema version `target` (at most kSchemaVersion). A database newer
+  // than this build is refused. For open() and for tests that build older databases.
+  [[nodiscard]] static std::expected<void, std::string> migrate(sql::Db& db, int target);
+  [[nodiscard]] static std::expected<int, std::string> schema_version(sql::Db& db);
+
+  // Stores a batch in one transaction. `counters` are extra counts to add (drops counted before
+  // the writer, for instance). On error nothing of the batch is kept.
+  [[nodiscard]] std::expected<BatchResult, std::string> write(
+      std::span<const Item> items, const std::map<std::string, std::int64_t>& counters = {}) override;
+  [[nodiscard]] std::expected<RetentionResult, std::string> enforce_retention(std::int64_t now_ns) override;
+
+  [[nodiscard]] sql::Db& db() noexcept { return db_; }
+  [[nodiscard]] const StoreConfig& config() const noexcept { return config_; }
+
+private:
+  SqliteStore(sql::Db db, StoreConfig config) : db_(std::move(db)), config_(std::move(config)) {}
+  [[nodiscard]] std::expected<void, std::string> prepare_statements();
+  struct KeyBatch;
+  [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
+                                                                  std::int64_t now_ns);
+
+  sql::Db db_;
+  StoreConfig config_;
+  struct Statements;
+  std::shared_ptr<Statements> st_;
+};
+
+// Recomputes a stored report's signature check (the raw message and signature as kept).
+[[nodiscard]] bool reverify(const std::string& key_hex, std::string_view signature, std::string_view message);
+
+}  // namespace overflowd::store

@@ -1,0 +1,126 @@
+// The receiver's phased start (app/receiver.hpp): open, bind, start; whatever fails unwinds what
+// was made, and a stopped receiver leaves no thread, socket or lock behind.
+#include "app/receiver.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "receive/receive_test_util.hpp"
+#include "store/store.hpp"
+
+namespace overflowd::app {
+namespace {
+
+using receive::testing::TempDb;
+
+std::size_t threads_now() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// A socket bound to 127.0.0.1 (port 0: any free one); its port; -1 when it cannot bind.
+struct Socket {
+  int fd = -1;
+  int port = -1;
+  Socket(int type, int want_port, bool listening) {
+    fd = ::socket(AF_INET, type, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(want_port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) return;
+    if (listening && ::listen(fd, 4) != 0) return;
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~Socket() { ::close(fd); }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+};
+
+int free_udp_port() { return Socket(SOCK_DGRAM, 0, false).port; }
+
+ReceiveConfig loopback_config(const TempDb& db) {
+  ReceiveConfig c;
+  c.db = db.path();
+  c.bind = "127.0.0.1";
+  c.http_bind = "127.0.0.1";
+  c.udp_port = free_udp_port();
+  c.http_port = 0;
+  c.quiet = true;
+  c.verify_threads = 2;
+  return c;
+}
+
+// The database takes a writer at once (nobody holds it) and stores a batch.
+void expect_database_free(const std::string& path) {
+  store::StoreConfig sc;
+  sc.path = path;
+  auto s = store::SqliteStore::open(sc);
+  ASSERT_TRUE(s) << s.error();
+  sqlite3_busy_timeout((*s)->db().handle(), 0);
+  auto w = (*s)->write({});
+  EXPECT_TRUE(w) << w.error();
+}
+
+TEST(Receiver, ABindFailureAfterTheDatabaseOpenedLeavesNoThreadNoSocketAndNoLock) {
+  TempDb db;
+  Socket taken(SOCK_STREAM, 0, true);  // the HTTP port is in use
+  ASSERT_GT(taken.port, 0);
+  ReceiveConfig c = loopback_config(db);
+  c.http_port = taken.port;
+  const std::size_t before = threads_now();
+  {
+    auto r = Receiver::open(c);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_TRUE(std::filesystem::exists(db.path()));  // the database is open
+    EXPECT_EQ(threads_now(), before) << "open() starts no thread";
+    auto bound = (*r)->bind();
+    ASSERT_FALSE(bound);
+    EXPECT_NE(bound.error().find(std::to_string(taken.port)), std::string::npos) << bound.error();
+    EXPECT_EQ(threads_now(), before) << "bind() starts no thread";
+  }
+  EXPECT_EQ(threads_now(), before);
+  Socket udp_again(SOCK_DGRAM, c.udp_port, false);
+  EXPECT_EQ(udp_again.port, c.udp_port) << "the UDP port the receiver had bound is free again";
+  expect_database_free(db.path());
+}
+
+TEST(Receiver, AStartedReceiverStopsEveryThreadAndFreesItsPortsAndDatabase) {
+  TempDb db;
+  ReceiveConfig c = loopback_config(db);
+  const std::size_t before = threads_now();
+  {
+    auto r = Receiver::open(c);
+    ASSERT_TRUE(r) << r.error();
+    ASSERT_TRUE((*r)->bind());
+    ASSERT_EQ((*r)->listening().size(), 2u);  // udp and http
+    (*r)->start();
+    EXPECT_GT(threads_now(), before + 3) << "writer, verifiers, UDP input, HTTP listener";
+  }
+  EXPECT_EQ(threads_now(), before);
+  Socket udp_again(SOCK_DGRAM, c.udp_port, false);
+  EXPECT_EQ(udp_again.port, c.udp_port);
+  expect_database_free(db.path());
+}
+
+TEST(Receiver, AConfigurationThatCannotOpenLeavesNothing) {
+  TempDb db;
+  ReceiveConfig c = loopback_config(db);
+  c.db = (db.dir / "missing-folder" / "receive.db").string();
+  const std::size_t before = threads_now();
+  auto r = Receiver::open(c);
+  EXPECT_FALSE(r);
+  EXPECT_EQ(threads_now(), before);
+}
+
+}  // namespace
+}  // namespace overflowd::app

@@ -1,0 +1,174 @@
+// The report schema (report/report_schema.hpp) walked row by row: every field a flow record has
+// is written by the builder, read back the same by the fast scanner and by the reference, stored
+// in its column, and answered by the API under its name, with the value that was signed.
+#include "report/report_schema.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "receive/ingest.hpp"
+#include "receive/receive_test_util.hpp"
+#include "report/report_builder.hpp"
+#include "report/signer.hpp"
+#include "store/queries.hpp"
+#include "store/store.hpp"
+
+namespace overflowd::receive {
+namespace {
+
+using nlohmann::json;
+using report::FieldType;
+using report::SchemaField;
+using report::Section;
+using testing::kNow;
+
+// A flow with every field present and no two numbers alike, so that a field read from the wrong
+// place shows.
+core::FlowRecord every_field() {
+  core::FlowRecord f;
+  f.src = *core::IpAddress::parse("192.0.2.10");
+  f.dst = *core::IpAddress::parse("2001:db8::7");
+  f.exporter = *core::IpAddress::parse("203.0.113.9");
+  f.nexthop = *core::IpAddress::parse("198.51.100.1");
+  f.pcount = 1001;
+  f.bcount = 1002003;
+  f.stime_ms = kNow / 1'000'000 - 9000;
+  f.etime_ms = kNow / 1'000'000 - 3000;
+  f.input = 11;
+  f.output = 12;
+  f.src_as = 64501;
+  f.dst_as = 64502;
+  f.sampling_interval = 13;
+  f.sport = 40001;
+  f.dport = 443;
+  f.source_version = 10;
+  f.source_type = core::SourceType::ipfix;
+  f.protocol = 1;
+  f.tcp_flags = 18;
+  f.tos = 14;
+  f.src_mask = 24;
+  f.dst_mask = 48;
+  f.icmp_type = 8;
+  f.icmp_code = 3;
+  f.fields = ~std::uint32_t{0};
+  return f;
+}
+
+const json& section_of(const json& report, Section s) {
+  switch (s) {
+    case Section::contact:
+      return report.at("contact");
+    case Section::metadata:
+      return report.at("metadata");
+    case Section::sourcetype:
+      return report.at("flowdata").at("sourcetype");
+    case Section::data:
+      return report.at("flowdata").at("data");
+  }
+  return report;
+}
+
+// The field's value as ReportFields keeps it, as JSON (addresses as text).
+json kept_value(const ReportFields& f, const SchemaField& field) {
+  switch (field.type) {
+    case FieldType::text:
+      return f.*field.text;
+    case FieldType::integer:
+      return f.*field.integer;
+    case FieldType::number:
+      return f.*field.present ? json(f.*field.number) : json(nullptr);
+    case FieldType::address:
+      return (f.*field.address).empty() ? std::string() : (f.*field.address).to_string();
+  }
+  return nullptr;
+}
+
+const json& api_value(const json& row, const SchemaField& field) {
+  const std::string name(field.json);
+  switch (field.section) {
+    case Section::contact:
+      return row.at("contact").at(name);
+    case Section::metadata:
+      return row.at(name);
+    case Section::sourcetype:
+      return row.at("source").at(name);
+    case Section::data:
+      return row.at("flow").at(name);
+  }
+  return row;
+}
+
+TEST(ReportSchema, FlowdataDataRowsAreInTheOrderTheBuilderWritesAndNamesAreUnique) {
+  std::set<std::pair<Section, std::string_view>> names;
+  std::set<std::string_view> columns;
+  for (const SchemaField& field : report::report_schema()) {
+    EXPECT_TRUE(names.insert({field.section, field.json}).second) << field.json;
+    if (!field.column.empty()) {
+      EXPECT_TRUE(columns.insert(field.column).second) << field.column;
+    }
+    EXPECT_EQ(field.kept(), !field.column.empty()) << field.json << ": a kept field has a column, and only it";
+    EXPECT_EQ(field.section == Section::data, field.build != nullptr) << field.json << ": flowdata.data comes from the flow";
+    EXPECT_EQ(report::find_field(field.section, field.json), field.kept() ? &field : nullptr);
+  }
+}
+
+TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReferenceTheStoreAndTheApi) {
+  const auto k = testing::key(31);
+  report::ReportBuilder builder(report::ReportConfig{report::Contact{"noc@schema.example", "Schema Test Net"}});
+  std::string message;
+  builder.build(every_field(), kNow, message);
+  report::Signer signer(k);
+  report::SignedReport signed_report;
+  signer.sign(message, signed_report);
+  const json built = json::parse(message);
+  // Interfaces that are not ifIndexes are written under other names (input_format, input_value):
+  // a second flow has them, so that every row is written by one of the two.
+  core::FlowRecord other = every_field();
+  other.input_format = core::InterfaceFormat::discarded;
+  other.output_format = core::InterfaceFormat::multiple;
+  std::string other_message;
+  builder.build(other, kNow, other_message);
+  const json other_built = json::parse(other_message);
+
+  // The scanner and the reference read the same fields, from either form.
+  for (const std::string& line : {signed_report.line, std::string(signed_report.compact())}) {
+    const auto fast = ingest_fast(line, kNow, SkewPolicy{});
+    ASSERT_TRUE(fast.has_value()) << "the fast path is sure of the sender's own layout";
+    const Verdict reference = ingest_reference(line, kNow, SkewPolicy{});
+    EXPECT_EQ(verdict_difference(*fast, reference), "");
+    ASSERT_TRUE(std::holds_alternative<Accepted>(*fast));
+  }
+  const Verdict verdict = ingest(signed_report.line, kNow, SkewPolicy{});
+  const ReportFields& fields = std::get<Accepted>(verdict).fields;
+
+  // Stored, then answered by the API.
+  testing::TempDb db;
+  store::StoreConfig sc;
+  sc.path = db.path();
+  auto s = store::SqliteStore::open(sc);
+  ASSERT_TRUE(s) << s.error();
+  const Item item{Arrival{Input::udp, "127.0.0.1", kNow}, verdict, SpoofStatus::not_mine};
+  ASSERT_TRUE((*s)->write(std::span(&item, 1)));
+  auto q = store::SqliteQueries::open(db.path());
+  ASSERT_TRUE(q) << q.error();
+  const json rows = (*q)->reports(store::ReportFilter{})["reports"];
+  ASSERT_EQ(rows.size(), 1u);
+  const json& row = rows[0];
+
+  for (const SchemaField& field : report::report_schema()) {
+    SCOPED_TRACE(std::string(json_path(field.section)) + "." + std::string(field.json));
+    const json& section = section_of(built, field.section);
+    const bool written = section.contains(field.json) || section_of(other_built, field.section).contains(field.json);
+    ASSERT_TRUE(written) << "the builder writes every field the flow has";
+    if (!field.kept()) continue;
+    ASSERT_TRUE(section.contains(field.json)) << "a kept field is in the first flow's report";
+    const json& signed_value = section.at(std::string(field.json));
+    EXPECT_EQ(kept_value(fields, field), signed_value) << "read as signed";
+    EXPECT_EQ(api_value(row, field), signed_value) << "stored and answered as signed";
+  }
+}
+
+}  // namespace
+}  // namespace overflowd::receive
