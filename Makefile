@@ -10,15 +10,15 @@ CMAKE_FLAGS ?=
 NINJA_JOBS ?=
 CTEST_JOBS = $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
 
-.PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test bootstrap-package \
-        configure build run check test test-fast test-asan test-tsan fuzz bench deb clean
+.PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image \
+        configure build run check test test-fast test-asan test-tsan fuzz bench deb image test-image clean
 
 all: build
 
 bootstrap:
 	@scripts/bootstrap
 
-bootstrap-build bootstrap-run bootstrap-test bootstrap-package: bootstrap-%:
+bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image: bootstrap-%:
 	@scripts/bootstrap $*
 
 $(BUILD)/build.ninja:
@@ -90,6 +90,14 @@ deb: bootstrap-package configure
 	ninja -C $(BUILD) overflowd man package_files $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
 	cd $(BUILD) && cpack -G DEB
 	@ls -l $(BUILD)/overflowd_*_amd64.deb
+
+# The container image overflowd:<version> (mmdebstrap rootfs with the .deb, imported by podman),
+# and its test; neither is part of `make test` (docs/operations.md says why).
+image: bootstrap-image deb
+	scripts/make-image $(BUILD)
+
+test-image: image
+	OVERFLOWD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/image/test_image.py
 
 bench: build
 	bench/run_benchmarks.sh $(BUILD)
