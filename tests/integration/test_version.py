@@ -37,4 +37,4 @@ class Version(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    lib.main()
