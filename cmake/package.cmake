@@ -4,7 +4,6 @@
 # debian/rules to keep in step with CMakeLists.txt; dpkg-shlibdeps still computes Depends.
 # The manual pages are made from the built program's own --help (scripts/gen-man), so the target
 # `man` needs overflowd; `make deb` builds both, then runs cpack.
-include(GNUInstallDirs)
 
 set(OVERFLOWD_MAN_DIR "${PROJECT_BINARY_DIR}/man")
 set(OVERFLOWD_PKG_DIR "${PROJECT_BINARY_DIR}/pkg")
@@ -38,7 +37,7 @@ if(TARGET man)
   add_dependencies(package_files man)
 endif()
 
-# Only what the package holds is installed; nothing is marked EXCLUDE_FROM_ALL in the tests.
+# The install() rules: the package's files alone (tests, benchmarks and fuzzers install nothing).
 install(TARGETS overflowd RUNTIME DESTINATION bin)
 install(FILES dist/systemd/overflowd.service dist/systemd/overflowd-receive.service
         DESTINATION /lib/systemd/system)  # where Debian 12 keeps packaged units
