@@ -10,15 +10,15 @@ CMAKE_FLAGS ?=
 NINJA_JOBS ?=
 CTEST_JOBS = $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
 
-.PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test configure build run check test \
-        test-fast test-asan test-tsan fuzz bench clean
+.PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image \
+        configure build run check test test-fast test-asan test-tsan fuzz bench deb image test-image clean
 
 all: build
 
 bootstrap:
 	@scripts/bootstrap
 
-bootstrap-build bootstrap-run bootstrap-test: bootstrap-%:
+bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image: bootstrap-%:
 	@scripts/bootstrap $*
 
 $(BUILD)/build.ninja:
@@ -81,6 +81,23 @@ $(FUZZ_BUILD)/build.ninja:
 fuzz: bootstrap-test $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD) fuzzers $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The Debian package overflowd_<version>_amd64.deb in $(BUILD) (CMake install rules + CPack,
+# cmake/package.cmake): the binary, both systemd units, the manual pages made from --help, the
+# example configs. Configuring again refreshes the version's git part. See docs/operations.md.
+deb: bootstrap-package configure
+	cmake $(BUILD)
+	ninja -C $(BUILD) overflowd man package_files $(if $(NINJA_JOBS),-j$(NINJA_JOBS))
+	cd $(BUILD) && cpack -G DEB
+	@ls -l $(BUILD)/overflowd_*_amd64.deb
+
+# The container image overflowd:<version> (mmdebstrap rootfs with the .deb, imported by podman),
+# and its test; neither is part of `make test` (docs/operations.md says why).
+image: bootstrap-image deb
+	scripts/make-image $(BUILD)
+
+test-image: image
+	OVERFLOWD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/image/test_image.py
 
 bench: build
 	bench/run_benchmarks.sh $(BUILD)

@@ -12,6 +12,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/version.hpp"
 #include "guard/special_purpose.hpp"
 #include "app/receiver.hpp"
 #include "core/sodium.hpp"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
                "safety limits that are on by default (budgets, no private or special-purpose addresses, ...)."};
   app.name("overflowd");
   app.require_subcommand(0, 1);
+  app.set_version_flag("-V,--version", std::string("overflowd ") + kVersionLong, "Print the version and exit");
 
   std::string file, udp_port, rate, config_file, key, email, identity, output, bind, seed;
   bool quiet = false;
@@ -120,6 +122,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     print_error(e.what());
