@@ -321,7 +321,9 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
                         {"max_templates_per_domain", &l.max_templates_per_domain, 65'280},
                         {"max_fields_per_template", &l.max_fields_per_template, 16'383},
                         {"max_record_length", &l.max_record_length, 65'535},
-                        {"max_samplers_per_domain", &l.max_samplers_per_domain, 65'536}};
+                        {"max_samplers_per_domain", &l.max_samplers_per_domain, 65'536},
+                        {"max_domains_per_exporter", &l.max_domains_per_exporter, 1'000'000},
+                        {"max_templates_per_exporter", &l.max_templates_per_exporter, 10'000'000}};
     for (const Cap& cap : caps) {
       const auto node = t["templates"][cap.key];
       if (!node) continue;
@@ -370,7 +372,8 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate"}}, {"report", {"key"}},
                                    {"templates",
                                     {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
-                                     "max_record_length", "max_samplers_per_domain", "template_timeout"}},
+                                     "max_record_length", "max_samplers_per_domain", "template_timeout",
+                                     "max_domains_per_exporter", "max_templates_per_exporter"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
                                    {"delivery",
                                     {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",
