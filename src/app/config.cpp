@@ -118,6 +118,7 @@ void clear_delivery_option(RunConfig& c, std::string_view key) {
     c.delivery.udp_sender.source_v6.reset();
   }
   if (key == "deliver") c.delivery.udp = c.delivery.http = c.delivery.https = false;
+  if (key == "own_address") c.sampler.own_addresses.clear();
 }
 
 std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_view key, std::string_view value,
@@ -161,6 +162,13 @@ std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_v
     auto p = parse_count(what, value, 1, 65535);
     if (!p) return std::unexpected(p.error());
     (key == "http_port" ? d.http_sender.http_port : d.http_sender.https_port) = static_cast<std::uint16_t>(*p);
+    return {};
+  }
+  if (key == "own_address") {
+    // This host's addresses that its interfaces do not show (NAT, a proxy): flows of them are not reported.
+    const auto a = core::IpAddress::parse(value);
+    if (!a) return fail(quoted(value) + " is not an IP address");
+    c.sampler.own_addresses.push_back(*a);
     return {};
   }
   if (key == "source_address") {
@@ -379,7 +387,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
                                     {"deliver", "to", "report_port", "source_address", "http_port", "https_port", "path",
                                      "https_verify", "https_ca", "connect_timeout_ms", "timeout_ms", "max_in_flight",
                                      "queue", "budget", "budget_burst", "per_destination_budget",
-                                     "per_destination_burst", "allow", "deny", "opt_out_file"}}};
+                                     "per_destination_burst", "allow", "deny", "opt_out_file", "own_address"}}};
   for (const auto& [section, node] : t) {
     const auto* known = std::find_if(std::begin(kKnown), std::end(kKnown), [&](const auto& k) { return section.str() == k.name; });
     if (known == std::end(kKnown)) return std::unexpected(path + ": unknown section [" + std::string(section) + "]");

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
       {"--deliver-to", "to", "src|dst|both", "Which endpoints get the report (default both)", {}},
       {"--report-port", "report_port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)", {}},
       {"--source-address", "source_address", "ADDRESS", "Send from this local address (one IPv4 and/or one IPv6; repeatable)", {}},
+      {"--own-address", "own_address", "ADDRESS", "Also this host's (flows of it are never reported; its interfaces' addresses are found at start; repeatable)", {}},
       {"--http-port", "http_port", "PORT", "Port of the HTTP POST (default 80)", {}},
       {"--https-port", "https_port", "PORT", "Port of the HTTPS POST (default 443)", {}},
       {"--http-path", "path", "PATH", "URL path of the POST (default /.well-known/overflowd)", {}},
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
     f.option = app.add_option(f.flag, f.values, f.help)->type_name(f.type)->group("Delivery (opt-in; safety limits on by default)");
     const std::string_view setting = f.key;
     f.option->expected(1);  // one value per occurrence; lists repeat the flag
-    const bool list = setting == "allow" || setting == "deny" || setting == "source_address" || setting == "deliver";
+    const bool list = setting == "allow" || setting == "deny" || setting == "source_address" || setting == "deliver" ||
+                      setting == "own_address";
     f.option->multi_option_policy(list ? CLI::MultiOptionPolicy::TakeAll : CLI::MultiOptionPolicy::TakeLast);
   }
   bool https_verify = false;
