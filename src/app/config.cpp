@@ -252,11 +252,11 @@ std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_v
 
 std::expected<void, std::string> load_opt_out(RunConfig& c) {
   if (c.opt_out_file.empty()) return {};
-  std::ifstream in(c.opt_out_file);
-  if (!in) return std::unexpected("--opt-out-file: " + c.opt_out_file + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto set = guard::parse_cidr_list(text.str(), c.opt_out_file);
+  // As --config: a FIFO or device there must not hang start-up (io::read_text_file refuses it).
+  constexpr std::size_t kMaxOptOutBytes = 64u << 20;
+  const auto text = io::read_text_file(c.opt_out_file, kMaxOptOutBytes);
+  if (!text) return std::unexpected("--opt-out-file: " + text.error());
+  auto set = guard::parse_cidr_list(*text, c.opt_out_file);
   if (!set) return std::unexpected(set.error());
   c.delivery.guard.opt_out = std::move(*set);
   return {};
