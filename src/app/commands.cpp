@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "io/key_file.hpp"
+#include "io/local_addresses.hpp"
 #include "io/replay.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
@@ -75,6 +76,31 @@ void print_counters(const char* title, const PipelineResult& r, std::span<sink::
 
 void print_error(const std::string& message) { fmt::print(stderr, "overflowd: error: {}\n", message); }
 void print_warning(const std::string& message) { fmt::print(stderr, "overflowd: warning: {}\n", message); }
+
+namespace {
+// The sender's own addresses, whose flows are never reported (reports never trigger reports):
+// those configured (--own-address), and, when it delivers, its source addresses and its interfaces'
+// addresses at start. Loopback addresses are left out of what is found: they are not where reports
+// come from, and allow-listed loopback is how delivery is tested (configure them to include them).
+std::vector<core::IpAddress> own_addresses(const RunConfig& config) {
+  std::vector<core::IpAddress> own = config.sampler.own_addresses;
+  const auto& d = config.delivery;
+  if (!d.any()) return own;
+  for (const auto& a : {d.udp_sender.source_v4, d.udp_sender.source_v6})
+    if (a) own.push_back(*a);
+  auto found = io::local_addresses();
+  if (!found) {
+    print_warning(found.error() + ": only the configured own addresses are skipped");
+    return own;
+  }
+  const auto v6_loopback = core::IpAddress::parse("::1");
+  for (const auto& a : *found) {
+    const bool loopback = a.is_v4() ? a.bytes()[0] == 127 : a == v6_loopback;
+    if (!loopback) own.push_back(a);
+  }
+  return own;
+}
+}  // namespace
 
 int cmd_run(const RunConfig& given) {
   if (auto v = validate(given); !v) {
@@ -178,6 +204,9 @@ int cmd_run(const RunConfig& given) {
   PipelineSettings settings;
   settings.templates = config.templates;
   settings.sampler = config.sampler;
+  settings.sampler.set_own_addresses(own_addresses(config));
+  if (config.delivery.http) settings.sampler.http_port = config.delivery.http_sender.http_port;
+  if (config.delivery.https) settings.sampler.https_port = config.delivery.http_sender.https_port;
   settings.report = report::ReportConfig{config.contact};
   settings.keys = keys;
   settings.sinks = sinks;

@@ -193,6 +193,17 @@ const std::vector<DeliveryOption>& delivery_options() {
          c.delivery.udp_sender.source_v4.reset();
          c.delivery.udp_sender.source_v6.reset();
        }},
+      {"own_address", "--own-address", "ADDRESS",
+       "Also this host's (flows of it are never reported; its interfaces' addresses are found at start; repeatable)",
+       DeliveryOption::Kind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         // This host's addresses that its interfaces do not show (NAT, a proxy): flows of them are not reported.
+         const auto a = core::IpAddress::parse(value);
+         if (!a) return fail(what, quoted(value) + " is not an IP address");
+         c.sampler.own_addresses.push_back(*a);
+         return {};
+       },
+       [](RunConfig& c) { c.sampler.own_addresses.clear(); }},
       whole("http_port", "--http-port", "PORT", "Port of the HTTP POST (default 80)", 1, 65535,
             [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.http_port = static_cast<std::uint16_t>(v); }),
       whole("https_port", "--https-port", "PORT", "Port of the HTTPS POST (default 443)", 1, 65535,
@@ -290,11 +301,11 @@ std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_v
 
 std::expected<void, std::string> load_opt_out(RunConfig& c) {
   if (c.opt_out_file.empty()) return {};
-  std::ifstream in(c.opt_out_file);
-  if (!in) return std::unexpected("--opt-out-file: " + c.opt_out_file + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto set = guard::parse_cidr_list(text.str(), c.opt_out_file);
+  // As --config: a FIFO or device there must not hang start-up (io::read_text_file refuses it).
+  constexpr std::size_t kMaxOptOutBytes = 64u << 20;
+  const auto text = io::read_text_file(c.opt_out_file, kMaxOptOutBytes);
+  if (!text) return std::unexpected("--opt-out-file: " + text.error());
+  auto set = guard::parse_cidr_list(*text, c.opt_out_file);
   if (!set) return std::unexpected(set.error());
   c.delivery.guard.opt_out = std::move(*set);
   return {};
@@ -362,7 +373,9 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
                         {"max_templates_per_domain", &l.max_templates_per_domain, 65'280},
                         {"max_fields_per_template", &l.max_fields_per_template, 16'383},
                         {"max_record_length", &l.max_record_length, 65'535},
-                        {"max_samplers_per_domain", &l.max_samplers_per_domain, 65'536}};
+                        {"max_samplers_per_domain", &l.max_samplers_per_domain, 65'536},
+                        {"max_domains_per_exporter", &l.max_domains_per_exporter, 1'000'000},
+                        {"max_templates_per_exporter", &l.max_templates_per_exporter, 10'000'000}};
     for (const Cap& cap : caps) {
       const auto node = t["templates"][cap.key];
       if (!node) continue;
@@ -410,7 +423,8 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate"}}, {"report", {"key"}},
                                    {"templates",
                                     {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
-                                     "max_record_length", "max_samplers_per_domain", "template_timeout"}},
+                                     "max_record_length", "max_samplers_per_domain", "template_timeout",
+                                     "max_domains_per_exporter", "max_templates_per_exporter"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
                                    {"delivery", {}}};  // the delivery table's keys (delivery_options)
   for (const auto& [section, node] : t) {

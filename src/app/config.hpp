@@ -46,7 +46,8 @@ inline constexpr unsigned kMaxWorkers = 256;
 //   [source]  file = "x.pcap" | udp_port = 7777, bind = "::", workers = 2, receive_buffer = "32M"
 //   [sampler] rate = 1e-5
 //   [templates] max_domains = 4096, max_templates = 65536, max_templates_per_domain = 1024,
-//             max_fields_per_template = 128, max_record_length = 16384, max_samplers_per_domain = 256
+//             max_fields_per_template = 128, max_record_length = 16384, max_samplers_per_domain = 256,
+//             max_domains_per_exporter = 256, max_templates_per_exporter = 4096, template_timeout = 0
 //   [report]  key = "/var/lib/overflowd/key"
 //   [contact] email = "noc@example.net", identity = "Example Net"
 //   [output]  file = "/var/log/overflowd/reports.jsonl"

@@ -119,6 +119,9 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   sampler.kept += o.sampler.kept;
   sampler.skipped_report_port += o.sampler.skipped_report_port;
   sampler.skipped_no_address += o.sampler.skipped_no_address;
+  sampler.skipped_delivery_tcp += o.sampler.skipped_delivery_tcp;
+  sampler.skipped_report_icmp += o.sampler.skipped_report_icmp;
+  sampler.skipped_own_address += o.sampler.skipped_own_address;
   decoded += o.decoded;
   refused += o.refused;
   flows += o.flows;
@@ -135,6 +138,9 @@ void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
   out.push_back({"sampler.kept", sampler.kept});
   if (sampler.skipped_report_port) out.push_back({"sampler.skipped.report_port", sampler.skipped_report_port});
   if (sampler.skipped_no_address) out.push_back({"sampler.skipped.no_address", sampler.skipped_no_address});
+  if (sampler.skipped_delivery_tcp) out.push_back({"sampler.skipped.delivery_tcp", sampler.skipped_delivery_tcp});
+  if (sampler.skipped_report_icmp) out.push_back({"sampler.skipped.report_icmp", sampler.skipped_report_icmp});
+  if (sampler.skipped_own_address) out.push_back({"sampler.skipped.own_address", sampler.skipped_own_address});
   out.push_back({"reports", reports});
 }
 

@@ -19,6 +19,8 @@ void DecodeCounters::merge(const DecodeCounters& o) noexcept {
     no_time[p] += o.no_time[p];
     for (std::size_t e = 0; e < kErrcCount; ++e) rejected[p][e] += o.rejected[p][e];
   }
+  evicted_domains += o.evicted_domains;
+  evicted_templates += o.evicted_templates;
 }
 
 void DecodeCounters::append_to(std::vector<NamedCount>& out) const {
@@ -34,6 +36,8 @@ void DecodeCounters::append_to(std::vector<NamedCount>& out) const {
       if (rejected[p][e])
         out.push_back({prefix + ".rejected." + std::string(to_string(static_cast<Errc>(e))), rejected[p][e]});
   }
+  if (evicted_domains) out.push_back({"templates.evicted_domains", evicted_domains});
+  if (evicted_templates) out.push_back({"templates.evicted_templates", evicted_templates});
 }
 
 std::string Error::describe() const {

@@ -49,6 +49,10 @@ struct DecodeCounters {
   // time): reported without stime/etime.
   std::array<std::uint64_t, kProtocolCount> no_time{};
   std::array<std::array<std::uint64_t, kErrcCount>, kProtocolCount> rejected{};
+  // v9 / IPFIX domains (and their templates) evicted to make room for other exporters
+  // (decode::TemplateCache): "templates.evicted_domains", "templates.evicted_templates".
+  std::uint64_t evicted_domains = 0;
+  std::uint64_t evicted_templates = 0;
 
   void reject(Protocol p, Errc e) noexcept {
     ++rejected[static_cast<std::size_t>(p)][static_cast<std::size_t>(e)];

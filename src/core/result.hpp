@@ -51,6 +51,8 @@ namespace overflowd::core {
   X(unknown_template, "unknown_template")                                                        \
   X(template_limit, "template_limit")                                                            \
   X(exporter_limit, "exporter_limit")                                                            \
+  X(exporter_domain_limit, "exporter_domain_limit")                                              \
+  X(exporter_template_limit, "exporter_template_limit")                                          \
   X(record_limit, "record_limit")                                                                \
   X(bad_field_length, "bad_field_length")                                                        \
   X(bad_sample, "bad_sample")                                                                    \

@@ -60,6 +60,9 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
   counters_.packets_estimated[p] += set_errors_.packets_estimated();
   counters_.no_counters[p] += set_errors_.no_counters();
   counters_.no_time[p] += set_errors_.no_time();
+  // This dispatcher's cache is its own, so its totals are this dispatcher's.
+  counters_.evicted_domains = templates_.evicted_domains();
+  counters_.evicted_templates = templates_.evicted_templates();
   if (result) {
     ++counters_.datagrams[p];
     counters_.records[p] += *result;

@@ -8,7 +8,7 @@ namespace overflowd::decode {
 using core::Errc;
 
 std::size_t DomainKeyHash::operator()(const DomainKey& k) const noexcept {
-  // FNV-1a over the address bytes, family, version and domain id.
+  // FNV-1a over the address bytes and family (see the header: not the version or domain id).
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&h](std::uint64_t byte) {
     h ^= byte;
@@ -16,9 +16,6 @@ std::size_t DomainKeyHash::operator()(const DomainKey& k) const noexcept {
   };
   for (std::uint8_t b : k.exporter.bytes()) mix(b);
   mix(static_cast<std::uint8_t>(k.exporter.family()));
-  mix(k.version & 0xffu);
-  mix(k.version >> 8);
-  for (int s = 0; s < 32; s += 8) mix((k.domain >> s) & 0xffu);
   return static_cast<std::size_t>(h);
 }
 
@@ -105,6 +102,7 @@ const Template* TemplateCache::use(const DomainKey& key, Domain& domain, std::ui
                                    bool& expired) noexcept {
   expired = false;
   const Template* t = domain.find(id);
+  if (t) domain.last_used = ++tick_;
   if (!t || limits_.template_timeout_s == 0) return t;
   const auto timeout_ms = static_cast<std::int64_t>(std::min<std::size_t>(limits_.template_timeout_s, 1u << 30)) * 1000;
   if (now_ms - t->refreshed_ms <= timeout_ms) return t;  // (a clock that went back keeps it)
@@ -130,18 +128,33 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
       if (old.ops != scratch_) old.ops.assign(scratch_.begin(), scratch_.end());  // redefinition
       old.refreshed_ms = now_ms;
       summarize(old);
+      d->second.last_used = ++tick_;
       return std::nullopt;
     }
   }
-  // A new template: every cap is checked before the domain or the template is created.
-  if (templates_ >= limits_.max_templates) return Errc::template_limit;
+  // A new template: every cap is checked before the domain or the template is created. The
+  // exporter's own caps first (nothing is evicted for an exporter over them), then the totals,
+  // which may evict another exporter's domain (evict_for()).
+  ExporterUse use = exporter_use(key.exporter);
+  if (use.templates >= limits_.max_templates_per_exporter) return Errc::exporter_template_limit;
   if (d == domains_.end()) {
-    if (domains_.size() >= limits_.max_domains) return Errc::exporter_limit;
+    if (use.domains >= limits_.max_domains_per_exporter) return Errc::exporter_domain_limit;
     if (limits_.max_templates_per_domain == 0) return Errc::template_limit;
-    d = domains_.try_emplace(key).first;
   } else if (d->second.templates.size() >= limits_.max_templates_per_domain) {
     return Errc::template_limit;
   }
+  // Room for the domain first: evicting a domain frees its templates too.
+  if (d == domains_.end())
+    while (domains_.size() >= limits_.max_domains)
+      if (!evict_for(use, true)) return Errc::exporter_limit;
+  while (templates_ >= limits_.max_templates)
+    if (!evict_for(use, false)) return Errc::template_limit;
+  if (d == domains_.end()) d = domains_.try_emplace(key).first;
+  ++use.domains;  // (an upper bound: the domain may have been there)
+  ++use.templates;
+  heaviest_domains_ = std::max(heaviest_domains_, use.domains);
+  heaviest_templates_ = std::max(heaviest_templates_, use.templates);
+  d->second.last_used = ++tick_;
   Template t;
   t.id = draft.id;
   t.options = draft.options;
@@ -153,6 +166,85 @@ std::optional<Errc> TemplateCache::store(const DomainKey& key, const Draft& draf
   d->second.templates.insert_or_assign(draft.id, std::move(t));
   ++templates_;
   return std::nullopt;
+}
+
+TemplateCache::ExporterUse TemplateCache::exporter_use(const core::IpAddress& exporter) const noexcept {
+  ExporterUse u;
+  const std::size_t b = domains_.bucket(DomainKey{exporter, 0, 0});
+  for (auto it = domains_.begin(b); it != domains_.end(b); ++it) {
+    if (it->first.exporter != exporter) continue;
+    ++u.domains;
+    u.templates += it->second.templates.size();
+  }
+  return u;
+}
+
+bool TemplateCache::evict_for(const ExporterUse& requester, bool by_domains) noexcept {
+  // Evicting only from an exporter holding 2 more than the requester means the requester, one
+  // more after this, never holds more than its victim did: no two exporters take turns.
+  const std::size_t have = by_domains ? requester.domains : requester.templates;
+  std::size_t& bound = by_domains ? heaviest_domains_ : heaviest_templates_;
+  if (bound < have + 2) return false;  // cheap refusal under a flood from the heaviest itself
+  // The heaviest exporter, and its least recently used domain (one holding templates when it is
+  // templates that are short). All domains of an exporter share a bucket, so each bucket is
+  // summed per exporter in a small local table (distinct exporters colliding in one bucket are
+  // few; past kPerBucket of them the rest of that bucket is not considered this time).
+  struct Holder {
+    const core::IpAddress* who;
+    std::size_t domains, templates;
+    const DomainKey* lru;
+    std::uint64_t lru_used;
+  };
+  constexpr std::size_t kPerBucket = 16;
+  std::size_t most = 0;
+  const DomainKey* victim = nullptr;
+  std::uint64_t victim_used = 0;
+  std::size_t max_domains = 0, max_templates = 0;
+  bool partial = false;  // some exporter was not counted: the bounds stay as they were
+  for (std::size_t b = 0; b < domains_.bucket_count(); ++b) {
+    Holder holders[kPerBucket];
+    std::size_t n = 0;
+    for (auto it = domains_.begin(b); it != domains_.end(b); ++it) {
+      std::size_t h = 0;
+      while (h < n && *holders[h].who != it->first.exporter) ++h;
+      if (h == n) {
+        if (n == kPerBucket) {
+          partial = true;
+          continue;
+        }
+        holders[n++] = Holder{&it->first.exporter, 0, 0, nullptr, 0};
+      }
+      Holder& x = holders[h];
+      ++x.domains;
+      x.templates += it->second.templates.size();
+      if ((by_domains || !it->second.templates.empty()) && (!x.lru || it->second.last_used < x.lru_used)) {
+        x.lru = &it->first;
+        x.lru_used = it->second.last_used;
+      }
+    }
+    for (std::size_t h = 0; h < n; ++h) {
+      const Holder& x = holders[h];
+      max_domains = std::max(max_domains, x.domains);
+      max_templates = std::max(max_templates, x.templates);
+      const std::size_t count = by_domains ? x.domains : x.templates;
+      if (x.lru && (count > most || (count == most && x.lru_used < victim_used))) {
+        most = count;
+        victim = x.lru;
+        victim_used = x.lru_used;
+      }
+    }
+  }
+  if (!partial) {
+    heaviest_domains_ = max_domains;
+    heaviest_templates_ = max_templates;
+  }
+  if (!victim || most < have + 2) return false;
+  const auto it = domains_.find(*victim);
+  templates_ -= it->second.templates.size();
+  evicted_templates_ += it->second.templates.size();
+  ++evicted_domains_;
+  domains_.erase(it);
+  return true;
 }
 
 namespace {

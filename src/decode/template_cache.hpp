@@ -20,11 +20,19 @@
 //
 // Caps. Everything an exporter can make the cache hold is bounded by TemplateCacheLimits. What would
 // exceed a cap is refused and counted (exporter_limit, template_limit, field_limit, record_limit,
-// sampler_limit) BEFORE anything is allocated for it, and nothing already held is evicted: a flood
-// of new templates cannot push out an exporter's working ones. Worst case memory is about
+// sampler_limit; exporter_domain_limit and exporter_template_limit for the caps per exporter
+// address) BEFORE anything is allocated for it. One address may hold at most
+// max_domains_per_exporter domains and max_templates_per_exporter templates, so no single
+// exporter fills the cache. When a total (max_domains or max_templates) is full, a new domain or
+// template evicts the least recently used domain (stored to or decoded with) of the exporter
+// address holding the most, if that exporter holds at least 2 more than the one asking: a flood
+// from a few addresses cannot starve the others, and exporters holding about as much never take
+// turns evicting each other (a flood from more addresses than max_domains still locks new ones
+// out until templates expire: UDP sources cannot be told apart from spoofed ones). Evictions are
+// counted (evicted_domains(), evicted_templates()). Worst case memory is about
 //   max_templates x (max_fields_per_template x sizeof(ie::FieldOp) (4 bytes) + ~100 bytes)
 //   + max_domains x (max_samplers_per_domain x 24 bytes + ~200 bytes),
-// 65.9 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
+// 65.97 MiB with the defaults: TemplateCacheLimits::memory_bound() computes it, and memory_bytes()
 // reports what the cache holds now. Withdrawals give their memory back (the hash table of a domain
 // shrinks once it is mostly empty), so withdrawing and redefining cannot grow it past the bound.
 //
@@ -56,9 +64,11 @@ struct TemplateCacheLimits {
                                                // the actual length of a variable-length record
   std::size_t max_samplers_per_domain = 256;   // sampler / selector ids learned from options data
   std::size_t template_timeout_s = 0;          // a template not sent again for longer expires; 0: never
+  std::size_t max_domains_per_exporter = 256;    // domains of one exporter address (all versions)
+  std::size_t max_templates_per_exporter = 4096; // templates of one exporter address
 
   // The most a TemplateCache with these caps can hold, in bytes, as TemplateCache::memory_bytes()
-  // accounts it (see there). 65.9 MiB with the defaults.
+  // accounts it (see there). 65.97 MiB with the defaults.
   [[nodiscard]] std::size_t memory_bound() const noexcept;
 
   // The caps of one of `workers` caches that together keep to these: the process-wide caps
@@ -88,6 +98,9 @@ struct DomainKey {
   friend bool operator==(const DomainKey&, const DomainKey&) = default;
 };
 
+// Hashes the exporter address only: all domains of one exporter share a bucket, so what one
+// exporter holds is counted by walking its bucket (at most max_domains_per_exporter long, plus
+// collisions) and the per-exporter caps cost no memory of their own.
 struct DomainKeyHash {
   [[nodiscard]] std::size_t operator()(const DomainKey& k) const noexcept;
 };
@@ -114,6 +127,7 @@ struct Domain {
   std::unordered_map<std::uint16_t, Template> templates;
   SamplingState sampling;
   std::optional<std::int64_t> system_init_ms;  // IPFIX systemInitTimeMilliseconds from options data
+  std::uint64_t last_used = 0;  // TemplateCache's use tick when last stored to or decoded with (LRU)
 
   [[nodiscard]] const Template* find(std::uint16_t id) const noexcept {
     const auto it = templates.find(id);
@@ -175,6 +189,15 @@ public:
   [[nodiscard]] static std::uint32_t sampling_interval(const Domain* domain, const ie::RecordExtras& x) noexcept;
 
   [[nodiscard]] std::size_t domain_count() const noexcept { return domains_.size(); }
+  // What one exporter address holds (walks its domains only: they share a hash bucket).
+  struct ExporterUse {
+    std::size_t domains = 0;
+    std::size_t templates = 0;
+  };
+  [[nodiscard]] ExporterUse exporter_use(const core::IpAddress& exporter) const noexcept;
+  // Domains evicted (with their templates) to make room for other exporters, since construction.
+  [[nodiscard]] std::uint64_t evicted_domains() const noexcept { return evicted_domains_; }
+  [[nodiscard]] std::uint64_t evicted_templates() const noexcept { return evicted_templates_; }
   [[nodiscard]] std::size_t template_count() const noexcept { return templates_; }
   // What the cache holds on the heap, in bytes: every hash node (value and links), bucket array,
   // op list and sampler list by its capacity, plus kAllocOverhead per allocation for the
@@ -184,9 +207,20 @@ public:
   static constexpr std::size_t kAllocOverhead = 16;
 
 private:
+  // When a total cap is full: evicts the least recently used domain of the exporter holding the
+  // most domains (by_domains) or templates, if it holds at least 2 more than `requester` has.
+  bool evict_for(const ExporterUse& requester, bool by_domains) noexcept;
+
   TemplateCacheLimits limits_;
   std::unordered_map<DomainKey, Domain, DomainKeyHash> domains_;
   std::size_t templates_ = 0;
+  std::uint64_t tick_ = 0;  // advances on every store and use: the LRU clock (datagram times may go back)
+  // Upper bounds of what the heaviest exporter holds (exact after each scan in evict_for()): an
+  // exporter holding that much already is refused without scanning the cache.
+  std::size_t heaviest_domains_ = 0;
+  std::size_t heaviest_templates_ = 0;
+  std::uint64_t evicted_domains_ = 0;
+  std::uint64_t evicted_templates_ = 0;
   std::vector<ie::FieldOp> scratch_;
 };
 

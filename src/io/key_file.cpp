@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <filesystem>
+
 #include "core/encoding.hpp"
+#include "io/text_file.hpp"
 
 namespace overflowd::io {
 
@@ -18,15 +21,44 @@ std::string octal_mode(mode_t m) {
   std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
   return buf;
 }
+
+// Whoever may replace the key file chooses the seed, so (as ssh's StrictModes) the file must be
+// ours or root's, and its folder ours or root's and writable by no one else, unless sticky (as
+// /tmp: others may add files there but not rename or remove ours).
+std::expected<void, std::string> check_owner(const struct stat& st, const std::string& path) {
+  const uid_t me = ::geteuid();
+  if (st.st_uid == me || st.st_uid == 0) return {};
+  return std::unexpected("key file " + path + " is owned by uid " + std::to_string(st.st_uid) +
+                         ", not by this user (uid " + std::to_string(me) + ") or root; refused");
+}
 }  // namespace
 
-std::expected<report::KeyPair, std::string> load_key(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::unexpected("key file " + path + ": " + std::strerror(errno));
+std::expected<void, std::string> check_key_folder(const std::string& path) {
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::stat(dir.c_str(), &st) != 0)
+    return std::unexpected("key file " + path + ": folder " + dir.string() + ": " + std::strerror(errno));
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0)
+    return std::unexpected("key file " + path + ": folder " + dir.string() + " is owned by uid " +
+                           std::to_string(st.st_uid) + ", not by this user or root; refused");
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+    return std::unexpected("key file " + path + ": folder " + dir.string() + " is writable by group or others (mode " +
+                           octal_mode(st.st_mode) + "), so they could replace the key; run: chmod go-w " +
+                           dir.string());
+  return {};
+}
+
+std::expected<report::KeyPair, std::string> load_key(const std::string& path) {
+  if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
+  auto opened = open_regular_file(path, "key file ");
+  if (!opened) return std::unexpected(opened.error());
+  const int fd = opened->fd;
+  const struct stat& st = opened->st;
+  if (auto owner = check_owner(st, path); !owner) {
     ::close(fd);
-    return std::unexpected("key file " + path + ": not a regular file");
+    return std::unexpected(owner.error());
   }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
@@ -66,6 +98,7 @@ std::expected<report::KeyPair, std::string> create_key(const std::string& path) 
 std::expected<LoadedKey, std::string> load_or_create_key(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
     auto created = create_key(path);
     if (!created) return std::unexpected(created.error());
     return LoadedKey{*created, true};

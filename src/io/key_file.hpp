@@ -1,6 +1,8 @@
 // The signing key on disk: the 32-byte Ed25519 seed as 64 hex digits and a newline (so PyNaCl's
 // SigningKey(bytes.fromhex(...)) reads it too), in a file of mode 0600. A key file that group or
-// others may read is refused, as ssh refuses one.
+// others may read is refused, as ssh refuses one; so is one owned by another user (not root), one
+// in a folder that others own or may write (unless sticky), and anything but a regular file (a FIFO
+// there would otherwise hang start-up).
 #pragma once
 
 #include <expected>
@@ -10,6 +12,9 @@
 
 namespace overflowd::io {
 
+// Refuses a key folder owned by another user (not root) or writable by group or others without the
+// sticky bit: whoever may write it may replace the key.
+[[nodiscard]] std::expected<void, std::string> check_key_folder(const std::string& path);
 [[nodiscard]] std::expected<report::KeyPair, std::string> load_key(const std::string& path);
 // Creates a new key at `path` (mode 0600); refuses to overwrite an existing file.
 [[nodiscard]] std::expected<report::KeyPair, std::string> create_key(const std::string& path);

@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -56,14 +57,51 @@ double Sampler::probability(const core::FlowRecord& flow) const noexcept {
   return p < 1.0 ? p : 1.0;
 }
 
+void SamplerConfig::set_own_addresses(std::vector<core::IpAddress> addresses) {
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  own_addresses = std::move(addresses);
+}
+
+namespace {
+// ICMP errors: what a report sent to a closed port (or a lost route) draws back. The flow record
+// has the type and code only, not the quoted datagram, so whether it quotes the report port cannot
+// be checked: every error to or from an own address is taken as one.
+// Without an ICMP type field (NetFlow v5, softflowd), exporters put type << 8 | code in the
+// destination port.
+bool icmp_error(const core::FlowRecord& f) noexcept {
+  const unsigned type = f.has(core::Field::kIcmp) ? f.icmp_type : f.dport >> 8;
+  if (f.protocol == 1) return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+  if (f.protocol == 58) return type >= 1 && type <= 4;
+  return false;
+}
+}  // namespace
+
+std::uint64_t SamplerCounters::* Sampler::skip_reason(const core::FlowRecord& flow) const noexcept {
+  if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port))
+    return &SamplerCounters::skipped_report_port;
+  if (flow.src.empty() || flow.dst.empty()) return &SamplerCounters::skipped_no_address;
+  const auto& own = config_.own_addresses;
+  if (own.empty()) return nullptr;
+  const bool src_own = std::binary_search(own.begin(), own.end(), flow.src);
+  const bool dst_own = std::binary_search(own.begin(), own.end(), flow.dst);
+  if (!src_own && !dst_own) return nullptr;
+  if (flow.protocol == 6) {
+    auto delivery = [this](std::uint16_t port) {
+      return port != 0 && (port == config_.http_port || port == config_.https_port);
+    };
+    // From us to a delivery port, or its answers back to us.
+    if ((src_own && delivery(flow.dport)) || (dst_own && delivery(flow.sport)))
+      return &SamplerCounters::skipped_delivery_tcp;
+  }
+  if (icmp_error(flow)) return &SamplerCounters::skipped_report_icmp;
+  return &SamplerCounters::skipped_own_address;
+}
+
 bool Sampler::keep(const core::FlowRecord& flow) noexcept {
   ++counters_.considered;
-  if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port)) {
-    ++counters_.skipped_report_port;
-    return false;
-  }
-  if (flow.src.empty() || flow.dst.empty()) {
-    ++counters_.skipped_no_address;
+  if (const auto reason = skip_reason(flow)) {
+    ++(counters_.*reason);
     return false;
   }
   const double p = probability(flow);

@@ -9,9 +9,11 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/report_port.hpp"
 #include "core/flow_record.hpp"
+#include "core/ip_address.hpp"
 
 namespace overflowd::sample {
 
@@ -19,6 +21,17 @@ struct SamplerConfig {
   double rate = 1e-5;                 // in [0, 1]; validated by the app's config
   std::optional<std::uint64_t> seed;  // tests only: makes the draws reproducible
   std::uint16_t report_port = core::kReportPort;  // UDP flows to or from it are never reported
+  // Reports never trigger reports: flows with either endpoint among the sender's own addresses
+  // (configured `own_address`, delivery source addresses, and its interfaces' addresses when it
+  // delivers) are never reported. Sorted by set_own_addresses().
+  std::vector<core::IpAddress> own_addresses;
+  // TCP ports of HTTP(S) delivery (0: that transport is off): its flows from (and back to) an own
+  // address are counted apart, as delivery_tcp.
+  std::uint16_t http_port = 0;
+  std::uint16_t https_port = 0;
+
+  // Sorts and de-duplicates `addresses` into own_addresses.
+  void set_own_addresses(std::vector<core::IpAddress> addresses);
 };
 
 struct SamplerCounters {
@@ -26,6 +39,10 @@ struct SamplerCounters {
   std::uint64_t kept = 0;
   std::uint64_t skipped_report_port = 0;  // flows of the reports themselves
   std::uint64_t skipped_no_address = 0;   // records with no source or destination address
+  // Flows with an endpoint among the sender's own addresses, by what they most likely are:
+  std::uint64_t skipped_delivery_tcp = 0;  // TCP to or from an HTTP(S) delivery port: a report sent
+  std::uint64_t skipped_report_icmp = 0;   // an ICMP error (what UDP reports draw from closed ports)
+  std::uint64_t skipped_own_address = 0;   // any other
 };
 
 // 64-bit uniform draws from ChaCha20.
@@ -62,6 +79,10 @@ public:
   [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept;
 
   [[nodiscard]] const SamplerCounters& counters() const noexcept { return counters_; }
+
+  // Why `flow` must never be reported, as the counter it goes to; nullptr when it may be. Pure:
+  // keep() calls it first.
+  [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept;
 
 private:
   SamplerConfig config_;

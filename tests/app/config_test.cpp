@@ -160,6 +160,19 @@ TEST_F(Toml, TemplateCaps) {
   EXPECT_TRUE(contains(load("[templates]\nmax_exporters = 5\n"), "unknown key templates.max_exporters"));
 }
 
+TEST_F(Toml, TemplateCapsPerExporter) {
+  const overflowd::decode::TemplateCacheLimits defaults;
+  EXPECT_EQ(defaults.max_domains_per_exporter, 256u);
+  EXPECT_EQ(defaults.max_templates_per_exporter, 4096u);
+  ASSERT_EQ(load("[templates]\nmax_domains_per_exporter = 16\nmax_templates_per_exporter = 300\n"), "");
+  EXPECT_EQ(config_.templates.max_domains_per_exporter, 16u);
+  EXPECT_EQ(config_.templates.max_templates_per_exporter, 300u);
+  EXPECT_EQ(config_.templates.shared_among(4).max_domains_per_exporter, 16u) << "one exporter stays with one worker";
+  for (const char* bad : {"max_domains_per_exporter = 0", "max_templates_per_exporter = -3",
+                          "max_domains_per_exporter = \"8\""})
+    EXPECT_TRUE(contains(load(std::string("[templates]\n") + bad + "\n"), "templates.")) << bad;
+}
+
 TEST_F(Toml, TemplateTimeout) {
   ASSERT_EQ(load("[templates]\n"), "");
   EXPECT_EQ(config_.templates.template_timeout_s, 0u) << "absent: templates never expire";

@@ -1,4 +1,6 @@
 // The [delivery] settings: flags and TOML keys share one parser (set_delivery_option).
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -145,6 +147,14 @@ TEST(DeliveryConfig, OptOutFileIsReadIntoTheGuard) {
   EXPECT_TRUE(c.delivery.guard.opt_out.contains(*core::IpAddress::parse("192.0.2.77")));
   std::filesystem::remove(path);
   EXPECT_FALSE(load_opt_out(c));
+  // A FIFO there is refused at once, not waited on (the alarm turns a hang into a failure).
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  ::alarm(10);
+  const auto fifo = load_opt_out(c);
+  ::alarm(0);
+  std::filesystem::remove(path);
+  ASSERT_FALSE(fifo);
+  EXPECT_NE(fifo.error().find("not a regular file"), std::string::npos) << fifo.error();
 }
 
 TEST(DeliveryConfig, HttpsCaNeedsVerify) {

@@ -609,10 +609,13 @@ TEST(Ipfix, TemplateFloodOverTheCapsIsCountedAndRefused) {
     ASSERT_TRUE(d.decode(b.datagram(), out));
   }
   // domain 1: 8 kept, 2 over the per-domain cap; domain 2: 4 more reach the global cap of 12, 6
-  // refused; domain 3: all 10 refused by the global cap (checked before the domain cap).
+  // refused; domain 3: all 10 refused by the domain cap (checked first; nothing is evicted, as the
+  // only exporter is the one asking).
   EXPECT_EQ(d.templates().template_count(), 12u);
   EXPECT_EQ(d.templates().domain_count(), 2u);
-  EXPECT_EQ(rejected(d, Errc::template_limit), 2u + 6u + 10u);
+  EXPECT_EQ(rejected(d, Errc::template_limit), 2u + 6u);
+  EXPECT_EQ(rejected(d, Errc::exporter_limit), 10u);
+  EXPECT_EQ(d.templates().evicted_domains(), 0u);
 
   Builder e = ipfix_header(1);
   e.begin_set(2).u16(256).u16(5);

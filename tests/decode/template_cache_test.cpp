@@ -106,7 +106,7 @@ TEST(TemplateCache, WithdrawOneAndAllOfAKind) {
   EXPECT_EQ(c.template_count(), 1u);
 }
 
-TEST(TemplateCache, CapsRefuseBeforeStoringAndEvictNothing) {
+TEST(TemplateCache, CapsRefuseBeforeStoringAndEvictNothingForTheOnlyExporter) {
   TemplateCacheLimits limits;
   limits.max_domains = 2;
   limits.max_templates_per_domain = 2;
@@ -119,7 +119,9 @@ TEST(TemplateCache, CapsRefuseBeforeStoringAndEvictNothing) {
   EXPECT_FALSE(store(c, key(1), 257, {{4, Op::dst_v4}}));  // redefinition is always allowed
   EXPECT_FALSE(store(c, key(2), 256, {{4, Op::src_v4}}));
   EXPECT_EQ(store(c, key(2), 257, {{4, Op::src_v4}}), Errc::template_limit);  // global cap of 3
-  EXPECT_EQ(store(c, key(3), 256, {{4, Op::src_v4}}), Errc::template_limit);
+  // A new domain: the domain cap is checked first (one exporter, so nothing is evicted for it).
+  EXPECT_EQ(store(c, key(3), 256, {{4, Op::src_v4}}), Errc::exporter_limit);
+  EXPECT_EQ(c.evicted_domains(), 0u);
   c.withdraw(key(1), 256);
   EXPECT_EQ(store(c, key(3), 256, {{4, Op::src_v4}}), Errc::exporter_limit);  // 2 domains already
   EXPECT_EQ(c.domain_count(), 2u);

@@ -156,5 +156,52 @@ class Keys(unittest.TestCase):
         self.assertNotEqual(self.signers(other.stdout), set(named), "each run has its own ephemeral key")
 
 
+    # Issue 13 item 6: a FIFO at --key or --config hung start-up forever; now one line, exit 2,
+    # at once (the run's timeout turns a hang into a failure), for the sender and the receiver.
+    def test_a_fifo_at_the_key_or_config_path_is_refused_at_once(self):
+        fifo = self.path("fifo")
+        os.mkfifo(fifo, 0o600)
+        db = self.dir / "fifo-test.db"
+        cases = [
+            ["-f", self.synth, "--key", fifo],
+            ["-f", self.synth, "--config", fifo],
+            ["receive", "--db", db, "--udp-port", "0", "--http-port", "0", "--key", fifo],
+            ["receive", "--config", fifo],
+        ]
+        for args in cases:
+            with self.subTest(args=args[0:2]):
+                proc = lib.run(args, timeout=20)
+                lines = lib.stderr_lines(proc)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(len(lines), 1, lines)
+                self.assertIn("not a regular file", lines[0])
+                self.assertIn(str(fifo), lines[0])
+
+    def test_a_key_in_a_folder_others_may_write_is_refused(self):
+        with lib.temp_dir() as d:
+            key = d / "k"
+            self.assertEqual(lib.run(["keygen", key]).returncode, 0)
+            os.chmod(d, 0o777)
+            for args in (["-f", self.synth, "--key", key],
+                         ["receive", "--db", d / "r.db", "--udp-port", "0", "--http-port", "0", "--key", key]):
+                with self.subTest(args=args[0]):
+                    line = self.assert_refused(args, "writable by group or others", "chmod go-w")
+                    self.assertIn(str(d), line)
+            os.chmod(d, 0o1777)  # sticky, as /tmp: accepted
+            proc = lib.run(["-f", self.synth, "--key", key])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            os.chmod(d, 0o700)
+
+    def test_a_key_owned_by_another_user_is_refused(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give a file to another user")
+        with lib.temp_dir() as d:
+            key = d / "k"
+            self.assertEqual(lib.run(["keygen", key]).returncode, 0)
+            os.chown(key, 4242, 4242)
+            self.assert_refused(["-f", self.synth, "--key", key], "owned by uid 4242")
+            self.assert_refused(["receive", "--db", d / "r.db", "--udp-port", "0", "--http-port", "0",
+                                 "--key", key], "owned by uid 4242")
+
 if __name__ == "__main__":
     lib.main()

@@ -179,3 +179,54 @@ TEST_F(KeyFile, LoadOrCreateDoesNotReplaceABadKey) {
 }
 
 }  // namespace
+
+// Issue 13 item 6: a FIFO at the key path must be refused at once, not block start-up waiting
+// for a writer. The alarm turns a hang into a failure (SIGALRM ends the test binary).
+TEST_F(KeyFile, FifoAndDeviceAreRefusedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  ::alarm(10);
+  const auto k = load_key(path("fifo"));
+  const auto k2 = load_or_create_key(path("fifo"));
+  const auto k3 = load_key("/dev/null");
+  ::alarm(0);
+  ASSERT_FALSE(k);
+  EXPECT_NE(k.error().find("not a regular file"), std::string::npos) << k.error();
+  ASSERT_FALSE(k2);
+  EXPECT_NE(k2.error().find("not a regular file"), std::string::npos) << k2.error();
+  EXPECT_FALSE(k3);
+}
+
+TEST_F(KeyFile, AFolderWritableByOthersIsRefusedUnlessSticky) {
+  write(path(), std::string(kSeedHex) + "\n");
+  for (mode_t mode : {0777u, 0770u, 0730u, 0703u}) {
+    ASSERT_EQ(::chmod(dir_.c_str(), mode), 0);
+    const auto k = load_key(path());
+    ASSERT_FALSE(k) << std::oct << mode;
+    EXPECT_NE(k.error().find("chmod go-w"), std::string::npos) << k.error();
+    const auto c = load_or_create_key(path("new"));
+    ASSERT_FALSE(c) << std::oct << mode;
+    EXPECT_FALSE(fs::exists(path("new"))) << "a key was created in a folder others may write";
+  }
+  // Sticky (as /tmp): others cannot rename or remove our file there.
+  ASSERT_EQ(::chmod(dir_.c_str(), 01777), 0);
+  EXPECT_TRUE(load_key(path()));
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  EXPECT_TRUE(load_key(path()));
+  ASSERT_EQ(::chmod(dir_.c_str(), 0700), 0);
+}
+
+TEST_F(KeyFile, AKeyOwnedByAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+  write(path(), std::string(kSeedHex) + "\n");
+  ASSERT_EQ(::chown(path().c_str(), 4242, 4242), 0);
+  const auto k = load_key(path());
+  ASSERT_FALSE(k);
+  EXPECT_NE(k.error().find("owned by uid 4242"), std::string::npos) << k.error();
+  // The folder, too: its owner could replace the key.
+  ASSERT_EQ(::chown(path().c_str(), 0, 0), 0);
+  ASSERT_EQ(::chown(dir_.c_str(), 4242, 4242), 0);
+  const auto k2 = load_key(path());
+  ASSERT_FALSE(k2);
+  EXPECT_NE(k2.error().find("owned by uid 4242"), std::string::npos) << k2.error();
+  ASSERT_EQ(::chown(dir_.c_str(), 0, 0), 0);
+}

@@ -128,6 +128,75 @@ TEST(SamplerKeep, RecordsWithoutAddressesAreSkippedAndCounted) {
   EXPECT_TRUE(s.keep(v6));
 }
 
+// Issue 13 item 5: reports never trigger reports. Flows with either endpoint among the sender's
+// own addresses are never reported, counted by what they most likely are.
+TEST(SamplerKeep, FlowsOfTheSendersOwnAddressesAreNeverKeptAndCountedByKind) {
+  SamplerConfig c;
+  c.rate = 1.0;
+  c.seed = 1;
+  c.http_port = 80;
+  c.https_port = 443;
+  const IpAddress own = *IpAddress::parse("198.51.100.7");
+  const IpAddress own6 = *IpAddress::parse("2001:db8::7");
+  c.set_own_addresses({own6, own, own});
+  ASSERT_EQ(c.own_addresses.size(), 2u) << "sorted and de-duplicated";
+  Sampler s(c);
+  const IpAddress other = *IpAddress::parse("203.0.113.9");
+  auto make_flow = [](IpAddress src, IpAddress dst, std::uint8_t proto, std::uint16_t sport, std::uint16_t dport) {
+    FlowRecord f = flow(1'000'000, proto, sport, dport);
+    f.src = src;
+    f.dst = dst;
+    return f;
+  };
+  auto icmp = [&](IpAddress src, IpAddress dst, std::uint8_t proto, std::uint8_t type, std::uint8_t code) {
+    FlowRecord f = make_flow(src, dst, proto, 0, 0);
+    f.icmp_type = type;
+    f.icmp_code = code;
+    f.fields |= overflowd::core::Field::kIcmp;
+    return f;
+  };
+  // HTTP(S) delivery: from us to the port, and the answers back.
+  EXPECT_FALSE(s.keep(make_flow(own, other, 6, 40000, 80)));
+  EXPECT_FALSE(s.keep(make_flow(other, own, 6, 443, 40000)));
+  EXPECT_EQ(s.counters().skipped_delivery_tcp, 2u);
+  // ICMP errors (what UDP reports to closed ports draw): port unreachable to us, v4 and v6.
+  EXPECT_FALSE(s.keep(icmp(other, own, 1, 3, 3)));
+  EXPECT_FALSE(s.keep(icmp(other, own6, 58, 1, 4)));
+  EXPECT_FALSE(s.keep(icmp(own, other, 1, 11, 0)));
+  // NetFlow v5 has no ICMP fields: type << 8 | code in the destination port.
+  EXPECT_FALSE(s.keep(make_flow(other, own, 1, 0, 3 << 8 | 3)));
+  EXPECT_EQ(s.counters().skipped_report_icmp, 4u);
+  // Anything else of ours: ping, other TCP ports, UDP.
+  EXPECT_FALSE(s.keep(icmp(other, own, 1, 8, 0)));
+  EXPECT_FALSE(s.keep(make_flow(own, other, 6, 40000, 22)));
+  EXPECT_FALSE(s.keep(make_flow(other, own6, 17, 53, 5353)));
+  EXPECT_EQ(s.counters().skipped_own_address, 3u);
+  // The report port still wins (it is checked first), and flows of others are reported, even
+  // ICMP errors and HTTP.
+  EXPECT_FALSE(s.keep(make_flow(own, other, 17, 40000, 65535)));
+  EXPECT_EQ(s.counters().skipped_report_port, 1u);
+  EXPECT_TRUE(s.keep(icmp(other, *IpAddress::parse("192.0.2.1"), 1, 3, 3)));
+  EXPECT_TRUE(s.keep(make_flow(other, *IpAddress::parse("192.0.2.1"), 6, 40000, 80)));
+  EXPECT_EQ(s.counters().kept, 2u);
+}
+
+TEST(SamplerKeep, DeliveryPortsCountOnlyWhenThatTransportIsOn) {
+  SamplerConfig c;
+  c.rate = 1.0;
+  c.seed = 1;
+  c.set_own_addresses({*IpAddress::parse("198.51.100.7")});
+  Sampler s(c);  // no HTTP(S) delivery: http_port = https_port = 0
+  FlowRecord f = flow(1'000'000, 6, 40000, 80);
+  f.src = *IpAddress::parse("198.51.100.7");
+  EXPECT_FALSE(s.keep(f));
+  EXPECT_EQ(s.counters().skipped_delivery_tcp, 0u);
+  EXPECT_EQ(s.counters().skipped_own_address, 1u);
+  FlowRecord zero = flow(1'000'000, 6, 40000, 0);
+  zero.src = f.src;
+  EXPECT_FALSE(s.keep(zero));
+  EXPECT_EQ(s.counters().skipped_delivery_tcp, 0u) << "port 0 is not a delivery port";
+}
+
 std::vector<bool> run(std::uint64_t seed, std::size_t n = 2000, double rate = 0.5) {
   Sampler s = make(rate, seed);
   std::vector<bool> kept;
