@@ -337,12 +337,12 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     if (auto r = str(s, k, *into); !r) return r;
   }
   if (const auto node = t["source"]["udp_port"]) {
-    const auto v = node.value<std::int64_t>();
+    const auto v = node.value_exact<std::int64_t>();
     if (!v || *v < 0 || *v > 65535) return std::unexpected(toml_error(path, "source", "udp_port", "must be a port number (0 to 65535)"));
     c.udp.port = static_cast<std::uint16_t>(*v);
   }
   if (const auto node = t["source"]["workers"]) {
-    const auto v = node.value<std::int64_t>();
+    const auto v = node.value_exact<std::int64_t>();
     if (!v || *v < 1 || *v > kMaxWorkers)
       return std::unexpected(toml_error(path, "source", "workers", "must be a whole number from 1 to " + std::to_string(kMaxWorkers)));
     c.workers = static_cast<unsigned>(*v);

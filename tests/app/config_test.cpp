@@ -256,6 +256,10 @@ TEST_F(Toml, WrongTypesAreRefused) {
       {"[source]\nudp_port = 70000\n", "source.udp_port must be a port number"},
       {"[source]\nudp_port = -1\n", "source.udp_port must be a port number"},
       {"[source]\nudp_port = 80.5\n", "source.udp_port must be a port number"},
+      // A float is not a port, however whole; one past int64 once reached a cast without a check.
+      {"[source]\nudp_port = 2055.0\n", "source.udp_port must be a port number"},
+      {"[source]\nudp_port = 2.2e38\n", "source.udp_port must be a port number"},
+      {"[source]\nworkers = 2.0\n", "source.workers must be a whole number"},
       {"[sampler]\nrate = \"0.1\"\n", "sampler.rate must be a number"},
       {"[sampler]\nrate = true\n", "sampler.rate must be a number"},
       {"[report]\nkey = 1\n", "report.key must be a string"},
