@@ -5,6 +5,7 @@
 
 #include "core/encoding.hpp"
 #include "report/report_schema.hpp"
+#include "store/statements.hpp"
 #include "store/store.hpp"
 
 namespace overflowd::store {
@@ -236,7 +237,7 @@ json SqliteQueries::reports(const ReportFilter& f) {
 
 // Runs `sql` (?1: a key, or '' for every key; ?2: a limit) and gathers row(q) of each row.
 template <class Row>
-json rows_by_key(sql::Db& db, const char* sql, const std::string& key, std::int64_t limit, Row row) {
+json rows_by_key(sql::Db& db, std::string_view sql, const std::string& key, std::int64_t limit, Row row) {
   auto q = db.prepare(sql);
   if (!q) return {{"error", q.error()}};
   q->bind(1, key).bind(2, clamp_limit(limit));
@@ -247,16 +248,11 @@ json rows_by_key(sql::Db& db, const char* sql, const std::string& key, std::int6
 
 json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
   std::lock_guard lock(mutex_);
-  auto contacts = db_.prepare(
-      "SELECT email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?1"
-      " ORDER BY first_seen_ns LIMIT 50");
-  auto alerts = db_.prepare("SELECT COUNT(*) FROM alerts WHERE key = ?1");
+  auto contacts = db_.prepare(stmt::key_contacts);
+  auto alerts = db_.prepare(stmt::key_alert_count);
   if (!contacts || !alerts) return {{"error", db_.error()}};
   json out = rows_by_key(
-      db_,
-      "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
-      " WHERE (?1 = '' OR key = ?1) ORDER BY last_seen_ns DESC LIMIT ?2",
-      key, limit, [&](const sql::Stmt& q) -> json {
+      db_, key.empty() ? stmt::keys_all : stmt::keys_one, key, limit, [&](const sql::Stmt& q) -> json {
         const std::string k = q.text(0);
         json cs = json::array();
         contacts->bind(1, k);
@@ -286,10 +282,7 @@ json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
 
 json SqliteQueries::alerts(const std::string& key, std::int64_t limit) {
   std::lock_guard lock(mutex_);
-  json out = rows_by_key(db_,
-                         "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE (?1 = '' OR key = ?1)"
-                         " ORDER BY id DESC LIMIT ?2",
-                         key, limit, [](const sql::Stmt& q) -> json {
+  json out = rows_by_key(db_, key.empty() ? stmt::alerts_all : stmt::alerts_one, key, limit, [](const sql::Stmt& q) -> json {
                            json detail = json::parse(q.text(5), nullptr, false);
                            if (detail.is_discarded()) detail = nullptr;
                            return {{"id", q.i64(0)},

@@ -36,7 +36,7 @@ struct StoreConfig {
   std::int64_t max_invalid = 10'000;
   std::int64_t max_alerts = 100'000;
   std::int64_t max_keys = 1'000'000;
-  std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes remembered per key
+  std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes / contacts remembered per key
   bool durable = true;                // synchronous=FULL: a committed batch survives a crash
   const core::Clock* clock = &core::system_clock();  // the time alerts are created at
 };

@@ -13,6 +13,7 @@
 #include "receive/prefix.hpp"
 #include "core/clock.hpp"
 #include "core/sodium.hpp"
+#include "store/statements.hpp"
 
 namespace overflowd::store {
 
@@ -111,6 +112,19 @@ UPDATE keys SET
   email = COALESCE((SELECT email FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), ''),
   identity = COALESCE((SELECT identity FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), '');
 )sql",
+    // 3: indexes for every per-report, per-key and API query (statements.hpp; the continuity check
+    // walks an email's or identity's keys in first-seen order instead of sorting them).
+    R"sql(
+DROP INDEX key_contacts_identity;
+DROP INDEX key_contacts_email;
+CREATE INDEX key_contacts_identity ON key_contacts(identity, first_seen_ns, key, email);
+CREATE INDEX key_contacts_email ON key_contacts(email, first_seen_ns, key, identity);
+CREATE INDEX key_contacts_key_seen ON key_contacts(key, first_seen_ns);
+CREATE INDEX alerts_key ON alerts(key, id);
+CREATE INDEX alerts_key_created ON alerts(key, created_ns);
+CREATE INDEX alerts_created ON alerts(created_ns);
+CREATE INDEX invalid_received ON invalid(received_ns);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -167,6 +181,7 @@ struct SqliteStore::Statements {
   sql::Stmt select_key, insert_key, update_key;
   sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
   sql::Stmt insert_exporter, insert_prefix, insert_alert;
+  sql::Stmt over_email, over_identity, delete_contact, count_contacts, count_recent_alerts;
 };
 
 std::expected<void, std::string> SqliteStore::prepare_statements() {
@@ -185,15 +200,15 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
   const std::string report_insert = "INSERT OR IGNORE INTO reports(" + columns + ") VALUES(" + values + ")";
   struct Def {
     sql::Stmt* into;
-    const char* sql;
+    std::string_view sql;
   };
   const Def defs[] = {
-      {&st->insert_report, report_insert.c_str()},
+      {&st->insert_report, report_insert},
       {&st->count_duplicate, "UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1"},
       {&st->insert_invalid, "INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5)"},
       {&st->add_counter,
        "INSERT INTO counters(name, value) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2"},
-      {&st->select_key, "SELECT email, identity, exporters, prefixes, reports FROM keys WHERE key = ?1"},
+      {&st->select_key, stmt::select_key},
       {&st->insert_key,
        "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')"},
       {&st->update_key,
@@ -202,13 +217,14 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
       {&st->insert_contact,
        "INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
-      {&st->update_contact,
-       "UPDATE key_contacts SET last_seen_ns = MAX(last_seen_ns, ?4), reports = reports + ?5"
-       " WHERE key = ?1 AND email = ?2 AND identity = ?3"},
-      {&st->other_keys_identity,
-       "SELECT DISTINCT key FROM key_contacts WHERE identity = ?1 AND key <> ?2 ORDER BY first_seen_ns LIMIT 8"},
-      {&st->other_keys_email,
-       "SELECT DISTINCT key FROM key_contacts WHERE email = ?1 AND key <> ?2 ORDER BY first_seen_ns LIMIT 8"},
+      {&st->update_contact, stmt::update_contact},
+      {&st->other_keys_identity, stmt::other_keys_identity},
+      {&st->other_keys_email, stmt::other_keys_email},
+      {&st->over_email, stmt::over_email},
+      {&st->over_identity, stmt::over_identity},
+      {&st->delete_contact, stmt::delete_contact},
+      {&st->count_contacts, stmt::count_contacts},
+      {&st->count_recent_alerts, stmt::count_recent_alerts},
       {&st->insert_exporter, "INSERT OR IGNORE INTO key_exporters(key, exporter, first_seen_ns) VALUES(?1, ?2, ?3)"},
       {&st->insert_prefix, "INSERT OR IGNORE INTO key_prefixes(key, prefix, first_seen_ns) VALUES(?1, ?2, ?3)"},
       {&st->insert_alert, "INSERT INTO alerts(created_ns, kind, key, report_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)"},
@@ -269,7 +285,7 @@ struct SqliteStore::KeyBatch {
 };
 
 std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string& key, const KeyBatch& kb,
-                                                         std::int64_t now_ns) {
+                                                         std::int64_t now_ns, std::int64_t& suppressed_alerts) {
   Statements& s = *st_;
   std::string email, identity;
   std::int64_t exporters = 0, prefixes = 0;
@@ -288,17 +304,57 @@ std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string
   }
 
   std::size_t alerts = 0;
+  // Alerts per key are rate-limited: at most kMaxAlertsPerKeyPerHour in the last hour are stored,
+  // the rest counted (alerts.suppressed).
+  std::int64_t alert_budget = -1;  // unknown until the first alert
   auto alert = [&](const char* kind, std::int64_t report_id, const nlohmann::json& detail) -> bool {
+    if (alert_budget < 0) {
+      s.count_recent_alerts.bind(1, key).bind(2, now_ns - std::int64_t{3600} * 1'000'000'000);
+      const std::int64_t recent = s.count_recent_alerts.step() == SQLITE_ROW ? s.count_recent_alerts.i64(0) : 0;
+      s.count_recent_alerts.reset();
+      alert_budget = std::max<std::int64_t>(0, stmt::kMaxAlertsPerKeyPerHour - recent);
+    }
+    if (alert_budget == 0) {
+      ++suppressed_alerts;
+      return true;
+    }
+    --alert_budget;
     ++alerts;
     return s.insert_alert.bind(1, now_ns).bind(2, std::string_view(kind)).bind(3, key).bind(4, report_id)
         .bind(5, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
         .run();
   };
+  // Contacts remembered per key: at most max_per_key (beyond, a new contact is neither remembered
+  // nor alerted on; the key's current contact is still updated).
+  std::int64_t contacts = 0;
+  if (!kb.contacts.empty()) {
+    s.count_contacts.bind(1, key);
+    contacts = s.count_contacts.step() == SQLITE_ROW ? s.count_contacts.i64(0) : 0;
+    s.count_contacts.reset();
+  }
+  // Forgets the contact rows of an email / identity beyond its newest kMaxKeysPerContact.
+  auto trim = [&](sql::Stmt& over, const std::string& value, bool by_email) -> bool {
+    if (value.empty()) return true;
+    std::vector<std::pair<std::string, std::string>> gone;  // key, the other field
+    over.bind(1, value).bind(2, std::int64_t{stmt::kMaxKeysPerContact});
+    while (over.step() == SQLITE_ROW) gone.emplace_back(over.text(0), over.text(1));
+    over.reset();
+    for (const auto& [k, other] : gone) {
+      s.delete_contact.bind(1, k).bind(2, by_email ? value : other).bind(3, by_email ? other : value);
+      if (!s.delete_contact.run()) return false;
+    }
+    return true;
+  };
   for (const auto& c : kb.contacts) {
-    s.insert_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.first_ns).bind(5, c.last_ns)
-        .bind(6, c.reports);
-    if (!s.insert_contact.run()) return std::unexpected(db_.error());
-    if (db_.changes() == 0) {
+    bool inserted = false;
+    if (contacts < config_.max_per_key) {
+      s.insert_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.first_ns).bind(5, c.last_ns)
+          .bind(6, c.reports);
+      if (!s.insert_contact.run()) return std::unexpected(db_.error());
+      inserted = db_.changes() > 0;
+      contacts += db_.changes();
+    }
+    if (!inserted) {
       if (!s.update_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.last_ns).bind(5, c.reports).run())
         return std::unexpected(db_.error());
     } else {
@@ -310,20 +366,24 @@ std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string
       }
       nlohmann::json previous = nlohmann::json::array();
       std::vector<std::string> matched;
+      // The first 8 distinct other keys, oldest first, walked in index order (no sort).
       auto others = [&](sql::Stmt& q, const std::string& value, const char* field) {
         if (value.empty()) return;
         q.bind(1, value).bind(2, key);
-        bool any = false;
-        while (q.step() == SQLITE_ROW) {
-          const std::string k = q.text(0);
+        std::vector<std::string> seen;
+        while (seen.size() < 8 && q.step() == SQLITE_ROW) {
+          std::string k = q.text(0);
+          if (std::find(seen.begin(), seen.end(), k) != seen.end()) continue;
           if (std::find(previous.begin(), previous.end(), k) == previous.end()) previous.push_back(k);
-          any = true;
+          seen.push_back(std::move(k));
         }
         q.reset();
-        if (any) matched.emplace_back(field);
+        if (!seen.empty()) matched.emplace_back(field);
       };
       others(s.other_keys_identity, c.identity, "identity");
       others(s.other_keys_email, c.email, "email");
+      if (!trim(s.over_email, c.email, true) || !trim(s.over_identity, c.identity, false))
+        return std::unexpected(db_.error());
       if (!matched.empty()) {
         const nlohmann::json detail = {{"email", c.email}, {"identity", c.identity}, {"matched", matched},
                                        {"previous_keys", previous}};
@@ -465,8 +525,9 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
     }
   }
   const std::int64_t now = config_.clock->wall_ns();
+  std::int64_t suppressed_alerts = 0;
   for (const auto& [key, kb] : keys) {
-    auto n = flush_key(key_hex(key), kb, now);
+    auto n = flush_key(key_hex(key), kb, now, suppressed_alerts);
     if (!n) return fail(n.error());
     result.alerts += *n;
   }
@@ -479,6 +540,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
     if (times[i]) counters[std::string("time.") + to_string(static_cast<TimeFlag>(i))] += times[i];
   if (suspects) counters["spoof.suspect"] += suspects;
   if (result.alerts) counters["alerts"] += static_cast<std::int64_t>(result.alerts);
+  if (suppressed_alerts) counters["alerts.suppressed"] += suppressed_alerts;
   for (const auto& [name, value] : counters) {
     if (value == 0) continue;
     if (!s.add_counter.bind(1, name).bind(2, value).run()) return fail(db_.error());

@@ -32,7 +32,7 @@ namespace overflowd::store {
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
 public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
   // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
   // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
@@ -58,7 +58,7 @@ private:
   [[nodiscard]] std::expected<void, std::string> prepare_statements();
   struct KeyBatch;
   [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
-                                                                  std::int64_t now_ns);
+                                                                  std::int64_t now_ns, std::int64_t& suppressed_alerts);
 
   sql::Db db_;
   StoreConfig config_;

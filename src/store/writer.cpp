@@ -137,11 +137,14 @@ std::expected<std::vector<Outcome>, std::string> Writer::commit(std::vector<Item
   waiter->outcomes.resize(items.size());
   waiter->remaining = items.size();
   if (items.empty()) return waiter->outcomes;
+  // One deadline for both waits: for room in the queue and for the commit. Past it, the caller
+  // gets an error (HTTP: 503) and the items, if queued, are still written (a retry is a duplicate).
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t bytes = 0;
   for (const Item& item : items) bytes += item_bytes(item);
   {
     std::unique_lock lock(mutex_);
-    if (!has_room_.wait_for(lock, timeout, [&] { return fits(items.size(), bytes) || stopping_; }))
+    if (!has_room_.wait_until(lock, deadline, [&] { return fits(items.size(), bytes) || stopping_; }))
       return std::unexpected("the receiver is busy (write queue full)");
     if (stopping_) return std::unexpected("the receiver is shutting down");
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -154,7 +157,12 @@ std::expected<std::vector<Outcome>, std::string> Writer::commit(std::vector<Item
     has_items_.notify_one();
   }
   std::unique_lock lock(waiter->m);
-  waiter->cv.wait(lock, [&] { return waiter->done; });
+  if (!waiter->cv.wait_until(lock, deadline, [&] { return waiter->done; })) {
+    lock.unlock();
+    std::lock_guard g(mutex_);
+    ++stats_.commit_timeouts;
+    return std::unexpected("the receiver is busy (commit timed out)");
+  }
   if (!waiter->error.empty()) return std::unexpected(waiter->error);
   return waiter->outcomes;
 }

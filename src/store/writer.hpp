@@ -47,6 +47,7 @@ struct WriterStats {
   std::uint64_t rejected = 0;
   std::uint64_t dropped = 0;  // queue full
   std::uint64_t write_errors = 0;
+  std::uint64_t commit_timeouts = 0;  // commit() calls whose reports were not committed by the deadline
   std::size_t queued = 0;
   std::uint64_t thread_cpu_ns = 0;  // CPU time of the writer thread, as of its last batch
 };
@@ -77,7 +78,9 @@ public:
   // Counts reports dropped before they reached the writer (a full verification queue).
   void count_dropped(std::uint64_t n);
   // Queues the items and waits until they are committed. Empty on success: the outcome of each
-  // item; an error when the queue stayed full for `timeout` or the commit failed.
+  // item; an error when the queue stayed full or the commit was not done within `timeout` (one
+  // deadline for both; counted in commit_timeouts when the commit was late: the items stay queued
+  // and are written later), or the commit failed.
   [[nodiscard]] std::expected<std::vector<Outcome>, std::string> commit(std::vector<Item> items,
                                                                       std::chrono::milliseconds timeout);
   // Waits until everything queued so far is committed (for tests and the end of a capture file).

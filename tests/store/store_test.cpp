@@ -194,7 +194,7 @@ TEST(Store, MigratesAVersion1DatabaseAndFillsKeyContinuityFromItsReports) {
   }
   auto s = open_store(t);
   ASSERT_TRUE(s);
-  EXPECT_EQ(SqliteStore::schema_version(s->db()).value(), 2);
+  EXPECT_EQ(SqliteStore::schema_version(s->db()).value(), SqliteStore::kSchemaVersion);
   EXPECT_EQ(count(*s, "SELECT COUNT(*) FROM reports"), 3);
   EXPECT_EQ(count(*s, "SELECT COUNT(*) FROM reports WHERE spoof = -1"), 3);
   EXPECT_EQ(count(*s, "SELECT reports FROM keys WHERE key = '" + std::string(64, 'a') + "'"), 2);

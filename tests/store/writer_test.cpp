@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "receive/receive_test_util.hpp"
 
 namespace overflowd::receive {
@@ -51,6 +54,51 @@ TEST(Writer, ACommitReturnsOnlyWhenItsReportsAreInTheDatabase) {
   ASSERT_TRUE(outcomes) << outcomes.error();
   EXPECT_EQ(*outcomes, (std::vector<Outcome>{Outcome::stored, Outcome::stored, Outcome::stored}));
   EXPECT_EQ(count_in(t.path(), "SELECT COUNT(*) FROM reports"), 3);
+  w.stop();
+}
+
+// A store whose writes wait until released: a writer stalled on a slow batch.
+struct StalledStore final : ReportStore {
+  std::mutex m;
+  std::condition_variable cv;
+  bool released = false;
+  std::size_t written = 0;
+  std::expected<BatchResult, std::string> write(std::span<const Item> items,
+                                                const std::map<std::string, std::int64_t>&) override {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return released; });
+    written += items.size();
+    BatchResult r;
+    r.outcomes.assign(items.size(), Outcome::stored);
+    r.stored = items.size();
+    return r;
+  }
+  std::expected<RetentionResult, std::string> enforce_retention(std::int64_t) override { return RetentionResult{}; }
+  void release() {
+    std::lock_guard lock(m);
+    released = true;
+    cv.notify_all();
+  }
+};
+
+TEST(Writer, ACommitTheWriterCannotFinishInTimeFailsAtItsDeadlineAndIsCounted) {
+  StalledStore store;
+  WriterConfig c;
+  c.batch_ms = 60'000;
+  Writer w(store, c);
+  w.start();
+  const auto start = std::chrono::steady_clock::now();
+  auto outcomes = w.commit(reports(2), std::chrono::milliseconds(200));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(outcomes);
+  EXPECT_NE(outcomes.error().find("timed out"), std::string::npos) << outcomes.error();
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  EXPECT_EQ(w.stats().commit_timeouts, 1u);
+  // Released, the writer still writes what was queued.
+  store.release();
+  w.flush();
+  EXPECT_EQ(w.stats().stored, 2u);
   w.stop();
 }
 
