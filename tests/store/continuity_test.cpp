@@ -6,6 +6,7 @@
 #include "core/clock.hpp"
 #include "receive/receive_test_util.hpp"
 #include "store/store.hpp"
+#include "store/store_fixture.hpp"
 
 namespace overflowd::receive {
 namespace {
@@ -14,21 +15,8 @@ using namespace ::overflowd::store;
 
 using namespace testing;
 
-struct Continuity : ::testing::Test {
-  TempDb t;
-  std::unique_ptr<SqliteStore> s;
-  void SetUp() override {
-    StoreConfig c;
-    c.path = t.path();
-    auto opened = SqliteStore::open(c);
-    ASSERT_TRUE(opened) << opened.error();
-    s = std::move(*opened);
-  }
-  void write(std::vector<Item> items) {
-    auto r = s->write(items);
-    ASSERT_TRUE(r) << r.error();
-  }
-  std::int64_t n(const std::string& sql) { return s->db().scalar(sql).value_or(-1); }
+struct Continuity : StoreFixture {
+  void SetUp() override { open(); }
   std::vector<nlohmann::json> alerts(const char* kind) {
     std::vector<nlohmann::json> out;
     auto q = s->db().prepare("SELECT key, detail, report_id FROM alerts WHERE kind = ?1 ORDER BY id");

@@ -9,6 +9,7 @@
 #include "receive/receive_test_util.hpp"
 #include "store/statements.hpp"
 #include "store/store.hpp"
+#include "store/store_fixture.hpp"
 
 namespace overflowd::receive {
 namespace {
@@ -73,20 +74,7 @@ TEST(StoreBounds, TheBadPlanCheckCatchesTheOldContinuityQuery) {
   }
 }
 
-struct Bounds : ::testing::Test {
-  TempDb t;
-  std::unique_ptr<SqliteStore> s;
-  void open(StoreConfig c = {}) {
-    c.path = t.path();
-    auto opened = SqliteStore::open(c);
-    ASSERT_TRUE(opened) << opened.error();
-    s = std::move(*opened);
-  }
-  void write(std::vector<Item> items) {
-    auto r = s->write(items);
-    ASSERT_TRUE(r) << r.error();
-  }
-  std::int64_t n(const std::string& sql) { return s->db().scalar(sql).value_or(-1); }
+struct Bounds : StoreFixture {
   static FlowSpec flow(std::uint16_t sport) {
     FlowSpec f;
     f.sport = sport;
