@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "app/process.hpp"
 #include "core/flow_record.hpp"
 #include "receive/ingest.hpp"
 #include "store/store.hpp"
@@ -292,7 +293,7 @@ PipelineRun run_pipeline(std::size_t threads, Timing&& timing) {
 }
 
 void BM_Pipeline(benchmark::State& state) {
-  receive::keep_freed_heap();  // as overflowd receive does
+  app::keep_freed_heap();  // as overflowd receive does
   const auto threads = static_cast<std::size_t>(state.range(0));
   // A first pass untimed: the process's heap grows once, as a long-running receiver's has.
   static bool warm = false;

@@ -1,5 +1,6 @@
 #include "core/report_port.hpp"
 #include "app/receiver.hpp"
+#include "app/process.hpp"
 
 #include <fmt/core.h>
 #include <httplib.h>
@@ -188,6 +189,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   wcfg.batch_ms = config.batch_ms;
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
   wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
+  wcfg.warn = warning;
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order

@@ -1,7 +1,5 @@
 #include "receive/verifier.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 
 namespace overflowd::receive {
@@ -10,8 +8,6 @@ namespace {
 constexpr std::uint64_t kMaxClaim = 32;     // reports a thread takes at once
 constexpr std::size_t kMaxDeliver = 256;    // reports handed on at once
 }  // namespace
-
-void keep_freed_heap() noexcept { ::mallopt(M_TRIM_THRESHOLD, 64 << 20); }
 
 Verifier::Verifier(VerifierConfig config, SkewPolicy skew, Deliver deliver, VerifiedCache* cache)
     : config_(config), skew_(skew), deliver_(std::move(deliver)), cache_(cache) {

@@ -32,12 +32,6 @@ struct VerifierStats {
   std::size_t queued = 0;
 };
 
-// Reports are allocated on one thread and freed on another (input, verifier, writer), and glibc
-// hands the freed top of each thread's heap back to the kernel, to fault it in again a moment
-// later: a page fault every few reports. The receiver keeps up to 64 MiB of freed heap instead
-// (mallopt M_TRIM_THRESHOLD, process-wide; called once by run_receive).
-void keep_freed_heap() noexcept;
-
 class Verifier {
 public:
   // Takes verified items in the order they were offered (it may move from them); called by one

@@ -1,8 +1,6 @@
 #include "store/writer.hpp"
 #include "core/clock.hpp"
 
-#include <fmt/core.h>
-
 #include <ctime>
 
 namespace overflowd::store {
@@ -205,7 +203,8 @@ void Writer::write_batch(std::vector<Entry>& batch) {
       ++stats_.write_errors;
     }
   }
-  if (!result) fmt::print(stderr, "overflowd receive: warning: a batch of {} reports was not stored: {}\n", items.size(), result.error());
+  if (!result && config_.warn)
+    config_.warn("a batch of " + std::to_string(items.size()) + " reports was not stored: " + result.error());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& w = batch[i].waiter;
     if (!w) continue;
@@ -263,8 +262,8 @@ void Writer::run() {
     }
     if (clock::now() - last_retention >= std::chrono::seconds(config_.retention_interval_s)) {
       last_retention = clock::now();
-      if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r)
-        fmt::print(stderr, "overflowd receive: warning: retention failed: {}\n", r.error());
+      if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r && config_.warn)
+        config_.warn("retention failed: " + r.error());
     }
     if (stopping) {
       std::lock_guard lock(mutex_);

@@ -33,6 +33,10 @@ struct WriterConfig {
   std::size_t queue_bytes = 256u << 20;      // and bytes (item_bytes): a report may hold 64 KiB
   std::int64_t retention_interval_s = 60;
   const core::Clock* clock = &core::system_clock();  // retention's "now"
+  // Where the writer's warnings go (a batch not stored, retention failed): the app's log. The
+  // store library prints nothing itself; empty: nothing is said (a failed batch still counts in
+  // write_errors).
+  std::function<void(const std::string&)> warn;
 };
 
 // What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -100,6 +101,43 @@ TEST(Writer, ACommitTheWriterCannotFinishInTimeFailsAtItsDeadlineAndIsCounted) {
   w.flush();
   EXPECT_EQ(w.stats().stored, 2u);
   w.stop();
+}
+
+// A store whose every write and retention pass fails.
+struct FailingStore final : ReportStore {
+  std::expected<BatchResult, std::string> write(std::span<const Item>, const std::map<std::string, std::int64_t>&) override {
+    return std::unexpected(std::string("disk full"));
+  }
+  std::expected<RetentionResult, std::string> enforce_retention(std::int64_t) override {
+    return std::unexpected(std::string("database is locked"));
+  }
+};
+
+TEST(Writer, ItsWarningsGoToTheSinkItWasGivenNotToStderr) {
+  FailingStore store;
+  std::mutex m;
+  std::vector<std::string> said;
+  WriterConfig c;
+  c.batch_ms = 60'000;
+  c.warn = [&](const std::string& w) {
+    std::lock_guard lock(m);
+    said.push_back(w);
+  };
+  ::testing::internal::CaptureStderr();
+  {
+    Writer w(store, c);
+    w.start();
+    auto outcomes = w.commit(reports(2), std::chrono::seconds(30));
+    ASSERT_FALSE(outcomes);
+    EXPECT_NE(outcomes.error().find("disk full"), std::string::npos) << outcomes.error();
+    w.stop();
+    EXPECT_EQ(w.stats().write_errors, 1u);
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  std::lock_guard lock(m);
+  // Retention runs once at start, then the batch fails.
+  EXPECT_NE(std::find(said.begin(), said.end(), "retention failed: database is locked"), said.end());
+  EXPECT_NE(std::find(said.begin(), said.end(), "a batch of 2 reports was not stored: disk full"), said.end());
 }
 
 TEST(Writer, OfferAllQueuesWhatFitsAndCountsTheRestAsDropped) {
