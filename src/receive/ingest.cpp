@@ -74,6 +74,8 @@ const char* reason_name(report::VerifyErrc e) noexcept {
       return "message_not_json";
     case VerifyErrc::message_mismatch:
       return "message_mismatch";
+    case VerifyErrc::byte_order_mark:
+      return "byte_order_mark";
   }
   return "unknown";
 }
@@ -110,16 +112,28 @@ core::IpAddress address(const json* j) {
 
 }  // namespace
 
-ReportFields extract_fields(const json& report) {
-  ReportFields f;
+namespace {
+
+// Calls fn(row, value) for each kept field of the schema, with the value the report holds for it
+// (null when absent or when a section on the way is not an object).
+template <class Fn>
+void for_each_kept_field(const json& report, Fn&& fn) {
   const json* flowdata = member(&report, "flowdata");
   const json* sections[] = {member(&report, "contact"), member(&report, "metadata"), member(flowdata, "sourcetype"),
                             member(flowdata, "data")};
   static_assert(std::size(sections) == static_cast<std::size_t>(report::Section::data) + 1);
-  static const ReportFields kDefaults;
   for (const report::SchemaField& field : report::report_schema()) {
     if (!field.kept()) continue;
-    const json* v = member(sections[static_cast<std::size_t>(field.section)], std::string(field.json).c_str());
+    fn(field, member(sections[static_cast<std::size_t>(field.section)], std::string(field.json).c_str()));
+  }
+}
+
+}  // namespace
+
+ReportFields extract_fields(const json& report) {
+  ReportFields f;
+  static const ReportFields kDefaults;
+  for_each_kept_field(report, [&](const report::SchemaField& field, const json* v) {
     switch (field.type) {
       case report::FieldType::text:
         f.*field.text = str(v);
@@ -137,8 +151,18 @@ ReportFields extract_fields(const json& report) {
         }
         break;
     }
-  }
+  });
   return f;
+}
+
+bool integers_fit(const json& report) {
+  bool fit = true;
+  for_each_kept_field(report, [&](const report::SchemaField& field, const json* v) {
+    if (field.type != report::FieldType::integer || !v) return;
+    if (v->is_number_unsigned()) fit &= v->get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
+    else if (v->is_number_float()) fit &= integer_float_fits(v->get<double>());
+  });
+  return fit;
 }
 
 namespace {
@@ -244,6 +268,7 @@ std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_n
     if (cache) cache->insert(a.digest, a.signature);
   }
   if (!scanned) return std::nullopt;  // a compact report whose message the scanner is not sure of
+  if (facts.integer_out_of_range) return rejected(kIntegerOutOfRange, raw);
   a.message.assign(message);
   finish(a, received_ns, skew);
   return a;
@@ -265,6 +290,7 @@ Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const S
   a.signature = v->signature;
   a.message = std::move(v->message);
   a.compact = v->compact;
+  if (!integers_fit(v->report)) return rejected(kIntegerOutOfRange, raw);
   a.fields = extract_fields(v->report);
   digest_into(a, a.message);
   finish(a, received_ns, skew);

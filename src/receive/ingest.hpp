@@ -31,6 +31,19 @@ using report::ReportFields;
 
 [[nodiscard]] ReportFields extract_fields(const nlohmann::json& report);
 
+// A whole-number field (report_schema's FieldType::integer: ports, counts, times, AS numbers) is
+// stored as a signed 64-bit integer. A report that gives one a number beyond that range (from 2^63
+// up, as an integer or a float; below -2^63) could not be stored as signed, so it is refused:
+// kIntegerOutOfRange. (A float in range, or a value of another type, is not a count and is ignored:
+// the field keeps its default, as before.)
+inline constexpr const char* kIntegerOutOfRange = "integer_out_of_range";
+[[nodiscard]] bool integers_fit(const nlohmann::json& report);
+// The same test for a float found where a whole number is expected: false from 2^63 up and from
+// -2^63 down (a float that rounds to -2^63 may stand for a smaller integer: refused too).
+[[nodiscard]] constexpr bool integer_float_fits(double v) noexcept {
+  return v < 9223372036854775808.0 && v > -9223372036854775808.0;
+}
+
 struct SkewPolicy {
   double max_future_s = 86'400;       // 1 day
   double max_past_s = 30 * 86'400.0;  // 30 days

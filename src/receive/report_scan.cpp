@@ -419,6 +419,9 @@ private:
       std::int64_t& v = f_.*field->integer;
       if (kind == Kind::unsigned_int) v = u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
       else if (kind == Kind::signed_int) v = i;
+      if ((kind == Kind::unsigned_int && u > static_cast<std::uint64_t>(INT64_MAX)) ||
+          (kind == Kind::floating && !integer_float_fits(d)))
+        facts_.integer_out_of_range = true;
     }
     return true;
   }

@@ -3,7 +3,8 @@
 // well-formed UTF-8 in strings, \u escapes with paired surrogates, numbers that fit a double,
 // nesting at most report::kMaxDepth, no member named twice) and picks out the fields the store
 // indexes (ingest.hpp ReportFields) with nlohmann's typing rules (an unsigned integer is clamped to
-// INT64_MAX, a float where an integer is expected is ignored, ...).
+// INT64_MAX, a float where an integer is expected is ignored, ...), and notes a whole-number field
+// beyond int64 (facts.integer_out_of_range: the report is refused, ingest.hpp integers_fit).
 //
 // It is conservative: true means the reference path would accept the message as a JSON object and
 // read exactly these fields from it; false means "not sure" (invalid, or merely outside what this
@@ -22,6 +23,7 @@ namespace overflowd::receive {
 struct ScanFacts {
   std::size_t members = 0;        // members of the top-level object
   bool has_signature = false;     // the top-level object names "signature"
+  bool integer_out_of_range = false;  // a whole-number field holds a number beyond int64 (ingest.hpp)
 };
 
 inline constexpr std::size_t kMaxScanMembers = 64;  // per object; more: ask the reference path

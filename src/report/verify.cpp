@@ -37,6 +37,8 @@ const char* to_string(VerifyErrc e) noexcept {
       return "the signed message is not a JSON object";
     case VerifyErrc::message_mismatch:
       return "the signed message differs from the report";
+    case VerifyErrc::byte_order_mark:
+      return "a byte-order mark before the JSON text";
   }
   return "unknown";
 }
@@ -70,6 +72,9 @@ std::expected<nlohmann::json, VerifyErrc> parse(std::string_view s, VerifyErrc n
   // as the object alone: the bytes after it would be signed but never seen, and a stricter parser
   // would refuse the message or read it otherwise. JSON text never holds a raw NUL.
   if (s.find('\0') != std::string_view::npos) return std::unexpected(not_json);
+  // nlohmann skips a UTF-8 byte-order mark at the start; JSON text sent over a network carries none
+  // (RFC 8259 8.1), and a mark before the signed message would be signed but never seen.
+  if (s.starts_with("\xEF\xBB\xBF")) return std::unexpected(VerifyErrc::byte_order_mark);
   if (!depth_ok(s)) return std::unexpected(VerifyErrc::too_deep);
   // nlohmann keeps the last of duplicate members, other parsers the first: a value that one reader
   // sees would not be the signed one. Track the names of every open object and refuse repeats.

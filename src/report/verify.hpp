@@ -32,6 +32,7 @@ enum class VerifyErrc : std::uint8_t {
   bad_signature,           // Ed25519 verification failed
   message_not_json,        // the signed message is not a JSON object
   message_mismatch,        // the signed message is not the report without its signature block
+  byte_order_mark,         // the line or the signed message starts with a UTF-8 byte-order mark (RFC 8259 8.1)
 };
 
 [[nodiscard]] const char* to_string(VerifyErrc e) noexcept;

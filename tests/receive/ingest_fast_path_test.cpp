@@ -93,6 +93,72 @@ TEST(IngestFastPath, LinesLaidOutOtherwiseGoTheReferencePath) {
   EXPECT_EQ(std::get<Rejected>(ingest(changed, kNow, SkewPolicy{})).reason, "message_mismatch");
 }
 
+// Issue 13 item 8: what is stored is what was signed. A whole-number field is stored as a signed
+// 64-bit integer, so a report giving one a number beyond it is refused with a named reason, by the
+// fast path and the reference alike, in both forms; the largest that fits is stored exactly.
+TEST(IngestFastPath, WholeNumbersBeyondInt64AreRefusedByBothPathsAndTheLargestFittingIsStoredExactly) {
+  const std::string m = canonical_message();
+  const char* fields[] = {"\"pcount\":", "\"dport\":", "\"stime\":", "\"sampling_interval\":"};
+  // The message with the field's value replaced by v.
+  auto with = [&](const std::string& field, const std::string& v) {
+    const auto at = m.find(field);
+    EXPECT_NE(at, std::string::npos) << field;
+    std::string out = m;
+    if (at != std::string::npos) out.replace(at, m.find_first_of(",}", at) - at, field + v);
+    return out;
+  };
+  for (const char* field : fields) {
+    for (const std::string v : {"9223372036854775808", "18446744073709551615", "18446744073709551616",
+                                "123456789012345678901234567890", "-9223372036854775809", "1e19", "9.3e18", "-1e300"}) {
+      const auto r = sign(with(field, v));
+      for (const std::string& line : {r.line, std::string(r.compact())}) {
+        const Verdict ref = ingest_reference(line, kNow, SkewPolicy{});
+        ASSERT_TRUE(std::holds_alternative<Rejected>(ref)) << field << v;
+        EXPECT_EQ(std::get<Rejected>(ref).reason, "integer_out_of_range") << field << v;
+        const auto fast = ingest_fast(line, kNow, SkewPolicy{});
+        ASSERT_TRUE(fast.has_value()) << "the fast path names this refusal itself: " << field << v;
+        ASSERT_TRUE(std::holds_alternative<Rejected>(*fast)) << field << v;
+        EXPECT_EQ(std::get<Rejected>(*fast).reason, "integer_out_of_range") << field << v;
+        agrees(line, std::string(field) + v);
+      }
+    }
+  }
+  // The extremes that fit are stored exactly, on either path.
+  for (const auto& [v, want] : {std::pair{std::string("9223372036854775807"), INT64_MAX},
+                                std::pair{std::string("-9223372036854775808"), INT64_MIN}}) {
+    const auto r = sign(with("\"pcount\":", v));
+    for (const std::string& line : {r.line, std::string(r.compact())}) {
+      EXPECT_TRUE(agrees(line, "pcount " + v));
+      const Verdict got = ingest(line, kNow, SkewPolicy{});
+      ASSERT_TRUE(std::holds_alternative<Accepted>(got)) << v;
+      EXPECT_EQ(std::get<Accepted>(got).fields.pcount, want);
+    }
+  }
+  // A number that is not a whole-number field's (metadata.time is a real number) is not refused.
+  const auto r = sign(replace(m, "\"time\":1750000000", "\"time\":18446744073709551616"));
+  EXPECT_TRUE(std::holds_alternative<Accepted>(ingest(r.line, kNow, SkewPolicy{})));
+}
+
+// Issue 13 item 8: a UTF-8 byte-order mark before the signed message, or before the line, is
+// refused and named (nlohmann would skip it: bytes signed but never seen).
+TEST(IngestFastPath, AByteOrderMarkBeforeTheMessageOrTheLineIsRefusedAndNamed) {
+  const std::string bom = "\xEF\xBB\xBF";
+  const std::string m = canonical_message();
+  const auto with_bom = sign(bom + m);  // the signed message starts with the mark
+  const auto plain = sign(m);
+  for (const std::string& line : {std::string(with_bom.compact()), with_bom.line, bom + plain.line, bom + std::string(plain.compact())}) {
+    const Verdict ref = ingest_reference(line, kNow, SkewPolicy{});
+    ASSERT_TRUE(std::holds_alternative<Rejected>(ref)) << line.substr(0, 80);
+    EXPECT_EQ(std::get<Rejected>(ref).reason, "byte_order_mark") << line.substr(0, 80);
+    agrees(line, "byte-order mark");
+    const Verdict got = ingest(line, kNow, SkewPolicy{});
+    ASSERT_TRUE(std::holds_alternative<Rejected>(got));
+    EXPECT_EQ(std::get<Rejected>(got).reason, "byte_order_mark");
+  }
+  EXPECT_EQ(report::verify_report(bom + plain.line).error(), report::VerifyErrc::byte_order_mark);
+  EXPECT_TRUE(std::holds_alternative<Accepted>(ingest(plain.line, kNow, SkewPolicy{})));
+}
+
 // Messages that probe the scanner's JSON against nlohmann's, each signed and sent in both forms.
 TEST(IngestFastPath, AgreesWithTheReferenceOnTrickyMessages) {
   const std::string m = canonical_message();
