@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -24,6 +25,7 @@
 #include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
 #include "core/clock.hpp"
+#include "report/signer.hpp"
 
 namespace overflowd::app {
 
@@ -248,6 +250,7 @@ std::expected<void, std::string> Receiver::bind() {
   }
 
   // HTTP and HTTPS.
+  constexpr std::size_t kMaxLineBytes = std::min(report::kMaxReportBytes, kMaxBodyBytes);
   nlohmann::json discovery = {
       {"service", "overflowd"},
       {"keys", nlohmann::json::array({{{"key", report::public_key_hex(p.keys)}, {"algorithm", "ed25519"}}})},
@@ -256,7 +259,10 @@ std::expected<void, std::string> Receiver::bind() {
        {{"forms", {"full", "compact"}},
         {"http_path", "/.well-known/overflowd"},
         {"udp_port", config.udp_port == kOff ? nlohmann::json(nullptr) : nlohmann::json(p.udp ? p.udp->port() : 0)},
-        {"max_report_bytes", report::kMaxReportBytes},
+        // The largest signed message accepted in each form: a line (and a POST body) holds at
+        // most 64 KiB, signature block included (report/signer.hpp).
+        {"max_report_bytes", {{"full", report::max_message_bytes(false, kMaxLineBytes)},
+                              {"compact", report::max_message_bytes(true, kMaxLineBytes)}}},
         {"max_body_bytes", kMaxBodyBytes}}},
   };
   p.api_config.tls_cert = config.tls_cert;

@@ -40,4 +40,29 @@ private:
   std::vector<std::uint8_t> scratch_;  // signature || message, reused between reports
 };
 
+// The size of each wire form for a signed message of `message` bytes, as Signer lays it out:
+//   compact  {"key":"<64 hex>","signature":"<base64(64-byte signature || message)>"}
+//   full     <message without its closing brace>,"signature":<compact>}
+[[nodiscard]] constexpr std::size_t compact_line_bytes(std::size_t message) noexcept {
+  constexpr std::size_t kFixed = std::string_view(R"({"key":"","signature":""})").size() + 64;
+  return kFixed + 4 * ((64 + message + 2) / 3);
+}
+[[nodiscard]] constexpr std::size_t full_line_bytes(std::size_t message) noexcept {
+  return message + std::string_view(R"(,"signature":)").size() + compact_line_bytes(message);
+}
+
+// The largest signed message whose line, in the compact or the full form, is at most `limit`
+// bytes (0 when none fits): what a receiver taking lines of `limit` bytes accepts. The full form
+// carries the message twice (as itself and in base64), so it holds about 3/7 of the line.
+[[nodiscard]] constexpr std::size_t max_message_bytes(bool compact, std::size_t limit) noexcept {
+  const auto size = [compact](std::size_t m) { return compact ? compact_line_bytes(m) : full_line_bytes(m); };
+  std::size_t lo = 0, hi = limit;  // size(m) > m, so no message of `limit` bytes fits
+  if (size(0) > limit) return 0;
+  while (hi - lo > 1) {  // size(lo) <= limit < size(hi)
+    const std::size_t mid = lo + (hi - lo) / 2;
+    (size(mid) <= limit ? lo : hi) = mid;
+  }
+  return lo;
+}
+
 }  // namespace overflowd::report

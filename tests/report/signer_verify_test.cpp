@@ -320,6 +320,38 @@ TEST(SignVerifyShape, OversizeIsRefused) {
   EXPECT_EQ(refusal(std::string(r.compact())), VerifyErrc::too_large);
 }
 
+// The largest message each wire form carries in a line of kMaxReportBytes (what the receiver's
+// discovery document advertises, issue 13 item 9): the formulas are the signer's real lengths, a
+// message of exactly that size verifies, and one byte more is too large.
+TEST(SignVerifyShape, TheLargestMessageOfEachFormVerifiesAndOneByteMoreIsTooLarge) {
+  using overflowd::report::compact_line_bytes;
+  using overflowd::report::full_line_bytes;
+  using overflowd::report::max_message_bytes;
+  const std::size_t limit = overflowd::report::kMaxReportBytes;
+  // A message of n bytes: {"p":"xxx..."} (n >= 8).
+  auto of_size = [](std::size_t n) { return "{\"p\":\"" + std::string(n - 8, 'x') + "\"}"; };
+  for (std::size_t n : {std::size_t{9}, std::size_t{10}, std::size_t{11}, std::size_t{12}, std::size_t{1000}}) {
+    const auto r = sign(of_size(n));
+    EXPECT_EQ(r.line.size(), full_line_bytes(n)) << n;
+    EXPECT_EQ(r.compact().size(), compact_line_bytes(n)) << n;
+  }
+  for (const bool compact : {true, false}) {
+    const std::size_t m = max_message_bytes(compact, limit);
+    SCOPED_TRACE(compact ? "compact" : "full");
+    EXPECT_GT(m, compact ? 49'000u : 28'000u);
+    const auto fits = sign(of_size(m));
+    const std::string line = compact ? std::string(fits.compact()) : fits.line;
+    EXPECT_LE(line.size(), limit);
+    const auto v = verify_report(line);
+    ASSERT_TRUE(v) << overflowd::report::to_string(v.error());
+    EXPECT_EQ(v->message.size(), m);
+    const auto over = sign(of_size(m + 1));
+    const std::string too_big = compact ? std::string(over.compact()) : over.line;
+    EXPECT_GT(too_big.size(), limit);
+    EXPECT_EQ(refusal(too_big), VerifyErrc::too_large);
+  }
+}
+
 TEST(SignVerifyShape, ArbitraryBytesNeverCrash) {
   const std::string line = sign(message()).line;
   std::uint64_t state = 7;
