@@ -131,6 +131,18 @@ DeliveryOption whole(const char* key, const char* flag, const char* value_name, 
           }};
 }
 
+// A repeatable row of CIDR blocks appended to the list `of` gives.
+DeliveryOption cidr_list(const char* key, const char* flag, const char* help, std::vector<guard::Cidr>& (*of)(RunConfig&)) {
+  return {key, flag, "CIDR", help, DeliveryOption::Kind::list,
+          [of](RunConfig& c, std::string_view value, std::string_view what) -> Result {
+            auto cidr = guard::Cidr::parse(value);
+            if (!cidr) return fail(what, cidr.error());
+            of(c).push_back(*cidr);
+            return {};
+          },
+          [of](RunConfig& c) { of(c).clear(); }};
+}
+
 constexpr const char* kDeliveryGroup = "Delivery (opt-in; safety limits on by default)";
 
 }  // namespace
@@ -243,24 +255,10 @@ const std::vector<DeliveryOption>& delivery_options() {
       {"per_destination_burst", "--per-destination-burst", "N", "Burst of the per-destination budget (default 3)",
        DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V what) { return set_burst(c.delivery.guard.per_destination, value, what); }},
-      {"allow", "--allow-destination", "CIDR", "Allow sending to this special-purpose block (private, loopback, ...; repeatable)",
-       DeliveryOption::Kind::list,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto cidr = guard::Cidr::parse(value);
-         if (!cidr) return fail(what, cidr.error());
-         c.delivery.guard.allow.push_back(*cidr);
-         return {};
-       },
-       [](RunConfig& c) { c.delivery.guard.allow.clear(); }},
-      {"deny", "--deny-destination", "CIDR", "Never send to this block (repeatable; beats --allow-destination)",
-       DeliveryOption::Kind::list,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto cidr = guard::Cidr::parse(value);
-         if (!cidr) return fail(what, cidr.error());
-         c.delivery.guard.deny.push_back(*cidr);
-         return {};
-       },
-       [](RunConfig& c) { c.delivery.guard.deny.clear(); }},
+      cidr_list("allow", "--allow-destination", "Allow sending to this special-purpose block (private, loopback, ...; repeatable)",
+                [](RunConfig& c) -> std::vector<guard::Cidr>& { return c.delivery.guard.allow; }),
+      cidr_list("deny", "--deny-destination", "Never send to this block (repeatable; beats --allow-destination)",
+                [](RunConfig& c) -> std::vector<guard::Cidr>& { return c.delivery.guard.deny; }),
       {"opt_out_file", "--opt-out-file", "FILE", "Never send to the prefixes in FILE (one CIDR per line, # comments)",
        DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V) -> Result {

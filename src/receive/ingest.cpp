@@ -12,72 +12,32 @@
 #include <string>
 
 #include "core/encoding.hpp"
+#include "core/enum_names.hpp"
 #include "receive/report_scan.hpp"
 #include "core/sodium.hpp"
 
 namespace overflowd::receive {
 
 const char* to_string(Input i) noexcept {
-  switch (i) {
-    case Input::udp:
-      return "udp";
-    case Input::http:
-      return "http";
-    case Input::https:
-      return "https";
-    case Input::capture:
-      return "capture";
-    case Input::api:
-      return "api";
-  }
-  return "unknown";
+  static constexpr const char* kNames[] = {"udp", "http", "https", "capture", "api"};
+  static_assert(std::size(kNames) == static_cast<std::size_t>(Input::api) + 1);
+  return core::enum_name(i, kNames);
 }
 
 const char* to_string(TimeFlag f) noexcept {
-  switch (f) {
-    case TimeFlag::ok:
-      return "ok";
-    case TimeFlag::future:
-      return "future";
-    case TimeFlag::past:
-      return "past";
-    case TimeFlag::missing:
-      return "missing";
-  }
-  return "unknown";
+  static constexpr const char* kNames[] = {"ok", "future", "past", "missing"};
+  static_assert(std::size(kNames) == static_cast<std::size_t>(TimeFlag::missing) + 1);
+  return core::enum_name(f, kNames);
 }
 
+// The counter names of report::VerifyErrc, in its order.
 const char* reason_name(report::VerifyErrc e) noexcept {
-  using report::VerifyErrc;
-  switch (e) {
-    case VerifyErrc::too_large:
-      return "too_large";
-    case VerifyErrc::too_deep:
-      return "too_deep";
-    case VerifyErrc::not_json:
-      return "not_json";
-    case VerifyErrc::not_an_object:
-      return "not_an_object";
-    case VerifyErrc::duplicate_key:
-      return "duplicate_key";
-    case VerifyErrc::no_signature_block:
-      return "no_signature_block";
-    case VerifyErrc::bad_key:
-      return "bad_key";
-    case VerifyErrc::bad_signature_encoding:
-      return "bad_signature_encoding";
-    case VerifyErrc::signature_too_short:
-      return "signature_too_short";
-    case VerifyErrc::bad_signature:
-      return "bad_signature";
-    case VerifyErrc::message_not_json:
-      return "message_not_json";
-    case VerifyErrc::message_mismatch:
-      return "message_mismatch";
-    case VerifyErrc::byte_order_mark:
-      return "byte_order_mark";
-  }
-  return "unknown";
+  static constexpr const char* kNames[] = {
+      "too_large",           "too_deep",         "not_json",         "not_an_object",          "duplicate_key",
+      "no_signature_block",  "bad_key",          "bad_signature_encoding", "signature_too_short", "bad_signature",
+      "message_not_json",    "message_mismatch", "byte_order_mark"};
+  static_assert(std::size(kNames) == static_cast<std::size_t>(report::VerifyErrc::byte_order_mark) + 1);
+  return core::enum_name(e, kNames);
 }
 
 namespace {
@@ -326,33 +286,20 @@ std::string verdict_difference(const Verdict& a, const Verdict& b) {
   if (x.message != y.message) return "message";
   if (x.compact != y.compact) return "form";
   if (x.time_flag != y.time_flag) return "time_flag";
+  // Every kept field of the report schema, by its type.
   const ReportFields& f = x.fields;
   const ReportFields& g = y.fields;
-  if (f.has_time != g.has_time) return "has_time";
-  if (std::memcmp(&f.time, &g.time, sizeof f.time) != 0) return "time " + std::to_string(f.time) + " vs " + std::to_string(g.time);
-  if (f.email != g.email) return "email '" + f.email + "' vs '" + g.email + "'";
-  if (f.identity != g.identity) return "identity '" + f.identity + "' vs '" + g.identity + "'";
-  if (f.source_type != g.source_type) return "source_type";
-  if (f.saddr != g.saddr) return "saddr";
-  if (f.daddr != g.daddr) return "daddr";
-  if (f.exporter != g.exporter) return "exporter";
-  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> ints[] = {
-      {"source_version", {f.source_version, g.source_version}},
-      {"sport", {f.sport, g.sport}},
-      {"dport", {f.dport, g.dport}},
-      {"protocol", {f.protocol, g.protocol}},
-      {"pcount", {f.pcount, g.pcount}},
-      {"bcount", {f.bcount, g.bcount}},
-      {"stime", {f.stime, g.stime}},
-      {"etime", {f.etime, g.etime}},
-      {"input", {f.input_if, g.input_if}},
-      {"output", {f.output_if, g.output_if}},
-      {"src_as", {f.src_as, g.src_as}},
-      {"dst_as", {f.dst_as, g.dst_as}},
-      {"sampling_interval", {f.sampling_interval, g.sampling_interval}},
-  };
-  for (const auto& [name, v] : ints)
-    if (v.first != v.second) return std::string(name) + " " + std::to_string(v.first) + " vs " + std::to_string(v.second);
+  for (const report::SchemaField& field : report::report_schema()) {
+    const std::string name(field.json);
+    if (field.text && f.*field.text != g.*field.text)
+      return name + " '" + f.*field.text + "' vs '" + g.*field.text + "'";
+    if (field.address && f.*field.address != g.*field.address) return name;
+    if (field.integer && f.*field.integer != g.*field.integer)
+      return name + " " + std::to_string(f.*field.integer) + " vs " + std::to_string(g.*field.integer);
+    if (field.present && f.*field.present != g.*field.present) return "has " + name;
+    if (field.number && std::memcmp(&(f.*field.number), &(g.*field.number), sizeof(double)) != 0)
+      return name + " " + std::to_string(f.*field.number) + " vs " + std::to_string(g.*field.number);
+  }
   return {};
 }
 

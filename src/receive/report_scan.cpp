@@ -41,28 +41,30 @@ const report::SchemaField* field_of(Slot s) noexcept {
   return &report::report_schema()[static_cast<std::size_t>(s) - static_cast<std::size_t>(Slot::first_field)];
 }
 
+// The slot of member `key` of an object in slot `parent`: a container on the way to the kept
+// fields, or a field of the schema section the parent holds.
 Slot child(Slot parent, std::string_view key) noexcept {
-  switch (parent) {
-    case Slot::root:
-      if (key == "contact") return Slot::contact;
-      if (key == "flowdata") return Slot::flowdata;
-      if (key == "metadata") return Slot::metadata;
-      return Slot::none;
-    case Slot::contact:
-      return field_slot(report::Section::contact, key);
-    case Slot::metadata:
-      return field_slot(report::Section::metadata, key);
-    case Slot::flowdata:
-      if (key == "data") return Slot::data;
-      if (key == "sourcetype") return Slot::sourcetype;
-      return Slot::none;
-    case Slot::sourcetype:
-      return field_slot(report::Section::sourcetype, key);
-    case Slot::data:
-      return field_slot(report::Section::data, key);
-    default:
-      return Slot::none;
-  }
+  struct Step {
+    Slot parent;
+    std::string_view key;
+    Slot slot;
+  };
+  static constexpr Step kPath[] = {{Slot::root, "contact", Slot::contact},   {Slot::root, "flowdata", Slot::flowdata},
+                                   {Slot::root, "metadata", Slot::metadata}, {Slot::flowdata, "data", Slot::data},
+                                   {Slot::flowdata, "sourcetype", Slot::sourcetype}};
+  for (const Step& s : kPath)
+    if (s.parent == parent && s.key == key) return s.slot;
+  struct Holds {
+    Slot slot;
+    report::Section section;
+  };
+  static constexpr Holds kSections[] = {{Slot::contact, report::Section::contact},
+                                        {Slot::metadata, report::Section::metadata},
+                                        {Slot::sourcetype, report::Section::sourcetype},
+                                        {Slot::data, report::Section::data}};
+  for (const Holds& h : kSections)
+    if (h.slot == parent) return field_slot(h.section, key);
+  return Slot::none;
 }
 
 void append_utf8(std::string& out, std::uint32_t cp) {
@@ -130,70 +132,61 @@ private:
     }
   }
 
-  bool object(Slot slot) {
+  // The elements of an object or an array, p_ at its opening bracket: `element` reads one (for an
+  // object, a member: name, colon, value) and the elements are separated by commas up to `close`.
+  template <class Element>
+  bool elements(char close, Element&& element) {
     if (++depth_ > report::kMaxDepth) return false;
-    ++p_;  // '{'
+    ++p_;  // '{' or '['
+    ws();
+    if (p_ < end_ && *p_ == close) {
+      ++p_;
+    } else {
+      for (;;) {
+        if (!element()) return false;
+        ws();
+        if (p_ >= end_) return false;
+        if (*p_ == ',') {
+          ++p_;
+          continue;
+        }
+        if (*p_ != close) return false;
+        ++p_;
+        break;
+      }
+    }
+    --depth_;
+    return true;
+  }
+
+  bool object(Slot slot) {
     struct Name {  // left uninitialized: only names[0, n) are read
       const char* data;
       std::size_t size;
     };
     Name names[kMaxScanMembers];
     std::size_t n = 0;
-    ws();
-    if (p_ < end_ && *p_ == '}') {
+    const bool ok = elements('}', [&] {
+      ws();
+      std::string_view name;
+      if (!member_name(name)) return false;
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::string_view(names[i].data, names[i].size) == name) return false;  // named twice: refused
+      if (n == kMaxScanMembers) return false;
+      names[n++] = Name{name.data(), name.size()};
+      ws();
+      if (p_ >= end_ || *p_ != ':') return false;
       ++p_;
-    } else {
-      for (;;) {
-        ws();
-        std::string_view name;
-        if (!member_name(name)) return false;
-        for (std::size_t i = 0; i < n; ++i)
-          if (std::string_view(names[i].data, names[i].size) == name) return false;  // named twice: refused
-        if (n == kMaxScanMembers) return false;
-        names[n++] = Name{name.data(), name.size()};
-        ws();
-        if (p_ >= end_ || *p_ != ':') return false;
-        ++p_;
-        if (!value(child(slot, name))) return false;
-        if (slot == Slot::root && name == "signature") facts_.has_signature = true;
-        ws();
-        if (p_ >= end_) return false;
-        if (*p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (*p_ != '}') return false;
-        ++p_;
-        break;
-      }
-    }
-    if (slot == Slot::root) facts_.members = n;
-    --depth_;
-    return true;
+      if (!value(child(slot, name))) return false;
+      if (slot == Slot::root && name == "signature") facts_.has_signature = true;
+      return true;
+    });
+    if (ok && slot == Slot::root) facts_.members = n;
+    return ok;
   }
 
   bool array() {
-    if (++depth_ > report::kMaxDepth) return false;
-    ++p_;  // '['
-    ws();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-    } else {
-      for (;;) {
-        if (!value(Slot::none)) return false;
-        ws();
-        if (p_ >= end_) return false;
-        if (*p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (*p_ != ']') return false;
-        ++p_;
-        break;
-      }
-    }
-    --depth_;
-    return true;
+    return elements(']', [&] { return value(Slot::none); });
   }
 
   bool literal(std::string_view word) noexcept {

@@ -2,25 +2,17 @@
 
 #include <algorithm>
 
+#include "core/enum_names.hpp"
 #include "receive/item.hpp"
 #include "receive/prefix.hpp"
 
 namespace overflowd::receive {
 
 const char* to_string(SpoofStatus s) noexcept {
-  switch (s) {
-    case SpoofStatus::not_mine:
-      return "not_mine";
-    case SpoofStatus::seen:
-      return "seen";
-    case SpoofStatus::suspect:
-      return "suspect";
-    case SpoofStatus::unknown:
-      return "unknown";
-  }
-  return "unknown";
+  static constexpr const char* kNames[] = {"not_mine", "seen", "suspect", "unknown"};  // from -1
+  static_assert(std::size(kNames) == static_cast<std::size_t>(SpoofStatus::unknown) + 2);
+  return core::enum_name(s, kNames, static_cast<std::ptrdiff_t>(SpoofStatus::not_mine));
 }
-
 
 namespace {
 

@@ -7,40 +7,29 @@
 #include <vector>
 
 #include "core/encoding.hpp"
+#include "core/enum_names.hpp"
 #include "core/sodium.hpp"
 
 namespace overflowd::report {
 
 const char* to_string(VerifyErrc e) noexcept {
-  switch (e) {
-    case VerifyErrc::too_large:
-      return "report too large";
-    case VerifyErrc::too_deep:
-      return "JSON nested too deeply";
-    case VerifyErrc::not_json:
-      return "not JSON";
-    case VerifyErrc::not_an_object:
-      return "not a JSON object";
-    case VerifyErrc::duplicate_key:
-      return "a JSON object names a member twice";
-    case VerifyErrc::no_signature_block:
-      return "no signature block";
-    case VerifyErrc::bad_key:
-      return "signature.key is not 64 hex digits";
-    case VerifyErrc::bad_signature_encoding:
-      return "signature.signature is not base64";
-    case VerifyErrc::signature_too_short:
-      return "signature.signature is shorter than 64 bytes";
-    case VerifyErrc::bad_signature:
-      return "bad signature";
-    case VerifyErrc::message_not_json:
-      return "the signed message is not a JSON object";
-    case VerifyErrc::message_mismatch:
-      return "the signed message differs from the report";
-    case VerifyErrc::byte_order_mark:
-      return "a byte-order mark before the JSON text";
-  }
-  return "unknown";
+  static constexpr const char* kNames[] = {
+      "report too large",
+      "JSON nested too deeply",
+      "not JSON",
+      "not a JSON object",
+      "a JSON object names a member twice",
+      "no signature block",
+      "signature.key is not 64 hex digits",
+      "signature.signature is not base64",
+      "signature.signature is shorter than 64 bytes",
+      "bad signature",
+      "the signed message is not a JSON object",
+      "the signed message differs from the report",
+      "a byte-order mark before the JSON text",
+  };
+  static_assert(std::size(kNames) == static_cast<std::size_t>(VerifyErrc::byte_order_mark) + 1);
+  return core::enum_name(e, kNames);
 }
 
 namespace {
