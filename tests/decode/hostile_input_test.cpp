@@ -40,7 +40,7 @@ using core::Protocol;
 using test::Builder;
 using test::ipfix_header;
 
-const fs::path kRoot = fs::path(__FILE__).parent_path().parent_path().parent_path();
+const fs::path kRoot = OVERFLOWD_SOURCE_DIR;  // tests/CMakeLists.txt
 
 Bytes read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
