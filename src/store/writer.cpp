@@ -217,6 +217,7 @@ void Writer::write_batch(std::vector<Entry>& batch) {
       w->cv.notify_all();
     }
   }
+  if (result && observer_) observer_(items, *result);
 }
 
 void Writer::run() {
