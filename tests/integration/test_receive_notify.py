@@ -8,6 +8,10 @@ Packets go only to loopback addresses (127.0.0.0/8 and ::1)."""
 
 import http.server
 import json
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -56,6 +60,16 @@ class Webhook:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_notify(rx, predicate, timeout=30):
+    """The receiver's notify counts once `predicate` holds (the writer tells after it commits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = rx.get("/api/stats")["runtime"]["notify"]
+        if predicate(n) or time.monotonic() > deadline:
+            return n
+        time.sleep(0.02)
 
 
 def of_type(bodies, t):
@@ -134,7 +148,7 @@ class Notify(unittest.TestCase):
                         self.assertEqual(rx.post(self.spoofed(key, 3000 + i).full)[0], 200)
                     self.assertEqual(rx.wait_counter("spoof.suspect", burst), burst)
                     hook.wait(lambda b: len(of_type(b, "spoof_suspect")) >= rate)
-                    notify = rx.get("/api/stats")["runtime"]["notify"]
+                    notify = wait_notify(rx, lambda n: n["told"] + n["suppressed"] >= burst)
                 finally:
                     _, stderr = rx.stop()
                 # The summary of what was held back is told at the stop, to the webhook too.
@@ -162,7 +176,7 @@ class Notify(unittest.TestCase):
                         self.assertEqual(rx.post(self.spoofed(key, 4000 + i).full)[0], 200)
                     elapsed = time.monotonic() - start
                     self.assertEqual(rx.wait_counter("stored", n), n)
-                    notify = rx.get("/api/stats")["runtime"]["notify"]
+                    notify = wait_notify(rx, lambda s: s["told"] >= n)
                 finally:
                     stop_start = time.monotonic()
                     code, stderr = rx.stop()
@@ -178,5 +192,53 @@ class Notify(unittest.TestCase):
         self.assertLess(stop_elapsed, 12)
 
 
+# --alert-syslog: glibc's syslog() writes to /dev/log. The test runs a child of its own in a new
+# user and mount namespace (unshare -rm) with a tmpfs on /dev (null, zero, random and urandom bound
+# back in) and a datagram socket of its own at /dev/log, so it reads exactly what overflowd sent.
+MOUNT_DEV = ('mkdir -p "$1/olddev" && mount --rbind /dev "$1/olddev" && mount -t tmpfs tmpfs /dev && '
+             'for f in null zero urandom random; do touch /dev/$f && mount --bind "$1/olddev/$f" /dev/$f; done && '
+             'shift && exec "$@"')
+
+
+def syslog_child(directory):
+    """In the namespace: a receiver with --alert-syslog told of one suspect; prints what /dev/log got."""
+    from pathlib import Path
+
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind("/dev/log")
+    log.settimeout(30)
+    Notify.setUpClass()
+    t = Notify()
+    rx = t.receiver(Path(directory), "--alert-syslog")
+    try:
+        suspect = t.spoofed(rs.signing_key(35), 5555)
+        status, _ = rx.post(suspect.full)
+        got = log.recv(65536).decode()
+    finally:
+        rx.stop()
+    print(json.dumps({"status": status, "syslog": got, "key": suspect.key}))
+
+
+class Syslog(unittest.TestCase):
+    def test_a_suspect_goes_to_syslog(self):
+        lib.require_binary()
+        if not shutil.which("unshare") or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+            raise unittest.SkipTest("no user and mount namespaces (unshare -rm)")
+        with lib.temp_dir() as d:
+            proc = subprocess.run(["unshare", "-rm", "sh", "-c", MOUNT_DEV, "sh", str(d), sys.executable, __file__,
+                                   "syslog-child", str(d)], capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual(out["status"], 200)
+        # <28>: facility daemon (3 * 8) + severity warning (4), RFC 3164 as glibc writes it.
+        self.assertTrue(out["syslog"].startswith("<28>"), out["syslog"])
+        self.assertIn("overflowd[", out["syslog"])
+        self.assertIn("spoofing suspect: 192.0.2.6 -> 198.51.100.1", out["syslog"])
+        self.assertIn(out["key"], out["syslog"])
+
+
 if __name__ == "__main__":
-    lib.main()
+    if len(sys.argv) == 3 and sys.argv[1] == "syslog-child":
+        syslog_child(sys.argv[2])
+    else:
+        lib.main()
