@@ -22,6 +22,24 @@ extern "C" size_t discard(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
+// A line fit for a log: the contact fields in it come from reports, so control characters (a
+// newline would forge a log line) become \xNN, and the line is cut at kMaxLine bytes.
+std::string log_safe(std::string_view in) {
+  constexpr std::size_t kMaxLine = 2048;
+  std::string out;
+  out.reserve(std::min(in.size(), kMaxLine));
+  for (const char c : in) {
+    if (out.size() >= kMaxLine) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::expected<std::unique_ptr<OperatorNotifier>, std::string> OperatorNotifier::open(const OperatorNotifierConfig& config) {
@@ -75,6 +93,7 @@ void OperatorNotifier::notify(Event event) {
 
 void OperatorNotifier::tell(Event event) {
   ++stats_.told;
+  event.line = log_safe(event.line);
   fmt::print(stderr, "overflowd receive: {}\n", event.line);
   std::fflush(stderr);
   if (config_.webhook.empty() && !config_.syslog) return;

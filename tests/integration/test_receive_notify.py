@@ -23,6 +23,7 @@ from delivery_testlib import SilentServer
 MINE = "192.0.2.0/24"
 SYS_UPTIME = 3_600_000
 ELSEWHERE = "203.0.113.9"  # not my prefix: reports from it are never suspects
+FORGING = "Transit Net\noverflowd receive: alert: forged"
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
@@ -92,11 +93,11 @@ class Notify(unittest.TestCase):
         rs.write_udp_pcap(own, [("127.0.0.1", "127.0.0.1", self.datagram)], dport=2055)
         return rs.Receiver(d, "--my-prefix", MINE, "--own-exports-file", own, *args)
 
-    def spoofed(self, key, sport):
+    def spoofed(self, key, sport, identity="Transit Net"):
         """A report of a flow from my prefix that my own exports did not see: a suspect."""
         data = rs.flow_data(saddr="192.0.2.6", daddr="198.51.100.1", sport=sport, dport=80, protocol=6,
                             stime=self.stime, etime=self.etime)
-        return rs.Signed(key, "noc@transit.example", "Transit Net", data)
+        return rs.Signed(key, "noc@transit.example", identity, data)
 
     def test_webhook_gets_an_alert_and_a_suspect(self):
         hook = Webhook()
@@ -109,7 +110,8 @@ class Notify(unittest.TestCase):
                         data = rs.flow_data(saddr=ELSEWHERE, sport=sport)
                         status, body = rx.post(rs.Signed(key, email, "A Net", data).full)
                         self.assertEqual(status, 200, body)
-                    suspect = self.spoofed(rs.signing_key(32), 2222)
+                    # A newline in a signed contact field must not forge a log line.
+                    suspect = self.spoofed(rs.signing_key(32), 2222, identity=FORGING)
                     self.assertEqual(rx.post(suspect.full)[0], 200)
                     bodies = hook.wait(lambda b: of_type(b, "alert") and of_type(b, "spoof_suspect"))
                 finally:
@@ -130,11 +132,13 @@ class Notify(unittest.TestCase):
         self.assertEqual(s["key"], suspect.key)
         self.assertEqual((s["saddr"], s["daddr"], s["sport"], s["dport"], s["protocol"]),
                          ("192.0.2.6", "198.51.100.1", 2222, 80, 6))
-        self.assertEqual((s["email"], s["identity"]), ("noc@transit.example", "Transit Net"))
+        self.assertEqual((s["email"], s["identity"]), ("noc@transit.example", FORGING))
         self.assertEqual((s["stime"], s["etime"]), (self.stime, self.etime))
         # Logged as they happened, too.
         self.assertIn("alert: contact_changed for key " + a["key"], stderr)
         self.assertIn("spoofing suspect: 192.0.2.6 -> 198.51.100.1", stderr)
+        self.assertIn("Transit Net\\x0aoverflowd receive: alert: forged", stderr)
+        self.assertNotIn("\noverflowd receive: alert: forged", stderr)
 
     def test_rate_limit_holds_under_a_burst(self):
         hook = Webhook()
