@@ -97,6 +97,7 @@ void BM_HttpDeliver(benchmark::State& state) {
   config.http = true;
   config.http_port = server.port();
   config.max_in_flight = static_cast<std::size_t>(state.range(0));
+  config.max_per_destination = config.max_in_flight;  // one destination here: all of them to it
   config.queue = kReports;
   auto sender = overflowd::sink::HttpSender::open(config);
   if (!sender) {
