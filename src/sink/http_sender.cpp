@@ -297,7 +297,9 @@ void HttpSender::run() {
       g_curl->easy_getinfo(e, CURLINFO_OS_ERRNO, &t.os_errno);
       curl_off_t connect_us = 0;
       g_curl->easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
-      t.connected = connect_us > 0;
+      long request_bytes = 0;  // headers sent: connected, even if the connect took under 1 us
+      g_curl->easy_getinfo(e, CURLINFO_REQUEST_SIZE, &request_bytes);
+      t.connected = connect_us > 0 || request_bytes > 0;
       t.capped = job && job->received > job->cap;
       const HttpOutcome outcome = classify(t);
       if (job) {
