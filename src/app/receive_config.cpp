@@ -117,6 +117,14 @@ const std::vector<Setting>& settings() {
       integer("--max-reports", "max_reports", "N", "Keep at most this many reports, the newest (default 1000000; 0: no limit)", &C::max_reports, 0, INT64_MAX),
       integer("--max-invalid", "max_invalid", "N", "Keep at most this many refused inputs (default 10000)", &C::max_invalid, 0, INT64_MAX),
       integer("--max-alerts", "max_alerts", "N", "Keep at most this many alerts (default 100000)", &C::max_alerts, 0, INT64_MAX),
+      text("--alert-webhook", "alert_webhook", "URL", "POST each new alert and spoofing suspect as JSON to this http(s) URL (default: none)", &C::alert_webhook),
+      integer("--alert-webhook-timeout", "alert_webhook_timeout", "MS", "Time-out of one webhook POST in milliseconds (default 5000)", &C::alert_webhook_timeout_ms, 1, 600'000),
+      {"--alert-syslog", "alert_syslog", "", "Also send each new alert and spoofing suspect to syslog (daemon facility)", Setting::Kind::boolean,
+       [](C& c, const std::vector<std::string>& v) -> Result {
+         c.alert_syslog = v.back() == "true";
+         return {};
+       }},
+      integer("--alert-rate", "alert_rate", "N", "Alerts and suspects told per minute at most; the rest are counted and summarized (default 60)", &C::alert_rate, 0, 1'000'000),
       integer("--max-keys", "max_keys", "N", "Remember at most this many keys, the most recently seen (default 1000000)", &C::max_keys, 0, INT64_MAX),
       integer("--skew-future", "skew_future", "SECONDS", "Flag reports claiming a time further ahead than this (default 86400)", &C::skew_future_s, 0, INT64_MAX / 2'000'000'000),
       integer("--skew-past", "skew_past", "SECONDS", "Flag reports claiming a time further back than this (default 2592000)", &C::skew_past_s, 0, INT64_MAX / 2'000'000'000),

@@ -51,6 +51,10 @@ struct ReceiveConfig {
   std::int64_t max_reports = 1'000'000;
   std::int64_t max_invalid = 10'000;
   std::int64_t max_alerts = 100'000;
+  std::string alert_webhook;  // telling the operator (src/notify/)
+  std::int64_t alert_webhook_timeout_ms = 5000;
+  bool alert_syslog = false;
+  std::int64_t alert_rate = 60;  // per minute
   std::int64_t max_keys = 1'000'000;
   std::int64_t skew_future_s = 86'400;
   std::int64_t skew_past_s = 30 * 86'400;

@@ -26,6 +26,8 @@
 #include "source/udp_source.hpp"
 #include "core/clock.hpp"
 #include "report/signer.hpp"
+#include "app/operator_events.hpp"
+#include "notify/notifier.hpp"
 
 namespace overflowd::app {
 
@@ -82,6 +84,7 @@ struct Receiver::Parts {
   std::unique_ptr<SqliteQueries> queries;
   std::unique_ptr<SpoofWindow> window;
   std::unique_ptr<OwnExports> own;
+  std::unique_ptr<notify::OperatorNotifier> notifier;  // told by the writer: outlives it
   std::unique_ptr<Writer> writer;
   VerifiedCache verified_cache;  // replays are not checked again, on any input
   std::unique_ptr<Verifier> verifier;
@@ -192,7 +195,17 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
   wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
   wcfg.warn = warning;
+  notify::OperatorNotifierConfig ncfg;
+  ncfg.webhook = config.alert_webhook;
+  ncfg.syslog = config.alert_syslog;
+  ncfg.per_minute = static_cast<std::uint32_t>(config.alert_rate);
+  ncfg.timeout_ms = config.alert_webhook_timeout_ms;
+  ncfg.connect_timeout_ms = std::min<long>(ncfg.timeout_ms, 2000);
+  auto notifier = notify::OperatorNotifier::open(ncfg);
+  if (!notifier) return std::unexpected(notifier.error());
+  p->notifier = std::move(*notifier);
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
+  p->writer->set_observer(operator_events(*p->notifier));
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order
   // they came.
@@ -362,6 +375,7 @@ void Receiver::stop() {
   p.threads.clear();  // joins
   p.verifier->stop();
   p.writer->stop();
+  p.notifier->stop();
 }
 
 const std::vector<std::string>& Receiver::listening() const noexcept { return p_->listening; }
@@ -373,6 +387,14 @@ std::string Receiver::summary() const {
   return fmt::format("overflowd receive: summary\n  stored {}\n  duplicates {}\n  invalid {}\n  dropped {}\n  write_errors {}\n",
                      ws.stored, ws.duplicates, ws.rejected, ws.dropped, ws.write_errors);
 }
+
+namespace {
+nlohmann::json notify_stats(const notify::OperatorNotifier& n) {
+  const notify::NotifierStats s = n.stats();
+  return {{"told", s.told}, {"suppressed", s.suppressed}, {"webhook_sent", s.webhook_sent},
+          {"webhook_failed", s.webhook_failed}, {"webhook_dropped", s.webhook_dropped}};
+}
+}  // namespace
 
 nlohmann::json Receiver::Parts::runtime_stats() const {
   const WriterStats ws = writer->stats();
@@ -393,6 +415,7 @@ nlohmann::json Receiver::Parts::runtime_stats() const {
         {"dropped", ws.dropped}, {"write_errors", ws.write_errors},
         {"commit_timeouts", ws.commit_timeouts}, {"queued", ws.queued}}},
       {"inputs", inputs},
+      {"notify", notify_stats(*notifier)},
       {"own_exports",
        {{"configured", own_exports},
         {"datagrams", own->datagrams.load()},

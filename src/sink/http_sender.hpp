@@ -8,8 +8,18 @@
 // bounds libcurl's connections), each with a connect timeout and a total timeout, no redirects
 // followed, no proxy (environment variables are ignored), only http/https, and the response body
 // read up to `response_cap` bytes and discarded (a longer one is cut off, the transfer still
-// counts by its status). finish() gives pending transfers at most the total timeout, then drops
-// and counts what is left (http.dropped.shutdown). All signals are blocked on the worker thread.
+// counts by its status). The worker waits in curl_multi_poll only when it has nothing to start:
+// send() wakes it (curl_multi_wakeup), and a finished transfer frees its slot for the next queued
+// report at once. finish() gives queued and pending transfers at most the total timeout to end,
+// then counts what is left: never sent (http.dropped.shutdown) or sent without an answer
+// (http.abandoned.shutdown). All signals are blocked on the worker thread.
+//
+// Outcomes: every send ends in exactly one of delivered (2xx: the receiver stored it),
+// failed.status.<class>, failed.connect.{refused,unreachable,timeout}, failed.timeout (connected,
+// no answer in time: the report may have arrived), failed.tls.{verify,handshake}, failed.other,
+// dropped.* or abandoned.shutdown. Each failure is logged with libcurl's message (which TLS
+// error, which status), at most log_per_minute lines a minute; the rest are counted
+// (http.log_suppressed) and summarized in the next line and at the end.
 //
 // HTTPS: reports go to bare IP addresses, for which no certificate can prove a name, so peer and
 // host verification are off by default (`verify`). That is acceptable because nothing rides on
@@ -44,8 +54,12 @@ struct HttpSenderConfig {
   long connect_timeout_ms = 2000;
   long timeout_ms = 5000;  // the whole transfer
   std::size_t max_in_flight = 16;
+  // Transfers to one URL (scheme, address, port) at a time; the rest wait in the queue. More
+  // connections than a receiver serves at once only wait in its backlog and time out there.
+  std::size_t max_per_destination = 2;
   std::size_t queue = 1024;  // jobs waiting for a transfer slot
   std::size_t response_cap = 4096;
+  std::uint32_t log_per_minute = 10;  // failure lines logged per minute at most; the rest counted
   bool verify = false;
   std::string ca_file;  // with verify: trust this PEM bundle instead of the system store
   std::optional<core::IpAddress> source_v4;
@@ -54,15 +68,22 @@ struct HttpSenderConfig {
 
 enum class HttpOutcome : std::uint8_t {
   queued,
-  delivered,       // a 2xx status
-  status_error,    // any other status
-  connect_failed,  // refused, unreachable, or the connect timeout
-  timeout,         // the total timeout
-  tls_failed,      // handshake or certificate verification
-  failed,          // any other libcurl error
-  body_capped,     // a 2xx whose body was longer than the cap (cut off; also counted delivered)
+  delivered,          // a 2xx status: the receiver took the report
+  status_3xx,         // any other status, by class (redirects are not followed)
+  status_4xx,
+  status_5xx,
+  status_other,
+  connect_refused,    // the address answered with a reset (nothing listens)
+  connect_unreachable,  // no route, host unreachable, or another connect error
+  connect_timeout,    // no connection within the connect timeout
+  timeout,            // connected, but no answer within the total timeout: the report may have arrived
+  tls_verify,         // the certificate was refused (untrusted, misnamed, expired) with verify on
+  tls_handshake,      // any other TLS failure
+  failed,             // any other libcurl error
+  body_capped,        // a 2xx whose body was longer than the cap (cut off; also counted delivered)
+  abandoned_shutdown, // in flight at the shutdown deadline with its request sent: may have arrived
   dropped_queue_full,
-  dropped_shutdown,
+  dropped_shutdown,   // never sent: still queued, or not yet connected, at the shutdown deadline
   count_
 };
 inline constexpr std::size_t kHttpOutcomeCount = static_cast<std::size_t>(HttpOutcome::count_);
@@ -102,6 +123,7 @@ private:
   std::int64_t deadline_ns_ = 0;  // monotonic; set by finish()
   std::thread worker_;
   std::array<std::array<std::atomic<std::uint64_t>, kHttpOutcomeCount>, 2> counts_{};
+  std::atomic<std::uint64_t> log_suppressed_{0};
 };
 
 }  // namespace overflowd::sink

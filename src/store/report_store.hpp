@@ -41,12 +41,22 @@ struct StoreConfig {
   const core::Clock* clock = &core::system_clock();  // the time alerts are created at
 };
 
+// An alert the batch stored (the alerts table's row), for whoever tells the operator.
+struct NewAlert {
+  std::string kind;  // contact_changed, identity_new_key
+  std::string key;   // hex
+  std::int64_t report_id = 0;
+  std::int64_t created_ns = 0;
+  std::string detail;  // JSON, as stored
+};
+
 struct BatchResult {
   std::vector<Outcome> outcomes;  // one per item, in order
   std::size_t stored = 0;
   std::size_t duplicates = 0;
   std::size_t rejected = 0;
   std::size_t alerts = 0;
+  std::vector<NewAlert> new_alerts;  // the alerts counted in `alerts`
 };
 
 struct RetentionResult {

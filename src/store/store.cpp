@@ -320,9 +320,11 @@ std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string
     }
     --alert_budget;
     ++alerts;
-    return s.insert_alert.bind(1, now_ns).bind(2, std::string_view(kind)).bind(3, key).bind(4, report_id)
-        .bind(5, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
-        .run();
+    std::string text = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (!s.insert_alert.bind(1, now_ns).bind(2, std::string_view(kind)).bind(3, key).bind(4, report_id).bind(5, text).run())
+      return false;
+    new_alerts_.push_back(NewAlert{kind, key, report_id, now_ns, std::move(text)});
+    return true;
   };
   // Contacts remembered per key: at most max_per_key (beyond, a new contact is neither remembered
   // nor alerted on; the key's current contact is still updated).
@@ -526,6 +528,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   }
   const std::int64_t now = config_.clock->wall_ns();
   std::int64_t suppressed_alerts = 0;
+  new_alerts_.clear();
   for (const auto& [key, kb] : keys) {
     auto n = flush_key(key_hex(key), kb, now, suppressed_alerts);
     if (!n) return fail(n.error());
@@ -546,6 +549,8 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
     if (!s.add_counter.bind(1, name).bind(2, value).run()) return fail(db_.error());
   }
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+  result.new_alerts = std::move(new_alerts_);
+  new_alerts_.clear();
   return result;
 }
 

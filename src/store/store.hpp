@@ -64,6 +64,7 @@ private:
   StoreConfig config_;
   struct Statements;
   std::shared_ptr<Statements> st_;
+  std::vector<NewAlert> new_alerts_;  // of the batch being written
 };
 
 // Recomputes a stored report's signature check (the raw message and signature as kept).

@@ -216,6 +216,7 @@ void Writer::write_batch(std::vector<Entry>& batch) {
       w->cv.notify_all();
     }
   }
+  if (result && observer_) observer_(items, *result);
 }
 
 void Writer::run() {

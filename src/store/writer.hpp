@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -60,9 +61,16 @@ struct WriterStats {
 // exports saw it. Called on the writer thread.
 using SpoofClassifier = std::function<SpoofStatus(const ReportFields&)>;
 
+// Told of each committed batch, on the writer thread, after its commit waiters are answered: the
+// items as stored (with their spoofing verdicts) and the store's result (outcomes, new alerts).
+// It must not block (the receiver's notifier only queues).
+using BatchObserver = std::function<void(std::span<const Item> items, const BatchResult& result)>;
+
 class Writer {
 public:
   Writer(ReportStore& store, WriterConfig config, SpoofClassifier classify = {});
+  // Before start(): who is told of each committed batch.
+  void set_observer(BatchObserver observer) { observer_ = std::move(observer); }
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -121,6 +129,7 @@ private:
   ReportStore& store_;
   WriterConfig config_;
   SpoofClassifier classify_;
+  BatchObserver observer_;
 
   mutable std::mutex mutex_;
   std::condition_variable has_items_, has_room_, committed_;

@@ -132,7 +132,7 @@ class HttpDelivery(unittest.TestCase):
                     self.assertEqual(srv.requests, [])
                     summary = parse_summary(proc.stderr)
                     self.assertEqual(summary["https.delivered"], 0)
-                    self.assertEqual(summary.get("https.failed.tls"), 6, summary)
+                    self.assertEqual(summary.get("https.failed.tls.verify"), 6, summary)
                     self.assertEqual(len(stdout_reports(proc)), 6)
 
     def test_redirects_are_not_followed(self):
@@ -152,7 +152,7 @@ class HttpDelivery(unittest.TestCase):
             self.assertEqual(len(srv.requests), 5)
             self.assertEqual(elsewhere.requests, [])
             summary = parse_summary(proc.stderr)
-            self.assertEqual(summary["http.failed.status"], 5)
+            self.assertEqual(summary["http.failed.status.3xx"], 5)
             self.assertEqual(summary["http.delivered"], 0)
 
     def test_a_long_response_body_is_cut_off(self):
