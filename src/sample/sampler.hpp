@@ -76,7 +76,22 @@ public:
   [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
 
   // Decides, with one draw when 0 < p < 1. Counts what it refuses and why.
-  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept;
+  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept {
+    return keep(flow, [](double p) noexcept { return p; });
+  }
+  // The same with the probability raised by `boost` (the suspicion policy: base -> boosted), which
+  // runs only for flows that may be reported at all.
+  template <typename Boost>
+  [[nodiscard]] bool keep(const core::FlowRecord& flow, Boost&& boost) noexcept {
+    ++counters_.considered;
+    if (const auto reason = skip_reason(flow)) {
+      ++(counters_.*reason);
+      return false;
+    }
+    const bool kept = draw(boost(probability(flow)));
+    counters_.kept += kept;
+    return kept;
+  }
 
   [[nodiscard]] const SamplerCounters& counters() const noexcept { return counters_; }
 
@@ -85,6 +100,8 @@ public:
   [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept;
 
 private:
+  [[nodiscard]] bool draw(double p) noexcept;
+
   SamplerConfig config_;
   Keystream stream_;
   SamplerCounters counters_;
