@@ -191,6 +191,7 @@ std::expected<std::shared_ptr<const Policy>, std::string> Policy::build(PolicySp
     c.dst_special = r.dst_special;
     for (std::uint8_t proto : r.protocol) c.protocols[proto / 64u] |= std::uint64_t{1} << (proto % 64u);
     c.has_protocol = !r.protocol.empty();
+    if (r.src_port.size() > 1024 || r.dst_port.size() > 1024) return fail(name + ": more than 1024 port ranges");
     for (const auto& pr : r.src_port) if (pr.lo > pr.hi) return fail(name + ": a port range runs backwards");
     for (const auto& pr : r.dst_port) if (pr.lo > pr.hi) return fail(name + ": a port range runs backwards");
     c.src_ports = port_map(r.src_port);

@@ -120,6 +120,16 @@ ReportFields extract_fields(const json& report) {
   for (const report::SchemaField& field : report::report_schema()) {
     if (!field.kept()) continue;
     const json* v = member(sections[static_cast<std::size_t>(field.section)], std::string(field.json).c_str());
+    if (field.reason_classes) {  // the "class" of each object in the array, joined by ','
+      std::string& out = f.*field.text;
+      if (v && v->is_array())
+        for (const json& item : *v)
+          if (const json* c = item.is_object() ? member(&item, "class") : nullptr; c && c->is_string()) {
+            if (!out.empty()) out += ',';
+            out += c->get_ref<const std::string&>();
+          }
+      continue;
+    }
     switch (field.type) {
       case report::FieldType::text:
         f.*field.text = str(v);
@@ -307,6 +317,8 @@ std::string verdict_difference(const Verdict& a, const Verdict& b) {
   if (f.email != g.email) return "email '" + f.email + "' vs '" + g.email + "'";
   if (f.identity != g.identity) return "identity '" + f.identity + "' vs '" + g.identity + "'";
   if (f.source_type != g.source_type) return "source_type";
+  if (f.report_class != g.report_class) return "class '" + f.report_class + "' vs '" + g.report_class + "'";
+  if (f.reasons != g.reasons) return "reasons '" + f.reasons + "' vs '" + g.reasons + "'";
   if (f.saddr != g.saddr) return "saddr";
   if (f.daddr != g.daddr) return "daddr";
   if (f.exporter != g.exporter) return "exporter";

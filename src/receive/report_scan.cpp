@@ -23,6 +23,8 @@ enum class Slot : std::uint8_t {
   flowdata,
   sourcetype,
   data,
+  reason_item,   // an element of metadata.reasons (an object)
+  reason_class,  // its "class" member
   first_field,
 };
 
@@ -60,6 +62,8 @@ Slot child(Slot parent, std::string_view key) noexcept {
       return field_slot(report::Section::sourcetype, key);
     case Slot::data:
       return field_slot(report::Section::data, key);
+    case Slot::reason_item:
+      return key == "class" ? Slot::reason_class : Slot::none;
     default:
       return Slot::none;
   }
@@ -114,9 +118,15 @@ private:
     if (p_ >= end_) return false;
     switch (*p_) {
       case '{':
-        return object(is_container(slot) ? slot : Slot::none);
-      case '[':
-        return array();
+        return object(is_container(slot) || slot == Slot::reason_item ? slot : Slot::none);
+      case '[': {
+        const report::SchemaField* field = field_of(slot);
+        if (field && field->reason_classes) {
+          reasons_ = &(f_.*field->text);
+          return array(Slot::reason_item);
+        }
+        return array(Slot::none);
+      }
       case '"':
         return string_value(slot);
       case 't':
@@ -172,7 +182,7 @@ private:
     return true;
   }
 
-  bool array() {
+  bool array(Slot element) {
     if (++depth_ > report::kMaxDepth) return false;
     ++p_;  // '['
     ws();
@@ -180,7 +190,7 @@ private:
       ++p_;
     } else {
       for (;;) {
-        if (!value(Slot::none)) return false;
+        if (!value(element)) return false;
         ws();
         if (p_ >= end_) return false;
         if (*p_ == ',') {
@@ -352,7 +362,14 @@ private:
 
   bool string_value(Slot slot) {
     const report::SchemaField* field = field_of(slot);
-    if (field && field->type == report::FieldType::text) return string(&(f_.*field->text));
+    if (field && field->type == report::FieldType::text && !field->reason_classes) return string(&(f_.*field->text));
+    if (slot == Slot::reason_class && reasons_) {
+      scratch_.clear();
+      if (!string(&scratch_)) return false;
+      if (!reasons_->empty()) *reasons_ += ',';
+      *reasons_ += scratch_;
+      return true;
+    }
     if (field && field->type == report::FieldType::address) {
       scratch_.clear();
       if (!string(&scratch_)) return false;
@@ -429,6 +446,7 @@ private:
   ScanFacts& facts_;
   int depth_ = 0;
   std::string scratch_;
+  std::string* reasons_ = nullptr;  // the field metadata.reasons' classes go to, once seen
 };
 
 constexpr std::array<std::int8_t, 256> kBase64Values = [] {
