@@ -6,8 +6,9 @@
 //   BM_Decode         decode::Dispatcher::decode per datagram, as the pipeline calls it
 //   BM_DecodeSample   the same plus sample::Sampler::keep per flow at the default rate (1e-5)
 //   BM_DecodeSamplePolicy  BM_DecodeSample with a suspicion policy (issue 16) of 100,000 CIDRs in
-//                     4 lists and 20 rules, evaluated as the pipeline does (only for flows that may
-//                     be reported); /volume:0 leaves out the one per-destination volume rule
+//                     4 lists and 20 rules, as the pipeline runs it: every flow counted into the
+//                     per-destination volume, the rules run only when the draw falls below the most
+//                     any rule could give; /volume:0 has no volume rule (and so no counting)
 //   BM_PacketWalk     decode::walk_to_udp per captured frame (what the pcap source does)
 //   BM_PcapFileSource source::PcapSource over the whole file per iteration (libpcap's reads
 //                     from the page cache, the walk, the counters): datagrams/s
@@ -249,12 +250,16 @@ void BM_DecodeSamplePolicy(benchmark::State& state) {
       flows.clear();
       if (!dispatcher.decode(d, flows)) continue;
       const std::int64_t now = core::system_clock().monotonic_ns();  // once per datagram, as the pipeline
-      for (const auto& f : flows) {
+      pol->observe_batch(flows, pstate, now);
+      for (std::size_t i = 0; i < flows.size(); ++i) {
+        const core::FlowRecord& f = flows[i];
         decision.suspicious = false;
-        kept += sampler.keep(f, [&](double base) {
-          pol->evaluate(f, pstate, now, decision);
-          return pol->boosted(base, decision);
-        });
+        kept += sampler.keep(
+            f, [&](double base) { return pol->ceiling(base); },
+            [&](double base) {
+              pol->decide(f, pstate, decision, i);
+              return pol->boosted(base, decision);
+            });
         suspicious += decision.suspicious;
       }
     }

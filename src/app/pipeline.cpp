@@ -81,13 +81,17 @@ private:
 
   void handle_with_policy() {
     const std::int64_t now_ns = core::system_clock().monotonic_ns();  // the volume window's clock
-    for (const core::FlowRecord& flow : flows_) {
+    policy_->observe_batch(flows_, *state_, now_ns);  // every flow counts toward its destination's volume
+    for (std::size_t i = 0; i < flows_.size(); ++i) {
+      const core::FlowRecord& flow = flows_[i];
       decision_.suspicious = false;
-      const bool kept = sampler_.keep(flow, [&](double base) {
-        policy_->evaluate(flow, *state_, now_ns, decision_);
-        return policy_->boosted(base, decision_);
-      });
-      counters_.suspicious_flows += decision_.suspicious;
+      const bool kept = sampler_.keep(
+          flow, [&](double base) { return policy_->ceiling(base); },
+          [&](double base) {
+            ++counters_.policy_decided;
+            policy_->decide(flow, *state_, decision_, i);
+            return policy_->boosted(base, decision_);
+          });
       if (!kept) continue;
       builder_.build(flow, core::system_clock().wall_ns(), message_,
                      decision_.suspicious ? std::span<const policy::Reason>(decision_.reasons)
@@ -167,7 +171,7 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   refused += o.refused;
   flows += o.flows;
   reports += o.reports;
-  suspicious_flows += o.suspicious_flows;
+  policy_decided += o.policy_decided;
   suspicious_reports += o.suspicious_reports;
 }
 
@@ -185,7 +189,7 @@ void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
   if (sampler.skipped_report_icmp) out.push_back({"sampler.skipped.report_icmp", sampler.skipped_report_icmp});
   if (sampler.skipped_own_address) out.push_back({"sampler.skipped.own_address", sampler.skipped_own_address});
   out.push_back({"reports", reports});
-  if (suspicious_flows) out.push_back({"policy.suspicious_flows", suspicious_flows});
+  if (policy_decided) out.push_back({"policy.decided", policy_decided});
   if (suspicious_reports) out.push_back({"policy.suspicious_reports", suspicious_reports});
 }
 

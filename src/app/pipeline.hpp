@@ -33,7 +33,9 @@ struct PipelineCounters {
   std::uint64_t refused = 0;     // datagrams refused whole (their reasons are in `decode`)
   std::uint64_t flows = 0;       // flow records decoded
   std::uint64_t reports = 0;     // reports signed and written
-  std::uint64_t suspicious_flows = 0;    // flows a policy rule matched (of those that may be reported)
+  // Flows the policy's rules ran on: those whose draw fell below the highest probability any rule
+  // could give them (for the others the rules cannot change the outcome, so they are not run).
+  std::uint64_t policy_decided = 0;
   std::uint64_t suspicious_reports = 0;  // of the reports, SUSPICIOUS ones
 
   void merge(const PipelineCounters& other) noexcept;

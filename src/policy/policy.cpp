@@ -223,6 +223,8 @@ std::expected<std::shared_ptr<const Policy>, std::string> Policy::build(PolicySp
     p->uses_dst_sets_ |= c.dst_sets != 0 || c.dst_special.has_value();
     p->uses_urpf_ |= c.spoofed.has_value();
     p->uses_volume_ |= c.volume;
+    p->top_multiplier_ = std::max(p->top_multiplier_, std::min(c.multiplier, s.max_multiplier));
+    p->top_probability_ = std::max(p->top_probability_, std::min(c.probability, s.max_probability));
     p->rules_.push_back(std::move(c));
   }
   if (p->uses_urpf_ && p->own_bit_) p->uses_src_sets_ = true;
@@ -290,6 +292,31 @@ bool Policy::match(const Rule& r, const core::FlowRecord& f, std::uint64_t src_s
 }
 
 void Policy::evaluate(const core::FlowRecord& f, PolicyState& state, std::int64_t now_ns, Decision& out) const {
+  observe(f, state, now_ns);
+  decide(f, state, out);
+}
+
+void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t now_ns) const noexcept {
+  state.observed_ = false;
+  if (!uses_volume_ || !state.volume_ || f.dst.empty()) return;
+  const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
+  state.last_ = state.volume_->add(f.src, f.dst, f.pcount * scale, f.bcount * scale, now_ns);
+  state.observed_ = true;
+}
+
+void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const {
+  state.batch_.clear();
+  if (!uses_volume_ || !state.volume_) return;
+  for (const auto& f : flows)
+    if (!f.dst.empty()) state.volume_->prefetch(f.src, f.dst);
+  state.batch_.reserve(flows.size());
+  for (const auto& f : flows) {
+    observe(f, state, now_ns);
+    state.batch_.push_back(state.observed_ ? state.last_ : VolumeEstimate{-1, -1, -1});
+  }
+}
+
+void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decision& out, std::size_t index) const {
   out.suspicious = false;
   out.multiplier = 1;
   out.probability = 0;
@@ -298,13 +325,9 @@ void Policy::evaluate(const core::FlowRecord& f, PolicyState& state, std::int64_
   const std::uint64_t src_sets = uses_src_sets_ ? table_.lookup(f.src) : 0;
   const std::uint64_t dst_sets = uses_dst_sets_ ? table_.lookup(f.dst) : 0;
   const UrpfVerdict u = uses_urpf_ ? urpf(f) : UrpfVerdict::unknown;
-  VolumeEstimate v;
-  const VolumeEstimate* vp = nullptr;
-  if (uses_volume_ && state.volume() && !f.dst.empty()) {
-    const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
-    v = state.volume()->add(f.src, f.dst, f.pcount * scale, f.bcount * scale, now_ns);
-    vp = &v;
-  }
+  const VolumeEstimate* vp = state.observed_ ? &state.last_ : nullptr;
+  if (index != SIZE_MAX)
+    vp = index < state.batch_.size() && state.batch_[index].packets_per_second >= 0 ? &state.batch_[index] : nullptr;
   Reason reason{};
   for (const Rule& r : rules_) {
     if (!match(r, f, src_sets, dst_sets, u, vp, reason)) continue;

@@ -144,11 +144,29 @@ public:
   // Checks the spec (names, ranges, lists referenced) and compiles it; the error says what is wrong.
   [[nodiscard]] static std::expected<std::shared_ptr<const Policy>, std::string> build(PolicySpec spec);
 
-  // Fills `out` (cleared first) for `flow` at `now_ns` (monotonic; for the volume window).
+  // Fills `out` (cleared first) for `flow` at `now_ns` (monotonic; for the volume window):
+  // observe() then decide().
   void evaluate(const core::FlowRecord& flow, PolicyState& state, std::int64_t now_ns, Decision& out) const;
+  // Counts `flow` into the per-destination volume (when a rule uses it): every flow must be
+  // observed, reported or not, for the volume to be true.
+  void observe(const core::FlowRecord& flow, PolicyState& state, std::int64_t now_ns) const noexcept;
+  // observe() for each of `flows` in order (prefetching the sketch's cells for all first), keeping
+  // each flow's estimate for decide(..., index).
+  void observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const;
+  // The rules on `flow`, with the volume of its destination as the last observe() left it, or
+  // (index given) as observe_batch() left it for flows[index].
+  void decide(const core::FlowRecord& flow, const PolicyState& state, Decision& out,
+              std::size_t index = SIZE_MAX) const;
 
   // The probability `flow` gets: base (the sampler's) raised as `d` says, capped.
   [[nodiscard]] double boosted(double base, const Decision& d) const noexcept;
+  // The most boosted() can give any flow with this base: the sampler draws first and calls
+  // decide() only when the draw is below it (decide() is then needed; otherwise the flow is not
+  // reported whatever the rules say, and the result is exact: P(draw < boosted) = boosted).
+  [[nodiscard]] double ceiling(double base) const noexcept {
+    const double p = std::max(base * top_multiplier_, top_probability_);
+    return p < 1.0 ? std::max(p, base) : 1.0;
+  }
 
   [[nodiscard]] UrpfVerdict urpf(const core::FlowRecord& flow) const noexcept;
 
@@ -171,6 +189,7 @@ private:
   std::uint64_t special_bit_ = 0;         // the built-in special-purpose set
   std::uint64_t own_bit_ = 0;             // uRPF-lite: my own prefixes
   bool uses_src_sets_ = false, uses_dst_sets_ = false, uses_urpf_ = false, uses_volume_ = false;
+  double top_multiplier_ = 1, top_probability_ = 0;  // the largest any rule gives, capped
   struct Interface {
     core::IpAddress exporter;
     std::uint32_t index;
@@ -190,7 +209,11 @@ public:
   [[nodiscard]] VolumeSketch* volume() noexcept { return volume_.get(); }
 
 private:
+  friend class Policy;
   std::unique_ptr<VolumeSketch> volume_;
+  VolumeEstimate last_{};   // the last observed flow's destination
+  bool observed_ = false;
+  std::vector<VolumeEstimate> batch_;  // observe_batch(): one per flow (empty: no volume)
 };
 
 }  // namespace overflowd::policy

@@ -81,11 +81,15 @@ TEST(PolicySampling, EachRuleAtItsBoostedRateOthersAtTheBase) {
       cfg.rate = rate;
       cfg.seed = seed * 1000 + static_cast<std::uint64_t>(&c - cases);
       Sampler s(cfg);
-      for (std::uint64_t i = 0; i < kFlows; ++i)
-        kept += s.keep(c.flow, [&](double base) {
+      // Half the seeds as the pipeline runs it (draw first, rules only under the ceiling), half
+      // evaluating every flow: both must keep at the boosted rate.
+      for (std::uint64_t i = 0; i < kFlows; ++i) {
+        auto boost = [&](double base) {
           pol.evaluate(c.flow, state, 0, d);
           return pol.boosted(base, d);
-        });
+        };
+        kept += seed % 2 ? s.keep(c.flow, [&](double base) { return pol.ceiling(base); }, boost) : s.keep(c.flow, boost);
+      }
     }
     const double n = static_cast<double>(kSeeds * kFlows);
     const double mean = n * c.expected_p;
