@@ -5,6 +5,10 @@
 //
 //   BM_Decode         decode::Dispatcher::decode per datagram, as the pipeline calls it
 //   BM_DecodeSample   the same plus sample::Sampler::keep per flow at the default rate (1e-5)
+//   BM_DecodeSamplePolicy  BM_DecodeSample with a suspicion policy (issue 16) of 100,000 CIDRs in
+//                     4 lists and 20 rules, as the pipeline runs it: every flow counted into the
+//                     per-destination volume, the rules run only when the draw falls below the most
+//                     any rule could give; /volume:0 has no volume rule (and so no counting)
 //   BM_PacketWalk     decode::walk_to_udp per captured frame (what the pcap source does)
 //   BM_PcapFileSource source::PcapSource over the whole file per iteration (libpcap's reads
 //                     from the page cache, the walk, the counters): datagrams/s
@@ -22,6 +26,8 @@
 #include "decode/dispatch.hpp"
 #include "decode/packet_walk.hpp"
 #include "io/synth.hpp"
+#include "core/clock.hpp"
+#include "policy/policy.hpp"
 #include "sample/sampler.hpp"
 #include "source/pcap_source.hpp"
 
@@ -156,6 +162,115 @@ void BM_DecodeSample(benchmark::State& state) {
   state.SetLabel(capture().label);
 }
 BENCHMARK(BM_DecodeSample);
+
+// 100,000 prefixes (/16 to /24, reproducible, spread over the IPv4 space) in 4 lists, and 20 rules
+// using every kind of condition.
+std::shared_ptr<const policy::Policy> bench_policy(bool volume) {
+  policy::PolicySpec spec;
+  std::uint64_t s = 0x9e3779b97f4a7c15ULL;
+  auto next = [&s] {  // splitmix64
+    std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  for (int l = 0; l < 4; ++l) {
+    policy::ListSpec list;
+    list.name = "list" + std::to_string(l);
+    for (int i = 0; i < 25'000; ++i)
+      list.prefixes.push_back(guard::Cidr::of(core::IpAddress::v4(static_cast<std::uint32_t>(next())),
+                                              static_cast<std::uint8_t>(16 + next() % 9)));
+    spec.lists.push_back(std::move(list));
+  }
+  auto rule = [&](std::string name, policy::ReasonClass c) -> policy::RuleSpec& {
+    policy::RuleSpec r;
+    r.name = std::move(name);
+    r.reason = c;
+    r.multiplier = 10;
+    spec.rules.push_back(std::move(r));
+    return spec.rules.back();
+  };
+  using RC = policy::ReasonClass;
+  for (int l = 0; l < 4; ++l) rule("src" + std::to_string(l), RC::listed_source).src_list = {"list" + std::to_string(l)};
+  for (int l = 0; l < 4; ++l) rule("dst" + std::to_string(l), RC::listed_source).dst_list = {"list" + std::to_string(l)};
+  rule("bogon", RC::bogon_source).src_special = true;
+  rule("to-special", RC::bogon_source).dst_special = true;
+  std::vector<policy::PortRange> amp;
+  for (auto p : policy::amplification_ports()) amp.push_back({p, p});
+  {
+    auto& r = rule("amp-trigger", RC::reflection_trigger);
+    r.protocol = {17};
+    r.dst_port = amp;
+    r.bytes_per_packet_max = 100;
+  }
+  {
+    auto& r = rule("amp-response", RC::reflection_response);
+    r.protocol = {17};
+    r.src_port = amp;
+    r.bytes_per_packet_min = 400;
+  }
+  {
+    auto& r = rule("syn", RC::syn_flood);
+    r.tcp_flags_set = 0x02;
+    r.tcp_flags_unset = 0x10;
+  }
+  rule("victims", RC::volumetric).dst_cidr = {*guard::Cidr::parse("203.0.113.0/24"), *guard::Cidr::parse("198.51.100.0/24")};
+  rule("attackers", RC::listed_source).src_cidr = {*guard::Cidr::parse("192.0.2.0/24")};
+  rule("icmp", RC::volumetric).protocol = {1};
+  {
+    auto& r = rule("edge", RC::spoofed_source);
+    r.exporter = {*core::IpAddress::parse("192.0.2.1")};
+    r.input = {7};
+  }
+  rule("gre", RC::volumetric).protocol = {47};
+  {
+    auto& r = rule("telnet", RC::syn_flood);
+    r.protocol = {6};
+    r.dst_port = {{23, 23}, {2323, 2323}};
+  }
+  if (volume) rule("flood", RC::volumetric).dst_pps = 100'000;
+  else rule("gre2", RC::volumetric).protocol = {94};
+  auto built = policy::Policy::build(std::move(spec));
+  if (!built) die(built.error());
+  return *built;
+}
+
+void BM_DecodeSamplePolicy(benchmark::State& state) {
+  const auto datagrams = datagram_views();
+  const auto pol = bench_policy(state.range(0) != 0);
+  policy::PolicyState pstate(*pol);
+  policy::Decision decision;
+  decode::Dispatcher dispatcher;
+  sample::Sampler sampler(sample::SamplerConfig{});
+  std::vector<core::FlowRecord> flows;
+  flows.reserve(64);
+  std::uint64_t kept = 0, suspicious = 0;
+  for (auto _ : state) {
+    for (const auto& d : datagrams) {
+      flows.clear();
+      if (!dispatcher.decode(d, flows)) continue;
+      const std::int64_t now = core::system_clock().monotonic_ns();  // once per datagram, as the pipeline
+      pol->observe_batch(flows, pstate, now);
+      for (std::size_t i = 0; i < flows.size(); ++i) {
+        const core::FlowRecord& f = flows[i];
+        decision.suspicious = false;
+        kept += sampler.keep(
+            f, [&](double base) { return pol->ceiling(base); },
+            [&](double base) {
+              pol->decide(f, pstate, decision, i);
+              return pol->boosted(base, decision);
+            });
+        suspicious += decision.suspicious;
+      }
+    }
+    benchmark::DoNotOptimize(kept);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(capture().flows));
+  state.counters["kept_per_pass"] = static_cast<double>(kept) / static_cast<double>(state.iterations());
+  state.counters["suspicious_per_pass"] = static_cast<double>(suspicious) / static_cast<double>(state.iterations());
+  state.SetLabel(capture().label + ", " + std::to_string(pol->table_ranges()) + " ranges");
+}
+BENCHMARK(BM_DecodeSamplePolicy)->ArgName("volume")->Arg(1)->Arg(0);
 
 void BM_PacketWalk(benchmark::State& state) {
   const Capture& c = capture();

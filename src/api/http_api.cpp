@@ -269,6 +269,12 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
     f.key = p.key("key");
     f.saddr = p.prefix("saddr");
     f.daddr = p.prefix("daddr");
+    if (req.has_param("class")) {  // metadata.class, as the report says it
+      f.report_class = req.get_param_value("class");
+      if (f.report_class.empty() || f.report_class.size() > 32 ||
+          !std::all_of(f.report_class.begin(), f.report_class.end(), [](char ch) { return std::isupper(static_cast<unsigned char>(ch)); }))
+        p.error = "class: '" + f.report_class.substr(0, 64) + "' is not a report class (SUSPICIOUS, INFORMATIONAL)";
+    }
     f.since = p.number("since");
     f.until = p.number("until");
     f.before = p.integer("before", 1, INT64_MAX);

@@ -112,6 +112,15 @@ int cmd_run(const RunConfig& given) {
     print_error(o.error());
     return kExitUsage;
   }
+  std::unique_ptr<PolicyHolder> policy;
+  if (!config.policy_file.empty()) {
+    policy = std::make_unique<PolicyHolder>(config.policy_file);
+    if (auto l = policy->load(); !l) {
+      print_error(l.error());
+      return kExitUsage;
+    }
+    config.delivery.guard.suspicious_share = config.suspicious_share;
+  }
   // SIGUSR1's default action ends the process: take it over before anything can be sent to it.
   install_handler(SIGUSR1, on_counters_signal, true);
   std::vector<std::unique_ptr<source::Source>> owned;
@@ -212,6 +221,8 @@ int cmd_run(const RunConfig& given) {
   settings.sinks = sinks;
   settings.reopen = &g_reopen;
   settings.counters_request = &g_counters;
+  settings.policy = policy.get();
+  settings.on_policy_error = [](const std::string& e) { print_warning("policy refresh failed: " + e); };
   settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("overflowd: counters", r, sinks, "overflowd: end of counters");
   };
   const PipelineResult result = run_pipeline(sources, settings);
@@ -225,6 +236,21 @@ int cmd_run(const RunConfig& given) {
     print_error("writing reports failed");
     return kExitFailure;
   }
+  return kExitOk;
+}
+
+int cmd_policy_example() {
+  fmt::print("{}", example_policy());
+  return kExitOk;
+}
+
+int cmd_policy_check(const std::string& path) {
+  auto p = load_policy(path);
+  if (!p) {
+    print_error(p.error());
+    return kExitUsage;
+  }
+  fmt::print("{}: ok\n{}", path, (*p)->describe());
   return kExitOk;
 }
 

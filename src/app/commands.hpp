@@ -20,6 +20,10 @@ inline constexpr int kExitUsage = 2;
 [[nodiscard]] int cmd_pubkey(const std::string& path);
 [[nodiscard]] int cmd_verify(const std::string& path);  // "-" for standard input
 [[nodiscard]] int cmd_synth(const SynthConfig& config);
+// `overflowd policy example`: the commented example policy on stdout.
+[[nodiscard]] int cmd_policy_example();
+// `overflowd policy check FILE`: loads the policy and its lists, prints what it loaded; 2 if bad.
+[[nodiscard]] int cmd_policy_check(const std::string& path);
 
 // `overflowd replay`: the flags as given, checked by cmd_replay (the destination first, before
 // anything is opened).

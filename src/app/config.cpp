@@ -255,6 +255,15 @@ const std::vector<DeliveryOption>& delivery_options() {
        [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.global, 100.0, value, what); }},
       {"budget_burst", "--budget-burst", "N", "Burst of the global budget (default 100)", DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V what) { return set_burst(c.delivery.guard.global, value, what); }},
+      {"suspicious_share", "--suspicious-share", "SHARE",
+       "With --policy: share of the global budget's burst reserved for SUSPICIOUS reports, in [0, 0.9] (default 0.25)",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) -> Result {
+         const auto v = core::parse_real(value, 0, 0.9);
+         if (!v) return fail(what, "'" + std::string(value) + "' is not a share in [0, 0.9]");
+         c.suspicious_share = *v;
+         return {};
+       }},
       {"per_destination_budget", "--per-destination-budget", "RATE|off", "Reports per second to any one address (default 1)",
        DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.per_destination, 3.0, value, what); }},
@@ -359,6 +368,11 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     if (!b) return std::unexpected(b.error());
     c.udp.receive_buffer = *b;
   }
+  if (const auto node = t["sampler"]["policy"]) {
+    const auto v = node.value_exact<std::string>();
+    if (!v) return std::unexpected(toml_error(path, "sampler", "policy", "must be a file name"));
+    c.policy_file = *v;
+  }
   if (const auto node = t["sampler"]["rate"]) {
     const auto v = node.value<double>();
     if (!v) return std::unexpected(toml_error(path, "sampler", "rate", "must be a number in [0, 1]"));
@@ -424,7 +438,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     std::string_view name;
     std::vector<std::string_view> keys;
   };
-  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate"}}, {"report", {"key"}},
+  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate", "policy"}}, {"report", {"key"}},
                                    {"templates",
                                     {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
                                      "max_record_length", "max_samplers_per_domain", "template_timeout",

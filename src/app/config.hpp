@@ -29,6 +29,8 @@ struct RunConfig {
   sink::DeliveryConfig delivery;  // off unless --deliver (or [delivery] deliver) names a transport
   std::string opt_out_file;       // one prefix per line; read into delivery.guard.opt_out by load_opt_out
   decode::TemplateCacheLimits templates;  // v9 / IPFIX template caps for the whole process ([templates])
+  std::string policy_file;        // the suspicion policy (--policy, [sampler] policy); empty: none
+  double suspicious_share = 0.25; // with a policy: the Guard's reserve for SUSPICIOUS reports ([delivery])
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
@@ -44,7 +46,7 @@ inline constexpr unsigned kMaxWorkers = 256;
 
 // Fills `config` from a TOML file:
 //   [source]  file = "x.pcap" | udp_port = 7777, bind = "::", workers = 2, receive_buffer = "32M"
-//   [sampler] rate = 1e-5
+//   [sampler] rate = 1e-5, policy = "/etc/overflowd/policy.toml"
 //   [templates] max_domains = 4096, max_templates = 65536, max_templates_per_domain = 1024,
 //             max_fields_per_template = 128, max_record_length = 16384, max_samplers_per_domain = 256,
 //             max_domains_per_exporter = 256, max_templates_per_exporter = 4096, template_timeout = 0

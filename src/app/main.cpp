@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   auto* opt_bind = app.add_option("--bind", bind, "Address for -u to listen on (default ::, which takes IPv4 too)")->type_name("ADDRESS");
   auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable")->type_name("N");
   auto* opt_quiet = app.add_flag("-q,--quiet", quiet, "No summary of counters on stderr at the end");
+  std::string policy_file;
+  auto* opt_policy = app.add_option("--policy", policy_file, "Suspicion policy (TOML): rules that report sketchy flows more often")->type_name("FILE");
   std::string workers, receive_buffer;
   auto* opt_workers = app.add_option("--workers", workers, "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)")->type_name("N");
   auto* opt_receive_buffer = app.add_option("--receive-buffer", receive_buffer, "Live UDP: socket receive buffer asked for, per worker (default 32M)")->type_name("BYTES");
@@ -115,6 +117,13 @@ int main(int argc, char** argv) {
   replay->add_option("--exporters", replay_args.exporters, "Send from N sockets (ports) in turn, batch by batch (default 1; for v5/sFlow, which carry no templates)")->type_name("N");
   replay->add_flag("--allow-non-loopback", replay_args.allow_non_loopback, "Allow a destination that is not loopback");
 
+  auto* policy_cmd = app.add_subcommand("policy", "The suspicion policy: print the example, or check a file");
+  policy_cmd->require_subcommand(1);
+  auto* policy_example = policy_cmd->add_subcommand("example", "Print the commented example policy");
+  auto* policy_check = policy_cmd->add_subcommand("check", "Load a policy and its lists and print what it loaded");
+  std::string policy_check_path;
+  policy_check->add_option("file", policy_check_path, "The policy file")->required();
+
   auto* receive = add_receive_command(app);
 
   try {
@@ -135,6 +144,8 @@ int main(int argc, char** argv) {
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);
   if (*replay) return cmd_replay(replay_args);
+  if (*policy_example) return cmd_policy_example();
+  if (*policy_check) return cmd_policy_check(policy_check_path);
   if (*synth) {
     for (auto [opt, texts, into] : {std::tuple{opt_src_hosts, &synth_src_hosts, &synth_config.src_hosts},
                                     std::tuple{opt_dst_hosts, &synth_dst_hosts, &synth_config.dst_hosts}}) {
@@ -184,6 +195,7 @@ int main(int argc, char** argv) {
     }
     config.sampler.seed = *s;
   }
+  if (*opt_policy) config.policy_file = policy_file;
   if (*opt_key) config.key_path = key;
   if (*opt_email) config.contact.email = email;
   if (*opt_identity) config.contact.identity = identity;

@@ -36,6 +36,7 @@ public:
         dispatcher_(settings.templates.shared_among(workers)), sampler_(settings.sampler), builder_(settings.report),
         signer_(settings.keys) {
     flows_.reserve(64);
+    take_policy();
   }
 
   void run() {
@@ -45,6 +46,7 @@ public:
     while (source_.next_batch(batch, n)) {
       if (settings_.reopen && settings_.reopen->load(std::memory_order_relaxed) && settings_.reopen->exchange(false))
         for (sink::Sink* s : settings_.sinks) s->reopen();
+      if (settings_.policy && settings_.policy->generation() != policy_generation_) take_policy();
       for (std::size_t i = 0; i < n; ++i) handle(batch[i]);
       if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
         seen = r;
@@ -63,13 +65,52 @@ private:
     }
     ++counters_.decoded;
     counters_.flows += flows_.size();
+    if (policy_) {
+      handle_with_policy();
+      return;
+    }
     for (const core::FlowRecord& flow : flows_) {
       if (!sampler_.keep(flow)) continue;
       builder_.build(flow, core::system_clock().wall_ns(), message_);
       signer_.sign(message_, signed_report_);
+      signed_report_.suspicious = false;
       for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
       ++counters_.reports;
     }
+  }
+
+  void handle_with_policy() {
+    const std::int64_t now_ns = core::system_clock().monotonic_ns();  // the volume window's clock
+    policy_->observe_batch(flows_, *state_, now_ns);  // every flow counts toward its destination's volume
+    for (std::size_t i = 0; i < flows_.size(); ++i) {
+      const core::FlowRecord& flow = flows_[i];
+      decision_.suspicious = false;
+      const bool kept = sampler_.keep(
+          flow, [&](double base) { return policy_->ceiling(base); },
+          [&](double base) {
+            ++counters_.policy_decided;
+            policy_->decide(flow, *state_, decision_, i);
+            return policy_->boosted(base, decision_);
+          });
+      if (!kept) continue;
+      builder_.build(flow, core::system_clock().wall_ns(), message_,
+                     decision_.suspicious ? std::span<const policy::Reason>(decision_.reasons)
+                                          : std::span<const policy::Reason>());
+      signer_.sign(message_, signed_report_);
+      signed_report_.suspicious = decision_.suspicious;
+      for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
+      ++counters_.reports;
+      counters_.suspicious_reports += decision_.suspicious;
+    }
+  }
+
+  void take_policy() {
+    if (!settings_.policy) return;
+    policy_generation_ = settings_.policy->generation();
+    policy_ = settings_.policy->current();
+    if (!policy_) return;
+    if (state_) state_->adopt(*policy_);
+    else state_ = std::make_unique<policy::PolicyState>(*policy_);
   }
 
   void publish(std::uint64_t request, bool done) {
@@ -101,6 +142,10 @@ private:
   std::vector<core::FlowRecord> flows_;
   std::string message_;
   report::SignedReport signed_report_;
+  std::shared_ptr<const policy::Policy> policy_;  // kept alive while its reasons are in use
+  std::uint64_t policy_generation_ = 0;
+  std::unique_ptr<policy::PolicyState> state_;
+  policy::Decision decision_;
 };
 
 PipelineResult gather(const Board& board) {
@@ -126,6 +171,8 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   refused += o.refused;
   flows += o.flows;
   reports += o.reports;
+  policy_decided += o.policy_decided;
+  suspicious_reports += o.suspicious_reports;
 }
 
 void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
@@ -142,6 +189,8 @@ void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
   if (sampler.skipped_report_icmp) out.push_back({"sampler.skipped.report_icmp", sampler.skipped_report_icmp});
   if (sampler.skipped_own_address) out.push_back({"sampler.skipped.own_address", sampler.skipped_own_address});
   out.push_back({"reports", reports});
+  if (policy_decided) out.push_back({"policy.decided", policy_decided});
+  if (suspicious_reports) out.push_back({"policy.suspicious_reports", suspicious_reports});
 }
 
 PipelineResult run_pipeline(std::span<source::Source* const> sources, const PipelineSettings& settings) {
@@ -159,6 +208,13 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
     // Woken by the last worker to finish; else every 100 ms to look at the counters request.
     if (board.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return board.done_count == sources.size(); }))
       break;
+    if (settings.policy) {
+      lock.unlock();  // reading list files must not hold up the workers' answers
+      const auto refreshed =
+          settings.policy->refresh_if_due(static_cast<double>(core::system_clock().monotonic_ns()) * 1e-9);
+      if (!refreshed && settings.on_policy_error) settings.on_policy_error(refreshed.error());
+      lock.lock();
+    }
     if (!settings.counters_request || !settings.counters_request->load(std::memory_order_relaxed) ||
         !settings.counters_request->exchange(false))
       continue;
@@ -184,7 +240,7 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}};
+  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}};
   source::Source* const one[] = {&source};
   return run_pipeline(one, settings);
 }

@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "app/policy_file.hpp"
 #include "core/counters.hpp"
 #include "decode/dispatch.hpp"
 #include "report/report_builder.hpp"
@@ -32,6 +33,10 @@ struct PipelineCounters {
   std::uint64_t refused = 0;     // datagrams refused whole (their reasons are in `decode`)
   std::uint64_t flows = 0;       // flow records decoded
   std::uint64_t reports = 0;     // reports signed and written
+  // Flows the policy's rules ran on: those whose draw fell below the highest probability any rule
+  // could give them (for the others the rules cannot change the outcome, so they are not run).
+  std::uint64_t policy_decided = 0;
+  std::uint64_t suspicious_reports = 0;  // of the reports, SUSPICIOUS ones
 
   void merge(const PipelineCounters& other) noexcept;
   // "source.datagrams", "datagrams.decoded", "netflow_v5.records", ..., "reports".
@@ -56,6 +61,10 @@ struct PipelineSettings {
   std::function<void(const PipelineResult&)> on_counters;
   // The v9 / IPFIX template caches' caps for the whole process: each worker's cache gets its share.
   decode::TemplateCacheLimits templates;
+  // The suspicion policy (none: every report is INFORMATIONAL, as before). Workers take a reloaded
+  // one at their next batch; lists with a refresh interval are re-read by run_pipeline's thread.
+  PolicyHolder* policy = nullptr;
+  std::function<void(const std::string&)> on_policy_error;  // a refresh failed (old policy kept)
 };
 
 // Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.

@@ -125,7 +125,8 @@ Guard::Slot* Guard::destination_slot(const core::IpAddress& destination, std::in
   return free_way;
 }
 
-Verdict Guard::decide(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns) {
+Verdict Guard::decide(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns,
+                      Priority priority) {
   if (destination.empty()) return Verdict::no_address;
   if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port))
     return Verdict::report_port;
@@ -143,14 +144,22 @@ Verdict Guard::decide(const core::FlowRecord& flow, const core::IpAddress& desti
     if (!slot) return Verdict::destination_table_full;
     if (slot->bucket.available(*config_.per_destination, now_ns) < 1.0) return Verdict::per_destination_budget;
   }
-  if (config_.global && !global_.take(*config_.global, now_ns)) return Verdict::global_budget;
+  if (config_.global) {
+    const Budget& g = *config_.global;
+    if (priority == Priority::informational && config_.suspicious_share > 0) {
+      const double have = global_.available(g, now_ns);
+      if (have >= 1.0 && have < 1.0 + config_.suspicious_share * g.burst) return Verdict::global_budget_reserved;
+    }
+    if (!global_.take(g, now_ns)) return Verdict::global_budget;
+  }
   if (slot) slot->bucket.take(*config_.per_destination, now_ns);
   remember(fp);
   return Verdict::admitted;
 }
 
-Verdict Guard::admit(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns) {
-  const Verdict v = decide(flow, destination, now_ns);
+Verdict Guard::admit(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns,
+                     Priority priority) {
+  const Verdict v = decide(flow, destination, now_ns, priority);
   ++counters_.verdicts[static_cast<std::size_t>(v)];
   return v;
 }

@@ -9,6 +9,8 @@
 //   destination_table_full  too many destinations are mid-budget to track another one
 //   per_destination_budget  the destination's token bucket is empty
 //   global_budget     the global token bucket is empty
+//   global_budget_reserved  an INFORMATIONAL report, and the global bucket holds no more than the
+//                     share reserved for SUSPICIOUS ones (issue 16: they pass first under pressure)
 // Deny and opt-out beat allow. Budgets are token buckets (rate per second, burst); a destination's
 // bucket lives in a fixed-size set-associative table, and an entry is only ever replaced once its
 // bucket has refilled to the full burst, which is exactly the state of a new entry: the table
@@ -43,7 +45,8 @@ namespace overflowd::guard {
   X(duplicate, "duplicate")                             \
   X(destination_table_full, "destination_table_full")   \
   X(per_destination_budget, "per_destination_budget")   \
-  X(global_budget, "global_budget")
+  X(global_budget, "global_budget")                     \
+  X(global_budget_reserved, "global_budget_reserved")
 
 enum class Verdict : std::uint8_t {
 #define OVERFLOWD_VERDICT_ENUM(name, text) name,
@@ -60,9 +63,18 @@ struct Budget {
   double burst = 1;       // >= 1: tokens a full bucket holds
 };
 
+// A report's class: SUSPICIOUS ones (the suspicion policy boosted their flow) may use the share of
+// the global budget reserved for them; every other budget and check is the same for both.
+enum class Priority : std::uint8_t { informational, suspicious };
+
 struct GuardConfig {
   std::optional<Budget> global = Budget{100, 100};        // nullopt: no global budget
   std::optional<Budget> per_destination = Budget{1, 3};   // nullopt: no per-destination budget
+  // The share of the global bucket's burst that INFORMATIONAL reports may not use: they are
+  // refused (global_budget_reserved) once the bucket holds fewer than 1 + share x burst tokens, so
+  // under pressure they go first and SUSPICIOUS ones keep the rest. 0: no reservation (the sender
+  // sets its [delivery] suspicious_share here when a suspicion policy is loaded).
+  double suspicious_share = 0;  // [0, 1)
   std::size_t destination_table = 65536;  // entries (rounded up to a multiple of kWays)
   std::size_t recent = 65536;             // (flow, destination) pairs remembered for duplicates
   std::uint16_t report_port = core::kReportPort;
@@ -101,7 +113,8 @@ public:
   // Decides whether the report on `flow` may go to `destination` (one of the flow's endpoints) at
   // `now_ns` (monotonic nanoseconds). An admitted pair has used its budget tokens and is
   // remembered as sent.
-  [[nodiscard]] Verdict admit(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns);
+  [[nodiscard]] Verdict admit(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns,
+                              Priority priority = Priority::informational);
 
   [[nodiscard]] const GuardCounters& counters() const noexcept { return counters_; }
   [[nodiscard]] const GuardConfig& config() const noexcept { return config_; }
@@ -114,7 +127,8 @@ private:
     bool used = false;
     TokenBucket bucket;
   };
-  [[nodiscard]] Verdict decide(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns);
+  [[nodiscard]] Verdict decide(const core::FlowRecord& flow, const core::IpAddress& destination, std::int64_t now_ns,
+                               Priority priority);
   [[nodiscard]] std::uint64_t hash(const void* data, std::size_t size) const noexcept;
   [[nodiscard]] Slot* destination_slot(const core::IpAddress& destination, std::int64_t now_ns) noexcept;
   [[nodiscard]] std::uint64_t fingerprint(const core::FlowRecord& flow, const core::IpAddress& destination) const noexcept;

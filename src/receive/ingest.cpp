@@ -94,6 +94,16 @@ ReportFields extract_fields(const json& report) {
   ReportFields f;
   static const ReportFields kDefaults;
   for_each_kept_field(report, [&](const report::SchemaField& field, const json* v) {
+    if (field.reason_classes) {  // the "class" of each object in the array, joined by ','
+      std::string& out = f.*field.text;
+      if (v && v->is_array())
+        for (const json& item : *v)
+          if (const json* c = item.is_object() ? member(&item, "class") : nullptr; c && c->is_string()) {
+            if (!out.empty()) out += ',';
+            out += c->get_ref<const std::string&>();
+          }
+      return;
+    }
     switch (field.type) {
       case report::FieldType::text:
         f.*field.text = str(v);

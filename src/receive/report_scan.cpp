@@ -23,6 +23,8 @@ enum class Slot : std::uint8_t {
   flowdata,
   sourcetype,
   data,
+  reason_item,   // an element of metadata.reasons (an object)
+  reason_class,  // its "class" member
   first_field,
 };
 
@@ -64,6 +66,7 @@ Slot child(Slot parent, std::string_view key) noexcept {
                                         {Slot::data, report::Section::data}};
   for (const Holds& h : kSections)
     if (h.slot == parent) return field_slot(h.section, key);
+  if (parent == Slot::reason_item && key == "class") return Slot::reason_class;
   return Slot::none;
 }
 
@@ -116,9 +119,15 @@ private:
     if (p_ >= end_) return false;
     switch (*p_) {
       case '{':
-        return object(is_container(slot) ? slot : Slot::none);
-      case '[':
-        return array();
+        return object(is_container(slot) || slot == Slot::reason_item ? slot : Slot::none);
+      case '[': {
+        const report::SchemaField* field = field_of(slot);
+        if (field && field->reason_classes) {
+          reasons_ = &(f_.*field->text);
+          return array(Slot::reason_item);
+        }
+        return array(Slot::none);
+      }
       case '"':
         return string_value(slot);
       case 't':
@@ -185,8 +194,8 @@ private:
     return ok;
   }
 
-  bool array() {
-    return elements(']', [&] { return value(Slot::none); });
+  bool array(Slot element) {
+    return elements(']', [&] { return value(element); });
   }
 
   bool literal(std::string_view word) noexcept {
@@ -345,7 +354,14 @@ private:
 
   bool string_value(Slot slot) {
     const report::SchemaField* field = field_of(slot);
-    if (field && field->type == report::FieldType::text) return string(&(f_.*field->text));
+    if (field && field->type == report::FieldType::text && !field->reason_classes) return string(&(f_.*field->text));
+    if (slot == Slot::reason_class && reasons_) {
+      scratch_.clear();
+      if (!string(&scratch_)) return false;
+      if (!reasons_->empty()) *reasons_ += ',';
+      *reasons_ += scratch_;
+      return true;
+    }
     if (field && field->type == report::FieldType::address) {
       scratch_.clear();
       if (!string(&scratch_)) return false;
@@ -425,6 +441,7 @@ private:
   ScanFacts& facts_;
   int depth_ = 0;
   std::string scratch_;
+  std::string* reasons_ = nullptr;  // the field metadata.reasons' classes go to, once seen
 };
 
 constexpr std::array<std::int8_t, 256> kBase64Values = [] {

@@ -5,7 +5,8 @@
 
 namespace overflowd::report {
 
-void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::string& out) const {
+void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::string& out,
+                          std::span<const policy::Reason> reasons) const {
   out.clear();
   out += '{';
   if (!config_.contact.empty()) {
@@ -33,7 +34,25 @@ void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::s
   json::append_uint(out, f.source_version);
   out += "}},";
 
-  out += "\"metadata\":{\"class\":\"INFORMATIONAL\",\"info\":\"FLOWSEEN\",\"time\":";
+  if (reasons.empty()) {
+    out += "\"metadata\":{\"class\":\"INFORMATIONAL\",\"info\":\"FLOWSEEN\",\"time\":";
+  } else {
+    out += "\"metadata\":{\"class\":\"SUSPICIOUS\",\"info\":\"FLOWSEEN\",\"reasons\":[";
+    for (std::size_t i = 0; i < reasons.size(); ++i) {
+      if (i) out += ',';
+      out += "{\"class\":\"";
+      out += policy::to_string(reasons[i].reason);  // a fixed name: nothing to escape
+      out += '"';
+      if (!reasons[i].list.empty()) {
+        out += ",\"list\":";
+        json::append_string(out, reasons[i].list);
+      }
+      out += ",\"rule\":";
+      json::append_string(out, reasons[i].rule);
+      out += '}';
+    }
+    out += "],\"time\":";
+  }
   const std::int64_t micros = now_ns / 1000;
   json::append_double(out, static_cast<double>(micros) / 1e6);
   out += "}}";

@@ -4,12 +4,17 @@
 //   {"contact":{"email":..,"identity":..},
 //    "flowdata":{"data":{"bcount":..,"daddr":..,...},"sourcetype":{"type":"Netflow","version":5}},
 //    "metadata":{"class":"INFORMATIONAL","info":"FLOWSEEN","time":1700000000.123456}}
+// or, for a flow the suspicion policy boosted,
+//    "metadata":{"class":"SUSPICIOUS","info":"FLOWSEEN",
+//                "reasons":[{"class":"spoofed-source","list":"drop","rule":"drop-sources"}],"time":..}}
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/flow_record.hpp"
+#include "policy/policy.hpp"
 
 namespace overflowd::report {
 
@@ -29,7 +34,12 @@ public:
 
   // Replaces `out` with the unsigned report on `flow`, made at `now_ns` (Unix nanoseconds; the
   // report carries it as fractional seconds with microsecond precision).
-  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out) const;
+  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out) const { build(flow, now_ns, out, {}); }
+  // With the suspicion policy's reasons: none gives the INFORMATIONAL report above, byte for byte;
+  // some make metadata.class "SUSPICIOUS" and add metadata.reasons, one {class, list, rule} each
+  // (list left out when the rule matched no list).
+  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out,
+             std::span<const policy::Reason> reasons) const;
 
 private:
   ReportConfig config_;

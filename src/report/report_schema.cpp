@@ -62,7 +62,10 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     // contact (from the sender's configuration, not the flow: report_builder.cpp writes it)
     {.section = Section::contact, .json = "email", .type = FieldType::text, .text = &F::email, .column = "email"},
     {.section = Section::contact, .json = "identity", .type = FieldType::text, .text = &F::identity, .column = "identity"},
-    // metadata (the time the report was made)
+    // metadata: the class and reasons (the suspicion policy, issue 16), the time the report was made
+    {.section = Section::metadata, .json = "class", .type = FieldType::text, .text = &F::report_class, .column = "class"},
+    {.section = Section::metadata, .json = "reasons", .type = FieldType::text, .text = &F::reasons, .column = "reasons",
+     .reason_classes = true},
     {.section = Section::metadata, .json = "time", .type = FieldType::number, .number = &F::time,
      .present = &F::has_time, .column = "time"},
     // flowdata.sourcetype

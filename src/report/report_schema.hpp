@@ -28,6 +28,8 @@ struct ReportFields {
   bool has_time = false;
   std::string email;
   std::string identity;
+  std::string report_class;  // metadata.class: INFORMATIONAL, SUSPICIOUS (issue 16)
+  std::string reasons;       // metadata.reasons: each reason's class, joined by ','
   std::string source_type;  // flowdata.sourcetype.type
   std::int64_t source_version = 0;
   core::IpAddress saddr, daddr, exporter;
@@ -87,6 +89,9 @@ struct SchemaField {
   bool ReportFields::*present = nullptr;  // a number: whether the report had it (null in the store otherwise)
   std::string_view column = {};
   bool range_index = false;  // an address also kept as 16 sortable bytes (<column>_bin) for prefix queries
+  // metadata.reasons: an array of objects, kept (in `text`) as their "class" members joined by ','
+  // (a report stored, read and answered as text from there on).
+  bool reason_classes = false;
 
   [[nodiscard]] constexpr bool kept() const noexcept { return integer || text || address || number; }
 };

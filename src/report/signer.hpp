@@ -17,6 +17,7 @@ namespace overflowd::report {
 struct SignedReport {
   std::string line;                // the full report, one JSON object, no newline
   std::size_t signature_at = 0;    // where the signature block's object starts in `line`
+  bool suspicious = false;         // metadata.class is SUSPICIOUS (the Guard lets it use the reserved share)
 
   // The compact wire form: the signature block alone, {"key":..,"signature":..}, which carries the
   // whole signed message. Valid while `line` is unchanged.

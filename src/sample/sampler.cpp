@@ -98,27 +98,14 @@ std::uint64_t SamplerCounters::* Sampler::skip_reason(const core::FlowRecord& fl
   return &SamplerCounters::skipped_own_address;
 }
 
-bool Sampler::keep(const core::FlowRecord& flow) noexcept {
-  ++counters_.considered;
-  if (const auto reason = skip_reason(flow)) {
-    ++(counters_.*reason);
-    return false;
-  }
-  const double p = probability(flow);
-  bool kept;
-  if (p >= 1.0) {
-    kept = true;
-  } else if (p <= 0.0) {
-    kept = false;
-  } else {
-    // P(draw < p x 2^64) = p, up to the 2^-64 granularity of the threshold. Multiplying by 2^64 is
-    // exact (a power of two, and 0 < p < 1 keeps the product below 2^64): ldexp's result, without
-    // its library call.
-    const auto threshold = static_cast<std::uint64_t>(p * 0x1p64);
-    kept = stream_.next() < threshold;
-  }
-  counters_.kept += kept;
-  return kept;
+bool Sampler::draw(double p) noexcept {
+  if (p >= 1.0) return true;
+  if (!(p > 0.0)) return false;
+  // P(draw < p x 2^64) = p, up to the 2^-64 granularity of the threshold. Multiplying by 2^64 is
+  // exact (a power of two, and 0 < p < 1 keeps the product below 2^64): ldexp's result, without
+  // its library call.
+  const auto threshold = static_cast<std::uint64_t>(p * 0x1p64);
+  return stream_.next() < threshold;
 }
 
 }  // namespace overflowd::sample

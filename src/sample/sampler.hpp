@@ -76,7 +76,46 @@ public:
   [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
 
   // Decides, with one draw when 0 < p < 1. Counts what it refuses and why.
-  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept;
+  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept {
+    return keep(flow, [](double p) noexcept { return p; });
+  }
+  // The same with the probability raised by `boost` (the suspicion policy: base -> boosted), which
+  // runs only for flows that may be reported at all.
+  template <typename Boost>
+  [[nodiscard]] bool keep(const core::FlowRecord& flow, Boost&& boost) noexcept {
+    ++counters_.considered;
+    if (const auto reason = skip_reason(flow)) {
+      ++(counters_.*reason);
+      return false;
+    }
+    const bool kept = draw(boost(probability(flow)));
+    counters_.kept += kept;
+    return kept;
+  }
+  // The same, drawing first: `ceiling(base)` bounds what `boost(base)` may return, and boost runs
+  // only when the draw falls below the ceiling (else the flow is not kept whatever boost says).
+  // Exact: the flow is kept when the draw is below boost(base), with probability boost(base).
+  template <typename Ceiling, typename Boost>
+  [[nodiscard]] bool keep(const core::FlowRecord& flow, Ceiling&& ceiling, Boost&& boost) noexcept {
+    ++counters_.considered;
+    if (const auto reason = skip_reason(flow)) {
+      ++(counters_.*reason);
+      return false;
+    }
+    const double base = probability(flow);
+    const double top = ceiling(base);
+    bool kept;
+    if (top >= 1.0) {
+      kept = draw(boost(base));
+    } else if (!(top > 0.0)) {
+      kept = false;
+    } else {
+      const std::uint64_t u = stream_.next();
+      kept = u < threshold(top) && u < threshold(boost(base));
+    }
+    counters_.kept += kept;
+    return kept;
+  }
 
   [[nodiscard]] const SamplerCounters& counters() const noexcept { return counters_; }
 
@@ -85,6 +124,15 @@ public:
   [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept;
 
 private:
+  [[nodiscard]] bool draw(double p) noexcept;
+  // p x 2^64 for 0 < p < 1 (exact: a power of two), UINT64_MAX for p >= 1 (kept always: a draw
+  // of UINT64_MAX happens with probability 2^-64, the threshold's granularity), 0 for p <= 0.
+  [[nodiscard]] static std::uint64_t threshold(double p) noexcept {
+    if (p >= 1.0) return UINT64_MAX;
+    if (!(p > 0.0)) return 0;
+    return static_cast<std::uint64_t>(p * 0x1p64);
+  }
+
   SamplerConfig config_;
   Keystream stream_;
   SamplerCounters counters_;

@@ -39,7 +39,8 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
   for (const core::IpAddress* t : targets) {
     if (!t) continue;
     const core::IpAddress address = t->unmapped();
-    if (guard_.admit(flow, address, now_ns) != guard::Verdict::admitted) continue;
+    const auto priority = report.suspicious ? guard::Priority::suspicious : guard::Priority::informational;
+    if (guard_.admit(flow, address, now_ns, priority) != guard::Verdict::admitted) continue;
     for (auto& transport : transports_) transport->send(address, report);
   }
 }

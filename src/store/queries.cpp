@@ -213,6 +213,10 @@ json SqliteQueries::reports(const ReportFilter& f) {
   }
   if (f.saddr) w.prefixes("saddr_bin", {*f.saddr});
   if (f.daddr) w.prefixes("daddr_bin", {*f.daddr});
+  if (!f.report_class.empty()) {
+    w.add("class = ?");
+    w.args.emplace_back(f.report_class);
+  }
   if (f.since) {
     w.add("received_ns >= ?");
     w.args.emplace_back(to_ns(*f.since));

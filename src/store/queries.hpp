@@ -27,6 +27,7 @@ inline constexpr std::int64_t kMaxLimit = 1000;
 struct ReportFilter {
   std::string key;                  // 64 hex digits
   std::optional<Cidr> saddr, daddr;
+  std::string report_class;            // metadata.class (SUSPICIOUS, INFORMATIONAL); empty: any
   std::optional<double> since, until;  // receive time, Unix seconds
   std::optional<std::int64_t> before;  // id: for paging, rows older than this one
   std::int64_t limit = 100;

@@ -125,6 +125,14 @@ CREATE INDEX alerts_key_created ON alerts(key, created_ns);
 CREATE INDEX alerts_created ON alerts(created_ns);
 CREATE INDEX invalid_received ON invalid(received_ns);
 )sql",
+    // 4: the report's class and its reasons' classes (the sender's suspicion policy, issue 16).
+    R"sql(
+ALTER TABLE reports ADD COLUMN class TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN reasons TEXT NOT NULL DEFAULT '';
+UPDATE reports SET class = json_extract(message, '$.metadata.class')
+  WHERE json_valid(message) AND json_type(message, '$.metadata.class') = 'text';
+CREATE INDEX reports_class ON reports(class, id);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 

@@ -241,6 +241,16 @@ TEST(IngestFastPath, AgreesWithTheReferenceOnTrickyMessages) {
     messages.push_back(replace(m, "\"saddr\":\"192.0.2.1\"", std::string("\"saddr\":") + v));
     messages.push_back(replace(m, "\"exporter\":\"203.0.113.1\"", std::string("\"exporter\":") + v));
   }
+  // metadata.reasons (issue 16): kept as the "class" of each object in the array, joined by ','.
+  for (const char* v : {"[{\"class\":\"syn-flood\",\"rule\":\"r\"}]", "[]", "[{}]", "\"syn-flood\"", "{\"class\":\"x\"}",
+                        "[{\"class\":\"a\"},{\"class\":\"b\",\"list\":\"l\"}]", "[{\"class\":7},{\"class\":\"b\"}]",
+                        "[\"a\",{\"class\":\"b\"},[{\"class\":\"c\"}],null]", "[{\"class\":\"a\",\"class\":\"b\"}]",
+                        "[{\"class\":\"\\u00e9,\\n\"}]", "[{\"x\":{\"class\":\"deep\"}}]", "[{\"class\":[\"a\"]}]", "null"}) {
+    messages.push_back(replace(m, "\"metadata\":{", std::string("\"metadata\":{\"reasons\":") + v + ","));
+    messages.push_back(replace(m, "\"data\":{", std::string("\"data\":{\"reasons\":") + v + ","));
+  }
+  for (const char* v : {"\"SUSPICIOUS\"", "7", "[\"SUSPICIOUS\"]"})
+    messages.push_back(replace(m, "\"metadata\":{", std::string("\"metadata\":{\"class\":") + v + ","));
   // Containers of the wrong type, or in the wrong place.
   messages.push_back(replace(m, "{\"data\":{", "{\"data\":[{"));
   messages.push_back(replace(m, "\"contact\":{", "\"contact\":[{"));

@@ -122,5 +122,37 @@ TEST(DeliverySink, FlushFinishesTheTransportsOnce) {
   EXPECT_EQ(sent.finished, 2);
 }
 
+// A SUSPICIOUS report (SignedReport::suspicious, set by the pipeline from the policy's decision)
+// reaches the Guard as such: with the global bucket down to its reserved share, it passes where an
+// INFORMATIONAL one is refused (global_budget_reserved).
+TEST(DeliverySink, SuspiciousReportsUseTheReservedShare) {
+  DeliveryConfig c = open_config(DeliverTo::dst);
+  c.guard.global = guard::Budget{1e-9, 4};  // no refill within the test
+  c.guard.suspicious_share = 0.5;           // informational: only while at least 1 + 0.5 x 4 tokens remain
+  Sent sent;
+  auto sink = make(c, sent);
+  std::uint16_t port = 1;
+  auto send = [&](bool suspicious) {
+    const auto f = flow("1.1.1.1", "9.9.9." + std::to_string(port), port);
+    ++port;
+    auto r = sign(f);
+    r.suspicious = suspicious;
+    const auto before = sent.to.size();
+    sink->write_at(f, r, 0);
+    return sent.to.size() > before;
+  };
+  EXPECT_TRUE(send(false));   // 4 tokens
+  EXPECT_TRUE(send(false));   // 3
+  EXPECT_FALSE(send(false));  // 2: inside the reserve
+  EXPECT_TRUE(send(true));    // SUSPICIOUS may take it
+  EXPECT_TRUE(send(true));
+  EXPECT_FALSE(send(true));   // and the global budget still holds
+  std::vector<core::NamedCount> counters;
+  sink->append_counters(counters);
+  bool reserved = false;
+  for (const auto& n : counters) reserved |= n.name == "guard.suppressed.global_budget_reserved" && n.value == 1;
+  EXPECT_TRUE(reserved);
+}
+
 }  // namespace
 }  // namespace overflowd::sink

@@ -10,6 +10,7 @@
 
 #include "receive/ingest.hpp"
 #include "receive/receive_test_util.hpp"
+#include "policy/policy.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
 #include "store/queries.hpp"
@@ -118,7 +119,10 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
   const auto k = testing::key(31);
   report::ReportBuilder builder(report::ReportConfig{report::Contact{"noc@schema.example", "Schema Test Net"}});
   std::string message;
-  builder.build(every_field(), kNow, message);
+  // A SUSPICIOUS report, so that metadata.class and metadata.reasons have something to carry.
+  const policy::Reason reasons[] = {{policy::ReasonClass::spoofed_source, "urpf", ""},
+                                    {policy::ReasonClass::listed_source, "drop", "drop-list"}};
+  builder.build(every_field(), kNow, message, reasons);
   report::Signer signer(k);
   report::SignedReport signed_report;
   signer.sign(message, signed_report);
@@ -164,10 +168,49 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
     ASSERT_TRUE(written) << "the builder writes every field the flow has";
     if (!field.kept()) continue;
     ASSERT_TRUE(section.contains(field.json)) << "a kept field is in the first flow's report";
-    const json& signed_value = section.at(std::string(field.json));
+    json signed_value = section.at(std::string(field.json));
+    if (field.reason_classes) {  // kept as the reasons' classes, joined
+      ASSERT_EQ(signed_value.size(), 2u);
+      signed_value = signed_value[0]["class"].get<std::string>() + "," + signed_value[1]["class"].get<std::string>();
+      EXPECT_EQ(signed_value, "spoofed-source,listed-source");
+    }
     EXPECT_EQ(kept_value(fields, field), signed_value) << "read as signed";
     EXPECT_EQ(api_value(row, field), signed_value) << "stored and answered as signed";
   }
+}
+
+TEST(ReportSchema, ReportsAreFilteredByClass) {
+  const auto k = testing::key(32);
+  report::ReportBuilder builder(report::ReportConfig{});
+  report::Signer signer(k);
+  testing::TempDb db;
+  store::StoreConfig sc;
+  sc.path = db.path();
+  auto s = store::SqliteStore::open(sc);
+  ASSERT_TRUE(s) << s.error();
+  const policy::Reason reasons[] = {{policy::ReasonClass::syn_flood, "syn-only", ""}};
+  for (int i = 0; i < 3; ++i) {
+    core::FlowRecord f = every_field();
+    f.sport = static_cast<std::uint16_t>(1000 + i);
+    std::string message;
+    builder.build(f, kNow, message, i == 1 ? std::span<const policy::Reason>(reasons) : std::span<const policy::Reason>());
+    report::SignedReport signed_report;
+    signer.sign(message, signed_report);
+    const Item item{Arrival{Input::udp, "127.0.0.1", kNow}, ingest(signed_report.line, kNow, SkewPolicy{}),
+                    SpoofStatus::not_mine};
+    ASSERT_TRUE((*s)->write(std::span(&item, 1)));
+  }
+  auto q = store::SqliteQueries::open(db.path());
+  ASSERT_TRUE(q) << q.error();
+  store::ReportFilter f;
+  f.report_class = "SUSPICIOUS";
+  const json sus = (*q)->reports(f)["reports"];
+  ASSERT_EQ(sus.size(), 1u);
+  EXPECT_EQ(sus[0]["reasons"], "syn-flood");
+  EXPECT_EQ(sus[0]["flow"]["sport"], 1001);
+  f.report_class = "INFORMATIONAL";
+  EXPECT_EQ((*q)->reports(f)["reports"].size(), 2u);
+  EXPECT_EQ((*q)->reports(store::ReportFilter{})["reports"].size(), 3u);
 }
 
 }  // namespace

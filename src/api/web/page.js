@@ -83,9 +83,12 @@ function chart(series, bucket) {
 }
 async function refresh() {
   try {
-    const [disc, stats, summary, spoof, alerts, keys, reports, invalid] = await Promise.all([
+    const [disc, stats, summary, spoof, alerts, keys, reports, invalid, suspicious] = await Promise.all([
       get("/.well-known/overflowd"), get("/api/stats"), get("/api/summary"), get("/api/spoofing"),
-      get("/api/alerts?limit=50"), get("/api/keys?limit=50"), get("/api/reports?limit=50"), get("/api/invalid?limit=20")]);
+      get("/api/alerts?limit=50"), get("/api/keys?limit=50"), get("/api/reports?limit=50"), get("/api/invalid?limit=20"),
+      get("/api/reports?class=SUSPICIOUS&limit=50")]);
+    // The suspicious first (the sender's policy boosted them, and says why), then the rest.
+    const recent = (suspicious.reports || []).concat((reports.reports || []).filter((r) => r.class !== "SUSPICIOUS"));
     $("identity").textContent = who(disc.contact);
     $("pubkey").textContent = disc.keys && disc.keys[0] ? "key " + disc.keys[0].key : "";
     $("updated").textContent = "updated " + fmtTime(Date.now() / 1000);
@@ -123,8 +126,10 @@ async function refresh() {
       ["exporters", (r) => fmtNum(r.exporters), "num"], ["prefixes", (r) => fmtNum(r.prefixes), "num"],
       ["contacts", (r) => (r.contacts || []).length, (r) => (r.contacts || []).length > 1 ? "num bad" : "num"],
       ["first seen", (r) => fmtTime(r.first_seen)], ["last seen", (r) => fmtTime(r.last_seen)]], "no key yet");
-    table("reports", reports.reports, [
+    table("reports", recent, [
       ["received", (r) => fmtTime(r.received)], ["input", (r) => r.input], ["network", (r) => who(r.contact)],
+      ["class", (r) => r.class === "SUSPICIOUS" ? "suspicious" : "", (r) => r.class === "SUSPICIOUS" ? "bad" : ""],
+      ["reasons", (r) => (r.reasons || "").split(",").join(", "), "wrap"],
       ["key", (r) => shortKey(r.key), "mono"], ["flow", (r) => flowText(r.flow), "mono"], ["packets", (r) => fmtNum(r.flow.pcount), "num"],
       ["bytes", (r) => fmtNum(r.flow.bcount), "num"], ["exporter", (r) => r.flow.exporter, "mono"],
       ["time", (r) => r.time_flag, (r) => r.time_flag === "ok" ? "good" : "bad"],

@@ -1,0 +1,372 @@
+// Each matcher of the suspicion policy on hand-built flows, the combining rules, the caps, and
+// uRPF-lite; the per-destination volume sketch on a synthetic flood (bounded memory at 1,000,000
+// distinct destinations). Pure: no packets, no files.
+#include "policy/policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace overflowd::policy {
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+
+core::IpAddress ip(std::string_view s) { return *core::IpAddress::parse(s); }
+guard::Cidr cidr(std::string_view s) { return *guard::Cidr::parse(s); }
+
+core::FlowRecord flow(std::string_view src, std::string_view dst, std::uint8_t proto = 6, std::uint16_t sport = 40000,
+                      std::uint16_t dport = 80) {
+  core::FlowRecord f;
+  f.src = ip(src);
+  f.dst = ip(dst);
+  f.protocol = proto;
+  f.sport = sport;
+  f.dport = dport;
+  f.pcount = 10;
+  f.bcount = 10 * 500;
+  f.tcp_flags = 0x18;  // PSH ACK
+  f.fields = core::kNetflowV5Fields;
+  f.exporter = ip("192.0.2.1");
+  f.input = 3;
+  return f;
+}
+
+RuleSpec rule(std::string name, ReasonClass c, double multiplier = 10) {
+  RuleSpec r;
+  r.name = std::move(name);
+  r.reason = c;
+  r.multiplier = multiplier;
+  return r;
+}
+
+std::shared_ptr<const Policy> build(PolicySpec s) {
+  auto p = Policy::build(std::move(s));
+  EXPECT_TRUE(p) << p.error();
+  return p ? *p : nullptr;
+}
+
+struct Eval {
+  std::shared_ptr<const Policy> policy;
+  std::unique_ptr<PolicyState> state;
+  Decision d;
+  explicit Eval(PolicySpec s) : policy(build(std::move(s))), state(std::make_unique<PolicyState>(*policy)) {}
+  const Decision& operator()(const core::FlowRecord& f, std::int64_t now = 0) {
+    policy->evaluate(f, *state, now, d);
+    return d;
+  }
+  bool matches(const core::FlowRecord& f) { return (*this)(f).suspicious; }
+};
+
+ListSpec list(std::string name, std::vector<guard::Cidr> prefixes) {
+  ListSpec l;
+  l.name = std::move(name);
+  l.prefixes = std::move(prefixes);
+  return l;
+}
+
+PolicySpec one(RuleSpec r) {
+  PolicySpec s;
+  s.rules.push_back(std::move(r));
+  return s;
+}
+
+TEST(PolicyMatch, SourceAndDestinationLists) {
+  PolicySpec s;
+  s.lists.push_back(list("drop", {cidr("198.51.100.0/24"), cidr("2001:db8:bad::/48")}));
+  auto r = rule("drop-src", ReasonClass::listed_source);
+  r.src_list = {"drop"};
+  s.rules.push_back(r);
+  auto r2 = rule("to-victims", ReasonClass::volumetric);
+  r2.dst_cidr = {cidr("203.0.113.0/25")};
+  s.rules.push_back(r2);
+  Eval e(s);
+  const auto& d = e(flow("198.51.100.7", "8.8.8.8"));
+  ASSERT_TRUE(d.suspicious);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].rule, "drop-src");
+  EXPECT_EQ(d.reasons[0].list, "drop");
+  EXPECT_EQ(d.reasons[0].reason, ReasonClass::listed_source);
+  EXPECT_TRUE(e.matches(flow("2001:db8:bad::1", "2001:db8::2")));
+  EXPECT_FALSE(e.matches(flow("198.51.101.7", "8.8.8.8")));
+  EXPECT_FALSE(e.matches(flow("8.8.8.8", "198.51.100.7")));  // a source list, not a destination one
+  EXPECT_TRUE(e.matches(flow("8.8.8.8", "203.0.113.5")));
+  EXPECT_FALSE(e.matches(flow("8.8.8.8", "203.0.113.200")));
+  EXPECT_EQ(e(flow("8.8.8.8", "203.0.113.5")).reasons[0].list, "to-victims.dst_cidr");
+}
+
+TEST(PolicyMatch, SpecialPurposeRegistry) {
+  auto r = rule("special-src", ReasonClass::bogon_source);
+  r.src_special = true;
+  Eval e(one(r));
+  EXPECT_TRUE(e.matches(flow("0.1.2.3", "8.8.8.8")));
+  EXPECT_TRUE(e.matches(flow("240.0.0.1", "8.8.8.8")));
+  EXPECT_TRUE(e.matches(flow("10.1.1.1", "8.8.8.8")));
+  EXPECT_TRUE(e.matches(flow("fe80::1", "2001:4860::1")));
+  EXPECT_FALSE(e.matches(flow("8.8.4.4", "8.8.8.8")));
+  EXPECT_EQ(e(flow("0.1.2.3", "8.8.8.8")).reasons[0].list, "special-purpose");
+  auto not_special = rule("global-src", ReasonClass::bogon_source);
+  not_special.src_special = false;
+  Eval n(one(not_special));
+  EXPECT_TRUE(n.matches(flow("8.8.4.4", "8.8.8.8")));
+  EXPECT_FALSE(n.matches(flow("10.1.1.1", "8.8.8.8")));
+}
+
+TEST(PolicyMatch, ProtocolAndPortsAndAmplificationSet) {
+  auto r = rule("amp-trigger", ReasonClass::reflection_trigger);
+  r.protocol = {17};
+  for (auto p : amplification_ports()) r.dst_port.push_back({p, p});
+  Eval e(one(r));
+  for (int p : {53, 123, 1900, 11211, 389, 19, 17, 161, 137, 111, 5353, 3702})
+    EXPECT_TRUE(e.matches(flow("8.8.4.4", "8.8.8.8", 17, 40000, static_cast<std::uint16_t>(p)))) << p;
+  EXPECT_FALSE(e.matches(flow("8.8.4.4", "8.8.8.8", 17, 40000, 443)));
+  EXPECT_FALSE(e.matches(flow("8.8.4.4", "8.8.8.8", 6, 40000, 53)));  // TCP 53
+  auto ranged = rule("high", ReasonClass::reflection_response);
+  ranged.src_port = {{1000, 2000}};
+  Eval e2(one(ranged));
+  EXPECT_TRUE(e2.matches(flow("8.8.4.4", "8.8.8.8", 17, 1000, 9)));
+  EXPECT_TRUE(e2.matches(flow("8.8.4.4", "8.8.8.8", 6, 2000, 9)));
+  EXPECT_FALSE(e2.matches(flow("8.8.4.4", "8.8.8.8", 17, 2001, 9)));
+  EXPECT_FALSE(e2.matches(flow("8.8.4.4", "8.8.8.8", 1, 1500, 9)));  // ICMP has no ports
+}
+
+TEST(PolicyMatch, TcpFlagsSynWithoutAck) {
+  auto r = rule("syn", ReasonClass::syn_flood);
+  r.tcp_flags_set = 0x02;
+  r.tcp_flags_unset = 0x10;
+  Eval e(one(r));
+  auto f = flow("8.8.4.4", "8.8.8.8");
+  f.tcp_flags = 0x02;
+  EXPECT_TRUE(e.matches(f));
+  f.tcp_flags = 0x12;  // SYN ACK
+  EXPECT_FALSE(e.matches(f));
+  f.tcp_flags = 0x02;
+  f.protocol = 17;
+  EXPECT_FALSE(e.matches(f));
+  f.protocol = 6;
+  f.fields &= ~core::Field::kTcpFlags;  // unknown flags never match
+  EXPECT_FALSE(e.matches(f));
+}
+
+TEST(PolicyMatch, BytesPerPacket) {
+  auto r = rule("small", ReasonClass::reflection_trigger);
+  r.bytes_per_packet_min = 40;
+  r.bytes_per_packet_max = 100;
+  Eval e(one(r));
+  auto f = flow("8.8.4.4", "8.8.8.8");
+  f.pcount = 10;
+  f.bcount = 600;
+  EXPECT_TRUE(e.matches(f));
+  f.bcount = 1000;
+  EXPECT_TRUE(e.matches(f));
+  f.bcount = 1001;
+  EXPECT_FALSE(e.matches(f));
+  f.bcount = 399;
+  EXPECT_FALSE(e.matches(f));
+  f.pcount = 0;
+  EXPECT_FALSE(e.matches(f));
+}
+
+TEST(PolicyMatch, ExporterAndInput) {
+  auto r = rule("edge", ReasonClass::listed_source);
+  r.exporter = {ip("192.0.2.1")};
+  r.input = {3, 7};
+  Eval e(one(r));
+  auto f = flow("8.8.4.4", "8.8.8.8");
+  EXPECT_TRUE(e.matches(f));
+  f.input = 4;
+  EXPECT_FALSE(e.matches(f));
+  f.input = 7;
+  f.exporter = ip("192.0.2.2");
+  EXPECT_FALSE(e.matches(f));
+}
+
+PolicySpec urpf_spec() {
+  PolicySpec s;
+  s.own_prefixes = {cidr("198.51.100.0/24"), cidr("2001:db8:1::/48")};
+  s.interfaces.push_back({ip("192.0.2.1"), 10, InterfaceRole::customer, {cidr("203.0.113.0/25")}});
+  s.interfaces.push_back({ip("192.0.2.1"), 1, InterfaceRole::transit, {}});
+  s.interfaces.push_back({ip("192.0.2.1"), 2, InterfaceRole::peer, {}});
+  auto r = rule("urpf", ReasonClass::spoofed_source, 100);
+  r.spoofed = true;
+  s.rules.push_back(r);
+  return s;
+}
+
+TEST(PolicyMatch, UrpfLite) {
+  Eval e(urpf_spec());
+  auto on = [](std::string_view src, std::uint32_t input, std::string_view exporter = "192.0.2.1") {
+    auto f = flow(src, "8.8.8.8");
+    f.input = input;
+    f.exporter = ip(exporter);
+    return f;
+  };
+  EXPECT_FALSE(e.matches(on("203.0.113.5", 10)));   // customer, allowed
+  EXPECT_TRUE(e.matches(on("203.0.113.200", 10)));  // customer, outside its prefixes
+  EXPECT_TRUE(e.matches(on("8.8.4.4", 10)));
+  EXPECT_TRUE(e.matches(on("198.51.100.9", 1)));    // my own prefix in from transit
+  EXPECT_TRUE(e.matches(on("198.51.100.9", 2)));    // ... or from a peer
+  EXPECT_FALSE(e.matches(on("8.8.4.4", 1)));        // someone else's prefix from transit: fine
+  EXPECT_FALSE(e.matches(on("198.51.100.9", 99)));  // undeclared interface: unknown, not spoofed
+  EXPECT_FALSE(e.matches(on("198.51.100.9", 1, "192.0.2.2")));  // another exporter
+  auto no_if = on("203.0.113.200", 10);
+  no_if.fields &= ~core::Field::kInterfaces;
+  EXPECT_FALSE(e.matches(no_if));
+  EXPECT_EQ(e.policy->urpf(on("203.0.113.200", 10)), UrpfVerdict::spoofed);
+  EXPECT_EQ(e.policy->urpf(on("203.0.113.1", 10)), UrpfVerdict::ok);
+}
+
+TEST(PolicyCombine, MaxTakesLargestAndListsEveryReasonFirstStopsAtFirst) {
+  PolicySpec s;
+  s.max_multiplier = 40;
+  auto a = rule("a", ReasonClass::syn_flood, 5);
+  a.protocol = {6};
+  auto b = rule("b", ReasonClass::listed_source, 1000);  // capped to 40
+  b.src_cidr = {cidr("198.51.100.0/24")};
+  auto c = rule("c", ReasonClass::reflection_trigger);
+  c.probability = 0.3;
+  c.multiplier.reset();
+  c.dst_cidr = {cidr("203.0.113.0/24")};
+  s.rules = {a, b, c};
+  Eval e(s);
+  const auto f = flow("198.51.100.1", "203.0.113.1");
+  const auto& d = e(f);
+  ASSERT_EQ(d.reasons.size(), 3u);
+  EXPECT_EQ(d.multiplier, 40);
+  EXPECT_EQ(d.probability, 0.3);
+  EXPECT_DOUBLE_EQ(e.policy->boosted(1e-3, d), 0.3);   // the probability floor wins
+  EXPECT_DOUBLE_EQ(e.policy->boosted(0.01, d), 0.4);   // the (capped) multiplier wins
+  EXPECT_DOUBLE_EQ(e.policy->boosted(0.5, d), 1.0);
+  s.combine = Combine::first;
+  Eval first(s);
+  const auto& d1 = first(f);
+  ASSERT_EQ(d1.reasons.size(), 1u);
+  EXPECT_EQ(d1.reasons[0].rule, "a");
+  EXPECT_DOUBLE_EQ(first.policy->boosted(1e-3, d1), 5e-3);
+  // Nothing matched: the base, untouched.
+  const auto& none = e(flow("8.8.4.4", "8.8.8.8", 17));
+  EXPECT_FALSE(none.suspicious);
+  EXPECT_EQ(e.policy->boosted(1e-3, none), 1e-3);
+}
+
+TEST(PolicyCombine, ProbabilityCappedByMaxProbability) {
+  PolicySpec s;
+  s.max_probability = 0.1;
+  auto c = rule("c", ReasonClass::reflection_trigger);
+  c.multiplier.reset();
+  c.probability = 1.0;
+  c.protocol = {17};
+  s.rules = {c};
+  Eval e(s);
+  EXPECT_DOUBLE_EQ(e.policy->boosted(1e-5, e(flow("8.8.4.4", "8.8.8.8", 17))), 0.1);
+}
+
+TEST(PolicyBuild, RefusesWhatCannotWork) {
+  auto expect_error = [](PolicySpec s, std::string_view needle) {
+    auto p = Policy::build(std::move(s));
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().find(needle), std::string::npos) << p.error();
+  };
+  auto r = rule("x", ReasonClass::listed_source);
+  expect_error(one(r), "no condition");
+  r.src_list = {"missing"};
+  expect_error(one(r), "'missing'");
+  r.src_list.clear();
+  r.protocol = {6};
+  r.probability = 0.5;
+  expect_error(one(r), "exactly one of multiplier and probability");
+  r.probability.reset();
+  r.multiplier = 0.5;
+  expect_error(one(r), "multiplier");
+  r.multiplier = 2;
+  r.spoofed = true;
+  expect_error(one(r), "urpf");
+  r.spoofed.reset();
+  PolicySpec two = one(r);
+  two.rules.push_back(r);
+  expect_error(two, "defined twice");
+  PolicySpec many;
+  for (int i = 0; i < 70; ++i) many.lists.push_back(list("l" + std::to_string(i), {}));
+  many.rules.push_back(r);
+  expect_error(many, "more than 64");
+  PolicySpec cap = one(r);
+  cap.max_multiplier = 0.5;
+  expect_error(cap, "max_multiplier");
+}
+
+TEST(PolicyVolume, DetectsTheVictimOfAFloodWithinTheWindow) {
+  PolicySpec s;
+  s.volume.window_s = 10;
+  auto r = rule("flood", ReasonClass::volumetric, 20);
+  r.dst_pps = 500;  // 5,000 packets in the 10 s window
+  s.rules.push_back(r);
+  auto by_sources = rule("many-sources", ReasonClass::volumetric, 20);
+  by_sources.dst_sources = 500;
+  s.rules.push_back(by_sources);
+  Eval e(s);
+  std::mt19937_64 rng(3);
+  const auto victim = ip("203.0.113.80");
+  int detected_at = -1, sources_at = -1;
+  std::uint64_t false_positives = 0;
+  // 5 seconds: 100,000 background flows of 1 packet to random destinations, and a flood of
+  // 2,000 one-packet flows per second to the victim from random (spoofed) sources.
+  for (int i = 0; i < 110'000; ++i) {
+    const std::int64_t now = static_cast<std::int64_t>(i) * 5 * kSecond / 110'000;
+    core::FlowRecord f = flow("8.8.4.4", "8.8.8.8");
+    f.pcount = 1;
+    f.bcount = 60;
+    f.src = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+    if (i % 11 == 0) {
+      f.dst = victim;
+      const auto& d = e(f, now);
+      for (const auto& reason : d.reasons) {
+        if (reason.rule == "flood" && detected_at < 0) detected_at = i;
+        if (reason.rule == "many-sources" && sources_at < 0) sources_at = i;
+      }
+    } else {
+      f.dst = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+      false_positives += e(f, now).suspicious;
+    }
+  }
+  // 10,000 packets arrive at 2,000/s: the 5,001st after 2.5 s; the sources rule after 500 sources.
+  EXPECT_GT(detected_at, 11 * 4900);
+  EXPECT_LT(detected_at, 11 * 5100);
+  EXPECT_GT(sources_at, 0);
+  EXPECT_LT(sources_at, 11 * 600);
+  EXPECT_EQ(false_positives, 0u);
+}
+
+TEST(PolicyVolume, OldTrafficLeavesTheWindow) {
+  VolumeSketch v({.window_s = 1, .width = 1024, .depth = 4, .pair_bits = 1 << 16});
+  const auto a = ip("203.0.113.1"), s = ip("8.8.8.8");
+  auto e = v.add(s, a, 1000, 1000, 0);
+  EXPECT_GE(e.packets_per_second, 1000);
+  e = v.add(s, a, 1, 1, kSecond / 2);
+  EXPECT_GE(e.packets_per_second, 1001);
+  e = v.add(s, a, 1, 1, 3 * kSecond);  // two windows later: all gone
+  EXPECT_LE(e.packets_per_second, 1);
+  EXPECT_EQ(e.distinct_sources, 1);
+}
+
+TEST(PolicyVolume, BoundedMemoryAtAMillionDestinations) {
+  VolumeSketch v(VolumeConfig{});
+  const std::size_t before = v.memory_bytes();
+  std::mt19937_64 rng(5);
+  const auto victim = ip("203.0.113.80");
+  VolumeEstimate last{};
+  for (int i = 0; i < 1'000'000; ++i) {
+    const auto src = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+    (void)v.add(src, core::IpAddress::v4(static_cast<std::uint32_t>(rng())), 2, 120, i * 1000);
+    if (i % 10 == 0) last = v.add(src, victim, 100, 6000, i * 1000);
+  }
+  EXPECT_EQ(v.memory_bytes(), before);
+  EXPECT_LT(before, 8u << 20);
+  // Count-min never undercounts: 100,000 flows x 100 packets within one second.
+  EXPECT_GE(last.packets_per_second * 10, 1e7);
+  // ... and the background (2 packets each) overestimates a random destination only a little.
+  const auto other = v.add(ip("8.8.8.8"), ip("192.0.2.44"), 0, 0, 1'000'000'000);
+  EXPECT_LT(other.packets_per_second * 10, 2000);
+}
+
+}  // namespace
+}  // namespace overflowd::policy
