@@ -120,7 +120,7 @@ const std::vector<Setting>& settings() {
       integer("--max-keys", "max_keys", "N", "Remember at most this many keys, the most recently seen (default 1000000)", &C::max_keys, 0, INT64_MAX),
       integer("--skew-future", "skew_future", "SECONDS", "Flag reports claiming a time further ahead than this (default 86400)", &C::skew_future_s, 0, INT64_MAX / 2'000'000'000),
       integer("--skew-past", "skew_past", "SECONDS", "Flag reports claiming a time further back than this (default 2592000)", &C::skew_past_s, 0, INT64_MAX / 2'000'000'000),
-      integer("--http-threads", "http_threads", "N", "Threads running HTTP(S) handlers (verifying POSTs, answering the API), per listener; connections are served by one event loop (default 8)", &C::http_threads, 1, 256),
+      integer("--http-threads", "http_threads", "N", "Threads running HTTP(S) handlers (verifying POSTs, answering the API), per listener: how many requests may wait for a commit at once, each commit taking them all; connections are served by one event loop (default 32)", &C::http_threads, 1, 256),
       integer("--max-connections", "max_connections", "N", "Open HTTP(S) connections in all, per listener; beyond it a new one is closed at once (default 4096; capped by the open-files limit)", &C::max_connections, 1, 1'000'000),
       integer("--max-connections-per-client", "max_connections_per_client", "N", "Open HTTP(S) connections per client address; beyond it a new one is closed at once (default 64)", &C::max_connections_per_client, 1, 1'000'000),
       integer("--http-timeout", "http_timeout", "SECONDS", "Longest wait for any one read or write of an HTTP(S) connection (default 5)", &C::http_timeout_s, 1, 300),

@@ -54,7 +54,7 @@ struct ReceiveConfig {
   std::int64_t max_keys = 1'000'000;
   std::int64_t skew_future_s = 86'400;
   std::int64_t skew_past_s = 30 * 86'400;
-  std::int64_t http_threads = 8;
+  std::int64_t http_threads = 32;
   std::int64_t max_connections = 4096;
   std::int64_t max_connections_per_client = 64;
   std::int64_t http_timeout_s = 5;
