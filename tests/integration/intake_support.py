@@ -263,3 +263,34 @@ def percentile(values, p):
 def http_counters(rx):
     """The HTTP server's counters of the receiver's plain-HTTP listener (/api/stats runtime.http)."""
     return rx.get("/api/stats")["runtime"]["http"]["http"]
+
+
+def _sender_process(port, source, bodies, go, results):
+    go.wait()
+    s = Sender(port, source, bodies)
+    s._run()
+    results.put((source, s.statuses, s.latencies, s.retries, s.errors))
+
+
+class SenderProcesses:
+    """Senders as processes of their own (forked before any attack connection is opened), so that
+    their latencies do not include waiting for one Python interpreter's lock: `start()` releases
+    them all at once; `join()` gathers (statuses, latencies, retries, errors) of each."""
+
+    def __init__(self, port, sources, bodies_per_sender):
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")
+        self._go, self._results = ctx.Event(), ctx.Queue()
+        self._procs = [ctx.Process(target=_sender_process, args=(port, src, bodies, self._go, self._results), daemon=True)
+                       for src, bodies in zip(sources, bodies_per_sender)]
+        for p in self._procs:
+            p.start()
+
+    def start(self):
+        self._go.set()
+
+    def join(self, timeout=600):
+        out = [self._results.get(timeout=timeout) for _ in self._procs]
+        for p in self._procs:
+            p.join(timeout)
+        return out
