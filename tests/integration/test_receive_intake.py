@@ -232,6 +232,37 @@ class Intake(unittest.TestCase):
             self.assertEqual(c["http.refused.connections_per_client"], 1)
             self.assertEqual(c["http.refused.connections_total"], 1)
 
+    def test_https_idle_and_stalled_handshakes_do_not_starve_and_are_cut(self):
+        # 40 connections to the HTTPS port that never start TLS, and 10 that stop half-way through
+        # the ClientHello: HTTPS POSTs are answered meanwhile, and every stalled one is closed at
+        # the request deadline (which covers a new connection's handshake).
+        with lib.temp_dir() as d:
+            pair = rs.self_signed_cert(d)
+            if pair is None:
+                self.skipTest("the openssl command is not available to make a test certificate")
+            rx = self.receiver(d, "--https-port", "0", "--tls-cert", pair[0], "--tls-key", pair[1],
+                               "--http-request-deadline", "3")
+            port = rx.ports["https"]
+            idle = ins.IdleConnections(port, 40, group=7, per_address=10)
+            stalled = [ins.connect(port, "127.0.8.1") for _ in range(10)]
+            for s in stalled:
+                s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's first bytes
+            try:
+                for body in reports(8):
+                    t0 = time.monotonic()  # a new TLS connection each (the client's CA store too)
+                    status, answer = rx.post(body, scheme="https")
+                    self.assertEqual(status, 200, answer)
+                    self.assertLess(time.monotonic() - t0, 2.5, "an HTTPS POST waited behind stalled connections")
+                for s in idle.socks + stalled:
+                    self.assertTrue(ins.closed_by_peer(s, 6), "a stalled connection outlived the deadline")
+                c = rx.get("/api/stats")["runtime"]["http"]["https"]
+                self.assertEqual(c["http.refused.tls_handshake"], 50)
+                self.assertEqual(rx.get("/api/stats")["rows"]["reports"], 8)
+            finally:
+                idle.close()
+                for s in stalled:
+                    s.close()
+
     def test_methods_paths_and_keepalive_are_bounded(self):
         with lib.temp_dir() as d:
             rx = self.receiver(d, "--http-keepalive-requests", "3")
