@@ -69,6 +69,15 @@ core::IpAddress to_ip(const asio::ip::address& a) {
   return core::IpAddress::from_bytes(std::as_bytes(std::span(b))).unmapped();
 }
 
+// The client a connection counts against: its address, or for IPv6 its /64 (one subscriber's
+// network usually; otherwise one host could take a connection cap per address of its /64).
+core::IpAddress client_of(const core::IpAddress& a) {
+  if (!a.is_v6()) return a;
+  std::array<std::byte, 16> b{};
+  for (std::size_t i = 0; i < 8; ++i) b[i] = static_cast<std::byte>(a.bytes()[i]);
+  return core::IpAddress::from_bytes(b);
+}
+
 bool is_loopback(const core::IpAddress& a) {
   if (a.is_v4()) return a.bytes()[0] == 127;
   if (a.is_v6()) return a == *core::IpAddress::parse("::1");
@@ -245,7 +254,7 @@ public:
         buffer_(server.limits.max_header_bytes + 16 * 1024) {
     deadline_ = SteadyClock::now() + milliseconds(limits_.request_deadline_ms);
   }
-  ~Session() { server_.release(peer_); }
+  ~Session() { server_.release(client_of(peer_)); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -556,9 +565,10 @@ void HttpServer::Impl::accepted(tcp::socket socket) {
   }
   {
     std::lock_guard lock(clients_mutex);
-    std::size_t& n = per_client[peer];
+    const core::IpAddress client = client_of(peer);
+    std::size_t& n = per_client[client];
     if (n >= limits.max_connections_per_client) {
-      if (n == 0) per_client.erase(peer);
+      if (n == 0) per_client.erase(client);
       count(Counter::refused_connections_per_client);
       return;
     }

@@ -82,7 +82,7 @@ struct ServerLimits {
   std::size_t max_headers = 64;
   std::size_t max_body = 64 * 1024;           // the default of routes that take a body
   std::size_t max_connections = 4096;         // in all (capped by RLIMIT_NOFILE at bind)
-  std::size_t max_connections_per_client = 64;
+  std::size_t max_connections_per_client = 64;  // per IPv4 address, per IPv6 /64
   std::size_t workers = 8;                    // threads running handlers
   std::size_t max_pending = 0;                // handlers waiting for a worker (0: 64 per worker); beyond: 503
   std::vector<std::string> hosts;             // names accepted in Host besides the built-in ones

@@ -104,6 +104,13 @@ TEST_F(Served, RoutesAnswerWithTheirHandlersResponse) {
   EXPECT_NE(e.find("\r\n\r\nabcde"), std::string::npos) << e;
 }
 
+TEST_F(Served, ExpectContinueIsAnsweredBeforeTheBody) {
+  const auto a = round_trip(port, "POST /echo HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
+                                  "Connection: close\r\n\r\nhello");
+  EXPECT_EQ(a.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK", 0), 0u) << a;
+  EXPECT_NE(a.find("\r\n\r\nhello"), std::string::npos) << a;
+}
+
 TEST_F(Served, RefusalsBeforeTheBodyAreCounted) {
   EXPECT_EQ(status_of(round_trip(port, "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n")), 404);
   const auto m = round_trip(port, "PUT /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n");
