@@ -1,7 +1,9 @@
 """The receiver's HTTP intake holds under the attacks of issue 12 (finding 7, and finding 1's idle
-connections): each test here failed on the old server (cpp-httplib, 8 threads per listener), and the
-memory ones assert the receiver's RSS stays under a bound while the attack runs. Reports are signed
-with PyNaCl; every attack is bounded in connections, bytes and time.
+connections), each of which worked against the old server (cpp-httplib, 8 threads per listener);
+the tests that run with the old server's flags (chunked PUT/PATCH/DELETE, lines and headers without
+newline, Range) were run against it and fail there. The memory tests assert the receiver's RSS
+stays under a bound while the attack runs. Reports are signed with PyNaCl; every attack is bounded
+in connections, bytes and time.
 
 Packets go only to loopback addresses (127.0.0.0/8)."""
 
