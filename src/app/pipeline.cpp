@@ -64,8 +64,9 @@ private:
     ++counters_.decoded;
     counters_.flows += flows_.size();
     for (const core::FlowRecord& flow : flows_) {
-      if (!sampler_.keep(flow)) continue;
-      builder_.build(flow, core::system_clock().wall_ns(), message_);
+      const sample::Decision decision = sampler_.decide(flow);
+      if (decision == sample::Decision::dropped) continue;
+      builder_.build(flow, core::system_clock().wall_ns(), message_, decision == sample::Decision::kept_coherent);
       signer_.sign(message_, signed_report_);
       for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
       ++counters_.reports;
@@ -117,6 +118,7 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   decode.merge(o.decode);
   sampler.considered += o.sampler.considered;
   sampler.kept += o.sampler.kept;
+  sampler.kept_coherent += o.sampler.kept_coherent;
   sampler.skipped_report_port += o.sampler.skipped_report_port;
   sampler.skipped_no_address += o.sampler.skipped_no_address;
   sampler.skipped_delivery_tcp += o.sampler.skipped_delivery_tcp;
@@ -136,6 +138,7 @@ void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
   out.push_back({"flows", flows});
   out.push_back({"sampler.considered", sampler.considered});
   out.push_back({"sampler.kept", sampler.kept});
+  if (sampler.kept_coherent) out.push_back({"sampler.kept_coherent", sampler.kept_coherent});
   if (sampler.skipped_report_port) out.push_back({"sampler.skipped.report_port", sampler.skipped_report_port});
   if (sampler.skipped_no_address) out.push_back({"sampler.skipped.no_address", sampler.skipped_no_address});
   if (sampler.skipped_delivery_tcp) out.push_back({"sampler.skipped.delivery_tcp", sampler.skipped_delivery_tcp});

@@ -5,7 +5,7 @@
 
 namespace overflowd::report {
 
-void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::string& out) const {
+void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::string& out, bool coherent) const {
   out.clear();
   out += '{';
   if (!config_.contact.empty()) {
@@ -33,7 +33,9 @@ void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::s
   json::append_uint(out, f.source_version);
   out += "}},";
 
-  out += "\"metadata\":{\"class\":\"INFORMATIONAL\",\"info\":\"FLOWSEEN\",\"time\":";
+  out += "\"metadata\":{\"class\":\"INFORMATIONAL\",";
+  if (coherent) out += "\"coherent\":true,";  // sorted between class and info (RFC 8785)
+  out += "\"info\":\"FLOWSEEN\",\"time\":";
   const std::int64_t micros = now_ns / 1000;
   json::append_double(out, static_cast<double>(micros) / 1e6);
   out += "}}";

@@ -3,7 +3,8 @@
 //
 //   {"contact":{"email":..,"identity":..},
 //    "flowdata":{"data":{"bcount":..,"daddr":..,...},"sourcetype":{"type":"Netflow","version":5}},
-//    "metadata":{"class":"INFORMATIONAL","info":"FLOWSEEN","time":1700000000.123456}}
+//    "metadata":{"class":"INFORMATIONAL","coherent":true,"info":"FLOWSEEN","time":1700000000.123456}}
+//   (coherent only when path-coherent sampling picked the flow)
 #pragma once
 
 #include <cstdint>
@@ -28,8 +29,9 @@ public:
   explicit ReportBuilder(ReportConfig config) : config_(std::move(config)) {}
 
   // Replaces `out` with the unsigned report on `flow`, made at `now_ns` (Unix nanoseconds; the
-  // report carries it as fractional seconds with microsecond precision).
-  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out) const;
+  // report carries it as fractional seconds with microsecond precision). `coherent`: the sampler's
+  // coherent draw picked the flow (metadata.coherent: true; absent otherwise).
+  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out, bool coherent = false) const;
 
 private:
   ReportConfig config_;

@@ -63,6 +63,9 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     {.section = Section::contact, .json = "email", .type = FieldType::text, .text = &F::email, .column = "email"},
     {.section = Section::contact, .json = "identity", .type = FieldType::text, .text = &F::identity, .column = "identity"},
     // metadata (the time the report was made)
+    // metadata.coherent: JSON true when path-coherent sampling's keyed draw picked the flow, absent
+    // otherwise (report_builder.cpp writes it). Not kept by the receiver yet (no column).
+    {.section = Section::metadata, .json = "coherent", .type = FieldType::integer},
     {.section = Section::metadata, .json = "time", .type = FieldType::number, .number = &F::time,
      .present = &F::has_time, .column = "time"},
     // flowdata.sourcetype

@@ -98,27 +98,63 @@ std::uint64_t SamplerCounters::* Sampler::skip_reason(const core::FlowRecord& fl
   return &SamplerCounters::skipped_own_address;
 }
 
-bool Sampler::keep(const core::FlowRecord& flow) noexcept {
+std::uint64_t Sampler::coherent_hash(const SamplerConfig& config, const core::FlowRecord& flow) noexcept {
+  // family, 16 address bytes, twice; protocol; ports and bucket big-endian: 47 bytes.
+  std::array<unsigned char, 47> m{};
+  std::size_t at = 0;
+  for (const core::IpAddress* a : {&flow.src, &flow.dst}) {
+    m[at++] = static_cast<unsigned char>(a->is_v4() ? 4 : a->empty() ? 0 : 6);
+    std::memcpy(m.data() + at, a->bytes().data(), 16);
+    at += 16;
+  }
+  m[at++] = flow.protocol;
+  for (const std::uint16_t port : {flow.sport, flow.dport}) {
+    m[at++] = static_cast<unsigned char>(port >> 8);
+    m[at++] = static_cast<unsigned char>(port);
+  }
+  const std::int64_t ms = flow.has(core::Field::kTimes) ? flow.stime_ms : 0;
+  const std::int64_t bucket = config.coherent_bucket_ms > 0 ? ms / config.coherent_bucket_ms : 0;
+  for (int i = 7; i >= 0; --i) m[at++] = static_cast<unsigned char>(static_cast<std::uint64_t>(bucket) >> (8 * i));
+  unsigned char out[crypto_shorthash_BYTES];
+  crypto_shorthash(out, m.data(), at, config.coherent_key.data());
+  std::uint64_t h = 0;
+  for (int i = 0; i < 8; ++i) h |= std::uint64_t{out[i]} << (8 * i);
+  return h;
+}
+
+Decision Sampler::decide(const core::FlowRecord& flow) noexcept {
   ++counters_.considered;
   if (const auto reason = skip_reason(flow)) {
     ++(counters_.*reason);
-    return false;
+    return Decision::dropped;
   }
   const double p = probability(flow);
+  const double x = config_.coherent_share;
+  double q = p;  // the private draw's probability
+  if (x > 0 && p > 0) {
+    const double xp = x * p;
+    const bool coherent = xp >= 1.0 || coherent_hash(config_, flow) < static_cast<std::uint64_t>(xp * 0x1p64);
+    if (coherent) {
+      ++counters_.kept;
+      ++counters_.kept_coherent;
+      return Decision::kept_coherent;
+    }
+    q = (p - xp) / (1.0 - xp);  // X p + (1 - X p) q = p
+  }
   bool kept;
-  if (p >= 1.0) {
+  if (q >= 1.0) {
     kept = true;
-  } else if (p <= 0.0) {
+  } else if (q <= 0.0) {
     kept = false;
   } else {
-    // P(draw < p x 2^64) = p, up to the 2^-64 granularity of the threshold. Multiplying by 2^64 is
-    // exact (a power of two, and 0 < p < 1 keeps the product below 2^64): ldexp's result, without
+    // P(draw < q x 2^64) = q, up to the 2^-64 granularity of the threshold. Multiplying by 2^64 is
+    // exact (a power of two, and 0 < q < 1 keeps the product below 2^64): ldexp's result, without
     // its library call.
-    const auto threshold = static_cast<std::uint64_t>(p * 0x1p64);
+    const auto threshold = static_cast<std::uint64_t>(q * 0x1p64);
     kept = stream_.next() < threshold;
   }
   counters_.kept += kept;
-  return kept;
+  return kept ? Decision::kept_private : Decision::dropped;
 }
 
 }  // namespace overflowd::sample

@@ -1,6 +1,14 @@
 // Which flows get reported: each with probability min(1, rate x pcount x sampling_interval), drawn
 // from a CSPRNG so that nobody outside can predict or steer which flows are picked.
 //
+// Path-coherent sampling (coherent_share X, default 0): a share X of that probability p is decided
+// not by the CSPRNG but by a keyed hash (SipHash-2-4, libsodium's crypto_shorthash) of the flow's
+// invariants (addresses, ports, protocol, and the flow's start time in buckets of coherent_bucket_ms)
+// under a public key, so that every network on a path that uses the same key reports the same flows
+// (trajectory sampling). A flow is kept when hash < X p (the coherent draw), else with the private
+// probability q = (1 - X) p / (1 - X p); so P(kept) = X p + (1 - X p) q = p exactly, and someone who
+// knows the key can steer clear of the coherent draw only, never of the private one.
+//
 // Draws come from a ChaCha20 keystream (libsodium's crypto_stream_chacha20), keyed from the
 // kernel's CSPRNG and rekeyed every kRekeyBytes of keystream: asking the kernel per flow would make
 // the sampler, not the decoder, set the speed. A fixed seed (tests only) keys it deterministically.
@@ -17,8 +25,16 @@
 
 namespace overflowd::sample {
 
+// The public key of path-coherent sampling unless one is configured: the same for every network by
+// default, so that coherent draws line up without coordination. Public by design (see above).
+inline constexpr std::array<unsigned char, 16> kDefaultCoherentKey = {'o', 'v', 'e', 'r', 'f', 'l', 'o', 'w',
+                                                                       'd', '-', 'p', 'a', 't', 'h', '-', '1'};
+
 struct SamplerConfig {
   double rate = 1e-5;                 // in [0, 1]; validated by the app's config
+  double coherent_share = 0;          // in [0, 1]: the share of the probability decided by the keyed hash
+  std::array<unsigned char, 16> coherent_key = kDefaultCoherentKey;
+  std::int64_t coherent_bucket_ms = 60'000;  // > 0: flows starting in the same bucket hash alike
   std::optional<std::uint64_t> seed;  // tests only: makes the draws reproducible
   std::uint16_t report_port = core::kReportPort;  // UDP flows to or from it are never reported
   // Reports never trigger reports: flows with either endpoint among the sender's own addresses
@@ -37,6 +53,7 @@ struct SamplerConfig {
 struct SamplerCounters {
   std::uint64_t considered = 0;
   std::uint64_t kept = 0;
+  std::uint64_t kept_coherent = 0;  // of kept: picked by the coherent (keyed hash) draw
   std::uint64_t skipped_report_port = 0;  // flows of the reports themselves
   std::uint64_t skipped_no_address = 0;   // records with no source or destination address
   // Flows with an endpoint among the sender's own addresses, by what they most likely are:
@@ -68,6 +85,9 @@ private:
   bool seeded_ = false;
 };
 
+// What the sampler decided about one flow.
+enum class Decision : std::uint8_t { dropped, kept_private, kept_coherent };
+
 class Sampler {
 public:
   explicit Sampler(const SamplerConfig& config);
@@ -75,8 +95,14 @@ public:
   // The probability that `flow` is reported, before any draw.
   [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
 
-  // Decides, with one draw when 0 < p < 1. Counts what it refuses and why.
-  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept;
+  // Decides, with one draw when 0 < p < 1 (and, with a coherent share, one keyed hash first).
+  // Counts what it refuses and why.
+  [[nodiscard]] Decision decide(const core::FlowRecord& flow) noexcept;
+  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept { return decide(flow) != Decision::dropped; }
+
+  // The coherent draw's 64-bit hash of the flow's invariants under `config.coherent_key` (public:
+  // anyone with the key computes it; the simulator's informed attacker does).
+  [[nodiscard]] static std::uint64_t coherent_hash(const SamplerConfig& config, const core::FlowRecord& flow) noexcept;
 
   [[nodiscard]] const SamplerCounters& counters() const noexcept { return counters_; }
 
