@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -74,7 +75,7 @@ SimulateCommand* add_simulate_command(CLI::App& app) {
   s->add_option("--budget-burst", cmd.burst, "Burst of that budget")->capture_default_str();
   s->add_option("--duration", cmd.duration, "Simulated seconds at most")->check(CLI::Range(0.0, 1e9))->capture_default_str();
   s->add_option("--max-flows", cmd.max_flows, "Flows at most per run (0: no limit)");
-  s->add_flag("--stop-when-known", cmd.stop_when_known, "End a run once every time-to-context is known");
+  s->add_flag("--stop-when-known", cmd.stop_when_known, "End a run once every time-to-context is known (a full path only when X > 0)");
   s->add_option("--trials", cmd.trials, "Runs per combination (seeds --seed, --seed+1, ...)")->check(CLI::Range(1u, 1'000'000u))
       ->capture_default_str();
   s->add_option("--seed", cmd.seed, "Seed of the topology, the choices and the samplers' private streams")->capture_default_str();
@@ -100,7 +101,12 @@ int run_simulate_command(SimulateCommand* cmd) {
   std::vector<sim::Link> generated;
   std::expected<sim::Topology, sim::CaidaRefusal> topology = std::unexpected(sim::CaidaRefusal{sim::CaidaError::empty, 0});
   if (!a.topology.empty()) {
-    auto text = io::read_text_file(a.topology, std::size_t{1} << 30);
+    // read_text_file allocates its bound up front: bound it by the file's size (a real CAIDA file
+    // is about 10 MB), within 1 GiB.
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(a.topology, ec);
+    const std::size_t bound = std::size_t{1} << 30;
+    auto text = io::read_text_file(a.topology, ec ? bound : static_cast<std::size_t>(std::min<std::uintmax_t>(size + 4096, bound)));
     if (!text) {
       print_error(text.error());
       return kExitUsage;
@@ -223,7 +229,7 @@ int run_simulate_command(SimulateCommand* cmd) {
     }
   }
   std::ostream& csv = a.csv.empty() ? std::cout : csv_file;
-  csv << "trial,flood_pps,deploy_share,coherent_share,attacker,deployers_on_paths,sources_with_deployer,"
+  csv << "trial,flood_pps,deploy_share,coherent_share,attacker,deployers_on_paths,sources_with_deployer,sources_with_path,"
          "first_report_s,all_deployers_s,first_origin_s,all_origins_s,full_path_s,simulated_s,flows,flood_flows,"
          "records,reports,victim_reports,victim_flood_reports,coherent_reports,over_budget,victim_reports_per_s,"
          "max_as_reports_to_victim_per_s,ases_over_budget\n";
@@ -236,6 +242,7 @@ int run_simulate_command(SimulateCommand* cmd) {
           sim::ScenarioConfig c = base;
           c.flood_pps = pps;
           c.sampler.coherent_share = x;
+          c.wait_for_full_path = x > 0;  // without a coherent share a full path is a rare event
           c.seed = a.seed + trial;
           const auto deploy = sim::choose_deployment(t, kind, share, a.deploy_list, c.seed);
           const sim::ScenarioResult r = sim::simulate(t, deploy, trees, c);
@@ -248,8 +255,9 @@ int run_simulate_command(SimulateCommand* cmd) {
             max_as = std::max(max_as, static_cast<double>(s.reports_to_victim) / secs);
             ases_over += s.over_budget > 0;
           }
-          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{:.6g},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{}\n", trial, pps,
-                             share, x, a.attacker ? 1 : 0, r.deployers_on_paths, r.sources_with_deployer, opt(r.first_report),
+          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6g},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{}\n", trial, pps,
+                             share, x, a.attacker ? 1 : 0, r.deployers_on_paths, r.sources_with_deployer, r.sources_with_path,
+                             opt(r.first_report),
                              opt(r.all_deployers), opt(r.first_origin), opt(r.all_origins), opt(r.full_path), r.simulated_s,
                              r.flows, r.flood_flows, r.records, r.reports, r.victim_reports, r.victim_flood_reports,
                              r.coherent_reports, r.over_budget, static_cast<double>(r.victim_reports) / secs, max_as, ases_over);
@@ -267,6 +275,7 @@ int run_simulate_command(SimulateCommand* cmd) {
                      {"seed", c.seed},
                      {"deployers_on_paths", r.deployers_on_paths},
                      {"sources_with_deployer", r.sources_with_deployer},
+                     {"sources_with_path", r.sources_with_path},
                      {"first_report_s", opt_json(r.first_report)},
                      {"all_deployers_s", opt_json(r.all_deployers)},
                      {"first_origin_s", opt_json(r.first_origin)},

@@ -87,6 +87,7 @@ ScenarioResult simulate(const Topology& t, const std::vector<bool>& deploy, cons
       if (slot == SIZE_MAX) {
         slot = s;
         if (!sources[s].deployers.empty()) ++res.sources_with_deployer;
+        if (sources[s].deployers.size() >= 2) ++res.sources_with_path;
       }
       origin_of[s] = slot;
     }
@@ -136,7 +137,7 @@ ScenarioResult simulate(const Topology& t, const std::vector<bool>& deploy, cons
   };
   auto all_known = [&] {
     return res.first_report && (res.deployers_on_paths == 0 || res.all_deployers) &&
-           (res.sources_with_deployer == 0 || res.all_origins) && (!c.wait_for_full_path || res.deployers_on_paths == 0 || res.full_path);
+           (res.sources_with_deployer == 0 || res.all_origins) && (!c.wait_for_full_path || res.sources_with_path == 0 || res.full_path);
   };
 
   core::FlowRecord rec;
@@ -209,7 +210,7 @@ ScenarioResult simulate(const Topology& t, const std::vector<bool>& deploy, cons
           if (++origins_known == res.sources_with_deployer) res.all_origins = now;
         }
       }
-      if (!res.full_path && !sp.deployers.empty() && heard == sp.deployers.size()) res.full_path = now;
+      if (!res.full_path && sp.deployers.size() >= 2 && heard == sp.deployers.size()) res.full_path = now;
     } else {
       const auto j = static_cast<std::size_t>(rng() % c.background_destinations.size());
       const RoutingTree& tree = trees.at(j + 1);

@@ -71,9 +71,11 @@ struct ScenarioResult {
   std::optional<double> all_deployers;  // a flood report from every deploying AS on the flood's paths
   std::optional<double> first_origin;   // from the first deploying AS of some source's path, about that source
   std::optional<double> all_origins;    // ... for every source whose path has a deploying AS
-  std::optional<double> full_path;      // one flood flow reported by every deploying AS on its path
+  std::optional<double> full_path;      // one flood flow reported by every deploying AS on its path,
+                                        // on a path with at least two (one alone is no path)
   std::size_t deployers_on_paths = 0;   // k: deploying ASes on the union of the flood's paths
   std::size_t sources_with_deployer = 0;
+  std::size_t sources_with_path = 0;    // flood sources with two or more deploying ASes on their path
   double simulated_s = 0;
   std::uint64_t flows = 0, flood_flows = 0, records = 0, reports = 0;
   std::uint64_t victim_reports = 0;       // flood and background reports delivered to the victim
