@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <string>
 
+#include "receive/ingest.hpp"
+#include "report/keys.hpp"
 #include "report/report_builder.hpp"
+#include "report/signer.hpp"
 
 namespace {
 
@@ -156,6 +159,23 @@ TEST(CoherentSampling, ReportCarriesMetadataCoherentInCanonicalOrder) {
   EXPECT_NE(out.find("{\"class\":\"INFORMATIONAL\",\"coherent\":true,\"info\":"), std::string::npos) << out;
   builder.build(flow(1, 1), 1'700'000'000'000'000'000, out, false);
   EXPECT_FALSE(nlohmann::json::parse(out)["metadata"].contains("coherent"));
+}
+
+TEST(CoherentSampling, TheReceiverAcceptsAMarkedReportOnBothPaths) {
+  // metadata.coherent is not kept by the receiver yet; a report carrying it still verifies, and the
+  // fast scanner and the reference agree on it.
+  const overflowd::report::ReportBuilder builder({});
+  std::string message;
+  const std::int64_t now = 1'700'000'000'000'000'000;
+  builder.build(flow(1, 1), now, message, true);
+  overflowd::report::Signer signer(overflowd::report::generate_keypair());
+  overflowd::report::SignedReport signed_report;
+  signer.sign(message, signed_report);
+  using namespace overflowd::receive;
+  const auto fast = ingest_fast(signed_report.line, now, SkewPolicy{});
+  ASSERT_TRUE(fast.has_value());
+  EXPECT_TRUE(std::holds_alternative<Accepted>(*fast));
+  EXPECT_EQ(verdict_difference(*fast, ingest_reference(signed_report.line, now, SkewPolicy{})), "");
 }
 
 }  // namespace
