@@ -4,6 +4,7 @@
 // the default rate nearly every flow has 0 < p < 1).
 //
 //   BM_SamplerKeep          the sampler as the pipeline uses it
+//   BM_SamplerKeepCoherentHalf  the same with coherent_share 0.5 (one keyed hash per flow more)
 //   BM_RandombytesPerFlow   the same decision, one randombytes_buf call per flow
 #include <benchmark/benchmark.h>
 #include <sodium.h>
@@ -55,6 +56,22 @@ void BM_SamplerKeep(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(flows.size()));
 }
 BENCHMARK(BM_SamplerKeep);
+
+// The same with path-coherent sampling at X = 0.5: one SipHash (crypto_shorthash) of the flow's
+// invariants per flow before the private draw.
+void BM_SamplerKeepCoherentHalf(benchmark::State& state) {
+  const auto flows = sample_flows();
+  sample::SamplerConfig config;
+  config.coherent_share = 0.5;
+  sample::Sampler sampler(config);
+  std::uint64_t kept = 0;
+  for (auto _ : state) {
+    for (const auto& f : flows) kept += sampler.keep(f);
+    benchmark::DoNotOptimize(kept);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(flows.size()));
+}
+BENCHMARK(BM_SamplerKeepCoherentHalf);
 
 // Sampler::keep with the keystream replaced by randombytes_buf: same checks, same threshold.
 class RandombytesSampler {

@@ -7,6 +7,10 @@
 #include "app/config.hpp"
 #include "io/synth.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace overflowd::app {
 
 using io::SynthConfig;
@@ -38,6 +42,13 @@ struct ReplayArgs {
   bool allow_non_loopback = false;
 };
 [[nodiscard]] int cmd_replay(const ReplayArgs& args);
+
+// `overflowd simulate` (simulate_command.cpp; the engine is src/sim/): registered on `app` by
+// main, run when chosen.
+struct SimulateCommand;
+[[nodiscard]] SimulateCommand* add_simulate_command(CLI::App& app);
+[[nodiscard]] bool simulate_chosen(const SimulateCommand* cmd);
+[[nodiscard]] int run_simulate_command(SimulateCommand* cmd);
 
 // "overflowd: error: <message>" on stderr.
 void print_error(const std::string& message);

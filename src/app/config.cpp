@@ -1,6 +1,9 @@
 #include "app/config.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -9,6 +12,7 @@
 #include <sched.h>
 #include <vector>
 
+#include "core/encoding.hpp"
 #include "core/parse.hpp"
 #include "app/toml.hpp"
 #include "io/text_file.hpp"
@@ -23,6 +27,23 @@ std::expected<double, std::string> parse_rate(std::string_view text) {
   if (*v < 0 || *v > 1)
     return std::unexpected("--rate: " + std::string(text) + " is outside [0, 1] (the chance per packet that a flow is reported)");
   return *v;
+}
+
+std::expected<void, std::string> set_coherent_share(sample::SamplerConfig& config, std::string_view what,
+                                                   std::string_view text) {
+  const auto v = core::parse_real(text, 0, 1);
+  if (!v) return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a number in [0, 1] (the share of the report probability decided by the keyed hash)");
+  config.coherent_share = *v;
+  return {};
+}
+
+std::expected<void, std::string> set_coherent_key(sample::SamplerConfig& config, std::string_view what,
+                                                 std::string_view text) {
+  std::array<std::uint8_t, 16> key{};
+  if (!core::from_hex(text, key))
+    return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not 32 hex digits (a public 16-byte key)");
+  std::copy(key.begin(), key.end(), config.coherent_key.begin());
+  return {};
 }
 
 std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std::string_view text) {
@@ -378,6 +399,16 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     if (!v) return std::unexpected(toml_error(path, "sampler", "rate", "must be a number in [0, 1]"));
     c.sampler.rate = *v;
   }
+  for (const auto* key : {"coherent_share", "coherent_key"}) {
+    const auto node = t["sampler"][key];
+    if (!node) continue;
+    std::string given;
+    if (auto d = node.value<double>(); d && std::string_view(key) == "coherent_share") given = fmt::format("{}", *d);
+    else if (auto s = node.value_exact<std::string>()) given = *s;
+    auto r = std::string_view(key) == "coherent_share" ? set_coherent_share(c.sampler, path + ": sampler." + key, given)
+                                                        : set_coherent_key(c.sampler, path + ": sampler." + key, given);
+    if (!r) return std::unexpected(r.error());
+  }
   {
     struct Cap {
       const char* key;
@@ -438,7 +469,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     std::string_view name;
     std::vector<std::string_view> keys;
   };
-  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate", "policy"}}, {"report", {"key"}},
+  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate", "policy", "coherent_share", "coherent_key"}}, {"report", {"key"}},
                                    {"templates",
                                     {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
                                      "max_record_length", "max_samplers_per_domain", "template_timeout",

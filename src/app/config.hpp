@@ -35,6 +35,12 @@ struct RunConfig {
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
 [[nodiscard]] std::expected<double, std::string> parse_rate(std::string_view text);
+// Path-coherent sampling (sample/sampler.hpp): the share in [0, 1] and the public key (32 hex
+// digits). `what` names the flag or TOML key in the message. Set into `config.sampler`.
+[[nodiscard]] std::expected<void, std::string> set_coherent_share(sample::SamplerConfig& config, std::string_view what,
+                                                                  std::string_view text);
+[[nodiscard]] std::expected<void, std::string> set_coherent_key(sample::SamplerConfig& config, std::string_view what,
+                                                                std::string_view text);
 [[nodiscard]] std::expected<std::uint16_t, std::string> parse_port(std::string_view what, std::string_view text);
 // --workers: 1 to kMaxWorkers.
 inline constexpr unsigned kMaxWorkers = 256;
@@ -46,7 +52,8 @@ inline constexpr unsigned kMaxWorkers = 256;
 
 // Fills `config` from a TOML file:
 //   [source]  file = "x.pcap" | udp_port = 7777, bind = "::", workers = 2, receive_buffer = "32M"
-//   [sampler] rate = 1e-5, policy = "/etc/overflowd/policy.toml"
+//   [sampler] rate = 1e-5, policy = "/etc/overflowd/policy.toml",
+//             coherent_share = 0, coherent_key = "<32 hex digits>"
 //   [templates] max_domains = 4096, max_templates = 65536, max_templates_per_domain = 1024,
 //             max_fields_per_template = 128, max_record_length = 16384, max_samplers_per_domain = 256,
 //             max_domains_per_exporter = 256, max_templates_per_exporter = 4096, template_timeout = 0

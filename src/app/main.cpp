@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
   auto* opt_output = app.add_option("--output", output, "Append reports to this file instead of stdout")->type_name("FILE");
   auto* opt_bind = app.add_option("--bind", bind, "Address for -u to listen on (default ::, which takes IPv4 too)")->type_name("ADDRESS");
   auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable")->type_name("N");
+  std::string coherent_share, coherent_key;
+  auto* opt_coherent_share = app.add_option("--coherent-share", coherent_share, "Path-coherent sampling: share in [0, 1] of the report probability decided by a keyed hash of the flow (default 0)")->type_name("X");
+  auto* opt_coherent_key = app.add_option("--coherent-key", coherent_key, "Path-coherent sampling: the public key, 32 hex digits (default: overflowd's published key)")->type_name("HEX");
   auto* opt_quiet = app.add_flag("-q,--quiet", quiet, "No summary of counters on stderr at the end");
   std::string policy_file;
   auto* opt_policy = app.add_option("--policy", policy_file, "Suspicion policy (TOML): rules that report sketchy flows more often")->type_name("FILE");
@@ -125,6 +128,7 @@ int main(int argc, char** argv) {
   policy_check->add_option("file", policy_check_path, "The policy file")->required();
 
   auto* receive = add_receive_command(app);
+  auto* simulate = add_simulate_command(app);
 
   try {
     app.parse(argc, argv);
@@ -140,6 +144,7 @@ int main(int argc, char** argv) {
   }
 
   if (receive_chosen(receive)) return run_receive_command(receive);
+  if (simulate_chosen(simulate)) return run_simulate_command(simulate);
   if (*keygen) return cmd_keygen(keygen_path);
   if (*pubkey) return cmd_pubkey(pubkey_path);
   if (*verify) return cmd_verify(verify_path);
@@ -196,6 +201,14 @@ int main(int argc, char** argv) {
     config.sampler.seed = *s;
   }
   if (*opt_policy) config.policy_file = policy_file;
+  for (auto [opt, text, set] : {std::tuple{opt_coherent_share, &coherent_share, &set_coherent_share},
+                                std::tuple{opt_coherent_key, &coherent_key, &set_coherent_key}}) {
+    if (!*opt) continue;
+    if (auto r = (*set)(config.sampler, opt->get_name(), *text); !r) {
+      print_error(r.error());
+      return kExitUsage;
+    }
+  }
   if (*opt_key) config.key_path = key;
   if (*opt_email) config.contact.email = email;
   if (*opt_identity) config.contact.identity = identity;

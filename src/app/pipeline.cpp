@@ -70,8 +70,9 @@ private:
       return;
     }
     for (const core::FlowRecord& flow : flows_) {
-      if (!sampler_.keep(flow)) continue;
-      builder_.build(flow, core::system_clock().wall_ns(), message_);
+      const sample::Decision decision = sampler_.decide(flow);
+      if (decision == sample::Decision::dropped) continue;
+      builder_.build(flow, core::system_clock().wall_ns(), message_, decision == sample::Decision::kept_coherent);
       signer_.sign(message_, signed_report_);
       signed_report_.suspicious = false;
       for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
@@ -85,17 +86,18 @@ private:
     for (std::size_t i = 0; i < flows_.size(); ++i) {
       const core::FlowRecord& flow = flows_[i];
       decision_.suspicious = false;
-      const bool kept = sampler_.keep(
+      const sample::Decision decision = sampler_.decide(
           flow, [&](double base) { return policy_->ceiling(base); },
           [&](double base) {
             ++counters_.policy_decided;
             policy_->decide(flow, *state_, decision_, i);
             return policy_->boosted(base, decision_);
           });
-      if (!kept) continue;
+      if (decision == sample::Decision::dropped) continue;
       builder_.build(flow, core::system_clock().wall_ns(), message_,
                      decision_.suspicious ? std::span<const policy::Reason>(decision_.reasons)
-                                          : std::span<const policy::Reason>());
+                                          : std::span<const policy::Reason>(),
+                     decision == sample::Decision::kept_coherent);
       signer_.sign(message_, signed_report_);
       signed_report_.suspicious = decision_.suspicious;
       for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
@@ -162,6 +164,7 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   decode.merge(o.decode);
   sampler.considered += o.sampler.considered;
   sampler.kept += o.sampler.kept;
+  sampler.kept_coherent += o.sampler.kept_coherent;
   sampler.skipped_report_port += o.sampler.skipped_report_port;
   sampler.skipped_no_address += o.sampler.skipped_no_address;
   sampler.skipped_delivery_tcp += o.sampler.skipped_delivery_tcp;
@@ -183,6 +186,7 @@ void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
   out.push_back({"flows", flows});
   out.push_back({"sampler.considered", sampler.considered});
   out.push_back({"sampler.kept", sampler.kept});
+  if (sampler.kept_coherent) out.push_back({"sampler.kept_coherent", sampler.kept_coherent});
   if (sampler.skipped_report_port) out.push_back({"sampler.skipped.report_port", sampler.skipped_report_port});
   if (sampler.skipped_no_address) out.push_back({"sampler.skipped.no_address", sampler.skipped_no_address});
   if (sampler.skipped_delivery_tcp) out.push_back({"sampler.skipped.delivery_tcp", sampler.skipped_delivery_tcp});

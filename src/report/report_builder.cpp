@@ -6,7 +6,7 @@
 namespace overflowd::report {
 
 void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::string& out,
-                          std::span<const policy::Reason> reasons) const {
+                          std::span<const policy::Reason> reasons, bool coherent) const {
   out.clear();
   out += '{';
   if (!config_.contact.empty()) {
@@ -34,10 +34,12 @@ void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::s
   json::append_uint(out, f.source_version);
   out += "}},";
 
+  out += reasons.empty() ? "\"metadata\":{\"class\":\"INFORMATIONAL\"," : "\"metadata\":{\"class\":\"SUSPICIOUS\",";
+  if (coherent) out += "\"coherent\":true,";  // sorted between class and info (RFC 8785)
   if (reasons.empty()) {
-    out += "\"metadata\":{\"class\":\"INFORMATIONAL\",\"info\":\"FLOWSEEN\",\"time\":";
+    out += "\"info\":\"FLOWSEEN\",\"time\":";
   } else {
-    out += "\"metadata\":{\"class\":\"SUSPICIOUS\",\"info\":\"FLOWSEEN\",\"reasons\":[";
+    out += "\"info\":\"FLOWSEEN\",\"reasons\":[";
     for (std::size_t i = 0; i < reasons.size(); ++i) {
       if (i) out += ',';
       out += "{\"class\":\"";

@@ -7,6 +7,7 @@
 // or, for a flow the suspicion policy boosted,
 //    "metadata":{"class":"SUSPICIOUS","info":"FLOWSEEN",
 //                "reasons":[{"class":"spoofed-source","list":"drop","rule":"drop-sources"}],"time":..}}
+// and "coherent":true after "class" when path-coherent sampling picked the flow.
 #pragma once
 
 #include <cstdint>
@@ -33,13 +34,16 @@ public:
   explicit ReportBuilder(ReportConfig config) : config_(std::move(config)) {}
 
   // Replaces `out` with the unsigned report on `flow`, made at `now_ns` (Unix nanoseconds; the
-  // report carries it as fractional seconds with microsecond precision).
-  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out) const { build(flow, now_ns, out, {}); }
+  // report carries it as fractional seconds with microsecond precision). `coherent`: the sampler's
+  // coherent draw picked the flow (metadata.coherent: true; absent otherwise).
+  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out, bool coherent = false) const {
+    build(flow, now_ns, out, {}, coherent);
+  }
   // With the suspicion policy's reasons: none gives the INFORMATIONAL report above, byte for byte;
   // some make metadata.class "SUSPICIOUS" and add metadata.reasons, one {class, list, rule} each
   // (list left out when the rule matched no list).
   void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out,
-             std::span<const policy::Reason> reasons) const;
+             std::span<const policy::Reason> reasons, bool coherent = false) const;
 
 private:
   ReportConfig config_;

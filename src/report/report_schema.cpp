@@ -66,6 +66,9 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     {.section = Section::metadata, .json = "class", .type = FieldType::text, .text = &F::report_class, .column = "class"},
     {.section = Section::metadata, .json = "reasons", .type = FieldType::text, .text = &F::reasons, .column = "reasons",
      .reason_classes = true},
+    // metadata.coherent: JSON true when path-coherent sampling's keyed draw picked the flow, absent
+    // otherwise (report_builder.cpp writes it). Not kept by the receiver yet (no column).
+    {.section = Section::metadata, .json = "coherent", .type = FieldType::integer},
     {.section = Section::metadata, .json = "time", .type = FieldType::number, .number = &F::time,
      .present = &F::has_time, .column = "time"},
     // flowdata.sourcetype

@@ -108,4 +108,28 @@ bool Sampler::draw(double p) noexcept {
   return stream_.next() < threshold;
 }
 
+std::uint64_t Sampler::coherent_hash(const SamplerConfig& config, const core::FlowRecord& flow) noexcept {
+  // family, 16 address bytes, twice; protocol; ports and bucket big-endian: 47 bytes.
+  std::array<unsigned char, 47> m{};
+  std::size_t at = 0;
+  for (const core::IpAddress* a : {&flow.src, &flow.dst}) {
+    m[at++] = static_cast<unsigned char>(a->is_v4() ? 4 : a->empty() ? 0 : 6);
+    std::memcpy(m.data() + at, a->bytes().data(), 16);
+    at += 16;
+  }
+  m[at++] = flow.protocol;
+  for (const std::uint16_t port : {flow.sport, flow.dport}) {
+    m[at++] = static_cast<unsigned char>(port >> 8);
+    m[at++] = static_cast<unsigned char>(port);
+  }
+  const std::int64_t ms = flow.has(core::Field::kTimes) ? flow.stime_ms : 0;
+  const std::int64_t bucket = config.coherent_bucket_ms > 0 ? ms / config.coherent_bucket_ms : 0;
+  for (int i = 7; i >= 0; --i) m[at++] = static_cast<unsigned char>(static_cast<std::uint64_t>(bucket) >> (8 * i));
+  unsigned char out[crypto_shorthash_BYTES];
+  crypto_shorthash(out, m.data(), at, config.coherent_key.data());
+  std::uint64_t h = 0;
+  for (int i = 0; i < 8; ++i) h |= std::uint64_t{out[i]} << (8 * i);
+  return h;
+}
+
 }  // namespace overflowd::sample

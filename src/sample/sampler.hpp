@@ -1,6 +1,14 @@
 // Which flows get reported: each with probability min(1, rate x pcount x sampling_interval), drawn
 // from a CSPRNG so that nobody outside can predict or steer which flows are picked.
 //
+// Path-coherent sampling (coherent_share X, default 0): a share X of that probability p is decided
+// not by the CSPRNG but by a keyed hash (SipHash-2-4, libsodium's crypto_shorthash) of the flow's
+// invariants (addresses, ports, protocol, and the flow's start time in buckets of coherent_bucket_ms)
+// under a public key, so that every network on a path that uses the same key reports the same flows
+// (trajectory sampling). A flow is kept when hash < X p (the coherent draw), else with the private
+// probability q = (1 - X) p / (1 - X p); so P(kept) = X p + (1 - X p) q = p exactly, and someone who
+// knows the key can steer clear of the coherent draw only, never of the private one.
+//
 // Draws come from a ChaCha20 keystream (libsodium's crypto_stream_chacha20), keyed from the
 // kernel's CSPRNG and rekeyed every kRekeyBytes of keystream: asking the kernel per flow would make
 // the sampler, not the decoder, set the speed. A fixed seed (tests only) keys it deterministically.
@@ -17,8 +25,16 @@
 
 namespace overflowd::sample {
 
+// The public key of path-coherent sampling unless one is configured: the same for every network by
+// default, so that coherent draws line up without coordination. Public by design (see above).
+inline constexpr std::array<unsigned char, 16> kDefaultCoherentKey = {'o', 'v', 'e', 'r', 'f', 'l', 'o', 'w',
+                                                                       'd', '-', 'p', 'a', 't', 'h', '-', '1'};
+
 struct SamplerConfig {
   double rate = 1e-5;                 // in [0, 1]; validated by the app's config
+  double coherent_share = 0;          // in [0, 1]: the share of the probability decided by the keyed hash
+  std::array<unsigned char, 16> coherent_key = kDefaultCoherentKey;
+  std::int64_t coherent_bucket_ms = 60'000;  // > 0: flows starting in the same bucket hash alike
   std::optional<std::uint64_t> seed;  // tests only: makes the draws reproducible
   std::uint16_t report_port = core::kReportPort;  // UDP flows to or from it are never reported
   // Reports never trigger reports: flows with either endpoint among the sender's own addresses
@@ -37,6 +53,7 @@ struct SamplerConfig {
 struct SamplerCounters {
   std::uint64_t considered = 0;
   std::uint64_t kept = 0;
+  std::uint64_t kept_coherent = 0;  // of kept: picked by the coherent (keyed hash) draw
   std::uint64_t skipped_report_port = 0;  // flows of the reports themselves
   std::uint64_t skipped_no_address = 0;   // records with no source or destination address
   // Flows with an endpoint among the sender's own addresses, by what they most likely are:
@@ -68,6 +85,9 @@ private:
   bool seeded_ = false;
 };
 
+// What the sampler decided about one flow.
+enum class Decision : std::uint8_t { dropped, kept_private, kept_coherent };
+
 class Sampler {
 public:
   explicit Sampler(const SamplerConfig& config);
@@ -75,47 +95,64 @@ public:
   // The probability that `flow` is reported, before any draw.
   [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
 
-  // Decides, with one draw when 0 < p < 1. Counts what it refuses and why.
-  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept {
-    return keep(flow, [](double p) noexcept { return p; });
+  // Decides, with one draw when 0 < p < 1 (and, with a coherent share, one keyed hash first).
+  // Counts what it refuses and why.
+  [[nodiscard]] Decision decide(const core::FlowRecord& flow) noexcept {
+    return decide(flow, [](double p) noexcept { return p; }, [](double p) noexcept { return p; });
   }
-  // The same with the probability raised by `boost` (the suspicion policy: base -> boosted), which
-  // runs only for flows that may be reported at all.
+  [[nodiscard]] bool keep(const core::FlowRecord& flow) noexcept { return decide(flow) != Decision::dropped; }
+  // With the probability raised by `boost` (the suspicion policy: base -> boosted), which runs only
+  // for flows that may be reported at all.
   template <typename Boost>
   [[nodiscard]] bool keep(const core::FlowRecord& flow, Boost&& boost) noexcept {
-    ++counters_.considered;
-    if (const auto reason = skip_reason(flow)) {
-      ++(counters_.*reason);
-      return false;
-    }
-    const bool kept = draw(boost(probability(flow)));
-    counters_.kept += kept;
-    return kept;
+    return decide(flow, [](double) noexcept { return 1.0; }, std::forward<Boost>(boost)) != Decision::dropped;
   }
-  // The same, drawing first: `ceiling(base)` bounds what `boost(base)` may return, and boost runs
-  // only when the draw falls below the ceiling (else the flow is not kept whatever boost says).
-  // Exact: the flow is kept when the draw is below boost(base), with probability boost(base).
   template <typename Ceiling, typename Boost>
   [[nodiscard]] bool keep(const core::FlowRecord& flow, Ceiling&& ceiling, Boost&& boost) noexcept {
+    return decide(flow, std::forward<Ceiling>(ceiling), std::forward<Boost>(boost)) != Decision::dropped;
+  }
+  // The whole decision, drawing first: `ceiling(base)` bounds what `boost(base)` may return, and
+  // boost runs only when the draw falls below the ceiling (else the flow is not kept whatever boost
+  // says) or when the coherent draw kept the flow (so that its reasons are known). Exact: the flow
+  // is kept with probability boost(base), of which the coherent share X decides X x base (the part
+  // every network on the path draws alike; policies differ between networks, so the boost is
+  // private): the private draw keeps with q where X p + (1 - X p) q = boost(base).
+  template <typename Ceiling, typename Boost>
+  [[nodiscard]] Decision decide(const core::FlowRecord& flow, Ceiling&& ceiling, Boost&& boost) noexcept {
     ++counters_.considered;
     if (const auto reason = skip_reason(flow)) {
       ++(counters_.*reason);
-      return false;
+      return Decision::dropped;
     }
     const double base = probability(flow);
-    const double top = ceiling(base);
+    double xp = 0;
+    if (config_.coherent_share > 0 && base > 0) {
+      xp = config_.coherent_share * base;
+      if (xp >= 1.0 || coherent_hash(config_, flow) < threshold(xp)) {
+        (void)boost(base);
+        ++counters_.kept;
+        ++counters_.kept_coherent;
+        return Decision::kept_coherent;
+      }
+    }
+    const auto rest = [xp](double p) noexcept { return xp > 0 ? (p - xp) / (1.0 - xp) : p; };
+    const double top = rest(ceiling(base));
     bool kept;
     if (top >= 1.0) {
-      kept = draw(boost(base));
+      kept = draw(rest(boost(base)));
     } else if (!(top > 0.0)) {
       kept = false;
     } else {
       const std::uint64_t u = stream_.next();
-      kept = u < threshold(top) && u < threshold(boost(base));
+      kept = u < threshold(top) && u < threshold(rest(boost(base)));
     }
     counters_.kept += kept;
-    return kept;
+    return kept ? Decision::kept_private : Decision::dropped;
   }
+
+  // The coherent draw's 64-bit hash of the flow's invariants under `config.coherent_key` (public:
+  // anyone with the key computes it; the simulator's informed attacker does).
+  [[nodiscard]] static std::uint64_t coherent_hash(const SamplerConfig& config, const core::FlowRecord& flow) noexcept;
 
   [[nodiscard]] const SamplerCounters& counters() const noexcept { return counters_; }
 

@@ -185,6 +185,18 @@ TEST_F(Toml, TemplateTimeout) {
     EXPECT_TRUE(contains(load(std::string("[templates]\n") + bad + "\n"), "templates.template_timeout")) << bad;
 }
 
+TEST_F(Toml, CoherentSharingTakesAShareAndAKey) {
+  ASSERT_EQ(load("[sampler]\ncoherent_share = 0.5\ncoherent_key = \"000102030405060708090a0b0c0d0e0f\"\n"), "");
+  EXPECT_EQ(config_.sampler.coherent_share, 0.5);
+  EXPECT_EQ(config_.sampler.coherent_key[15], 0x0f);
+  ASSERT_EQ(load("[sampler]\ncoherent_share = 1\n"), "");  // a TOML integer is a number too
+  EXPECT_EQ(config_.sampler.coherent_share, 1.0);
+  for (const char* bad : {"coherent_share = 1.5", "coherent_share = -0.1", "coherent_share = \"half\""})
+    EXPECT_TRUE(contains(load(std::string("[sampler]\n") + bad + "\n"), "sampler.coherent_share")) << bad;
+  for (const char* bad : {"coherent_key = \"00\"", "coherent_key = 7", "coherent_key = \"zz0102030405060708090a0b0c0d0e0f\""})
+    EXPECT_TRUE(contains(load(std::string("[sampler]\n") + bad + "\n"), "sampler.coherent_key")) << bad;
+}
+
 TEST_F(Toml, GoodFileFillsEveryField) {
   ASSERT_EQ(load(R"(
 # the README's example

@@ -128,12 +128,13 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
   signer.sign(message, signed_report);
   const json built = json::parse(message);
   // Interfaces that are not ifIndexes are written under other names (input_format, input_value):
-  // a second flow has them, so that every row is written by one of the two.
+  // a second flow has them, so that every row is written by one of the two. The second is also
+  // reported as the coherent draw's pick (metadata.coherent).
   core::FlowRecord other = every_field();
   other.input_format = core::InterfaceFormat::discarded;
   other.output_format = core::InterfaceFormat::multiple;
   std::string other_message;
-  builder.build(other, kNow, other_message);
+  builder.build(other, kNow, other_message, true);
   const json other_built = json::parse(other_message);
 
   // The scanner and the reference read the same fields, from either form.
