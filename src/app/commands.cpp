@@ -13,6 +13,7 @@
 #include "io/key_file.hpp"
 #include "io/local_addresses.hpp"
 #include "io/replay.hpp"
+#include "app/log.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
@@ -65,17 +66,16 @@ void print_counters(const char* title, const PipelineResult& r, std::span<sink::
       counts.push_back({fmt::format("worker.{}.flows", i), r.workers[i].flows});
     }
   }
-  std::string out = std::string(title) + "\n";
-  for (const auto& c : counts) out += fmt::format("  {:<40} {}\n", c.name, c.value);
-  if (end) out += std::string(end) + "\n";
-  std::fputs(out.c_str(), stderr);
-  std::fflush(stderr);
+  log::Counts out;
+  out.reserve(counts.size());
+  for (const auto& c : counts) out.emplace_back(c.name, c.value);
+  log::counters("overflowd", title, out, end ? std::string_view(end) : std::string_view{});
 }
 
 }  // namespace
 
-void print_error(const std::string& message) { fmt::print(stderr, "overflowd: error: {}\n", message); }
-void print_warning(const std::string& message) { fmt::print(stderr, "overflowd: warning: {}\n", message); }
+void print_error(const std::string& message) { log::error("overflowd", message); }
+void print_warning(const std::string& message) { log::warning("overflowd", message); }
 
 namespace {
 // The sender's own addresses, whose flows are never reported (reports never trigger reports):
@@ -147,9 +147,9 @@ int cmd_run(const RunConfig& given) {
                         : rb.granted < 2 * static_cast<std::int64_t>(rb.asked) ? ", capped by net.core.rmem_max"
                                                                                 : "";
       // The first line as it always was (scripts read the port from its end), then the details.
-      fmt::print(stderr, "overflowd: listening for flow exports on UDP [{}]:{}\n", config.udp.bind, group.front()->port());
-      fmt::print(stderr, "overflowd: {} worker{}{}; receive buffer per socket: asked {} bytes, kernel granted {}{}\n",
-                 workers, workers == 1 ? "" : "s", workers == 1 ? "" : " (SO_REUSEPORT)", rb.asked, rb.granted, how);
+      log::info("overflowd", fmt::format("listening for flow exports on UDP [{}]:{}", config.udp.bind, group.front()->port()));
+      log::info("overflowd", fmt::format("{} worker{}{}; receive buffer per socket: asked {} bytes, kernel granted {}{}",
+                 workers, workers == 1 ? "" : "s", workers == 1 ? "" : " (SO_REUSEPORT)", rb.asked, rb.granted, how));
     }
     for (auto& s : group) owned.push_back(std::move(s));
   }
@@ -167,7 +167,7 @@ int cmd_run(const RunConfig& given) {
       return kExitUsage;
     }
     if (loaded->created && !config.quiet)
-      fmt::print(stderr, "overflowd: created key {} (public key {})\n", config.key_path, report::public_key_hex(loaded->keys));
+      log::info("overflowd", fmt::format("created key {} (public key {})", config.key_path, report::public_key_hex(loaded->keys)));
     keys = loaded->keys;
   }
 
@@ -212,7 +212,7 @@ int cmd_run(const RunConfig& given) {
   settings.sinks = sinks;
   settings.reopen = &g_reopen;
   settings.counters_request = &g_counters;
-  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("overflowd: counters", r, sinks, "overflowd: end of counters");
+  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("counters", r, sinks, "end of counters");
   };
   const PipelineResult result = run_pipeline(sources, settings);
   out->flush();
@@ -220,7 +220,7 @@ int cmd_run(const RunConfig& given) {
   for (const auto& s : owned)
     if (!s->warning().empty()) print_warning(s->warning());
   if (!out->reopen_error().empty()) print_warning("reopening the output file failed: " + out->reopen_error());
-  if (!config.quiet) print_counters("overflowd: summary", result, sinks);
+  if (!config.quiet) print_counters("summary", result, sinks);
   if (out->failed()) {
     print_error("writing reports failed");
     return kExitFailure;
@@ -282,8 +282,8 @@ int cmd_synth(const SynthConfig& config) {
     print_error(summary.error());
     return kExitUsage;
   }
-  fmt::print(stderr, "overflowd synth: wrote {}: {} datagrams, {} flows, {} packets; expected reports at rate 1e-5: {:.2f}\n",
-             config.out, summary->datagrams, summary->flows, summary->packets, summary->expected_reports_at_default_rate);
+  log::info("overflowd synth", fmt::format("wrote {}: {} datagrams, {} flows, {} packets; expected reports at rate 1e-5: {:.2f}",
+             config.out, summary->datagrams, summary->flows, summary->packets, summary->expected_reports_at_default_rate));
   return kExitOk;
 }
 

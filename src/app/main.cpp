@@ -12,6 +12,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/log.hpp"
 #include "app/version.hpp"
 #include "guard/special_purpose.hpp"
 #include "app/receiver.hpp"
@@ -117,6 +118,15 @@ int main(int argc, char** argv) {
 
   auto* receive = add_receive_command(app);
 
+  // One logger for every command: before or after the subcommand's name.
+  std::string log_format = "text", log_level = "info";
+  for (CLI::App* a : {&app, receive_app(receive)}) {
+    a->add_option("--log-format", log_format, "Log lines on stderr: text (default) or json (one object per line)")
+        ->type_name("FORMAT")->group("Logging");
+    a->add_option("--log-level", log_level, "Least level logged: trace, debug, info (default), warn, error, off")
+        ->type_name("LEVEL")->group("Logging");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -128,6 +138,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     print_error(e.what());
     return kExitUsage;
+  }
+
+  {
+    const auto format = log::parse_format(log_format);
+    const auto level = log::parse_level(log_level);
+    if (!format || !level) {
+      print_error(!format ? format.error() : level.error());
+      return kExitUsage;
+    }
+    log::configure(*format, *level);
   }
 
   if (receive_chosen(receive)) return run_receive_command(receive);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "app/log.hpp"
 #include "decode/dispatch.hpp"
 #include "io/key_file.hpp"
 #include "api/http_api.hpp"
@@ -33,8 +34,8 @@ using namespace api;
 namespace {
 
 
-void error(const std::string& m) { fmt::print(stderr, "overflowd: error: {}\n", m); }
-void warning(const std::string& m) { fmt::print(stderr, "overflowd receive: warning: {}\n", m); }
+void error(const std::string& m) { log::error("overflowd", m); }
+void warning(const std::string& m) { log::warning("overflowd receive", m); }
 
 bool in_any(const std::vector<Cidr>& ps, const core::IpAddress& a) {
   return std::any_of(ps.begin(), ps.end(), [&](const Cidr& p) { return p.contains(a); });
@@ -188,6 +189,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   wcfg.batch_ms = config.batch_ms;
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
   wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
+  wcfg.warn = [](const std::string& m) { warning(m); };
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order
@@ -360,10 +362,16 @@ const std::vector<std::string>& Receiver::listening() const noexcept { return p_
 
 std::string Receiver::public_key() const { return report::public_key_hex(p_->keys); }
 
-std::string Receiver::summary() const {
+std::vector<std::pair<std::string, std::uint64_t>> Receiver::summary_counts() const {
   const WriterStats ws = p_->writer->stats();
-  return fmt::format("overflowd receive: summary\n  stored {}\n  duplicates {}\n  invalid {}\n  dropped {}\n  write_errors {}\n",
-                     ws.stored, ws.duplicates, ws.rejected, ws.dropped, ws.write_errors);
+  return {{"stored", ws.stored}, {"duplicates", ws.duplicates}, {"invalid", ws.rejected}, {"dropped", ws.dropped},
+          {"write_errors", ws.write_errors}};
+}
+
+std::string Receiver::summary() const {
+  std::string out = "overflowd receive: summary\n";
+  for (const auto& [name, value] : summary_counts()) out += fmt::format("  {} {}\n", name, value);
+  return out;
 }
 
 nlohmann::json Receiver::Parts::runtime_stats() const {
@@ -450,12 +458,12 @@ int run_receive(const ReceiveConfig& config) {
   if (!config.quiet) {
     if (config.key_path.empty())
       warning("no --key given: publishing an ephemeral key " + (*receiver)->public_key() + " that ends with this run");
-    for (const auto& l : (*receiver)->listening()) fmt::print(stderr, "overflowd receive: listening: {}\n", l);
-    fmt::print(stderr, "overflowd receive: key {} database {}\n", (*receiver)->public_key(), config.db);
+    for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
+    log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
   }
   (*receiver)->wait(stop.get_token());
   (*receiver)->stop();
-  if (!config.quiet) fmt::print(stderr, "{}", (*receiver)->summary());
+  if (!config.quiet) log::counters("overflowd receive", "summary", (*receiver)->summary_counts(), {}, 0);
   return 0;
 }
 

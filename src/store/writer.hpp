@@ -33,6 +33,8 @@ struct WriterConfig {
   std::size_t queue_bytes = 256u << 20;      // and bytes (item_bytes): a report may hold 64 KiB
   std::int64_t retention_interval_s = 60;
   const core::Clock* clock = &core::system_clock();  // retention's "now"
+  std::function<void(const std::string&)> warn;      // the app's logger; empty: stderr
+  std::function<void(std::int64_t ns)> on_commit;   // each batch's write time (metrics); may be empty
 };
 
 // What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB
@@ -111,6 +113,7 @@ private:
 
   void run();
   void write_batch(std::vector<Entry>& batch);
+  void warn(const std::string& message) const;
   // After queueing: wakes the thread when it has something to do (called with mutex_ held).
   void wake_if_due(std::size_t queued_before);
 
