@@ -14,6 +14,9 @@
 #include "io/local_addresses.hpp"
 #include "io/replay.hpp"
 #include "app/log.hpp"
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
+#include "core/metrics.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
@@ -55,8 +58,7 @@ void install_stop_handlers() {
 // The counters, one per line under `title` ("overflowd: summary" at the end, "overflowd: counters"
 // on SIGUSR1, closed by "overflowd: end of counters" since the process goes on), written to
 // stderr in one piece.
-void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks,
-                    const char* end = nullptr) {
+std::vector<core::NamedCount> summary_counts(const PipelineResult& r, std::span<sink::Sink* const> sinks) {
   std::vector<core::NamedCount> counts;
   r.total.append_to(counts);
   for (const sink::Sink* s : sinks) s->append_counters(counts);
@@ -66,6 +68,12 @@ void print_counters(const char* title, const PipelineResult& r, std::span<sink::
       counts.push_back({fmt::format("worker.{}.flows", i), r.workers[i].flows});
     }
   }
+  return counts;
+}
+
+void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks,
+                    const char* end = nullptr) {
+  const std::vector<core::NamedCount> counts = summary_counts(r, sinks);
   log::Counts out;
   out.reserve(counts.size());
   for (const auto& c : counts) out.emplace_back(c.name, c.value);
@@ -183,9 +191,15 @@ int cmd_run(const RunConfig& given) {
     out = std::move(*f);
   }
   // Delivery (opt-in) comes after the stdout/file sink, so its line is written first, always.
+  // Metrics (opt-in): the delivery latency is measured only when something will read it.
+  core::metrics::Histogram delivery_seconds[2] = {core::metrics::Histogram(core::metrics::latency_bounds()),
+                                                  core::metrics::Histogram(core::metrics::latency_bounds())};
+  sink::DeliveryConfig delivery_config = config.delivery;
+  if (!config.metrics_listen.empty())
+    delivery_config.http_sender.on_done = [&delivery_seconds](int scheme, double s) { delivery_seconds[scheme ? 1 : 0].observe(s); };
   std::unique_ptr<sink::DeliverySink> delivery;
   if (config.delivery.any()) {
-    auto d = sink::DeliverySink::open(config.delivery);
+    auto d = sink::DeliverySink::open(delivery_config);
     if (!d) {
       print_error(d.error());
       return kExitUsage;
@@ -197,6 +211,40 @@ int cmd_run(const RunConfig& given) {
                   " that ends with this run; give --key PATH to keep one");
   std::vector<sink::Sink*> sinks = {out.get()};
   if (delivery) sinks.push_back(delivery.get());
+
+  // GET /metrics: the summary's counters as they are now (the workers are asked for them), the
+  // template caches, the delivery latency.
+  PipelineSnapshot snapshot;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_listen.empty()) {
+    const std::string key = report::public_key_hex(keys);
+    auto render = [&snapshot, &sinks, &delivery_seconds, &config, key, delivery = delivery.get()] {
+      using core::metrics::Type;
+      const PipelineResult r = snapshot.fresh(std::chrono::seconds(2));
+      core::metrics::Exposition e;
+      add_info(e, "send", key);
+      add_sender_counts(e, summary_counts(r, sinks));
+      const char* held = "v9/IPFIX template cache contents over all workers, and the caps.";
+      e.add("overflowd_template_cache_domains", Type::gauge, held, {}, static_cast<double>(r.total.template_domains));
+      e.add("overflowd_template_cache_templates", Type::gauge, held, {}, static_cast<double>(r.total.templates));
+      e.add("overflowd_template_cache_max_domains", Type::gauge, held, {}, static_cast<double>(config.templates.max_domains));
+      e.add("overflowd_template_cache_max_templates", Type::gauge, held, {}, static_cast<double>(config.templates.max_templates));
+      if (delivery && config.delivery.http)
+        e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
+                        {{"transport", "http"}}, delivery_seconds[0].snapshot());
+      if (delivery && config.delivery.https)
+        e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
+                        {{"transport", "https"}}, delivery_seconds[1].snapshot());
+      return e.text();
+    };
+    auto m = MetricsServer::start(config.metrics_listen, std::move(render));
+    if (!m) {
+      print_error(m.error());
+      return kExitUsage;
+    }
+    metrics = std::move(*m);
+    if (!config.quiet) log::info("overflowd", "metrics: http://" + metrics->where() + "/metrics");
+  }
 
   install_handler(SIGHUP, on_reopen_signal, true);
   std::vector<source::Source*> sources;
@@ -214,7 +262,12 @@ int cmd_run(const RunConfig& given) {
   settings.counters_request = &g_counters;
   settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("counters", r, sinks, "end of counters");
   };
+  if (metrics) {
+    settings.snapshot_request = &snapshot.request;
+    settings.on_snapshot = [&snapshot](const PipelineResult& r) { snapshot.publish(r); };
+  }
   const PipelineResult result = run_pipeline(sources, settings);
+  snapshot.finish(result);  // scrapes from now on are answered at once, with the final counters
   out->flush();
   if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout
   for (const auto& s : owned)

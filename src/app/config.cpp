@@ -333,7 +333,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   for (auto [s, k, into] : {std::tuple{"source", "file", &c.pcap_file}, std::tuple{"source", "bind", &c.udp.bind},
                             std::tuple{"report", "key", &c.key_path}, std::tuple{"contact", "email", &c.contact.email},
                             std::tuple{"contact", "identity", &c.contact.identity},
-                            std::tuple{"output", "file", &c.output_file}}) {
+                            std::tuple{"output", "file", &c.output_file}, std::tuple{"metrics", "listen", &c.metrics_listen}}) {
     if (auto r = str(s, k, *into); !r) return r;
   }
   if (const auto node = t["source"]["udp_port"]) {
@@ -426,6 +426,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
                                      "max_record_length", "max_samplers_per_domain", "template_timeout",
                                      "max_domains_per_exporter", "max_templates_per_exporter"}},
                                    {"contact", {"email", "identity"}},        {"output", {"file"}},
+                                   {"metrics", {"listen"}},
                                    {"delivery", {}}};  // the delivery table's keys (delivery_options)
   for (const auto& [section, node] : t) {
     const auto* known = std::find_if(std::begin(kKnown), std::end(kKnown), [&](const auto& k) { return section.str() == k.name; });

@@ -77,6 +77,8 @@ private:
     counters_.source = source_.counters();
     counters_.decode = dispatcher_.counters();
     counters_.sampler = sampler_.counters();
+    counters_.template_domains = dispatcher_.templates().domain_count();
+    counters_.templates = dispatcher_.templates().template_count();
     {
       std::lock_guard lock(board_.mutex);
       board_.counters[index_] = counters_;
@@ -126,6 +128,8 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   refused += o.refused;
   flows += o.flows;
   reports += o.reports;
+  template_domains += o.template_domains;
+  templates += o.templates;
 }
 
 void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
@@ -159,9 +163,12 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
     // Woken by the last worker to finish; else every 100 ms to look at the counters request.
     if (board.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return board.done_count == sources.size(); }))
       break;
-    if (!settings.counters_request || !settings.counters_request->load(std::memory_order_relaxed) ||
-        !settings.counters_request->exchange(false))
-      continue;
+    const auto asked = [](std::atomic<bool>* flag) {
+      return flag && flag->load(std::memory_order_relaxed) && flag->exchange(false);
+    };
+    const bool for_counters = asked(settings.counters_request);
+    const bool for_snapshot = asked(settings.snapshot_request);
+    if (!for_counters && !for_snapshot) continue;
     const std::uint64_t request = board.request.fetch_add(1) + 1;
     // Each running worker answers at its next batch, or after its source's idle time (100 ms for
     // UDP); one stuck in a sink gets 2 s, and its last counters are shown.
@@ -172,7 +179,8 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
     });
     const PipelineResult snapshot = gather(board);
     lock.unlock();
-    if (settings.on_counters) settings.on_counters(snapshot);
+    if (for_counters && settings.on_counters) settings.on_counters(snapshot);
+    if (for_snapshot && settings.on_snapshot) settings.on_snapshot(snapshot);
     lock.lock();
   }
   lock.unlock();
@@ -184,7 +192,7 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}};
+  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}};
   source::Source* const one[] = {&source};
   return run_pipeline(one, settings);
 }

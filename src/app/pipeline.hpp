@@ -32,6 +32,9 @@ struct PipelineCounters {
   std::uint64_t refused = 0;     // datagrams refused whole (their reasons are in `decode`)
   std::uint64_t flows = 0;       // flow records decoded
   std::uint64_t reports = 0;     // reports signed and written
+  // Gauges (metrics only, not in the summary): v9/IPFIX template cache contents, summed over workers.
+  std::uint64_t template_domains = 0;
+  std::uint64_t templates = 0;
 
   void merge(const PipelineCounters& other) noexcept;
   // "source.datagrams", "datagrams.decoded", "netflow_v5.records", ..., "reports".
@@ -56,6 +59,9 @@ struct PipelineSettings {
   std::function<void(const PipelineResult&)> on_counters;
   // The v9 / IPFIX template caches' caps for the whole process: each worker's cache gets its share.
   decode::TemplateCacheLimits templates;
+  // As counters_request / on_counters, for metrics scrapes (app/metrics.hpp: PipelineSnapshot).
+  std::atomic<bool>* snapshot_request = nullptr;
+  std::function<void(const PipelineResult&)> on_snapshot;
 };
 
 // Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.

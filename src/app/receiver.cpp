@@ -13,6 +13,9 @@
 #include <utility>
 
 #include "app/log.hpp"
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
+#include "core/metrics.hpp"
 #include "decode/dispatch.hpp"
 #include "io/key_file.hpp"
 #include "api/http_api.hpp"
@@ -74,6 +77,7 @@ struct Receiver::Parts {
   report::KeyPair keys;
   SkewPolicy skew;
   bool own_exports = false;  // my own exports configured: the spoofing view can judge
+  core::metrics::Histogram commit_seconds{core::metrics::latency_bounds()};  // the writer's batches
 
   // open()
   std::unique_ptr<SqliteStore> store;
@@ -190,6 +194,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
   wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
   wcfg.warn = [](const std::string& m) { warning(m); };
+  wcfg.on_commit = [parts](std::int64_t ns) { parts->commit_seconds.observe(static_cast<double>(ns) / 1e9); };
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order
@@ -276,6 +281,10 @@ std::expected<void, std::string> Receiver::bind() {
   auto listen = [&](bool tls, int port) -> std::expected<void, std::string> {
     auto s = make_http_server(*p.http, tls);
     if (!s) return std::unexpected(s.error());
+    // Prometheus metrics, to --api-allow addresses like the API (the server's pre-routing check).
+    (*s)->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics(), kMetricsContentType);
+    });
     auto bound = bind_http(**s, config.http_bind, port);
     if (!bound) return std::unexpected(bound.error());
     p.listening.push_back(fmt::format("{} [{}]:{}", tls ? "https" : "http", config.http_bind, *bound));
@@ -366,6 +375,48 @@ std::vector<std::pair<std::string, std::uint64_t>> Receiver::summary_counts() co
   const WriterStats ws = p_->writer->stats();
   return {{"stored", ws.stored}, {"duplicates", ws.duplicates}, {"invalid", ws.rejected}, {"dropped", ws.dropped},
           {"write_errors", ws.write_errors}};
+}
+
+std::string Receiver::metrics() const {
+  using core::metrics::Type;
+  const Parts& p = *p_;
+  const WriterStats ws = p.writer->stats();
+  const VerifierStats vs = p.verifier->stats();
+  const SpoofWindowStats w = p.window->stats();
+  core::metrics::Exposition e;
+  add_info(e, "receive", report::public_key_hex(p.keys));
+  const auto counter = [&e](std::string_view name, std::string_view help, core::metrics::Labels labels, std::uint64_t v) {
+    e.add(name, Type::counter, help, labels, static_cast<double>(v));
+  };
+  const auto gauge = [&e](std::string_view name, std::string_view help, core::metrics::Labels labels, double v) {
+    e.add(name, Type::gauge, help, labels, v);
+  };
+  const char* reports_help = "Reports the writer handled: stored, duplicate (already stored), refused (invalid, kept for "
+                             "inspection), dropped (a queue was full).";
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "stored"}}, ws.stored);
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "duplicate"}}, ws.duplicates);
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "refused"}}, ws.rejected);
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "dropped"}}, ws.dropped);
+  counter("overflowd_receiver_write_errors_total", "Batches that could not be stored.", {}, ws.write_errors);
+  counter("overflowd_receiver_batches_total", "Batches committed.", {}, ws.batches);
+  counter("overflowd_receiver_commit_timeouts_total", "HTTP requests whose reports were not committed in time (503).", {},
+          ws.commit_timeouts);
+  counter("overflowd_receiver_verified_total", "Reports the verifying threads checked (UDP and capture).", {}, vs.verified);
+  counter("overflowd_receiver_signature_cache_hits_total", "Signatures found already checked (replays).", {},
+          p.verified_cache.hits());
+  counter("overflowd_receiver_datagrams_total", "Datagrams read, by input.", {{"input", "udp"}}, p.udp_datagrams.load());
+  counter("overflowd_receiver_datagrams_total", "Datagrams read, by input.", {{"input", "capture"}}, p.capture_datagrams.load());
+  gauge("overflowd_queue_depth", "Items waiting in a bounded queue.", {{"queue", "verifier"}}, static_cast<double>(vs.queued));
+  gauge("overflowd_queue_depth", "Items waiting in a bounded queue.", {{"queue", "writer"}}, static_cast<double>(ws.queued));
+  counter("overflowd_receiver_own_export_datagrams_total", "Datagrams of my own exports read.", {}, p.own->datagrams.load());
+  counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "all"}},
+          p.own->flows_seen.load());
+  counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "mine"}},
+          p.own->flows_mine.load());
+  gauge("overflowd_receiver_spoof_window_flows", "Flows held by the spoofing window.", {}, static_cast<double>(w.flows));
+  e.add_histogram("overflowd_receiver_batch_commit_seconds", "Time to write and commit one batch of reports.", {},
+                  p.commit_seconds.snapshot());
+  return e.text();
 }
 
 std::string Receiver::summary() const {

@@ -53,6 +53,8 @@ public:
   // The end-of-run summary ("stored N", ...).
   [[nodiscard]] std::string summary() const;
   [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> summary_counts() const;
+  // GET /metrics: the Prometheus text exposition (app/metrics.hpp).
+  [[nodiscard]] std::string metrics() const;
   // The key published for discovery, as hex.
   [[nodiscard]] std::string public_key() const;
 

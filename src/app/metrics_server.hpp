@@ -1,0 +1,33 @@
+// The sender's metrics endpoint (--metrics ADDRESS:PORT, [metrics] listen): GET /metrics answers
+// the Prometheus text exposition that `render` makes, on a thread of its own. Anything else is 404.
+#pragma once
+
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace overflowd::app {
+
+class MetricsServer {
+public:
+  // Binds (port 0: a free one) and starts serving; an error says why (a bad address, a port in use).
+  [[nodiscard]] static std::expected<std::unique_ptr<MetricsServer>, std::string> start(const std::string& listen,
+                                                                                       std::function<std::string()> render);
+  ~MetricsServer();  // stops serving and joins its thread
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  [[nodiscard]] const std::string& where() const noexcept;  // "[127.0.0.1]:9500"
+
+  struct Impl;
+
+private:
+  explicit MetricsServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The content type of the text exposition.
+inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+}  // namespace overflowd::app
