@@ -2,17 +2,10 @@
 #include "core/clock.hpp"
 #include "core/parse.hpp"
 
-#include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <ctime>
-#include <deque>
-#include <mutex>
-#include <thread>
 
 namespace overflowd::api {
 
@@ -23,77 +16,18 @@ using namespace store;
 namespace {
 
 
-// httplib's own pool queues accepted connections without bound; this one holds at most
-// `max_queued` and makes the accepting thread wait for room, so the kernel's listen backlog (and
-// then refused connections) absorbs the rest.
-class BoundedPool final : public httplib::TaskQueue {
-public:
-  BoundedPool(std::size_t threads, std::size_t max_queued) : max_queued_(max_queued) {
-    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
-  }
-  ~BoundedPool() override = default;
-
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::unique_lock lock(mutex_);
-      room_.wait(lock, [&] { return jobs_.size() < max_queued_ || shutdown_; });
-      jobs_.push_back(std::move(fn));
-    }
-    has_job_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(mutex_);
-      shutdown_ = true;
-    }
-    has_job_.notify_all();
-    room_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
-private:
-  void work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mutex_);
-        has_job_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
-        if (jobs_.empty()) return;  // shut down and drained
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      room_.notify_one();
-      try {
-        fn();
-      } catch (...) {
-      }
-    }
-  }
-
-  std::size_t max_queued_;
-  std::mutex mutex_;
-  std::condition_variable has_job_, room_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::jthread> threads_;
-  bool shutdown_ = false;
-};
-
-void send_json(httplib::Response& res, const json& j, int status = 200) {
+void send_json(Response& res, const json& j, int status = 200) {
   res.status = status;
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void send_error(httplib::Response& res, int status, const std::string& why) { send_json(res, {{"error", why}}, status); }
+void send_error(Response& res, int status, const std::string& why) { send_json(res, {{"error", why}}, status); }
 
-core::IpAddress peer_address(const httplib::Request& req) {
-  auto a = core::IpAddress::parse(req.remote_addr);
-  return a ? a->unmapped() : core::IpAddress{};
-}
+core::IpAddress peer_address(const Request& req) { return req.peer; }
 
 // Query parameters, checked: a bad value is a 400 that names it.
 struct Params {
-  const httplib::Request& req;
+  const Request& req;
   std::string error;
 
   std::optional<std::int64_t> integer(const char* name, std::int64_t lo, std::int64_t hi) {
@@ -149,22 +83,10 @@ std::vector<std::string_view> split_reports(std::string_view body) {
   return out;
 }
 
-void post_reports(HttpContext& ctx, Input input, const httplib::Request& req, httplib::Response& res,
-                  const httplib::ContentReader& reader) {
-  std::string body;
-  bool too_large = false;
-  const bool read = reader([&](const char* data, std::size_t n) {
-    if (body.size() + n > kMaxBodyBytes) {
-      too_large = true;
-      return false;
-    }
-    body.append(data, n);
-    return true;
-  });
-  // httplib refuses a declared length over the cap before reading (it sets 413); a chunked body
-  // over the cap is cut off here.
-  if (too_large || res.status == 413) return send_error(res, 413, "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
-  if (!read) return send_error(res, 400, "the body could not be read");
+void post_reports(HttpContext& ctx, Input input, const Request& req, Response& res) {
+  // The server has read the body within its limit (whatever the framing); this is the API's own.
+  const std::string& body = req.body;
+  if (body.size() > kMaxBodyBytes) return send_error(res, 413, "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
   const auto lines = split_reports(body);
   if (lines.empty()) return send_error(res, 400, "no report in the body");
   if (lines.size() > kMaxReportsPerRequest)
@@ -204,66 +126,43 @@ void post_reports(HttpContext& ctx, Input input, const httplib::Request& req, ht
 
 }  // namespace
 
-std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(HttpContext& ctx, bool tls) {
-  std::unique_ptr<httplib::Server> server;
-  if (tls) {
-    auto s = std::make_unique<httplib::SSLServer>(ctx.config.tls_cert.c_str(), ctx.config.tls_key.c_str());
-    if (!s->is_valid())
-      return std::unexpected("HTTPS: cannot load the certificate " + ctx.config.tls_cert + " and key " + ctx.config.tls_key);
-    server = std::move(s);
-  } else {
-    server = std::make_unique<httplib::Server>();
-  }
+// The route-binding plumbing: `s.Get(path, handler)` adds an API route (allow-listed, Host checked).
+struct Routes {
+  HttpServer& server;
+  RouteOptions api;
+  void Get(const std::string& path, Handler h) const { server.add_route("GET", path, std::move(h), api); }
+};
+
+std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpContext& ctx, bool tls) {
+  ServerLimits limits = ctx.config.limits;
+  limits.default_headers = {{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}, {"Server", "overflowd"}};
+  auto server = tls ? HttpServer::create(limits, ctx.config.tls_cert, ctx.config.tls_key) : HttpServer::create(limits);
+  if (!server) return std::unexpected(server.error());
   const Input input = tls ? Input::https : Input::http;
-  httplib::Server& s = *server;
-  const auto threads = static_cast<std::size_t>(ctx.config.http_threads);
-  const auto queued = static_cast<std::size_t>(ctx.config.max_connections);
-  s.new_task_queue = [threads, queued] { return new BoundedPool(threads, queued); };
-  s.set_payload_max_length(kMaxBodyBytes);
-  s.set_read_timeout(ctx.config.http_timeout_s, 0);
-  s.set_write_timeout(ctx.config.http_timeout_s, 0);
-  s.set_keep_alive_timeout(std::min<std::int64_t>(ctx.config.http_timeout_s, 5));
-  s.set_keep_alive_max_count(100);
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1, no = 0;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    ::setsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof no);  // fails harmlessly on IPv4 sockets
-  });
-  s.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}, {"Server", "overflowd"}});
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    send_error(res, 500, "internal error");
-  });
-
   const HttpContext* c = &ctx;
-  s.set_pre_routing_handler([c](const httplib::Request& req, httplib::Response& res) {
-    if (req.has_header("Content-Encoding") && req.get_header_value("Content-Encoding") != "identity") {
-      send_error(res, 415, "compressed bodies are not taken");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (req.path == "/.well-known/overflowd") return httplib::Server::HandlerResponse::Unhandled;
-    const core::IpAddress peer = peer_address(req);
-    const bool allowed = std::any_of(c->config.api_allow.begin(), c->config.api_allow.end(),
-                                     [&](const Cidr& p) { return p.contains(peer); });
-    if (!allowed) {
-      send_error(res, 403, "this address may not read the API (see --api-allow)");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  // The API and the page: only --api-allow addresses, and only under a Host this receiver serves
+  // (DNS rebinding). Reports and discovery: anyone, under any name.
+  RouteOptions api;
+  api.allow = [c](const core::IpAddress& peer) {
+    return std::any_of(c->config.api_allow.begin(), c->config.api_allow.end(), [&](const Cidr& p) { return p.contains(peer); });
+  };
+  RouteOptions anyone;
+  anyone.check_host = false;
+  anyone.max_body = kMaxBodyBytes;
+  Routes s{**server, api};
 
-  s.Post("/.well-known/overflowd", [&ctx, input](const httplib::Request& req, httplib::Response& res,
-                                                 const httplib::ContentReader& reader) {
-    post_reports(ctx, input, req, res, reader);
-  });
-  s.Get("/.well-known/overflowd", [c](const httplib::Request&, httplib::Response& res) { send_json(res, c->discovery); });
-  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  s.server.add_route("POST", "/.well-known/overflowd", [&ctx, input](const Request& req, Response& res) {
+    post_reports(ctx, input, req, res);
+  }, anyone);
+  s.server.add_route("GET", "/.well-known/overflowd", [c](const Request&, Response& res) { send_json(res, c->discovery); }, anyone);
+  s.Get("/", [](const Request&, Response& res) {
     res.set_header("Content-Security-Policy",
                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
                    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
     res.set_header("Referrer-Policy", "no-referrer");
     res.set_content(web_page(), "text/html; charset=utf-8");
   });
-  s.Get("/api/reports", [c](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/api/reports", [c](const Request& req, Response& res) {
     Params p{req, {}};
     ReportFilter f;
     f.key = p.key("key");
@@ -281,7 +180,7 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
   using ByKey = json (ReportQueries::*)(const std::string&, std::int64_t);
   for (const auto& [path, list] : {std::pair{"/api/keys", ByKey{&ReportQueries::keys}},
                                    std::pair{"/api/alerts", ByKey{&ReportQueries::alerts}}}) {
-    s.Get(path, [c, list](const httplib::Request& req, httplib::Response& res) {
+    s.Get(path, [c, list](const Request& req, Response& res) {
       Params p{req, {}};
       const std::string key = p.key("key");
       const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
@@ -289,13 +188,13 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
       send_json(res, (c->queries.*list)(key, limit));
     });
   }
-  s.Get("/api/invalid", [c](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/api/invalid", [c](const Request& req, Response& res) {
     Params p{req, {}};
     const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
     if (!p.error.empty()) return send_error(res, 400, p.error);
     send_json(res, c->queries.invalid(limit));
   });
-  s.Get("/api/summary", [c](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/api/summary", [c](const Request& req, Response& res) {
     Params p{req, {}};
     SummaryQuery q;
     q.my_prefixes = c->config.my_prefixes;
@@ -306,7 +205,7 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
     if (!p.error.empty()) return send_error(res, 400, p.error);
     send_json(res, c->queries.summary(q));
   });
-  s.Get("/api/spoofing", [c](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/api/spoofing", [c](const Request& req, Response& res) {
     Params p{req, {}};
     const auto limit = p.integer("limit", 1, 10 * kMaxLimit).value_or(2000);
     if (!p.error.empty()) return send_error(res, 400, p.error);
@@ -314,7 +213,7 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
     if (c->runtime_stats) out["own_exports"] = c->runtime_stats()["own_exports"];
     send_json(res, out);
   });
-  s.Get("/api/stats", [c](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/stats", [c](const Request&, Response& res) {
     json out = c->queries.counters();
     if (c->runtime_stats) out["runtime"] = c->runtime_stats();
     send_json(res, out);
@@ -322,17 +221,11 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
   return server;
 }
 
-std::expected<int, std::string> bind_http(httplib::Server& server, const std::string& address, int port) {
-  if (port == 0) {
-    const int p = server.bind_to_any_port(address);
-    if (p <= 0) return std::unexpected("cannot listen on TCP [" + address + "]: no free port");
-    return p;
-  }
-  if (!server.bind_to_port(address, port)) return std::unexpected("cannot listen on TCP [" + address + "]:" + std::to_string(port));
-  return port;
+std::expected<int, std::string> bind_http(HttpServer& server, const std::string& address, int port) {
+  return server.bind(address, port);
 }
 
-void serve_http(httplib::Server& server) { server.listen_after_bind(); }
-void stop_http(httplib::Server& server) { server.stop(); }
+void serve_http(HttpServer& server) { server.run(); }
+void stop_http(HttpServer& server) { server.stop(); }
 
 }  // namespace overflowd::api

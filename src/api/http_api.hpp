@@ -1,12 +1,13 @@
-// The receiver's HTTP(S) side (cpp-httplib):
+// The receiver's HTTP(S) side (routes on api::HttpServer, http_server.hpp):
 //   POST /.well-known/overflowd   one report, or several one per line (full or compact form);
 //                                 answered only after the reports are committed (2xx = durable)
 //   GET  /.well-known/overflowd   discovery: the receiver's public keys and contact
 //   GET  /api/reports, /api/keys, /api/alerts, /api/summary, /api/spoofing, /api/invalid, /api/stats
 //   GET  /                        the page (static HTML and JS in the binary, nothing external)
 // The API and the page answer only addresses in --api-allow (loopback by default); reports are
-// taken from anyone. Bodies are capped at 64 KiB, compressed bodies refused, connections bounded
-// (a fixed pool of threads and a bounded queue of accepted connections), reads and writes timed out.
+// taken from anyone; the API and the page also need a Host this receiver serves. Bodies are capped at
+// 64 KiB whatever the framing, compressed bodies refused; the server's limits (ServerLimits) bound
+// connections, time per request and per read, header sizes and keep-alive.
 #pragma once
 
 #include <functional>
@@ -15,15 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/http_server.hpp"
 #include "receive/ingest.hpp"
 #include "receive/prefix.hpp"
 #include "receive/spoof_window.hpp"
 #include "store/queries.hpp"
 #include "store/writer.hpp"
-
-namespace httplib {
-class Server;
-}
 
 namespace overflowd::api {
 
@@ -33,9 +31,7 @@ inline constexpr std::size_t kMaxReportsPerRequest = 512;
 // What the HTTP side is configured with (from the receive command's settings, src/app/).
 struct ApiConfig {
   std::string tls_cert, tls_key;  // HTTPS
-  std::int64_t http_threads = 8;
-  std::int64_t max_connections = 64;
-  std::int64_t http_timeout_s = 5;
+  ServerLimits limits;  // the HTTP server's (workers, connections, time-outs, sizes, Host names)
   std::vector<receive::Cidr> api_allow;    // who may read the API and the page
   std::vector<receive::Cidr> my_prefixes;  // for the summary and spoofing views
 };
@@ -53,13 +49,13 @@ struct HttpContext {
 
 // A server (HTTPS when cert and key are given) with every route; not yet bound. An error says why
 // (a certificate that does not load).
-[[nodiscard]] std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(HttpContext& ctx, bool tls);
+[[nodiscard]] std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpContext& ctx, bool tls);
 
 // Binds (port 0: a free one) and returns the port, or an error.
-[[nodiscard]] std::expected<int, std::string> bind_http(httplib::Server& server, const std::string& address, int port);
+[[nodiscard]] std::expected<int, std::string> bind_http(HttpServer& server, const std::string& address, int port);
 // Serves until stop_http(); call on a thread of its own.
-void serve_http(httplib::Server& server);
-void stop_http(httplib::Server& server);
+void serve_http(HttpServer& server);
+void stop_http(HttpServer& server);
 
 // The page, embedded.
 [[nodiscard]] const std::string& web_page();

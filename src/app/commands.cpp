@@ -16,6 +16,7 @@
 #include "app/log.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
+#include "api/http_server.hpp"
 #include "core/metrics.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
@@ -218,7 +219,7 @@ int cmd_run(const RunConfig& given) {
   std::unique_ptr<MetricsServer> metrics;
   if (!config.metrics_listen.empty()) {
     const std::string key = report::public_key_hex(keys);
-    auto render = [&snapshot, &sinks, &delivery_seconds, &config, key, delivery = delivery.get()] {
+    auto render = [&snapshot, &sinks, &delivery_seconds, &config, key, delivery = delivery.get()](const api::HttpServer& server) {
       using core::metrics::Type;
       const PipelineResult r = snapshot.fresh(std::chrono::seconds(2));
       core::metrics::Exposition e;
@@ -235,6 +236,7 @@ int cmd_run(const RunConfig& given) {
       if (delivery && config.delivery.https)
         e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
                         {{"transport", "https"}}, delivery_seconds[1].snapshot());
+      add_http_server_counts(e, "metrics", server.counters());
       return e.text();
     };
     auto m = MetricsServer::start(config.metrics_listen, std::move(render));

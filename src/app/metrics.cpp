@@ -90,6 +90,24 @@ void add_sender_counts(Exposition& e, std::span<const core::NamedCount> counts) 
   }
 }
 
+void add_http_server_counts(Exposition& e, const std::string& listener, std::span<const core::NamedCount> counts) {
+  for (const auto& c : counts) {
+    std::string_view n = c.name;
+    if (n.starts_with("http.")) n.remove_prefix(5);
+    const auto v = static_cast<double>(c.value);
+    if (n.starts_with("refused."))
+      e.add("overflowd_http_refused_total", Type::counter, "HTTP connections or requests refused, by reason.",
+            {{"listener", listener}, {"reason", std::string(n.substr(8))}}, v);
+    else if (n.starts_with("closed."))
+      e.add("overflowd_http_closed_total", Type::counter, "Kept-alive HTTP connections closed, by reason.",
+            {{"listener", listener}, {"reason", std::string(n.substr(7))}}, v);
+    else if (n == "open_connections" || n == "pending_handlers")
+      e.add("overflowd_http_" + std::string(n), Type::gauge, "HTTP server state now.", {{"listener", listener}}, v);
+    else
+      e.add("overflowd_http_" + underscores(n) + "_total", Type::counter, "HTTP server counter.", {{"listener", listener}}, v);
+  }
+}
+
 void add_info(Exposition& e, const std::string& command, const std::string& key) {
   e.add("overflowd_info", Type::gauge, "The running overflowd: version, command and public key.",
         {{"version", kVersionLong}, {"command", command}, {"key", key}}, 1);

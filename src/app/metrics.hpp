@@ -25,6 +25,11 @@ namespace overflowd::app {
 // of the summary is a metric.
 void add_sender_counts(core::metrics::Exposition& e, std::span<const core::NamedCount> counts);
 
+// An api::HttpServer's counters ("http.refused.<reason>", "http.open_connections", ...) as
+// overflowd_http_*{listener}: refusals and closes by reason, the two gauges, the rest as counters.
+void add_http_server_counts(core::metrics::Exposition& e, const std::string& listener,
+                            std::span<const core::NamedCount> counts);
+
 // overflowd_info{version,key,command} 1.
 void add_info(core::metrics::Exposition& e, const std::string& command, const std::string& key);
 

@@ -1,5 +1,6 @@
 // The sender's metrics endpoint (--metrics ADDRESS:PORT, [metrics] listen): GET /metrics answers
-// the Prometheus text exposition that `render` makes, on a thread of its own. Anything else is 404.
+// the Prometheus text exposition that `render` makes, served by api::HttpServer (the receiver's
+// server type) on a thread of its own. Anything else is 404.
 #pragma once
 
 #include <expected>
@@ -7,13 +8,18 @@
 #include <memory>
 #include <string>
 
+namespace overflowd::api {
+class HttpServer;
+}
+
 namespace overflowd::app {
 
 class MetricsServer {
 public:
   // Binds (port 0: a free one) and starts serving; an error says why (a bad address, a port in use).
-  [[nodiscard]] static std::expected<std::unique_ptr<MetricsServer>, std::string> start(const std::string& listen,
-                                                                                       std::function<std::string()> render);
+  // `render` gets the server, whose own counters are metrics too (add_http_server_counts).
+  [[nodiscard]] static std::expected<std::unique_ptr<MetricsServer>, std::string> start(
+      const std::string& listen, std::function<std::string(const api::HttpServer&)> render);
   ~MetricsServer();  // stops serving and joins its thread
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

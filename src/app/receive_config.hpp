@@ -55,8 +55,16 @@ struct ReceiveConfig {
   std::int64_t skew_future_s = 86'400;
   std::int64_t skew_past_s = 30 * 86'400;
   std::int64_t http_threads = 8;
-  std::int64_t max_connections = 64;
+  std::int64_t max_connections = 4096;
+  std::int64_t max_connections_per_client = 64;
   std::int64_t http_timeout_s = 5;
+  std::int64_t http_request_deadline_s = 10;
+  std::int64_t http_keepalive_s = 5;
+  std::int64_t http_keepalive_requests = 100;
+  std::int64_t http_max_request_line = 4096;
+  std::int64_t http_max_header_bytes = 8192;
+  std::int64_t http_max_headers = 64;
+  std::vector<std::string> http_hosts;  // names the API answers under (Host), besides the built-in ones
   bool quiet = false;
 };
 

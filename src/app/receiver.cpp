@@ -2,7 +2,6 @@
 #include "app/receiver.hpp"
 
 #include <fmt/core.h>
-#include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -95,7 +94,7 @@ struct Receiver::Parts {
   ApiConfig api_config;
   std::unique_ptr<HttpContext> http;
   struct Listener {
-    std::unique_ptr<httplib::Server> server;
+    std::unique_ptr<HttpServer> server;
     bool tls = false;
   };
   std::vector<Listener> listeners;
@@ -128,6 +127,16 @@ struct Receiver::Parts {
   }
 
   [[nodiscard]] nlohmann::json runtime_stats() const;
+  // The HTTP servers' counters (refusals by reason, connections), per listener: {"http": {...}, "https": {...}}.
+  [[nodiscard]] nlohmann::json http_counters() const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& l : listeners) {
+      nlohmann::json c = nlohmann::json::object();
+      for (const auto& n : l.server->counters()) c[n.name] = n.value;
+      out[l.tls ? "https" : "http"] = c;
+    }
+    return out;
+  }
 };
 
 std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const ReceiveConfig& config) {
@@ -266,9 +275,19 @@ std::expected<void, std::string> Receiver::bind() {
   };
   p.api_config.tls_cert = config.tls_cert;
   p.api_config.tls_key = config.tls_key;
-  p.api_config.http_threads = config.http_threads;
-  p.api_config.max_connections = config.max_connections;
-  p.api_config.http_timeout_s = config.http_timeout_s;
+  ServerLimits& lim = p.api_config.limits;
+  lim.workers = static_cast<std::size_t>(config.http_threads);
+  lim.max_connections = static_cast<std::size_t>(config.max_connections);
+  lim.max_connections_per_client = static_cast<std::size_t>(config.max_connections_per_client);
+  lim.read_timeout_ms = config.http_timeout_s * 1000;
+  lim.request_deadline_ms = config.http_request_deadline_s * 1000;
+  lim.keepalive_idle_ms = config.http_keepalive_s * 1000;
+  lim.keepalive_requests = config.http_keepalive_requests;
+  lim.max_request_line = static_cast<std::size_t>(config.http_max_request_line);
+  lim.max_header_bytes = static_cast<std::size_t>(config.http_max_header_bytes);
+  lim.max_headers = static_cast<std::size_t>(config.http_max_headers);
+  lim.max_body = kMaxBodyBytes;
+  lim.hosts = config.http_hosts;
   p.api_config.api_allow = p.checked.api_allow;
   p.api_config.my_prefixes = p.checked.my_prefixes;
   Parts* parts = p_.get();
@@ -281,10 +300,12 @@ std::expected<void, std::string> Receiver::bind() {
   auto listen = [&](bool tls, int port) -> std::expected<void, std::string> {
     auto s = make_http_server(*p.http, tls);
     if (!s) return std::unexpected(s.error());
-    // Prometheus metrics, to --api-allow addresses like the API (the server's pre-routing check).
-    (*s)->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    // Prometheus metrics, to --api-allow addresses (and a Host naming this receiver) like the API.
+    api::RouteOptions allowed;
+    allowed.allow = [parts](const core::IpAddress& peer) { return in_any(parts->checked.api_allow, peer); };
+    (*s)->add_route("GET", "/metrics", [this](const api::Request&, api::Response& res) {
       res.set_content(metrics(), kMetricsContentType);
-    });
+    }, allowed);
     auto bound = bind_http(**s, config.http_bind, port);
     if (!bound) return std::unexpected(bound.error());
     p.listening.push_back(fmt::format("{} [{}]:{}", tls ? "https" : "http", config.http_bind, *bound));
@@ -338,10 +359,8 @@ void Receiver::start() {
     });
   }
   for (auto& l : p.listeners) {
-    httplib::Server* server = l.server.get();
+    HttpServer* server = l.server.get();
     p.threads.emplace_back([server] { serve_http(*server); });
-    // stop() acts only on a running server: wait until it runs, so that shutting down never races.
-    for (int i = 0; i < 500 && !server->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 
@@ -414,6 +433,7 @@ std::string Receiver::metrics() const {
   counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "mine"}},
           p.own->flows_mine.load());
   gauge("overflowd_receiver_spoof_window_flows", "Flows held by the spoofing window.", {}, static_cast<double>(w.flows));
+  for (const auto& l : p.listeners) add_http_server_counts(e, l.tls ? "https" : "http", l.server->counters());
   e.add_histogram("overflowd_receiver_batch_commit_seconds", "Time to write and commit one batch of reports.", {},
                   p.commit_seconds.snapshot());
   return e.text();
@@ -444,6 +464,7 @@ nlohmann::json Receiver::Parts::runtime_stats() const {
         {"dropped", ws.dropped}, {"write_errors", ws.write_errors},
         {"commit_timeouts", ws.commit_timeouts}, {"queued", ws.queued}}},
       {"inputs", inputs},
+      {"http", http_counters()},
       {"own_exports",
        {{"configured", own_exports},
         {"datagrams", own->datagrams.load()},

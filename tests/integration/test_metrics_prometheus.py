@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -230,6 +231,7 @@ class MetricsWithPrometheus(unittest.TestCase):
                     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
                     self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
                     self.assertIn("overflowd_info{", text)
+                    self.assertIn("overflowd_http_requests_total{listener=", text)
                 self.assertIn('overflowd_delivery_duration_seconds_bucket{transport="http",le="+Inf"}', http_get(sender_url)[1])
                 self.assertIn("overflowd_receiver_batch_commit_seconds_count", http_get(receiver_url)[1])
 
@@ -241,10 +243,13 @@ class MetricsWithPrometheus(unittest.TestCase):
                 # The receiver: settled (queues empty, values unchanged between two reads), then
                 # Prometheus holds what it serves, then its summary says the same.
                 def receiver_settled():
-                    a = parse_exposition(http_get(receiver_url)[1])
+                    def read():
+                        m = parse_exposition(http_get(receiver_url)[1])  # its HTTP counters move with each read
+                        return m, {k: v for k, v in m.items() if k.startswith("overflowd_receiver_")}
+                    a, a_reports = read()
                     queued = a[key("overflowd_queue_depth", {"queue": "verifier"})] + a[key("overflowd_queue_depth", {"queue": "writer"})]
-                    b = parse_exposition(http_get(receiver_url)[1])
-                    return queued == 0 and a == b, queued
+                    _, b_reports = read()
+                    return queued == 0 and a_reports == b_reports, queued
                 wait_for(receiver_settled, 60, "the receiver to settle")
                 direct = {k: v for k, v in parse_exposition(http_get(receiver_url)[1]).items()
                           if k.startswith(("overflowd_receiver_reports_total", "overflowd_receiver_write_errors_total"))}
@@ -263,6 +268,23 @@ class MetricsWithPrometheus(unittest.TestCase):
                         p.kill()
                 if prometheus:
                     prometheus.stop()
+
+
+class ReceiverMetricsAllowList(unittest.TestCase):
+    def test_only_api_allow_addresses(self):
+        with lib.temp_dir() as d:
+            receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", "off", "--http-port", "0",
+                                        "--http-bind", "127.0.0.1", "--api-allow", "192.0.2.0/24"])
+            try:
+                line = receiver.wait_stderr(lambda l: "listening: http" in l, timeout=30)
+                self.assertIsNotNone(line, receiver.stderr_seen)
+                port = int(line.rsplit(":", 1)[1])
+                with self.assertRaises(urllib.error.HTTPError) as refused:
+                    http_get(f"http://127.0.0.1:{port}/metrics")
+                self.assertEqual(refused.exception.code, 403)
+            finally:
+                code, _, stderr = receiver.stop()
+            self.assertEqual(code, 0, stderr)
 
 
 if __name__ == "__main__":

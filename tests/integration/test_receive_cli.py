@@ -15,7 +15,9 @@ FLAGS = ["--db", "--udp-port", "--bind", "--http-port", "--http-bind", "--https-
          "--api-allow", "--own-exports-port", "--own-exports-bind", "--own-exports-file", "--own-window",
          "--own-window-max-flows", "--spoof-tolerance", "--batch-size", "--batch-ms", "--queue", "--queue-mib", "--verify-threads", "--retention-days",
          "--max-reports", "--max-invalid", "--max-alerts", "--max-keys", "--skew-future", "--skew-past",
-         "--http-threads", "--max-connections", "--http-timeout", "--quiet", "--config"]
+         "--http-threads", "--max-connections", "--max-connections-per-client", "--http-timeout", "--http-request-deadline",
+         "--http-keepalive", "--http-keepalive-requests", "--http-max-request-line", "--http-max-header-bytes",
+         "--http-max-headers", "--http-host", "--quiet", "--config"]
 
 
 class ReceiveCli(unittest.TestCase):
