@@ -9,11 +9,15 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "io/key_file.hpp"
 #include "io/local_addresses.hpp"
 #include "io/replay.hpp"
 #include "app/log.hpp"
+#include "app/notify.hpp"
+#include "app/toml.hpp"
+#include "io/text_file.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
 #include "api/http_server.hpp"
@@ -37,10 +41,14 @@ namespace {
 
 std::atomic<bool> g_stop{false};      // set by SIGINT/SIGTERM; only the app layer has globals
 std::atomic<bool> g_reopen{false};    // set by SIGHUP: reopen the output file (log rotation)
+std::atomic<bool> g_reload{false};    // set by SIGHUP too: re-read the --config file
 std::atomic<bool> g_counters{false};  // set by SIGUSR1: print the counters, keep running
 
 extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-extern "C" void on_reopen_signal(int) { g_reopen.store(true, std::memory_order_relaxed); }
+extern "C" void on_reopen_signal(int) {
+  g_reopen.store(true, std::memory_order_relaxed);
+  g_reload.store(true, std::memory_order_relaxed);
+}
 extern "C" void on_counters_signal(int) { g_counters.store(true, std::memory_order_relaxed); }
 
 void install_handler(int sig, void (*handler)(int), bool restart) {
@@ -111,7 +119,17 @@ std::vector<core::IpAddress> own_addresses(const RunConfig& config) {
 }
 }  // namespace
 
-int cmd_run(const RunConfig& given) {
+namespace {
+// The sections of a --config file as read now, to tell which changed at a reload.
+std::expected<toml::table, std::string> config_sections(const std::string& path) {
+  constexpr std::size_t kMaxConfigBytes = 1u << 20;
+  const auto text = io::read_text_file(path, kMaxConfigBytes);
+  if (!text) return std::unexpected(text.error());
+  return parse_toml(*text, path);
+}
+}  // namespace
+
+int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader reload) {
   if (auto v = validate(given); !v) {
     print_error(v.error());
     return kExitUsage;
@@ -268,7 +286,61 @@ int cmd_run(const RunConfig& given) {
     settings.snapshot_request = &snapshot.request;
     settings.on_snapshot = [&snapshot](const PipelineResult& r) { snapshot.publish(r); };
   }
+  // SIGHUP: reopen the output (the workers) and re-read the --config file (here, on the thread
+  // that runs the pipeline): the contact changes live, the rest is said.
+  PipelineSettings::LiveReport live_report;
+  live_report.report = settings.report;
+  settings.live = &live_report;
+  settings.reload_request = &g_reload;
+  std::optional<toml::table> sections;
+  if (!config_file.empty())
+    if (auto t = config_sections(config_file)) sections = std::move(*t);
+  report::Contact contact = config.contact;
+  settings.on_reload = [&] {
+    notify::reloading();
+    const auto done = [](std::string_view status) { notify::reloaded(status); };
+    if (!reload) {
+      log::info("overflowd", "SIGHUP: output reopened; no --config file to re-read");
+      return done("running");
+    }
+    auto fresh = reload();
+    if (fresh) {
+      if (auto v = validate(*fresh); !v) fresh = std::unexpected(v.error());
+    }
+    auto now = config_sections(config_file);
+    if (!fresh || !now) {
+      log::warning("overflowd", "reload: " + (!fresh ? fresh.error() : now.error()) + "; keeping the running configuration");
+      return done("running; the last reload failed (see the log)");
+    }
+    if (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity) {
+      contact = fresh->contact;
+      {
+        std::lock_guard lock(live_report.mutex);
+        live_report.report = report::ReportConfig{contact};
+      }
+      live_report.generation.fetch_add(1, std::memory_order_release);
+      log::info("overflowd", fmt::format("reload: contact is now email '{}' identity '{}'", contact.email, contact.identity));
+    }
+    std::string fixed;
+    for (const auto& [name, node] : *now) {
+      if (name.str() == "contact") continue;
+      const toml::node* before = sections ? sections->get(name.str()) : nullptr;
+      const toml::table* a = before ? before->as_table() : nullptr;
+      const toml::table* b = node.as_table();
+      if (!a || !b || *a != *b) fixed += (fixed.empty() ? "[" : ", [") + std::string(name.str()) + "]";
+    }
+    if (sections)
+      for (const auto& [name, node] : *sections)
+        if (name.str() != "contact" && !now->contains(name.str())) fixed += (fixed.empty() ? "[" : ", [") + std::string(name.str()) + "]";
+    if (!fixed.empty())
+      log::warning("overflowd", "reload: " + fixed + " changed but cannot change while running (only [contact] does); restart to apply");
+    sections = std::move(*now);
+    log::info("overflowd", "reload: done");
+    done("running; configuration reloaded");
+  };
+  notify::ready(live ? "reading flow exports" : "reading a capture file");
   const PipelineResult result = run_pipeline(sources, settings);
+  notify::stopping();
   snapshot.finish(result);  // scrapes from now on are answered at once, with the final counters
   out->flush();
   if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout

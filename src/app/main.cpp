@@ -174,75 +174,78 @@ int main(int argc, char** argv) {
     return cmd_synth(synth_config);
   }
 
-  RunConfig config;
-  if (!config_file.empty()) {
-    if (auto r = load_toml(config_file, config); !r) {
-      print_error(r.error());
-      return kExitUsage;
-    }
-  }
-  if (*opt_file) config.pcap_file = file;
-  if (*opt_udp) {
-    auto port = parse_port("--udp-port", udp_port);
-    if (!port) {
-      print_error(port.error());
-      return kExitUsage;
-    }
-    config.udp.port = *port;
-    config.pcap_file.clear();
-  }
-  if (*opt_rate) {
-    auto r = parse_rate(rate);
-    if (!r) {
-      print_error(r.error());
-      return kExitUsage;
-    }
-    config.sampler.rate = *r;
-  }
-  if (*opt_seed) {
-    const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
-    if (!s) {
-      print_error("--seed: '" + seed + "' is not a whole number");
-      return kExitUsage;
-    }
-    config.sampler.seed = *s;
-  }
-  if (*opt_key) config.key_path = key;
-  if (*opt_email) config.contact.email = email;
-  if (*opt_identity) config.contact.identity = identity;
-  if (*opt_output) config.output_file = output;
-  if (*opt_bind) config.udp.bind = bind;
-  if (*opt_metrics) config.metrics_listen = metrics_listen;
-  if (*opt_quiet) config.quiet = quiet;
-  if (*opt_workers) {
-    auto w = parse_workers("--workers", workers);
-    if (!w) {
-      print_error(w.error());
-      return kExitUsage;
-    }
-    config.workers = *w;
-  }
-  if (*opt_receive_buffer) {
-    auto b = parse_receive_buffer("--receive-buffer", receive_buffer);
-    if (!b) {
-      print_error(b.error());
-      return kExitUsage;
-    }
-    config.udp.receive_buffer = *b;
-  }
-  for (auto& f : delivery_flags) {
-    if (!*f.option) continue;
-    if (f.row->kind == DeliveryOption::Kind::flag) {
-      (void)f.row->set(config, f.on ? "true" : "false", f.row->flag);  // true or false: cannot fail
-      continue;
-    }
-    clear_delivery_option(config, f.row->key);
-    for (const auto& v : f.values) {
-      if (auto r = set_delivery_option(config, f.row->key, v, f.row->flag); !r) {
-        print_error(r.error());
-        return kExitUsage;
+  // The sender's settings: the file, then the flags over it. Run again on SIGHUP (ExecReload) to
+  // re-read the file with the same flags.
+  const auto build_config = [&]() -> std::expected<RunConfig, std::string> {
+    RunConfig config;
+    if (!config_file.empty()) {
+      if (auto r = load_toml(config_file, config); !r) {
+        return std::unexpected(r.error());
       }
     }
+    if (*opt_file) config.pcap_file = file;
+    if (*opt_udp) {
+      auto port = parse_port("--udp-port", udp_port);
+      if (!port) {
+        return std::unexpected(port.error());
+      }
+      config.udp.port = *port;
+      config.pcap_file.clear();
+    }
+    if (*opt_rate) {
+      auto r = parse_rate(rate);
+      if (!r) {
+        return std::unexpected(r.error());
+      }
+      config.sampler.rate = *r;
+    }
+    if (*opt_seed) {
+      const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
+      if (!s) {
+        return std::unexpected("--seed: '" + seed + "' is not a whole number");
+      }
+      config.sampler.seed = *s;
+    }
+    if (*opt_key) config.key_path = key;
+    if (*opt_email) config.contact.email = email;
+    if (*opt_identity) config.contact.identity = identity;
+    if (*opt_output) config.output_file = output;
+    if (*opt_bind) config.udp.bind = bind;
+    if (*opt_metrics) config.metrics_listen = metrics_listen;
+    if (*opt_quiet) config.quiet = quiet;
+    if (*opt_workers) {
+      auto w = parse_workers("--workers", workers);
+      if (!w) {
+        return std::unexpected(w.error());
+      }
+      config.workers = *w;
+    }
+    if (*opt_receive_buffer) {
+      auto b = parse_receive_buffer("--receive-buffer", receive_buffer);
+      if (!b) {
+        return std::unexpected(b.error());
+      }
+      config.udp.receive_buffer = *b;
+    }
+    for (auto& f : delivery_flags) {
+      if (!*f.option) continue;
+      if (f.row->kind == DeliveryOption::Kind::flag) {
+        (void)f.row->set(config, f.on ? "true" : "false", f.row->flag);  // true or false: cannot fail
+        continue;
+      }
+      clear_delivery_option(config, f.row->key);
+      for (const auto& v : f.values) {
+        if (auto r = set_delivery_option(config, f.row->key, v, f.row->flag); !r) {
+          return std::unexpected(r.error());
+        }
+      }
+    }
+    return config;
+  };
+  auto config = build_config();
+  if (!config) {
+    print_error(config.error());
+    return kExitUsage;
   }
-  return cmd_run(config);
+  return cmd_run(*config, config_file, config_file.empty() ? ConfigLoader{} : ConfigLoader(build_config));
 }

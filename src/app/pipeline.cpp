@@ -45,6 +45,13 @@ public:
     while (source_.next_batch(batch, n)) {
       if (settings_.reopen && settings_.reopen->load(std::memory_order_relaxed) && settings_.reopen->exchange(false))
         for (sink::Sink* s : settings_.sinks) s->reopen();
+      if (settings_.live) {
+        if (const auto g = settings_.live->generation.load(std::memory_order_acquire); g != report_generation_) {
+          std::lock_guard lock(settings_.live->mutex);
+          builder_ = report::ReportBuilder(settings_.live->report);
+          report_generation_ = g;
+        }
+      }
       for (std::size_t i = 0; i < n; ++i) handle(batch[i]);
       if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
         seen = r;
@@ -97,7 +104,8 @@ private:
   std::size_t index_;
   decode::Dispatcher dispatcher_;
   sample::Sampler sampler_;
-  const report::ReportBuilder builder_;
+  report::ReportBuilder builder_;
+  std::uint64_t report_generation_ = 0;
   report::Signer signer_;
   PipelineCounters counters_;
   std::vector<core::FlowRecord> flows_;
@@ -168,6 +176,11 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
     };
     const bool for_counters = asked(settings.counters_request);
     const bool for_snapshot = asked(settings.snapshot_request);
+    if (asked(settings.reload_request) && settings.on_reload) {
+      lock.unlock();
+      settings.on_reload();
+      lock.lock();
+    }
     if (!for_counters && !for_snapshot) continue;
     const std::uint64_t request = board.request.fetch_add(1) + 1;
     // Each running worker answers at its next batch, or after its source's idle time (100 ms for
@@ -192,7 +205,7 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}};
+  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}, nullptr, {}, nullptr};
   source::Source* const one[] = {&source};
   return run_pipeline(one, settings);
 }

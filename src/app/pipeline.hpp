@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -62,6 +63,16 @@ struct PipelineSettings {
   // As counters_request / on_counters, for metrics scrapes (app/metrics.hpp: PipelineSnapshot).
   std::atomic<bool>* snapshot_request = nullptr;
   std::function<void(const PipelineResult&)> on_snapshot;
+  // SIGHUP (ExecReload): set by the signal; run_pipeline clears it and calls on_reload on its
+  // thread, which may hand new report settings (the contact) to the workers via `live`.
+  std::atomic<bool>* reload_request = nullptr;
+  std::function<void()> on_reload;
+  struct LiveReport {
+    std::mutex mutex;
+    std::atomic<std::uint64_t> generation{0};  // bumped when `report` changes; workers look per batch
+    report::ReportConfig report;
+  };
+  LiveReport* live = nullptr;
 };
 
 // Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.

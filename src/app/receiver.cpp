@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "app/log.hpp"
+#include "app/notify.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
 #include "core/metrics.hpp"
@@ -489,12 +490,21 @@ public:
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);  // ExecReload: taken here, so that it never ends the receiver
     pthread_sigmask(SIG_BLOCK, &set_, &previous_);
     ::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up must not end the receiver
     thread_ = std::jthread([this, &stop](std::stop_token own) {
       const timespec tick{0, 100'000'000};
       while (!own.stop_requested()) {
-        if (sigtimedwait(&set_, nullptr, &tick) > 0) stop.request_stop();
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig == SIGHUP) {
+          notify::reloading();
+          log::warning("overflowd receive", "SIGHUP: the receiver does not re-read its configuration while running yet; "
+                                            "restart it to apply changes");
+          notify::reloaded("running; configuration not reloaded (restart to apply)");
+        } else if (sig > 0) {
+          stop.request_stop();
+        }
       }
     });
   }
@@ -533,7 +543,9 @@ int run_receive(const ReceiveConfig& config) {
     for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
     log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
   }
+  notify::ready("receiving reports");
   (*receiver)->wait(stop.get_token());
+  notify::stopping();
   (*receiver)->stop();
   if (!config.quiet) log::counters("overflowd receive", "summary", (*receiver)->summary_counts(), {}, 0);
   return 0;
