@@ -16,6 +16,7 @@
 #include "io/replay.hpp"
 #include "app/log.hpp"
 #include "app/notify.hpp"
+#include "app/privileges.hpp"
 #include "app/toml.hpp"
 #include "io/text_file.hpp"
 #include "app/metrics.hpp"
@@ -264,6 +265,12 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     }
     metrics = std::move(*m);
     if (!config.quiet) log::info("overflowd", "metrics: http://" + metrics->where() + "/metrics");
+  }
+
+  // Every socket is bound and every file open: root is no longer needed.
+  if (auto dropped = drop_privileges(config.user, "overflowd"); !dropped) {
+    print_error(dropped.error());
+    return kExitUsage;
   }
 
   install_handler(SIGHUP, on_reopen_signal, true);

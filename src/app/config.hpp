@@ -29,6 +29,7 @@ struct RunConfig {
   sink::DeliveryConfig delivery;  // off unless --deliver (or [delivery] deliver) names a transport
   std::string opt_out_file;       // one prefix per line; read into delivery.guard.opt_out by load_opt_out
   decode::TemplateCacheLimits templates;  // v9 / IPFIX template caps for the whole process ([templates])
+  std::string user;  // --user: as root, switch to this user once the sockets are bound
   std::string metrics_listen;  // --metrics / [metrics] listen: ADDRESS:PORT serving GET /metrics; empty: off
 };
 

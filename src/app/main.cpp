@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
   std::string workers, receive_buffer;
   auto* opt_workers = app.add_option("--workers", workers, "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)")->type_name("N");
   auto* opt_receive_buffer = app.add_option("--receive-buffer", receive_buffer, "Live UDP: socket receive buffer asked for, per worker (default 32M)")->type_name("BYTES");
-  std::string metrics_listen;
+  std::string metrics_listen, run_user;
+  auto* opt_user = app.add_option("--user", run_user, "Started as root (without systemd): switch to this user once the sockets are bound")
+                       ->type_name("NAME");
   auto* opt_metrics = app.add_option("--metrics", metrics_listen, "Serve GET /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9558 ([metrics] listen)")
                           ->type_name("ADDRESS:PORT");
   opt_file->excludes(opt_udp);
@@ -212,6 +214,7 @@ int main(int argc, char** argv) {
     if (*opt_output) config.output_file = output;
     if (*opt_bind) config.udp.bind = bind;
     if (*opt_metrics) config.metrics_listen = metrics_listen;
+    if (*opt_user) config.user = run_user;
     if (*opt_quiet) config.quiet = quiet;
     if (*opt_workers) {
       auto w = parse_workers("--workers", workers);

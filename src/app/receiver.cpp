@@ -13,6 +13,7 @@
 
 #include "app/log.hpp"
 #include "app/notify.hpp"
+#include "app/privileges.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
 #include "core/metrics.hpp"
@@ -534,6 +535,10 @@ int run_receive(const ReceiveConfig& config) {
   }
   if (auto bound = (*receiver)->bind(); !bound) {
     error(bound.error());
+    return 2;
+  }
+  if (auto dropped = drop_privileges(config.user, "overflowd receive"); !dropped) {
+    error(dropped.error());
     return 2;
   }
   (*receiver)->start();
