@@ -79,6 +79,14 @@ struct DeliveryOption {
   std::function<void(RunConfig&)> clear = {};  // a list: empties it
 };
 [[nodiscard]] const std::vector<DeliveryOption>& delivery_options();
+// The sections and keys a sender's --config file may hold.
+struct ConfigSection {
+  std::string_view name;
+  std::vector<std::string_view> keys;  // empty for [delivery]: delivery_options() are its keys
+};
+[[nodiscard]] const std::vector<ConfigSection>& known_sections();
+// Those keys as text, for the foot of `overflowd --help`.
+[[nodiscard]] std::string toml_keys_help();
 [[nodiscard]] const DeliveryOption* find_delivery_option(std::string_view key) noexcept;
 // The flags' group in --help.
 [[nodiscard]] const char* delivery_group() noexcept;

@@ -30,12 +30,13 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   CLI::App app{"overflowd: signed reports on a random sample of your flows, sent to their endpoints.\n"
-               "Reads NetFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
+               "Reads NetFlow v5 and v9, IPFIX and sFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
                "Without a subcommand it runs the sender and prints one JSON report per line;\n"
                "--deliver also sends each report to the flow's endpoints (UDP 65535, HTTP, HTTPS), within\n"
                "safety limits that are on by default (budgets, no private or special-purpose addresses, ...)."};
   app.name("overflowd");
   app.require_subcommand(0, 1);
+  app.footer(toml_keys_help());
   app.set_version_flag("-V,--version", std::string("overflowd ") + kVersionLong, "Print the version and exit");
 
   std::string file, udp_port, rate, config_file, key, email, identity, output, bind, seed;

@@ -545,6 +545,9 @@ int run_receive(const ReceiveConfig& config) {
   if (!config.quiet) {
     if (config.key_path.empty())
       warning("no --key given: publishing an ephemeral key " + (*receiver)->public_key() + " that ends with this run");
+    if (config.tls_cert.empty() && config.https_port != kOff)
+      warning("HTTPS is off: no --tls-cert and --tls-key given (reports are taken over UDP and HTTP only; "
+              "--https-port off silences this)");
     for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
     log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
   }
