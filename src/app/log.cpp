@@ -92,6 +92,7 @@ void configure(Format format, Level level) {
 
 Format format() noexcept { return g_format.load(std::memory_order_relaxed); }
 
+void debug(std::string_view program, std::string_view message) { emit(spdlog::level::debug, "debug", "", program, message); }
 void info(std::string_view program, std::string_view message) { emit(spdlog::level::info, "info", "", program, message); }
 void warning(std::string_view program, std::string_view message) {
   emit(spdlog::level::warn, "warning", "warning: ", program, message);

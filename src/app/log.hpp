@@ -29,6 +29,7 @@ void configure(Format format, Level level);
 [[nodiscard]] Format format() noexcept;
 
 // `program` is "overflowd" (the sender and the other commands) or "overflowd receive".
+void debug(std::string_view program, std::string_view message);
 void info(std::string_view program, std::string_view message);
 void warning(std::string_view program, std::string_view message);
 void error(std::string_view program, std::string_view message);

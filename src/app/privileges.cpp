@@ -20,8 +20,9 @@ std::expected<void, std::string> drop_privileges(const std::string& user, const 
     return {};
   }
   if (user.empty()) {
+    // Said at debug level only: tests and containers run as root on purpose.
     if (!std::getenv("INVOCATION_ID"))
-      log::warning(program, "running as root: give --user NAME to drop to an unprivileged user once the sockets are bound");
+      log::debug(program, "running as root: --user NAME would drop to an unprivileged user once the sockets are bound");
     return {};
   }
   std::vector<char> buffer(16384);
