@@ -341,9 +341,10 @@ const std::vector<ConfigSection>& known_sections() {
 }
 
 std::string toml_keys_help() {
-  std::string out = "Keys of the --config file (TOML; flags override them):";
+  // At column 0 and without a final colon, so that scripts/gen-man takes it as the page's footer.
+  std::string out = "Keys of the --config file (TOML; flags override them), by section";
   for (const auto& section : known_sections()) {
-    out += "\n  [" + std::string(section.name) + "]";
+    out += "\n[" + std::string(section.name) + "]";
     if (section.name == "delivery") {
       for (const auto& row : delivery_options()) out += " " + std::string(row.key);
       continue;
