@@ -17,7 +17,8 @@ struct MetricsServer::Impl {
 };
 
 std::expected<std::unique_ptr<MetricsServer>, std::string> MetricsServer::start(
-    const std::string& listen, std::function<std::string(const api::HttpServer&)> render) {
+    const std::string& listen, std::function<std::string(const api::HttpServer&)> render,
+    std::function<bool(const core::IpAddress&)> allow) {
   const auto target = io::parse_target(listen);
   if (!target) return std::unexpected("--metrics: " + target.error());
   // The receiver's server type (api::HttpServer), small: a scrape at a time is the use.
@@ -34,9 +35,11 @@ std::expected<std::unique_ptr<MetricsServer>, std::string> MetricsServer::start(
   const api::HttpServer* self = impl->server.get();
   // Host must name this server (DNS rebinding): scrape it by address, as Prometheus's static
   // configurations do.
+  api::RouteOptions options;
+  options.allow = std::move(allow);
   impl->server->add_route("GET", "/metrics", [render = std::move(render), self](const api::Request&, api::Response& res) {
     res.set_content(render(*self), kMetricsContentType);
-  });
+  }, options);
   const std::string address = target->address.unmapped().to_string();
   auto bound = impl->server->bind(address, target->port);
   if (!bound) return std::unexpected("--metrics: " + bound.error());

@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "core/ip_address.hpp"
+
 namespace overflowd::api {
 class HttpServer;
 }
@@ -18,8 +20,10 @@ class MetricsServer {
 public:
   // Binds (port 0: a free one) and starts serving; an error says why (a bad address, a port in use).
   // `render` gets the server, whose own counters are metrics too (add_http_server_counts).
+  // `allow` (may be empty: anyone) says which peers may scrape; others get 403.
   [[nodiscard]] static std::expected<std::unique_ptr<MetricsServer>, std::string> start(
-      const std::string& listen, std::function<std::string(const api::HttpServer&)> render);
+      const std::string& listen, std::function<std::string(const api::HttpServer&)> render,
+      std::function<bool(const core::IpAddress&)> allow = {});
   ~MetricsServer();  // stops serving and joins its thread
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

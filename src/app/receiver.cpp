@@ -101,6 +101,7 @@ struct Receiver::Parts {
   };
   std::vector<Listener> listeners;
   std::vector<std::string> listening;
+  std::unique_ptr<MetricsServer> metrics_server;  // --metrics: serves on its own thread from bind()
 
   // start()
   std::atomic<std::uint64_t> udp_datagrams{0}, capture_datagrams{0};
@@ -314,6 +315,14 @@ std::expected<void, std::string> Receiver::bind() {
     p.listeners.push_back({std::move(*s), tls});
     return {};
   };
+  if (!config.metrics_listen.empty()) {
+    auto m = MetricsServer::start(
+        config.metrics_listen, [this](const api::HttpServer& own) { return metrics(&own); },
+        [parts](const core::IpAddress& peer) { return in_any(parts->checked.api_allow, peer); });
+    if (!m) return std::unexpected(m.error());
+    p.listening.push_back("metrics " + (*m)->where());
+    p.metrics_server = std::move(*m);
+  }
   if (config.http_port != kOff)
     if (auto r = listen(false, config.http_port); !r) return r;
   if (!config.tls_cert.empty() && config.https_port != kOff)
@@ -382,6 +391,7 @@ void Receiver::stop() {
   p.stopped = true;
   p.stopping = true;
   for (auto& l : p.listeners) stop_http(*l.server);
+  p.metrics_server.reset();
   for (auto& t : p.threads) t.request_stop();
   p.threads.clear();  // joins
   p.verifier->stop();
@@ -398,7 +408,7 @@ std::vector<std::pair<std::string, std::uint64_t>> Receiver::summary_counts() co
           {"write_errors", ws.write_errors}};
 }
 
-std::string Receiver::metrics() const {
+std::string Receiver::metrics(const api::HttpServer* own) const {
   using core::metrics::Type;
   const Parts& p = *p_;
   const WriterStats ws = p.writer->stats();
@@ -436,6 +446,7 @@ std::string Receiver::metrics() const {
           p.own->flows_mine.load());
   gauge("overflowd_receiver_spoof_window_flows", "Flows held by the spoofing window.", {}, static_cast<double>(w.flows));
   for (const auto& l : p.listeners) add_http_server_counts(e, l.tls ? "https" : "http", l.server->counters());
+  if (own) add_http_server_counts(e, "metrics", own->counters());
   e.add_histogram("overflowd_receiver_batch_commit_seconds", "Time to write and commit one batch of reports.", {},
                   p.commit_seconds.snapshot());
   return e.text();

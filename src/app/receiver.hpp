@@ -32,6 +32,10 @@ namespace CLI {
 class App;
 }
 
+namespace overflowd::api {
+class HttpServer;
+}
+
 namespace overflowd::app {
 
 class Receiver {
@@ -53,8 +57,9 @@ public:
   // The end-of-run summary ("stored N", ...).
   [[nodiscard]] std::string summary() const;
   [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> summary_counts() const;
-  // GET /metrics: the Prometheus text exposition (app/metrics.hpp).
-  [[nodiscard]] std::string metrics() const;
+  // GET /metrics: the Prometheus text exposition (app/metrics.hpp); `own`: the --metrics server,
+  // whose counters are added.
+  [[nodiscard]] std::string metrics(const api::HttpServer* own = nullptr) const;
   // The key published for discovery, as hex.
   [[nodiscard]] std::string public_key() const;
 

@@ -270,18 +270,40 @@ class MetricsWithPrometheus(unittest.TestCase):
                     prometheus.stop()
 
 
+@unittest.skipUnless(shutil.which("promtool"), "Debian's prometheus package is not installed")
 class ReceiverMetricsAllowList(unittest.TestCase):
     def test_only_api_allow_addresses(self):
         with lib.temp_dir() as d:
+            own = free_tcp_port()
             receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", "off", "--http-port", "0",
-                                        "--http-bind", "127.0.0.1", "--api-allow", "192.0.2.0/24"])
+                                        "--http-bind", "127.0.0.1", "--api-allow", "192.0.2.0/24",
+                                        "--metrics", f"127.0.0.1:{own}"])
             try:
                 line = receiver.wait_stderr(lambda l: "listening: http" in l, timeout=30)
                 self.assertIsNotNone(line, receiver.stderr_seen)
                 port = int(line.rsplit(":", 1)[1])
-                with self.assertRaises(urllib.error.HTTPError) as refused:
-                    http_get(f"http://127.0.0.1:{port}/metrics")
-                self.assertEqual(refused.exception.code, 403)
+                for url in (f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{own}/metrics"):
+                    with self.assertRaises(urllib.error.HTTPError) as refused:
+                        http_get(url)
+                    self.assertEqual(refused.exception.code, 403, url)
+            finally:
+                code, _, stderr = receiver.stop()
+            self.assertEqual(code, 0, stderr)
+
+    def test_own_metrics_address(self):
+        with lib.temp_dir() as d:
+            port = free_tcp_port()
+            receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", "0", "--http-port", "off",
+                                        "--metrics", f"127.0.0.1:{port}"])
+            try:
+                self.assertIsNotNone(receiver.wait_stderr(lambda l: f"listening: metrics 127.0.0.1:{port}" in l, timeout=30),
+                                     receiver.stderr_seen)
+                status, text = http_get(f"http://127.0.0.1:{port}/metrics")
+                self.assertEqual(status, 200)
+                self.assertIn('overflowd_receiver_reports_total{result="stored"} 0', text)
+                self.assertIn('overflowd_http_requests_total{listener="metrics"}', text)
+                lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+                self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
             finally:
                 code, _, stderr = receiver.stop()
             self.assertEqual(code, 0, stderr)
