@@ -9,10 +9,20 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "io/key_file.hpp"
 #include "io/local_addresses.hpp"
 #include "io/replay.hpp"
+#include "app/log.hpp"
+#include "app/notify.hpp"
+#include "app/privileges.hpp"
+#include "app/toml.hpp"
+#include "io/text_file.hpp"
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
+#include "api/http_server.hpp"
+#include "core/metrics.hpp"
 #include "app/pipeline.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
@@ -32,10 +42,14 @@ namespace {
 
 std::atomic<bool> g_stop{false};      // set by SIGINT/SIGTERM; only the app layer has globals
 std::atomic<bool> g_reopen{false};    // set by SIGHUP: reopen the output file (log rotation)
+std::atomic<bool> g_reload{false};    // set by SIGHUP too: re-read the --config file
 std::atomic<bool> g_counters{false};  // set by SIGUSR1: print the counters, keep running
 
 extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-extern "C" void on_reopen_signal(int) { g_reopen.store(true, std::memory_order_relaxed); }
+extern "C" void on_reopen_signal(int) {
+  g_reopen.store(true, std::memory_order_relaxed);
+  g_reload.store(true, std::memory_order_relaxed);
+}
 extern "C" void on_counters_signal(int) { g_counters.store(true, std::memory_order_relaxed); }
 
 void install_handler(int sig, void (*handler)(int), bool restart) {
@@ -54,8 +68,7 @@ void install_stop_handlers() {
 // The counters, one per line under `title` ("overflowd: summary" at the end, "overflowd: counters"
 // on SIGUSR1, closed by "overflowd: end of counters" since the process goes on), written to
 // stderr in one piece.
-void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks,
-                    const char* end = nullptr) {
+std::vector<core::NamedCount> summary_counts(const PipelineResult& r, std::span<sink::Sink* const> sinks) {
   std::vector<core::NamedCount> counts;
   r.total.append_to(counts);
   for (const sink::Sink* s : sinks) s->append_counters(counts);
@@ -65,17 +78,22 @@ void print_counters(const char* title, const PipelineResult& r, std::span<sink::
       counts.push_back({fmt::format("worker.{}.flows", i), r.workers[i].flows});
     }
   }
-  std::string out = std::string(title) + "\n";
-  for (const auto& c : counts) out += fmt::format("  {:<40} {}\n", c.name, c.value);
-  if (end) out += std::string(end) + "\n";
-  std::fputs(out.c_str(), stderr);
-  std::fflush(stderr);
+  return counts;
+}
+
+void print_counters(const char* title, const PipelineResult& r, std::span<sink::Sink* const> sinks,
+                    const char* end = nullptr) {
+  const std::vector<core::NamedCount> counts = summary_counts(r, sinks);
+  log::Counts out;
+  out.reserve(counts.size());
+  for (const auto& c : counts) out.emplace_back(c.name, c.value);
+  log::counters("overflowd", title, out, end ? std::string_view(end) : std::string_view{});
 }
 
 }  // namespace
 
-void print_error(const std::string& message) { fmt::print(stderr, "overflowd: error: {}\n", message); }
-void print_warning(const std::string& message) { fmt::print(stderr, "overflowd: warning: {}\n", message); }
+void print_error(const std::string& message) { log::error("overflowd", message); }
+void print_warning(const std::string& message) { log::warning("overflowd", message); }
 
 namespace {
 // The sender's own addresses, whose flows are never reported (reports never trigger reports):
@@ -102,7 +120,17 @@ std::vector<core::IpAddress> own_addresses(const RunConfig& config) {
 }
 }  // namespace
 
-int cmd_run(const RunConfig& given) {
+namespace {
+// The sections of a --config file as read now, to tell which changed at a reload.
+std::expected<toml::table, std::string> config_sections(const std::string& path) {
+  constexpr std::size_t kMaxConfigBytes = 1u << 20;
+  const auto text = io::read_text_file(path, kMaxConfigBytes);
+  if (!text) return std::unexpected(text.error());
+  return parse_toml(*text, path);
+}
+}  // namespace
+
+int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader reload) {
   if (auto v = validate(given); !v) {
     print_error(v.error());
     return kExitUsage;
@@ -156,9 +184,9 @@ int cmd_run(const RunConfig& given) {
                         : rb.granted < 2 * static_cast<std::int64_t>(rb.asked) ? ", capped by net.core.rmem_max"
                                                                                 : "";
       // The first line as it always was (scripts read the port from its end), then the details.
-      fmt::print(stderr, "overflowd: listening for flow exports on UDP [{}]:{}\n", config.udp.bind, group.front()->port());
-      fmt::print(stderr, "overflowd: {} worker{}{}; receive buffer per socket: asked {} bytes, kernel granted {}{}\n",
-                 workers, workers == 1 ? "" : "s", workers == 1 ? "" : " (SO_REUSEPORT)", rb.asked, rb.granted, how);
+      log::info("overflowd", fmt::format("listening for flow exports on UDP [{}]:{}", config.udp.bind, group.front()->port()));
+      log::info("overflowd", fmt::format("{} worker{}{}; receive buffer per socket: asked {} bytes, kernel granted {}{}",
+                 workers, workers == 1 ? "" : "s", workers == 1 ? "" : " (SO_REUSEPORT)", rb.asked, rb.granted, how));
     }
     for (auto& s : group) owned.push_back(std::move(s));
   }
@@ -176,7 +204,7 @@ int cmd_run(const RunConfig& given) {
       return kExitUsage;
     }
     if (loaded->created && !config.quiet)
-      fmt::print(stderr, "overflowd: created key {} (public key {})\n", config.key_path, report::public_key_hex(loaded->keys));
+      log::info("overflowd", fmt::format("created key {} (public key {})", config.key_path, report::public_key_hex(loaded->keys)));
     keys = loaded->keys;
   }
 
@@ -192,9 +220,15 @@ int cmd_run(const RunConfig& given) {
     out = std::move(*f);
   }
   // Delivery (opt-in) comes after the stdout/file sink, so its line is written first, always.
+  // Metrics (opt-in): the delivery latency is measured only when something will read it.
+  core::metrics::Histogram delivery_seconds[2] = {core::metrics::Histogram(core::metrics::latency_bounds()),
+                                                  core::metrics::Histogram(core::metrics::latency_bounds())};
+  sink::DeliveryConfig delivery_config = config.delivery;
+  if (!config.metrics_listen.empty())
+    delivery_config.http_sender.on_done = [&delivery_seconds](int scheme, double s) { delivery_seconds[scheme ? 1 : 0].observe(s); };
   std::unique_ptr<sink::DeliverySink> delivery;
   if (config.delivery.any()) {
-    auto d = sink::DeliverySink::open(config.delivery);
+    auto d = sink::DeliverySink::open(delivery_config);
     if (!d) {
       print_error(d.error());
       return kExitUsage;
@@ -206,6 +240,47 @@ int cmd_run(const RunConfig& given) {
                   " that ends with this run; give --key PATH to keep one");
   std::vector<sink::Sink*> sinks = {out.get()};
   if (delivery) sinks.push_back(delivery.get());
+
+  // GET /metrics: the summary's counters as they are now (the workers are asked for them), the
+  // template caches, the delivery latency.
+  PipelineSnapshot snapshot;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_listen.empty()) {
+    const std::string key = report::public_key_hex(keys);
+    auto render = [&snapshot, &sinks, &delivery_seconds, &config, key, delivery = delivery.get()](const api::HttpServer& server) {
+      using core::metrics::Type;
+      const PipelineResult r = snapshot.fresh(std::chrono::seconds(2));
+      core::metrics::Exposition e;
+      add_info(e, "send", key);
+      add_sender_counts(e, summary_counts(r, sinks));
+      const char* held = "v9/IPFIX template cache contents over all workers, and the caps.";
+      e.add("overflowd_template_cache_domains", Type::gauge, held, {}, static_cast<double>(r.total.template_domains));
+      e.add("overflowd_template_cache_templates", Type::gauge, held, {}, static_cast<double>(r.total.templates));
+      e.add("overflowd_template_cache_max_domains", Type::gauge, held, {}, static_cast<double>(config.templates.max_domains));
+      e.add("overflowd_template_cache_max_templates", Type::gauge, held, {}, static_cast<double>(config.templates.max_templates));
+      if (delivery && config.delivery.http)
+        e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
+                        {{"transport", "http"}}, delivery_seconds[0].snapshot());
+      if (delivery && config.delivery.https)
+        e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
+                        {{"transport", "https"}}, delivery_seconds[1].snapshot());
+      add_http_server_counts(e, "metrics", server.counters());
+      return e.text();
+    };
+    auto m = MetricsServer::start(config.metrics_listen, std::move(render));
+    if (!m) {
+      print_error(m.error());
+      return kExitUsage;
+    }
+    metrics = std::move(*m);
+    if (!config.quiet) log::info("overflowd", "metrics: http://" + metrics->where() + "/metrics");
+  }
+
+  // Every socket is bound and every file open: root is no longer needed.
+  if (auto dropped = drop_privileges(config.user, "overflowd"); !dropped) {
+    print_error(dropped.error());
+    return kExitUsage;
+  }
 
   install_handler(SIGHUP, on_reopen_signal, true);
   std::vector<source::Source*> sources;
@@ -223,15 +298,74 @@ int cmd_run(const RunConfig& given) {
   settings.counters_request = &g_counters;
   settings.policy = policy.get();
   settings.on_policy_error = [](const std::string& e) { print_warning("policy refresh failed: " + e); };
-  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("overflowd: counters", r, sinks, "overflowd: end of counters");
+  settings.on_counters = [&sinks](const PipelineResult& r) { print_counters("counters", r, sinks, "end of counters");
   };
+  if (metrics) {
+    settings.snapshot_request = &snapshot.request;
+    settings.on_snapshot = [&snapshot](const PipelineResult& r) { snapshot.publish(r); };
+  }
+  // SIGHUP: reopen the output (the workers) and re-read the --config file (here, on the thread
+  // that runs the pipeline): the contact changes live, the rest is said.
+  PipelineSettings::LiveReport live_report;
+  live_report.report = settings.report;
+  settings.live = &live_report;
+  settings.reload_request = &g_reload;
+  std::optional<toml::table> sections;
+  if (!config_file.empty())
+    if (auto t = config_sections(config_file)) sections = std::move(*t);
+  report::Contact contact = config.contact;
+  settings.on_reload = [&] {
+    notify::reloading();
+    const auto done = [](std::string_view status) { notify::reloaded(status); };
+    if (!reload) {
+      log::info("overflowd", "SIGHUP: output reopened; no --config file to re-read");
+      return done("running");
+    }
+    auto fresh = reload();
+    if (fresh) {
+      if (auto v = validate(*fresh); !v) fresh = std::unexpected(v.error());
+    }
+    auto now = config_sections(config_file);
+    if (!fresh || !now) {
+      log::warning("overflowd", "reload: " + (!fresh ? fresh.error() : now.error()) + "; keeping the running configuration");
+      return done("running; the last reload failed (see the log)");
+    }
+    if (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity) {
+      contact = fresh->contact;
+      {
+        std::lock_guard lock(live_report.mutex);
+        live_report.report = report::ReportConfig{contact};
+      }
+      live_report.generation.fetch_add(1, std::memory_order_release);
+      log::info("overflowd", fmt::format("reload: contact is now email '{}' identity '{}'", contact.email, contact.identity));
+    }
+    std::string fixed;
+    for (const auto& [name, node] : *now) {
+      if (name.str() == "contact") continue;
+      const toml::node* before = sections ? sections->get(name.str()) : nullptr;
+      const toml::table* a = before ? before->as_table() : nullptr;
+      const toml::table* b = node.as_table();
+      if (!a || !b || *a != *b) fixed += (fixed.empty() ? "[" : ", [") + std::string(name.str()) + "]";
+    }
+    if (sections)
+      for (const auto& [name, node] : *sections)
+        if (name.str() != "contact" && !now->contains(name.str())) fixed += (fixed.empty() ? "[" : ", [") + std::string(name.str()) + "]";
+    if (!fixed.empty())
+      log::warning("overflowd", "reload: " + fixed + " changed but cannot change while running (only [contact] does); restart to apply");
+    sections = std::move(*now);
+    log::info("overflowd", "reload: done");
+    done("running; configuration reloaded");
+  };
+  notify::ready(live ? "reading flow exports" : "reading a capture file");
   const PipelineResult result = run_pipeline(sources, settings);
+  notify::stopping();
+  snapshot.finish(result);  // scrapes from now on are answered at once, with the final counters
   out->flush();
   if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout
   for (const auto& s : owned)
     if (!s->warning().empty()) print_warning(s->warning());
   if (!out->reopen_error().empty()) print_warning("reopening the output file failed: " + out->reopen_error());
-  if (!config.quiet) print_counters("overflowd: summary", result, sinks);
+  if (!config.quiet) print_counters("summary", result, sinks);
   if (out->failed()) {
     print_error("writing reports failed");
     return kExitFailure;
@@ -308,8 +442,8 @@ int cmd_synth(const SynthConfig& config) {
     print_error(summary.error());
     return kExitUsage;
   }
-  fmt::print(stderr, "overflowd synth: wrote {}: {} datagrams, {} flows, {} packets; expected reports at rate 1e-5: {:.2f}\n",
-             config.out, summary->datagrams, summary->flows, summary->packets, summary->expected_reports_at_default_rate);
+  log::info("overflowd synth", fmt::format("wrote {}: {} datagrams, {} flows, {} packets; expected reports at rate 1e-5: {:.2f}",
+             config.out, summary->datagrams, summary->flows, summary->packets, summary->expected_reports_at_default_rate));
   return kExitOk;
 }
 

@@ -2,6 +2,8 @@
 // (a report that does not verify), 2 bad usage or configuration (one line on stderr says why).
 #pragma once
 
+#include <expected>
+#include <functional>
 #include <string>
 
 #include "app/config.hpp"
@@ -19,7 +21,12 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
-[[nodiscard]] int cmd_run(const RunConfig& config);
+// Rebuilds the sender's settings (the --config file, then the flags): called on SIGHUP.
+using ConfigLoader = std::function<std::expected<RunConfig, std::string>()>;
+// `config_file` and `reload` (both or neither): SIGHUP re-reads the file. The contact changes
+// live; what cannot (the source, workers, key, output, delivery, templates, metrics) is named in
+// the log; a file that does not load keeps the running settings and the log says why.
+[[nodiscard]] int cmd_run(const RunConfig& config, const std::string& config_file = {}, ConfigLoader reload = {});
 [[nodiscard]] int cmd_keygen(const std::string& path);
 [[nodiscard]] int cmd_pubkey(const std::string& path);
 [[nodiscard]] int cmd_verify(const std::string& path);  // "-" for standard input

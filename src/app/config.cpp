@@ -329,7 +329,16 @@ void clear_delivery_option(RunConfig& c, std::string_view key) {
 std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_view key, std::string_view value,
                                                      std::string_view what) {
   const DeliveryOption* o = find_delivery_option(key);
-  if (!o) return fail(what, "unknown setting");
+  if (!o) {
+    // A flag's name used as a key: say which key it is (--allow-destination is [delivery] allow).
+    for (const auto& row : delivery_options()) {
+      std::string flag(row.flag);
+      flag = flag.substr(flag.find_first_not_of('-'));
+      std::replace(flag.begin(), flag.end(), '-', '_');
+      if (flag == key) return fail(what, "unknown setting (the flag " + std::string(row.flag) + " is the key " + std::string(row.key) + ")");
+    }
+    return fail(what, "unknown setting");
+  }
   return o->set(c, value, what);
 }
 
@@ -351,6 +360,34 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
   return load_toml_text(*text, path, c);
 }
 
+// The sender's file sections and their keys (besides [delivery], whose keys are the delivery
+// table's): what load_toml_text accepts, and what `overflowd --help` lists.
+const std::vector<ConfigSection>& known_sections() {
+  static const std::vector<ConfigSection> kKnown = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate", "policy", "coherent_share", "coherent_key"}}, {"report", {"key"}},
+                                   {"templates",
+                                    {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
+                                     "max_record_length", "max_samplers_per_domain", "template_timeout",
+                                     "max_domains_per_exporter", "max_templates_per_exporter"}},
+                                   {"contact", {"email", "identity"}},        {"output", {"file"}},
+                                   {"metrics", {"listen"}},
+                                   {"delivery", {}}};  // the delivery table's keys (delivery_options)
+  return kKnown;
+}
+
+std::string toml_keys_help() {
+  // At column 0 and without a final colon, so that scripts/gen-man takes it as the page's footer.
+  std::string out = "Keys of the --config file (TOML; flags override them), by section";
+  for (const auto& section : known_sections()) {
+    out += "\n[" + std::string(section.name) + "]";
+    if (section.name == "delivery") {
+      for (const auto& row : delivery_options()) out += " " + std::string(row.key);
+      continue;
+    }
+    for (const auto k : section.keys) out += " " + std::string(k);
+  }
+  return out;
+}
+
 std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& path, RunConfig& c) {
   auto parsed = parse_toml(text, path);
   if (!parsed) return std::unexpected(parsed.error());
@@ -367,7 +404,7 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
   for (auto [s, k, into] : {std::tuple{"source", "file", &c.pcap_file}, std::tuple{"source", "bind", &c.udp.bind},
                             std::tuple{"report", "key", &c.key_path}, std::tuple{"contact", "email", &c.contact.email},
                             std::tuple{"contact", "identity", &c.contact.identity},
-                            std::tuple{"output", "file", &c.output_file}}) {
+                            std::tuple{"output", "file", &c.output_file}, std::tuple{"metrics", "listen", &c.metrics_listen}}) {
     if (auto r = str(s, k, *into); !r) return r;
   }
   if (const auto node = t["source"]["udp_port"]) {
@@ -465,20 +502,10 @@ std::expected<void, std::string> load_toml_text(std::string_view text, const std
     }
   }
   // Every other key is a mistake worth hearing about (a typo would otherwise be silently ignored).
-  struct Section {
-    std::string_view name;
-    std::vector<std::string_view> keys;
-  };
-  static const Section kKnown[] = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate", "policy", "coherent_share", "coherent_key"}}, {"report", {"key"}},
-                                   {"templates",
-                                    {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
-                                     "max_record_length", "max_samplers_per_domain", "template_timeout",
-                                     "max_domains_per_exporter", "max_templates_per_exporter"}},
-                                   {"contact", {"email", "identity"}},        {"output", {"file"}},
-                                   {"delivery", {}}};  // the delivery table's keys (delivery_options)
+  const auto& kKnown = known_sections();
   for (const auto& [section, node] : t) {
-    const auto* known = std::find_if(std::begin(kKnown), std::end(kKnown), [&](const auto& k) { return section.str() == k.name; });
-    if (known == std::end(kKnown)) return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
+    const auto known = std::find_if(kKnown.begin(), kKnown.end(), [&](const auto& k) { return section.str() == k.name; });
+    if (known == kKnown.end()) return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
     const auto* table = node.as_table();
     if (!table) return std::unexpected(path + ": " + std::string(section) + " must be a table");
     for (const auto& [key, value] : *table) {

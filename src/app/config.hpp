@@ -31,6 +31,8 @@ struct RunConfig {
   decode::TemplateCacheLimits templates;  // v9 / IPFIX template caps for the whole process ([templates])
   std::string policy_file;        // the suspicion policy (--policy, [sampler] policy); empty: none
   double suspicious_share = 0.25; // with a policy: the Guard's reserve for SUSPICIOUS reports ([delivery])
+  std::string user;  // --user: as root, switch to this user once the sockets are bound
+  std::string metrics_listen;  // --metrics / [metrics] listen: ADDRESS:PORT serving GET /metrics; empty: off
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
@@ -86,6 +88,14 @@ struct DeliveryOption {
   std::function<void(RunConfig&)> clear = {};  // a list: empties it
 };
 [[nodiscard]] const std::vector<DeliveryOption>& delivery_options();
+// The sections and keys a sender's --config file may hold.
+struct ConfigSection {
+  std::string_view name;
+  std::vector<std::string_view> keys;  // empty for [delivery]: delivery_options() are its keys
+};
+[[nodiscard]] const std::vector<ConfigSection>& known_sections();
+// Those keys as text, for the foot of `overflowd --help`.
+[[nodiscard]] std::string toml_keys_help();
 [[nodiscard]] const DeliveryOption* find_delivery_option(std::string_view key) noexcept;
 // The flags' group in --help.
 [[nodiscard]] const char* delivery_group() noexcept;

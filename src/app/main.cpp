@@ -12,6 +12,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/log.hpp"
 #include "app/version.hpp"
 #include "guard/special_purpose.hpp"
 #include "app/receiver.hpp"
@@ -29,12 +30,13 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   CLI::App app{"overflowd: signed reports on a random sample of your flows, sent to their endpoints.\n"
-               "Reads NetFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
+               "Reads NetFlow v5 and v9, IPFIX and sFlow v5 from a capture file (-f) or live UDP (-u, the default: port 7777).\n"
                "Without a subcommand it runs the sender and prints one JSON report per line;\n"
                "--deliver also sends each report to the flow's endpoints (UDP 65535, HTTP, HTTPS), within\n"
                "safety limits that are on by default (budgets, no private or special-purpose addresses, ...)."};
   app.name("overflowd");
   app.require_subcommand(0, 1);
+  app.footer(toml_keys_help());
   app.set_version_flag("-V,--version", std::string("overflowd ") + kVersionLong, "Print the version and exit");
 
   std::string file, udp_port, rate, config_file, key, email, identity, output, bind, seed;
@@ -58,6 +60,11 @@ int main(int argc, char** argv) {
   std::string workers, receive_buffer;
   auto* opt_workers = app.add_option("--workers", workers, "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)")->type_name("N");
   auto* opt_receive_buffer = app.add_option("--receive-buffer", receive_buffer, "Live UDP: socket receive buffer asked for, per worker (default 32M)")->type_name("BYTES");
+  std::string metrics_listen, run_user;
+  auto* opt_user = app.add_option("--user", run_user, "Started as root (without systemd): switch to this user once the sockets are bound")
+                       ->type_name("NAME");
+  auto* opt_metrics = app.add_option("--metrics", metrics_listen, "Serve GET /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9558 ([metrics] listen)")
+                          ->type_name("ADDRESS:PORT");
   opt_file->excludes(opt_udp);
 
   // Delivery to the flows' endpoints: off unless --deliver names a transport. One flag per row of
@@ -130,6 +137,15 @@ int main(int argc, char** argv) {
   auto* receive = add_receive_command(app);
   auto* simulate = add_simulate_command(app);
 
+  // One logger for every command: before or after the subcommand's name.
+  std::string log_format = "text", log_level = "info";
+  for (CLI::App* a : {&app, receive_app(receive)}) {
+    a->add_option("--log-format", log_format, "Log lines on stderr: text (default) or json (one object per line)")
+        ->type_name("FORMAT")->group("Logging");
+    a->add_option("--log-level", log_level, "Least level logged: trace, debug, info (default), warn, error, off")
+        ->type_name("LEVEL")->group("Logging");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -141,6 +157,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     print_error(e.what());
     return kExitUsage;
+  }
+
+  {
+    const auto format = log::parse_format(log_format);
+    const auto level = log::parse_level(log_level);
+    if (!format || !level) {
+      print_error(!format ? format.error() : level.error());
+      return kExitUsage;
+    }
+    log::configure(*format, *level);
   }
 
   if (receive_chosen(receive)) return run_receive_command(receive);
@@ -167,83 +193,85 @@ int main(int argc, char** argv) {
     return cmd_synth(synth_config);
   }
 
-  RunConfig config;
-  if (!config_file.empty()) {
-    if (auto r = load_toml(config_file, config); !r) {
-      print_error(r.error());
-      return kExitUsage;
-    }
-  }
-  if (*opt_file) config.pcap_file = file;
-  if (*opt_udp) {
-    auto port = parse_port("--udp-port", udp_port);
-    if (!port) {
-      print_error(port.error());
-      return kExitUsage;
-    }
-    config.udp.port = *port;
-    config.pcap_file.clear();
-  }
-  if (*opt_rate) {
-    auto r = parse_rate(rate);
-    if (!r) {
-      print_error(r.error());
-      return kExitUsage;
-    }
-    config.sampler.rate = *r;
-  }
-  if (*opt_seed) {
-    const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
-    if (!s) {
-      print_error("--seed: '" + seed + "' is not a whole number");
-      return kExitUsage;
-    }
-    config.sampler.seed = *s;
-  }
-  if (*opt_policy) config.policy_file = policy_file;
-  for (auto [opt, text, set] : {std::tuple{opt_coherent_share, &coherent_share, &set_coherent_share},
-                                std::tuple{opt_coherent_key, &coherent_key, &set_coherent_key}}) {
-    if (!*opt) continue;
-    if (auto r = (*set)(config.sampler, opt->get_name(), *text); !r) {
-      print_error(r.error());
-      return kExitUsage;
-    }
-  }
-  if (*opt_key) config.key_path = key;
-  if (*opt_email) config.contact.email = email;
-  if (*opt_identity) config.contact.identity = identity;
-  if (*opt_output) config.output_file = output;
-  if (*opt_bind) config.udp.bind = bind;
-  if (*opt_quiet) config.quiet = quiet;
-  if (*opt_workers) {
-    auto w = parse_workers("--workers", workers);
-    if (!w) {
-      print_error(w.error());
-      return kExitUsage;
-    }
-    config.workers = *w;
-  }
-  if (*opt_receive_buffer) {
-    auto b = parse_receive_buffer("--receive-buffer", receive_buffer);
-    if (!b) {
-      print_error(b.error());
-      return kExitUsage;
-    }
-    config.udp.receive_buffer = *b;
-  }
-  for (auto& f : delivery_flags) {
-    if (!*f.option) continue;
-    if (f.row->kind == DeliveryOption::Kind::flag) {
-      (void)f.row->set(config, f.on ? "true" : "false", f.row->flag);  // true or false: cannot fail
-      continue;
-    }
-    clear_delivery_option(config, f.row->key);
-    for (const auto& v : f.values) {
-      if (auto r = set_delivery_option(config, f.row->key, v, f.row->flag); !r) {
-        print_error(r.error());
-        return kExitUsage;
+  // The sender's settings: the file, then the flags over it. Run again on SIGHUP (ExecReload) to
+  // re-read the file with the same flags.
+  const auto build_config = [&]() -> std::expected<RunConfig, std::string> {
+    RunConfig config;
+    if (!config_file.empty()) {
+      if (auto r = load_toml(config_file, config); !r) {
+        return std::unexpected(r.error());
       }
     }
+    if (*opt_file) config.pcap_file = file;
+    if (*opt_udp) {
+      auto port = parse_port("--udp-port", udp_port);
+      if (!port) {
+        return std::unexpected(port.error());
+      }
+      config.udp.port = *port;
+      config.pcap_file.clear();
+    }
+    if (*opt_rate) {
+      auto r = parse_rate(rate);
+      if (!r) {
+        return std::unexpected(r.error());
+      }
+      config.sampler.rate = *r;
+    }
+    if (*opt_seed) {
+      const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
+      if (!s) {
+        return std::unexpected("--seed: '" + seed + "' is not a whole number");
+      }
+      config.sampler.seed = *s;
+    }
+    if (*opt_policy) config.policy_file = policy_file;
+    for (auto [opt, text, set] : {std::tuple{opt_coherent_share, &coherent_share, &set_coherent_share},
+                                  std::tuple{opt_coherent_key, &coherent_key, &set_coherent_key}}) {
+      if (!*opt) continue;
+      if (auto r = (*set)(config.sampler, opt->get_name(), *text); !r) return std::unexpected(r.error());
+    }
+    if (*opt_key) config.key_path = key;
+    if (*opt_email) config.contact.email = email;
+    if (*opt_identity) config.contact.identity = identity;
+    if (*opt_output) config.output_file = output;
+    if (*opt_bind) config.udp.bind = bind;
+    if (*opt_metrics) config.metrics_listen = metrics_listen;
+    if (*opt_user) config.user = run_user;
+    if (*opt_quiet) config.quiet = quiet;
+    if (*opt_workers) {
+      auto w = parse_workers("--workers", workers);
+      if (!w) {
+        return std::unexpected(w.error());
+      }
+      config.workers = *w;
+    }
+    if (*opt_receive_buffer) {
+      auto b = parse_receive_buffer("--receive-buffer", receive_buffer);
+      if (!b) {
+        return std::unexpected(b.error());
+      }
+      config.udp.receive_buffer = *b;
+    }
+    for (auto& f : delivery_flags) {
+      if (!*f.option) continue;
+      if (f.row->kind == DeliveryOption::Kind::flag) {
+        (void)f.row->set(config, f.on ? "true" : "false", f.row->flag);  // true or false: cannot fail
+        continue;
+      }
+      clear_delivery_option(config, f.row->key);
+      for (const auto& v : f.values) {
+        if (auto r = set_delivery_option(config, f.row->key, v, f.row->flag); !r) {
+          return std::unexpected(r.error());
+        }
+      }
+    }
+    return config;
+  };
+  auto config = build_config();
+  if (!config) {
+    print_error(config.error());
+    return kExitUsage;
   }
-  return cmd_run(config);
+  return cmd_run(*config, config_file, config_file.empty() ? ConfigLoader{} : ConfigLoader(build_config));
 }

@@ -47,6 +47,13 @@ public:
       if (settings_.reopen && settings_.reopen->load(std::memory_order_relaxed) && settings_.reopen->exchange(false))
         for (sink::Sink* s : settings_.sinks) s->reopen();
       if (settings_.policy && settings_.policy->generation() != policy_generation_) take_policy();
+      if (settings_.live) {
+        if (const auto g = settings_.live->generation.load(std::memory_order_acquire); g != report_generation_) {
+          std::lock_guard lock(settings_.live->mutex);
+          builder_ = report::ReportBuilder(settings_.live->report);
+          report_generation_ = g;
+        }
+      }
       for (std::size_t i = 0; i < n; ++i) handle(batch[i]);
       if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
         seen = r;
@@ -120,6 +127,8 @@ private:
     counters_.source = source_.counters();
     counters_.decode = dispatcher_.counters();
     counters_.sampler = sampler_.counters();
+    counters_.template_domains = dispatcher_.templates().domain_count();
+    counters_.templates = dispatcher_.templates().template_count();
     {
       std::lock_guard lock(board_.mutex);
       board_.counters[index_] = counters_;
@@ -138,7 +147,8 @@ private:
   std::size_t index_;
   decode::Dispatcher dispatcher_;
   sample::Sampler sampler_;
-  const report::ReportBuilder builder_;
+  report::ReportBuilder builder_;
+  std::uint64_t report_generation_ = 0;
   report::Signer signer_;
   PipelineCounters counters_;
   std::vector<core::FlowRecord> flows_;
@@ -176,6 +186,8 @@ void PipelineCounters::merge(const PipelineCounters& o) noexcept {
   reports += o.reports;
   policy_decided += o.policy_decided;
   suspicious_reports += o.suspicious_reports;
+  template_domains += o.template_domains;
+  templates += o.templates;
 }
 
 void PipelineCounters::append_to(std::vector<core::NamedCount>& out) const {
@@ -219,9 +231,17 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
       if (!refreshed && settings.on_policy_error) settings.on_policy_error(refreshed.error());
       lock.lock();
     }
-    if (!settings.counters_request || !settings.counters_request->load(std::memory_order_relaxed) ||
-        !settings.counters_request->exchange(false))
-      continue;
+    const auto asked = [](std::atomic<bool>* flag) {
+      return flag && flag->load(std::memory_order_relaxed) && flag->exchange(false);
+    };
+    const bool for_counters = asked(settings.counters_request);
+    const bool for_snapshot = asked(settings.snapshot_request);
+    if (asked(settings.reload_request) && settings.on_reload) {
+      lock.unlock();
+      settings.on_reload();
+      lock.lock();
+    }
+    if (!for_counters && !for_snapshot) continue;
     const std::uint64_t request = board.request.fetch_add(1) + 1;
     // Each running worker answers at its next batch, or after its source's idle time (100 ms for
     // UDP); one stuck in a sink gets 2 s, and its last counters are shown.
@@ -232,7 +252,8 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
     });
     const PipelineResult snapshot = gather(board);
     lock.unlock();
-    if (settings.on_counters) settings.on_counters(snapshot);
+    if (for_counters && settings.on_counters) settings.on_counters(snapshot);
+    if (for_snapshot && settings.on_snapshot) settings.on_snapshot(snapshot);
     lock.lock();
   }
   lock.unlock();
@@ -244,7 +265,7 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}};
+  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}, nullptr, {}, nullptr, {}, nullptr};
   source::Source* const one[] = {&source};
   return run_pipeline(one, settings);
 }

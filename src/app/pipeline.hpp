@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct PipelineCounters {
   // could give them (for the others the rules cannot change the outcome, so they are not run).
   std::uint64_t policy_decided = 0;
   std::uint64_t suspicious_reports = 0;  // of the reports, SUSPICIOUS ones
+  // Gauges (metrics only, not in the summary): v9/IPFIX template cache contents, summed over workers.
+  std::uint64_t template_domains = 0;
+  std::uint64_t templates = 0;
 
   void merge(const PipelineCounters& other) noexcept;
   // "source.datagrams", "datagrams.decoded", "netflow_v5.records", ..., "reports".
@@ -65,6 +69,19 @@ struct PipelineSettings {
   // one at their next batch; lists with a refresh interval are re-read by run_pipeline's thread.
   PolicyHolder* policy = nullptr;
   std::function<void(const std::string&)> on_policy_error;  // a refresh failed (old policy kept)
+  // As counters_request / on_counters, for metrics scrapes (app/metrics.hpp: PipelineSnapshot).
+  std::atomic<bool>* snapshot_request = nullptr;
+  std::function<void(const PipelineResult&)> on_snapshot;
+  // SIGHUP (ExecReload): set by the signal; run_pipeline clears it and calls on_reload on its
+  // thread, which may hand new report settings (the contact) to the workers via `live`.
+  std::atomic<bool>* reload_request = nullptr;
+  std::function<void()> on_reload;
+  struct LiveReport {
+    std::mutex mutex;
+    std::atomic<std::uint64_t> generation{0};  // bumped when `report` changes; workers look per batch
+    report::ReportConfig report;
+  };
+  LiveReport* live = nullptr;
 };
 
 // Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.

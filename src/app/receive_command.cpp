@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "app/log.hpp"
 #include "app/receiver.hpp"
 
 namespace overflowd::app {
@@ -50,13 +51,15 @@ ReceiveCommand* add_receive_command(CLI::App& app) {
   return &cmd;
 }
 
+CLI::App* receive_app(ReceiveCommand* cmd) { return cmd->app; }
+
 bool receive_chosen(const ReceiveCommand* cmd) { return cmd && cmd->app && cmd->app->parsed(); }
 
 int run_receive_command(ReceiveCommand* cmd) {
   ReceiveConfig config;
   if (!cmd->config_file.empty()) {
     if (auto r = load_receive_toml(cmd->config_file, config); !r) {
-      fmt::print(stderr, "overflowd: error: {}\n", r.error());
+      log::error("overflowd", r.error());
       return 2;
     }
   }
@@ -64,7 +67,7 @@ int run_receive_command(ReceiveCommand* cmd) {
     if (slot.option->count() == 0) continue;
     const std::vector<std::string> v = s->kind == Setting::Kind::list ? slot.many : std::vector<std::string>{slot.one};
     if (auto r = s->set(config, v); !r) {
-      fmt::print(stderr, "overflowd: error: {}\n", r.error());
+      log::error("overflowd", r.error());
       return 2;
     }
   }

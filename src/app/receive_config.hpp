@@ -33,6 +33,8 @@ struct ReceiveConfig {
   std::string tls_cert, tls_key;
   std::string capture_file, capture_interface, capture_filter;
   std::string key_path;
+  std::string user;  // --user: as root, switch to this user once the sockets are bound
+  std::string metrics_listen;  // --metrics: GET /metrics also on this ADDRESS:PORT (to --api-allow); empty: off
   report::Contact contact;
   std::vector<std::string> my_prefixes;
   std::vector<std::string> api_allow = {"127.0.0.0/8", "::1"};

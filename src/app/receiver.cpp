@@ -13,6 +13,12 @@
 #include <thread>
 #include <utility>
 
+#include "app/log.hpp"
+#include "app/notify.hpp"
+#include "app/privileges.hpp"
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
+#include "core/metrics.hpp"
 #include "decode/dispatch.hpp"
 #include "io/key_file.hpp"
 #include "api/http_api.hpp"
@@ -37,8 +43,8 @@ using namespace api;
 namespace {
 
 
-void error(const std::string& m) { fmt::print(stderr, "overflowd: error: {}\n", m); }
-void warning(const std::string& m) { fmt::print(stderr, "overflowd receive: warning: {}\n", m); }
+void error(const std::string& m) { log::error("overflowd", m); }
+void warning(const std::string& m) { log::warning("overflowd receive", m); }
 
 bool in_any(const std::vector<Cidr>& ps, const core::IpAddress& a) {
   return std::any_of(ps.begin(), ps.end(), [&](const Cidr& p) { return p.contains(a); });
@@ -77,6 +83,7 @@ struct Receiver::Parts {
   report::KeyPair keys;
   SkewPolicy skew;
   bool own_exports = false;  // my own exports configured: the spoofing view can judge
+  core::metrics::Histogram commit_seconds{core::metrics::latency_bounds()};  // the writer's batches
 
   // open()
   std::unique_ptr<SqliteStore> store;
@@ -100,6 +107,7 @@ struct Receiver::Parts {
   };
   std::vector<Listener> listeners;
   std::vector<std::string> listening;
+  std::unique_ptr<MetricsServer> metrics_server;  // --metrics: serves on its own thread from bind()
 
   // start()
   std::atomic<std::uint64_t> udp_datagrams{0}, capture_datagrams{0};
@@ -203,7 +211,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   wcfg.batch_ms = config.batch_ms;
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
   wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
-  wcfg.warn = warning;
+  wcfg.warn = [](const std::string& m) { warning(m); };
   notify::OperatorNotifierConfig ncfg;
   ncfg.webhook = config.alert_webhook;
   ncfg.syslog = config.alert_syslog;
@@ -213,6 +221,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   auto notifier = notify::OperatorNotifier::open(ncfg);
   if (!notifier) return std::unexpected(notifier.error());
   p->notifier = std::move(*notifier);
+  wcfg.on_commit = [parts](std::int64_t ns) { parts->commit_seconds.observe(static_cast<double>(ns) / 1e9); };
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
   p->writer->set_observer(operator_events(*p->notifier));
 
@@ -314,12 +323,26 @@ std::expected<void, std::string> Receiver::bind() {
   auto listen = [&](bool tls, int port) -> std::expected<void, std::string> {
     auto s = make_http_server(*p.http, tls);
     if (!s) return std::unexpected(s.error());
+    // Prometheus metrics, to --api-allow addresses (and a Host naming this receiver) like the API.
+    api::RouteOptions allowed;
+    allowed.allow = [parts](const core::IpAddress& peer) { return in_any(parts->checked.api_allow, peer); };
+    (*s)->add_route("GET", "/metrics", [this](const api::Request&, api::Response& res) {
+      res.set_content(metrics(), kMetricsContentType);
+    }, allowed);
     auto bound = bind_http(**s, config.http_bind, port);
     if (!bound) return std::unexpected(bound.error());
     p.listening.push_back(fmt::format("{} [{}]:{}", tls ? "https" : "http", config.http_bind, *bound));
     p.listeners.push_back({std::move(*s), tls});
     return {};
   };
+  if (!config.metrics_listen.empty()) {
+    auto m = MetricsServer::start(
+        config.metrics_listen, [this](const api::HttpServer& own) { return metrics(&own); },
+        [parts](const core::IpAddress& peer) { return in_any(parts->checked.api_allow, peer); });
+    if (!m) return std::unexpected(m.error());
+    p.listening.push_back("metrics " + (*m)->where());
+    p.metrics_server = std::move(*m);
+  }
   if (config.http_port != kOff)
     if (auto r = listen(false, config.http_port); !r) return r;
   if (!config.tls_cert.empty() && config.https_port != kOff)
@@ -388,6 +411,7 @@ void Receiver::stop() {
   p.stopped = true;
   p.stopping = true;
   for (auto& l : p.listeners) stop_http(*l.server);
+  p.metrics_server.reset();
   for (auto& t : p.threads) t.request_stop();
   p.threads.clear();  // joins
   p.verifier->stop();
@@ -399,10 +423,60 @@ const std::vector<std::string>& Receiver::listening() const noexcept { return p_
 
 std::string Receiver::public_key() const { return report::public_key_hex(p_->keys); }
 
-std::string Receiver::summary() const {
+std::vector<std::pair<std::string, std::uint64_t>> Receiver::summary_counts() const {
   const WriterStats ws = p_->writer->stats();
-  return fmt::format("overflowd receive: summary\n  stored {}\n  duplicates {}\n  invalid {}\n  dropped {}\n  write_errors {}\n",
-                     ws.stored, ws.duplicates, ws.rejected, ws.dropped, ws.write_errors);
+  return {{"stored", ws.stored}, {"duplicates", ws.duplicates}, {"invalid", ws.rejected}, {"dropped", ws.dropped},
+          {"write_errors", ws.write_errors}};
+}
+
+std::string Receiver::metrics(const api::HttpServer* own) const {
+  using core::metrics::Type;
+  const Parts& p = *p_;
+  const WriterStats ws = p.writer->stats();
+  const VerifierStats vs = p.verifier->stats();
+  const SpoofWindowStats w = p.window->stats();
+  core::metrics::Exposition e;
+  add_info(e, "receive", report::public_key_hex(p.keys));
+  const auto counter = [&e](std::string_view name, std::string_view help, core::metrics::Labels labels, std::uint64_t v) {
+    e.add(name, Type::counter, help, labels, static_cast<double>(v));
+  };
+  const auto gauge = [&e](std::string_view name, std::string_view help, core::metrics::Labels labels, double v) {
+    e.add(name, Type::gauge, help, labels, v);
+  };
+  const char* reports_help = "Reports the writer handled: stored, duplicate (already stored), refused (invalid, kept for "
+                             "inspection), dropped (a queue was full).";
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "stored"}}, ws.stored);
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "duplicate"}}, ws.duplicates);
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "refused"}}, ws.rejected);
+  counter("overflowd_receiver_reports_total", reports_help, {{"result", "dropped"}}, ws.dropped);
+  counter("overflowd_receiver_write_errors_total", "Batches that could not be stored.", {}, ws.write_errors);
+  counter("overflowd_receiver_batches_total", "Batches committed.", {}, ws.batches);
+  counter("overflowd_receiver_commit_timeouts_total", "HTTP requests whose reports were not committed in time (503).", {},
+          ws.commit_timeouts);
+  counter("overflowd_receiver_verified_total", "Reports the verifying threads checked (UDP and capture).", {}, vs.verified);
+  counter("overflowd_receiver_signature_cache_hits_total", "Signatures found already checked (replays).", {},
+          p.verified_cache.hits());
+  counter("overflowd_receiver_datagrams_total", "Datagrams read, by input.", {{"input", "udp"}}, p.udp_datagrams.load());
+  counter("overflowd_receiver_datagrams_total", "Datagrams read, by input.", {{"input", "capture"}}, p.capture_datagrams.load());
+  gauge("overflowd_queue_depth", "Items waiting in a bounded queue.", {{"queue", "verifier"}}, static_cast<double>(vs.queued));
+  gauge("overflowd_queue_depth", "Items waiting in a bounded queue.", {{"queue", "writer"}}, static_cast<double>(ws.queued));
+  counter("overflowd_receiver_own_export_datagrams_total", "Datagrams of my own exports read.", {}, p.own->datagrams.load());
+  counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "all"}},
+          p.own->flows_seen.load());
+  counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "mine"}},
+          p.own->flows_mine.load());
+  gauge("overflowd_receiver_spoof_window_flows", "Flows held by the spoofing window.", {}, static_cast<double>(w.flows));
+  for (const auto& l : p.listeners) add_http_server_counts(e, l.tls ? "https" : "http", l.server->counters());
+  if (own) add_http_server_counts(e, "metrics", own->counters());
+  e.add_histogram("overflowd_receiver_batch_commit_seconds", "Time to write and commit one batch of reports.", {},
+                  p.commit_seconds.snapshot());
+  return e.text();
+}
+
+std::string Receiver::summary() const {
+  std::string out = "overflowd receive: summary\n";
+  for (const auto& [name, value] : summary_counts()) out += fmt::format("  {} {}\n", name, value);
+  return out;
 }
 
 namespace {
@@ -458,12 +532,21 @@ public:
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);  // ExecReload: taken here, so that it never ends the receiver
     pthread_sigmask(SIG_BLOCK, &set_, &previous_);
     ::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up must not end the receiver
     thread_ = std::jthread([this, &stop](std::stop_token own) {
       const timespec tick{0, 100'000'000};
       while (!own.stop_requested()) {
-        if (sigtimedwait(&set_, nullptr, &tick) > 0) stop.request_stop();
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig == SIGHUP) {
+          notify::reloading();
+          log::warning("overflowd receive", "SIGHUP: the receiver does not re-read its configuration while running yet; "
+                                            "restart it to apply changes");
+          notify::reloaded("running; configuration not reloaded (restart to apply)");
+        } else if (sig > 0) {
+          stop.request_stop();
+        }
       }
     });
   }
@@ -495,16 +578,25 @@ int run_receive(const ReceiveConfig& config) {
     error(bound.error());
     return 2;
   }
+  if (auto dropped = drop_privileges(config.user, "overflowd receive"); !dropped) {
+    error(dropped.error());
+    return 2;
+  }
   (*receiver)->start();
   if (!config.quiet) {
     if (config.key_path.empty())
       warning("no --key given: publishing an ephemeral key " + (*receiver)->public_key() + " that ends with this run");
-    for (const auto& l : (*receiver)->listening()) fmt::print(stderr, "overflowd receive: listening: {}\n", l);
-    fmt::print(stderr, "overflowd receive: key {} database {}\n", (*receiver)->public_key(), config.db);
+    if (config.tls_cert.empty() && config.https_port != kOff)
+      warning("HTTPS is off: no --tls-cert and --tls-key given (reports are taken over UDP and HTTP only; "
+              "--https-port off silences this)");
+    for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
+    log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
   }
+  notify::ready("receiving reports");
   (*receiver)->wait(stop.get_token());
+  notify::stopping();
   (*receiver)->stop();
-  if (!config.quiet) fmt::print(stderr, "{}", (*receiver)->summary());
+  if (!config.quiet) log::counters("overflowd receive", "summary", (*receiver)->summary_counts(), {}, 0);
   return 0;
 }
 

@@ -18,16 +18,22 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "app/receive_config.hpp"
 
 namespace CLI {
 class App;
+}
+
+namespace overflowd::api {
+class HttpServer;
 }
 
 namespace overflowd::app {
@@ -50,6 +56,10 @@ public:
   [[nodiscard]] const std::vector<std::string>& listening() const noexcept;
   // The end-of-run summary ("stored N", ...).
   [[nodiscard]] std::string summary() const;
+  [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> summary_counts() const;
+  // GET /metrics: the Prometheus text exposition (app/metrics.hpp); `own`: the --metrics server,
+  // whose counters are added.
+  [[nodiscard]] std::string metrics(const api::HttpServer* own = nullptr) const;
   // The key published for discovery, as hex.
   [[nodiscard]] std::string public_key() const;
 
@@ -66,6 +76,7 @@ private:
 // Adds the `receive` subcommand to the command line (receive_command.cpp).
 struct ReceiveCommand;
 [[nodiscard]] ReceiveCommand* add_receive_command(CLI::App& app);
+[[nodiscard]] CLI::App* receive_app(ReceiveCommand* cmd);
 [[nodiscard]] bool receive_chosen(const ReceiveCommand* cmd);
 [[nodiscard]] int run_receive_command(ReceiveCommand* cmd);
 

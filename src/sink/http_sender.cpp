@@ -302,6 +302,11 @@ void HttpSender::run() {
       t.connected = connect_us > 0 || request_bytes > 0;
       t.capped = job && job->received > job->cap;
       const HttpOutcome outcome = classify(t);
+      if (job && config_.on_done) {
+        curl_off_t us = 0;
+        g_curl->easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+        config_.on_done(job->scheme, static_cast<double>(us) / 1e6);
+      }
       if (job) {
         bump(job->scheme, outcome);
         if (t.capped && outcome == HttpOutcome::delivered) bump(job->scheme, HttpOutcome::body_capped);

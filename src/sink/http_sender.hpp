@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <deque>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,9 @@ struct HttpSenderConfig {
   std::string ca_file;  // with verify: trust this PEM bundle instead of the system store
   std::optional<core::IpAddress> source_v4;
   std::optional<core::IpAddress> source_v6;
+  // Called on the sender's thread when a POST ends (any outcome but a drop): scheme 0 http, 1 https,
+  // and libcurl's total time in seconds (metrics: the delivery latency histogram). May be empty.
+  std::function<void(int scheme, double seconds)> on_done;
 };
 
 enum class HttpOutcome : std::uint8_t {

@@ -178,6 +178,10 @@ WriterStats Writer::stats() const {
   return s;
 }
 
+void Writer::warn(const std::string& message) const {
+  if (config_.warn) config_.warn(message);
+}
+
 void Writer::write_batch(std::vector<Entry>& batch) {
   std::vector<Item> items;
   items.reserve(batch.size());
@@ -188,8 +192,11 @@ void Writer::write_batch(std::vector<Entry>& batch) {
   }
   std::map<std::string, std::int64_t> extra;
   if (const auto d = dropped_pending_.exchange(0, std::memory_order_relaxed)) extra["dropped.queue_full"] = static_cast<std::int64_t>(d);
+  const auto started = std::chrono::steady_clock::now();
   auto result = store_.write(items, extra);
   if (!result && result.error().find("locked") != std::string::npos) result = store_.write(items, extra);  // once more
+  if (config_.on_commit)
+    config_.on_commit(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
   const std::uint64_t cpu = static_cast<std::uint64_t>(core::thread_cpu_ns());
   {
     std::lock_guard lock(mutex_);
@@ -203,8 +210,7 @@ void Writer::write_batch(std::vector<Entry>& batch) {
       ++stats_.write_errors;
     }
   }
-  if (!result && config_.warn)
-    config_.warn("a batch of " + std::to_string(items.size()) + " reports was not stored: " + result.error());
+  if (!result) warn(fmt::format("a batch of {} reports was not stored: {}", items.size(), result.error()));
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& w = batch[i].waiter;
     if (!w) continue;
@@ -263,8 +269,8 @@ void Writer::run() {
     }
     if (clock::now() - last_retention >= std::chrono::seconds(config_.retention_interval_s)) {
       last_retention = clock::now();
-      if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r && config_.warn)
-        config_.warn("retention failed: " + r.error());
+      if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r)
+        warn("retention failed: " + r.error());
     }
     if (stopping) {
       std::lock_guard lock(mutex_);

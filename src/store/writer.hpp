@@ -38,6 +38,7 @@ struct WriterConfig {
   // store library prints nothing itself; empty: nothing is said (a failed batch still counts in
   // write_errors).
   std::function<void(const std::string&)> warn;
+  std::function<void(std::int64_t ns)> on_commit;   // each batch's write time (metrics); may be empty
 };
 
 // What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB
@@ -123,6 +124,7 @@ private:
 
   void run();
   void write_batch(std::vector<Entry>& batch);
+  void warn(const std::string& message) const;
   // After queueing: wakes the thread when it has something to do (called with mutex_ held).
   void wake_if_due(std::size_t queued_before);
 

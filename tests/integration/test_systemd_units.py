@@ -58,7 +58,10 @@ class Units(unittest.TestCase):
         sender = (UNITS / "overflowd.service").read_text().splitlines()
         receiver = (UNITS / "overflowd-receive.service").read_text().splitlines()
         self.assertIn("CapabilityBoundingSet=", sender)
-        self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", sender)
+        for unit in (sender, receiver):
+            self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", unit)
+            self.assertIn("Type=notify", unit)  # sd_notify READY=1 once bound (test_notify_reload.py)
+            self.assertIn("NotifyAccess=main", unit)
         self.assertIn("CapabilityBoundingSet=CAP_NET_BIND_SERVICE", receiver)
         self.assertIn("AmbientCapabilities=CAP_NET_BIND_SERVICE", receiver)
 

@@ -1,0 +1,18 @@
+#include "app/notify.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <string>
+
+namespace overflowd::app::notify {
+
+namespace {
+void send(const std::string& state) { (void)sd_notify(0, state.c_str()); }
+}  // namespace
+
+void ready(std::string_view status) { send("READY=1\nSTATUS=" + std::string(status)); }
+void reloading() { send("RELOADING=1"); }
+void reloaded(std::string_view status) { send("READY=1\nSTATUS=" + std::string(status)); }
+void stopping() { send("STOPPING=1"); }
+
+}  // namespace overflowd::app::notify
