@@ -255,7 +255,10 @@ std::expected<std::unique_ptr<httplib::Server>, std::string> make_http_server(Ht
                                                  const httplib::ContentReader& reader) {
     post_reports(ctx, input, req, res, reader);
   });
-  s.Get("/.well-known/overflowd", [c](const httplib::Request&, httplib::Response& res) { send_json(res, c->discovery); });
+  s.Get("/.well-known/overflowd", [c](const httplib::Request&, httplib::Response& res) {
+    if (c->document) return res.set_content(c->document(), "application/json");
+    send_json(res, c->discovery);
+  });
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Content-Security-Policy",
                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "

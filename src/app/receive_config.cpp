@@ -83,6 +83,8 @@ const std::vector<Setting>& settings() {
       text("--capture-interface", "capture_interface", "IFACE", "Take reports seen on a live interface (libpcap; needs CAP_NET_RAW)", &C::capture_interface),
       text("--capture-filter", "capture_filter", "BPF", "Filter for the capture (default \"udp port <udp-port>\", 65535 when UDP is off)", &C::capture_filter),
       text("--key", "key", "PATH", "The receiver's own key, published at GET /.well-known/overflowd; created (mode 0600) when absent", &C::key_path),
+      list("--encryption-key", "encryption_keys", "PATH", "X25519 key (64 hex digits, mode 0600; created when absent) to open sealed reports with; repeat during a rotation (all are published and accepted, by kid)", &C::encryption_keys),
+      list("--rotation", "rotations", "FILE", "A rotation statement of my key (overflowd rotate-key), published in the document's \"rotations\" (repeatable)", &C::rotations),
       {"--email", "email", "EMAIL", "Contact email published at GET /.well-known/overflowd", Setting::Kind::text,
        [](C& c, const std::vector<std::string>& v) -> Result {
          c.contact.email = v.back();

@@ -33,6 +33,8 @@ struct ReceiveConfig {
   std::string tls_cert, tls_key;
   std::string capture_file, capture_interface, capture_filter;
   std::string key_path;
+  std::vector<std::string> encryption_keys;  // X25519 key files (the encryption mode)
+  std::vector<std::string> rotations;        // rotation statements of my identity key, published
   report::Contact contact;
   std::vector<std::string> my_prefixes;
   std::vector<std::string> api_allow = {"127.0.0.0/8", "::1"};
