@@ -154,7 +154,10 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
   s.server.add_route("POST", "/.well-known/overflowd", [&ctx, input](const Request& req, Response& res) {
     post_reports(ctx, input, req, res);
   }, anyone);
-  s.server.add_route("GET", "/.well-known/overflowd", [c](const Request&, Response& res) { send_json(res, c->discovery); }, anyone);
+  s.server.add_route("GET", "/.well-known/overflowd", [c](const Request&, Response& res) {
+    if (c->document) return res.set_content(c->document(), "application/json");
+    send_json(res, c->discovery);
+  }, anyone);
   s.Get("/", [](const Request&, Response& res) {
     res.set_header("Content-Security-Policy",
                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "

@@ -45,6 +45,9 @@ struct HttpContext {
   store::SpoofRecheck recheck;
   std::function<nlohmann::json()> runtime_stats;  // writer, inputs, window
   receive::VerifiedCache* cache = nullptr;         // signatures already checked (shared with the verifier)
+  // The signed published document (report/document.hpp), served by GET /.well-known/overflowd;
+  // when unset, `discovery` is served as it is.
+  std::function<std::string()> document;
 };
 
 // A server (HTTPS when cert and key are given) with every route; not yet bound. An error says why

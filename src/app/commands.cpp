@@ -24,6 +24,9 @@
 #include "api/http_server.hpp"
 #include "core/metrics.hpp"
 #include "app/pipeline.hpp"
+#include "core/clock.hpp"
+#include "core/encoding.hpp"
+#include "report/document.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
 #include "sink/stream_sink.hpp"
@@ -228,7 +231,9 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     delivery_config.http_sender.on_done = [&delivery_seconds](int scheme, double s) { delivery_seconds[scheme ? 1 : 0].observe(s); };
   std::unique_ptr<sink::DeliverySink> delivery;
   if (config.delivery.any()) {
-    auto d = sink::DeliverySink::open(delivery_config);
+    sink::DeliveryConfig dc = delivery_config;
+    dc.encryption.signing = keys;  // sealed reports are signed again, with their recipient
+    auto d = sink::DeliverySink::open(dc);
     if (!d) {
       print_error(d.error());
       return kExitUsage;
@@ -405,6 +410,55 @@ int cmd_pubkey(const std::string& path) {
     return kExitUsage;
   }
   fmt::print("{}\n", report::public_key_hex(*keys));
+  return kExitOk;
+}
+
+int cmd_keygen_x25519(const std::string& path) {
+  auto keys = io::create_x25519(path);
+  if (!keys) {
+    print_error(keys.error());
+    return kExitUsage;
+  }
+  fmt::print("{}\n", core::to_hex(keys->public_key));
+  return kExitOk;
+}
+
+int cmd_pubkey_x25519(const std::string& path) {
+  auto keys = io::load_x25519(path);
+  if (!keys) {
+    print_error(keys.error());
+    return kExitUsage;
+  }
+  fmt::print("{} kid {}\n", core::to_hex(keys->public_key), report::kid_hex(keys->public_key));
+  return kExitOk;
+}
+
+int cmd_rotate_key(const std::string& old_path, const std::string& new_path, const std::string& out) {
+  auto old_keys = load_key(old_path);
+  if (!old_keys) {
+    print_error(old_keys.error());
+    return kExitUsage;
+  }
+  auto new_keys = io::load_or_create_key(new_path);
+  if (!new_keys) {
+    print_error(new_keys.error());
+    return kExitUsage;
+  }
+  if (new_keys->keys.public_key == old_keys->public_key) {
+    print_error("--old and --new are the same key");
+    return kExitUsage;
+  }
+  const std::string statement =
+      report::build_rotation(*old_keys, new_keys->keys, core::system_clock().wall_ns() / 1'000'000'000) + "\n";
+  if (out.empty()) {
+    fmt::print("{}", statement);
+    return kExitOk;
+  }
+  std::ofstream f(out, std::ios::binary | std::ios::trunc);
+  if (!(f << statement) || !f.flush()) {
+    print_error(out + ": cannot write");
+    return kExitFailure;
+  }
   return kExitOk;
 }
 

@@ -29,6 +29,10 @@ using ConfigLoader = std::function<std::expected<RunConfig, std::string>()>;
 [[nodiscard]] int cmd_run(const RunConfig& config, const std::string& config_file = {}, ConfigLoader reload = {});
 [[nodiscard]] int cmd_keygen(const std::string& path);
 [[nodiscard]] int cmd_pubkey(const std::string& path);
+[[nodiscard]] int cmd_keygen_x25519(const std::string& path);
+[[nodiscard]] int cmd_pubkey_x25519(const std::string& path);
+// A rotation statement (report/document.hpp) to `out`, or standard output when empty.
+[[nodiscard]] int cmd_rotate_key(const std::string& old_path, const std::string& new_path, const std::string& out);
 [[nodiscard]] int cmd_verify(const std::string& path);  // "-" for standard input
 [[nodiscard]] int cmd_synth(const SynthConfig& config);
 // `overflowd policy example`: the commented example policy on stdout.

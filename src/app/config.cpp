@@ -200,6 +200,24 @@ const std::vector<DeliveryOption>& delivery_options() {
          else return fail(what, quoted(value) + " is not src, dst or both");
          return {};
        }},
+      {"encrypt", "--encrypt", "off|auto|require",
+       "Seal reports to the endpoint network's X25519 key (docs/manual.md, Encryption): auto seals where a key is known and sends plain otherwise, require never sends plain (default off)",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto& e = c.delivery.encryption.mode;
+         if (value == "off") e = sink::Encrypt::off;
+         else if (value == "auto") e = sink::Encrypt::auto_;
+         else if (value == "require") e = sink::Encrypt::require;
+         else return fail(what, quoted(value) + " is not off, auto or require");
+         return {};
+       }},
+      {"peer_keys", "--peer-keys", "FILE", "Pinned keys of endpoint networks for --encrypt: lines \"CIDR x25519-hex [identity-hex]\", longest prefix wins",
+       DeliveryOption::Kind::value,
+       [](RunConfig& c, V value, V what) -> Result {
+         if (value.empty()) return fail(what, "empty path");
+         c.delivery.encryption.peer_keys_path = std::string(value);
+         return {};
+       }},
       {"report_port", "--report-port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)",
        DeliveryOption::Kind::value,
        [](RunConfig& c, V value, V what) -> Result {

@@ -90,11 +90,21 @@ int main(int argc, char** argv) {
 
   auto* keygen = app.add_subcommand("keygen", "Create a signing key file (mode 0600) and print its public key");
   std::string keygen_path;
+  bool keygen_x25519 = false;
   keygen->add_option("path", keygen_path, "Where to write the key")->required();
+  keygen->add_flag("--x25519", keygen_x25519, "An X25519 encryption key (receive --encryption-key) instead of an Ed25519 signing key");
 
   auto* pubkey = app.add_subcommand("pubkey", "Print the public key of a key file");
   std::string pubkey_path;
+  bool pubkey_x25519 = false;
   pubkey->add_option("path", pubkey_path, "The key file")->required();
+  pubkey->add_flag("--x25519", pubkey_x25519, "The file is an X25519 encryption key (prints the public key and its kid)");
+
+  auto* rotate = app.add_subcommand("rotate-key", "Write a rotation statement from an old to a new signing key, signed by both (creates NEW when absent)");
+  std::string rotate_old, rotate_new, rotate_out;
+  rotate->add_option("--old", rotate_old, "The old signing key file")->required();
+  rotate->add_option("--new", rotate_new, "The new signing key file")->required();
+  rotate->add_option("-o,--out", rotate_out, "Write the statement here (default: standard output)");
 
   auto* verify = app.add_subcommand("verify", "Verify report lines (full or compact form); exit 1 if any fails");
   std::string verify_path = "-";
@@ -171,8 +181,9 @@ int main(int argc, char** argv) {
 
   if (receive_chosen(receive)) return run_receive_command(receive);
   if (simulate_chosen(simulate)) return run_simulate_command(simulate);
-  if (*keygen) return cmd_keygen(keygen_path);
-  if (*pubkey) return cmd_pubkey(pubkey_path);
+  if (*keygen) return keygen_x25519 ? cmd_keygen_x25519(keygen_path) : cmd_keygen(keygen_path);
+  if (*pubkey) return pubkey_x25519 ? cmd_pubkey_x25519(pubkey_path) : cmd_pubkey(pubkey_path);
+  if (*rotate) return cmd_rotate_key(rotate_old, rotate_new, rotate_out);
   if (*verify) return cmd_verify(verify_path);
   if (*replay) return cmd_replay(replay_args);
   if (*policy_example) return cmd_policy_example();

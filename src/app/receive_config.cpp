@@ -85,6 +85,8 @@ const std::vector<Setting>& settings() {
       text("--metrics", "metrics", "ADDRESS:PORT", "Serve GET /metrics (Prometheus) on this address too, to --api-allow addresses (it is always on the HTTP(S) listeners)", &C::metrics_listen),
       text("--user", "user", "NAME", "Started as root (without systemd): switch to this user once the sockets are bound", &C::user),
       text("--key", "key", "PATH", "The receiver's own key, published at GET /.well-known/overflowd; created (mode 0600) when absent", &C::key_path),
+      list("--encryption-key", "encryption_keys", "PATH", "X25519 key (64 hex digits, mode 0600; created when absent) to open sealed reports with; repeat during a rotation (all are published and accepted, by kid)", &C::encryption_keys),
+      list("--rotation", "rotations", "FILE", "A rotation statement of my key (overflowd rotate-key), published in the document's \"rotations\" (repeatable)", &C::rotations),
       {"--email", "email", "EMAIL", "Contact email published at GET /.well-known/overflowd", Setting::Kind::text,
        [](C& c, const std::vector<std::string>& v) -> Result {
          c.contact.email = v.back();

@@ -35,6 +35,8 @@ struct ReceiveConfig {
   std::string key_path;
   std::string user;  // --user: as root, switch to this user once the sockets are bound
   std::string metrics_listen;  // --metrics: GET /metrics also on this ADDRESS:PORT (to --api-allow); empty: off
+  std::vector<std::string> encryption_keys;  // X25519 key files (the encryption mode)
+  std::vector<std::string> rotations;        // rotation statements of my identity key, published
   report::Contact contact;
   std::vector<std::string> my_prefixes;
   std::vector<std::string> api_allow = {"127.0.0.0/8", "::1"};

@@ -7,7 +7,10 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <ctime>
 #include <thread>
@@ -21,6 +24,8 @@
 #include "core/metrics.hpp"
 #include "decode/dispatch.hpp"
 #include "io/key_file.hpp"
+#include "io/text_file.hpp"
+#include "report/document.hpp"
 #include "api/http_api.hpp"
 #include "store/queries.hpp"
 #include "receive/spoof_window.hpp"
@@ -82,6 +87,14 @@ struct Receiver::Parts {
   CheckedConfig checked;
   report::KeyPair keys;
   SkewPolicy skew;
+  // The encryption mode: my X25519 keys (opened by kid), as published, and my rotation statements.
+  report::Keyring keyring;
+  std::vector<report::PublishedKey> published_keys;
+  nlohmann::json rotations = nlohmann::json::array();
+  nlohmann::json discovery;  // the members older readers know ("keys", "contact", "accepts")
+  std::mutex document_mutex;
+  std::string document;
+  std::int64_t document_expires = 0;
   bool own_exports = false;  // my own exports configured: the spoofing view can judge
   core::metrics::Histogram commit_seconds{core::metrics::latency_bounds()};  // the writer's batches
 
@@ -146,6 +159,28 @@ struct Receiver::Parts {
     }
     return out;
   }
+
+  // The signed document, re-signed when less than half of its day is left.
+  std::string published_document() {
+    std::lock_guard lock(document_mutex);
+    const std::int64_t now = core::system_clock().wall_ns() / 1'000'000'000;
+    if (now + kDocumentLifetime / 2 < document_expires) return document;
+    report::Document d;
+    d.identity = keys.public_key;
+    d.expires = now + kDocumentLifetime;
+    d.encryption_keys = published_keys;
+    for (auto& k : d.encryption_keys) k.not_after = d.expires;  // promised as long as the document
+    d.contact = discovery["contact"];
+    d.accepts = discovery["accepts"];
+    for (const auto& c : checked.my_prefixes) d.prefixes.push_back(c.to_string());
+    d.rotations = rotations;
+    d.extra = {{"keys", discovery["keys"]}};
+    report::Signer signer(keys);
+    document = report::build_document(d, signer);
+    document_expires = d.expires;
+    return document;
+  }
+  static constexpr std::int64_t kDocumentLifetime = 86'400;
 };
 
 std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const ReceiveConfig& config) {
@@ -164,6 +199,27 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
     if (!loaded) return std::unexpected(loaded.error());
     p->keys = loaded->keys;
   }
+  for (const auto& path : config.encryption_keys) {
+    auto loaded = io::load_or_create_x25519(path);
+    if (!loaded) return std::unexpected(loaded.error());
+    struct stat st {};
+    const std::int64_t made = ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_mtime) : 0;
+    if (p->keyring.find(report::key_id(loaded->keys.public_key)))
+      return std::unexpected("--encryption-key " + path + ": the same key is given twice");
+    p->keyring.add(loaded->keys);
+    p->published_keys.push_back({loaded->keys.public_key, made, 0});
+  }
+  for (const auto& path : config.rotations) {
+    auto text = io::read_text_file(path, 64 * 1024);
+    if (!text) return std::unexpected("--rotation " + path + ": " + text.error());
+    auto rotation = report::verify_rotation(report::as_bytes(*text));
+    if (!rotation) return std::unexpected("--rotation " + path + ": " + report::to_string(rotation.error()));
+    if (rotation->new_key != p->keys.public_key)
+      return std::unexpected("--rotation " + path + ": the statement rotates to another key than --key");
+    p->rotations.push_back(nlohmann::json::parse(*text));
+  }
+  p->skew.keyring = &p->keyring;
+  p->skew.my_prefixes = &p->checked.my_prefixes;
 
   StoreConfig sc;
   sc.path = config.db;
@@ -315,11 +371,13 @@ std::expected<void, std::string> Receiver::bind() {
   p.api_config.my_prefixes = p.checked.my_prefixes;
   Parts* parts = p_.get();
   p.http = std::make_unique<HttpContext>(HttpContext{*p.writer, *p.queries, p.api_config, p.skew, std::move(discovery),
-                                                     {}, {}, &p.verified_cache});
+                                                     {}, {}, &p.verified_cache, {}});
   p.http->recheck = [parts](const FlowTuple& t, std::int64_t stime, std::int64_t etime, SpoofStatus stored) {
     return parts->judge(t, stime, etime, stored);
   };
   p.http->runtime_stats = [parts] { return parts->runtime_stats(); };
+  p.discovery = p.http->discovery;
+  p.http->document = [parts] { return parts->published_document(); };
   auto listen = [&](bool tls, int port) -> std::expected<void, std::string> {
     auto s = make_http_server(*p.http, tls);
     if (!s) return std::unexpected(s.error());

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <array>
 #include <filesystem>
+#include <span>
 
 #include "core/encoding.hpp"
 #include "io/text_file.hpp"
@@ -50,7 +52,9 @@ std::expected<void, std::string> check_key_folder(const std::string& path) {
   return {};
 }
 
-std::expected<report::KeyPair, std::string> load_key(const std::string& path) {
+namespace {
+// The 32 secret bytes of a key file (64 hex digits), with every check above.
+std::expected<std::array<std::uint8_t, 32>, std::string> load_secret(const std::string& path, const char* what) {
   if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
   auto opened = open_regular_file(path, "key file ");
   if (!opened) return std::unexpected(opened.error());
@@ -70,20 +74,18 @@ std::expected<report::KeyPair, std::string> load_key(const std::string& path) {
   ::close(fd);
   std::string_view text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-  report::Seed seed{};
-  if (!core::from_hex(text, seed))
-    return std::unexpected("key file " + path + " is corrupt: expected 64 hex digits (an Ed25519 seed)");
-  report::KeyPair keys = report::keypair_from_seed(seed);
-  sodium_memzero(seed.data(), seed.size());
+  std::array<std::uint8_t, 32> secret{};
+  const bool ok = core::from_hex(text, secret);
   sodium_memzero(buf, sizeof buf);
-  return keys;
+  if (!ok) return std::unexpected("key file " + path + " is corrupt: expected 64 hex digits (" + what + ")");
+  return secret;
 }
 
-std::expected<report::KeyPair, std::string> create_key(const std::string& path) {
+// Writes 64 hex digits of `secret` to a new file of mode 0600.
+std::expected<void, std::string> write_secret(const std::string& path, std::span<const std::uint8_t> secret) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return std::unexpected("key file " + path + ": " + std::strerror(errno));
-  report::KeyPair keys = report::generate_keypair();
-  std::string text = core::to_hex(keys.seed) + "\n";
+  std::string text = core::to_hex(secret) + "\n";
   const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
                   ::fsync(fd) == 0;
   sodium_memzero(text.data(), text.size());
@@ -92,6 +94,21 @@ std::expected<report::KeyPair, std::string> create_key(const std::string& path) 
     ::unlink(path.c_str());
     return std::unexpected("key file " + path + ": could not write it");
   }
+  return {};
+}
+}  // namespace
+
+std::expected<report::KeyPair, std::string> load_key(const std::string& path) {
+  auto seed = load_secret(path, "an Ed25519 seed");
+  if (!seed) return std::unexpected(seed.error());
+  report::KeyPair keys = report::keypair_from_seed(*seed);
+  sodium_memzero(seed->data(), seed->size());
+  return keys;
+}
+
+std::expected<report::KeyPair, std::string> create_key(const std::string& path) {
+  report::KeyPair keys = report::generate_keypair();
+  if (auto w = write_secret(path, keys.seed); !w) return std::unexpected(w.error());
   return keys;
 }
 
@@ -106,6 +123,33 @@ std::expected<LoadedKey, std::string> load_or_create_key(const std::string& path
   auto loaded = load_key(path);
   if (!loaded) return std::unexpected(loaded.error());
   return LoadedKey{*loaded, false};
+}
+
+std::expected<report::X25519KeyPair, std::string> load_x25519(const std::string& path) {
+  auto secret = load_secret(path, "an X25519 secret key");
+  if (!secret) return std::unexpected(secret.error());
+  report::X25519KeyPair keys = report::x25519_from_secret(*secret);
+  sodium_memzero(secret->data(), secret->size());
+  return keys;
+}
+
+std::expected<report::X25519KeyPair, std::string> create_x25519(const std::string& path) {
+  report::X25519KeyPair keys = report::generate_x25519();
+  if (auto w = write_secret(path, keys.secret); !w) return std::unexpected(w.error());
+  return keys;
+}
+
+std::expected<LoadedX25519, std::string> load_or_create_x25519(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
+    auto created = create_x25519(path);
+    if (!created) return std::unexpected(created.error());
+    return LoadedX25519{*created, true};
+  }
+  auto loaded = load_x25519(path);
+  if (!loaded) return std::unexpected(loaded.error());
+  return LoadedX25519{*loaded, false};
 }
 
 }  // namespace overflowd::io

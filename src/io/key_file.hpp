@@ -9,6 +9,7 @@
 #include <string>
 
 #include "report/keys.hpp"
+#include "report/seal.hpp"
 
 namespace overflowd::io {
 
@@ -24,5 +25,14 @@ struct LoadedKey {
   bool created = false;
 };
 [[nodiscard]] std::expected<LoadedKey, std::string> load_or_create_key(const std::string& path);
+
+// The encryption key (X25519, crypto_box): the 32-byte secret as 64 hex digits, same file rules.
+[[nodiscard]] std::expected<report::X25519KeyPair, std::string> load_x25519(const std::string& path);
+[[nodiscard]] std::expected<report::X25519KeyPair, std::string> create_x25519(const std::string& path);
+struct LoadedX25519 {
+  report::X25519KeyPair keys;
+  bool created = false;
+};
+[[nodiscard]] std::expected<LoadedX25519, std::string> load_or_create_x25519(const std::string& path);
 
 }  // namespace overflowd::io

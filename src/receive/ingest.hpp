@@ -9,11 +9,14 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/ip_address.hpp"
+#include "receive/prefix.hpp"
 #include "receive/verified_cache.hpp"
+#include "report/seal.hpp"
 #include "report/report_schema.hpp"
 #include "report/verify.hpp"
 
@@ -44,9 +47,15 @@ inline constexpr const char* kIntegerOutOfRange = "integer_out_of_range";
   return v < 9223372036854775808.0 && v > -9223372036854775808.0;
 }
 
+// What ingest checks a report against besides its signature: the time skew allowed and, for the
+// encryption mode (report/seal.hpp), the keys sealed reports are opened with and the prefixes their
+// `metadata.recipient` must fall in. Both pointers outlive every ingest call; a null keyring refuses
+// sealed input (sealed.no_key); with no prefixes the recipient is not checked.
 struct SkewPolicy {
   double max_future_s = 86'400;       // 1 day
   double max_past_s = 30 * 86'400.0;  // 30 days
+  const report::Keyring* keyring = nullptr;
+  const std::vector<Cidr>* my_prefixes = nullptr;
 };
 
 // A verified report, ready to store.
@@ -56,6 +65,7 @@ struct Accepted {
   std::array<std::uint8_t, 32> digest{};  // BLAKE2b-256 of key || message: the duplicate test
   std::string message;                    // the signed bytes, kept for re-verification
   bool compact = false;
+  std::string kid;  // the encryption mode: the kid a sealed report was opened with; empty: it came plain
   ReportFields fields;
   TimeFlag time_flag = TimeFlag::ok;
 };

@@ -18,11 +18,19 @@ struct SignedReport {
   std::string line;                // the full report, one JSON object, no newline
   std::size_t signature_at = 0;    // where the signature block's object starts in `line`
   bool suspicious = false;         // metadata.class is SUSPICIOUS (the Guard lets it use the reserved share)
+  bool sealed = false;             // `line` is a sealed envelope (seal.hpp): both wire forms are the line
 
   // The compact wire form: the signature block alone, {"key":..,"signature":..}, which carries the
   // whole signed message. Valid while `line` is unchanged.
   [[nodiscard]] std::string_view compact() const noexcept {
+    if (sealed) return line;
     return std::string_view(line).substr(signature_at, line.size() - 1 - signature_at);
+  }
+  // The signed message (the unsigned report), into `out`. Not for a sealed one.
+  void message(std::string& out) const {
+    constexpr std::string_view kMember = ",\"signature\":";
+    out.assign(line, 0, signature_at - kMember.size());
+    out += '}';
   }
 };
 

@@ -55,7 +55,9 @@ bool depth_ok(std::string_view s) noexcept {
   return true;
 }
 
-std::expected<nlohmann::json, VerifyErrc> parse(std::string_view s, VerifyErrc not_json) {
+}  // namespace
+
+std::expected<nlohmann::json, VerifyErrc> parse_strict(std::string_view s, VerifyErrc not_json) {
   if (s.size() > kMaxReportBytes) return std::unexpected(VerifyErrc::too_large);
   // nlohmann's lexer takes a NUL byte for the end of the input, so "{...}\0anything" would parse
   // as the object alone: the bytes after it would be signed but never seen, and a stricter parser
@@ -86,10 +88,8 @@ std::expected<nlohmann::json, VerifyErrc> parse(std::string_view s, VerifyErrc n
   return j;
 }
 
-}  // namespace
-
 std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line) {
-  auto outer = parse(line, VerifyErrc::not_json);
+  auto outer = parse_strict(line, VerifyErrc::not_json);
   if (!outer) return std::unexpected(outer.error());
   if (!outer->is_object()) return std::unexpected(VerifyErrc::not_an_object);
 
@@ -123,7 +123,7 @@ std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line) {
   v.message.assign(reinterpret_cast<const char*>(msg), msg_len);
   std::copy_n(signed_message->data(), crypto_sign_BYTES, v.signature.begin());
 
-  auto inner = parse(v.message, VerifyErrc::message_not_json);
+  auto inner = parse_strict(v.message, VerifyErrc::message_not_json);
   if (!inner) return std::unexpected(inner.error() == VerifyErrc::not_json ? VerifyErrc::message_not_json : inner.error());
   if (!inner->is_object()) return std::unexpected(VerifyErrc::message_not_json);
   if (!v.compact) {

@@ -50,4 +50,9 @@ struct VerifiedReport {
 
 [[nodiscard]] std::expected<VerifiedReport, VerifyErrc> verify_report(std::string_view line);
 
+// The strict JSON reading verify_report applies to both the line and the message: at most
+// kMaxReportBytes, no NUL, nesting at most kMaxDepth, no member named twice. `not_json` is the code
+// for text that is not JSON. (The sealed envelope and the published document are read with it too.)
+[[nodiscard]] std::expected<nlohmann::json, VerifyErrc> parse_strict(std::string_view s, VerifyErrc not_json);
+
 }  // namespace overflowd::report

@@ -1,6 +1,7 @@
 #include "sink/delivery_sink.hpp"
 
 #include "core/clock.hpp"
+#include "io/text_file.hpp"
 
 #include <time.h>
 
@@ -21,11 +22,48 @@ std::expected<std::unique_ptr<DeliverySink>, std::string> DeliverySink::open(con
     if (!http) return std::unexpected(http.error());
     transports.push_back(std::move(*http));
   }
-  return std::make_unique<DeliverySink>(config, std::move(transports));
+  auto sink = std::make_unique<DeliverySink>(config, std::move(transports));
+  if (!config.encryption.peer_keys_path.empty()) {
+    const std::string& path = config.encryption.peer_keys_path;
+    auto text = io::read_text_file(path, 4u << 20);
+    if (!text) return std::unexpected("--peer-keys " + path + ": " + text.error());
+    auto keys = report::PeerKeys::parse(report::as_bytes(*text));
+    if (!keys) return std::unexpected("--peer-keys " + path + ": " + keys.error());
+    sink->set_peer_keys(std::move(*keys));
+  }
+  return sink;
 }
 
 DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique_ptr<Transport>> transports)
-    : to_(config.to), guard_(config.guard), transports_(std::move(transports)) {}
+    : to_(config.to), guard_(config.guard), transports_(std::move(transports)), encrypt_(config.encryption.mode) {
+  if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
+}
+
+DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const report::SignedReport& report) {
+  if (encrypt_ == Encrypt::off) return Seal::plain;
+  const report::PeerKey* key = peer_keys_.find(address);
+  if (!key) {
+    if (encrypt_ == Encrypt::require) {
+      ++encrypt_counts_.no_key;
+      return Seal::skip;
+    }
+    ++encrypt_counts_.plain;
+    return Seal::plain;
+  }
+  ++encrypt_counts_.pinned;
+  // Sign first, then seal: the report names its recipient inside what is signed.
+  report.message(message_);
+  if (!report::add_recipient(message_, address.to_string())) {
+    ++encrypt_counts_.no_key;  // not a report our builder made: never sent plain under require
+    return encrypt_ == Encrypt::require ? Seal::skip : Seal::plain;
+  }
+  signer_->sign(message_, resigned_);
+  report::seal(resigned_.compact(), key->x25519, sealed_.line);
+  sealed_.signature_at = 0;
+  sealed_.sealed = true;
+  ++encrypt_counts_.sealed;
+  return Seal::sealed;
+}
 
 void DeliverySink::write(const core::FlowRecord& flow, const report::SignedReport& report) {
   write_at(flow, report, core::system_clock().monotonic_ns());
@@ -39,9 +77,16 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
   for (const core::IpAddress* t : targets) {
     if (!t) continue;
     const core::IpAddress address = t->unmapped();
+    // Without a key under --encrypt require nothing is sent, so no budget is spent either.
+    if (encrypt_ == Encrypt::require && !peer_keys_.find(address)) {
+      ++encrypt_counts_.no_key;
+      continue;
+    }
     const auto priority = report.suspicious ? guard::Priority::suspicious : guard::Priority::informational;
     if (guard_.admit(flow, address, now_ns, priority) != guard::Verdict::admitted) continue;
-    for (auto& transport : transports_) transport->send(address, report);
+    const Seal how = prepare(address, report);
+    if (how == Seal::skip) continue;
+    for (auto& transport : transports_) transport->send(address, how == Seal::sealed ? sealed_ : report);
   }
 }
 
@@ -55,6 +100,12 @@ void DeliverySink::flush() {
 void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
   std::lock_guard lock(mutex_);
   guard_.counters().append_to(out);
+  if (encrypt_ != Encrypt::off) {
+    out.push_back({"encrypt.sealed", encrypt_counts_.sealed});
+    out.push_back({"encrypt.plain", encrypt_counts_.plain});
+    out.push_back({"encrypt.no_key", encrypt_counts_.no_key});
+    out.push_back({"encrypt.key.pinned", encrypt_counts_.pinned});
+  }
   for (const auto& transport : transports_) transport->append_counters(out);
 }
 

@@ -15,10 +15,12 @@
 #include <expected>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "guard/guard.hpp"
+#include "report/peer_keys.hpp"
 #include "sink/http_sender.hpp"
 #include "sink/sink.hpp"
 #include "sink/udp_sender.hpp"
@@ -26,6 +28,16 @@
 namespace overflowd::sink {
 
 enum class DeliverTo : std::uint8_t { src, dst, both };
+
+// The encryption mode (docs/manual.md, "Encryption"): off sends reports as signed; auto seals to
+// an endpoint whose key is known and sends plain otherwise; require never sends plain.
+enum class Encrypt : std::uint8_t { off, auto_, require };
+
+struct EncryptionConfig {
+  Encrypt mode = Encrypt::off;
+  std::string peer_keys_path;  // --peer-keys: CIDR x25519-hex [identity-hex] per line
+  report::KeyPair signing;     // re-signs each sealed report with its recipient (set by the run command)
+};
 
 struct DeliveryConfig {
   bool udp = false;
@@ -35,6 +47,7 @@ struct DeliveryConfig {
   guard::GuardConfig guard;
   UdpSenderConfig udp_sender;
   HttpSenderConfig http_sender;  // its http/https flags are set from the ones above
+  EncryptionConfig encryption;
   [[nodiscard]] bool any() const noexcept { return udp || http || https; }
 };
 
@@ -51,12 +64,26 @@ public:
   void append_counters(std::vector<core::NamedCount>& out) const override;
   // Not while workers run (tests).
   [[nodiscard]] const guard::Guard& guard() const noexcept { return guard_; }
+  // The pinned keys (--peer-keys), for open() and tests.
+  void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
 
 private:
   mutable std::mutex mutex_;
   DeliverTo to_;
+  // The encryption mode: whether `address` gets `report` sealed (into sealed_), plain, or nothing.
+  enum class Seal : std::uint8_t { plain, sealed, skip };
+  Seal prepare(const core::IpAddress& address, const report::SignedReport& report);
+
   guard::Guard guard_;
   std::vector<std::unique_ptr<Transport>> transports_;
+  Encrypt encrypt_ = Encrypt::off;
+  report::PeerKeys peer_keys_;
+  std::optional<report::Signer> signer_;
+  std::string message_;
+  report::SignedReport resigned_, sealed_;
+  struct {
+    std::uint64_t sealed = 0, plain = 0, no_key = 0, pinned = 0;
+  } encrypt_counts_;
   bool finished_ = false;
 };
 

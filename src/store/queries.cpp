@@ -69,7 +69,7 @@ struct Where {
 // The columns a report row is read with: the receiver's own, then the report schema's.
 const std::string& report_columns() {
   static const std::string columns = [] {
-    std::string c = "id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message";
+    std::string c = "id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message, kid";
     for (const report::SchemaField& field : report::report_schema())
       if (!field.column.empty()) c += ", " + std::string(field.column);
     return c;
@@ -79,13 +79,13 @@ const std::string& report_columns() {
 
 // The index of each column in a statement over report_columns(), looked up by name once per query.
 struct ReportColumns {
-  int id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message;
+  int id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message, kid;
   std::vector<int> field;  // per schema row; -1: not stored
   explicit ReportColumns(const sql::Stmt& q)
       : id(q.column("id")), received_ns(q.column("received_ns")), input(q.column("input")), peer(q.column("peer")),
         form(q.column("form")), key(q.column("key")), time_flag(q.column("time_flag")),
         duplicates(q.column("duplicates")), spoof(q.column("spoof")), signature(q.column("signature")),
-        message(q.column("message")) {
+        message(q.column("message")), kid(q.column("kid")) {
     for (const report::SchemaField& row : report::report_schema())
       field.push_back(row.column.empty() ? -1 : q.column(row.column));
   }
@@ -159,6 +159,8 @@ json report_row(const sql::Stmt& q, const ReportColumns& c, bool raw) {
       {"time_flag", time_flag_name(q.i64(c.time_flag))},
       {"duplicates", q.i64(c.duplicates)},
       {"spoof", to_string(static_cast<SpoofStatus>(q.i64(c.spoof)))},
+      {"sealed", !q.text(c.kid).empty()},
+      {"kid", q.text(c.kid)},
   };
   const auto schema = report::report_schema();
   for (std::size_t i = 0; i < schema.size(); ++i) {

@@ -133,6 +133,10 @@ UPDATE reports SET class = json_extract(message, '$.metadata.class')
   WHERE json_valid(message) AND json_type(message, '$.metadata.class') = 'text';
 CREATE INDEX reports_class ON reports(class, id);
 )sql",
+    // 5: the encryption mode: the kid of the key a sealed report was opened with ('' for a plain one).
+    R"sql(
+ALTER TABLE reports ADD COLUMN kid TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -180,7 +184,7 @@ struct SqliteStore::Statements {
   // its text and sortable form are bound from without a copy.
   struct ReportInsert {
     int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
-        time_flag = 0, spoof = 0;
+        time_flag = 0, spoof = 0, kid = 0;
     std::vector<int> field, field_bin;
     std::vector<std::array<char, core::IpAddress::kMaxText>> text;
     std::vector<receive::Key16> bin;
@@ -195,8 +199,8 @@ struct SqliteStore::Statements {
 std::expected<void, std::string> SqliteStore::prepare_statements() {
   auto st = std::make_shared<Statements>();
   // The reports table's columns: the receiver's own, then the report schema's.
-  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof";
-  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof";
+  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid";
+  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof, :kid";
   for (const report::SchemaField& field : report::report_schema()) {
     if (field.column.empty()) continue;
     for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
@@ -246,7 +250,8 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
   const sql::Stmt& ins = st->insert_report;
   for (auto [into, name] : {std::pair{&r.digest, "digest"}, {&r.received_ns, "received_ns"}, {&r.input, "input"},
                             {&r.peer, "peer"}, {&r.form, "form"}, {&r.key, "key"}, {&r.signature, "signature"},
-                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"}})
+                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"},
+                            {&r.kid, "kid"}})
     *into = ins.parameter(name);
   const auto schema = report::report_schema();
   r.text.resize(schema.size());
@@ -464,7 +469,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         .bind_static(r.peer, a.peer).bind_static(r.form, acc.compact ? "compact" : "full")
         .bind_static(r.key, std::string_view(key_text.data(), key_text.size())).bind_blob_static(r.signature, acc.signature)
         .bind_static(r.message, acc.message).bind(r.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
-        .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)});
+        .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind_static(r.kid, acc.kid);
     const auto schema = report::report_schema();
     for (std::size_t i = 0; i < schema.size(); ++i) {
       const report::SchemaField& field = schema[i];

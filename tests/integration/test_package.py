@@ -148,8 +148,8 @@ class Package(unittest.TestCase):
         for term in re.findall(r"\\fB(.*?)\\fR", page):
             documented.update(f for f in re.split(r"[, ]", term) if f.startswith("-"))
         main = self.run_installed("--help").stdout
-        subcommands = re.findall(r"^  (\w+)\s", main.split("Subcommands:")[1], re.M)
-        self.assertEqual(set(subcommands), {"keygen", "pubkey", "verify", "synth", "replay", "policy", "receive", "simulate"})
+        subcommands = re.findall(r"^  ([\w-]+)\s", main.split("Subcommands:")[1], re.M)
+        self.assertEqual(set(subcommands), {"keygen", "pubkey", "rotate-key", "verify", "synth", "replay", "policy", "receive", "simulate"})
         texts = {"overflowd": main} | {s: self.run_installed(s, "--help").stdout for s in subcommands}
         for name, text in texts.items():
             flags = help_flags(text)

@@ -11,7 +11,7 @@ import overflowd_testlib as lib
 import receive_support as rs
 
 FLAGS = ["--db", "--udp-port", "--bind", "--http-port", "--http-bind", "--https-port", "--tls-cert", "--tls-key",
-         "--capture-file", "--capture-interface", "--capture-filter", "--key", "--email", "--identity", "--my-prefix",
+         "--capture-file", "--capture-interface", "--capture-filter", "--key", "--encryption-key", "--rotation", "--email", "--identity", "--my-prefix",
          "--api-allow", "--own-exports-port", "--own-exports-bind", "--own-exports-file", "--own-window",
          "--own-window-max-flows", "--spoof-tolerance", "--batch-size", "--batch-ms", "--queue", "--queue-mib", "--verify-threads", "--retention-days",
          "--max-reports", "--max-invalid", "--max-alerts", "--alert-webhook", "--alert-webhook-timeout",

@@ -1,0 +1,133 @@
+// The encryption mode's cost per report on one core (items/s are reports/s), measured side by side:
+//
+//   BM_SignPlain      what a plain delivered report costs: build + sign (as report_bench's BM_BuildSign)
+//   BM_SignSeal       what a sealed one costs: build + sign, then the DeliverySink's work per
+//                     endpoint: the message again with metadata.recipient, sign again, seal the
+//                     compact form (crypto_box_seal: an X25519 key exchange per report)
+//   BM_SealOnly       crypto_box_seal + envelope of one prebuilt compact report
+//   BM_Open           the receiver's side: parse the envelope, crypto_box_seal_open
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "core/flow_record.hpp"
+#include "report/keys.hpp"
+#include "report/report_builder.hpp"
+#include "report/seal.hpp"
+#include "report/signer.hpp"
+
+namespace {
+
+using namespace overflowd;
+
+core::FlowRecord sample_flow() {
+  core::FlowRecord f;
+  f.src = core::IpAddress::v4(0x7aa65a8f);
+  f.dst = core::IpAddress::v4(0xbf640abb);
+  f.nexthop = core::IpAddress::v4(0x6391048f);
+  f.exporter = core::IpAddress::v4(0x7aa604f2);
+  f.pcount = 6;
+  f.bcount = 1244;
+  f.stime_ms = 1185554890860;
+  f.etime_ms = 1185554891116;
+  f.input = 108;
+  f.output = 120;
+  f.sport = 2968;
+  f.dport = 80;
+  f.protocol = 6;
+  f.src_mask = 19;
+  f.source_version = 5;
+  f.fields = core::kNetflowV5Fields;
+  return f;
+}
+
+report::KeyPair fixed_keys() {
+  report::Seed seed{};
+  for (std::size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<std::uint8_t>(i);
+  return report::keypair_from_seed(seed);
+}
+
+report::X25519KeyPair fixed_x25519() {
+  std::array<std::uint8_t, 32> s{};
+  s.fill(0x11);
+  return report::x25519_from_secret(s);
+}
+
+constexpr std::int64_t kStartNs = 1'763'850'000'123'456'000;
+
+void BM_SignPlain(benchmark::State& state) {
+  const auto flow = sample_flow();
+  report::ReportBuilder builder({report::Contact{"noc@example.net", "Example Net"}});
+  report::Signer signer(fixed_keys());
+  std::string msg;
+  report::SignedReport out;
+  std::int64_t t = kStartNs;
+  for (auto _ : state) {
+    builder.build(flow, t += 1000, msg);
+    signer.sign(msg, out);
+    benchmark::DoNotOptimize(out.line.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SignPlain);
+
+void BM_SignSeal(benchmark::State& state) {
+  const auto flow = sample_flow();
+  const auto x = fixed_x25519();
+  report::ReportBuilder builder({report::Contact{"noc@example.net", "Example Net"}});
+  report::Signer signer(fixed_keys()), resigner(fixed_keys());
+  std::string msg, again, sealed;
+  report::SignedReport out, resigned;
+  std::int64_t t = kStartNs;
+  for (auto _ : state) {
+    builder.build(flow, t += 1000, msg);
+    signer.sign(msg, out);
+    out.message(again);
+    if (!report::add_recipient(again, "191.100.10.187")) state.SkipWithError("add_recipient");
+    resigner.sign(again, resigned);
+    report::seal(resigned.compact(), x.public_key, sealed);
+    benchmark::DoNotOptimize(sealed.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["sealed_bytes"] = static_cast<double>(sealed.size());
+}
+BENCHMARK(BM_SignSeal);
+
+std::string compact_report() {
+  report::ReportBuilder builder({report::Contact{"noc@example.net", "Example Net"}});
+  report::Signer signer(fixed_keys());
+  std::string msg;
+  builder.build(sample_flow(), kStartNs, msg);
+  report::SignedReport out;
+  signer.sign(msg, out);
+  return std::string(out.compact());
+}
+
+void BM_SealOnly(benchmark::State& state) {
+  const auto x = fixed_x25519();
+  const std::string p = compact_report();
+  std::string sealed;
+  for (auto _ : state) {
+    report::seal(p, x.public_key, sealed);
+    benchmark::DoNotOptimize(sealed.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SealOnly);
+
+void BM_Open(benchmark::State& state) {
+  const auto x = fixed_x25519();
+  report::Keyring ring;
+  ring.add(x);
+  std::string sealed;
+  report::seal(compact_report(), x.public_key, sealed);
+  for (auto _ : state) {
+    auto opened = report::open_sealed(report::as_bytes(sealed), ring);
+    if (!opened) state.SkipWithError("open");
+    benchmark::DoNotOptimize(opened->report.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Open);
+
+}  // namespace
