@@ -322,6 +322,10 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   settings.on_reload = [&] {
     notify::reloading();
     const auto done = [](std::string_view status) { notify::reloaded(status); };
+    if (policy) {  // the suspicion policy is re-read whole; a bad file keeps the running one
+      if (auto r = policy->reload(); r) log::info("overflowd", "reload: policy " + config.policy_file + " re-read");
+      else log::warning("overflowd", "reload: policy: " + r.error() + "; keeping the running policy");
+    }
     if (!reload) {
       log::info("overflowd", "SIGHUP: output reopened; no --config file to re-read");
       return done("running");

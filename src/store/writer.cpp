@@ -210,7 +210,7 @@ void Writer::write_batch(std::vector<Entry>& batch) {
       ++stats_.write_errors;
     }
   }
-  if (!result) warn(fmt::format("a batch of {} reports was not stored: {}", items.size(), result.error()));
+  if (!result) warn("a batch of " + std::to_string(items.size()) + " reports was not stored: " + result.error());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& w = batch[i].waiter;
     if (!w) continue;
