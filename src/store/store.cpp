@@ -21,11 +21,15 @@ using namespace receive;
 
 namespace {
 
-// Migration i (1-based) brings a database from user_version i-1 to i. Never edit a released one:
-// add the next.
-constexpr const char* kMigrations[] = {
-    // 1: reports, refused inputs, counters.
-    R"sql(
+// The schema's history as data: each step brings a database from user_version `version - 1` to
+// `version`, in one transaction; migrate() walks the table. Never edit a released step: add the next.
+struct Migration {
+  int version;
+  std::string_view what;
+  std::string_view sql;
+};
+constexpr Migration kMigrations[] = {
+    {1, "reports, refused inputs, counters", R"sql(
 CREATE TABLE reports(
   id INTEGER PRIMARY KEY,
   digest BLOB NOT NULL UNIQUE,
@@ -64,9 +68,8 @@ CREATE TABLE invalid(
   reason TEXT NOT NULL,
   raw BLOB NOT NULL);
 CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-)sql",
-    // 2: key continuity and alerts (filled from the reports already stored), spoofing verdicts.
-    R"sql(
+)sql"},
+    {2, "key continuity and alerts (filled from the reports already stored), spoofing verdicts", R"sql(
 CREATE TABLE keys(
   key TEXT PRIMARY KEY,
   first_seen_ns INTEGER NOT NULL,
@@ -111,10 +114,9 @@ UPDATE keys SET
   exporters = (SELECT COUNT(*) FROM key_exporters e WHERE e.key = keys.key),
   email = COALESCE((SELECT email FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), ''),
   identity = COALESCE((SELECT identity FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), '');
-)sql",
-    // 3: indexes for every per-report, per-key and API query (statements.hpp; the continuity check
-    // walks an email's or identity's keys in first-seen order instead of sorting them).
-    R"sql(
+)sql"},
+    // The continuity check walks an email's or identity's keys in first-seen order instead of sorting them.
+    {3, "indexes for every per-report, per-key and API query (statements.hpp)", R"sql(
 DROP INDEX key_contacts_identity;
 DROP INDEX key_contacts_email;
 CREATE INDEX key_contacts_identity ON key_contacts(identity, first_seen_ns, key, email);
@@ -124,9 +126,15 @@ CREATE INDEX alerts_key ON alerts(key, id);
 CREATE INDEX alerts_key_created ON alerts(key, created_ns);
 CREATE INDEX alerts_created ON alerts(created_ns);
 CREATE INDEX invalid_received ON invalid(received_ns);
-)sql",
+)sql"},
 };
-static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
+constexpr bool steps_in_order() {
+  int v = 0;
+  for (const Migration& m : kMigrations)
+    if (m.version != ++v) return false;
+  return v == SqliteStore::kSchemaVersion;
+}
+static_assert(steps_in_order(), "kMigrations: versions 1..kSchemaVersion, in order, none missing");
 
 
 std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }
@@ -154,13 +162,15 @@ std::expected<void, std::string> SqliteStore::migrate(sql::Db& db, int target) {
   if (*have > kSchemaVersion)
     return std::unexpected("the database has schema version " + std::to_string(*have) + ", newer than this overflowd (" +
                            std::to_string(kSchemaVersion) + "): refusing to touch it");
-  for (int v = *have + 1; v <= std::min(target, kSchemaVersion); ++v) {
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *have || m.version > target) continue;
     std::string sql = "BEGIN IMMEDIATE;\n";
-    sql += kMigrations[v - 1];
-    sql += "PRAGMA user_version = " + std::to_string(v) + ";\nCOMMIT;";
+    sql += m.sql;
+    sql += "PRAGMA user_version = " + std::to_string(m.version) + ";\nCOMMIT;";
     if (auto r = db.exec(sql); !r) {
       (void)db.exec("ROLLBACK");
-      return std::unexpected("schema migration to version " + std::to_string(v) + " failed: " + r.error());
+      return std::unexpected("schema migration to version " + std::to_string(m.version) + " (" + std::string(m.what) +
+                             ") failed: " + r.error());
     }
   }
   return {};
