@@ -164,6 +164,12 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   p->window = std::make_unique<SpoofWindow>(wc);
   p->own_exports = config.own_exports_port != kOff || !config.own_exports_file.empty();
   p->own = std::make_unique<OwnExports>(*p->window, p->checked.my_prefixes);
+  // The flows my exporters saw before a restart are still mine: the window is persisted in the
+  // store (the writer's tick saves what was added) and refilled here, oldest first.
+  if (p->own_exports) {
+    auto loaded = p->store->load_own_flows([w = p->window.get()](const OwnFlow& f) { w->restore(f); });
+    if (!loaded) return std::unexpected("cannot read my own exports' flows: " + loaded.error());
+  }
 
   // My own exports from a file are read before any report is taken, so that the first reports are
   // judged against them.
@@ -188,6 +194,19 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   wcfg.batch_ms = config.batch_ms;
   wcfg.queue_capacity = static_cast<std::size_t>(config.queue);
   wcfg.queue_bytes = static_cast<std::size_t>(config.queue_mib) << 20;
+  if (p->own_exports) {
+    const std::int64_t window_ms = config.own_window_s * 1000;
+    wcfg.tick = [parts, classify, window_ms, max_flows = config.own_window_max_flows] {
+      const std::vector<OwnFlow> flows = parts->window->take_unsaved();
+      if (flows.empty()) return;
+      auto saved = parts->store->save_own_flows(flows, window_ms, max_flows);
+      if (!saved) return warning("cannot persist my own exports' flows: " + saved.error());
+      // Reports judged before my exports caught up: the verdicts they now clear.
+      const std::int64_t since = core::system_clock().wall_ns() - 2 * window_ms * 1'000'000;
+      if (auto r = parts->store->rejudge_suspects(classify, since, 10'000); !r)
+        warning("cannot judge stored suspects again: " + r.error());
+    };
+  }
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 
 #include "core/encoding.hpp"
 #include "report/report_schema.hpp"
@@ -443,41 +445,96 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
   return out;
 }
 
-json SqliteQueries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck, std::int64_t limit) {
+json SqliteQueries::spoofing(const SpoofQuery& sq, const SpoofRecheck& recheck) {
   std::lock_guard lock(mutex_);
   json out;
   json prefixes = json::array();
-  for (const auto& p : my_prefixes) prefixes.push_back(p.to_string());
+  for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
   out["my_prefixes"] = prefixes;
   out["suspects"] = json::array();
+  out["since"] = sq.since ? json(*sq.since) : json(nullptr);
+  out["until"] = sq.until ? json(*sq.until) : json(nullptr);
   json counts = {{"seen", 0}, {"suspect", 0}, {"unknown", 0}};
-  if (my_prefixes.empty()) {
+  if (sq.my_prefixes.empty()) {
     out["counts"] = counts;
     out["note"] = "no --my-prefix configured: nothing is known to be mine";
     return out;
   }
-  Where w;
-  w.prefixes("saddr_bin", my_prefixes);
-  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+  auto add = [&](SpoofStatus st, std::int64_t n) {
+    if (st == SpoofStatus::not_mine) st = SpoofStatus::unknown;  // stored before the prefix was mine
+    const char* name = to_string(st);
+    counts[name] = counts[name].get<std::int64_t>() + n;
+  };
+  // Every report from my prefixes in the range, through the index on (spoof, saddr_bin,
+  // received_ns): `seen` verdicts are counted as stored; the others are judged again, since my
+  // exports may have arrived after them (up to kMaxRejudged, newest first; the rest as stored).
+  auto where = [&](std::string_view verdicts) {
+    Where w;
+    w.add("spoof IN (" + std::string(verdicts) + ")");
+    w.prefixes("saddr_bin", sq.my_prefixes);
+    if (sq.since) {
+      w.add("received_ns >= ?");
+      w.args.emplace_back(to_ns(*sq.since));
+    }
+    if (sq.until) {
+      w.add("received_ns <= ?");
+      w.args.emplace_back(to_ns(*sq.until));
+    }
+    return w;
+  };
+  const Where all = where("-1, 0, 1, 2");
+  if (auto q = db_.prepare("SELECT spoof, COUNT(*) FROM reports" + all.sql + " GROUP BY spoof")) {
+    all.bind(*q);
+    while (q->step() == SQLITE_ROW)
+      if (q->i64(0) == static_cast<std::int8_t>(SpoofStatus::seen)) add(SpoofStatus::seen, q->i64(1));
+  } else {
+    return {{"error", q.error()}};
+  }
+  const Where open_verdicts = where("-1, 1, 2");
+  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + open_verdicts.sql + " LIMIT ?");
   if (!q) return {{"error", q.error()}};
-  w.bind(*q);
-  q->bind(static_cast<int>(w.args.size()) + 1, std::clamp<std::int64_t>(limit, 1, 10 * kMaxLimit));
-  std::size_t listed = 0;
+  open_verdicts.bind(*q);
+  q->bind(static_cast<int>(open_verdicts.args.size()) + 1, kMaxRejudged);
   const ReportColumns columns(*q);
+  std::vector<std::int64_t> suspects;
+  std::int64_t judged = 0;
+  std::map<std::int64_t, std::int64_t> judged_by_stored;  // stored verdict -> reports judged again
   while (q->step() == SQLITE_ROW) {
+    ++judged;
     const ReportFields f = read_fields(*q, columns);
     const FlowTuple t{f.saddr, f.daddr, static_cast<std::uint16_t>(f.sport), static_cast<std::uint16_t>(f.dport),
                       static_cast<std::uint8_t>(f.protocol)};
+    ++judged_by_stored[q->i64(columns.spoof)];
     auto stored = static_cast<SpoofStatus>(q->i64(columns.spoof));
-    if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;  // stored before the prefix was mine
+    if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;
     const SpoofStatus now = recheck ? recheck(t, f.stime, f.etime, stored) : stored;
-    const char* name = to_string(now);
-    counts[name] = counts[name].get<std::int64_t>() + 1;
-    if (now == SpoofStatus::suspect && listed < static_cast<std::size_t>(kMaxLimit)) {
-      json r = report_row(*q, columns, false);
-      r["spoof"] = name;
-      out["suspects"].push_back(std::move(r));
-      ++listed;
+    add(now, 1);
+    if (now == SpoofStatus::suspect) suspects.push_back(q->i64(columns.id));
+  }
+  q->reset();
+  out["judged"] = judged;
+  out["judged_all"] = judged < kMaxRejudged;
+  if (judged >= kMaxRejudged) {
+    // Those not judged again count by their stored verdicts.
+    if (auto c = db_.prepare("SELECT spoof, COUNT(*) FROM reports" + open_verdicts.sql + " GROUP BY spoof")) {
+      open_verdicts.bind(*c);
+      while (c->step() == SQLITE_ROW)
+        add(static_cast<SpoofStatus>(c->i64(0)), c->i64(1) - judged_by_stored[c->i64(0)]);
+    }
+  }
+  // The newest suspects, listed with the report they come from.
+  std::sort(suspects.begin(), suspects.end(), std::greater<>());
+  suspects.resize(std::min<std::size_t>(suspects.size(), static_cast<std::size_t>(clamp_limit(sq.limit))));
+  if (auto row = db_.prepare("SELECT " + report_columns() + " FROM reports WHERE id = ?1")) {
+    const ReportColumns rc(*row);
+    for (const std::int64_t id : suspects) {
+      row->bind(1, id);
+      if (row->step() == SQLITE_ROW) {
+        json r = report_row(*row, rc, false);
+        r["spoof"] = "suspect";
+        out["suspects"].push_back(std::move(r));
+      }
+      row->reset();
     }
   }
   out["counts"] = counts;

@@ -40,6 +40,15 @@ struct SummaryQuery {
   std::int64_t top = 20;
 };
 
+struct SpoofQuery {
+  std::vector<Cidr> my_prefixes;
+  std::optional<double> since, until;  // receive time, Unix seconds: every report in the range counts
+  std::int64_t limit = 1000;           // suspects listed (newest first), at most kMaxLimit
+};
+// Reports from my prefixes whose stored verdict is not `seen` are judged again one by one, up to
+// this many per request (newest verdicts first); beyond, they count as stored.
+inline constexpr std::int64_t kMaxRejudged = 200'000;
+
 // Re-judges a stored verdict against my own exports as they are now (they may arrive after a
 // report); returns the stored verdict when it cannot judge.
 using SpoofRecheck = std::function<SpoofStatus(const FlowTuple&, std::int64_t stime_ms, std::int64_t etime_ms, SpoofStatus stored)>;
@@ -54,8 +63,7 @@ public:
   [[nodiscard]] virtual nlohmann::json invalid(std::int64_t limit) = 0;
   [[nodiscard]] virtual nlohmann::json counters() = 0;
   [[nodiscard]] virtual nlohmann::json summary(const SummaryQuery& q) = 0;
-  [[nodiscard]] virtual nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
-                                                std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) = 0;
 };
 
 // The SQLite implementation: one connection of its own (WAL lets it read while the writer writes).
@@ -69,8 +77,7 @@ public:
   [[nodiscard]] nlohmann::json invalid(std::int64_t limit) override;
   [[nodiscard]] nlohmann::json counters() override;
   [[nodiscard]] nlohmann::json summary(const SummaryQuery& q) override;
-  [[nodiscard]] nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
-                                        std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) override;
 
 private:
   explicit SqliteQueries(sql::Db db) : db_(std::move(db)) {}

@@ -36,6 +36,15 @@ inline constexpr std::string_view count_contacts = "SELECT COUNT(*) FROM key_con
 inline constexpr std::string_view count_recent_alerts =
     "SELECT COUNT(*) FROM alerts WHERE key = ?1 AND created_ns >= ?2";
 
+// My own exports' flows, bounded by age (?1: the oldest end time kept) and count (?1: how many go).
+inline constexpr std::string_view own_flows_older = "DELETE FROM own_flows WHERE etime_ms < ?1";
+inline constexpr std::string_view own_flows_oldest =
+    "DELETE FROM own_flows WHERE (hash, etime_ms) IN (SELECT hash, etime_ms FROM own_flows ORDER BY etime_ms LIMIT ?1)";
+// The stored suspects to judge again (?1: the suspect verdict), newest first.
+inline constexpr std::string_view stored_suspects =
+    "SELECT id, saddr, daddr, sport, dport, protocol, stime, etime FROM reports WHERE spoof = ?1 AND received_ns >= ?2"
+    " ORDER BY received_ns DESC LIMIT ?3";
+
 // API (queries.cpp).
 inline constexpr std::string_view key_contacts =
     "SELECT email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?1"
@@ -61,6 +70,7 @@ inline constexpr std::array kPlanned = {
     Planned{select_key},     Planned{update_contact}, Planned{other_keys_identity}, Planned{other_keys_email},
     Planned{over_email},     Planned{over_identity},  Planned{delete_contact},      Planned{count_contacts},
     Planned{count_recent_alerts}, Planned{key_contacts}, Planned{key_alert_count},  Planned{keys_all},
-    Planned{keys_one},       Planned{alerts_all, true}, Planned{alerts_one}};
+    Planned{keys_one},       Planned{alerts_all, true}, Planned{alerts_one},
+    Planned{own_flows_older}, Planned{own_flows_oldest}, Planned{stored_suspects}};
 
 }  // namespace overflowd::store::stmt

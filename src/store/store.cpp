@@ -127,6 +127,17 @@ CREATE INDEX alerts_key_created ON alerts(key, created_ns);
 CREATE INDEX alerts_created ON alerts(created_ns);
 CREATE INDEX invalid_received ON invalid(received_ns);
 )sql"},
+    // The spoofing view counts and re-judges the reports from my prefixes by verdict in a time
+    // range (not the newest N); the writer re-judges stored suspects when my exports catch up.
+    {4, "my own exports' flows persisted (the spoof window survives a restart); reports indexed by verdict", R"sql(
+CREATE TABLE own_flows(
+  hash INTEGER NOT NULL,
+  etime_ms INTEGER NOT NULL,
+  PRIMARY KEY(hash, etime_ms)) WITHOUT ROWID;
+CREATE INDEX own_flows_etime ON own_flows(etime_ms);
+CREATE INDEX reports_spoof ON reports(spoof, saddr_bin, received_ns);
+CREATE INDEX reports_spoof_received ON reports(spoof, received_ns);
+)sql"},
 };
 constexpr bool steps_in_order() {
   int v = 0;
@@ -633,6 +644,90 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
   for (const auto& [name, n] : deleted)
     if (n > 0) st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
   return out;
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::save_own_flows(std::span<const OwnFlow> flows,
+                                                                     std::int64_t window_ms, std::int64_t max_flows) {
+  if (own_flows_ < 0) own_flows_ = db_.scalar("SELECT COUNT(*) FROM own_flows").value_or(0);
+  if (flows.empty()) return 0;
+  auto ins = db_.prepare("INSERT OR IGNORE INTO own_flows(hash, etime_ms) VALUES(?1, ?2)");
+  auto old = db_.prepare(stmt::own_flows_older);
+  auto oldest = db_.prepare(stmt::own_flows_oldest);
+  if (!ins || !old || !oldest) return std::unexpected(db_.error());
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  auto fail = [&]() -> std::expected<std::int64_t, std::string> {
+    const std::string why = db_.error();
+    (void)db_.exec("ROLLBACK");
+    own_flows_ = -1;
+    return std::unexpected(why);
+  };
+  std::int64_t added = 0;
+  for (const OwnFlow& f : flows) {
+    if (!ins->bind(1, static_cast<std::int64_t>(f.hash)).bind(2, f.etime_ms).run()) return fail();
+    added += db_.changes();
+  }
+  own_flows_ += added;
+  const auto newest = db_.scalar("SELECT MAX(etime_ms) FROM own_flows");
+  if (newest && window_ms > 0) {
+    if (!old->bind(1, *newest - window_ms).run()) return fail();
+    own_flows_ -= db_.changes();
+  }
+  if (max_flows > 0 && own_flows_ > max_flows) {
+    if (!oldest->bind(1, own_flows_ - max_flows).run()) return fail();
+    own_flows_ -= db_.changes();
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return fail();
+  return added;
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::load_own_flows(const std::function<void(const OwnFlow&)>& take) {
+  auto q = db_.prepare("SELECT hash, etime_ms FROM own_flows ORDER BY etime_ms");
+  if (!q) return std::unexpected(q.error());
+  std::int64_t n = 0;
+  while (q->step() == SQLITE_ROW) {
+    take(OwnFlow{static_cast<std::uint64_t>(q->i64(0)), q->i64(1)});
+    ++n;
+  }
+  own_flows_ = n;
+  return n;
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::rejudge_suspects(
+    const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit) {
+  auto q = db_.prepare(stmt::stored_suspects);
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, std::int64_t{static_cast<std::int8_t>(SpoofStatus::suspect)}).bind(2, since_ns).bind(3, limit);
+  std::vector<std::int64_t> cleared;
+  while (q->step() == SQLITE_ROW) {
+    ReportFields f;
+    f.saddr = core::IpAddress::parse(q->text(1)).value_or(core::IpAddress{});
+    f.daddr = core::IpAddress::parse(q->text(2)).value_or(core::IpAddress{});
+    f.sport = q->i64(3);
+    f.dport = q->i64(4);
+    f.protocol = q->i64(5);
+    f.stime = q->i64(6);
+    f.etime = q->i64(7);
+    if (judge(f) == SpoofStatus::seen) cleared.push_back(q->i64(0));
+  }
+  q = sql::Stmt{};
+  if (cleared.empty()) return 0;
+  auto up = db_.prepare("UPDATE reports SET spoof = ?2 WHERE id = ?1");
+  if (!up) return std::unexpected(up.error());
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  for (const std::int64_t id : cleared) {
+    if (!up->bind(1, id).bind(2, std::int64_t{static_cast<std::int8_t>(SpoofStatus::seen)}).run()) {
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(db_.error());
+    }
+  }
+  const auto n = static_cast<std::int64_t>(cleared.size());
+  if (!st_->add_counter.bind(1, std::string_view("spoof.suspect")).bind(2, -n).run() ||
+      !st_->add_counter.bind(1, std::string_view("spoof.cleared")).bind(2, n).run()) {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(db_.error());
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+  return n;
 }
 
 }  // namespace overflowd::store

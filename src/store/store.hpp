@@ -8,6 +8,7 @@
 //                key continuity: per key first/last seen, report count, the contacts it used,
 //                distinct exporters and reported prefixes (/24, /48)
 //  alerts        a key's contact changed; a known identity or email appeared under a new key
+//  own_flows     my own exports' flows (tuple hash, end time): the spoof window, restored at start
 //
 // The schema is versioned with PRAGMA user_version; open() applies the migrations a database
 // lacks, in order, each in its own transaction. Writes come in batches, one transaction each.
@@ -15,6 +16,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "receive/item.hpp"
+#include "receive/spoof_window.hpp"
 #include "store/report_store.hpp"
 #include "store/sqlite.hpp"
 
@@ -32,7 +35,7 @@ namespace overflowd::store {
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
 public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
   // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
   // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
@@ -50,6 +53,19 @@ public:
       std::span<const Item> items, const std::map<std::string, std::int64_t>& counters = {}) override;
   [[nodiscard]] std::expected<RetentionResult, std::string> enforce_retention(std::int64_t now_ns) override;
 
+  // My own exports' flows (receive/spoof_window.hpp), persisted so that a restart keeps what my
+  // exporters saw: stored, then bounded like the window (flows that ended more than window_ms
+  // before the newest go, then the oldest beyond max_flows). Returns the flows newly stored.
+  [[nodiscard]] std::expected<std::int64_t, std::string> save_own_flows(std::span<const receive::OwnFlow> flows,
+                                                                        std::int64_t window_ms, std::int64_t max_flows);
+  // Hands every persisted flow to `take`, oldest first (at start, to refill the window).
+  [[nodiscard]] std::expected<std::int64_t, std::string> load_own_flows(const std::function<void(const receive::OwnFlow&)>& take);
+  // Judges again the stored suspects received since `since_ns` (newest first, at most `limit`):
+  // those `judge` now calls seen (my exports arrived after the report) are stored as seen, and
+  // the counter spoof.suspect is lowered by as many (spoof.cleared raised). Returns how many.
+  [[nodiscard]] std::expected<std::int64_t, std::string> rejudge_suspects(
+      const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit);
+
   [[nodiscard]] sql::Db& db() noexcept { return db_; }
   [[nodiscard]] const StoreConfig& config() const noexcept { return config_; }
 
@@ -64,6 +80,7 @@ private:
   StoreConfig config_;
   struct Statements;
   std::shared_ptr<Statements> st_;
+  std::int64_t own_flows_ = -1;  // rows in own_flows; -1: not counted yet
 };
 
 // Recomputes a stored report's signature check (the raw message and signature as kept).

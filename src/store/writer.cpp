@@ -225,6 +225,7 @@ void Writer::run() {
   batch.reserve(config_.batch_size);
   clock::time_point first_at{};
   auto last_retention = clock::now() - std::chrono::seconds(config_.retention_interval_s);  // once at start
+  auto last_tick = clock::now();
   for (;;) {
     bool waiter_in_batch = false, stopping = false;
     {
@@ -266,11 +267,16 @@ void Writer::run() {
       if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r)
         fmt::print(stderr, "overflowd receive: warning: retention failed: {}\n", r.error());
     }
+    if (config_.tick && clock::now() - last_tick >= std::chrono::seconds(1)) {
+      last_tick = clock::now();
+      config_.tick();
+    }
     if (stopping) {
       std::lock_guard lock(mutex_);
       if (queue_.empty() && batch.empty()) break;
     }
   }
+  if (config_.tick) config_.tick();
   committed_.notify_all();
 }
 

@@ -33,6 +33,9 @@ struct WriterConfig {
   std::size_t queue_bytes = 256u << 20;      // and bytes (item_bytes): a report may hold 64 KiB
   std::int64_t retention_interval_s = 60;
   const core::Clock* clock = &core::system_clock();  // retention's "now"
+  // Called on the writer thread about once a second, and once more as it ends (the receiver
+  // persists its own exports' flows and re-judges stored suspects here: the store has one writer).
+  std::function<void()> tick;
 };
 
 // What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB
