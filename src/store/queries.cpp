@@ -372,12 +372,25 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
     }
   }
 
-  // Who reports flows to me.
+  // Who reports flows to me: per key and contact as signed in those reports (a key that changed
+  // its contact is listed once per contact), with the key's other contacts beside.
+  auto other_contacts = db_.prepare(stmt::key_contacts);
+  auto others = [&](const std::string& key, const std::string& email, const std::string& identity) {
+    json cs = json::array();
+    if (!other_contacts) return cs;
+    other_contacts->bind(1, key);
+    while (other_contacts->step() == SQLITE_ROW)
+      if (other_contacts->text(0) != email || other_contacts->text(1) != identity)
+        cs.push_back({{"email", other_contacts->text(0)}, {"identity", other_contacts->text(1)},
+                      {"first_seen", seconds(other_contacts->i64(2))}, {"last_seen", seconds(other_contacts->i64(3))}});
+    other_contacts->reset();
+    return cs;
+  };
   if (auto q = db_.prepare("SELECT r.key, COUNT(*), CAST(TOTAL(r.pcount * MAX(r.sampling_interval, 1)) AS INTEGER),"
                            " CAST(TOTAL(r.bcount * MAX(r.sampling_interval, 1)) AS INTEGER), MIN(r.received_ns), MAX(r.received_ns),"
-                           " k.email, k.identity, COUNT(DISTINCT r.exporter)"
-                           " FROM reports r LEFT JOIN keys k ON k.key = r.key" + wr.sql +
-                           " GROUP BY r.key ORDER BY COUNT(*) DESC LIMIT ?")) {
+                           " r.email, r.identity, COUNT(DISTINCT r.exporter)"
+                           " FROM reports r" + wr.sql +
+                           " GROUP BY r.key, r.email, r.identity ORDER BY COUNT(*) DESC LIMIT ?")) {
     wr.bind(*q);
     q->bind(static_cast<int>(wr.args.size()) + 1, top);
     while (q->step() == SQLITE_ROW)
@@ -388,6 +401,7 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
                                   {"first", seconds(q->i64(4))},
                                   {"last", seconds(q->i64(5))},
                                   {"contact", {{"email", q->text(6)}, {"identity", q->text(7)}}},
+                                  {"other_contacts", others(q->text(0), q->text(6), q->text(7))},
                                   {"exporters", q->i64(8)}});
   }
 
@@ -416,10 +430,11 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
                            " FROM reports" + w.sql + " GROUP BY saddr ORDER BY 3 DESC LIMIT ?")) {
     w.bind(*q);
     q->bind(static_cast<int>(w.args.size()) + 1, top);
-    auto path = db_.prepare("SELECT r.key, k.email, k.identity, r.exporter, r.input_if, r.src_as, COUNT(*)"
-                            " FROM reports r LEFT JOIN keys k ON k.key = r.key WHERE r.saddr_bin = ?" +
+    // The contact each network signed into its reports about this source.
+    auto path = db_.prepare("SELECT r.key, r.email, r.identity, r.exporter, r.input_if, r.src_as, COUNT(*)"
+                            " FROM reports r WHERE r.saddr_bin = ?" +
                             (wr.sql.empty() ? std::string() : " AND " + wr.sql.substr(7)) +
-                            " GROUP BY r.key, r.exporter, r.input_if, r.src_as ORDER BY 7 DESC LIMIT 10");
+                            " GROUP BY r.key, r.email, r.identity, r.exporter, r.input_if, r.src_as ORDER BY 7 DESC LIMIT 10");
     while (q->step() == SQLITE_ROW) {
       json networks = json::array();
       if (path) {
@@ -428,6 +443,7 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
         while (path->step() == SQLITE_ROW)
           networks.push_back({{"key", path->text(0)},
                               {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
+                              {"other_contacts", others(path->text(0), path->text(1), path->text(2))},
                               {"exporter", path->text(3)},
                               {"input", path->i64(4)},
                               {"src_as", path->i64(5)},
