@@ -149,6 +149,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   sc.max_invalid = config.max_invalid;
   sc.max_alerts = config.max_alerts;
   sc.max_keys = config.max_keys;
+  sc.my_prefixes = p->checked.my_prefixes;
   auto store = SqliteStore::open(sc);
   if (!store) return std::unexpected(store.error());
   p->store = std::move(*store);

@@ -7,6 +7,7 @@
 
 #include "core/encoding.hpp"
 #include "report/report_schema.hpp"
+#include "store/rollups.hpp"
 #include "store/statements.hpp"
 #include "store/store.hpp"
 
@@ -338,39 +339,65 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
   out["reporters"] = json::array();
   out["series"] = json::array();
   out["top_sources"] = json::array();
+  out["flagged"] = {{"reports", 0}, {"newest", json::array()}};
   if (sq.my_prefixes.empty()) {
     out["note"] = "no --my-prefix configured: nothing is known to be mine";
     return out;
   }
-  // The same conditions, with or without a table alias.
-  auto where = [&](const std::string& alias) {
-    Where w;
-    w.prefixes((alias + "daddr_bin").c_str(), sq.my_prefixes);
-    if (sq.since) {
-      w.add(alias + "received_ns >= ?");
-      w.args.emplace_back(to_ns(*sq.since));
+  // The range, by flow start time: as asked, or the span of what is rolled up (read at the day
+  // resolution). It is read at the finest resolution that gives at most ~120 periods, rounded
+  // outward to whole periods (the answer says which).
+  std::int64_t from_ms = sq.since ? to_ns(*sq.since) / 1'000'000 : INT64_MIN;
+  std::int64_t to_ms = sq.until ? to_ns(*sq.until) / 1'000'000 : INT64_MAX;
+  if (!sq.since || !sq.until) {
+    // The span of the roll-ups: found at the day resolution, narrowed at the hour and the minute.
+    auto first = db_.prepare("SELECT MIN(t) FROM sum_time WHERE res = ?1 AND t BETWEEN ?2 AND ?3");
+    auto last = db_.prepare("SELECT MAX(t) FROM sum_time WHERE res = ?1 AND t BETWEEN ?2 AND ?3");
+    if (!first || !last) return {{"error", db_.error()}};
+    std::int64_t lo = from_ms, hi = to_ms;
+    bool any = false;
+    for (auto r = rollup::kResolutionsMs.rbegin(); r != rollup::kResolutionsMs.rend(); ++r) {
+      first->bind(1, *r).bind(2, lo).bind(3, hi);
+      last->bind(1, *r).bind(2, lo).bind(3, hi);
+      const bool found = first->step() == SQLITE_ROW && !first->is_null(0) && last->step() == SQLITE_ROW;
+      if (found) {
+        lo = std::max(lo, first->i64(0));
+        hi = std::min(hi, last->i64(0) + *r - 1);
+      }
+      first->reset();
+      last->reset();
+      if (!found) break;
+      any = true;
     }
-    if (sq.until) {
-      w.add(alias + "received_ns <= ?");
-      w.args.emplace_back(to_ns(*sq.until));
-    }
-    return w;
-  };
-  const Where w = where(""), wr = where("r.");
-  const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
-
-  // Totals, and the span of flow start times for the buckets.
-  std::int64_t t_min = 0, t_max = 0;
-  if (auto q = db_.prepare("SELECT COUNT(*), COALESCE(CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER), 0),"
-                           " COALESCE(CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), 0), MIN(stime), MAX(stime),"
-                           " COUNT(DISTINCT key) FROM reports" + w.sql)) {
-    w.bind(*q);
-    if (q->step() == SQLITE_ROW) {
-      out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}, {"keys", q->i64(5)}};
-      t_min = q->i64(3);
-      t_max = q->i64(4);
+    if (!sq.since) from_ms = any ? lo : 0;
+    if (!sq.until) to_ms = any ? hi : 0;
+  }
+  if (to_ms < from_ms) to_ms = from_ms;
+  std::int64_t res = rollup::kResolutionsMs.back();
+  for (const std::int64_t r : rollup::kResolutionsMs) {
+    if ((static_cast<double>(to_ms) - static_cast<double>(from_ms)) / static_cast<double>(r) <= 120.0) {
+      res = r;
+      break;
     }
   }
+  auto floor_to = [](std::int64_t v, std::int64_t m) { return v / m * m - ((v % m != 0 && v < 0) ? m : 0); };
+  const std::int64_t t0 = floor_to(from_ms, res), t1 = floor_to(to_ms, res);
+  out["range"] = {{"since", static_cast<double>(t0) / 1000.0}, {"until", static_cast<double>(t1 + res) / 1000.0},
+                  {"resolution_s", res / 1000}};
+  const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
+  auto prepare = [&](const std::string& sql) {
+    auto q = db_.prepare(sql);
+    if (q) q->bind(1, res).bind(2, t0).bind(3, t1);
+    return q;
+  };
+
+  if (auto q = prepare("SELECT COALESCE(SUM(reports), 0), COALESCE(SUM(packets), 0), COALESCE(SUM(bytes), 0) FROM sum_time"
+                       " WHERE res = ?1 AND t BETWEEN ?2 AND ?3");
+      q && q->step() == SQLITE_ROW)
+    out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
+  if (auto q = prepare("SELECT COUNT(DISTINCT key) FROM sum_key WHERE res = ?1 AND t BETWEEN ?2 AND ?3");
+      q && q->step() == SQLITE_ROW)
+    out["totals"]["keys"] = q->i64(0);
 
   // Who reports flows to me: per key and contact as signed in those reports (a key that changed
   // its contact is listed once per contact), with the key's other contacts beside.
@@ -386,60 +413,65 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
     other_contacts->reset();
     return cs;
   };
-  if (auto q = db_.prepare("SELECT r.key, COUNT(*), CAST(TOTAL(r.pcount * MAX(r.sampling_interval, 1)) AS INTEGER),"
-                           " CAST(TOTAL(r.bcount * MAX(r.sampling_interval, 1)) AS INTEGER), MIN(r.received_ns), MAX(r.received_ns),"
-                           " r.email, r.identity, COUNT(DISTINCT r.exporter)"
-                           " FROM reports r" + wr.sql +
-                           " GROUP BY r.key, r.email, r.identity ORDER BY COUNT(*) DESC LIMIT ?")) {
-    wr.bind(*q);
-    q->bind(static_cast<int>(wr.args.size()) + 1, top);
+  if (auto q = prepare("SELECT s.key, s.email, s.identity, SUM(s.reports), SUM(s.packets), SUM(s.bytes), MIN(s.first_ns),"
+                       " MAX(s.last_ns), (SELECT exporters FROM keys k WHERE k.key = s.key) FROM sum_key s"
+                       " WHERE s.res = ?1 AND s.t BETWEEN ?2 AND ?3 GROUP BY s.key, s.email, s.identity ORDER BY 4 DESC LIMIT ?4")) {
+    q->bind(4, top);
     while (q->step() == SQLITE_ROW)
       out["reporters"].push_back({{"key", q->text(0)},
-                                  {"reports", q->i64(1)},
-                                  {"packets", q->i64(2)},
-                                  {"bytes", q->i64(3)},
-                                  {"first", seconds(q->i64(4))},
-                                  {"last", seconds(q->i64(5))},
-                                  {"contact", {{"email", q->text(6)}, {"identity", q->text(7)}}},
-                                  {"other_contacts", others(q->text(0), q->text(6), q->text(7))},
+                                  {"reports", q->i64(3)},
+                                  {"packets", q->i64(4)},
+                                  {"bytes", q->i64(5)},
+                                  {"first", seconds(q->i64(6))},
+                                  {"last", seconds(q->i64(7))},
+                                  {"contact", {{"email", q->text(1)}, {"identity", q->text(2)}}},
+                                  {"other_contacts", others(q->text(0), q->text(1), q->text(2))},
                                   {"exporters", q->i64(8)}});
   }
 
-  // Volume over time, by flow start time.
-  std::int64_t bucket_ms = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
-  const double span = std::max(static_cast<double>(t_max) - static_cast<double>(t_min), 0.0);  // reported times: any value
-  bucket_ms = std::max({bucket_ms, static_cast<std::int64_t>(std::min(span / 120.0 + 1.0, 1e15)), std::int64_t{1000}});
-  out["bucket_s"] = static_cast<double>(bucket_ms) / 1000.0;
-  if (auto q = db_.prepare("SELECT stime / ? AS b, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
-                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key) FROM reports" + w.sql +
-                           " GROUP BY b ORDER BY b LIMIT 1000")) {
-    q->bind(1, bucket_ms);
-    w.bind(*q, 2);
-    while (q->step() == SQLITE_ROW)
-      out["series"].push_back({{"t", static_cast<double>(q->i64(0) * bucket_ms) / 1000.0},
-                               {"reports", q->i64(1)},
-                               {"packets", q->i64(2)},
-                               {"bytes", q->i64(3)},
-                               {"keys", q->i64(4)}});
+  // Volume over time, by flow start time, in buckets of a whole number of periods.
+  std::int64_t bucket = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
+  bucket = std::max({bucket, res, (t1 - t0 + res) / 120});
+  bucket = (bucket + res - 1) / res * res;
+  out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
+  {
+    std::map<std::int64_t, json> points;
+    if (auto q = prepare("SELECT (t - ?2) / ?4, SUM(reports), SUM(packets), SUM(bytes) FROM sum_time"
+                         " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 GROUP BY 1 ORDER BY 1")) {
+      q->bind(4, bucket);
+      while (q->step() == SQLITE_ROW)
+        points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
+                             {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
+    }
+    if (auto q = prepare("SELECT (t - ?2) / ?4, COUNT(DISTINCT key) FROM sum_key WHERE res = ?1 AND t BETWEEN ?2 AND ?3"
+                         " GROUP BY 1")) {
+      q->bind(4, bucket);
+      while (q->step() == SQLITE_ROW)
+        if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
+    }
+    for (auto& [b, p] : points) out["series"].push_back(std::move(p));
   }
 
-  // The top sources of traffic toward me, and the networks on their path.
-  std::vector<std::string> sources;
-  if (auto q = db_.prepare("SELECT saddr, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
-                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key), MAX(saddr_bin)"
-                           " FROM reports" + w.sql + " GROUP BY saddr ORDER BY 3 DESC LIMIT ?")) {
-    w.bind(*q);
-    q->bind(static_cast<int>(w.args.size()) + 1, top);
-    // The contact each network signed into its reports about this source.
-    auto path = db_.prepare("SELECT r.key, r.email, r.identity, r.exporter, r.input_if, r.src_as, COUNT(*)"
-                            " FROM reports r WHERE r.saddr_bin = ?" +
-                            (wr.sql.empty() ? std::string() : " AND " + wr.sql.substr(7)) +
-                            " GROUP BY r.key, r.email, r.identity, r.exporter, r.input_if, r.src_as ORDER BY 7 DESC LIMIT 10");
+  // The top sources of traffic toward me, and the networks on their path (with the contact each
+  // signed into its reports about the source).
+  if (auto q = prepare("SELECT saddr, SUM(reports), SUM(packets), SUM(bytes) FROM sum_source"
+                       " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 GROUP BY saddr ORDER BY 3 DESC, 2 DESC LIMIT ?4")) {
+    q->bind(4, top);
+    auto keys = prepare("SELECT COUNT(DISTINCT key) FROM sum_path WHERE res = ?1 AND saddr = ?4 AND t BETWEEN ?2 AND ?3");
+    auto path = prepare("SELECT key, email, identity, exporter, input_if, src_as, SUM(reports) FROM sum_path"
+                        " WHERE res = ?1 AND saddr = ?4 AND t BETWEEN ?2 AND ?3"
+                        " GROUP BY key, email, identity, exporter, input_if, src_as ORDER BY 7 DESC LIMIT 10");
     while (q->step() == SQLITE_ROW) {
+      const std::string saddr = q->text(0);
+      std::int64_t n_keys = 0;
+      if (keys) {
+        keys->bind(4, saddr);
+        if (keys->step() == SQLITE_ROW) n_keys = keys->i64(0);
+        keys->reset();
+      }
       json networks = json::array();
       if (path) {
-        path->bind_blob(1, std::string_view(q->blob(5)));
-        wr.bind(*path, 2);
+        path->bind(4, saddr);
         while (path->step() == SQLITE_ROW)
           networks.push_back({{"key", path->text(0)},
                               {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
@@ -450,13 +482,21 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
                               {"reports", path->i64(6)}});
         path->reset();
       }
-      out["top_sources"].push_back({{"saddr", q->text(0)},
+      out["top_sources"].push_back({{"saddr", saddr},
                                     {"reports", q->i64(1)},
                                     {"packets", q->i64(2)},
                                     {"bytes", q->i64(3)},
-                                    {"keys", q->i64(4)},
+                                    {"keys", n_keys},
                                     {"seen_by", networks}});
     }
+  }
+
+  // Reports toward me whose flow time is implausible (or whose report time was flagged): kept out
+  // of the charts, listed apart (the newest).
+  out["flagged"]["reports"] = db_.scalar("SELECT COUNT(*) FROM reports WHERE chart = 2").value_or(0);
+  if (auto q = db_.prepare("SELECT " + report_columns() + " FROM reports WHERE chart = 2 ORDER BY id DESC LIMIT 20")) {
+    const ReportColumns columns(*q);
+    while (q->step() == SQLITE_ROW) out["flagged"]["newest"].push_back(report_row(*q, columns, false));
   }
   return out;
 }

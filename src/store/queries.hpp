@@ -33,9 +33,11 @@ struct ReportFilter {
   bool raw = false;  // include the signed message and signature (the compact form)
 };
 
+// Answered from the roll-ups (rollups.hpp): reports toward my prefixes with plausible times, by
+// flow start time; those with implausible times are counted and listed apart ("flagged").
 struct SummaryQuery {
   std::vector<Cidr> my_prefixes;
-  std::optional<double> since, until;  // receive time, Unix seconds
+  std::optional<double> since, until;  // flow start time, Unix seconds (default: all that is rolled up)
   std::int64_t bucket_s = 0;           // 0: chosen to give at most ~120 buckets
   std::int64_t top = 20;
 };

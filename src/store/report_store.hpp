@@ -13,6 +13,7 @@
 
 #include "core/clock.hpp"
 #include "receive/item.hpp"
+#include "receive/prefix.hpp"
 
 namespace overflowd::store {
 
@@ -37,6 +38,13 @@ struct StoreConfig {
   std::int64_t max_alerts = 100'000;
   std::int64_t max_keys = 1'000'000;
   std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes / contacts remembered per key
+  // The summaries' roll-ups (rollups.hpp) count reports toward these prefixes whose flow start
+  // time lies within [received - past, received + future] (and whose report time was not flagged).
+  // The past bound is wide: captures replayed years later are real flows; a clock at 1970 (or an
+  // unset RTC's 2000) is not.
+  std::vector<receive::Cidr> my_prefixes;
+  std::int64_t chart_max_past_ms = 3650LL * 86'400'000;
+  std::int64_t chart_max_future_ms = 86'400'000;
   bool durable = true;                // synchronous=FULL: a committed batch survives a crash
   const core::Clock* clock = &core::system_clock();  // the time alerts are created at
 };

@@ -13,6 +13,7 @@
 #include "receive/prefix.hpp"
 #include "core/clock.hpp"
 #include "core/sodium.hpp"
+#include "store/rollups.hpp"
 #include "store/statements.hpp"
 
 namespace overflowd::store {
@@ -138,6 +139,29 @@ CREATE INDEX own_flows_etime ON own_flows(etime_ms);
 CREATE INDEX reports_spoof ON reports(spoof, saddr_bin, received_ns);
 CREATE INDEX reports_spoof_received ON reports(spoof, received_ns);
 )sql"},
+    {5, "the flow's TCP flags, ToS and next hop kept (report schema rows)", R"sql(
+ALTER TABLE reports ADD COLUMN tcp_flags INTEGER;
+ALTER TABLE reports ADD COLUMN tos INTEGER;
+ALTER TABLE reports ADD COLUMN nexthop TEXT NOT NULL DEFAULT '';
+)sql"},
+    // rollups.hpp. chart: 0 not toward my prefixes, 1 rolled up, 2 toward my prefixes with an
+    // implausible time (listed apart). The roll-ups are filled at open() (rebuild_rollups).
+    {6, "summaries from roll-ups the writer keeps; reports toward my prefixes charted or flagged", R"sql(
+ALTER TABLE reports ADD COLUMN chart INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX reports_chart ON reports(chart, id);
+CREATE TABLE rollup_state(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sum_time(res INTEGER NOT NULL, t INTEGER NOT NULL, reports INTEGER NOT NULL, packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, PRIMARY KEY(res, t)) WITHOUT ROWID;
+CREATE TABLE sum_key(res INTEGER NOT NULL, t INTEGER NOT NULL, key TEXT NOT NULL, email TEXT NOT NULL,
+  identity TEXT NOT NULL, reports INTEGER NOT NULL, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, PRIMARY KEY(res, t, key, email, identity)) WITHOUT ROWID;
+CREATE TABLE sum_source(res INTEGER NOT NULL, t INTEGER NOT NULL, saddr TEXT NOT NULL, reports INTEGER NOT NULL,
+  packets INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(res, t, saddr)) WITHOUT ROWID;
+CREATE TABLE sum_path(res INTEGER NOT NULL, saddr TEXT NOT NULL, t INTEGER NOT NULL, key TEXT NOT NULL,
+  email TEXT NOT NULL, identity TEXT NOT NULL, exporter TEXT NOT NULL, input_if INTEGER NOT NULL,
+  src_as INTEGER NOT NULL, reports INTEGER NOT NULL,
+  PRIMARY KEY(res, saddr, t, key, email, identity, exporter, input_if, src_as)) WITHOUT ROWID;
+)sql"},
 };
 constexpr bool steps_in_order() {
   int v = 0;
@@ -193,7 +217,7 @@ struct SqliteStore::Statements {
   // its text and sortable form are bound from without a copy.
   struct ReportInsert {
     int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
-        time_flag = 0, spoof = 0;
+        time_flag = 0, spoof = 0, chart = 0;
     std::vector<int> field, field_bin;
     std::vector<std::array<char, core::IpAddress::kMaxText>> text;
     std::vector<receive::Key16> bin;
@@ -203,13 +227,14 @@ struct SqliteStore::Statements {
   sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
   sql::Stmt insert_exporter, insert_prefix, insert_alert;
   sql::Stmt over_email, over_identity, delete_contact, count_contacts, count_recent_alerts;
+  std::vector<sql::Stmt> rollup_add;  // per roll-up table: adds the reports with ids in [?1, ?2]
 };
 
 std::expected<void, std::string> SqliteStore::prepare_statements() {
   auto st = std::make_shared<Statements>();
   // The reports table's columns: the receiver's own, then the report schema's.
-  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof";
-  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof";
+  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, chart";
+  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof, :chart";
   for (const report::SchemaField& field : report::report_schema()) {
     if (field.column.empty()) continue;
     for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
@@ -259,7 +284,7 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
   const sql::Stmt& ins = st->insert_report;
   for (auto [into, name] : {std::pair{&r.digest, "digest"}, {&r.received_ns, "received_ns"}, {&r.input, "input"},
                             {&r.peer, "peer"}, {&r.form, "form"}, {&r.key, "key"}, {&r.signature, "signature"},
-                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"}})
+                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"}, {&r.chart, "chart"}})
     *into = ins.parameter(name);
   const auto schema = report::report_schema();
   r.text.resize(schema.size());
@@ -268,8 +293,73 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
     r.field.push_back(field.column.empty() ? 0 : ins.parameter(field.column));
     r.field_bin.push_back(field.range_index ? ins.parameter(std::string(field.column) + "_bin") : 0);
   }
+  for (const rollup::Table& t : rollup::tables()) {
+    auto add = db_.prepare(rollup::add(t, "r.id BETWEEN ?1 AND ?2"));
+    if (!add) return std::unexpected(add.error());
+    st->rollup_add.push_back(std::move(*add));
+  }
+  if (auto made = db_.exec("CREATE TEMP TABLE IF NOT EXISTS gone(id INTEGER PRIMARY KEY)"); !made) return std::unexpected(made.error());
   st_ = std::move(st);
   return {};
+}
+
+std::int64_t SqliteStore::chart_of(const Accepted& acc, std::int64_t received_ns) const {
+  const core::IpAddress& d = acc.fields.daddr;
+  if (d.empty() || std::none_of(config_.my_prefixes.begin(), config_.my_prefixes.end(), [&](const receive::Cidr& p) { return p.contains(d); }))
+    return 0;
+  const std::int64_t received_ms = received_ns / 1'000'000, stime = acc.fields.stime;
+  const bool plausible = acc.time_flag == TimeFlag::ok && stime >= received_ms - config_.chart_max_past_ms &&
+                         stime <= received_ms + config_.chart_max_future_ms;
+  return plausible ? 1 : 2;
+}
+
+std::string SqliteStore::rollup_basis() const {
+  std::string basis = "past_ms=" + std::to_string(config_.chart_max_past_ms) +
+                      ";future_ms=" + std::to_string(config_.chart_max_future_ms) + ";prefixes=";
+  for (const auto& p : config_.my_prefixes) basis += p.to_string() + ",";
+  return basis;
+}
+
+std::expected<bool, std::string> SqliteStore::rebuild_rollups(bool always) {
+  const std::string basis = rollup_basis();
+  if (!always) {
+    auto q = db_.prepare("SELECT value FROM rollup_state WHERE name = 'basis'");
+    if (!q) return std::unexpected(q.error());
+    if (q->step() == SQLITE_ROW && q->text(0) == basis) return false;
+  }
+  // Which reports are toward my prefixes, and which of those have a plausible time: as chart_of().
+  std::string mine = "0";
+  for (std::size_t i = 0; i < config_.my_prefixes.size(); ++i)
+    mine += " OR daddr_bin BETWEEN ?" + std::to_string(2 * i + 3) + " AND ?" + std::to_string(2 * i + 4);
+  auto mark = db_.prepare("UPDATE reports SET chart = CASE WHEN time_flag = 0 AND stime BETWEEN received_ns / 1000000 - ?1"
+                          " AND received_ns / 1000000 + ?2 THEN 1 ELSE 2 END WHERE " + mine);
+  if (!mark) return std::unexpected(mark.error());
+  mark->bind(1, config_.chart_max_past_ms).bind(2, config_.chart_max_future_ms);
+  for (std::size_t i = 0; i < config_.my_prefixes.size(); ++i) {
+    const Key16 lo = low(config_.my_prefixes[i]), hi = high(config_.my_prefixes[i]);
+    mark->bind_blob(static_cast<int>(2 * i + 3), lo).bind_blob(static_cast<int>(2 * i + 4), hi);
+  }
+  if (auto r = db_.exec("BEGIN IMMEDIATE; UPDATE reports SET chart = 0 WHERE chart <> 0;"); !r) {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(r.error());
+  }
+  std::string sql;
+  for (const rollup::Table& t : rollup::tables()) sql += "DELETE FROM " + std::string(t.name) + ";";
+  if (!mark->run() || !db_.exec(sql)) {
+    const std::string why = db_.error();
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(why);
+  }
+  sql.clear();
+  for (const rollup::Table& t : rollup::tables()) sql += rollup::add(t, "1") + ";";
+  auto state = db_.prepare("INSERT OR REPLACE INTO rollup_state(name, value) VALUES('basis', ?1)");
+  if (!db_.exec(sql) || !state || !state->bind(1, basis).run()) {
+    const std::string why = db_.error();
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(why);
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+  return true;
 }
 
 std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const StoreConfig& config) {
@@ -290,6 +380,8 @@ std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const
   if (auto r = migrate(*db, kSchemaVersion); !r) return std::unexpected(config.path + ": " + r.error());
   auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), config));
   if (auto r = store->prepare_statements(); !r) return std::unexpected(config.path + ": " + r.error());
+  // Roll-ups made for other prefixes (or none yet: a migrated database) are made again.
+  if (auto r = store->rebuild_rollups(false); !r) return std::unexpected(config.path + ": roll-ups: " + r.error());
   return store;
 }
 
@@ -447,6 +539,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   std::int64_t suspects = 0;
   // Keyed by the raw key: its order is the order of the hex text.
   std::map<report::PublicKey, KeyBatch> keys;
+  std::int64_t first_charted = 0, last_charted = 0;  // the batch's rolled-up reports: ids in this range
   result.outcomes.reserve(items.size());
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
@@ -476,6 +569,8 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         .bind_static(r.key, std::string_view(key_text.data(), key_text.size())).bind_blob_static(r.signature, acc.signature)
         .bind_static(r.message, acc.message).bind(r.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
         .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)});
+    const std::int64_t chart = chart_of(acc, a.received_ns);
+    ins.bind(r.chart, chart);
     const auto schema = report::report_schema();
     for (std::size_t i = 0; i < schema.size(); ++i) {
       const report::SchemaField& field = schema[i];
@@ -514,6 +609,10 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
       continue;
     }
     const std::int64_t id = db_.last_insert_rowid();
+    if (chart == 1) {
+      if (first_charted == 0) first_charted = id;
+      last_charted = id;
+    }
     ++result.stored;
     result.outcomes.push_back(Outcome::stored);
     ++times[static_cast<std::size_t>(acc.time_flag) % times.size()];
@@ -545,6 +644,9 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         kb.prefixes.push_back(aggregate_prefix(*addr));
     }
   }
+  if (first_charted != 0)
+    for (sql::Stmt& add : s.rollup_add)
+      if (!add.bind(1, first_charted).bind(2, last_charted).run()) return fail(db_.error());
   const std::int64_t now = config_.clock->wall_ns();
   std::int64_t suppressed_alerts = 0;
   for (const auto& [key, kb] : keys) {
@@ -593,11 +695,44 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
     }
     return {};
   };
+  // Reports go through temp.gone, so the roll-ups lose exactly what the reports table loses.
+  std::vector<sql::Stmt> subtract;
+  for (const rollup::Table& t : rollup::tables()) {
+    for (const std::string& sql : {rollup::subtract(t, "r.id IN (SELECT id FROM temp.gone)"), rollup::remove_empty(t)}) {
+      auto st = db_.prepare(sql);
+      if (!st) return std::unexpected(st.error());
+      subtract.push_back(std::move(*st));
+    }
+  }
+  auto reports_gone = [&](const char* select_ids, std::int64_t limit, std::int64_t param,
+                          std::int64_t& count) -> std::expected<void, std::string> {
+    auto pick = db_.prepare(std::string("INSERT INTO temp.gone(id) ") + select_ids);
+    if (!pick) return std::unexpected(pick.error());
+    while (limit > 0) {
+      const std::int64_t n = std::min(limit, kChunk);
+      if (auto r = db_.exec("BEGIN IMMEDIATE; DELETE FROM temp.gone;"); !r) return std::unexpected(r.error());
+      bool ok = pick->bind(1, n).bind(2, param).run();
+      const std::int64_t done = ok ? db_.changes() : 0;
+      for (sql::Stmt& st : subtract) ok = ok && st.run();
+      ok = ok && db_.exec("DELETE FROM reports WHERE id IN (SELECT id FROM temp.gone); DELETE FROM temp.gone;").has_value();
+      if (!ok) {
+        const std::string why = db_.error();
+        (void)db_.exec("ROLLBACK");
+        return std::unexpected(why);
+      }
+      if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+      count += done;
+      limit -= done;
+      if (done < n) break;
+    }
+    return {};
+  };
   constexpr std::int64_t kAll = INT64_MAX;
   if (config_.retention_s > 0) {
     const std::int64_t cutoff = now_ns - config_.retention_s * 1'000'000'000;
-    for (auto [sql, count] : {std::pair{"DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1)", &out.reports},
-                              std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
+    if (auto r = reports_gone("SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1", kAll, cutoff, out.reports); !r)
+      return std::unexpected(r.error());
+    for (auto [sql, count] : {std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
                               std::pair{"DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_ns < ?2 LIMIT ?1)", &out.alerts},
                               std::pair{"DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_seen_ns < ?2 LIMIT ?1)", &out.keys}}) {
       if (auto r = chunked(sql, kAll, cutoff, *count); !r) return std::unexpected(r.error());
@@ -615,9 +750,9 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
     std::int64_t max;
     std::int64_t* count;
   };
-  for (const Cap& cap : {Cap{"reports", "DELETE FROM reports WHERE id IN (SELECT id FROM reports ORDER BY id LIMIT ?1)",
-                             config_.max_reports, &out.reports},
-                         Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
+  if (auto r = reports_gone("SELECT id FROM reports ORDER BY id LIMIT ?1", over("reports", config_.max_reports), 0, out.reports); !r)
+    return std::unexpected(r.error());
+  for (const Cap& cap : {Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
                              config_.max_invalid, &out.invalid},
                          Cap{"alerts", "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY id LIMIT ?1)",
                              config_.max_alerts, &out.alerts},

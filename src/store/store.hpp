@@ -8,6 +8,7 @@
 //                key continuity: per key first/last seen, report count, the contacts it used,
 //                distinct exporters and reported prefixes (/24, /48)
 //  alerts        a key's contact changed; a known identity or email appeared under a new key
+//  sum_*         the summaries' roll-ups (rollups.hpp), kept by write() and enforce_retention()
 //  own_flows     my own exports' flows (tuple hash, end time): the spoof window, restored at start
 //
 // The schema is versioned with PRAGMA user_version; open() applies the migrations a database
@@ -35,7 +36,7 @@ namespace overflowd::store {
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
 public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 6;
   // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
   // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
   // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
@@ -66,6 +67,10 @@ public:
   [[nodiscard]] std::expected<std::int64_t, std::string> rejudge_suspects(
       const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit);
 
+  // Makes the summaries' roll-ups (rollups.hpp) again from the reports when they were made for
+  // other prefixes or plausibility bounds (or `always`); true when it did. open() calls it.
+  [[nodiscard]] std::expected<bool, std::string> rebuild_rollups(bool always);
+
   [[nodiscard]] sql::Db& db() noexcept { return db_; }
   [[nodiscard]] const StoreConfig& config() const noexcept { return config_; }
 
@@ -73,6 +78,9 @@ private:
   SqliteStore(sql::Db db, StoreConfig config) : db_(std::move(db)), config_(std::move(config)) {}
   [[nodiscard]] std::expected<void, std::string> prepare_statements();
   struct KeyBatch;
+  // 0: not toward my prefixes; 1: rolled up; 2: toward my prefixes with an implausible time.
+  [[nodiscard]] std::int64_t chart_of(const Accepted& acc, std::int64_t received_ns) const;
+  [[nodiscard]] std::string rollup_basis() const;
   [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
                                                                   std::int64_t now_ns, std::int64_t& suppressed_alerts);
 

@@ -20,6 +20,11 @@ struct Summary : StoreFixture {
     ASSERT_TRUE(opened) << opened.error();
     q = std::move(*opened);
   }
+  static StoreConfig config() {
+    StoreConfig c;
+    c.my_prefixes = {*Cidr::parse("198.51.100.0/24")};
+    return c;
+  }
   static SummaryQuery mine() {
     SummaryQuery sq;
     sq.my_prefixes = {*Cidr::parse("198.51.100.0/24")};
@@ -35,7 +40,7 @@ struct Summary : StoreFixture {
 };
 
 TEST_F(Summary, ContactsAreShownAsSignedInTheReportsTheyComeFromWithTheKeysOthersBeside) {
-  open();
+  open(config());
   // Key 1 reported three flows as "Old Net", then changed its contact and reported one as "New Net".
   write({report(1, "noc@old.example", "Old Net", "203.0.113.5", 1), report(1, "noc@old.example", "Old Net", "203.0.113.5", 2),
          report(1, "noc@old.example", "Old Net", "203.0.113.6", 3)});
