@@ -50,6 +50,8 @@ struct ReceiveConfig {
   double retention_days = 30;
   std::int64_t max_reports = 1'000'000;
   std::int64_t max_invalid = 10'000;
+  std::int64_t invalid_per_s = 100;
+  std::int64_t max_db_mib = 0;
   std::int64_t max_alerts = 100'000;
   std::int64_t max_keys = 1'000'000;
   std::int64_t skew_future_s = 86'400;

@@ -147,6 +147,8 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   sc.retention_s = static_cast<std::int64_t>(std::llround(config.retention_days * 86'400));
   sc.max_reports = config.max_reports;
   sc.max_invalid = config.max_invalid;
+  sc.invalid_per_s = config.invalid_per_s;
+  sc.max_db_mib = config.max_db_mib;
   sc.max_alerts = config.max_alerts;
   sc.max_keys = config.max_keys;
   sc.my_prefixes = p->checked.my_prefixes;

@@ -40,6 +40,8 @@ inline constexpr std::string_view count_recent_alerts =
 inline constexpr std::string_view own_flows_older = "DELETE FROM own_flows WHERE etime_ms < ?1";
 inline constexpr std::string_view own_flows_oldest =
     "DELETE FROM own_flows WHERE (hash, etime_ms) IN (SELECT hash, etime_ms FROM own_flows ORDER BY etime_ms LIMIT ?1)";
+// The refused inputs beyond the cap (?1: the newest id less max_invalid), deleted at each commit.
+inline constexpr std::string_view trim_invalid = "DELETE FROM invalid WHERE id <= ?1";
 // The stored suspects to judge again (?1: the suspect verdict), newest first.
 inline constexpr std::string_view stored_suspects =
     "SELECT id, saddr, daddr, sport, dport, protocol, stime, etime FROM reports WHERE spoof = ?1 AND received_ns >= ?2"
@@ -71,6 +73,6 @@ inline constexpr std::array kPlanned = {
     Planned{over_email},     Planned{over_identity},  Planned{delete_contact},      Planned{count_contacts},
     Planned{count_recent_alerts}, Planned{key_contacts}, Planned{key_alert_count},  Planned{keys_all},
     Planned{keys_one},       Planned{alerts_all, true}, Planned{alerts_one},
-    Planned{own_flows_older}, Planned{own_flows_oldest}, Planned{stored_suspects}};
+    Planned{own_flows_older}, Planned{trim_invalid}, Planned{own_flows_oldest}, Planned{stored_suspects}};
 
 }  // namespace overflowd::store::stmt

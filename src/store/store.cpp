@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <set>
+#include <utility>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -228,6 +229,7 @@ struct SqliteStore::Statements {
   sql::Stmt insert_exporter, insert_prefix, insert_alert;
   sql::Stmt over_email, over_identity, delete_contact, count_contacts, count_recent_alerts;
   std::vector<sql::Stmt> rollup_add;  // per roll-up table: adds the reports with ids in [?1, ?2]
+  sql::Stmt trim_invalid;
 };
 
 std::expected<void, std::string> SqliteStore::prepare_statements() {
@@ -251,6 +253,7 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
   const Def defs[] = {
       {&st->insert_report, report_insert},
       {&st->count_duplicate, "UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1"},
+      {&st->trim_invalid, stmt::trim_invalid},
       {&st->insert_invalid, "INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5)"},
       {&st->add_counter,
        "INSERT INTO counters(name, value) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2"},
@@ -370,13 +373,20 @@ std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const
   // ignored once the file has content, and it must come before WAL mode is set).
   if (auto r = db->exec("PRAGMA page_size=" + std::to_string(kPageSize)); !r)
     return std::unexpected(config.path + ": " + r.error());
+  // Freed pages go back to the file system (enforce_size): a new database is made so; an older
+  // one is rebuilt once by VACUUM to take the mode.
+  if (auto r = db->exec("PRAGMA auto_vacuum=INCREMENTAL"); !r) return std::unexpected(config.path + ": " + r.error());
+  if (db->scalar("PRAGMA auto_vacuum").value_or(2) != 2 &&
+      !db->exec("PRAGMA page_size=" + std::to_string(db->scalar("PRAGMA page_size").value_or(4096)) + "; VACUUM"))
+    return std::unexpected(config.path + ": cannot switch to incremental vacuum: " + db->error());
   auto mode = db->prepare("PRAGMA journal_mode=WAL");
   if (!mode || mode->step() != SQLITE_ROW || mode->text(0) != "wal")
     return std::unexpected(config.path + ": cannot switch to WAL mode: " + db->error());
   mode = sql::Stmt{};
   if (auto r = db->exec(config.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r)
     return std::unexpected(config.path + ": " + r.error());
-  (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+  (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;"
+                 " PRAGMA journal_size_limit=67108864");
   if (auto r = migrate(*db, kSchemaVersion); !r) return std::unexpected(config.path + ": " + r.error());
   auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), config));
   if (auto r = store->prepare_statements(); !r) return std::unexpected(config.path + ": " + r.error());
@@ -540,6 +550,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   // Keyed by the raw key: its order is the order of the hex text.
   std::map<report::PublicKey, KeyBatch> keys;
   std::int64_t first_charted = 0, last_charted = 0;  // the batch's rolled-up reports: ids in this range
+  std::int64_t last_invalid_id = 0, trimmed_invalid = 0;
   result.outcomes.reserve(items.size());
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
@@ -548,9 +559,26 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
       ++result.rejected;
       result.outcomes.push_back(Outcome::rejected);
       ++counters["invalid." + rej->reason];
+      // Past the rate, one in kInvalidSampling is stored, cut short; the others only counted.
+      const std::int64_t second = config_.clock->wall_ns() / 1'000'000'000;
+      if (second != invalid_second_) {
+        invalid_second_ = second;
+        invalid_in_second_ = 0;
+      }
+      const std::int64_t nth = invalid_in_second_++;
+      std::string_view raw = rej->raw;
+      if (config_.invalid_per_s > 0 && nth >= config_.invalid_per_s) {
+        if ((nth - config_.invalid_per_s) % kInvalidSampling != 0) {
+          ++counters["invalid.not_stored"];
+          continue;
+        }
+        raw = raw.substr(0, kInvalidSampledBytes);
+        ++counters["invalid.sampled"];
+      }
       s.insert_invalid.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
-          .bind(4, rej->reason).bind_blob(5, std::string_view(rej->raw));
+          .bind(4, rej->reason).bind_blob(5, raw);
       if (!s.insert_invalid.run()) return fail(db_.error());
+      last_invalid_id = db_.last_insert_rowid();
       continue;
     }
     const auto& acc = std::get<Accepted>(item.verdict);
@@ -644,6 +672,13 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         kb.prefixes.push_back(aggregate_prefix(*addr));
     }
   }
+  // The cap on refused inputs holds at every commit: the oldest beyond max_invalid go now (ids
+  // grow by one per row, so the newest max_invalid have ids above the newest id less max_invalid).
+  if (last_invalid_id > 0 && config_.max_invalid > 0) {
+    if (!s.trim_invalid.bind(1, last_invalid_id - config_.max_invalid).run()) return fail(db_.error());
+    counters["retention.invalid"] += db_.changes();
+    trimmed_invalid = db_.changes();
+  }
   if (first_charted != 0)
     for (sql::Stmt& add : s.rollup_add)
       if (!add.bind(1, first_charted).bind(2, last_charted).run()) return fail(db_.error());
@@ -669,7 +704,71 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
     if (!s.add_counter.bind(1, name).bind(2, value).run()) return fail(db_.error());
   }
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+  invalid_trimmed_ += trimmed_invalid;
   return result;
+}
+
+std::expected<void, std::string> SqliteStore::delete_reports(const char* select_ids, std::int64_t limit,
+                                                             std::int64_t param, std::int64_t& count) {
+  constexpr std::int64_t kChunk = 20'000;
+  // Reports go through temp.gone, so the roll-ups lose exactly what the reports table loses.
+  std::vector<sql::Stmt> subtract;
+  for (const rollup::Table& t : rollup::tables()) {
+    for (const std::string& sql : {rollup::subtract(t, "r.id IN (SELECT id FROM temp.gone)"), rollup::remove_empty(t)}) {
+      auto st = db_.prepare(sql);
+      if (!st) return std::unexpected(st.error());
+      subtract.push_back(std::move(*st));
+    }
+  }
+  auto pick = db_.prepare(std::string("INSERT INTO temp.gone(id) ") + select_ids);
+  if (!pick) return std::unexpected(pick.error());
+  while (limit > 0) {
+    const std::int64_t n = std::min(limit, kChunk);
+    if (auto r = db_.exec("BEGIN IMMEDIATE; DELETE FROM temp.gone;"); !r) return std::unexpected(r.error());
+    bool ok = pick->bind(1, n).bind(2, param).run();
+    const std::int64_t done = ok ? db_.changes() : 0;
+    for (sql::Stmt& st : subtract) ok = ok && st.run();
+    ok = ok && db_.exec("DELETE FROM reports WHERE id IN (SELECT id FROM temp.gone); DELETE FROM temp.gone;").has_value();
+    if (!ok) {
+      const std::string why = db_.error();
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(why);
+    }
+    if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+    count += done;
+    limit -= done;
+    if (done < n) break;
+  }
+  return {};
+}
+
+std::int64_t SqliteStore::live_bytes() {
+  const std::int64_t pages = db_.scalar("PRAGMA page_count").value_or(0) - db_.scalar("PRAGMA freelist_count").value_or(0);
+  return pages * db_.scalar("PRAGMA page_size").value_or(kPageSize);
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::enforce_size() {
+  if (config_.max_db_mib <= 0) return 0;
+  const std::int64_t bound = config_.max_db_mib << 20;
+  std::int64_t invalid = 0, reports = 0;
+  // Down to 90% of the bound, so that the next batches do not each pay for a deletion.
+  for (int round = 0; round < 1000 && live_bytes() > bound - bound / 10; ++round) {
+    const std::int64_t before = invalid + reports;
+    if (db_.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM invalid LIMIT 1)").value_or(0) > 0) {
+      if (auto r = db_.exec("DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT 1000)"); !r)
+        return std::unexpected(r.error());
+      invalid += db_.changes();
+    } else if (auto r = delete_reports("SELECT id FROM reports ORDER BY id LIMIT ?1", 1000, 0, reports); !r) {
+      return std::unexpected(r.error());
+    }
+    if (invalid + reports == before) break;  // nothing left to delete
+  }
+  if (invalid + reports == 0) return 0;
+  (void)db_.exec("PRAGMA incremental_vacuum");
+  (void)db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  for (const auto& [name, n] : {std::pair{"size.invalid", invalid}, std::pair{"size.reports", reports}})
+    if (n > 0) (void)st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
+  return invalid + reports;
 }
 
 std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::int64_t now_ns) {
@@ -695,42 +794,10 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
     }
     return {};
   };
-  // Reports go through temp.gone, so the roll-ups lose exactly what the reports table loses.
-  std::vector<sql::Stmt> subtract;
-  for (const rollup::Table& t : rollup::tables()) {
-    for (const std::string& sql : {rollup::subtract(t, "r.id IN (SELECT id FROM temp.gone)"), rollup::remove_empty(t)}) {
-      auto st = db_.prepare(sql);
-      if (!st) return std::unexpected(st.error());
-      subtract.push_back(std::move(*st));
-    }
-  }
-  auto reports_gone = [&](const char* select_ids, std::int64_t limit, std::int64_t param,
-                          std::int64_t& count) -> std::expected<void, std::string> {
-    auto pick = db_.prepare(std::string("INSERT INTO temp.gone(id) ") + select_ids);
-    if (!pick) return std::unexpected(pick.error());
-    while (limit > 0) {
-      const std::int64_t n = std::min(limit, kChunk);
-      if (auto r = db_.exec("BEGIN IMMEDIATE; DELETE FROM temp.gone;"); !r) return std::unexpected(r.error());
-      bool ok = pick->bind(1, n).bind(2, param).run();
-      const std::int64_t done = ok ? db_.changes() : 0;
-      for (sql::Stmt& st : subtract) ok = ok && st.run();
-      ok = ok && db_.exec("DELETE FROM reports WHERE id IN (SELECT id FROM temp.gone); DELETE FROM temp.gone;").has_value();
-      if (!ok) {
-        const std::string why = db_.error();
-        (void)db_.exec("ROLLBACK");
-        return std::unexpected(why);
-      }
-      if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
-      count += done;
-      limit -= done;
-      if (done < n) break;
-    }
-    return {};
-  };
   constexpr std::int64_t kAll = INT64_MAX;
   if (config_.retention_s > 0) {
     const std::int64_t cutoff = now_ns - config_.retention_s * 1'000'000'000;
-    if (auto r = reports_gone("SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1", kAll, cutoff, out.reports); !r)
+    if (auto r = delete_reports("SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1", kAll, cutoff, out.reports); !r)
       return std::unexpected(r.error());
     for (auto [sql, count] : {std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
                               std::pair{"DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_ns < ?2 LIMIT ?1)", &out.alerts},
@@ -750,7 +817,7 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
     std::int64_t max;
     std::int64_t* count;
   };
-  if (auto r = reports_gone("SELECT id FROM reports ORDER BY id LIMIT ?1", over("reports", config_.max_reports), 0, out.reports); !r)
+  if (auto r = delete_reports("SELECT id FROM reports ORDER BY id LIMIT ?1", over("reports", config_.max_reports), 0, out.reports); !r)
     return std::unexpected(r.error());
   for (const Cap& cap : {Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
                              config_.max_invalid, &out.invalid},
@@ -772,12 +839,16 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
       return std::unexpected(r.error());
     }
   }
+  // Freed pages back to the file system.
+  if (out.reports + out.invalid + out.alerts + out.keys > 0) (void)db_.exec("PRAGMA incremental_vacuum");
   const std::pair<const char*, std::int64_t> deleted[] = {{"retention.reports", out.reports},
                                                           {"retention.invalid", out.invalid},
                                                           {"retention.alerts", out.alerts},
                                                           {"retention.keys", out.keys}};
   for (const auto& [name, n] : deleted)
     if (n > 0) st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
+  // Refused inputs beyond the cap went as they were stored (counted then): reported here too.
+  out.invalid += std::exchange(invalid_trimmed_, 0);
   return out;
 }
 

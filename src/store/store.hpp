@@ -53,6 +53,12 @@ public:
   [[nodiscard]] std::expected<BatchResult, std::string> write(
       std::span<const Item> items, const std::map<std::string, std::int64_t>& counters = {}) override;
   [[nodiscard]] std::expected<RetentionResult, std::string> enforce_retention(std::int64_t now_ns) override;
+  [[nodiscard]] std::expected<std::int64_t, std::string> enforce_size() override;
+  // Bytes of the database's pages in use (page count less free pages).
+  [[nodiscard]] std::int64_t live_bytes();
+
+  static constexpr std::int64_t kInvalidSampling = 100;
+  static constexpr std::size_t kInvalidSampledBytes = 256;
 
   // My own exports' flows (receive/spoof_window.hpp), persisted so that a restart keeps what my
   // exporters saw: stored, then bounded like the window (flows that ended more than window_ms
@@ -89,6 +95,12 @@ private:
   struct Statements;
   std::shared_ptr<Statements> st_;
   std::int64_t own_flows_ = -1;  // rows in own_flows; -1: not counted yet
+  // Deletes the reports `select_ids` picks (?1: a limit, ?2: a parameter) in chunks, taking them
+  // out of the roll-ups too.
+  [[nodiscard]] std::expected<void, std::string> delete_reports(const char* select_ids, std::int64_t limit,
+                                                                std::int64_t param, std::int64_t& count);
+  std::int64_t invalid_second_ = 0, invalid_in_second_ = 0;  // the refused inputs' rate
+  std::int64_t invalid_trimmed_ = 0;  // refused inputs deleted beyond the cap since the last retention pass
 };
 
 // Recomputes a stored report's signature check (the raw message and signature as kept).

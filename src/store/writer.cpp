@@ -192,6 +192,8 @@ void Writer::write_batch(std::vector<Entry>& batch) {
   if (const auto d = dropped_pending_.exchange(0, std::memory_order_relaxed)) extra["dropped.queue_full"] = static_cast<std::int64_t>(d);
   auto result = store_.write(items, extra);
   if (!result && result.error().find("locked") != std::string::npos) result = store_.write(items, extra);  // once more
+  if (auto sized = store_.enforce_size(); !sized)
+    fmt::print(stderr, "overflowd receive: warning: the database size bound failed: {}\n", sized.error());
   const std::uint64_t cpu = static_cast<std::uint64_t>(core::thread_cpu_ns());
   {
     std::lock_guard lock(mutex_);

@@ -14,7 +14,7 @@ FLAGS = ["--db", "--udp-port", "--bind", "--http-port", "--http-bind", "--https-
          "--capture-file", "--capture-interface", "--capture-filter", "--key", "--email", "--identity", "--my-prefix",
          "--api-allow", "--own-exports-port", "--own-exports-bind", "--own-exports-file", "--own-window",
          "--own-window-max-flows", "--spoof-tolerance", "--batch-size", "--batch-ms", "--queue", "--queue-mib", "--verify-threads", "--retention-days",
-         "--max-reports", "--max-invalid", "--max-alerts", "--max-keys", "--skew-future", "--skew-past",
+         "--max-reports", "--max-invalid", "--invalid-rate", "--max-db-mib", "--max-alerts", "--max-keys", "--skew-future", "--skew-past",
          "--http-threads", "--max-connections", "--http-timeout", "--quiet", "--config"]
 
 
