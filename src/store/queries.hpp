@@ -2,6 +2,8 @@
 // read while the writer writes). Every list is bounded: limits are capped at kMaxLimit.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -68,10 +70,13 @@ public:
   [[nodiscard]] virtual nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) = 0;
 };
 
-// The SQLite implementation: one connection of its own (WAL lets it read while the writer writes).
+// The SQLite implementation: read connections of its own (WAL lets them read while the writer writes).
 class SqliteQueries final : public ReportQueries {
 public:
-  [[nodiscard]] static std::expected<std::unique_ptr<SqliteQueries>, std::string> open(const std::string& path);
+  // `connections` read connections of their own (WAL readers: requests read side by side, and a
+  // slow one holds only its own); each query is interrupted past `time_limit` (an error answer).
+  [[nodiscard]] static std::expected<std::unique_ptr<SqliteQueries>, std::string> open(
+      const std::string& path, std::size_t connections = 4, std::chrono::milliseconds time_limit = std::chrono::seconds(2));
 
   [[nodiscard]] nlohmann::json reports(const ReportFilter& f) override;
   [[nodiscard]] nlohmann::json keys(const std::string& key, std::int64_t limit) override;
@@ -82,9 +87,21 @@ public:
   [[nodiscard]] nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) override;
 
 private:
-  explicit SqliteQueries(sql::Db db) : db_(std::move(db)) {}
-  sql::Db db_;
-  std::mutex mutex_;  // one connection, used by one request at a time
+  struct Connection {
+    explicit Connection(sql::Db d) : db(std::move(d)) {}
+    sql::Db db;
+    std::chrono::steady_clock::time_point deadline{};
+    bool timed_out = false;
+  };
+  explicit SqliteQueries(std::chrono::milliseconds time_limit) : time_limit_(time_limit) {}
+  // Runs `query` on a free connection (waiting for one), under the time limit.
+  [[nodiscard]] nlohmann::json run(const std::function<nlohmann::json(sql::Db&)>& query);
+
+  std::chrono::milliseconds time_limit_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::mutex mutex_;  // guards free_
+  std::condition_variable has_free_;
+  std::vector<Connection*> free_;
 };
 
 }  // namespace overflowd::store

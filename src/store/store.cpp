@@ -163,6 +163,10 @@ CREATE TABLE sum_path(res INTEGER NOT NULL, saddr TEXT NOT NULL, t INTEGER NOT N
   src_as INTEGER NOT NULL, reports INTEGER NOT NULL,
   PRIMARY KEY(res, saddr, t, key, email, identity, exporter, input_if, src_as)) WITHOUT ROWID;
 )sql"},
+    {7, "a key's alert count on its row (/api/keys counted every alert of every key listed)", R"sql(
+ALTER TABLE keys ADD COLUMN alerts INTEGER NOT NULL DEFAULT 0;
+UPDATE keys SET alerts = (SELECT COUNT(*) FROM alerts a WHERE a.key = keys.key);
+)sql"},
 };
 constexpr bool steps_in_order() {
   int v = 0;
@@ -262,7 +266,7 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
        "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')"},
       {&st->update_key,
        "UPDATE keys SET last_seen_ns = MAX(last_seen_ns, ?2), reports = reports + ?3, exporters = ?4, prefixes = ?5,"
-       " email = ?6, identity = ?7 WHERE key = ?1"},
+       " email = ?6, identity = ?7, alerts = alerts + ?8 WHERE key = ?1"},
       {&st->insert_contact,
        "INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
@@ -528,7 +532,7 @@ std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string
     prefixes += db_.changes();
   }
   if (!s.update_key.bind(1, key).bind(2, kb.last_ns).bind(3, kb.reports).bind(4, exporters).bind(5, prefixes)
-           .bind(6, email).bind(7, identity).run())
+           .bind(6, email).bind(7, identity).bind(8, static_cast<std::int64_t>(alerts)).run())
     return std::unexpected(db_.error());
   return alerts;
 }
@@ -839,6 +843,9 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
       return std::unexpected(r.error());
     }
   }
+  // The alert counts on the key rows follow the alerts deleted.
+  if (out.alerts > 0)
+    (void)db_.exec("UPDATE keys SET alerts = (SELECT COUNT(*) FROM alerts a WHERE a.key = keys.key) WHERE alerts > 0");
   // Freed pages back to the file system.
   if (out.reports + out.invalid + out.alerts + out.keys > 0) (void)db_.exec("PRAGMA incremental_vacuum");
   const std::pair<const char*, std::int64_t> deleted[] = {{"retention.reports", out.reports},
