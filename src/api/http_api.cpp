@@ -216,9 +216,13 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
   });
   s.Get("/api/spoofing", [c](const Request& req, Response& res) {
     Params p{req, {}};
-    const auto limit = p.integer("limit", 1, 10 * kMaxLimit).value_or(2000);
+    SpoofQuery q;
+    q.my_prefixes = c->config.my_prefixes;
+    q.since = p.number("since");
+    q.until = p.number("until");
+    q.limit = p.integer("limit", 1, 10 * kMaxLimit).value_or(kMaxLimit);
     if (!p.error.empty()) return send_error(res, 400, p.error);
-    json out = c->queries.spoofing(c->config.my_prefixes, c->recheck, limit);
+    json out = c->queries.spoofing(q, c->recheck);
     if (c->runtime_stats) out["own_exports"] = c->runtime_stats()["own_exports"];
     send_json(res, out);
   });

@@ -120,6 +120,8 @@ const std::vector<Setting>& settings() {
        }},
       integer("--max-reports", "max_reports", "N", "Keep at most this many reports, the newest (default 1000000; 0: no limit)", &C::max_reports, 0, INT64_MAX),
       integer("--max-invalid", "max_invalid", "N", "Keep at most this many refused inputs (default 10000)", &C::max_invalid, 0, INT64_MAX),
+      integer("--invalid-rate", "invalid_rate", "N", "Store at most N refused inputs whole per second; beyond, 1 in 100, cut to 256 bytes (default 100; 0: all)", &C::invalid_per_s, 0, INT64_MAX),
+      integer("--max-db-mib", "max_db_mib", "MIB", "Bound the database's size: beyond, the oldest refused inputs then reports go (default 0: no bound)", &C::max_db_mib, 0, INT64_MAX / (1 << 20)),
       integer("--max-alerts", "max_alerts", "N", "Keep at most this many alerts (default 100000)", &C::max_alerts, 0, INT64_MAX),
       text("--alert-webhook", "alert_webhook", "URL", "POST each new alert and spoofing suspect as JSON to this http(s) URL (default: none)", &C::alert_webhook),
       integer("--alert-webhook-timeout", "alert_webhook_timeout", "MS", "Time-out of one webhook POST in milliseconds (default 5000)", &C::alert_webhook_timeout_ms, 1, 600'000),

@@ -54,6 +54,8 @@ struct ReceiveConfig {
   double retention_days = 30;
   std::int64_t max_reports = 1'000'000;
   std::int64_t max_invalid = 10'000;
+  std::int64_t invalid_per_s = 100;
+  std::int64_t max_db_mib = 0;
   std::int64_t max_alerts = 100'000;
   std::string alert_webhook;  // telling the operator (src/notify/)
   std::int64_t alert_webhook_timeout_ms = 5000;

@@ -226,8 +226,11 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   sc.retention_s = static_cast<std::int64_t>(std::llround(config.retention_days * 86'400));
   sc.max_reports = config.max_reports;
   sc.max_invalid = config.max_invalid;
+  sc.invalid_per_s = config.invalid_per_s;
+  sc.max_db_mib = config.max_db_mib;
   sc.max_alerts = config.max_alerts;
   sc.max_keys = config.max_keys;
+  sc.my_prefixes = p->checked.my_prefixes;
   auto store = SqliteStore::open(sc);
   if (!store) return std::unexpected(store.error());
   p->store = std::move(*store);
@@ -243,6 +246,12 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   p->window = std::make_unique<SpoofWindow>(wc);
   p->own_exports = config.own_exports_port != kOff || !config.own_exports_file.empty();
   p->own = std::make_unique<OwnExports>(*p->window, p->checked.my_prefixes);
+  // The flows my exporters saw before a restart are still mine: the window is persisted in the
+  // store (the writer's tick saves what was added) and refilled here, oldest first.
+  if (p->own_exports) {
+    auto loaded = p->store->load_own_flows([w = p->window.get()](const OwnFlow& f) { w->restore(f); });
+    if (!loaded) return std::unexpected("cannot read my own exports' flows: " + loaded.error());
+  }
 
   // My own exports from a file are read before any report is taken, so that the first reports are
   // judged against them.
@@ -278,6 +287,19 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   if (!notifier) return std::unexpected(notifier.error());
   p->notifier = std::move(*notifier);
   wcfg.on_commit = [parts](std::int64_t ns) { parts->commit_seconds.observe(static_cast<double>(ns) / 1e9); };
+  if (p->own_exports) {
+    const std::int64_t window_ms = config.own_window_s * 1000;
+    wcfg.tick = [parts, classify, window_ms, max_flows = config.own_window_max_flows] {
+      const std::vector<OwnFlow> flows = parts->window->take_unsaved();
+      if (flows.empty()) return;
+      auto saved = parts->store->save_own_flows(flows, window_ms, max_flows);
+      if (!saved) return warning("cannot persist my own exports' flows: " + saved.error());
+      // Reports judged before my exports caught up: the verdicts they now clear.
+      const std::int64_t since = core::system_clock().wall_ns() - 2 * window_ms * 1'000'000;
+      if (auto r = parts->store->rejudge_suspects(classify, since, 10'000); !r)
+        warning("cannot judge stored suspects again: " + r.error());
+    };
+  }
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
   p->writer->set_observer(operator_events(*p->notifier));
 

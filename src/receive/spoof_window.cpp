@@ -44,18 +44,42 @@ std::uint64_t tuple_hash(const FlowTuple& t) noexcept {
   return mix(h, (std::uint64_t{t.sport} << 24) | (std::uint64_t{t.dport} << 8) | t.protocol);
 }
 
-void SpoofWindow::add(const FlowTuple& t, std::int64_t etime_ms) {
-  const std::int64_t b = floor_div(etime_ms, config_.bucket_ms);
-  std::lock_guard lock(mutex_);
+bool SpoofWindow::insert_locked(const OwnFlow& f) {
+  const std::int64_t b = floor_div(f.etime_ms, config_.bucket_ms);
   if (!buckets_.empty() && b <= buckets_.rbegin()->first - config_.buckets) {
     ++stats_.too_old;
-    return;
+    return false;
   }
-  if (buckets_[b].insert(tuple_hash(t)).second) {
-    ++flows_;
-    ++stats_.added;
-  }
+  auto& bucket = buckets_[b];
+  const auto [from, to] = bucket.equal_range(f.hash);
+  for (auto it = from; it != to; ++it)
+    if (it->second == f.etime_ms) return false;
+  bucket.emplace(f.hash, f.etime_ms);
+  ++flows_;
+  ++stats_.added;
   evict_locked();
+  return true;
+}
+
+void SpoofWindow::add(const FlowTuple& t, std::int64_t etime_ms) {
+  const OwnFlow f{tuple_hash(t), etime_ms};
+  std::lock_guard lock(mutex_);
+  if (!insert_locked(f)) return;
+  unsaved_.push_back(f);
+  // Bounded like the window: beyond max_flows unsaved, the older half goes (the window evicts those first).
+  if (unsaved_.size() > 2 * config_.max_flows) unsaved_.erase(unsaved_.begin(), unsaved_.begin() + static_cast<std::ptrdiff_t>(config_.max_flows));
+}
+
+void SpoofWindow::restore(const OwnFlow& f) {
+  std::lock_guard lock(mutex_);
+  (void)insert_locked(f);
+}
+
+std::vector<OwnFlow> SpoofWindow::take_unsaved() {
+  std::lock_guard lock(mutex_);
+  std::vector<OwnFlow> out;
+  out.swap(unsaved_);
+  return out;
 }
 
 void SpoofWindow::evict_locked() {
@@ -84,12 +108,16 @@ WindowVerdict SpoofWindow::check(const FlowTuple& t, std::int64_t stime_ms, std:
   etime_ms = std::clamp(etime_ms, -kLimit, kLimit);
   if (etime_ms < stime_ms) std::swap(stime_ms, etime_ms);
   const std::uint64_t h = tuple_hash(t);
-  const std::int64_t lo = floor_div(stime_ms - config_.tolerance_ms, config_.bucket_ms);
-  const std::int64_t hi = floor_div(etime_ms + config_.tolerance_ms, config_.bucket_ms);
+  const std::int64_t from_ms = stime_ms - config_.tolerance_ms, to_ms = etime_ms + config_.tolerance_ms;
+  const std::int64_t lo = floor_div(from_ms, config_.bucket_ms);
+  const std::int64_t hi = floor_div(to_ms, config_.bucket_ms);
   std::lock_guard lock(mutex_);
   if (buckets_.empty()) return WindowVerdict::not_covered;
-  for (auto it = buckets_.lower_bound(lo); it != buckets_.end() && it->first <= hi; ++it)
-    if (it->second.contains(h)) return WindowVerdict::seen;
+  for (auto it = buckets_.lower_bound(lo); it != buckets_.end() && it->first <= hi; ++it) {
+    const auto [first, last] = it->second.equal_range(h);
+    for (auto f = first; f != last; ++f)
+      if (f->second >= from_ms && f->second <= to_ms) return WindowVerdict::seen;
+  }
   const std::int64_t e = floor_div(etime_ms, config_.bucket_ms);
   const std::int64_t first = buckets_.begin()->first, last = buckets_.rbegin()->first;
   return (e >= first && e <= last) ? WindowVerdict::not_seen : WindowVerdict::not_covered;

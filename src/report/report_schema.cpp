@@ -98,7 +98,8 @@ constexpr auto kSchema = std::to_array<SchemaField>({
      .build = [](W& w, N n, const FlowRecord& f) { if (!f.exporter.empty()) w.address(n, f.exporter); },
      .address = &F::exporter, .column = "exporter"},
     {.section = Section::data, .json = "flags", .type = FieldType::integer,
-     .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kTcpFlags)) w.uint(n, f.tcp_flags); }},
+     .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kTcpFlags)) w.uint(n, f.tcp_flags); },
+     .integer = &F::tcp_flags, .column = "tcp_flags"},
     {.section = Section::data, .json = "icmp_code", .type = FieldType::integer,
      .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kIcmp)) w.uint(n, f.icmp_code); }},
     {.section = Section::data, .json = "icmp_type", .type = FieldType::integer,
@@ -113,7 +114,8 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     {.section = Section::data, .json = "input_value", .type = FieldType::integer,
      .build = [](W& w, N n, const FlowRecord& f) { if (has_value(f, f.input_format)) w.uint(n, f.input); }},
     {.section = Section::data, .json = "nexthop", .type = FieldType::address,
-     .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kNextHop)) w.address(n, f.nexthop); }},
+     .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kNextHop)) w.address(n, f.nexthop); },
+     .address = &F::nexthop, .column = "nexthop"},
     {.section = Section::data, .json = "output", .type = FieldType::integer,
      .build = [](W& w, N n, const FlowRecord& f) { if (is_ifindex(f, f.output_format)) w.uint(n, f.output); },
      .integer = &F::output_if, .column = "output_if"},
@@ -145,7 +147,8 @@ constexpr auto kSchema = std::to_array<SchemaField>({
      .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kTimes)) w.integer(n, f.stime_ms); },
      .integer = &F::stime, .column = "stime"},
     {.section = Section::data, .json = "tos", .type = FieldType::integer,
-     .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kTos)) w.uint(n, f.tos); }},
+     .build = [](W& w, N n, const FlowRecord& f) { if (f.has(Field::kTos)) w.uint(n, f.tos); },
+     .integer = &F::tos, .column = "tos"},
 });
 
 // The builder writes flowdata.data in the table's order: it must be RFC 8785's (sorted by name).

@@ -38,6 +38,8 @@ struct ReportFields {
   std::int64_t stime = 0, etime = 0;  // Unix ms
   std::int64_t input_if = 0, output_if = 0, src_as = 0, dst_as = 0;
   std::int64_t sampling_interval = 1;
+  std::int64_t tcp_flags = 0, tos = 0;  // flowdata.data.flags (TCP flags, OR-ed over the flow), .tos
+  core::IpAddress nexthop;
 };
 
 // The object a field is a member of.

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 
 #include "core/encoding.hpp"
 #include "report/report_schema.hpp"
+#include "store/rollups.hpp"
 #include "store/statements.hpp"
 #include "store/store.hpp"
 
@@ -196,49 +199,92 @@ json report_row(const sql::Stmt& q, const ReportColumns& c, bool raw) {
 
 }  // namespace
 
-std::expected<std::unique_ptr<SqliteQueries>, std::string> SqliteQueries::open(const std::string& path) {
-  auto db = sql::Db::open(path, false);
-  if (!db) return std::unexpected(db.error());
-  sqlite3_busy_timeout(db->handle(), 5000);
-  if (auto r = db->exec("PRAGMA query_only=1"); !r) return std::unexpected(r.error());
-  return std::unique_ptr<SqliteQueries>(new SqliteQueries(std::move(*db)));
+std::expected<std::unique_ptr<SqliteQueries>, std::string> SqliteQueries::open(const std::string& path,
+                                                                                 std::size_t connections,
+                                                                                 std::chrono::milliseconds time_limit) {
+  auto q = std::unique_ptr<SqliteQueries>(new SqliteQueries(time_limit));
+  for (std::size_t i = 0; i < std::max<std::size_t>(connections, 1); ++i) {
+    auto db = sql::Db::open(path, false);
+    if (!db) return std::unexpected(db.error());
+    sqlite3_busy_timeout(db->handle(), 5000);
+    if (auto r = db->exec("PRAGMA query_only=1"); !r) return std::unexpected(r.error());
+    auto c = std::make_unique<Connection>(std::move(*db));
+    // Every 1,000 virtual machine steps: past the deadline, the query is interrupted.
+    sqlite3_progress_handler(c->db.handle(), 1000, [](void* arg) -> int {
+      auto* conn = static_cast<Connection*>(arg);
+      if (std::chrono::steady_clock::now() < conn->deadline) return 0;
+      conn->timed_out = true;
+      return 1;
+    }, c.get());
+    q->free_.push_back(c.get());
+    q->connections_.push_back(std::move(c));
+  }
+  return q;
+}
+
+json SqliteQueries::run(const std::function<json(sql::Db&)>& query) {
+  Connection* c = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    has_free_.wait(lock, [&] { return !free_.empty(); });
+    c = free_.back();
+    free_.pop_back();
+  }
+  c->deadline = std::chrono::steady_clock::now() + time_limit_;
+  c->timed_out = false;
+  json out;
+  try {
+    out = query(c->db);
+  } catch (...) {
+    out = {{"error", "internal error"}};
+  }
+  if (c->timed_out)
+    out = {{"error", "the query took longer than " + std::to_string(time_limit_.count()) + " ms: narrow it (a range, a limit)"},
+           {"timed_out", true}};
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(c);
+  }
+  has_free_.notify_one();
+  return out;
 }
 
 json SqliteQueries::reports(const ReportFilter& f) {
-  std::lock_guard lock(mutex_);
-  Where w;
-  if (!f.key.empty()) {
-    w.add("key = ?");
-    std::string k = f.key;
-    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    w.args.emplace_back(k);
-  }
-  if (f.saddr) w.prefixes("saddr_bin", {*f.saddr});
-  if (f.daddr) w.prefixes("daddr_bin", {*f.daddr});
-  if (!f.report_class.empty()) {
-    w.add("class = ?");
-    w.args.emplace_back(f.report_class);
-  }
-  if (f.since) {
-    w.add("received_ns >= ?");
-    w.args.emplace_back(to_ns(*f.since));
-  }
-  if (f.until) {
-    w.add("received_ns <= ?");
-    w.args.emplace_back(to_ns(*f.until));
-  }
-  if (f.before) {
-    w.add("id < ?");
-    w.args.emplace_back(*f.before);
-  }
-  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
-  if (!q) return {{"error", q.error()}};
-  w.bind(*q);
-  q->bind(static_cast<int>(w.args.size()) + 1, clamp_limit(f.limit));
-  json out = json::array();
-  const ReportColumns columns(*q);
-  while (q->step() == SQLITE_ROW) out.push_back(report_row(*q, columns, f.raw));
-  return {{"reports", out}};
+  return run([&](sql::Db& db) -> json {
+    Where w;
+    if (!f.key.empty()) {
+      w.add("key = ?");
+      std::string k = f.key;
+      std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      w.args.emplace_back(k);
+    }
+    if (f.saddr) w.prefixes("saddr_bin", {*f.saddr});
+    if (f.daddr) w.prefixes("daddr_bin", {*f.daddr});
+    if (!f.report_class.empty()) {
+      w.add("class = ?");
+      w.args.emplace_back(f.report_class);
+    }
+    if (f.since) {
+      w.add("received_ns >= ?");
+      w.args.emplace_back(to_ns(*f.since));
+    }
+    if (f.until) {
+      w.add("received_ns <= ?");
+      w.args.emplace_back(to_ns(*f.until));
+    }
+    if (f.before) {
+      w.add("id < ?");
+      w.args.emplace_back(*f.before);
+    }
+    auto q = db.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+    if (!q) return {{"error", q.error()}};
+    w.bind(*q);
+    q->bind(static_cast<int>(w.args.size()) + 1, clamp_limit(f.limit));
+    json out = json::array();
+    const ReportColumns columns(*q);
+    while (q->step() == SQLITE_ROW) out.push_back(report_row(*q, columns, f.raw));
+    return {{"reports", out}};
+  });
 }
 
 // Runs `sql` (?1: a key, or '' for every key; ?2: a limit) and gathers row(q) of each row.
@@ -253,241 +299,345 @@ json rows_by_key(sql::Db& db, std::string_view sql, const std::string& key, std:
 }
 
 json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
-  std::lock_guard lock(mutex_);
-  auto contacts = db_.prepare(stmt::key_contacts);
-  auto alerts = db_.prepare(stmt::key_alert_count);
-  if (!contacts || !alerts) return {{"error", db_.error()}};
-  json out = rows_by_key(
-      db_, key.empty() ? stmt::keys_all : stmt::keys_one, key, limit, [&](const sql::Stmt& q) -> json {
-        const std::string k = q.text(0);
-        json cs = json::array();
-        contacts->bind(1, k);
-        while (contacts->step() == SQLITE_ROW)
-          cs.push_back({{"email", contacts->text(0)},
-                        {"identity", contacts->text(1)},
-                        {"first_seen", seconds(contacts->i64(2))},
-                        {"last_seen", seconds(contacts->i64(3))},
-                        {"reports", contacts->i64(4)}});
-        contacts->reset();
-        alerts->bind(1, k);
-        const std::int64_t n_alerts = alerts->step() == SQLITE_ROW ? alerts->i64(0) : 0;
-        alerts->reset();
-        return {{"key", k},
-                {"first_seen", seconds(q.i64(1))},
-                {"last_seen", seconds(q.i64(2))},
-                {"reports", q.i64(3)},
-                {"exporters", q.i64(4)},
-                {"prefixes", q.i64(5)},
-                {"contact", {{"email", q.text(6)}, {"identity", q.text(7)}}},
-                {"contacts", cs},
-                {"alerts", n_alerts}};
-      });
-  if (out.is_object()) return out;  // an error
-  return {{"keys", out}};
+  return run([&](sql::Db& db) -> json {
+    auto contacts = db.prepare(stmt::key_contacts);
+    if (!contacts) return {{"error", db.error()}};
+    json out = rows_by_key(
+        db, key.empty() ? stmt::keys_all : stmt::keys_one, key, limit, [&](const sql::Stmt& q) -> json {
+          const std::string k = q.text(0);
+          json cs = json::array();
+          contacts->bind(1, k);
+          while (contacts->step() == SQLITE_ROW)
+            cs.push_back({{"email", contacts->text(0)},
+                          {"identity", contacts->text(1)},
+                          {"first_seen", seconds(contacts->i64(2))},
+                          {"last_seen", seconds(contacts->i64(3))},
+                          {"reports", contacts->i64(4)}});
+          contacts->reset();
+          return {{"key", k},
+                  {"first_seen", seconds(q.i64(1))},
+                  {"last_seen", seconds(q.i64(2))},
+                  {"reports", q.i64(3)},
+                  {"exporters", q.i64(4)},
+                  {"prefixes", q.i64(5)},
+                  {"contact", {{"email", q.text(6)}, {"identity", q.text(7)}}},
+                  {"contacts", cs},
+                  {"alerts", q.i64(8)}};
+        });
+    if (out.is_object()) return out;  // an error
+    return {{"keys", out}};
+  });
 }
 
 json SqliteQueries::alerts(const std::string& key, std::int64_t limit) {
-  std::lock_guard lock(mutex_);
-  json out = rows_by_key(db_, key.empty() ? stmt::alerts_all : stmt::alerts_one, key, limit, [](const sql::Stmt& q) -> json {
-                           json detail = json::parse(q.text(5), nullptr, false);
-                           if (detail.is_discarded()) detail = nullptr;
-                           return {{"id", q.i64(0)},
-                                   {"created", seconds(q.i64(1))},
-                                   {"kind", q.text(2)},
-                                   {"key", q.text(3)},
-                                   {"report_id", q.is_null(4) ? json(nullptr) : json(q.i64(4))},
-                                   {"detail", detail}};
-                         });
-  if (out.is_object()) return out;  // an error
-  return {{"alerts", out}};
+  return run([&](sql::Db& db) -> json {
+    json out = rows_by_key(db, key.empty() ? stmt::alerts_all : stmt::alerts_one, key, limit, [](const sql::Stmt& q) -> json {
+                             json detail = json::parse(q.text(5), nullptr, false);
+                             if (detail.is_discarded()) detail = nullptr;
+                             return {{"id", q.i64(0)},
+                                     {"created", seconds(q.i64(1))},
+                                     {"kind", q.text(2)},
+                                     {"key", q.text(3)},
+                                     {"report_id", q.is_null(4) ? json(nullptr) : json(q.i64(4))},
+                                     {"detail", detail}};
+                           });
+    if (out.is_object()) return out;  // an error
+    return {{"alerts", out}};
+  });
 }
 
 json SqliteQueries::invalid(std::int64_t limit) {
-  std::lock_guard lock(mutex_);
-  auto q = db_.prepare("SELECT id, received_ns, input, peer, reason, raw FROM invalid ORDER BY id DESC LIMIT ?1");
-  if (!q) return {{"error", q.error()}};
-  q->bind(1, clamp_limit(limit));
-  json out = json::array();
-  while (q->step() == SQLITE_ROW) {
-    const std::string raw = q->blob(5);
-    out.push_back({{"id", q->i64(0)},
-                   {"received", seconds(q->i64(1))},
-                   {"input", q->text(2)},
-                   {"peer", q->text(3)},
-                   {"reason", q->text(4)},
-                   {"size", raw.size()},
-                   {"preview", printable(std::string_view(raw).substr(0, 300))}});
-  }
-  return {{"invalid", out}};
+  return run([&](sql::Db& db) -> json {
+    auto q = db.prepare("SELECT id, received_ns, input, peer, reason, raw FROM invalid ORDER BY id DESC LIMIT ?1");
+    if (!q) return {{"error", q.error()}};
+    q->bind(1, clamp_limit(limit));
+    json out = json::array();
+    while (q->step() == SQLITE_ROW) {
+      const std::string raw = q->blob(5);
+      out.push_back({{"id", q->i64(0)},
+                     {"received", seconds(q->i64(1))},
+                     {"input", q->text(2)},
+                     {"peer", q->text(3)},
+                     {"reason", q->text(4)},
+                     {"size", raw.size()},
+                     {"preview", printable(std::string_view(raw).substr(0, 300))}});
+    }
+    return {{"invalid", out}};
+  });
 }
 
 json SqliteQueries::counters() {
-  std::lock_guard lock(mutex_);
-  json c = json::object();
-  if (auto q = db_.prepare("SELECT name, value FROM counters ORDER BY name")) {
-    while (q->step() == SQLITE_ROW) c[q->text(0)] = q->i64(1);
-  }
-  json tables = json::object();
-  for (const char* t : {"reports", "invalid", "keys", "alerts"})
-    tables[t] = db_.scalar(std::string("SELECT COUNT(*) FROM ") + t).value_or(0);
-  return {{"counters", c}, {"rows", tables}};
+  return run([&](sql::Db& db) -> json {
+    json c = json::object();
+    if (auto q = db.prepare("SELECT name, value FROM counters ORDER BY name")) {
+      while (q->step() == SQLITE_ROW) c[q->text(0)] = q->i64(1);
+    }
+    json tables = json::object();
+    for (const char* t : {"reports", "invalid", "keys", "alerts"})
+      tables[t] = db.scalar(std::string("SELECT COUNT(*) FROM ") + t).value_or(0);
+    return {{"counters", c}, {"rows", tables}};
+  });
 }
 
 json SqliteQueries::summary(const SummaryQuery& sq) {
-  std::lock_guard lock(mutex_);
-  json out;
-  json prefixes = json::array();
-  for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
-  out["my_prefixes"] = prefixes;
-  out["reporters"] = json::array();
-  out["series"] = json::array();
-  out["top_sources"] = json::array();
-  if (sq.my_prefixes.empty()) {
-    out["note"] = "no --my-prefix configured: nothing is known to be mine";
-    return out;
-  }
-  // The same conditions, with or without a table alias.
-  auto where = [&](const std::string& alias) {
-    Where w;
-    w.prefixes((alias + "daddr_bin").c_str(), sq.my_prefixes);
-    if (sq.since) {
-      w.add(alias + "received_ns >= ?");
-      w.args.emplace_back(to_ns(*sq.since));
+  return run([&](sql::Db& db) -> json {
+    json out;
+    json prefixes = json::array();
+    for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
+    out["my_prefixes"] = prefixes;
+    out["reporters"] = json::array();
+    out["series"] = json::array();
+    out["top_sources"] = json::array();
+    out["flagged"] = {{"reports", 0}, {"newest", json::array()}};
+    if (sq.my_prefixes.empty()) {
+      out["note"] = "no --my-prefix configured: nothing is known to be mine";
+      return out;
     }
-    if (sq.until) {
-      w.add(alias + "received_ns <= ?");
-      w.args.emplace_back(to_ns(*sq.until));
-    }
-    return w;
-  };
-  const Where w = where(""), wr = where("r.");
-  const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
-
-  // Totals, and the span of flow start times for the buckets.
-  std::int64_t t_min = 0, t_max = 0;
-  if (auto q = db_.prepare("SELECT COUNT(*), COALESCE(CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER), 0),"
-                           " COALESCE(CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), 0), MIN(stime), MAX(stime),"
-                           " COUNT(DISTINCT key) FROM reports" + w.sql)) {
-    w.bind(*q);
-    if (q->step() == SQLITE_ROW) {
-      out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}, {"keys", q->i64(5)}};
-      t_min = q->i64(3);
-      t_max = q->i64(4);
-    }
-  }
-
-  // Who reports flows to me.
-  if (auto q = db_.prepare("SELECT r.key, COUNT(*), CAST(TOTAL(r.pcount * MAX(r.sampling_interval, 1)) AS INTEGER),"
-                           " CAST(TOTAL(r.bcount * MAX(r.sampling_interval, 1)) AS INTEGER), MIN(r.received_ns), MAX(r.received_ns),"
-                           " k.email, k.identity, COUNT(DISTINCT r.exporter)"
-                           " FROM reports r LEFT JOIN keys k ON k.key = r.key" + wr.sql +
-                           " GROUP BY r.key ORDER BY COUNT(*) DESC LIMIT ?")) {
-    wr.bind(*q);
-    q->bind(static_cast<int>(wr.args.size()) + 1, top);
-    while (q->step() == SQLITE_ROW)
-      out["reporters"].push_back({{"key", q->text(0)},
-                                  {"reports", q->i64(1)},
-                                  {"packets", q->i64(2)},
-                                  {"bytes", q->i64(3)},
-                                  {"first", seconds(q->i64(4))},
-                                  {"last", seconds(q->i64(5))},
-                                  {"contact", {{"email", q->text(6)}, {"identity", q->text(7)}}},
-                                  {"exporters", q->i64(8)}});
-  }
-
-  // Volume over time, by flow start time.
-  std::int64_t bucket_ms = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
-  const double span = std::max(static_cast<double>(t_max) - static_cast<double>(t_min), 0.0);  // reported times: any value
-  bucket_ms = std::max({bucket_ms, static_cast<std::int64_t>(std::min(span / 120.0 + 1.0, 1e15)), std::int64_t{1000}});
-  out["bucket_s"] = static_cast<double>(bucket_ms) / 1000.0;
-  if (auto q = db_.prepare("SELECT stime / ? AS b, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
-                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key) FROM reports" + w.sql +
-                           " GROUP BY b ORDER BY b LIMIT 1000")) {
-    q->bind(1, bucket_ms);
-    w.bind(*q, 2);
-    while (q->step() == SQLITE_ROW)
-      out["series"].push_back({{"t", static_cast<double>(q->i64(0) * bucket_ms) / 1000.0},
-                               {"reports", q->i64(1)},
-                               {"packets", q->i64(2)},
-                               {"bytes", q->i64(3)},
-                               {"keys", q->i64(4)}});
-  }
-
-  // The top sources of traffic toward me, and the networks on their path.
-  std::vector<std::string> sources;
-  if (auto q = db_.prepare("SELECT saddr, COUNT(*), CAST(TOTAL(pcount * MAX(sampling_interval, 1)) AS INTEGER),"
-                           " CAST(TOTAL(bcount * MAX(sampling_interval, 1)) AS INTEGER), COUNT(DISTINCT key), MAX(saddr_bin)"
-                           " FROM reports" + w.sql + " GROUP BY saddr ORDER BY 3 DESC LIMIT ?")) {
-    w.bind(*q);
-    q->bind(static_cast<int>(w.args.size()) + 1, top);
-    auto path = db_.prepare("SELECT r.key, k.email, k.identity, r.exporter, r.input_if, r.src_as, COUNT(*)"
-                            " FROM reports r LEFT JOIN keys k ON k.key = r.key WHERE r.saddr_bin = ?" +
-                            (wr.sql.empty() ? std::string() : " AND " + wr.sql.substr(7)) +
-                            " GROUP BY r.key, r.exporter, r.input_if, r.src_as ORDER BY 7 DESC LIMIT 10");
-    while (q->step() == SQLITE_ROW) {
-      json networks = json::array();
-      if (path) {
-        path->bind_blob(1, std::string_view(q->blob(5)));
-        wr.bind(*path, 2);
-        while (path->step() == SQLITE_ROW)
-          networks.push_back({{"key", path->text(0)},
-                              {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
-                              {"exporter", path->text(3)},
-                              {"input", path->i64(4)},
-                              {"src_as", path->i64(5)},
-                              {"reports", path->i64(6)}});
-        path->reset();
+    // The range, by flow start time: as asked, or the span of what is rolled up (read at the day
+    // resolution). It is read at the finest resolution that gives at most ~120 periods, rounded
+    // outward to whole periods (the answer says which).
+    std::int64_t from_ms = sq.since ? to_ns(*sq.since) / 1'000'000 : INT64_MIN;
+    std::int64_t to_ms = sq.until ? to_ns(*sq.until) / 1'000'000 : INT64_MAX;
+    if (!sq.since || !sq.until) {
+      // The span of the roll-ups: found at the day resolution, narrowed at the hour and the minute.
+      auto first = db.prepare(std::string(stmt::sum_first));
+      auto last = db.prepare(std::string(stmt::sum_last));
+      if (!first || !last) return {{"error", db.error()}};
+      std::int64_t lo = from_ms, hi = to_ms;
+      bool any = false;
+      for (auto r = rollup::kResolutionsMs.rbegin(); r != rollup::kResolutionsMs.rend(); ++r) {
+        first->bind(1, *r).bind(2, lo).bind(3, hi);
+        last->bind(1, *r).bind(2, lo).bind(3, hi);
+        const bool found = first->step() == SQLITE_ROW && !first->is_null(0) && last->step() == SQLITE_ROW;
+        if (found) {
+          lo = std::max(lo, first->i64(0));
+          hi = std::min(hi, last->i64(0) + *r - 1);
+        }
+        first->reset();
+        last->reset();
+        if (!found) break;
+        any = true;
       }
-      out["top_sources"].push_back({{"saddr", q->text(0)},
-                                    {"reports", q->i64(1)},
-                                    {"packets", q->i64(2)},
-                                    {"bytes", q->i64(3)},
-                                    {"keys", q->i64(4)},
-                                    {"seen_by", networks}});
+      if (!sq.since) from_ms = any ? lo : 0;
+      if (!sq.until) to_ms = any ? hi : 0;
     }
-  }
-  return out;
+    if (to_ms < from_ms) to_ms = from_ms;
+    std::int64_t res = rollup::kResolutionsMs.back();
+    for (const std::int64_t r : rollup::kResolutionsMs) {
+      if ((static_cast<double>(to_ms) - static_cast<double>(from_ms)) / static_cast<double>(r) <= 120.0) {
+        res = r;
+        break;
+      }
+    }
+    auto floor_to = [](std::int64_t v, std::int64_t m) { return v / m * m - ((v % m != 0 && v < 0) ? m : 0); };
+    const std::int64_t t0 = floor_to(from_ms, res), t1 = floor_to(to_ms, res);
+    out["range"] = {{"since", static_cast<double>(t0) / 1000.0}, {"until", static_cast<double>(t1 + res) / 1000.0},
+                    {"resolution_s", res / 1000}};
+    const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
+    auto prepare = [&](const std::string& sql) {
+      auto q = db.prepare(sql);
+      if (q) q->bind(1, res).bind(2, t0).bind(3, t1);
+      return q;
+    };
+
+    if (auto q = prepare(std::string(stmt::sum_totals));
+        q && q->step() == SQLITE_ROW)
+      out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
+    if (auto q = prepare(std::string(stmt::sum_keys));
+        q && q->step() == SQLITE_ROW)
+      out["totals"]["keys"] = q->i64(0);
+
+    // Who reports flows to me: per key and contact as signed in those reports (a key that changed
+    // its contact is listed once per contact), with the key's other contacts beside.
+    auto other_contacts = db.prepare(stmt::key_contacts);
+    auto others = [&](const std::string& key, const std::string& email, const std::string& identity) {
+      json cs = json::array();
+      if (!other_contacts) return cs;
+      other_contacts->bind(1, key);
+      while (other_contacts->step() == SQLITE_ROW)
+        if (other_contacts->text(0) != email || other_contacts->text(1) != identity)
+          cs.push_back({{"email", other_contacts->text(0)}, {"identity", other_contacts->text(1)},
+                        {"first_seen", seconds(other_contacts->i64(2))}, {"last_seen", seconds(other_contacts->i64(3))}});
+      other_contacts->reset();
+      return cs;
+    };
+    if (auto q = prepare(std::string(stmt::sum_reporters))) {
+      q->bind(4, top);
+      while (q->step() == SQLITE_ROW)
+        out["reporters"].push_back({{"key", q->text(0)},
+                                    {"reports", q->i64(3)},
+                                    {"packets", q->i64(4)},
+                                    {"bytes", q->i64(5)},
+                                    {"first", seconds(q->i64(6))},
+                                    {"last", seconds(q->i64(7))},
+                                    {"contact", {{"email", q->text(1)}, {"identity", q->text(2)}}},
+                                    {"other_contacts", others(q->text(0), q->text(1), q->text(2))},
+                                    {"exporters", q->i64(8)}});
+    }
+
+    // Volume over time, by flow start time, in buckets of a whole number of periods.
+    std::int64_t bucket = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
+    bucket = std::max({bucket, res, (t1 - t0 + res) / 120});
+    bucket = (bucket + res - 1) / res * res;
+    out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
+    {
+      std::map<std::int64_t, json> points;
+      if (auto q = prepare(std::string(stmt::sum_series))) {
+        q->bind(4, bucket);
+        while (q->step() == SQLITE_ROW)
+          points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
+                               {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
+      }
+      if (auto q = prepare(std::string(stmt::sum_series_keys))) {
+        q->bind(4, bucket);
+        while (q->step() == SQLITE_ROW)
+          if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
+      }
+      for (auto& [b, p] : points) out["series"].push_back(std::move(p));
+    }
+
+    // The top sources of traffic toward me, and the networks on their path (with the contact each
+    // signed into its reports about the source).
+    if (auto q = prepare(std::string(stmt::sum_sources))) {
+      q->bind(4, top);
+      auto keys = prepare(std::string(stmt::sum_source_keys));
+      auto path = prepare(std::string(stmt::sum_path));
+      while (q->step() == SQLITE_ROW) {
+        const std::string saddr = q->text(0);
+        std::int64_t n_keys = 0;
+        if (keys) {
+          keys->bind(4, saddr);
+          if (keys->step() == SQLITE_ROW) n_keys = keys->i64(0);
+          keys->reset();
+        }
+        json networks = json::array();
+        if (path) {
+          path->bind(4, saddr);
+          while (path->step() == SQLITE_ROW)
+            networks.push_back({{"key", path->text(0)},
+                                {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
+                                {"other_contacts", others(path->text(0), path->text(1), path->text(2))},
+                                {"exporter", path->text(3)},
+                                {"input", path->i64(4)},
+                                {"src_as", path->i64(5)},
+                                {"reports", path->i64(6)}});
+          path->reset();
+        }
+        out["top_sources"].push_back({{"saddr", saddr},
+                                      {"reports", q->i64(1)},
+                                      {"packets", q->i64(2)},
+                                      {"bytes", q->i64(3)},
+                                      {"keys", n_keys},
+                                      {"seen_by", networks}});
+      }
+    }
+
+    // Reports toward me whose flow time is implausible (or whose report time was flagged): kept out
+    // of the charts, listed apart (the newest).
+    out["flagged"]["reports"] = db.scalar("SELECT COUNT(*) FROM reports WHERE chart = 2").value_or(0);
+    if (auto q = db.prepare("SELECT " + report_columns() + " FROM reports WHERE chart = 2 ORDER BY id DESC LIMIT 20")) {
+      const ReportColumns columns(*q);
+      while (q->step() == SQLITE_ROW) out["flagged"]["newest"].push_back(report_row(*q, columns, false));
+    }
+    return out;
+  });
 }
 
-json SqliteQueries::spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck, std::int64_t limit) {
-  std::lock_guard lock(mutex_);
-  json out;
-  json prefixes = json::array();
-  for (const auto& p : my_prefixes) prefixes.push_back(p.to_string());
-  out["my_prefixes"] = prefixes;
-  out["suspects"] = json::array();
-  json counts = {{"seen", 0}, {"suspect", 0}, {"unknown", 0}};
-  if (my_prefixes.empty()) {
-    out["counts"] = counts;
-    out["note"] = "no --my-prefix configured: nothing is known to be mine";
-    return out;
-  }
-  Where w;
-  w.prefixes("saddr_bin", my_prefixes);
-  auto q = db_.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
-  if (!q) return {{"error", q.error()}};
-  w.bind(*q);
-  q->bind(static_cast<int>(w.args.size()) + 1, std::clamp<std::int64_t>(limit, 1, 10 * kMaxLimit));
-  std::size_t listed = 0;
-  const ReportColumns columns(*q);
-  while (q->step() == SQLITE_ROW) {
-    const ReportFields f = read_fields(*q, columns);
-    const FlowTuple t{f.saddr, f.daddr, static_cast<std::uint16_t>(f.sport), static_cast<std::uint16_t>(f.dport),
-                      static_cast<std::uint8_t>(f.protocol)};
-    auto stored = static_cast<SpoofStatus>(q->i64(columns.spoof));
-    if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;  // stored before the prefix was mine
-    const SpoofStatus now = recheck ? recheck(t, f.stime, f.etime, stored) : stored;
-    const char* name = to_string(now);
-    counts[name] = counts[name].get<std::int64_t>() + 1;
-    if (now == SpoofStatus::suspect && listed < static_cast<std::size_t>(kMaxLimit)) {
-      json r = report_row(*q, columns, false);
-      r["spoof"] = name;
-      out["suspects"].push_back(std::move(r));
-      ++listed;
+json SqliteQueries::spoofing(const SpoofQuery& sq, const SpoofRecheck& recheck) {
+  return run([&](sql::Db& db) -> json {
+    json out;
+    json prefixes = json::array();
+    for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
+    out["my_prefixes"] = prefixes;
+    out["suspects"] = json::array();
+    out["since"] = sq.since ? json(*sq.since) : json(nullptr);
+    out["until"] = sq.until ? json(*sq.until) : json(nullptr);
+    json counts = {{"seen", 0}, {"suspect", 0}, {"unknown", 0}};
+    if (sq.my_prefixes.empty()) {
+      out["counts"] = counts;
+      out["note"] = "no --my-prefix configured: nothing is known to be mine";
+      return out;
     }
-  }
-  out["counts"] = counts;
-  return out;
+    auto add = [&](SpoofStatus st, std::int64_t n) {
+      if (st == SpoofStatus::not_mine) st = SpoofStatus::unknown;  // stored before the prefix was mine
+      const char* name = to_string(st);
+      counts[name] = counts[name].get<std::int64_t>() + n;
+    };
+    // Every report from my prefixes in the range, through the index on (spoof, saddr_bin,
+    // received_ns): `seen` verdicts are counted as stored; the others are judged again, since my
+    // exports may have arrived after them (up to kMaxRejudged, newest first; the rest as stored).
+    auto where = [&](std::string_view verdicts) {
+      Where w;
+      w.add("spoof IN (" + std::string(verdicts) + ")");
+      w.prefixes("saddr_bin", sq.my_prefixes);
+      if (sq.since) {
+        w.add("received_ns >= ?");
+        w.args.emplace_back(to_ns(*sq.since));
+      }
+      if (sq.until) {
+        w.add("received_ns <= ?");
+        w.args.emplace_back(to_ns(*sq.until));
+      }
+      return w;
+    };
+    const Where all = where("-1, 0, 1, 2");
+    if (auto q = db.prepare("SELECT spoof, COUNT(*) FROM reports" + all.sql + " GROUP BY spoof")) {
+      all.bind(*q);
+      while (q->step() == SQLITE_ROW)
+        if (q->i64(0) == static_cast<std::int8_t>(SpoofStatus::seen)) add(SpoofStatus::seen, q->i64(1));
+    } else {
+      return {{"error", q.error()}};
+    }
+    const Where open_verdicts = where("-1, 1, 2");
+    auto q = db.prepare("SELECT " + report_columns() + " FROM reports" + open_verdicts.sql + " LIMIT ?");
+    if (!q) return {{"error", q.error()}};
+    open_verdicts.bind(*q);
+    q->bind(static_cast<int>(open_verdicts.args.size()) + 1, kMaxRejudged);
+    const ReportColumns columns(*q);
+    std::vector<std::int64_t> suspects;
+    std::int64_t judged = 0;
+    std::map<std::int64_t, std::int64_t> judged_by_stored;  // stored verdict -> reports judged again
+    while (q->step() == SQLITE_ROW) {
+      ++judged;
+      const ReportFields f = read_fields(*q, columns);
+      const FlowTuple t{f.saddr, f.daddr, static_cast<std::uint16_t>(f.sport), static_cast<std::uint16_t>(f.dport),
+                        static_cast<std::uint8_t>(f.protocol)};
+      ++judged_by_stored[q->i64(columns.spoof)];
+      auto stored = static_cast<SpoofStatus>(q->i64(columns.spoof));
+      if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;
+      const SpoofStatus now = recheck ? recheck(t, f.stime, f.etime, stored) : stored;
+      add(now, 1);
+      if (now == SpoofStatus::suspect) suspects.push_back(q->i64(columns.id));
+    }
+    q->reset();
+    out["judged"] = judged;
+    out["judged_all"] = judged < kMaxRejudged;
+    if (judged >= kMaxRejudged) {
+      // Those not judged again count by their stored verdicts.
+      if (auto c = db.prepare("SELECT spoof, COUNT(*) FROM reports" + open_verdicts.sql + " GROUP BY spoof")) {
+        open_verdicts.bind(*c);
+        while (c->step() == SQLITE_ROW)
+          add(static_cast<SpoofStatus>(c->i64(0)), c->i64(1) - judged_by_stored[c->i64(0)]);
+      }
+    }
+    // The newest suspects, listed with the report they come from.
+    std::sort(suspects.begin(), suspects.end(), std::greater<>());
+    suspects.resize(std::min<std::size_t>(suspects.size(), static_cast<std::size_t>(clamp_limit(sq.limit))));
+    if (auto row = db.prepare("SELECT " + report_columns() + " FROM reports WHERE id = ?1")) {
+      const ReportColumns rc(*row);
+      for (const std::int64_t id : suspects) {
+        row->bind(1, id);
+        if (row->step() == SQLITE_ROW) {
+          json r = report_row(*row, rc, false);
+          r["spoof"] = "suspect";
+          out["suspects"].push_back(std::move(r));
+        }
+        row->reset();
+      }
+    }
+    out["counts"] = counts;
+    return out;
+  });
 }
 
 }  // namespace overflowd::store

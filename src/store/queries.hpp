@@ -2,6 +2,8 @@
 // read while the writer writes). Every list is bounded: limits are capped at kMaxLimit.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -34,12 +36,23 @@ struct ReportFilter {
   bool raw = false;  // include the signed message and signature (the compact form)
 };
 
+// Answered from the roll-ups (rollups.hpp): reports toward my prefixes with plausible times, by
+// flow start time; those with implausible times are counted and listed apart ("flagged").
 struct SummaryQuery {
   std::vector<Cidr> my_prefixes;
-  std::optional<double> since, until;  // receive time, Unix seconds
+  std::optional<double> since, until;  // flow start time, Unix seconds (default: all that is rolled up)
   std::int64_t bucket_s = 0;           // 0: chosen to give at most ~120 buckets
   std::int64_t top = 20;
 };
+
+struct SpoofQuery {
+  std::vector<Cidr> my_prefixes;
+  std::optional<double> since, until;  // receive time, Unix seconds: every report in the range counts
+  std::int64_t limit = 1000;           // suspects listed (newest first), at most kMaxLimit
+};
+// Reports from my prefixes whose stored verdict is not `seen` are judged again one by one, up to
+// this many per request (newest verdicts first); beyond, they count as stored.
+inline constexpr std::int64_t kMaxRejudged = 200'000;
 
 // Re-judges a stored verdict against my own exports as they are now (they may arrive after a
 // report); returns the stored verdict when it cannot judge.
@@ -55,14 +68,16 @@ public:
   [[nodiscard]] virtual nlohmann::json invalid(std::int64_t limit) = 0;
   [[nodiscard]] virtual nlohmann::json counters() = 0;
   [[nodiscard]] virtual nlohmann::json summary(const SummaryQuery& q) = 0;
-  [[nodiscard]] virtual nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
-                                                std::int64_t limit) = 0;
+  [[nodiscard]] virtual nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) = 0;
 };
 
-// The SQLite implementation: one connection of its own (WAL lets it read while the writer writes).
+// The SQLite implementation: read connections of its own (WAL lets them read while the writer writes).
 class SqliteQueries final : public ReportQueries {
 public:
-  [[nodiscard]] static std::expected<std::unique_ptr<SqliteQueries>, std::string> open(const std::string& path);
+  // `connections` read connections of their own (WAL readers: requests read side by side, and a
+  // slow one holds only its own); each query is interrupted past `time_limit` (an error answer).
+  [[nodiscard]] static std::expected<std::unique_ptr<SqliteQueries>, std::string> open(
+      const std::string& path, std::size_t connections = 4, std::chrono::milliseconds time_limit = std::chrono::seconds(2));
 
   [[nodiscard]] nlohmann::json reports(const ReportFilter& f) override;
   [[nodiscard]] nlohmann::json keys(const std::string& key, std::int64_t limit) override;
@@ -70,13 +85,24 @@ public:
   [[nodiscard]] nlohmann::json invalid(std::int64_t limit) override;
   [[nodiscard]] nlohmann::json counters() override;
   [[nodiscard]] nlohmann::json summary(const SummaryQuery& q) override;
-  [[nodiscard]] nlohmann::json spoofing(const std::vector<Cidr>& my_prefixes, const SpoofRecheck& recheck,
-                                        std::int64_t limit) override;
+  [[nodiscard]] nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) override;
 
 private:
-  explicit SqliteQueries(sql::Db db) : db_(std::move(db)) {}
-  sql::Db db_;
-  std::mutex mutex_;  // one connection, used by one request at a time
+  struct Connection {
+    explicit Connection(sql::Db d) : db(std::move(d)) {}
+    sql::Db db;
+    std::chrono::steady_clock::time_point deadline{};
+    bool timed_out = false;
+  };
+  explicit SqliteQueries(std::chrono::milliseconds time_limit) : time_limit_(time_limit) {}
+  // Runs `query` on a free connection (waiting for one), under the time limit.
+  [[nodiscard]] nlohmann::json run(const std::function<nlohmann::json(sql::Db&)>& query);
+
+  std::chrono::milliseconds time_limit_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::mutex mutex_;  // guards free_
+  std::condition_variable has_free_;
+  std::vector<Connection*> free_;
 };
 
 }  // namespace overflowd::store

@@ -13,6 +13,7 @@
 
 #include "core/clock.hpp"
 #include "receive/item.hpp"
+#include "receive/prefix.hpp"
 
 namespace overflowd::store {
 
@@ -33,10 +34,21 @@ struct StoreConfig {
   std::string path;
   std::int64_t retention_s = 30 * 86'400;  // reports, invalid inputs and alerts older than this go; 0: no age limit
   std::int64_t max_reports = 1'000'000;    // 0: no count limit
-  std::int64_t max_invalid = 10'000;
+  std::int64_t max_invalid = 10'000;       // enforced as each batch is stored (the oldest go)
+  // Refused inputs stored whole per second; beyond, one in kInvalidSampling is stored, its raw
+  // bytes cut to kInvalidSampledBytes (every one is still counted by reason). 0: no limit.
+  std::int64_t invalid_per_s = 100;
+  std::int64_t max_db_mib = 0;             // the database's live pages; 0: no bound
   std::int64_t max_alerts = 100'000;
   std::int64_t max_keys = 1'000'000;
   std::int64_t max_per_key = 10'000;  // distinct exporters / prefixes / contacts remembered per key
+  // The summaries' roll-ups (rollups.hpp) count reports toward these prefixes whose flow start
+  // time lies within [received - past, received + future] (and whose report time was not flagged).
+  // The past bound is wide: captures replayed years later are real flows; a clock at 1970 (or an
+  // unset RTC's 2000) is not.
+  std::vector<receive::Cidr> my_prefixes;
+  std::int64_t chart_max_past_ms = 3650LL * 86'400'000;
+  std::int64_t chart_max_future_ms = 86'400'000;
   bool durable = true;                // synchronous=FULL: a committed batch survives a crash
   const core::Clock* clock = &core::system_clock();  // the time alerts are created at
 };
@@ -73,6 +85,9 @@ public:
       std::span<const Item> items, const std::map<std::string, std::int64_t>& counters) = 0;
   // Deletes what is older than the retention or beyond the caps (StoreConfig).
   [[nodiscard]] virtual std::expected<RetentionResult, std::string> enforce_retention(std::int64_t now_ns) = 0;
+  // Deletes the oldest refused inputs, then the oldest reports, while the database is over its size
+  // bound, and gives the freed pages back to the file system. Called after each batch.
+  [[nodiscard]] virtual std::expected<std::int64_t, std::string> enforce_size() { return 0; }
 };
 
 }  // namespace overflowd::store

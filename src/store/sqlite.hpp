@@ -101,6 +101,7 @@ public:
     sqlite3_clear_bindings(stmt_);
   }
 
+  [[nodiscard]] int column_count() const noexcept { return sqlite3_column_count(stmt_); }
   [[nodiscard]] bool is_null(int col) const noexcept { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   [[nodiscard]] std::int64_t i64(int col) const noexcept { return sqlite3_column_int64(stmt_, col); }
   [[nodiscard]] double f64(int col) const noexcept { return sqlite3_column_double(stmt_, col); }

@@ -36,31 +36,80 @@ inline constexpr std::string_view count_contacts = "SELECT COUNT(*) FROM key_con
 inline constexpr std::string_view count_recent_alerts =
     "SELECT COUNT(*) FROM alerts WHERE key = ?1 AND created_ns >= ?2";
 
+// My own exports' flows, bounded by age (?1: the oldest end time kept) and count (?1: how many go).
+inline constexpr std::string_view own_flows_older = "DELETE FROM own_flows WHERE etime_ms < ?1";
+inline constexpr std::string_view own_flows_oldest =
+    "DELETE FROM own_flows WHERE (hash, etime_ms) IN (SELECT hash, etime_ms FROM own_flows ORDER BY etime_ms LIMIT ?1)";
+// The refused inputs beyond the cap (?1: the newest id less max_invalid), deleted at each commit.
+inline constexpr std::string_view trim_invalid = "DELETE FROM invalid WHERE id <= ?1";
+// The stored suspects to judge again (?1: the suspect verdict), newest first.
+inline constexpr std::string_view stored_suspects =
+    "SELECT id, saddr, daddr, sport, dport, protocol, stime, etime FROM reports WHERE spoof = ?1 AND received_ns >= ?2"
+    " ORDER BY received_ns DESC LIMIT ?3";
+
 // API (queries.cpp).
 inline constexpr std::string_view key_contacts =
     "SELECT email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?1"
     " ORDER BY first_seen_ns LIMIT 50";
-inline constexpr std::string_view key_alert_count = "SELECT COUNT(*) FROM alerts WHERE key = ?1";
 inline constexpr std::string_view keys_all =
-    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
+    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity, alerts FROM keys"
     " WHERE ?1 = '' ORDER BY last_seen_ns DESC LIMIT ?2";
 inline constexpr std::string_view keys_one =
-    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity FROM keys"
+    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity, alerts FROM keys"
     " WHERE key = ?1 ORDER BY last_seen_ns DESC LIMIT ?2";
 inline constexpr std::string_view alerts_all =
     "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE ?1 = '' ORDER BY id DESC LIMIT ?2";
 inline constexpr std::string_view alerts_one =
     "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT ?2";
 
+// The summary, from the roll-ups (rollups.hpp): ?1 the resolution, ?2..?3 the range of periods.
+inline constexpr std::string_view sum_first =
+    "SELECT MIN(t) FROM sum_time WHERE res = ?1 AND t BETWEEN ?2 AND ?3";
+inline constexpr std::string_view sum_last =
+    "SELECT MAX(t) FROM sum_time WHERE res = ?1 AND t BETWEEN ?2 AND ?3";
+inline constexpr std::string_view sum_totals =
+    "SELECT COALESCE(SUM(reports), 0), COALESCE(SUM(packets), 0), COALESCE(SUM(bytes), 0) FROM sum_time" " WHERE res = ?1 AND t BETWEEN ?2 AND ?3";
+inline constexpr std::string_view sum_keys =
+    "SELECT COUNT(DISTINCT key) FROM sum_key WHERE res = ?1 AND t BETWEEN ?2 AND ?3";
+inline constexpr std::string_view sum_reporters =
+    "SELECT s.key, s.email, s.identity, SUM(s.reports), SUM(s.packets), SUM(s.bytes), MIN(s.first_ns)," " MAX(s.last_ns), (SELECT exporters FROM keys k WHERE k.key = s.key) FROM sum_key s" " WHERE s.res = ?1 AND s.t BETWEEN ?2 AND ?3 GROUP BY s.key, s.email, s.identity ORDER BY 4 DESC LIMIT ?4";
+inline constexpr std::string_view sum_series =
+    "SELECT (t - ?2) / ?4, SUM(reports), SUM(packets), SUM(bytes) FROM sum_time" " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 GROUP BY 1 ORDER BY 1";
+inline constexpr std::string_view sum_series_keys =
+    "SELECT (t - ?2) / ?4, COUNT(DISTINCT key) FROM sum_key WHERE res = ?1 AND t BETWEEN ?2 AND ?3" " GROUP BY 1";
+inline constexpr std::string_view sum_sources =
+    "SELECT saddr, SUM(reports), SUM(packets), SUM(bytes) FROM sum_source" " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 GROUP BY saddr ORDER BY 3 DESC, 2 DESC LIMIT ?4";
+inline constexpr std::string_view sum_source_keys =
+    "SELECT COUNT(DISTINCT key) FROM sum_path WHERE res = ?1 AND saddr = ?4 AND t BETWEEN ?2 AND ?3";
+inline constexpr std::string_view sum_path =
+    "SELECT key, email, identity, exporter, input_if, src_as, SUM(reports) FROM sum_path" " WHERE res = ?1 AND saddr = ?4 AND t BETWEEN ?2 AND ?3" " GROUP BY key, email, identity, exporter, input_if, src_as ORDER BY 7 DESC LIMIT 10";
+// The reports kept out of the charts (the column list is the API's; the plan is the same).
+inline constexpr std::string_view flagged_newest = "SELECT id, stime FROM reports WHERE chart = 2 ORDER BY id DESC LIMIT 20";
+inline constexpr std::string_view flagged_count = "SELECT COUNT(*) FROM reports WHERE chart = 2";
+// The spoofing view over one prefix (the API ORs one such range per prefix).
+inline constexpr std::string_view spoof_counts =
+    "SELECT spoof, COUNT(*) FROM reports WHERE spoof IN (-1, 0, 1, 2) AND (saddr_bin BETWEEN ?1 AND ?2)"
+    " AND received_ns >= ?3 AND received_ns <= ?4 GROUP BY spoof";
+inline constexpr std::string_view spoof_open =
+    "SELECT id FROM reports WHERE spoof IN (-1, 1, 2) AND (saddr_bin BETWEEN ?1 AND ?2) AND received_ns >= ?3 LIMIT ?4";
+
 struct Planned {
   std::string_view sql;
   // Walks a table in its rowid order under a LIMIT (SCAN <table> with no index is expected).
   bool rowid_walk = false;
+  // Aggregates a bounded set of indexed rows (a GROUP BY, DISTINCT or ORDER BY over them may use a
+  // temporary B-tree; a full scan is still refused).
+  bool grouped = false;
 };
 inline constexpr std::array kPlanned = {
     Planned{select_key},     Planned{update_contact}, Planned{other_keys_identity}, Planned{other_keys_email},
     Planned{over_email},     Planned{over_identity},  Planned{delete_contact},      Planned{count_contacts},
-    Planned{count_recent_alerts}, Planned{key_contacts}, Planned{key_alert_count},  Planned{keys_all},
-    Planned{keys_one},       Planned{alerts_all, true}, Planned{alerts_one}};
+    Planned{count_recent_alerts}, Planned{key_contacts},  Planned{keys_all},
+    Planned{keys_one},       Planned{alerts_all, true}, Planned{alerts_one},
+    Planned{sum_first}, Planned{sum_last}, Planned{sum_totals}, Planned{sum_keys, false, true},
+    Planned{sum_reporters, false, true}, Planned{sum_series, false, true}, Planned{sum_series_keys, false, true},
+    Planned{sum_sources, false, true}, Planned{sum_source_keys, false, true}, Planned{sum_path, false, true},
+    Planned{flagged_newest}, Planned{flagged_count}, Planned{spoof_counts, false, true}, Planned{spoof_open},
+    Planned{own_flows_older}, Planned{trim_invalid}, Planned{own_flows_oldest}, Planned{stored_suspects}};
 
 }  // namespace overflowd::store::stmt

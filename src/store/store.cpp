@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <set>
+#include <utility>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "receive/prefix.hpp"
 #include "core/clock.hpp"
 #include "core/sodium.hpp"
+#include "store/rollups.hpp"
 #include "store/statements.hpp"
 
 namespace overflowd::store {
@@ -21,11 +23,15 @@ using namespace receive;
 
 namespace {
 
-// Migration i (1-based) brings a database from user_version i-1 to i. Never edit a released one:
-// add the next.
-constexpr const char* kMigrations[] = {
-    // 1: reports, refused inputs, counters.
-    R"sql(
+// The schema's history as data: each step brings a database from user_version `version - 1` to
+// `version`, in one transaction; migrate() walks the table. Never edit a released step: add the next.
+struct Migration {
+  int version;
+  std::string_view what;
+  std::string_view sql;
+};
+constexpr Migration kMigrations[] = {
+    {1, "reports, refused inputs, counters", R"sql(
 CREATE TABLE reports(
   id INTEGER PRIMARY KEY,
   digest BLOB NOT NULL UNIQUE,
@@ -64,9 +70,8 @@ CREATE TABLE invalid(
   reason TEXT NOT NULL,
   raw BLOB NOT NULL);
 CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-)sql",
-    // 2: key continuity and alerts (filled from the reports already stored), spoofing verdicts.
-    R"sql(
+)sql"},
+    {2, "key continuity and alerts (filled from the reports already stored), spoofing verdicts", R"sql(
 CREATE TABLE keys(
   key TEXT PRIMARY KEY,
   first_seen_ns INTEGER NOT NULL,
@@ -111,10 +116,9 @@ UPDATE keys SET
   exporters = (SELECT COUNT(*) FROM key_exporters e WHERE e.key = keys.key),
   email = COALESCE((SELECT email FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), ''),
   identity = COALESCE((SELECT identity FROM reports r WHERE r.key = keys.key ORDER BY id DESC LIMIT 1), '');
-)sql",
-    // 3: indexes for every per-report, per-key and API query (statements.hpp; the continuity check
-    // walks an email's or identity's keys in first-seen order instead of sorting them).
-    R"sql(
+)sql"},
+    // The continuity check walks an email's or identity's keys in first-seen order instead of sorting them.
+    {3, "indexes for every per-report, per-key and API query (statements.hpp)", R"sql(
 DROP INDEX key_contacts_identity;
 DROP INDEX key_contacts_email;
 CREATE INDEX key_contacts_identity ON key_contacts(identity, first_seen_ns, key, email);
@@ -124,21 +128,63 @@ CREATE INDEX alerts_key ON alerts(key, id);
 CREATE INDEX alerts_key_created ON alerts(key, created_ns);
 CREATE INDEX alerts_created ON alerts(created_ns);
 CREATE INDEX invalid_received ON invalid(received_ns);
-)sql",
-    // 4: the report's class and its reasons' classes (the sender's suspicion policy, issue 16).
-    R"sql(
+)sql"},
+    // The spoofing view counts and re-judges the reports from my prefixes by verdict in a time
+    // range (not the newest N); the writer re-judges stored suspects when my exports catch up.
+    {4, "my own exports' flows persisted (the spoof window survives a restart); reports indexed by verdict", R"sql(
+CREATE TABLE own_flows(
+  hash INTEGER NOT NULL,
+  etime_ms INTEGER NOT NULL,
+  PRIMARY KEY(hash, etime_ms)) WITHOUT ROWID;
+CREATE INDEX own_flows_etime ON own_flows(etime_ms);
+CREATE INDEX reports_spoof ON reports(spoof, saddr_bin, received_ns);
+CREATE INDEX reports_spoof_received ON reports(spoof, received_ns);
+)sql"},
+    {5, "the flow's TCP flags, ToS and next hop kept (report schema rows)", R"sql(
+ALTER TABLE reports ADD COLUMN tcp_flags INTEGER;
+ALTER TABLE reports ADD COLUMN tos INTEGER;
+ALTER TABLE reports ADD COLUMN nexthop TEXT NOT NULL DEFAULT '';
+)sql"},
+    // rollups.hpp. chart: 0 not toward my prefixes, 1 rolled up, 2 toward my prefixes with an
+    // implausible time (listed apart). The roll-ups are filled at open() (rebuild_rollups).
+    {6, "summaries from roll-ups the writer keeps; reports toward my prefixes charted or flagged", R"sql(
+ALTER TABLE reports ADD COLUMN chart INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX reports_chart ON reports(chart, id);
+CREATE TABLE rollup_state(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sum_time(res INTEGER NOT NULL, t INTEGER NOT NULL, reports INTEGER NOT NULL, packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, PRIMARY KEY(res, t)) WITHOUT ROWID;
+CREATE TABLE sum_key(res INTEGER NOT NULL, t INTEGER NOT NULL, key TEXT NOT NULL, email TEXT NOT NULL,
+  identity TEXT NOT NULL, reports INTEGER NOT NULL, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, PRIMARY KEY(res, t, key, email, identity)) WITHOUT ROWID;
+CREATE TABLE sum_source(res INTEGER NOT NULL, t INTEGER NOT NULL, saddr TEXT NOT NULL, reports INTEGER NOT NULL,
+  packets INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(res, t, saddr)) WITHOUT ROWID;
+CREATE TABLE sum_path(res INTEGER NOT NULL, saddr TEXT NOT NULL, t INTEGER NOT NULL, key TEXT NOT NULL,
+  email TEXT NOT NULL, identity TEXT NOT NULL, exporter TEXT NOT NULL, input_if INTEGER NOT NULL,
+  src_as INTEGER NOT NULL, reports INTEGER NOT NULL,
+  PRIMARY KEY(res, saddr, t, key, email, identity, exporter, input_if, src_as)) WITHOUT ROWID;
+)sql"},
+    {7, "a key's alert count on its row (/api/keys counted every alert of every key listed)", R"sql(
+ALTER TABLE keys ADD COLUMN alerts INTEGER NOT NULL DEFAULT 0;
+UPDATE keys SET alerts = (SELECT COUNT(*) FROM alerts a WHERE a.key = keys.key);
+)sql"},
+    {8, "the report's class and its reasons' classes (the sender's suspicion policy)", R"sql(
 ALTER TABLE reports ADD COLUMN class TEXT NOT NULL DEFAULT '';
 ALTER TABLE reports ADD COLUMN reasons TEXT NOT NULL DEFAULT '';
 UPDATE reports SET class = json_extract(message, '$.metadata.class')
   WHERE json_valid(message) AND json_type(message, '$.metadata.class') = 'text';
 CREATE INDEX reports_class ON reports(class, id);
-)sql",
-    // 5: the encryption mode: the kid of the key a sealed report was opened with ('' for a plain one).
-    R"sql(
+)sql"},
+    {9, "the encryption mode: the kid of the key a sealed report was opened with ('' for a plain one)", R"sql(
 ALTER TABLE reports ADD COLUMN kid TEXT NOT NULL DEFAULT '';
-)sql",
+)sql"},
 };
-static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
+constexpr bool steps_in_order() {
+  int v = 0;
+  for (const Migration& m : kMigrations)
+    if (m.version != ++v) return false;
+  return v == SqliteStore::kSchemaVersion;
+}
+static_assert(steps_in_order(), "kMigrations: versions 1..kSchemaVersion, in order, none missing");
 
 
 std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }
@@ -166,13 +212,15 @@ std::expected<void, std::string> SqliteStore::migrate(sql::Db& db, int target) {
   if (*have > kSchemaVersion)
     return std::unexpected("the database has schema version " + std::to_string(*have) + ", newer than this overflowd (" +
                            std::to_string(kSchemaVersion) + "): refusing to touch it");
-  for (int v = *have + 1; v <= std::min(target, kSchemaVersion); ++v) {
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *have || m.version > target) continue;
     std::string sql = "BEGIN IMMEDIATE;\n";
-    sql += kMigrations[v - 1];
-    sql += "PRAGMA user_version = " + std::to_string(v) + ";\nCOMMIT;";
+    sql += m.sql;
+    sql += "PRAGMA user_version = " + std::to_string(m.version) + ";\nCOMMIT;";
     if (auto r = db.exec(sql); !r) {
       (void)db.exec("ROLLBACK");
-      return std::unexpected("schema migration to version " + std::to_string(v) + " failed: " + r.error());
+      return std::unexpected("schema migration to version " + std::to_string(m.version) + " (" + std::string(m.what) +
+                             ") failed: " + r.error());
     }
   }
   return {};
@@ -184,7 +232,7 @@ struct SqliteStore::Statements {
   // its text and sortable form are bound from without a copy.
   struct ReportInsert {
     int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
-        time_flag = 0, spoof = 0, kid = 0;
+        time_flag = 0, spoof = 0, kid = 0, chart = 0;
     std::vector<int> field, field_bin;
     std::vector<std::array<char, core::IpAddress::kMaxText>> text;
     std::vector<receive::Key16> bin;
@@ -194,13 +242,15 @@ struct SqliteStore::Statements {
   sql::Stmt insert_contact, update_contact, other_keys_identity, other_keys_email;
   sql::Stmt insert_exporter, insert_prefix, insert_alert;
   sql::Stmt over_email, over_identity, delete_contact, count_contacts, count_recent_alerts;
+  std::vector<sql::Stmt> rollup_add;  // per roll-up table: adds the reports with ids in [?1, ?2]
+  sql::Stmt trim_invalid;
 };
 
 std::expected<void, std::string> SqliteStore::prepare_statements() {
   auto st = std::make_shared<Statements>();
   // The reports table's columns: the receiver's own, then the report schema's.
-  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid";
-  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof, :kid";
+  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid, chart";
+  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof, :kid, :chart";
   for (const report::SchemaField& field : report::report_schema()) {
     if (field.column.empty()) continue;
     for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
@@ -217,6 +267,7 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
   const Def defs[] = {
       {&st->insert_report, report_insert},
       {&st->count_duplicate, "UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1"},
+      {&st->trim_invalid, stmt::trim_invalid},
       {&st->insert_invalid, "INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5)"},
       {&st->add_counter,
        "INSERT INTO counters(name, value) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2"},
@@ -225,7 +276,7 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
        "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')"},
       {&st->update_key,
        "UPDATE keys SET last_seen_ns = MAX(last_seen_ns, ?2), reports = reports + ?3, exporters = ?4, prefixes = ?5,"
-       " email = ?6, identity = ?7 WHERE key = ?1"},
+       " email = ?6, identity = ?7, alerts = alerts + ?8 WHERE key = ?1"},
       {&st->insert_contact,
        "INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
@@ -251,7 +302,7 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
   for (auto [into, name] : {std::pair{&r.digest, "digest"}, {&r.received_ns, "received_ns"}, {&r.input, "input"},
                             {&r.peer, "peer"}, {&r.form, "form"}, {&r.key, "key"}, {&r.signature, "signature"},
                             {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"},
-                            {&r.kid, "kid"}})
+                            {&r.kid, "kid"}, {&r.chart, "chart"}})
     *into = ins.parameter(name);
   const auto schema = report::report_schema();
   r.text.resize(schema.size());
@@ -260,8 +311,73 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
     r.field.push_back(field.column.empty() ? 0 : ins.parameter(field.column));
     r.field_bin.push_back(field.range_index ? ins.parameter(std::string(field.column) + "_bin") : 0);
   }
+  for (const rollup::Table& t : rollup::tables()) {
+    auto add = db_.prepare(rollup::add(t, "r.id BETWEEN ?1 AND ?2"));
+    if (!add) return std::unexpected(add.error());
+    st->rollup_add.push_back(std::move(*add));
+  }
+  if (auto made = db_.exec("CREATE TEMP TABLE IF NOT EXISTS gone(id INTEGER PRIMARY KEY)"); !made) return std::unexpected(made.error());
   st_ = std::move(st);
   return {};
+}
+
+std::int64_t SqliteStore::chart_of(const Accepted& acc, std::int64_t received_ns) const {
+  const core::IpAddress& d = acc.fields.daddr;
+  if (d.empty() || std::none_of(config_.my_prefixes.begin(), config_.my_prefixes.end(), [&](const receive::Cidr& p) { return p.contains(d); }))
+    return 0;
+  const std::int64_t received_ms = received_ns / 1'000'000, stime = acc.fields.stime;
+  const bool plausible = acc.time_flag == TimeFlag::ok && stime >= received_ms - config_.chart_max_past_ms &&
+                         stime <= received_ms + config_.chart_max_future_ms;
+  return plausible ? 1 : 2;
+}
+
+std::string SqliteStore::rollup_basis() const {
+  std::string basis = "past_ms=" + std::to_string(config_.chart_max_past_ms) +
+                      ";future_ms=" + std::to_string(config_.chart_max_future_ms) + ";prefixes=";
+  for (const auto& p : config_.my_prefixes) basis += p.to_string() + ",";
+  return basis;
+}
+
+std::expected<bool, std::string> SqliteStore::rebuild_rollups(bool always) {
+  const std::string basis = rollup_basis();
+  if (!always) {
+    auto q = db_.prepare("SELECT value FROM rollup_state WHERE name = 'basis'");
+    if (!q) return std::unexpected(q.error());
+    if (q->step() == SQLITE_ROW && q->text(0) == basis) return false;
+  }
+  // Which reports are toward my prefixes, and which of those have a plausible time: as chart_of().
+  std::string mine = "0";
+  for (std::size_t i = 0; i < config_.my_prefixes.size(); ++i)
+    mine += " OR daddr_bin BETWEEN ?" + std::to_string(2 * i + 3) + " AND ?" + std::to_string(2 * i + 4);
+  auto mark = db_.prepare("UPDATE reports SET chart = CASE WHEN time_flag = 0 AND stime BETWEEN received_ns / 1000000 - ?1"
+                          " AND received_ns / 1000000 + ?2 THEN 1 ELSE 2 END WHERE " + mine);
+  if (!mark) return std::unexpected(mark.error());
+  mark->bind(1, config_.chart_max_past_ms).bind(2, config_.chart_max_future_ms);
+  for (std::size_t i = 0; i < config_.my_prefixes.size(); ++i) {
+    const Key16 lo = low(config_.my_prefixes[i]), hi = high(config_.my_prefixes[i]);
+    mark->bind_blob(static_cast<int>(2 * i + 3), lo).bind_blob(static_cast<int>(2 * i + 4), hi);
+  }
+  if (auto r = db_.exec("BEGIN IMMEDIATE; UPDATE reports SET chart = 0 WHERE chart <> 0;"); !r) {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(r.error());
+  }
+  std::string sql;
+  for (const rollup::Table& t : rollup::tables()) sql += "DELETE FROM " + std::string(t.name) + ";";
+  if (!mark->run() || !db_.exec(sql)) {
+    const std::string why = db_.error();
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(why);
+  }
+  sql.clear();
+  for (const rollup::Table& t : rollup::tables()) sql += rollup::add(t, "1") + ";";
+  auto state = db_.prepare("INSERT OR REPLACE INTO rollup_state(name, value) VALUES('basis', ?1)");
+  if (!db_.exec(sql) || !state || !state->bind(1, basis).run()) {
+    const std::string why = db_.error();
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(why);
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+  return true;
 }
 
 std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const StoreConfig& config) {
@@ -272,16 +388,25 @@ std::expected<std::unique_ptr<SqliteStore>, std::string> SqliteStore::open(const
   // ignored once the file has content, and it must come before WAL mode is set).
   if (auto r = db->exec("PRAGMA page_size=" + std::to_string(kPageSize)); !r)
     return std::unexpected(config.path + ": " + r.error());
+  // Freed pages go back to the file system (enforce_size): a new database is made so; an older
+  // one is rebuilt once by VACUUM to take the mode.
+  if (auto r = db->exec("PRAGMA auto_vacuum=INCREMENTAL"); !r) return std::unexpected(config.path + ": " + r.error());
+  if (db->scalar("PRAGMA auto_vacuum").value_or(2) != 2 &&
+      !db->exec("PRAGMA page_size=" + std::to_string(db->scalar("PRAGMA page_size").value_or(4096)) + "; VACUUM"))
+    return std::unexpected(config.path + ": cannot switch to incremental vacuum: " + db->error());
   auto mode = db->prepare("PRAGMA journal_mode=WAL");
   if (!mode || mode->step() != SQLITE_ROW || mode->text(0) != "wal")
     return std::unexpected(config.path + ": cannot switch to WAL mode: " + db->error());
   mode = sql::Stmt{};
   if (auto r = db->exec(config.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r)
     return std::unexpected(config.path + ": " + r.error());
-  (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+  (void)db->exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;"
+                 " PRAGMA journal_size_limit=67108864");
   if (auto r = migrate(*db, kSchemaVersion); !r) return std::unexpected(config.path + ": " + r.error());
   auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), config));
   if (auto r = store->prepare_statements(); !r) return std::unexpected(config.path + ": " + r.error());
+  // Roll-ups made for other prefixes (or none yet: a migrated database) are made again.
+  if (auto r = store->rebuild_rollups(false); !r) return std::unexpected(config.path + ": roll-ups: " + r.error());
   return store;
 }
 
@@ -420,7 +545,7 @@ std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string
     prefixes += db_.changes();
   }
   if (!s.update_key.bind(1, key).bind(2, kb.last_ns).bind(3, kb.reports).bind(4, exporters).bind(5, prefixes)
-           .bind(6, email).bind(7, identity).run())
+           .bind(6, email).bind(7, identity).bind(8, static_cast<std::int64_t>(alerts)).run())
     return std::unexpected(db_.error());
   return alerts;
 }
@@ -441,6 +566,8 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   std::int64_t suspects = 0;
   // Keyed by the raw key: its order is the order of the hex text.
   std::map<report::PublicKey, KeyBatch> keys;
+  std::int64_t first_charted = 0, last_charted = 0;  // the batch's rolled-up reports: ids in this range
+  std::int64_t last_invalid_id = 0, trimmed_invalid = 0;
   result.outcomes.reserve(items.size());
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
@@ -449,9 +576,26 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
       ++result.rejected;
       result.outcomes.push_back(Outcome::rejected);
       ++counters["invalid." + rej->reason];
+      // Past the rate, one in kInvalidSampling is stored, cut short; the others only counted.
+      const std::int64_t second = config_.clock->wall_ns() / 1'000'000'000;
+      if (second != invalid_second_) {
+        invalid_second_ = second;
+        invalid_in_second_ = 0;
+      }
+      const std::int64_t nth = invalid_in_second_++;
+      std::string_view raw = rej->raw;
+      if (config_.invalid_per_s > 0 && nth >= config_.invalid_per_s) {
+        if ((nth - config_.invalid_per_s) % kInvalidSampling != 0) {
+          ++counters["invalid.not_stored"];
+          continue;
+        }
+        raw = raw.substr(0, kInvalidSampledBytes);
+        ++counters["invalid.sampled"];
+      }
       s.insert_invalid.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
-          .bind(4, rej->reason).bind_blob(5, std::string_view(rej->raw));
+          .bind(4, rej->reason).bind_blob(5, raw);
       if (!s.insert_invalid.run()) return fail(db_.error());
+      last_invalid_id = db_.last_insert_rowid();
       continue;
     }
     const auto& acc = std::get<Accepted>(item.verdict);
@@ -470,6 +614,8 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         .bind_static(r.key, std::string_view(key_text.data(), key_text.size())).bind_blob_static(r.signature, acc.signature)
         .bind_static(r.message, acc.message).bind(r.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
         .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind_static(r.kid, acc.kid);
+    const std::int64_t chart = chart_of(acc, a.received_ns);
+    ins.bind(r.chart, chart);
     const auto schema = report::report_schema();
     for (std::size_t i = 0; i < schema.size(); ++i) {
       const report::SchemaField& field = schema[i];
@@ -508,6 +654,10 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
       continue;
     }
     const std::int64_t id = db_.last_insert_rowid();
+    if (chart == 1) {
+      if (first_charted == 0) first_charted = id;
+      last_charted = id;
+    }
     ++result.stored;
     result.outcomes.push_back(Outcome::stored);
     ++times[static_cast<std::size_t>(acc.time_flag) % times.size()];
@@ -539,6 +689,16 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
         kb.prefixes.push_back(aggregate_prefix(*addr));
     }
   }
+  // The cap on refused inputs holds at every commit: the oldest beyond max_invalid go now (ids
+  // grow by one per row, so the newest max_invalid have ids above the newest id less max_invalid).
+  if (last_invalid_id > 0 && config_.max_invalid > 0) {
+    if (!s.trim_invalid.bind(1, last_invalid_id - config_.max_invalid).run()) return fail(db_.error());
+    counters["retention.invalid"] += db_.changes();
+    trimmed_invalid = db_.changes();
+  }
+  if (first_charted != 0)
+    for (sql::Stmt& add : s.rollup_add)
+      if (!add.bind(1, first_charted).bind(2, last_charted).run()) return fail(db_.error());
   const std::int64_t now = config_.clock->wall_ns();
   std::int64_t suppressed_alerts = 0;
   new_alerts_.clear();
@@ -564,7 +724,71 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
   result.new_alerts = std::move(new_alerts_);
   new_alerts_.clear();
+  invalid_trimmed_ += trimmed_invalid;
   return result;
+}
+
+std::expected<void, std::string> SqliteStore::delete_reports(const char* select_ids, std::int64_t limit,
+                                                             std::int64_t param, std::int64_t& count) {
+  constexpr std::int64_t kChunk = 20'000;
+  // Reports go through temp.gone, so the roll-ups lose exactly what the reports table loses.
+  std::vector<sql::Stmt> subtract;
+  for (const rollup::Table& t : rollup::tables()) {
+    for (const std::string& sql : {rollup::subtract(t, "r.id IN (SELECT id FROM temp.gone)"), rollup::remove_empty(t)}) {
+      auto st = db_.prepare(sql);
+      if (!st) return std::unexpected(st.error());
+      subtract.push_back(std::move(*st));
+    }
+  }
+  auto pick = db_.prepare(std::string("INSERT INTO temp.gone(id) ") + select_ids);
+  if (!pick) return std::unexpected(pick.error());
+  while (limit > 0) {
+    const std::int64_t n = std::min(limit, kChunk);
+    if (auto r = db_.exec("BEGIN IMMEDIATE; DELETE FROM temp.gone;"); !r) return std::unexpected(r.error());
+    bool ok = pick->bind(1, n).bind(2, param).run();
+    const std::int64_t done = ok ? db_.changes() : 0;
+    for (sql::Stmt& st : subtract) ok = ok && st.run();
+    ok = ok && db_.exec("DELETE FROM reports WHERE id IN (SELECT id FROM temp.gone); DELETE FROM temp.gone;").has_value();
+    if (!ok) {
+      const std::string why = db_.error();
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(why);
+    }
+    if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+    count += done;
+    limit -= done;
+    if (done < n) break;
+  }
+  return {};
+}
+
+std::int64_t SqliteStore::live_bytes() {
+  const std::int64_t pages = db_.scalar("PRAGMA page_count").value_or(0) - db_.scalar("PRAGMA freelist_count").value_or(0);
+  return pages * db_.scalar("PRAGMA page_size").value_or(kPageSize);
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::enforce_size() {
+  if (config_.max_db_mib <= 0) return 0;
+  const std::int64_t bound = config_.max_db_mib << 20;
+  std::int64_t invalid = 0, reports = 0;
+  // Down to 90% of the bound, so that the next batches do not each pay for a deletion.
+  for (int round = 0; round < 1000 && live_bytes() > bound - bound / 10; ++round) {
+    const std::int64_t before = invalid + reports;
+    if (db_.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM invalid LIMIT 1)").value_or(0) > 0) {
+      if (auto r = db_.exec("DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT 1000)"); !r)
+        return std::unexpected(r.error());
+      invalid += db_.changes();
+    } else if (auto r = delete_reports("SELECT id FROM reports ORDER BY id LIMIT ?1", 1000, 0, reports); !r) {
+      return std::unexpected(r.error());
+    }
+    if (invalid + reports == before) break;  // nothing left to delete
+  }
+  if (invalid + reports == 0) return 0;
+  (void)db_.exec("PRAGMA incremental_vacuum");
+  (void)db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  for (const auto& [name, n] : {std::pair{"size.invalid", invalid}, std::pair{"size.reports", reports}})
+    if (n > 0) (void)st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
+  return invalid + reports;
 }
 
 std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::int64_t now_ns) {
@@ -593,8 +817,9 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
   constexpr std::int64_t kAll = INT64_MAX;
   if (config_.retention_s > 0) {
     const std::int64_t cutoff = now_ns - config_.retention_s * 1'000'000'000;
-    for (auto [sql, count] : {std::pair{"DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1)", &out.reports},
-                              std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
+    if (auto r = delete_reports("SELECT id FROM reports WHERE received_ns < ?2 LIMIT ?1", kAll, cutoff, out.reports); !r)
+      return std::unexpected(r.error());
+    for (auto [sql, count] : {std::pair{"DELETE FROM invalid WHERE id IN (SELECT id FROM invalid WHERE received_ns < ?2 LIMIT ?1)", &out.invalid},
                               std::pair{"DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_ns < ?2 LIMIT ?1)", &out.alerts},
                               std::pair{"DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_seen_ns < ?2 LIMIT ?1)", &out.keys}}) {
       if (auto r = chunked(sql, kAll, cutoff, *count); !r) return std::unexpected(r.error());
@@ -612,9 +837,9 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
     std::int64_t max;
     std::int64_t* count;
   };
-  for (const Cap& cap : {Cap{"reports", "DELETE FROM reports WHERE id IN (SELECT id FROM reports ORDER BY id LIMIT ?1)",
-                             config_.max_reports, &out.reports},
-                         Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
+  if (auto r = delete_reports("SELECT id FROM reports ORDER BY id LIMIT ?1", over("reports", config_.max_reports), 0, out.reports); !r)
+    return std::unexpected(r.error());
+  for (const Cap& cap : {Cap{"invalid", "DELETE FROM invalid WHERE id IN (SELECT id FROM invalid ORDER BY id LIMIT ?1)",
                              config_.max_invalid, &out.invalid},
                          Cap{"alerts", "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY id LIMIT ?1)",
                              config_.max_alerts, &out.alerts},
@@ -634,13 +859,104 @@ std::expected<RetentionResult, std::string> SqliteStore::enforce_retention(std::
       return std::unexpected(r.error());
     }
   }
+  // The alert counts on the key rows follow the alerts deleted.
+  if (out.alerts > 0)
+    (void)db_.exec("UPDATE keys SET alerts = (SELECT COUNT(*) FROM alerts a WHERE a.key = keys.key) WHERE alerts > 0");
+  // Freed pages back to the file system.
+  if (out.reports + out.invalid + out.alerts + out.keys > 0) (void)db_.exec("PRAGMA incremental_vacuum");
   const std::pair<const char*, std::int64_t> deleted[] = {{"retention.reports", out.reports},
                                                           {"retention.invalid", out.invalid},
                                                           {"retention.alerts", out.alerts},
                                                           {"retention.keys", out.keys}};
   for (const auto& [name, n] : deleted)
     if (n > 0) st_->add_counter.bind(1, std::string_view(name)).bind(2, n).run();
+  // Refused inputs beyond the cap went as they were stored (counted then): reported here too.
+  out.invalid += std::exchange(invalid_trimmed_, 0);
   return out;
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::save_own_flows(std::span<const OwnFlow> flows,
+                                                                     std::int64_t window_ms, std::int64_t max_flows) {
+  if (own_flows_ < 0) own_flows_ = db_.scalar("SELECT COUNT(*) FROM own_flows").value_or(0);
+  if (flows.empty()) return 0;
+  auto ins = db_.prepare("INSERT OR IGNORE INTO own_flows(hash, etime_ms) VALUES(?1, ?2)");
+  auto old = db_.prepare(stmt::own_flows_older);
+  auto oldest = db_.prepare(stmt::own_flows_oldest);
+  if (!ins || !old || !oldest) return std::unexpected(db_.error());
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  auto fail = [&]() -> std::expected<std::int64_t, std::string> {
+    const std::string why = db_.error();
+    (void)db_.exec("ROLLBACK");
+    own_flows_ = -1;
+    return std::unexpected(why);
+  };
+  std::int64_t added = 0;
+  for (const OwnFlow& f : flows) {
+    if (!ins->bind(1, static_cast<std::int64_t>(f.hash)).bind(2, f.etime_ms).run()) return fail();
+    added += db_.changes();
+  }
+  own_flows_ += added;
+  const auto newest = db_.scalar("SELECT MAX(etime_ms) FROM own_flows");
+  if (newest && window_ms > 0) {
+    if (!old->bind(1, *newest - window_ms).run()) return fail();
+    own_flows_ -= db_.changes();
+  }
+  if (max_flows > 0 && own_flows_ > max_flows) {
+    if (!oldest->bind(1, own_flows_ - max_flows).run()) return fail();
+    own_flows_ -= db_.changes();
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return fail();
+  return added;
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::load_own_flows(const std::function<void(const OwnFlow&)>& take) {
+  auto q = db_.prepare("SELECT hash, etime_ms FROM own_flows ORDER BY etime_ms");
+  if (!q) return std::unexpected(q.error());
+  std::int64_t n = 0;
+  while (q->step() == SQLITE_ROW) {
+    take(OwnFlow{static_cast<std::uint64_t>(q->i64(0)), q->i64(1)});
+    ++n;
+  }
+  own_flows_ = n;
+  return n;
+}
+
+std::expected<std::int64_t, std::string> SqliteStore::rejudge_suspects(
+    const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit) {
+  auto q = db_.prepare(stmt::stored_suspects);
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, std::int64_t{static_cast<std::int8_t>(SpoofStatus::suspect)}).bind(2, since_ns).bind(3, limit);
+  std::vector<std::int64_t> cleared;
+  while (q->step() == SQLITE_ROW) {
+    ReportFields f;
+    f.saddr = core::IpAddress::parse(q->text(1)).value_or(core::IpAddress{});
+    f.daddr = core::IpAddress::parse(q->text(2)).value_or(core::IpAddress{});
+    f.sport = q->i64(3);
+    f.dport = q->i64(4);
+    f.protocol = q->i64(5);
+    f.stime = q->i64(6);
+    f.etime = q->i64(7);
+    if (judge(f) == SpoofStatus::seen) cleared.push_back(q->i64(0));
+  }
+  q = sql::Stmt{};
+  if (cleared.empty()) return 0;
+  auto up = db_.prepare("UPDATE reports SET spoof = ?2 WHERE id = ?1");
+  if (!up) return std::unexpected(up.error());
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  for (const std::int64_t id : cleared) {
+    if (!up->bind(1, id).bind(2, std::int64_t{static_cast<std::int8_t>(SpoofStatus::seen)}).run()) {
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(db_.error());
+    }
+  }
+  const auto n = static_cast<std::int64_t>(cleared.size());
+  if (!st_->add_counter.bind(1, std::string_view("spoof.suspect")).bind(2, -n).run() ||
+      !st_->add_counter.bind(1, std::string_view("spoof.cleared")).bind(2, n).run()) {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(db_.error());
+  }
+  if (auto r = db_.exec("COMMIT"); !r) return std::unexpected(r.error());
+  return n;
 }
 
 }  // namespace overflowd::store

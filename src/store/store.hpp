@@ -8,6 +8,8 @@
 //                key continuity: per key first/last seen, report count, the contacts it used,
 //                distinct exporters and reported prefixes (/24, /48)
 //  alerts        a key's contact changed; a known identity or email appeared under a new key
+//  sum_*         the summaries' roll-ups (rollups.hpp), kept by write() and enforce_retention()
+//  own_flows     my own exports' flows (tuple hash, end time): the spoof window, restored at start
 //
 // The schema is versioned with PRAGMA user_version; open() applies the migrations a database
 // lacks, in order, each in its own transaction. Writes come in batches, one transaction each.
@@ -15,6 +17,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "receive/item.hpp"
+#include "receive/spoof_window.hpp"
 #include "store/report_store.hpp"
 #include "store/sqlite.hpp"
 
@@ -32,7 +36,7 @@ namespace overflowd::store {
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
 public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 9;
   // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
   // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
   // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
@@ -49,6 +53,29 @@ public:
   [[nodiscard]] std::expected<BatchResult, std::string> write(
       std::span<const Item> items, const std::map<std::string, std::int64_t>& counters = {}) override;
   [[nodiscard]] std::expected<RetentionResult, std::string> enforce_retention(std::int64_t now_ns) override;
+  [[nodiscard]] std::expected<std::int64_t, std::string> enforce_size() override;
+  // Bytes of the database's pages in use (page count less free pages).
+  [[nodiscard]] std::int64_t live_bytes();
+
+  static constexpr std::int64_t kInvalidSampling = 100;
+  static constexpr std::size_t kInvalidSampledBytes = 256;
+
+  // My own exports' flows (receive/spoof_window.hpp), persisted so that a restart keeps what my
+  // exporters saw: stored, then bounded like the window (flows that ended more than window_ms
+  // before the newest go, then the oldest beyond max_flows). Returns the flows newly stored.
+  [[nodiscard]] std::expected<std::int64_t, std::string> save_own_flows(std::span<const receive::OwnFlow> flows,
+                                                                        std::int64_t window_ms, std::int64_t max_flows);
+  // Hands every persisted flow to `take`, oldest first (at start, to refill the window).
+  [[nodiscard]] std::expected<std::int64_t, std::string> load_own_flows(const std::function<void(const receive::OwnFlow&)>& take);
+  // Judges again the stored suspects received since `since_ns` (newest first, at most `limit`):
+  // those `judge` now calls seen (my exports arrived after the report) are stored as seen, and
+  // the counter spoof.suspect is lowered by as many (spoof.cleared raised). Returns how many.
+  [[nodiscard]] std::expected<std::int64_t, std::string> rejudge_suspects(
+      const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit);
+
+  // Makes the summaries' roll-ups (rollups.hpp) again from the reports when they were made for
+  // other prefixes or plausibility bounds (or `always`); true when it did. open() calls it.
+  [[nodiscard]] std::expected<bool, std::string> rebuild_rollups(bool always);
 
   [[nodiscard]] sql::Db& db() noexcept { return db_; }
   [[nodiscard]] const StoreConfig& config() const noexcept { return config_; }
@@ -57,6 +84,9 @@ private:
   SqliteStore(sql::Db db, StoreConfig config) : db_(std::move(db)), config_(std::move(config)) {}
   [[nodiscard]] std::expected<void, std::string> prepare_statements();
   struct KeyBatch;
+  // 0: not toward my prefixes; 1: rolled up; 2: toward my prefixes with an implausible time.
+  [[nodiscard]] std::int64_t chart_of(const Accepted& acc, std::int64_t received_ns) const;
+  [[nodiscard]] std::string rollup_basis() const;
   [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
                                                                   std::int64_t now_ns, std::int64_t& suppressed_alerts);
 
@@ -65,6 +95,13 @@ private:
   struct Statements;
   std::shared_ptr<Statements> st_;
   std::vector<NewAlert> new_alerts_;  // of the batch being written
+  std::int64_t own_flows_ = -1;  // rows in own_flows; -1: not counted yet
+  // Deletes the reports `select_ids` picks (?1: a limit, ?2: a parameter) in chunks, taking them
+  // out of the roll-ups too.
+  [[nodiscard]] std::expected<void, std::string> delete_reports(const char* select_ids, std::int64_t limit,
+                                                                std::int64_t param, std::int64_t& count);
+  std::int64_t invalid_second_ = 0, invalid_in_second_ = 0;  // the refused inputs' rate
+  std::int64_t invalid_trimmed_ = 0;  // refused inputs deleted beyond the cap since the last retention pass
 };
 
 // Recomputes a stored report's signature check (the raw message and signature as kept).

@@ -197,6 +197,8 @@ void Writer::write_batch(std::vector<Entry>& batch) {
   if (!result && result.error().find("locked") != std::string::npos) result = store_.write(items, extra);  // once more
   if (config_.on_commit)
     config_.on_commit(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
+  if (auto sized = store_.enforce_size(); !sized)
+    warn("the database size bound failed: " + sized.error());
   const std::uint64_t cpu = static_cast<std::uint64_t>(core::thread_cpu_ns());
   {
     std::lock_guard lock(mutex_);
@@ -231,6 +233,7 @@ void Writer::run() {
   batch.reserve(config_.batch_size);
   clock::time_point first_at{};
   auto last_retention = clock::now() - std::chrono::seconds(config_.retention_interval_s);  // once at start
+  auto last_tick = clock::now();
   for (;;) {
     bool waiter_in_batch = false, stopping = false;
     {
@@ -272,11 +275,16 @@ void Writer::run() {
       if (auto r = store_.enforce_retention(config_.clock->wall_ns()); !r)
         warn("retention failed: " + r.error());
     }
+    if (config_.tick && clock::now() - last_tick >= std::chrono::seconds(1)) {
+      last_tick = clock::now();
+      config_.tick();
+    }
     if (stopping) {
       std::lock_guard lock(mutex_);
       if (queue_.empty() && batch.empty()) break;
     }
   }
+  if (config_.tick) config_.tick();
   committed_.notify_all();
 }
 

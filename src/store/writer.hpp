@@ -39,6 +39,9 @@ struct WriterConfig {
   // write_errors).
   std::function<void(const std::string&)> warn;
   std::function<void(std::int64_t ns)> on_commit;   // each batch's write time (metrics); may be empty
+  // Called on the writer thread about once a second, and once more as it ends (the receiver
+  // persists its own exports' flows and re-judges stored suspects here: the store has one writer).
+  std::function<void()> tick;
 };
 
 // What an item holds in the queue: its strings and the item itself. With reports of up to 64 KiB

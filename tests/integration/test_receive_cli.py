@@ -14,7 +14,7 @@ FLAGS = ["--db", "--udp-port", "--bind", "--http-port", "--http-bind", "--https-
          "--capture-file", "--capture-interface", "--capture-filter", "--key", "--encryption-key", "--rotation", "--email", "--identity", "--my-prefix",
          "--api-allow", "--own-exports-port", "--own-exports-bind", "--own-exports-file", "--own-window",
          "--own-window-max-flows", "--spoof-tolerance", "--batch-size", "--batch-ms", "--queue", "--queue-mib", "--verify-threads", "--retention-days",
-         "--max-reports", "--max-invalid", "--max-alerts", "--alert-webhook", "--alert-webhook-timeout",
+         "--max-reports", "--max-invalid", "--invalid-rate", "--max-db-mib", "--max-alerts", "--alert-webhook", "--alert-webhook-timeout",
          "--alert-syslog", "--alert-rate", "--max-keys", "--skew-future", "--skew-past",
          "--http-threads", "--max-connections", "--max-connections-per-client", "--http-timeout", "--http-request-deadline",
          "--http-keepalive", "--http-keepalive-requests", "--http-max-request-line", "--http-max-header-bytes",

@@ -109,3 +109,40 @@ TEST(SpoofWindow, AnyReportedTimeIsJudgedWithoutOverflow) {
 
 }  // namespace
 }  // namespace overflowd::receive
+
+namespace overflowd::receive {
+namespace {
+
+// Issue 12 finding 6: the tolerance is exact, not rounded to the window's 60 s buckets.
+TEST(SpoofWindow, TheToleranceIsExactNotRoundedToBuckets) {
+  auto c = config();
+  c.tolerance_ms = 300'000;
+  SpoofWindow w(c);
+  const auto t = tuple("192.0.2.5", "198.51.100.1");
+  w.add(t, kT);
+  w.add(tuple("192.0.2.9", "198.51.100.1"), kT + 9 * 60'000);  // the window covers the times below
+  EXPECT_EQ(w.check(t, kT + 300'000, kT + 300'000), WindowVerdict::seen) << "300 s apart: within a 300 s tolerance";
+  EXPECT_EQ(w.check(t, kT + 300'001, kT + 300'001), WindowVerdict::not_seen) << "a millisecond more is not";
+  EXPECT_EQ(w.check(t, kT + 355'000, kT + 356'000), WindowVerdict::not_seen) << "355 s apart passed with 60 s buckets";
+  EXPECT_EQ(w.check(t, kT - 300'000 - 2000, kT - 300'000), WindowVerdict::seen);
+}
+
+TEST(SpoofWindow, HandsOutWhatItAddedOnceForTheStoreAndTakesItBack) {
+  SpoofWindow w(config());
+  const auto t = tuple("192.0.2.5", "198.51.100.1");
+  w.add(t, kT);
+  w.add(t, kT);  // the same flow twice: kept once
+  const auto unsaved = w.take_unsaved();
+  ASSERT_EQ(unsaved.size(), 1u);
+  EXPECT_EQ(unsaved[0].hash, tuple_hash(t));
+  EXPECT_EQ(unsaved[0].etime_ms, kT);
+  EXPECT_TRUE(w.take_unsaved().empty());
+  // A window refilled from what was saved judges the same.
+  SpoofWindow restarted(config());
+  restarted.restore(unsaved[0]);
+  EXPECT_EQ(restarted.check(t, kT - 1000, kT), WindowVerdict::seen);
+  EXPECT_TRUE(restarted.take_unsaved().empty());
+}
+
+}  // namespace
+}  // namespace overflowd::receive

@@ -24,9 +24,10 @@ std::vector<std::string> bad_plan_lines(sql::Db& db, const stmt::Planned& p) {
   std::vector<std::string> bad;
   while (q->step() == SQLITE_ROW) {
     const std::string detail = q->text(3);
+    if (detail.starts_with("SCALAR SUBQUERY") || detail.starts_with("CORRELATED SCALAR")) continue;
     const bool temp = detail.find("TEMP B-TREE") != std::string::npos;
     const bool scan = detail.starts_with("SCAN ") && detail.find(" USING ") == std::string::npos;
-    if (temp || (scan && !p.rowid_walk)) bad.push_back(detail);
+    if ((temp && !p.grouped) || (scan && !p.rowid_walk)) bad.push_back(detail);
   }
   return bad;
 }
