@@ -15,7 +15,7 @@
 #include "io/local_addresses.hpp"
 #include "io/replay.hpp"
 #include "app/log.hpp"
-#include "app/notify.hpp"
+#include "app/systemd_notify.hpp"
 #include "app/privileges.hpp"
 #include "app/toml.hpp"
 #include "io/text_file.hpp"
@@ -320,8 +320,8 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     if (auto t = config_sections(config_file)) sections = std::move(*t);
   report::Contact contact = config.contact;
   settings.on_reload = [&] {
-    notify::reloading();
-    const auto done = [](std::string_view status) { notify::reloaded(status); };
+    systemd::reloading();
+    const auto done = [](std::string_view status) { systemd::reloaded(status); };
     if (policy) {  // the suspicion policy is re-read whole; a bad file keeps the running one
       if (auto r = policy->reload(); r) log::info("overflowd", "reload: policy " + config.policy_file + " re-read");
       else log::warning("overflowd", "reload: policy: " + r.error() + "; keeping the running policy");
@@ -365,9 +365,9 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     log::info("overflowd", "reload: done");
     done("running; configuration reloaded");
   };
-  notify::ready(live ? "reading flow exports" : "reading a capture file");
+  systemd::ready(live ? "reading flow exports" : "reading a capture file");
   const PipelineResult result = run_pipeline(sources, settings);
-  notify::stopping();
+  systemd::stopping();
   snapshot.finish(result);  // scrapes from now on are answered at once, with the final counters
   out->flush();
   if (delivery) delivery->flush();  // bounded: pending HTTP(S) sends get at most the total timeout

@@ -79,7 +79,7 @@ private:
     for (const core::FlowRecord& flow : flows_) {
       const sample::Decision decision = sampler_.decide(flow);
       if (decision == sample::Decision::dropped) continue;
-      builder_.build(flow, core::system_clock().wall_ns(), message_, decision == sample::Decision::kept_coherent);
+      builder_.build(flow, core::system_clock().wall_ns(), message_, {}, decision == sample::Decision::kept_coherent);
       signer_.sign(message_, signed_report_);
       signed_report_.suspicious = false;
       for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "app/log.hpp"
-#include "app/notify.hpp"
+#include "app/systemd_notify.hpp"
 #include "app/privileges.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
@@ -620,10 +620,10 @@ public:
       while (!own.stop_requested()) {
         const int sig = sigtimedwait(&set_, nullptr, &tick);
         if (sig == SIGHUP) {
-          notify::reloading();
+          systemd::reloading();
           log::warning("overflowd receive", "SIGHUP: the receiver does not re-read its configuration while running yet; "
                                             "restart it to apply changes");
-          notify::reloaded("running; configuration not reloaded (restart to apply)");
+          systemd::reloaded("running; configuration not reloaded (restart to apply)");
         } else if (sig > 0) {
           stop.request_stop();
         }
@@ -672,9 +672,9 @@ int run_receive(const ReceiveConfig& config) {
     for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
     log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
   }
-  notify::ready("receiving reports");
+  systemd::ready("receiving reports");
   (*receiver)->wait(stop.get_token());
-  notify::stopping();
+  systemd::stopping();
   (*receiver)->stop();
   if (!config.quiet) log::counters("overflowd receive", "summary", (*receiver)->summary_counts(), {}, 0);
   return 0;

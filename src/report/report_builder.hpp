@@ -36,9 +36,7 @@ public:
   // Replaces `out` with the unsigned report on `flow`, made at `now_ns` (Unix nanoseconds; the
   // report carries it as fractional seconds with microsecond precision). `coherent`: the sampler's
   // coherent draw picked the flow (metadata.coherent: true; absent otherwise).
-  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out, bool coherent = false) const {
-    build(flow, now_ns, out, {}, coherent);
-  }
+  void build(const core::FlowRecord& flow, std::int64_t now_ns, std::string& out) const { build(flow, now_ns, out, {}, false); }
   // With the suspicion policy's reasons: none gives the INFORMATIONAL report above, byte for byte;
   // some make metadata.class "SUSPICIOUS" and add metadata.reasons, one {class, list, rule} each
   // (list left out when the rule matched no list).

@@ -152,12 +152,12 @@ TEST(CoherentSampling, ShareZeroDrawsAsBefore) {
 TEST(CoherentSampling, ReportCarriesMetadataCoherentInCanonicalOrder) {
   const overflowd::report::ReportBuilder builder({});
   std::string out;
-  builder.build(flow(1, 1), 1'700'000'000'000'000'000, out, true);
+  builder.build(flow(1, 1), 1'700'000'000'000'000'000, out, {}, true);
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["metadata"]["coherent"], true);
   // Sorted (RFC 8785): class < coherent < info < time.
   EXPECT_NE(out.find("{\"class\":\"INFORMATIONAL\",\"coherent\":true,\"info\":"), std::string::npos) << out;
-  builder.build(flow(1, 1), 1'700'000'000'000'000'000, out, false);
+  builder.build(flow(1, 1), 1'700'000'000'000'000'000, out, {}, false);
   EXPECT_FALSE(nlohmann::json::parse(out)["metadata"].contains("coherent"));
 }
 
@@ -167,7 +167,7 @@ TEST(CoherentSampling, TheReceiverAcceptsAMarkedReportOnBothPaths) {
   const overflowd::report::ReportBuilder builder({});
   std::string message;
   const std::int64_t now = 1'700'000'000'000'000'000;
-  builder.build(flow(1, 1), now, message, true);
+  builder.build(flow(1, 1), now, message, {}, true);
   overflowd::report::Signer signer(overflowd::report::generate_keypair());
   overflowd::report::SignedReport signed_report;
   signer.sign(message, signed_report);

@@ -134,7 +134,7 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
   other.input_format = core::InterfaceFormat::discarded;
   other.output_format = core::InterfaceFormat::multiple;
   std::string other_message;
-  builder.build(other, kNow, other_message, true);
+  builder.build(other, kNow, other_message, {}, true);
   const json other_built = json::parse(other_message);
 
   // The scanner and the reference read the same fields, from either form.

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-namespace overflowd::app::notify {
+namespace overflowd::app::systemd {
 
 // READY=1 with a STATUS= line: once every socket is bound and the threads run.
 void ready(std::string_view status);
@@ -14,4 +14,4 @@ void reloaded(std::string_view status);
 // STOPPING=1 when the stop begins.
 void stopping();
 
-}  // namespace overflowd::app::notify
+}  // namespace overflowd::app::systemd
