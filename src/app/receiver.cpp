@@ -360,6 +360,7 @@ std::expected<void, std::string> Receiver::bind() {
 
   // HTTP and HTTPS.
   constexpr std::size_t kMaxLineBytes = std::min(report::kMaxReportBytes, kMaxBodyBytes);
+  constexpr std::size_t kMaxUdpV4Payload = 65'535 - 20 - 8;  // IP total length less the IPv4 and UDP headers
   nlohmann::json discovery = {
       {"service", "overflowd"},
       {"keys", nlohmann::json::array({{{"key", report::public_key_hex(p.keys)}, {"algorithm", "ed25519"}}})},
@@ -372,6 +373,9 @@ std::expected<void, std::string> Receiver::bind() {
         // most 64 KiB, signature block included (report/signer.hpp).
         {"max_report_bytes", {{"full", report::max_message_bytes(false, kMaxLineBytes)},
                               {"compact", report::max_message_bytes(true, kMaxLineBytes)}}},
+        // Over UDP the datagram bounds the line: 65,507 bytes of payload over IPv4 (65,527 over IPv6).
+        {"max_udp_report_bytes", {{"full", report::max_message_bytes(false, kMaxUdpV4Payload)},
+                                  {"compact", report::max_message_bytes(true, kMaxUdpV4Payload)}}},
         {"max_body_bytes", kMaxBodyBytes}}},
   };
   p.api_config.tls_cert = config.tls_cert;

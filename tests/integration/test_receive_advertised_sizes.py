@@ -59,6 +59,31 @@ class AdvertisedSizes(unittest.TestCase):
                 rx.stop()
 
 
+    def test_a_report_of_the_advertised_udp_size_is_stored_from_an_ipv4_datagram(self):
+        with lib.temp_dir() as d:
+            rx = rs.Receiver(d, http=True)
+            try:
+                disc = rx.get("/.well-known/overflowd")
+                sizes = disc["accepts"]["max_udp_report_bytes"]
+                self.assertLess(sizes["compact"], disc["accepts"]["max_report_bytes"]["compact"])
+                key = rs.signing_key(8)
+                expected = set()
+                for n, form in enumerate(("full", "compact"), start=1):
+                    at = report_of_size(key, sizes[form], 2000 + n)
+                    self.assertLessEqual(len(at[form].encode()), 65_507)
+                    rx.send_udp([at[form]])
+                    expected.add(signature_of(at["compact"]))
+                    self.assertEqual(rx.wait_counter("stored", n), n, f"the {form} form of the advertised UDP size")
+                    # One byte more does not fit an IPv4 datagram at all (EMSGSIZE), whatever the form.
+                    over = report_of_size(key, sizes[form] + 1, 2100 + n)
+                    with self.assertRaises(OSError):
+                        rx.send_udp([over[form]])
+                stored = {r["signed"]["signature"] for r in rx.reports(limit=100, raw=1)}
+                self.assertEqual(stored, expected)
+            finally:
+                rx.stop()
+
+
 def signature_of(compact):
     import json
     return json.loads(compact)["signature"]
