@@ -112,17 +112,25 @@ std::expected<report::KeyPair, std::string> create_key(const std::string& path) 
   return keys;
 }
 
-std::expected<LoadedKey, std::string> load_or_create_key(const std::string& path) {
+namespace {
+// Either kind of key: created (mode 0600, in a folder checked first) when the path does not exist.
+template <class Loaded, class Create, class Load>
+std::expected<Loaded, std::string> load_or_create(const std::string& path, Create&& create, Load&& load) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
     if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
-    auto created = create_key(path);
+    auto created = create(path);
     if (!created) return std::unexpected(created.error());
-    return LoadedKey{*created, true};
+    return Loaded{*created, true};
   }
-  auto loaded = load_key(path);
+  auto loaded = load(path);
   if (!loaded) return std::unexpected(loaded.error());
-  return LoadedKey{*loaded, false};
+  return Loaded{*loaded, false};
+}
+}  // namespace
+
+std::expected<LoadedKey, std::string> load_or_create_key(const std::string& path) {
+  return load_or_create<LoadedKey>(path, create_key, load_key);
 }
 
 std::expected<report::X25519KeyPair, std::string> load_x25519(const std::string& path) {
@@ -140,16 +148,7 @@ std::expected<report::X25519KeyPair, std::string> create_x25519(const std::strin
 }
 
 std::expected<LoadedX25519, std::string> load_or_create_x25519(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
-    if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
-    auto created = create_x25519(path);
-    if (!created) return std::unexpected(created.error());
-    return LoadedX25519{*created, true};
-  }
-  auto loaded = load_x25519(path);
-  if (!loaded) return std::unexpected(loaded.error());
-  return LoadedX25519{*loaded, false};
+  return load_or_create<LoadedX25519>(path, create_x25519, load_x25519);
 }
 
 }  // namespace overflowd::io
