@@ -223,16 +223,18 @@ class Intake(unittest.TestCase):
             for s in held:
                 s.close()
             deadline = time.monotonic() + 10
+            turned_away = 0  # our own stats requests refused while the server still counted the closed ones
             while True:  # until the server has seen the closed ones and answers again
                 try:
                     c = ins.http_counters(rx)
                     break
                 except OSError:
+                    turned_away += 1
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
             self.assertEqual(c["http.refused.connections_per_client"], 1)
-            self.assertEqual(c["http.refused.connections_total"], 1)
+            self.assertEqual(c["http.refused.connections_total"], 1 + turned_away)
 
     def test_https_idle_and_stalled_handshakes_do_not_starve_and_are_cut(self):
         # 40 connections to the HTTPS port that never start TLS, and 10 that stop half-way through
