@@ -167,9 +167,7 @@ std::expected<void, std::string> load_receive_toml_text(std::string_view text, c
                                                         ReceiveConfig& c) {
   auto parsed = parse_toml(text, path);
   if (!parsed) return std::unexpected(parsed.error());
-  std::vector<std::string_view> sender;  // the sender's sections, left to it
-  for (const auto& section : known_sections()) sender.push_back(section.name);
-  return load_settings(*parsed, path, receive_settings(), sender, c);
+  return load_settings(*parsed, path, receive_settings(), setting_sections(sender_settings()), c);  // the sender's are left to it
 }
 
 std::expected<CheckedConfig, std::string> check(const ReceiveConfig& c) {
