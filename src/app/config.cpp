@@ -328,12 +328,7 @@ std::vector<SenderSetting> delivery_settings() {
       {"--https-verify", kDelivery, "https_verify", "",
        "Check HTTPS certificates (chain and IP address); off by default: reports go to bare addresses and are signed",
        SettingKind::boolean,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto b = parse_bool(what, value);
-         if (!b) return std::unexpected(b.error());
-         c.delivery.http_sender.verify = *b;
-         return {};
-       }},
+       [](RunConfig& c, V value, V what) { return set_parsed(parse_bool(what, value), c.delivery.http_sender.verify); }},
   };
   for (auto& row : table) row.group = kDeliveryGroup;
   return table;
@@ -352,12 +347,7 @@ SenderSetting text(const char* flag, const char* section, const char* key, const
 SenderSetting cap(const char* key, std::size_t decode::TemplateCacheLimits::*field, std::uint64_t lo, std::uint64_t hi,
                   const char* unit = "") {
   return {nullptr, "templates", key, "N", "", SettingKind::whole,
-          [field, lo, hi](RunConfig& c, V value, V what) -> Result {
-            auto n = parse_count(what, value, lo, hi);
-            if (!n) return std::unexpected(n.error());
-            c.templates.*field = static_cast<std::size_t>(*n);
-            return {};
-          },
+          [field, lo, hi](RunConfig& c, V value, V what) { return set_parsed(parse_count(what, value, lo, hi), c.templates.*field); },
           {}, std::string("a whole number") + unit + " from " + std::to_string(lo) + " to " + std::to_string(hi)};
 }
 
@@ -371,40 +361,20 @@ const std::vector<SenderSetting>& sender_settings() {
              [](RunConfig& c) -> std::string& { return c.pcap_file; }),
         {"-u,--udp-port,--udpport", "source", "udp_port", "PORT", "Receive flow exports on this UDP port (default 7777)",
          SettingKind::whole,
-         [](RunConfig& c, V value, V what) -> Result {
-           auto p = parse_port(what, value);
-           if (!p) return std::unexpected(p.error());
-           c.udp.port = *p;
-           return {};
-         },
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_port(what, value), c.udp.port); },
          {}, "a port number (0 to 65535)"},
         text("--bind", "source", "bind", "ADDRESS", "Address for -u to listen on (default ::, which takes IPv4 too)",
              [](RunConfig& c) -> std::string& { return c.udp.bind; }),
         {"--workers", "source", "workers", "N", "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)",
          SettingKind::whole,
-         [](RunConfig& c, V value, V what) -> Result {
-           auto w = parse_workers(what, value);
-           if (!w) return std::unexpected(w.error());
-           c.workers = *w;
-           return {};
-         },
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_workers(what, value), c.workers); },
          {}, "a whole number from 1 to " + std::to_string(kMaxWorkers)},
         {"--receive-buffer", "source", "receive_buffer", "BYTES", "Live UDP: socket receive buffer asked for, per worker (default 32M)",
          SettingKind::whole_or_text,
-         [](RunConfig& c, V value, V what) -> Result {
-           auto b = parse_receive_buffer(what, value);
-           if (!b) return std::unexpected(b.error());
-           c.udp.receive_buffer = *b;
-           return {};
-         }},
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_receive_buffer(what, value), c.udp.receive_buffer); }},
         {"-r,--rate", "sampler", "rate", "RATE", "Chance per packet that a flow is reported, in [0, 1] (default 0.00001)",
          SettingKind::number,
-         [](RunConfig& c, V value, V what) -> Result {
-           auto r = rate_value(what, value);
-           if (!r) return std::unexpected(r.error());
-           c.sampler.rate = *r;
-           return {};
-         }},
+         [](RunConfig& c, V value, V what) { return set_parsed(rate_value(what, value), c.sampler.rate); }},
         {"--policy", "sampler", "policy", "FILE", "Suspicion policy (TOML): rules that report sketchy flows more often",
          SettingKind::text,
          [](RunConfig& c, V value, V) -> Result {
@@ -451,12 +421,7 @@ const std::vector<SenderSetting>& sender_settings() {
         text("--user", nullptr, nullptr, "NAME", "Started as root (without systemd): switch to this user once the sockets are bound",
              [](RunConfig& c) -> std::string& { return c.user; }),
         {"-q,--quiet", nullptr, nullptr, "", "No summary of counters on stderr at the end", SettingKind::boolean,
-         [](RunConfig& c, V value, V what) -> Result {
-           auto b = parse_bool(what, value);
-           if (!b) return std::unexpected(b.error());
-           c.quiet = *b;
-           return {};
-         }},
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_bool(what, value), c.quiet); }},
     };
     auto delivery = delivery_settings();
     t.insert(t.end(), std::make_move_iterator(delivery.begin()), std::make_move_iterator(delivery.end()));

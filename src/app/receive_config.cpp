@@ -53,12 +53,7 @@ S port(const char* flag, const char* key, const char* help, int ReceiveConfig::*
 S integer(const char* flag, const char* key, const char* value_name, const char* help, std::int64_t ReceiveConfig::*field,
           std::int64_t lo, std::int64_t hi) {
   return {flag, kSection, key, value_name, help, SettingKind::whole,
-          [field, lo, hi](ReceiveConfig& c, V v, V what) -> Result {
-            auto n = parse_int(what, v, lo, hi);
-            if (!n) return std::unexpected(n.error());
-            c.*field = *n;
-            return {};
-          }};
+          [field, lo, hi](ReceiveConfig& c, V v, V what) { return set_parsed(parse_int(what, v, lo, hi), c.*field); }};
 }
 
 S list(const char* flag, const char* key, const char* value_name, const char* help, std::vector<std::string> ReceiveConfig::*field) {

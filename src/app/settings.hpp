@@ -49,6 +49,14 @@ struct Setting {
   const char* group = nullptr;  // the flag's group in --help (nullptr: the command's options)
 };
 
+// A row's usual setter body: a parser's value into a config member, or the parser's message.
+template <class T, class Member>
+[[nodiscard]] SettingResult set_parsed(std::expected<T, std::string> parsed, Member& into) {
+  if (!parsed) return std::unexpected(std::move(parsed.error()));
+  into = static_cast<Member>(*parsed);
+  return {};
+}
+
 namespace settings_detail {
 
 inline const char* kind_expect(SettingKind k) noexcept {
