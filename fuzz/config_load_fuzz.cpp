@@ -1,5 +1,5 @@
 // Fuzz target: the configuration loaders on any text. The same bytes go to the sender's loader
-// (app::load_toml_text: [source], [sampler], [report], [contact], [output], [delivery]) and, if it
+// (app::load_toml_text: every section of the sender's settings table) and, if it
 // takes them, to validate(); to the receiver's (app::load_receive_toml_text: [receive]) and
 // check(); and to the opt-out list parser (one CIDR per line). No exception may escape any of them
 // (toml++ throws on syntax errors; the loaders turn that into an error message): libFuzzer reports

@@ -20,14 +20,20 @@
 
 namespace overflowd::app {
 
-std::expected<double, std::string> parse_rate(std::string_view text) {
+namespace {
+
+std::expected<double, std::string> rate_value(std::string_view what, std::string_view text) {
   const auto v = core::parse_real(text, -HUGE_VAL, HUGE_VAL);
   if (!v)
-    return std::unexpected("--rate: '" + std::string(text) + "' is not a number (want a probability scale in [0, 1], e.g. 0.00001)");
+    return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a number (want a probability scale in [0, 1], e.g. 0.00001)");
   if (*v < 0 || *v > 1)
-    return std::unexpected("--rate: " + std::string(text) + " is outside [0, 1] (the chance per packet that a flow is reported)");
+    return std::unexpected(std::string(what) + ": " + std::string(text) + " is outside [0, 1] (the chance per packet that a flow is reported)");
   return *v;
 }
+
+}  // namespace
+
+std::expected<double, std::string> parse_rate(std::string_view text) { return rate_value("--rate", text); }
 
 std::expected<void, std::string> set_coherent_share(sample::SamplerConfig& config, std::string_view what,
                                                    std::string_view text) {
@@ -108,7 +114,9 @@ std::expected<bool, std::string> parse_bool(std::string_view what, std::string_v
 
 namespace {
 
-using Result = std::expected<void, std::string>;
+using Result = SettingResult;
+using V = std::string_view;
+constexpr const char* kDelivery = "delivery";
 
 // `what: why`: every message about a delivery setting names the flag or the file's key first.
 std::unexpected<std::string> fail(std::string_view what, const std::string& why) {
@@ -141,9 +149,9 @@ Result set_burst(std::optional<guard::Budget>& budget, std::string_view value, s
 }
 
 // A row whose value is a whole number in [lo, hi], handed to `put`.
-DeliveryOption whole(const char* key, const char* flag, const char* value_name, const char* help, std::uint64_t lo,
-                     std::uint64_t hi, void (*put)(RunConfig&, std::uint64_t)) {
-  return {key, flag, value_name, help, DeliveryOption::Kind::value,
+SenderSetting whole(const char* key, const char* flag, const char* value_name, const char* help, std::uint64_t lo,
+                    std::uint64_t hi, void (*put)(RunConfig&, std::uint64_t)) {
+  return {flag, kDelivery, key, value_name, help, SettingKind::scalar,
           [lo, hi, put](RunConfig& c, std::string_view value, std::string_view what) -> Result {
             auto n = parse_count(what, value, lo, hi);
             if (!n) return std::unexpected(n.error());
@@ -153,8 +161,8 @@ DeliveryOption whole(const char* key, const char* flag, const char* value_name, 
 }
 
 // A repeatable row of CIDR blocks appended to the list `of` gives.
-DeliveryOption cidr_list(const char* key, const char* flag, const char* help, std::vector<guard::Cidr>& (*of)(RunConfig&)) {
-  return {key, flag, "CIDR", help, DeliveryOption::Kind::list,
+SenderSetting cidr_list(const char* key, const char* flag, const char* help, std::vector<guard::Cidr>& (*of)(RunConfig&)) {
+  return {flag, kDelivery, key, "CIDR", help, SettingKind::scalars,
           [of](RunConfig& c, std::string_view value, std::string_view what) -> Result {
             auto cidr = guard::Cidr::parse(value);
             if (!cidr) return fail(what, cidr.error());
@@ -166,13 +174,11 @@ DeliveryOption cidr_list(const char* key, const char* flag, const char* help, st
 
 constexpr const char* kDeliveryGroup = "Delivery (opt-in; safety limits on by default)";
 
-}  // namespace
-
-const std::vector<DeliveryOption>& delivery_options() {
-  using V = std::string_view;
-  static const std::vector<DeliveryOption> table = {
-      {"deliver", "--deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https (any of them; default: none)",
-       DeliveryOption::Kind::list,
+// The [delivery] rows (the flags' group "Delivery" in --help).
+std::vector<SenderSetting> delivery_settings() {
+  std::vector<SenderSetting> table = {
+      {"--deliver", kDelivery, "deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https (any of them; default: none)",
+       SettingKind::scalars,
        [](RunConfig& c, V value, V what) -> Result {
          auto& d = c.delivery;
          std::string_view rest = value;
@@ -191,7 +197,7 @@ const std::vector<DeliveryOption>& delivery_options() {
          return {};
        },
        [](RunConfig& c) { c.delivery.udp = c.delivery.http = c.delivery.https = false; }},
-      {"to", "--deliver-to", "src|dst|both", "Which endpoints get the report (default both)", DeliveryOption::Kind::value,
+      {"--deliver-to", kDelivery, "to", "src|dst|both", "Which endpoints get the report (default both)", SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          auto& d = c.delivery;
          if (value == "src") d.to = sink::DeliverTo::src;
@@ -200,9 +206,9 @@ const std::vector<DeliveryOption>& delivery_options() {
          else return fail(what, quoted(value) + " is not src, dst or both");
          return {};
        }},
-      {"encrypt", "--encrypt", "off|auto|require",
+      {"--encrypt", kDelivery, "encrypt", "off|auto|require",
        "Seal reports to the endpoint network's X25519 key (docs/manual.md, Encryption): auto seals where a key is known and sends plain otherwise, require never sends plain (default off)",
-       DeliveryOption::Kind::value,
+       SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          auto& e = c.delivery.encryption.mode;
          if (value == "off") e = sink::Encrypt::off;
@@ -211,23 +217,23 @@ const std::vector<DeliveryOption>& delivery_options() {
          else return fail(what, quoted(value) + " is not off, auto or require");
          return {};
        }},
-      {"peer_keys", "--peer-keys", "FILE", "Pinned keys of endpoint networks for --encrypt: lines \"CIDR x25519-hex [identity-hex]\", longest prefix wins",
-       DeliveryOption::Kind::value,
+      {"--peer-keys", kDelivery, "peer_keys", "FILE", "Pinned keys of endpoint networks for --encrypt: lines \"CIDR x25519-hex [identity-hex]\", longest prefix wins",
+       SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          if (value.empty()) return fail(what, "empty path");
          c.delivery.encryption.peer_keys_path = std::string(value);
          return {};
        }},
-      {"report_port", "--report-port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)",
-       DeliveryOption::Kind::value,
+      {"--report-port", kDelivery, "report_port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)",
+       SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          auto p = port_value(what, value);
          if (!p) return std::unexpected(p.error());
          c.delivery.udp_sender.port = c.delivery.guard.report_port = c.sampler.report_port = *p;
          return {};
        }},
-      {"source_address", "--source-address", "ADDRESS", "Send from this local address (one IPv4 and/or one IPv6; repeatable)",
-       DeliveryOption::Kind::list,
+      {"--source-address", kDelivery, "source_address", "ADDRESS", "Send from this local address (one IPv4 and/or one IPv6; repeatable)",
+       SettingKind::scalars,
        [](RunConfig& c, V value, V what) -> Result {
          auto& d = c.delivery;
          const auto a = core::IpAddress::parse(value);
@@ -244,9 +250,9 @@ const std::vector<DeliveryOption>& delivery_options() {
          c.delivery.udp_sender.source_v4.reset();
          c.delivery.udp_sender.source_v6.reset();
        }},
-      {"own_address", "--own-address", "ADDRESS",
+      {"--own-address", kDelivery, "own_address", "ADDRESS",
        "Also this host's (flows of it are never reported; its interfaces' addresses are found at start; repeatable)",
-       DeliveryOption::Kind::list,
+       SettingKind::scalars,
        [](RunConfig& c, V value, V what) -> Result {
          // This host's addresses that its interfaces do not show (NAT, a proxy): flows of them are not reported.
          const auto a = core::IpAddress::parse(value);
@@ -259,7 +265,7 @@ const std::vector<DeliveryOption>& delivery_options() {
             [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.http_port = static_cast<std::uint16_t>(v); }),
       whole("https_port", "--https-port", "PORT", "Port of the HTTPS POST (default 443)", 1, 65535,
             [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.https_port = static_cast<std::uint16_t>(v); }),
-      {"path", "--http-path", "PATH", "URL path of the POST (default /.well-known/overflowd)", DeliveryOption::Kind::value,
+      {"--http-path", kDelivery, "path", "PATH", "URL path of the POST (default /.well-known/overflowd)", SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          if (value.empty() || value.front() != '/' || value.size() > 512 ||
              std::any_of(value.begin(), value.end(), [](char ch) {
@@ -269,8 +275,8 @@ const std::vector<DeliveryOption>& delivery_options() {
          c.delivery.http_sender.path = std::string(value);
          return {};
        }},
-      {"https_ca", "--https-ca", "FILE", "With --https-verify: trust this PEM file instead of the system store",
-       DeliveryOption::Kind::value,
+      {"--https-ca", kDelivery, "https_ca", "FILE", "With --https-verify: trust this PEM file instead of the system store",
+       SettingKind::scalar,
        [](RunConfig& c, V value, V) -> Result {
          c.delivery.http_sender.ca_file = std::string(value);
          return {};
@@ -290,74 +296,149 @@ const std::vector<DeliveryOption>& delivery_options() {
       whole("log_per_minute", "--http-log-per-minute", "N",
             "HTTP(S) delivery failures logged per minute at most; the rest are counted (default 10)", 0, 1'000'000,
             [](RunConfig& c, std::uint64_t v) { c.delivery.http_sender.log_per_minute = static_cast<std::uint32_t>(v); }),
-      {"budget", "--budget", "RATE|off", "Reports per second sent in all, a token bucket (default 100)", DeliveryOption::Kind::value,
+      {"--budget", kDelivery, "budget", "RATE|off", "Reports per second sent in all, a token bucket (default 100)", SettingKind::scalar,
        [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.global, 100.0, value, what); }},
-      {"budget_burst", "--budget-burst", "N", "Burst of the global budget (default 100)", DeliveryOption::Kind::value,
+      {"--budget-burst", kDelivery, "budget_burst", "N", "Burst of the global budget (default 100)", SettingKind::scalar,
        [](RunConfig& c, V value, V what) { return set_burst(c.delivery.guard.global, value, what); }},
-      {"suspicious_share", "--suspicious-share", "SHARE",
+      {"--suspicious-share", kDelivery, "suspicious_share", "SHARE",
        "With --policy: share of the global budget's burst reserved for SUSPICIOUS reports, in [0, 0.9] (default 0.25)",
-       DeliveryOption::Kind::value,
+       SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          const auto v = core::parse_real(value, 0, 0.9);
          if (!v) return fail(what, "'" + std::string(value) + "' is not a share in [0, 0.9]");
          c.suspicious_share = *v;
          return {};
        }},
-      {"per_destination_budget", "--per-destination-budget", "RATE|off", "Reports per second to any one address (default 1)",
-       DeliveryOption::Kind::value,
+      {"--per-destination-budget", kDelivery, "per_destination_budget", "RATE|off", "Reports per second to any one address (default 1)",
+       SettingKind::scalar,
        [](RunConfig& c, V value, V what) { return set_budget(c.delivery.guard.per_destination, 3.0, value, what); }},
-      {"per_destination_burst", "--per-destination-burst", "N", "Burst of the per-destination budget (default 3)",
-       DeliveryOption::Kind::value,
+      {"--per-destination-burst", kDelivery, "per_destination_burst", "N", "Burst of the per-destination budget (default 3)",
+       SettingKind::scalar,
        [](RunConfig& c, V value, V what) { return set_burst(c.delivery.guard.per_destination, value, what); }},
       cidr_list("allow", "--allow-destination", "Allow sending to this special-purpose block (private, loopback, ...; repeatable)",
                 [](RunConfig& c) -> std::vector<guard::Cidr>& { return c.delivery.guard.allow; }),
       cidr_list("deny", "--deny-destination", "Never send to this block (repeatable; beats --allow-destination)",
                 [](RunConfig& c) -> std::vector<guard::Cidr>& { return c.delivery.guard.deny; }),
-      {"opt_out_file", "--opt-out-file", "FILE", "Never send to the prefixes in FILE (one CIDR per line, # comments)",
-       DeliveryOption::Kind::value,
+      {"--opt-out-file", kDelivery, "opt_out_file", "FILE", "Never send to the prefixes in FILE (one CIDR per line, # comments)",
+       SettingKind::scalar,
        [](RunConfig& c, V value, V) -> Result {
          c.opt_out_file = std::string(value);
          return {};
        }},
-      {"https_verify", "--https-verify", "",
+      {"--https-verify", kDelivery, "https_verify", "",
        "Check HTTPS certificates (chain and IP address); off by default: reports go to bare addresses and are signed",
-       DeliveryOption::Kind::flag,
-       [](RunConfig& c, V value, V what) -> Result {
-         auto b = parse_bool(what, value);
-         if (!b) return std::unexpected(b.error());
-         c.delivery.http_sender.verify = *b;
-         return {};
-       }},
+       SettingKind::boolean,
+       [](RunConfig& c, V value, V what) { return set_parsed(parse_bool(what, value), c.delivery.http_sender.verify); }},
   };
+  for (auto& row : table) row.group = kDeliveryGroup;
   return table;
 }
 
-const char* delivery_group() noexcept { return kDeliveryGroup; }
+// A text setting that cannot fail: the value is kept as given.
+SenderSetting text(const char* flag, const char* section, const char* key, const char* value_name, const char* help,
+                   std::string& (*of)(RunConfig&)) {
+  return {flag, section, key, value_name, help, SettingKind::text, [of](RunConfig& c, V value, V) -> Result {
+            of(c) = std::string(value);
+            return {};
+          }};
+}
 
-const DeliveryOption* find_delivery_option(std::string_view key) noexcept {
-  const auto& table = delivery_options();
-  const auto it = std::find_if(table.begin(), table.end(), [&](const DeliveryOption& o) { return key == o.key; });
-  return it == table.end() ? nullptr : &*it;
+// A [templates] cap: a whole number in [lo, hi].
+SenderSetting cap(const char* key, std::size_t decode::TemplateCacheLimits::*field, std::uint64_t lo, std::uint64_t hi,
+                  const char* unit = "") {
+  return {nullptr, "templates", key, "N", "", SettingKind::whole,
+          [field, lo, hi](RunConfig& c, V value, V what) { return set_parsed(parse_count(what, value, lo, hi), c.templates.*field); },
+          {}, std::string("a whole number") + unit + " from " + std::to_string(lo) + " to " + std::to_string(hi)};
+}
+
+}  // namespace
+
+const std::vector<SenderSetting>& sender_settings() {
+  using L = decode::TemplateCacheLimits;
+  static const std::vector<SenderSetting> table = [] {
+    std::vector<SenderSetting> t = {
+        text("-f,--file,--pcapfile", "source", "file", "FILE", "Read flow exports from a pcap or pcapng file",
+             [](RunConfig& c) -> std::string& { return c.pcap_file; }),
+        {"-u,--udp-port,--udpport", "source", "udp_port", "PORT", "Receive flow exports on this UDP port (default 7777)",
+         SettingKind::whole,
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_port(what, value), c.udp.port); },
+         {}, "a port number (0 to 65535)"},
+        text("--bind", "source", "bind", "ADDRESS", "Address for -u to listen on (default ::, which takes IPv4 too)",
+             [](RunConfig& c) -> std::string& { return c.udp.bind; }),
+        {"--workers", "source", "workers", "N", "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)",
+         SettingKind::whole,
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_workers(what, value), c.workers); },
+         {}, "a whole number from 1 to " + std::to_string(kMaxWorkers)},
+        {"--receive-buffer", "source", "receive_buffer", "BYTES", "Live UDP: socket receive buffer asked for, per worker (default 32M)",
+         SettingKind::whole_or_text,
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_receive_buffer(what, value), c.udp.receive_buffer); }},
+        {"-r,--rate", "sampler", "rate", "RATE", "Chance per packet that a flow is reported, in [0, 1] (default 0.00001)",
+         SettingKind::number,
+         [](RunConfig& c, V value, V what) { return set_parsed(rate_value(what, value), c.sampler.rate); }},
+        {"--policy", "sampler", "policy", "FILE", "Suspicion policy (TOML): rules that report sketchy flows more often",
+         SettingKind::text,
+         [](RunConfig& c, V value, V) -> Result {
+           c.policy_file = std::string(value);
+           return {};
+         },
+         {}, "a file name"},
+        {"--coherent-share", "sampler", "coherent_share", "X",
+         "Path-coherent sampling: share in [0, 1] of the report probability decided by a keyed hash of the flow (default 0)",
+         SettingKind::scalar, [](RunConfig& c, V value, V what) { return set_coherent_share(c.sampler, what, value); }},
+        {"--coherent-key", "sampler", "coherent_key", "HEX",
+         "Path-coherent sampling: the public key, 32 hex digits (default: overflowd's published key)", SettingKind::text,
+         [](RunConfig& c, V value, V what) { return set_coherent_key(c.sampler, what, value); }},
+        {"--seed", nullptr, nullptr, "N", "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable",
+         SettingKind::text,
+         [](RunConfig& c, V value, V what) -> Result {
+           const auto s = core::parse_whole<std::uint64_t>(value, 0, UINT64_MAX);
+           if (!s) return fail(what, quoted(value) + " is not a whole number");
+           c.sampler.seed = *s;
+           return {};
+         }},
+        text("--key", "report", "key", "PATH", "Signing key file; created (mode 0600) when absent. Without it: an ephemeral key",
+             [](RunConfig& c) -> std::string& { return c.key_path; }),
+        // A template set is at most 65,535 bytes, so at most 16,383 fields; template ids are 256 to 65535.
+        cap("max_domains", &L::max_domains, 1, 1'000'000),
+        cap("max_templates", &L::max_templates, 1, 10'000'000),
+        cap("max_templates_per_domain", &L::max_templates_per_domain, 1, 65'280),
+        cap("max_fields_per_template", &L::max_fields_per_template, 1, 16'383),
+        cap("max_record_length", &L::max_record_length, 1, 65'535),
+        cap("max_samplers_per_domain", &L::max_samplers_per_domain, 1, 65'536),
+        // Seconds; 0 (the default) keeps templates until replaced or withdrawn.
+        cap("template_timeout", &L::template_timeout_s, 0, 31'536'000, " of seconds"),
+        cap("max_domains_per_exporter", &L::max_domains_per_exporter, 1, 1'000'000),
+        cap("max_templates_per_exporter", &L::max_templates_per_exporter, 1, 10'000'000),
+        text("--email", "contact", "email", "EMAIL", "Contact email put in every report",
+             [](RunConfig& c) -> std::string& { return c.contact.email; }),
+        text("--identity", "contact", "identity", "NAME", "Contact identity (who you are) put in every report",
+             [](RunConfig& c) -> std::string& { return c.contact.identity; }),
+        text("--output", "output", "file", "FILE", "Append reports to this file instead of stdout",
+             [](RunConfig& c) -> std::string& { return c.output_file; }),
+        text("--metrics", "metrics", "listen", "ADDRESS:PORT",
+             "Serve GET /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9558",
+             [](RunConfig& c) -> std::string& { return c.metrics_listen; }),
+        text("--user", nullptr, nullptr, "NAME", "Started as root (without systemd): switch to this user once the sockets are bound",
+             [](RunConfig& c) -> std::string& { return c.user; }),
+        {"-q,--quiet", nullptr, nullptr, "", "No summary of counters on stderr at the end", SettingKind::boolean,
+         [](RunConfig& c, V value, V what) { return set_parsed(parse_bool(what, value), c.quiet); }},
+    };
+    auto delivery = delivery_settings();
+    t.insert(t.end(), std::make_move_iterator(delivery.begin()), std::make_move_iterator(delivery.end()));
+    return t;
+  }();
+  return table;
 }
 
 void clear_delivery_option(RunConfig& c, std::string_view key) {
-  if (const DeliveryOption* o = find_delivery_option(key); o && o->clear) o->clear(c);
+  if (const auto* s = find_setting(sender_settings(), kDelivery, key); s && s->clear) s->clear(c);
 }
 
 std::expected<void, std::string> set_delivery_option(RunConfig& c, std::string_view key, std::string_view value,
                                                      std::string_view what) {
-  const DeliveryOption* o = find_delivery_option(key);
-  if (!o) {
-    // A flag's name used as a key: say which key it is (--allow-destination is [delivery] allow).
-    for (const auto& row : delivery_options()) {
-      std::string flag(row.flag);
-      flag = flag.substr(flag.find_first_not_of('-'));
-      std::replace(flag.begin(), flag.end(), '-', '_');
-      if (flag == key) return fail(what, "unknown setting (the flag " + std::string(row.flag) + " is the key " + std::string(row.key) + ")");
-    }
-    return fail(what, "unknown setting");
-  }
-  return o->set(c, value, what);
+  const auto* s = find_setting(sender_settings(), kDelivery, key);
+  if (!s) return fail(what, "unknown setting");
+  return s->set(c, value, what);
 }
 
 std::expected<void, std::string> load_opt_out(RunConfig& c) {
@@ -378,165 +459,12 @@ std::expected<void, std::string> load_toml(const std::string& path, RunConfig& c
   return load_toml_text(*text, path, c);
 }
 
-// The sender's file sections and their keys (besides [delivery], whose keys are the delivery
-// table's): what load_toml_text accepts, and what `overflowd --help` lists.
-const std::vector<ConfigSection>& known_sections() {
-  static const std::vector<ConfigSection> kKnown = {{"source", {"file", "udp_port", "bind", "workers", "receive_buffer"}}, {"sampler", {"rate", "policy", "coherent_share", "coherent_key"}}, {"report", {"key"}},
-                                   {"templates",
-                                    {"max_domains", "max_templates", "max_templates_per_domain", "max_fields_per_template",
-                                     "max_record_length", "max_samplers_per_domain", "template_timeout",
-                                     "max_domains_per_exporter", "max_templates_per_exporter"}},
-                                   {"contact", {"email", "identity"}},        {"output", {"file"}},
-                                   {"metrics", {"listen"}},
-                                   {"delivery", {}}};  // the delivery table's keys (delivery_options)
-  return kKnown;
-}
-
-std::string toml_keys_help() {
-  // At column 0 and without a final colon, so that scripts/gen-man takes it as the page's footer.
-  std::string out = "Keys of the --config file (TOML; flags override them), by section";
-  for (const auto& section : known_sections()) {
-    out += "\n[" + std::string(section.name) + "]";
-    if (section.name == "delivery") {
-      for (const auto& row : delivery_options()) out += " " + std::string(row.key);
-      continue;
-    }
-    for (const auto k : section.keys) out += " " + std::string(k);
-  }
-  return out;
-}
+std::string toml_keys_help() { return settings_keys_help(sender_settings()); }
 
 std::expected<void, std::string> load_toml_text(std::string_view text, const std::string& path, RunConfig& c) {
   auto parsed = parse_toml(text, path);
   if (!parsed) return std::unexpected(parsed.error());
-  toml::table& t = *parsed;
-  auto str = [&](const char* section, const char* key, std::string& into) -> std::expected<void, std::string> {
-    const auto node = t[section][key];
-    if (!node) return {};
-    if (auto v = node.value<std::string>()) {
-      into = *v;
-      return {};
-    }
-    return std::unexpected(toml_error(path, section, key, "must be a string"));
-  };
-  for (auto [s, k, into] : {std::tuple{"source", "file", &c.pcap_file}, std::tuple{"source", "bind", &c.udp.bind},
-                            std::tuple{"report", "key", &c.key_path}, std::tuple{"contact", "email", &c.contact.email},
-                            std::tuple{"contact", "identity", &c.contact.identity},
-                            std::tuple{"output", "file", &c.output_file}, std::tuple{"metrics", "listen", &c.metrics_listen}}) {
-    if (auto r = str(s, k, *into); !r) return r;
-  }
-  if (const auto node = t["source"]["udp_port"]) {
-    const auto v = node.value_exact<std::int64_t>();
-    if (!v || *v < 0 || *v > 65535) return std::unexpected(toml_error(path, "source", "udp_port", "must be a port number (0 to 65535)"));
-    c.udp.port = static_cast<std::uint16_t>(*v);
-  }
-  if (const auto node = t["source"]["workers"]) {
-    const auto v = node.value_exact<std::int64_t>();
-    if (!v || *v < 1 || *v > kMaxWorkers)
-      return std::unexpected(toml_error(path, "source", "workers", "must be a whole number from 1 to " + std::to_string(kMaxWorkers)));
-    c.workers = static_cast<unsigned>(*v);
-  }
-  if (const auto node = t["source"]["receive_buffer"]) {
-    std::string given;
-    if (auto v = node.value_exact<std::int64_t>()) given = std::to_string(*v);
-    else if (auto s = node.value_exact<std::string>()) given = *s;
-    auto b = parse_receive_buffer(path + ": source.receive_buffer", given);
-    if (!b) return std::unexpected(b.error());
-    c.udp.receive_buffer = *b;
-  }
-  if (const auto node = t["sampler"]["policy"]) {
-    const auto v = node.value_exact<std::string>();
-    if (!v) return std::unexpected(toml_error(path, "sampler", "policy", "must be a file name"));
-    c.policy_file = *v;
-  }
-  if (const auto node = t["sampler"]["rate"]) {
-    const auto v = node.value<double>();
-    if (!v) return std::unexpected(toml_error(path, "sampler", "rate", "must be a number in [0, 1]"));
-    c.sampler.rate = *v;
-  }
-  for (const auto* key : {"coherent_share", "coherent_key"}) {
-    const auto node = t["sampler"][key];
-    if (!node) continue;
-    std::string given;
-    if (auto d = node.value<double>(); d && std::string_view(key) == "coherent_share") given = fmt::format("{}", *d);
-    else if (auto s = node.value_exact<std::string>()) given = *s;
-    auto r = std::string_view(key) == "coherent_share" ? set_coherent_share(c.sampler, path + ": sampler." + key, given)
-                                                        : set_coherent_key(c.sampler, path + ": sampler." + key, given);
-    if (!r) return std::unexpected(r.error());
-  }
-  {
-    struct Cap {
-      const char* key;
-      std::size_t* into;
-      std::int64_t max;
-    };
-    decode::TemplateCacheLimits& l = c.templates;
-    // A template set is at most 65,535 bytes, so at most 16,383 fields; template ids are 256 to 65535.
-    const Cap caps[] = {{"max_domains", &l.max_domains, 1'000'000},
-                        {"max_templates", &l.max_templates, 10'000'000},
-                        {"max_templates_per_domain", &l.max_templates_per_domain, 65'280},
-                        {"max_fields_per_template", &l.max_fields_per_template, 16'383},
-                        {"max_record_length", &l.max_record_length, 65'535},
-                        {"max_samplers_per_domain", &l.max_samplers_per_domain, 65'536},
-                        {"max_domains_per_exporter", &l.max_domains_per_exporter, 1'000'000},
-                        {"max_templates_per_exporter", &l.max_templates_per_exporter, 10'000'000}};
-    for (const Cap& cap : caps) {
-      const auto node = t["templates"][cap.key];
-      if (!node) continue;
-      const auto v = node.value_exact<std::int64_t>();
-      if (!v || *v < 1 || *v > cap.max)
-        return std::unexpected(toml_error(path, "templates", cap.key, "must be a whole number from 1 to " + std::to_string(cap.max)));
-      *cap.into = static_cast<std::size_t>(*v);
-    }
-    if (const auto node = t["templates"]["template_timeout"]) {
-      // Seconds; 0 (the default) keeps templates until replaced or withdrawn.
-      const auto v = node.value_exact<std::int64_t>();
-      if (!v || *v < 0 || *v > 31'536'000)
-        return std::unexpected(path + ": templates.template_timeout must be a whole number of seconds from 0 to 31536000");
-      l.template_timeout_s = static_cast<std::size_t>(*v);
-    }
-  }
-  if (const auto* delivery = t["delivery"].as_table()) {
-    for (const auto& [key, node] : *delivery) {
-      const std::string what = path + ": delivery." + std::string(key.str());
-      auto one = [&](const toml::node& n) -> std::expected<void, std::string> {
-        if (auto v = n.value_exact<std::string>()) return set_delivery_option(c, key.str(), *v, what);
-        if (auto v = n.value_exact<bool>()) return set_delivery_option(c, key.str(), *v ? "true" : "false", what);
-        if (auto v = n.value_exact<std::int64_t>()) return set_delivery_option(c, key.str(), std::to_string(*v), what);
-        if (auto v = n.value_exact<double>()) {
-          char buf[64];
-          const auto r = std::to_chars(buf, buf + sizeof buf, *v);
-          return set_delivery_option(c, key.str(), std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)), what);
-        }
-        return std::unexpected(what + ": must be a string, number or boolean (or an array of them)");
-      };
-      if (const auto* array = node.as_array()) {
-        clear_delivery_option(c, key.str());
-        for (const auto& element : *array)
-          if (auto r = one(element); !r) return r;
-      } else if (auto r = one(node); !r) {
-        return r;
-      }
-    }
-  }
-  // Every other key is a mistake worth hearing about (a typo would otherwise be silently ignored).
-  const auto& kKnown = known_sections();
-  for (const auto& [section, node] : t) {
-    const auto known = std::find_if(kKnown.begin(), kKnown.end(), [&](const auto& k) { return section.str() == k.name; });
-    if (known == kKnown.end()) return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
-    const auto* table = node.as_table();
-    if (!table) return std::unexpected(path + ": " + std::string(section) + " must be a table");
-    for (const auto& [key, value] : *table) {
-      (void)value;
-      const bool listed = known->name == "delivery"
-                              ? find_delivery_option(key.str()) != nullptr
-                              : std::find_if(known->keys.begin(), known->keys.end(),
-                                             [&](std::string_view k) { return key.str() == k; }) != known->keys.end();
-      if (!listed)
-        return std::unexpected(path + ": unknown key " + std::string(section) + "." + std::string(key));
-    }
-  }
-  return {};
+  return load_settings(*parsed, path, sender_settings(), {}, c);
 }
 
 std::expected<void, std::string> validate(const RunConfig& c) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "app/settings.hpp"
 #include "decode/template_cache.hpp"
 #include "report/report_builder.hpp"
 #include "sample/sampler.hpp"
@@ -62,8 +63,8 @@ inline constexpr unsigned kMaxWorkers = 256;
 //   [report]  key = "/var/lib/overflowd/key"
 //   [contact] email = "noc@example.net", identity = "Example Net"
 //   [output]  file = "/var/log/overflowd/reports.jsonl"
-//   [delivery] deliver = ["udp", "http", "https"], to = "both", report_port = 65535, ... (every
-//              key of set_delivery_option)
+//   [delivery] deliver = ["udp", "http", "https"], to = "both", report_port = 65535, ...
+// (every key of sender_settings(); any other section or key is an error).
 // A file over kMaxConfigBytes is refused unread.
 [[nodiscard]] std::expected<void, std::string> load_toml(const std::string& path, RunConfig& config);
 // The same over TOML text already read; `name` stands for the file in messages. Never throws on
@@ -72,35 +73,16 @@ inline constexpr unsigned kMaxWorkers = 256;
                                                               RunConfig& config);
 inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
-// The delivery settings, one row each: its [delivery] key, its flag, the flag's value name and
-// help, and how a value is checked and set. The flags, the TOML keys and the file's list of known
-// keys all come from this table, so each setting is written once.
-struct DeliveryOption {
-  const char* key;         // "per_destination_budget" in [delivery]
-  const char* flag;        // "--per-destination-budget"
-  const char* value_name;  // "RATE|off"
-  const char* help;
-  // value: one value, the last given wins; list: repeatable, values append (flags replace what a
-  // config file listed); flag: a flag without a value on the command line, true/false in the file.
-  enum class Kind { value, list, flag } kind;
-  // Checks and sets one value; `what` names the setting in errors ("--budget", "x.toml: delivery.budget").
-  std::function<std::expected<void, std::string>(RunConfig&, std::string_view value, std::string_view what)> set;
-  std::function<void(RunConfig&)> clear = {};  // a list: empties it
-};
-[[nodiscard]] const std::vector<DeliveryOption>& delivery_options();
-// The sections and keys a sender's --config file may hold.
-struct ConfigSection {
-  std::string_view name;
-  std::vector<std::string_view> keys;  // empty for [delivery]: delivery_options() are its keys
-};
-[[nodiscard]] const std::vector<ConfigSection>& known_sections();
-// Those keys as text, for the foot of `overflowd --help`.
+// The sender's settings, one row each (app/settings.hpp): its flag, its section and key in the
+// --config file, its help, and how a value is checked and set. The flags, the file's sections and
+// keys and the foot of --help (toml_keys_help) all come from this table, so each setting is
+// written once. The [delivery] rows are the flags' group "Delivery" in --help.
+using SenderSetting = Setting<RunConfig>;
+[[nodiscard]] const std::vector<SenderSetting>& sender_settings();
+// The file's sections and keys as text, for the foot of `overflowd --help`.
 [[nodiscard]] std::string toml_keys_help();
-[[nodiscard]] const DeliveryOption* find_delivery_option(std::string_view key) noexcept;
-// The flags' group in --help.
-[[nodiscard]] const char* delivery_group() noexcept;
 
-// Sets the delivery setting `key` (see delivery_options) from one value.
+// Sets the [delivery] setting `key` of sender_settings() from one value.
 [[nodiscard]] std::expected<void, std::string> set_delivery_option(RunConfig& config, std::string_view key,
                                                                    std::string_view value, std::string_view what);
 // Empties a list key (so that flags replace what a config file listed); other keys: nothing.

@@ -13,11 +13,11 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/log.hpp"
+#include "app/settings_cli.hpp"
 #include "app/version.hpp"
 #include "guard/special_purpose.hpp"
 #include "app/receiver.hpp"
 #include "core/sodium.hpp"
-#include "core/parse.hpp"
 
 using namespace overflowd::app;
 
@@ -39,54 +39,12 @@ int main(int argc, char** argv) {
   app.footer(toml_keys_help());
   app.set_version_flag("-V,--version", std::string("overflowd ") + kVersionLong, "Print the version and exit");
 
-  std::string file, udp_port, rate, config_file, key, email, identity, output, bind, seed;
-  bool quiet = false;
-  auto* opt_file = app.add_option("-f,--file,--pcapfile", file, "Read flow exports from a pcap or pcapng file")->type_name("FILE");
-  auto* opt_udp = app.add_option("-u,--udp-port,--udpport", udp_port, "Receive flow exports on this UDP port (default 7777)")->type_name("PORT");
-  auto* opt_rate = app.add_option("-r,--rate", rate, "Chance per packet that a flow is reported, in [0, 1] (default 0.00001)")->type_name("RATE");
+  std::string config_file;
   app.add_option("--config", config_file, "TOML file with the settings below (flags override it)")->type_name("FILE");
-  auto* opt_key = app.add_option("--key", key, "Signing key file; created (mode 0600) when absent. Without it: an ephemeral key")->type_name("PATH");
-  auto* opt_email = app.add_option("--email", email, "Contact email put in every report")->type_name("EMAIL");
-  auto* opt_identity = app.add_option("--identity", identity, "Contact identity (who you are) put in every report")->type_name("NAME");
-  auto* opt_output = app.add_option("--output", output, "Append reports to this file instead of stdout")->type_name("FILE");
-  auto* opt_bind = app.add_option("--bind", bind, "Address for -u to listen on (default ::, which takes IPv4 too)")->type_name("ADDRESS");
-  auto* opt_seed = app.add_option("--seed", seed, "FOR TESTS ONLY: seed the sampler so runs repeat; reports become predictable")->type_name("N");
-  std::string coherent_share, coherent_key;
-  auto* opt_coherent_share = app.add_option("--coherent-share", coherent_share, "Path-coherent sampling: share in [0, 1] of the report probability decided by a keyed hash of the flow (default 0)")->type_name("X");
-  auto* opt_coherent_key = app.add_option("--coherent-key", coherent_key, "Path-coherent sampling: the public key, 32 hex digits (default: overflowd's published key)")->type_name("HEX");
-  auto* opt_quiet = app.add_flag("-q,--quiet", quiet, "No summary of counters on stderr at the end");
-  std::string policy_file;
-  auto* opt_policy = app.add_option("--policy", policy_file, "Suspicion policy (TOML): rules that report sketchy flows more often")->type_name("FILE");
-  std::string workers, receive_buffer;
-  auto* opt_workers = app.add_option("--workers", workers, "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)")->type_name("N");
-  auto* opt_receive_buffer = app.add_option("--receive-buffer", receive_buffer, "Live UDP: socket receive buffer asked for, per worker (default 32M)")->type_name("BYTES");
-  std::string metrics_listen, run_user;
-  auto* opt_user = app.add_option("--user", run_user, "Started as root (without systemd): switch to this user once the sockets are bound")
-                       ->type_name("NAME");
-  auto* opt_metrics = app.add_option("--metrics", metrics_listen, "Serve GET /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9558 ([metrics] listen)")
-                          ->type_name("ADDRESS:PORT");
-  opt_file->excludes(opt_udp);
-
-  // Delivery to the flows' endpoints: off unless --deliver names a transport. One flag per row of
-  // the delivery table (app/config.hpp: delivery_options), each the [delivery] key of that row.
-  struct DeliveryFlag {
-    const DeliveryOption* row;
-    std::vector<std::string> values;
-    bool on = false;
-    CLI::Option* option = nullptr;
-  };
-  std::vector<DeliveryFlag> delivery_flags;
-  for (const DeliveryOption& row : delivery_options()) delivery_flags.push_back({&row, {}, false, nullptr});
-  for (auto& f : delivery_flags) {
-    if (f.row->kind == DeliveryOption::Kind::flag) {
-      f.option = app.add_flag(f.row->flag, f.on, f.row->help)->group(delivery_group());
-      continue;
-    }
-    f.option = app.add_option(f.row->flag, f.values, f.row->help)->type_name(f.row->value_name)->group(delivery_group());
-    f.option->expected(1);  // one value per occurrence; lists repeat the flag
-    f.option->multi_option_policy(f.row->kind == DeliveryOption::Kind::list ? CLI::MultiOptionPolicy::TakeAll
-                                                                           : CLI::MultiOptionPolicy::TakeLast);
-  }
+  // One flag per row of the sender's settings table (app/config.hpp: sender_settings), each
+  // followed by its key in the file; the [delivery] rows in their own group.
+  const SettingFlags<RunConfig> flags(app, sender_settings(), SettingFlags<RunConfig>::KeyShown::section_and_key);
+  flags.option("--file")->excludes(flags.option("--udp-port"));
 
   auto* keygen = app.add_subcommand("keygen", "Create a signing key file (mode 0600) and print its public key");
   std::string keygen_path;
@@ -213,70 +171,8 @@ int main(int argc, char** argv) {
         return std::unexpected(r.error());
       }
     }
-    if (*opt_file) config.pcap_file = file;
-    if (*opt_udp) {
-      auto port = parse_port("--udp-port", udp_port);
-      if (!port) {
-        return std::unexpected(port.error());
-      }
-      config.udp.port = *port;
-      config.pcap_file.clear();
-    }
-    if (*opt_rate) {
-      auto r = parse_rate(rate);
-      if (!r) {
-        return std::unexpected(r.error());
-      }
-      config.sampler.rate = *r;
-    }
-    if (*opt_seed) {
-      const auto s = overflowd::core::parse_whole<std::uint64_t>(seed, 0, UINT64_MAX);
-      if (!s) {
-        return std::unexpected("--seed: '" + seed + "' is not a whole number");
-      }
-      config.sampler.seed = *s;
-    }
-    if (*opt_policy) config.policy_file = policy_file;
-    for (auto [opt, text, set] : {std::tuple{opt_coherent_share, &coherent_share, &set_coherent_share},
-                                  std::tuple{opt_coherent_key, &coherent_key, &set_coherent_key}}) {
-      if (!*opt) continue;
-      if (auto r = (*set)(config.sampler, opt->get_name(), *text); !r) return std::unexpected(r.error());
-    }
-    if (*opt_key) config.key_path = key;
-    if (*opt_email) config.contact.email = email;
-    if (*opt_identity) config.contact.identity = identity;
-    if (*opt_output) config.output_file = output;
-    if (*opt_bind) config.udp.bind = bind;
-    if (*opt_metrics) config.metrics_listen = metrics_listen;
-    if (*opt_user) config.user = run_user;
-    if (*opt_quiet) config.quiet = quiet;
-    if (*opt_workers) {
-      auto w = parse_workers("--workers", workers);
-      if (!w) {
-        return std::unexpected(w.error());
-      }
-      config.workers = *w;
-    }
-    if (*opt_receive_buffer) {
-      auto b = parse_receive_buffer("--receive-buffer", receive_buffer);
-      if (!b) {
-        return std::unexpected(b.error());
-      }
-      config.udp.receive_buffer = *b;
-    }
-    for (auto& f : delivery_flags) {
-      if (!*f.option) continue;
-      if (f.row->kind == DeliveryOption::Kind::flag) {
-        (void)f.row->set(config, f.on ? "true" : "false", f.row->flag);  // true or false: cannot fail
-        continue;
-      }
-      clear_delivery_option(config, f.row->key);
-      for (const auto& v : f.values) {
-        if (auto r = set_delivery_option(config, f.row->key, v, f.row->flag); !r) {
-          return std::unexpected(r.error());
-        }
-      }
-    }
+    if (auto r = flags.apply(config); !r) return std::unexpected(r.error());
+    if (flags.option("--udp-port")->count() > 0) config.pcap_file.clear();  // -u over the file's [source] file
     return config;
   };
   auto config = build_config();

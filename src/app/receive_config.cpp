@@ -13,64 +13,71 @@ namespace overflowd::app {
 
 namespace {
 
-using Result = std::expected<void, std::string>;
+using Result = SettingResult;
+using V = std::string_view;
+using S = ReceiveSetting;
+constexpr const char* kSection = "receive";
 
-std::expected<std::int64_t, std::string> parse_int(const char* flag, const std::string& text, std::int64_t lo,
-                                                   std::int64_t hi) {
+std::expected<std::int64_t, std::string> parse_int(V what, V text, std::int64_t lo, std::int64_t hi) {
   const auto v = core::parse_whole<std::int64_t>(text, lo, hi);
   if (!v)
-    return std::unexpected(std::string(flag) + ": '" + text + "' is not a whole number from " + std::to_string(lo) +
-                           " to " + std::to_string(hi));
+    return std::unexpected(std::string(what) + ": '" + std::string(text) + "' is not a whole number from " +
+                           std::to_string(lo) + " to " + std::to_string(hi));
   return *v;
 }
 
-std::expected<int, std::string> parse_port_or_off(const char* flag, const std::string& text) {
-  if (text == "off" || text == "none") return kOff;
-  auto v = parse_int(flag, text, 0, 65535);
-  if (!v) return std::unexpected(std::string(flag) + ": '" + text + "' is not a port number (0 to 65535, 0 picks a free one) or off");
-  return static_cast<int>(*v);
-}
-
-Setting text(const char* flag, const char* key, const char* value_name, const char* help, std::string ReceiveConfig::*field) {
-  return {flag, key, value_name, help, Setting::Kind::text, [field](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
-            c.*field = v.back();
+S text(const char* flag, const char* key, const char* value_name, const char* help, std::string ReceiveConfig::*field) {
+  return {flag, kSection, key, value_name, help, SettingKind::text, [field](ReceiveConfig& c, V v, V) -> Result {
+            c.*field = std::string(v);
             return {};
           }};
 }
 
-Setting port(const char* flag, const char* key, const char* help, int ReceiveConfig::*field) {
-  return {flag, key, "PORT|off", help, Setting::Kind::port, [flag, field](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
-            auto p = parse_port_or_off(flag, v.back());
-            if (!p) return std::unexpected(p.error());
+S port(const char* flag, const char* key, const char* help, int ReceiveConfig::*field) {
+  return {flag, kSection, key, "PORT|off", help, SettingKind::whole_or_text,
+          [field](ReceiveConfig& c, V v, V what) -> Result {
+            if (v == "off" || v == "none") {
+              c.*field = kOff;
+              return {};
+            }
+            const auto p = core::parse_whole<int>(v, 0, 65535);
+            if (!p)
+              return std::unexpected(std::string(what) + ": '" + std::string(v) +
+                                     "' is not a port number (0 to 65535, 0 picks a free one) or off");
             c.*field = *p;
             return {};
-          }};
+          },
+          {}, "a port number or \"off\""};
 }
 
-Setting integer(const char* flag, const char* key, const char* value_name, const char* help, std::int64_t ReceiveConfig::*field,
-                std::int64_t lo, std::int64_t hi) {
-  return {flag, key, value_name, help, Setting::Kind::integer,
-          [flag, field, lo, hi](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
-            auto n = parse_int(flag, v.back(), lo, hi);
-            if (!n) return std::unexpected(n.error());
-            c.*field = *n;
+S integer(const char* flag, const char* key, const char* value_name, const char* help, std::int64_t ReceiveConfig::*field,
+          std::int64_t lo, std::int64_t hi) {
+  return {flag, kSection, key, value_name, help, SettingKind::whole,
+          [field, lo, hi](ReceiveConfig& c, V v, V what) { return set_parsed(parse_int(what, v, lo, hi), c.*field); }};
+}
+
+S list(const char* flag, const char* key, const char* value_name, const char* help, std::vector<std::string> ReceiveConfig::*field) {
+  return {flag, kSection, key, value_name, help, SettingKind::list,
+          [field](ReceiveConfig& c, V v, V) -> Result {
+            (c.*field).emplace_back(v);
             return {};
-          }};
+          },
+          [field](ReceiveConfig& c) { (c.*field).clear(); }};
 }
 
-Setting list(const char* flag, const char* key, const char* value_name, const char* help,
-             std::vector<std::string> ReceiveConfig::*field) {
-  return {flag, key, value_name, help, Setting::Kind::list, [field](ReceiveConfig& c, const std::vector<std::string>& v) -> Result {
-            c.*field = v;
+S boolean(const char* flag, const char* key, const char* help, bool ReceiveConfig::*field) {
+  return {flag, kSection, key, "", help, SettingKind::boolean, [field](ReceiveConfig& c, V v, V what) -> Result {
+            if (v != "true" && v != "false") return std::unexpected(std::string(what) + ": '" + std::string(v) + "' is not true or false");
+            c.*field = v == "true";
             return {};
           }};
 }
 
 }  // namespace
 
-const std::vector<Setting>& settings() {
+const std::vector<ReceiveSetting>& receive_settings() {
   using C = ReceiveConfig;
-  static const std::vector<Setting> table = {
+  static const std::vector<ReceiveSetting> table = {
       text("--db", "db", "PATH", "SQLite database of reports (created when absent; default overflowd-receive.db)", &C::db),
       port("--udp-port", "udp_port", "Take reports (either form) on this UDP port, IPv4 and IPv6 (default 65535)", &C::udp_port),
       text("--bind", "bind", "ADDRESS", "Address of the UDP socket (default ::, which takes IPv4 too)", &C::bind),
@@ -87,14 +94,14 @@ const std::vector<Setting>& settings() {
       text("--key", "key", "PATH", "The receiver's own key, published at GET /.well-known/overflowd; created (mode 0600) when absent", &C::key_path),
       list("--encryption-key", "encryption_keys", "PATH", "X25519 key (64 hex digits, mode 0600; created when absent) to open sealed reports with; repeat during a rotation (all are published and accepted, by kid)", &C::encryption_keys),
       list("--rotation", "rotations", "FILE", "A rotation statement of my key (overflowd rotate-key), published in the document's \"rotations\" (repeatable)", &C::rotations),
-      {"--email", "email", "EMAIL", "Contact email published at GET /.well-known/overflowd", Setting::Kind::text,
-       [](C& c, const std::vector<std::string>& v) -> Result {
-         c.contact.email = v.back();
+      {"--email", kSection, "email", "EMAIL", "Contact email published at GET /.well-known/overflowd", SettingKind::text,
+       [](C& c, V v, V) -> Result {
+         c.contact.email = std::string(v);
          return {};
        }},
-      {"--identity", "identity", "NAME", "Contact identity published at GET /.well-known/overflowd", Setting::Kind::text,
-       [](C& c, const std::vector<std::string>& v) -> Result {
-         c.contact.identity = v.back();
+      {"--identity", kSection, "identity", "NAME", "Contact identity published at GET /.well-known/overflowd", SettingKind::text,
+       [](C& c, V v, V) -> Result {
+         c.contact.identity = std::string(v);
          return {};
        }},
       list("--my-prefix", "my_prefixes", "CIDR", "A prefix of mine (repeat for several): for the summary and spoofing views", &C::my_prefixes),
@@ -110,11 +117,10 @@ const std::vector<Setting>& settings() {
       integer("--queue", "queue", "N", "Reports waiting for the writer at most; UDP input beyond it is dropped and counted (default 100000)", &C::queue, 1, 10'000'000),
       integer("--queue-mib", "queue_mib", "MIB", "...and at most this many MiB of them (a report may hold 64 KiB; default 256)", &C::queue_mib, 1, 1'048'576),
       integer("--verify-threads", "verify_threads", "N", "Threads verifying UDP and capture reports, in parallel, for the one writer (default 0: one per core; HTTP reports are verified on the HTTP threads)", &C::verify_threads, 0, 1024),
-      {"--retention-days", "retention_days", "DAYS", "Delete reports, refused inputs, alerts and keys older than this (default 30; 0: no age limit)",
-       Setting::Kind::number, [](C& c, const std::vector<std::string>& v) -> Result {
-         const auto& t = v.back();
-         const auto d = core::parse_real(t, 0, 36'500);
-         if (!d) return std::unexpected("--retention-days: '" + t + "' is not a number of days from 0 to 36500");
+      {"--retention-days", kSection, "retention_days", "DAYS", "Delete reports, refused inputs, alerts and keys older than this (default 30; 0: no age limit)",
+       SettingKind::number, [](C& c, V v, V what) -> Result {
+         const auto d = core::parse_real(v, 0, 36'500);
+         if (!d) return std::unexpected(std::string(what) + ": '" + std::string(v) + "' is not a number of days from 0 to 36500");
          c.retention_days = *d;
          return {};
        }},
@@ -125,11 +131,7 @@ const std::vector<Setting>& settings() {
       integer("--max-alerts", "max_alerts", "N", "Keep at most this many alerts (default 100000)", &C::max_alerts, 0, INT64_MAX),
       text("--alert-webhook", "alert_webhook", "URL", "POST each new alert and spoofing suspect as JSON to this http(s) URL (default: none)", &C::alert_webhook),
       integer("--alert-webhook-timeout", "alert_webhook_timeout", "MS", "Time-out of one webhook POST in milliseconds (default 5000)", &C::alert_webhook_timeout_ms, 1, 600'000),
-      {"--alert-syslog", "alert_syslog", "", "Also send each new alert and spoofing suspect to syslog (daemon facility)", Setting::Kind::boolean,
-       [](C& c, const std::vector<std::string>& v) -> Result {
-         c.alert_syslog = v.back() == "true";
-         return {};
-       }},
+      boolean("--alert-syslog", "alert_syslog", "Also send each new alert and spoofing suspect to syslog (daemon facility)", &C::alert_syslog),
       integer("--alert-rate", "alert_rate", "N", "Alerts and suspects told per minute at most; the rest are counted and summarized (default 60)", &C::alert_rate, 0, 1'000'000),
       integer("--max-keys", "max_keys", "N", "Remember at most this many keys, the most recently seen (default 1000000)", &C::max_keys, 0, INT64_MAX),
       integer("--skew-future", "skew_future", "SECONDS", "Flag reports claiming a time further ahead than this (default 86400)", &C::skew_future_s, 0, INT64_MAX / 2'000'000'000),
@@ -145,11 +147,7 @@ const std::vector<Setting>& settings() {
       integer("--http-max-header-bytes", "http_max_header_bytes", "BYTES", "Request line and headers together at most; more: 431 (default 8192)", &C::http_max_header_bytes, 256, 1'048'576),
       integer("--http-max-headers", "http_max_headers", "N", "Header fields per request at most; more: 431 (default 64)", &C::http_max_headers, 1, 10'000),
       list("--http-host", "http_hosts", "NAME", "A name the API and the page answer under (Host; repeatable). Always: localhost, loopback addresses, the listen address and the address a connection came to; others get 421", &C::http_hosts),
-      {"-q,--quiet", "quiet", "", "No start-up lines and no summary at the end", Setting::Kind::boolean,
-       [](C& c, const std::vector<std::string>& v) -> Result {
-         c.quiet = v.back() == "true";
-         return {};
-       }},
+      boolean("-q,--quiet", "quiet", "No start-up lines and no summary at the end", &C::quiet),
   };
   return table;
 }
@@ -164,65 +162,7 @@ std::expected<void, std::string> load_receive_toml_text(std::string_view text, c
                                                         ReceiveConfig& c) {
   auto parsed = parse_toml(text, path);
   if (!parsed) return std::unexpected(parsed.error());
-  toml::table& t = *parsed;
-  static constexpr std::string_view kSenderSections[] = {"source", "sampler", "report", "contact", "output", "delivery"};
-  for (const auto& [section, node] : t) {
-    if (section.str() == "receive") continue;
-    if (std::find(std::begin(kSenderSections), std::end(kSenderSections), section.str()) == std::end(kSenderSections))
-      return std::unexpected(path + ": unknown section [" + std::string(section) + "]");
-  }
-  const auto* receive = t["receive"].as_table();
-  if (!receive) {
-    if (t.contains("receive")) return std::unexpected(path + ": receive must be a table");
-    return {};
-  }
-  for (const auto& [key, value] : *receive) {
-    const auto& table = settings();
-    const auto s = std::find_if(table.begin(), table.end(), [&](const Setting& x) { return key.str() == x.key; });
-    if (s == table.end()) return std::unexpected(path + ": unknown key receive." + std::string(key));
-    std::vector<std::string> v;
-    switch (s->kind) {
-      case Setting::Kind::text:
-        if (!value.is_string()) return std::unexpected(toml_error(path, "receive", key.str(), "must be a string"));
-        v.push_back(**value.as_string());
-        break;
-      case Setting::Kind::port:
-        if (value.is_integer()) v.push_back(std::to_string(**value.as_integer()));
-        else if (value.is_string()) v.push_back(**value.as_string());
-        else return std::unexpected(toml_error(path, "receive", key.str(), "must be a port number or \"off\""));
-        break;
-      case Setting::Kind::integer:
-        if (!value.is_integer()) return std::unexpected(toml_error(path, "receive", key.str(), "must be a whole number"));
-        v.push_back(std::to_string(**value.as_integer()));
-        break;
-      case Setting::Kind::number:
-        if (value.is_integer()) v.push_back(std::to_string(**value.as_integer()));
-        else if (value.is_floating_point()) v.push_back(std::to_string(**value.as_floating_point()));
-        else return std::unexpected(toml_error(path, "receive", key.str(), "must be a number"));
-        break;
-      case Setting::Kind::list: {
-        const auto* arr = value.as_array();
-        if (!arr) return std::unexpected(toml_error(path, "receive", key.str(), "must be an array of strings"));
-        for (const auto& x : *arr) {
-          if (!x.is_string()) return std::unexpected(toml_error(path, "receive", key.str(), "must be an array of strings"));
-          v.push_back(**x.as_string());
-        }
-        break;
-      }
-      case Setting::Kind::boolean:
-        if (!value.is_boolean()) return std::unexpected(toml_error(path, "receive", key.str(), "must be true or false"));
-        v.push_back(**value.as_boolean() ? "true" : "false");
-        break;
-    }
-    // Every kind but a list gives exactly one value; a list may be empty.
-    if (auto r = s->set(c, v); !r) {
-      std::string why = r.error();
-      const std::string flag = std::string(s->flag).substr(std::string(s->flag).rfind(',') + 1);
-      if (why.starts_with(flag)) why.replace(0, flag.size(), "receive." + std::string(s->key));  // name the key, not the flag
-      return std::unexpected(path + ": " + why);
-    }
-  }
-  return {};
+  return load_settings(*parsed, path, receive_settings(), setting_sections(sender_settings()), c);  // the sender's are left to it
 }
 
 std::expected<CheckedConfig, std::string> check(const ReceiveConfig& c) {

@@ -1,4 +1,4 @@
-// The receiver's settings: one table (config.cpp) names each setting's flag, its key in the
+// The receiver's settings: one table (receive_config.cpp) names each setting's flag, its key in the
 // [receive] section of a TOML file, its help text and how its value is checked, so the command
 // line and the file cannot drift apart. Flags override the file.
 #pragma once
@@ -14,6 +14,7 @@
 
 #include "core/report_port.hpp"
 #include "app/config.hpp"
+#include "app/settings.hpp"
 #include "receive/prefix.hpp"
 #include "report/report_builder.hpp"
 
@@ -78,19 +79,12 @@ struct ReceiveConfig {
   bool quiet = false;
 };
 
-struct Setting {
-  const char* flag;  // "--udp-port"
-  const char* key;   // "udp_port" in [receive]
-  const char* value_name;
-  const char* help;
-  enum class Kind { text, port, integer, number, list, boolean } kind;
-  std::function<std::expected<void, std::string>(ReceiveConfig&, const std::vector<std::string>&)> set;
-};
-
-[[nodiscard]] const std::vector<Setting>& settings();
+// The receiver's settings, one row each, all in [receive] (app/settings.hpp).
+using ReceiveSetting = Setting<ReceiveConfig>;
+[[nodiscard]] const std::vector<ReceiveSetting>& receive_settings();
 
 // Reads the [receive] section of a TOML file. Unknown keys in it are errors; the sender's sections
-// ([source], [sampler], [report], [contact], [output], [delivery]) are left to the sender; any other section is an error.
+// (those of sender_settings()) are left to the sender; any other section is an error.
 // A file over kMaxConfigBytes is refused unread.
 [[nodiscard]] std::expected<void, std::string> load_receive_toml(const std::string& path, ReceiveConfig& config);
 // The same over TOML text already read; `name` stands for the file in messages. Never throws on
