@@ -20,6 +20,8 @@ import time
 import unittest
 import urllib.parse
 
+import nacl.signing
+
 import overflowd_testlib as lib
 import receive_support as rs
 
@@ -188,7 +190,6 @@ class PageViews(unittest.TestCase):
                 notes = [html.unescape(n) for n in re.findall(r'<textarea[^>]*>([^<]*)</textarea>', page)]
                 self.assertEqual(len(notes), 2)
                 verified = 0
-                import nacl.signing
                 for note in notes:
                     for line in note.splitlines():
                         if not line.startswith('{"key"'):
@@ -212,6 +213,19 @@ class PageViews(unittest.TestCase):
                              'href="mailto:impostor@elsewhere.example?subject=', "the key's other contacts"):
                     self.assertIn(text, page, f"contacts: {text}")
                 self.assertIn("Ready-to-send abuse note", page)
+                notes = [html.unescape(n) for n in re.findall(r'<textarea[^>]*>([^<]*)</textarea>', page)]
+                self.assertEqual(len(notes), 4, "one card per key and contact as signed")
+                evidence = {}
+                for note in notes:
+                    for line in note.splitlines():
+                        if line.startswith('{"key"'):
+                            ev = json.loads(line)
+                            report = json.loads(nacl.signing.VerifyKey(bytes.fromhex(ev["key"])).verify(base64.b64decode(ev["signature"])))
+                            evidence.setdefault((ev["key"], report["contact"]["email"]), []).append(report)
+                # Alpha's 125 in the range (the one of 1970 is out), Bravo's 10, one per Charlie contact.
+                self.assertEqual({k: len(v) for k, v in evidence.items()},
+                                 {(ka, "noc@alpha.example"): 125, (kb, "abuse@bravo.example"): 10,
+                                  (kc, "noc@charlie.example"): 1, (kc, "impostor@elsewhere.example"): 1})
 
                 # 390 px: usable (nothing makes the page itself scroll sideways; tables scroll in their box).
                 for frag in ("#view=overview&range=1h", "#view=source&src=127.5.0.1&range=1h", "#view=contacts&range=1h"):

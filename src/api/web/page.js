@@ -185,11 +185,15 @@ function timeChart(id, points, opt) {
     }
     svg.appendChild(svgEl("line", { x1: L, x2: L + pw, y1: T + ph, y2: T + ph, class: "axis" }));
     svg.appendChild(svgEl("line", { x1: L, x2: L, y1: T, y2: T + ph, class: "axis" }));
-    const n = Math.max(2, Math.floor(pw / 110));
-    for (let i = 0; i <= n; i++) {
-      const t = from + (to - from) * i / n;
-      svg.appendChild(svgEl("line", { x1: x(t), x2: x(t), y1: T + ph, y2: T + ph + 4, class: "axis" }));
-      svg.appendChild(svgEl("text", { x: x(t), y: T + ph + 16, "text-anchor": i === 0 ? "start" : i === n ? "end" : "middle", class: "label" }, timeLabel(t, to - from)));
+    // Ticks at round times (UTC), as many as fit (one per ~90 px).
+    const want = Math.max(2, Math.floor(pw / 90));
+    const tick = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
+      .find((s) => (to - from) / s <= want) || 2592000;
+    for (let t = Math.ceil(from / tick) * tick; t <= to; t += tick) {
+      const xx = x(t);
+      svg.appendChild(svgEl("line", { x1: xx, x2: xx, y1: T + ph, y2: T + ph + 4, class: "axis" }));
+      const anchor = xx - L < 20 ? "start" : L + pw - xx < 20 ? "end" : "middle";
+      svg.appendChild(svgEl("text", { x: xx, y: T + ph + 16, "text-anchor": anchor, class: "label" }, timeLabel(t, to - from)));
     }
     svg.appendChild(svgEl("text", { x: L + pw / 2, y: H - 6, "text-anchor": "middle", class: "title" }, opt.xTitle || "time (UTC)"));
     svg.appendChild(svgEl("text", { x: 4, y: 12, class: "title" }, opt.unit + " per " + fmtSpan(bucket)));
@@ -223,11 +227,11 @@ function networkChart(id, rows) {
       rect.appendChild(svgEl("title", {}, who(r.contact) + " key " + r.key + ": " + fmtNum(r.packets) + " packets in " + fmtNum(r.reports) + " reports"));
       svg.appendChild(rect);
       const tx = x(r.packets) + 4, inside = tx > W - 110;
-      svg.appendChild(svgEl("text", { x: inside ? x(r.packets) - 4 : tx, y: yy + 15, "text-anchor": inside ? "end" : "start", class: "label" }, fmtShort(r.packets) + " pkts / " + fmtNum(r.reports) + " reports"));
+      svg.appendChild(svgEl("text", { x: inside ? x(r.packets) - 4 : tx, y: yy + 15, "text-anchor": inside ? "end" : "start", class: inside ? "label inside" : "label" }, fmtShort(r.packets) + " pkts / " + fmtNum(r.reports) + " reports"));
     });
     svg.appendChild(svgEl("line", { x1: L, x2: L, y1: T, y2: T + ph, class: "axis" }));
     svg.appendChild(svgEl("line", { x1: L, x2: L + pw, y1: T + ph, y2: T + ph, class: "axis" }));
-    svg.appendChild(svgEl("text", { x: L + pw / 2, y: H - 6, "text-anchor": "middle", class: "title" }, "packets reported (times sampling interval) in the range"));
+    svg.appendChild(svgEl("text", { x: L + pw / 2, y: H - 6, "text-anchor": "middle", class: "title" }, W < 520 ? "packets in the range" : "packets reported (times sampling interval) in the range"));
     svg.appendChild(svgEl("text", { x: 4, y: 12, class: "title" }, "reporting network"));
     box.appendChild(svg);
   };
@@ -257,7 +261,9 @@ function inPrefix(ip, cidr) {
 // ---- contact cards and the abuse note ----
 let me = { contact: null, prefixes: [] };
 function abuseNote(network, evidence, r, what) {
-  const packets = evidence.reduce((a, e) => a + packetsOf(e.flow), 0);
+  const counted = evidence.reduce((a, e) => a + packetsOf(e.flow), 0);
+  // The totals: the roll-ups' when the card has them (the evidence is then the newest reports).
+  const total = Math.max(network.reports || 0, evidence.length), packets = Math.max(network.packets || 0, counted);
   const bySource = new Map();
   for (const e of evidence) if (e.flow) bySource.set(e.flow.saddr, (bySource.get(e.flow.saddr) || 0) + packetsOf(e.flow));
   const top = [...bySource.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([s, n]) => "  " + s + " (" + fmtNum(n) + " packets)");
@@ -265,9 +271,10 @@ function abuseNote(network, evidence, r, what) {
   const head = [
     "Hello " + (network.contact.identity || network.contact.email || "") + ",",
     "",
-    "Your network (signing key " + network.key + ") reported " + fmtNum(evidence.length) + " flows " + what +
-      " between " + fmtTime(r.since) + " and " + fmtTime(r.until) + ", " + fmtNum(packets) + " packets in all.",
-    "The sources in them, by packets:", ...top, "",
+    "Your network (signing key " + network.key + ") reported " + fmtNum(total) + " flows " + what +
+      " between " + fmtTime(r.since) + " and " + fmtTime(r.until) + ", " + fmtNum(packets) + " packets in all" +
+      (total > evidence.length ? "; the newest " + fmtNum(evidence.length) + " are attached." : "."),
+    "The sources in " + (total > evidence.length ? "those attached" : "them") + ", by packets:", ...top, "",
     "Please look at this traffic on your side and stop it if it is an attack.",
     "", "From: " + (me.contact ? who(me.contact) : "the receiver") + (me.prefixes.length ? ", for " + me.prefixes.join(", ") : ""),
     "",
