@@ -50,6 +50,12 @@ def signed(key, email, identity, data, cls="INFORMATIONAL"):
     return message[:-1].decode() + ',"signature":' + compact + "}"
 
 
+def part(page, div_id):
+    """The HTML of one part of the page: from id="div_id" to the end of its section."""
+    start = page.index(f'id="{div_id}"')
+    return page[start:page.index("</section>", start)]
+
+
 class PageViews(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -146,12 +152,19 @@ class PageViews(unittest.TestCase):
                 # Last 15 minutes: the flows of half an hour ago are out of the summary.
                 page = self.dom(rx, d, "#view=overview&range=15m")
                 self.assertIn("127.5.0.1", page)
-                self.assertNotIn("127.5.9.9", page, "the range picker drives the summary (15 min)")
+                self.assertNotIn("127.5.9.9", part(page, "sources"), "the range picker drives the summary (15 min)")
+                self.assertIn("127.5.9.9", part(page, "recent"), "received in the last 15 min, though its flows started before")
                 # A custom range around half an hour ago: only those.
                 page = self.dom(rx, d, f"#view=overview&range=custom&since={t - 2100}&until={t - 1500}")
                 self.assertIn("127.5.9.9", page, "custom range")
                 self.assertNotIn(">127.5.0.1<", page, "custom range: the recent flood is out")
                 self.assertIn(time.strftime("(%Y-%m-%d %H:%M:%SZ to ", time.gmtime(t - 2100)), page, "the custom range, as shown")
+
+                # Everything stored: the summary's own span.
+                page = self.dom(rx, d, "#view=overview&range=all")
+                self.assertIn("all that is stored", page)
+                self.assertIn("127.5.9.9", page)
+                self.assertIn("127.5.0.1", page)
 
                 # Reports: the first page (50, newest first), then older by `before`, then filters.
                 page = self.dom(rx, d, "#view=reports&range=1h")
@@ -178,6 +191,12 @@ class PageViews(unittest.TestCase):
                 incremental = [l for l in log if l.startswith("/api/reports?") and f"after={newest}&" in l]
                 self.assertEqual(len(full), 1, log)
                 self.assertGreaterEqual(len(incremental), 1, log)
+
+                # The overview's newest reports refresh the same way.
+                page = self.dom(rx, d, "#view=overview&range=1h&every=1")
+                log = html.unescape(re.search(r'<pre id="fetch-log"[^>]*>([^<]*)</pre>', page).group(1)).splitlines()
+                self.assertEqual(len([l for l in log if l.startswith("/api/reports?") and "after=" not in l]), 1, log)
+                self.assertGreaterEqual(len([l for l in log if f"after={newest}&" in l]), 1, log)
 
                 # Drill-down on a source: every report of it and both networks on its path, each a
                 # card with a mailto link and a note whose evidence PyNaCl re-verifies.

@@ -70,15 +70,17 @@ function timeRange() {
     const since = Number(state.since), until = Number(state.until);
     if (isFinite(since) && isFinite(until) && since > 0 && until > since) return { since, until, fixed: until < Date.now() / 1000 };
   }
+  if (state.range === "all") return { since: 0, until: Math.ceil(Date.now() / 1000), fixed: false, all: true };
   const span = RANGES[state.range] || 3600, until = Math.ceil(Date.now() / 1000);
   return { since: until - span, until, fixed: false };
 }
-function rangeText(r) { return fmtTime(r.since) + " to " + fmtTime(r.until); }
+function rangeText(r) { return r.all ? "all that is stored" : fmtTime(r.since) + " to " + fmtTime(r.until); }
+const rangeQuery = (r) => r.all ? "" : "?since=" + r.since + "&until=" + r.until;
 // The report filters, as /api/reports parameters (received time in the range).
 function reportParams(extra, withRange) {
   const p = new URLSearchParams();
   const r = timeRange();
-  if (withRange !== false) { p.set("since", String(r.since)); p.set("until", String(r.until)); }
+  if (withRange !== false && !r.all) { p.set("since", String(r.since)); p.set("until", String(r.until)); }
   const daddr = state.daddr || state.prefix;
   if (daddr) p.set("daddr", daddr);
   if (state.saddr) p.set("saddr", state.saddr);
@@ -260,7 +262,9 @@ function inPrefix(ip, cidr) {
 
 // ---- contact cards and the abuse note ----
 let me = { contact: null, prefixes: [] };
-function abuseNote(network, evidence, r, what) {
+function abuseNote(network, evidence, r0, what) {
+  const times = evidence.map((e) => e.flow ? e.flow.stime / 1000 : e.received);
+  const r = r0.all && times.length ? { since: Math.min(...times), until: Math.max(...times) } : r0;
   const counted = evidence.reduce((a, e) => a + packetsOf(e.flow), 0);
   // The totals: the roll-ups' when the card has them (the evidence is then the newest reports).
   const total = Math.max(network.reports || 0, evidence.length), packets = Math.max(network.packets || 0, counted);
@@ -321,16 +325,29 @@ function contactCard(network, evidenceRows, r, what, extra) {
 
 // ---- views ----
 let cache = { summaryKey: "", summary: null, reports: null };
-function summaryPath(r) { return "/api/summary?since=" + r.since + "&until=" + r.until; }
+function summaryPath(r) { return "/api/summary" + rangeQuery(r); }
 async function loadSummary(r) {
   // A fixed range in the past does not change: it is read once.
   const k = summaryPath(r);
   if (!(r.fixed && cache.summaryKey === k && cache.summary)) { cache.summary = await get(k); cache.summaryKey = k; }
   return cache.summary;
 }
-async function overview(r) {
+// The overview's newest reports (the filters and range apply); a refresh asks only for newer ids.
+async function newestReports(r, refreshing) {
+  const q = reportParams({}, false), st = cache.recent;
+  if (refreshing && st && st.q === q && st.rows.length) {
+    const got = await get("/api/reports?" + reportParams({ after: st.rows[0].id, limit: RECENT }, false));
+    st.rows = got.gap ? got.reports : (got.reports || []).concat(st.rows).filter((x) => x.received >= r.since).slice(0, RECENT);
+  } else {
+    const got = await get("/api/reports?" + reportParams({ limit: RECENT }, true));
+    cache.recent = { q, rows: got.reports || [] };
+  }
+  table("recent", cache.recent.rows, REPORT_COLUMNS, "no report received in this range with these filters");
+}
+const RECENT = 50;
+async function overview(r, refreshing) {
   const [stats, summary, spoof, alerts, keys, invalid] = await Promise.all([
-    get("/api/stats"), loadSummary(r), get("/api/spoofing?since=" + r.since + "&until=" + r.until),
+    get("/api/stats"), loadSummary(r), get("/api/spoofing" + rangeQuery(r)),
     get("/api/alerts?limit=50"), get("/api/keys?limit=50"), get("/api/invalid?limit=20")]);
   const c = stats.counters || {}, rows = stats.rows || {}, tot = summary.totals || {};
   $("range-text").textContent = "(" + rangeText(r) + ")";
@@ -373,6 +390,7 @@ async function overview(r) {
     ["id", (x) => x.id, "num"], ["received", (x) => fmtTime(x.received)], ["network", (x) => who(x.contact), "wrap"], ["key", (x) => keyLink(x.key)],
     ["flow", (x) => flowText(x.flow), "mono"], ["flow start", (x) => fmtTime(x.flow && x.flow.stime / 1000) || String(x.flow && x.flow.stime)], ["time", (x) => x.time_flag, "bad"]],
     "no report with an implausible time");
+  await newestReports(r, refreshing);
   const reasons = Object.entries(c).filter(([k]) => k.startsWith("invalid.")).map(([k, v]) => ({ reason: k.slice(8), count: v }));
   table("invalid-counts", reasons, [["reason", (x) => x.reason], ["count", (x) => fmtNum(x.count), "num"]], "nothing refused");
   table("invalid", invalid.invalid, [
@@ -446,10 +464,11 @@ async function keyView(r) {
   tiles("key-tiles", [["reports (all time)", info.reports || 0], ["reports (range)", rows.length + (rows.length >= 1000 ? "+" : "")],
     ["exporters", info.exporters || 0], ["prefixes", info.prefixes || 0], ["contacts", (info.contacts || []).length, (info.contacts || []).length > 1],
     ["alerts", (alerts.alerts || []).length, (alerts.alerts || []).length > 0], ["first seen", fmtTime(info.first_seen)], ["last seen", fmtTime(info.last_seen)]]);
-  const bucket = Math.max(60, Math.ceil((r.until - r.since) / 60 / 60) * 60);
+  const from = r.all ? Math.min(r.until - 3600, ...rows.map((x) => x.received)) : r.since;
+  const bucket = Math.max(60, Math.ceil((r.until - from) / 60 / 60) * 60);
   const b = new Map();
   for (const x of rows) { const t = Math.floor(x.received / bucket) * bucket; b.set(t, (b.get(t) || 0) + 1); }
-  timeChart("chart-key", [...b.entries()].map(([t, v]) => ({ t, v })), { from: r.since, to: r.until, bucket, unit: "reports", label: "this key's reports over time", xTitle: "received (UTC)" });
+  timeChart("chart-key", [...b.entries()].map(([t, v]) => ({ t, v })), { from, to: r.until, bucket, unit: "reports", label: "this key's reports over time", xTitle: "received (UTC)" });
   table("key-contacts", info.contacts, [["contact", (x) => who(x), "wrap"], ["first seen", (x) => fmtTime(x.first_seen)], ["last seen", (x) => fmtTime(x.last_seen)],
     ["reports", (x) => fmtNum(x.reports), "num"]], "no contact");
   table("key-alerts", alerts.alerts, [["when", (x) => fmtTime(x.created)], ["kind", (x) => x.kind, "bad"],
@@ -460,16 +479,16 @@ async function keyView(r) {
 async function contactsView(r) {
   const summary = await loadSummary(r);
   const victim = state.daddr || state.prefix;
-  $("contacts-what").textContent = "(flows starting " + rangeText(r) + (victim ? "; toward " + victim : "") + ")";
+  $("contacts-what").textContent = "(" + (r.all ? "all stored flows" : "flows starting " + rangeText(r)) + (victim ? "; toward " + victim : "") + ")";
   const cards = $("cards"); cards.replaceChildren();
   const nets = summary.reporters || [];
   if (!nets.length) { cards.appendChild(el("div", summary.note || "no network reported flows toward my prefixes in this range", "empty")); return; }
   // The evidence of each card: that network's signed reports toward me (or the victim), in the range.
   const evidence = await Promise.all(nets.slice(0, 20).map((n) => get("/api/reports?" + reportParams({ key: n.key, saddr: null, class: null, raw: 1, limit: 200,
-    since: Math.floor(r.since - 3600), until: null }, true))));
+    since: r.all ? null : Math.floor(r.since - 3600), until: null }, true))));
   nets.slice(0, 20).forEach((n, i) => {
     const rows = (evidence[i].reports || []).filter((x) => x.flow && (x.contact || {}).email === n.contact.email && (x.contact || {}).identity === n.contact.identity &&
-      (victim ? true : me.prefixes.some((p) => inPrefix(x.flow.daddr, p))) && x.flow.stime / 1000 >= r.since - 1 && x.flow.stime / 1000 <= r.until + 1);
+      (victim ? true : me.prefixes.some((p) => inPrefix(x.flow.daddr, p))) && (r.all || (x.flow.stime / 1000 >= r.since - 1 && x.flow.stime / 1000 <= r.until + 1)));
     cards.appendChild(contactCard(n, rows, r, "toward " + (victim || me.prefixes.join(", ")), [["reports (range)", fmtNum(n.reports) + " (" + fmtNum(n.packets) + " packets)"],
       ["exporters", fmtNum(n.exporters)], ["first / last", fmtTime(n.first) + " / " + fmtTime(n.last)]]));
   });
@@ -522,7 +541,7 @@ async function render(refreshing) {
       for (const p of me.prefixes) { const o = el("option", p); o.value = p; sel.appendChild(o); }
       sel.value = state.prefix;
     }
-    if (state.view === "overview") await overview(r);
+    if (state.view === "overview") await overview(r, refreshing);
     else if (state.view === "reports") await reportsView(r, refreshing);
     else if (state.view === "contacts") await contactsView(r);
     else if (state.view === "source" && state.src) await sourceView(r);
