@@ -139,6 +139,12 @@ class PageViews(unittest.TestCase):
                 self.assertFalse(after["gap"])
                 self.assertTrue(rx.get(f"/api/reports?after={newest - 10}&limit=5")["gap"])
 
+                # Every top source has the networks on its path (not only the first).
+                top = rx.get(f"/api/summary?since={t - 3600}&until={t + 60}")["top_sources"]
+                self.assertGreater(len(top), 5)
+                for source in top:
+                    self.assertTrue(source["seen_by"], source)
+
                 # Overview, last hour: tiles, both charts with axes and units, the networks chart,
                 # the top sources (with the one of half an hour ago), the spoofing suspect, alerts, flagged.
                 page = self.dom(rx, d, "#view=overview&range=1h")
