@@ -253,7 +253,8 @@ class PageViews(unittest.TestCase):
                                   (kc, "noc@charlie.example"): 1, (kc, "impostor@elsewhere.example"): 1})
 
                 # 390 px: usable (nothing makes the page itself scroll sideways; tables scroll in their box).
-                for frag in ("#view=overview&range=1h", "#view=source&src=127.5.0.1&range=1h", "#view=contacts&range=1h"):
+                for frag in ("#view=overview&range=1h", "#view=reports&range=1h", "#view=source&src=127.5.0.1&range=1h",
+                             f"#view=key&k={kc}&range=1h", "#view=contacts&range=1h"):
                     page = self.dom(rx, d, frag, width=390)
                     sw = int(re.search(r'data-scroll-width="(\d+)"', page).group(1))
                     vw = int(re.search(r'data-view-width="(\d+)"', page).group(1))

@@ -62,7 +62,10 @@ function hashOf(s) {
   for (const [k, v] of Object.entries(s)) if (v !== "" && v !== undefined && v !== null) p.set(k, v);
   return "#" + p.toString();
 }
-function go(changes) { location.hash = hashOf(Object.assign(readState(), changes)); }
+function go(changes) {
+  const h = hashOf(Object.assign(readState(), changes));
+  if (h === location.hash) render(false); else location.hash = h;  // the same state: read again
+}
 let state = readState();
 // The range in Unix seconds: a relative one ends now.
 function timeRange() {
@@ -405,6 +408,7 @@ async function reportsView(r, refreshing) {
   const q = reportParams({}, true);
   const st = cache.reports;
   const before = Number(readState().before || 0);
+  if (refreshing && st && r.fixed) return;  // a range in the past: nothing new can fall in it
   if (refreshing && st && st.q === reportParams({}, false) && st.pages.length === 0 && st.rows.length) {
     const newest = st.rows[0].id;
     const got = await get("/api/reports?" + reportParams({ after: newest, limit: PAGE }, false));
