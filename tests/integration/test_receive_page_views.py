@@ -238,6 +238,7 @@ class PageViews(unittest.TestCase):
                              'href="mailto:impostor@elsewhere.example?subject=', "the key's other contacts"):
                     self.assertIn(text, page, f"contacts: {text}")
                 self.assertIn("Ready-to-send abuse note", page)
+                self.assertEqual(page.count('aria-label="this network\'s packets over time"'), 4, "a chart per network")
                 notes = [html.unescape(n) for n in re.findall(r'<textarea[^>]*>([^<]*)</textarea>', page)]
                 self.assertEqual(len(notes), 4, "one card per key and contact as signed")
                 evidence = {}

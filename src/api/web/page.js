@@ -493,8 +493,18 @@ async function contactsView(r) {
   nets.slice(0, 20).forEach((n, i) => {
     const rows = (evidence[i].reports || []).filter((x) => x.flow && (x.contact || {}).email === n.contact.email && (x.contact || {}).identity === n.contact.identity &&
       (victim ? true : me.prefixes.some((p) => inPrefix(x.flow.daddr, p))) && (r.all || (x.flow.stime / 1000 >= r.since - 1 && x.flow.stime / 1000 <= r.until + 1)));
-    cards.appendChild(contactCard(n, rows, r, "toward " + (victim || me.prefixes.join(", ")), [["reports (range)", fmtNum(n.reports) + " (" + fmtNum(n.packets) + " packets)"],
-      ["exporters", fmtNum(n.exporters)], ["first / last", fmtTime(n.first) + " / " + fmtTime(n.last)]]));
+    const card = contactCard(n, rows, r, "toward " + (victim || me.prefixes.join(", ")), [["reports (range)", fmtNum(n.reports) + " (" + fmtNum(n.packets) + " packets)"],
+      ["exporters", fmtNum(n.exporters)], ["first / last", fmtTime(n.first) + " / " + fmtTime(n.last)]]);
+    // This network's packets over time, from its evidence (the newest 200 reports at most).
+    const box = el("div", null, "chart"); box.id = "chart-net-" + i;
+    card.insertBefore(box, card.querySelector(".note").previousSibling);
+    cards.appendChild(card);
+    const times = rows.map((x) => x.flow.stime / 1000);
+    const from = r.all ? Math.min(...times, r.until - 3600) : r.since, to = r.all ? Math.max(...times, from + 60) : r.until;
+    const bucket = Math.max(60, Math.ceil((to - from) / 30 / 60) * 60), b = new Map();
+    for (const x of rows) { const t = Math.floor(x.flow.stime / 1000 / bucket) * bucket; b.set(t, (b.get(t) || 0) + packetsOf(x.flow)); }
+    timeChart(box.id, [...b.entries()].map(([t, v]) => ({ t, v })), { from, to, bucket, unit: "packets", cls: "bar2",
+      label: "this network's packets over time", xTitle: "flow start (UTC)" + (rows.length < n.reports ? ", its newest " + rows.length + " reports" : "") });
   });
 }
 
