@@ -182,8 +182,19 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
     f.before = p.integer("before", 1, INT64_MAX);
     f.limit = p.integer("limit", 1, kMaxLimit).value_or(100);
     f.raw = req.has_param("raw") && req.get_param_value("raw") != "0";
+    // ?after=ID: only rows newer than the newest the page holds (its refresh). The newest `limit`
+    // are read and the older cut off; "gap": true when there may be more between (page again).
+    const auto after = p.integer("after", 0, INT64_MAX);
     if (!p.error.empty()) return send_error(res, 400, p.error);
-    send_json(res, c->queries.reports(f));
+    json out = c->queries.reports(f);
+    if (after && out.contains("reports")) {
+      json kept = json::array();
+      for (auto& r : out["reports"])
+        if (r.value("id", std::int64_t{0}) > *after) kept.push_back(std::move(r));
+      out["gap"] = static_cast<std::int64_t>(kept.size()) == f.limit;
+      out["reports"] = std::move(kept);
+    }
+    send_json(res, out);
   });
   // The lists by key (?key=, empty for all) and ?limit=.
   using ByKey = json (ReportQueries::*)(const std::string&, std::int64_t);

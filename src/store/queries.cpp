@@ -500,19 +500,20 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
     // signed into its reports about the source).
     if (auto q = prepare(std::string(stmt::sum_sources))) {
       q->bind(4, top);
+      // Stmt::reset clears the bindings too: each source binds the range again.
       auto keys = prepare(std::string(stmt::sum_source_keys));
       auto path = prepare(std::string(stmt::sum_path));
       while (q->step() == SQLITE_ROW) {
         const std::string saddr = q->text(0);
         std::int64_t n_keys = 0;
         if (keys) {
-          keys->bind(4, saddr);
+          keys->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
           if (keys->step() == SQLITE_ROW) n_keys = keys->i64(0);
           keys->reset();
         }
         json networks = json::array();
         if (path) {
-          path->bind(4, saddr);
+          path->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
           while (path->step() == SQLITE_ROW)
             networks.push_back({{"key", path->text(0)},
                                 {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},

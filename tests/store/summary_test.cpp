@@ -64,5 +64,25 @@ TEST_F(Summary, ContactsAreShownAsSignedInTheReportsTheyComeFromWithTheKeysOther
   }
 }
 
+TEST_F(Summary, EveryTopSourceListsTheNetworksOnItsPathNotOnlyTheFirst) {
+  open(config());
+  // Three sources, each reported by its own key (fewer reports for each next one: a fixed order).
+  std::vector<Item> items;
+  for (int i = 0; i < 3; ++i) items.push_back(report(1, "noc@a.example", "A Net", "203.0.113.1", static_cast<std::uint16_t>(10 + i)));
+  for (int i = 0; i < 2; ++i) items.push_back(report(2, "noc@b.example", "B Net", "203.0.113.2", static_cast<std::uint16_t>(20 + i)));
+  items.push_back(report(3, "noc@c.example", "C Net", "203.0.113.3", 30));
+  write(std::move(items));
+  open_queries();
+  const json sum = q->summary(mine());
+  ASSERT_EQ(sum["top_sources"].size(), 3u) << sum.dump();
+  std::map<std::string, std::string> path;
+  for (const auto& src : sum["top_sources"]) {
+    ASSERT_EQ(src["seen_by"].size(), 1u) << src.dump();
+    EXPECT_EQ(src["keys"], 1);
+    path[src["saddr"]] = src["seen_by"][0]["contact"]["identity"];
+  }
+  EXPECT_EQ(path, (std::map<std::string, std::string>{{"203.0.113.1", "A Net"}, {"203.0.113.2", "B Net"}, {"203.0.113.3", "C Net"}}));
+}
+
 }  // namespace
 }  // namespace overflowd::receive
