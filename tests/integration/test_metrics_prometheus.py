@@ -254,12 +254,14 @@ class MetricsWithPrometheus(unittest.TestCase):
                 direct = {k: v for k, v in parse_exposition(http_get(receiver_url)[1]).items()
                           if k.startswith(("overflowd_receiver_reports_total", "overflowd_receiver_write_errors_total"))}
                 wait_for(prometheus_has("receiver", direct), 60, "Prometheus to hold the receiver's counters")
+                # Read while the receiver runs: once it stops, Prometheus marks its series stale and
+                # an instant query returns none of them.
+                scraped = prometheus.series("receiver")
                 code, _, stderr = receiver.stop()
                 receiver = None
                 self.assertEqual(code, 0, stderr)
                 summary = parse_block(stderr, "overflowd receive: summary")
                 self.assertGreater(summary["stored"], 0, summary)
-                scraped = prometheus.series("receiver")
                 for name, value in summary.items():
                     self.assertEqual(scraped.get(key(*receiver_series(name))), value, name)
             finally:
