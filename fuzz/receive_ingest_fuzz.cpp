@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "receive/ingest.hpp"
+#include "report/seal.hpp"
 #include "report/signer.hpp"
 
 namespace {
@@ -48,7 +49,13 @@ Verdict check_line(std::string_view raw) {
     if (a->message.empty()) __builtin_trap();  // a verified report always has a signed message
   }
   const Verdict reference = ingest_reference(raw, kNow, SkewPolicy{});
-  if (!verdict_difference(v, reference).empty()) __builtin_trap();  // ingest is the reference's verdict
+  // ingest is the reference's verdict, but for what looks sealed (the reference reads plain reports
+  // only; ingest opens a sealed envelope first and names its refusals sealed.*).
+  if (overflowd::report::looks_sealed(raw)) {
+    if (const auto* r = std::get_if<Rejected>(&v); r && !r->reason.starts_with("sealed.")) __builtin_trap();
+  } else if (!verdict_difference(v, reference).empty()) {
+    __builtin_trap();
+  }
   if (const auto fast = ingest_fast(raw, kNow, SkewPolicy{})) {
     if (!verdict_difference(*fast, reference).empty()) __builtin_trap();
   }

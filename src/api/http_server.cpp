@@ -161,7 +161,9 @@ std::string host_of(std::string_view h) {
       if (rest.front() != ':') return {};
       port = rest.substr(1);
     }
-    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) return {};
+    // An IPv6 literal has a colon: "[.]" is no address (and would read back as another host).
+    if (host.find(':') == std::string_view::npos || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+      return {};
   } else {
     const auto colon = h.find(':');
     host = h.substr(0, colon);
