@@ -11,7 +11,7 @@ NINJA_JOBS ?=
 CTEST_JOBS = $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
 
 .PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image \
-        configure build run check test test-fast test-asan test-tsan fuzz bench deb image test-image clean
+        configure build run check test test-fast test-asan test-tsan fuzz bench bench-all deb image test-image clean
 
 all: build
 
@@ -99,7 +99,12 @@ image: bootstrap-image deb
 test-image: image
 	OVERFLOWD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/image/test_image.py
 
+# One table of the headline figures with their targets and the peers' figures from the same run
+# (bench/bench_table.py, a few minutes); bench-all runs every suite with 5 repetitions.
 bench: build
+	/usr/bin/python3 bench/bench_table.py $(BUILD)
+
+bench-all: build
 	bench/run_benchmarks.sh $(BUILD)
 
 clean:

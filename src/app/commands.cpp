@@ -299,6 +299,9 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   settings.report = report::ReportConfig{config.contact};
   settings.keys = keys;
   settings.sinks = sinks;
+  if (!live) settings.sign_threads = config.workers ? config.workers : available_cores();  // a file
+  std::optional<core::ManualClock> fixed_time;
+  if (config.report_time_ns) settings.clock = &fixed_time.emplace(*config.report_time_ns, 0);
   settings.reopen = &g_reopen;
   settings.counters_request = &g_counters;
   settings.policy = policy.get();
@@ -374,6 +377,10 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   for (const auto& s : owned)
     if (!s->warning().empty()) print_warning(s->warning());
   if (!out->reopen_error().empty()) print_warning("reopening the output file failed: " + out->reopen_error());
+  if (!result.error.empty()) {
+    print_error(result.error);
+    return kExitFailure;
+  }
   if (!config.quiet) print_counters("summary", result, sinks);
   if (out->failed()) {
     print_error("writing reports failed");

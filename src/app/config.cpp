@@ -365,7 +365,7 @@ const std::vector<SenderSetting>& sender_settings() {
          {}, "a port number (0 to 65535)"},
         text("--bind", "source", "bind", "ADDRESS", "Address for -u to listen on (default ::, which takes IPv4 too)",
              [](RunConfig& c) -> std::string& { return c.udp.bind; }),
-        {"--workers", "source", "workers", "N", "Live UDP: worker threads, each with its own SO_REUSEPORT socket (default: one per core)",
+        {"--workers", "source", "workers", "N", "Live UDP: worker threads, each with its own SO_REUSEPORT socket; a file: signing threads, reports still in input order (default: one per core)",
          SettingKind::whole,
          [](RunConfig& c, V value, V what) { return set_parsed(parse_workers(what, value), c.workers); },
          {}, "a whole number from 1 to " + std::to_string(kMaxWorkers)},
@@ -394,6 +394,15 @@ const std::vector<SenderSetting>& sender_settings() {
            const auto s = core::parse_whole<std::uint64_t>(value, 0, UINT64_MAX);
            if (!s) return fail(what, quoted(value) + " is not a whole number");
            c.sampler.seed = *s;
+           return {};
+         }},
+        {"--report-time", nullptr, nullptr, "SECONDS",
+         "FOR TESTS ONLY: every report carries this Unix time, so that with a fixed seed the output repeats byte for byte",
+         SettingKind::text,
+         [](RunConfig& c, V value, V what) -> Result {
+           const auto s = core::parse_whole<std::int64_t>(value, 0, 4'000'000'000);
+           if (!s) return fail(what, quoted(value) + " is not a whole number of seconds");
+           c.report_time_ns = *s * 1'000'000'000;
            return {};
          }},
         text("--key", "report", "key", "PATH", "Signing key file; created (mode 0600) when absent. Without it: an ephemeral key",

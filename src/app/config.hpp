@@ -21,7 +21,7 @@ namespace overflowd::app {
 struct RunConfig {
   std::string pcap_file;  // empty: live UDP
   source::UdpSourceConfig udp;
-  unsigned workers = 0;   // live UDP: worker threads, each with its own SO_REUSEPORT socket; 0: one per core
+  unsigned workers = 0;   // live UDP: worker threads, each with its own SO_REUSEPORT socket; a file: signing threads; 0: one per core
   sample::SamplerConfig sampler;
   report::Contact contact;
   std::string key_path;     // empty: an ephemeral key, with a warning
@@ -33,6 +33,7 @@ struct RunConfig {
   std::string policy_file;        // the suspicion policy (--policy, [sampler] policy); empty: none
   double suspicious_share = 0.25; // with a policy: the Guard's reserve for SUSPICIOUS reports ([delivery])
   std::string user;  // --user: as root, switch to this user once the sockets are bound
+  std::optional<std::int64_t> report_time_ns;  // --report-time (tests only): every report's time
   std::string metrics_listen;  // --metrics / [metrics] listen: ADDRESS:PORT serving GET /metrics; empty: off
 };
 

@@ -1,4 +1,5 @@
 #include "app/pipeline.hpp"
+#include "app/signing_pool.hpp"
 #include "core/clock.hpp"
 
 #include <array>
@@ -34,10 +35,19 @@ public:
   Worker(source::Source& source, const PipelineSettings& settings, Board& board, std::size_t index, std::size_t workers)
       : source_(source), settings_(settings), board_(board), index_(index),
         dispatcher_(settings.templates.shared_among(workers)), sampler_(settings.sampler), builder_(settings.report),
-        signer_(settings.keys) {
+        signer_(settings.keys), clock_(settings.clock ? settings.clock : &core::system_clock()) {
     flows_.reserve(64);
     take_policy();
+    if (settings.sign_threads > 1) {
+      auto emit = [this](const SigningPool::Item& item) { write(item.flow, item.signed_report); };
+      if (settings.signer_factory)
+        pool_ = std::make_unique<SigningPool>(settings.signer_factory, settings.sign_threads, std::move(emit));
+      else
+        pool_ = std::make_unique<SigningPool>(settings.keys, settings.sign_threads, std::move(emit));
+    }
   }
+
+  [[nodiscard]] const std::string& error() const noexcept { return error_; }
 
   void run() {
     std::array<core::Datagram, kBatch> batch;
@@ -54,12 +64,14 @@ public:
           report_generation_ = g;
         }
       }
-      for (std::size_t i = 0; i < n; ++i) handle(batch[i]);
+      for (std::size_t i = 0; i < n && error_.empty(); ++i) handle(batch[i]);
+      if (!error_.empty()) break;
       if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
         seen = r;
         publish(r, false);
       }
     }
+    if (pool_ && !pool_->finish() && error_.empty()) error_ = pool_->error();
     publish(board_.request.load(std::memory_order_relaxed), true);
   }
 
@@ -79,12 +91,28 @@ private:
     for (const core::FlowRecord& flow : flows_) {
       const sample::Decision decision = sampler_.decide(flow);
       if (decision == sample::Decision::dropped) continue;
-      builder_.build(flow, core::system_clock().wall_ns(), message_, {}, decision == sample::Decision::kept_coherent);
-      signer_.sign(message_, signed_report_);
-      signed_report_.suspicious = false;
-      for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
-      ++counters_.reports;
+      builder_.build(flow, clock_->wall_ns(), message_, {}, decision == sample::Decision::kept_coherent);
+      if (!sign_and_write(flow, false)) return;
     }
+  }
+
+  // Signs here, or hands the report to the signing pool, which writes it in order later.
+  bool sign_and_write(const core::FlowRecord& flow, bool suspicious) {
+    if (pool_) {
+      if (pool_->add(flow, message_, suspicious)) return true;
+      error_ = pool_->error();
+      return false;
+    }
+    signer_.sign(message_, signed_report_);
+    signed_report_.suspicious = suspicious;
+    write(flow, signed_report_);
+    return true;
+  }
+
+  void write(const core::FlowRecord& flow, const report::SignedReport& report) {
+    for (sink::Sink* s : settings_.sinks) s->write(flow, report);
+    ++counters_.reports;
+    counters_.suspicious_reports += report.suspicious;
   }
 
   void handle_with_policy() {
@@ -101,15 +129,11 @@ private:
             return policy_->boosted(base, decision_);
           });
       if (decision == sample::Decision::dropped) continue;
-      builder_.build(flow, core::system_clock().wall_ns(), message_,
+      builder_.build(flow, clock_->wall_ns(), message_,
                      decision_.suspicious ? std::span<const policy::Reason>(decision_.reasons)
                                           : std::span<const policy::Reason>(),
                      decision == sample::Decision::kept_coherent);
-      signer_.sign(message_, signed_report_);
-      signed_report_.suspicious = decision_.suspicious;
-      for (sink::Sink* s : settings_.sinks) s->write(flow, signed_report_);
-      ++counters_.reports;
-      counters_.suspicious_reports += decision_.suspicious;
+      if (!sign_and_write(flow, decision_.suspicious)) return;
     }
   }
 
@@ -158,6 +182,9 @@ private:
   std::uint64_t policy_generation_ = 0;
   std::unique_ptr<policy::PolicyState> state_;
   policy::Decision decision_;
+  const core::Clock* clock_;
+  std::string error_;
+  std::unique_ptr<SigningPool> pool_;  // last: its threads stop before the rest goes
 };
 
 PipelineResult gather(const Board& board) {
@@ -259,13 +286,21 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
   lock.unlock();
   for (auto& t : threads) t.join();
   for (sink::Sink* s : settings.sinks) s->flush();
-  return gather(board);
+  PipelineResult result = gather(board);
+  for (const auto& w : workers)
+    if (!w->error().empty() && result.error.empty()) result.error = w->error();
+  return result;
 }
 
 PipelineResult run_pipeline(source::Source& source, const sample::SamplerConfig& sampler_config,
                             const report::ReportConfig& report_config, const report::KeyPair& keys,
                             std::span<sink::Sink* const> sinks, std::atomic<bool>* reopen) {
-  PipelineSettings settings{sampler_config, report_config, keys, sinks, reopen, nullptr, {}, {}, nullptr, {}, nullptr, {}, nullptr, {}, nullptr};
+  PipelineSettings settings;
+  settings.sampler = sampler_config;
+  settings.report = report_config;
+  settings.keys = keys;
+  settings.sinks = sinks;
+  settings.reopen = reopen;
   source::Source* const one[] = {&source};
   return run_pipeline(one, settings);
 }

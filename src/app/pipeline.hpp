@@ -10,12 +10,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <expected>
+#include <string>
 #include <functional>
 #include <mutex>
 #include <span>
 #include <vector>
 
 #include "app/policy_file.hpp"
+#include "core/clock.hpp"
 #include "core/counters.hpp"
 #include "decode/dispatch.hpp"
 #include "report/report_builder.hpp"
@@ -50,6 +53,7 @@ struct PipelineCounters {
 struct PipelineResult {
   PipelineCounters total;
   std::vector<PipelineCounters> workers;  // one per source, in the order given
+  std::string error;                      // not empty: the run ended early (a signing thread failed)
 };
 
 struct PipelineSettings {
@@ -82,6 +86,14 @@ struct PipelineSettings {
     report::ReportConfig report;
   };
   LiveReport* live = nullptr;
+  // Signing threads per worker (app/signing_pool.hpp): 0 or 1 signs on the worker's own thread;
+  // N > 1 hands signing to N threads and writes the reports in input order all the same. The
+  // sender sets it for a capture file (--workers); live UDP has one worker per socket instead.
+  unsigned sign_threads = 0;
+  // The reports' time (metadata.time); none: core::system_clock(). Tests fix it (--report-time).
+  const core::Clock* clock = nullptr;
+  // Tests: makes each signing thread's signer (SigningPool::SignerFactory); none: from `keys`.
+  std::function<std::expected<report::Signer, std::string>(unsigned)> signer_factory;
 };
 
 // Runs one worker per source until every source has ended (or was stopped), then flushes the sinks.

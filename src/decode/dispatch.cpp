@@ -54,8 +54,10 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
       break;
   }
   const auto p = static_cast<std::size_t>(protocol);
-  // Refusals of single sets inside an accepted v9 / IPFIX datagram.
-  for (std::size_t e = 0; e < core::kErrcCount; ++e) counters_.rejected[p][e] += set_errors_.by_code()[e];
+  // Refusals of single sets inside an accepted v9 / IPFIX datagram (none for v5 and sFlow: the
+  // per-reason loop is skipped, not run over zeros for every datagram).
+  if (!set_errors_.empty())
+    for (std::size_t e = 0; e < core::kErrcCount; ++e) counters_.rejected[p][e] += set_errors_.by_code()[e];
   counters_.skipped[p] += set_errors_.skipped();
   counters_.packets_estimated[p] += set_errors_.packets_estimated();
   counters_.no_counters[p] += set_errors_.no_counters();

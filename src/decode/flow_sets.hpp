@@ -34,12 +34,12 @@ public:
   static constexpr std::size_t kKept = 8;
 
   void clear() noexcept {
+    if (total_ != 0) by_code_ = {};  // only add() writes it, and add() counts in total_
     total_ = 0;
     skipped_ = 0;
     estimated_ = 0;
     no_counters_ = 0;
     no_time_ = 0;
-    by_code_ = {};
   }
   // Flow records whose counts resolve_record() fixed: not errors, counted apart (see dispatch).
   void note(ie::CountFix fix) noexcept {

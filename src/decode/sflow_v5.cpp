@@ -431,6 +431,7 @@ core::Result<std::size_t> decode(const core::Datagram& datagram, std::vector<cor
 void add_to(core::DecodeCounters& counters, const Stats& stats) noexcept {
   const auto p = static_cast<std::size_t>(core::Protocol::sflow_v5);
   counters.skipped[p] += std::uint64_t{stats.counter_samples} + stats.unknown_samples + stats.no_packet_samples;
+  if (stats.refused_samples == 0) return;  // refuse() counts every reason in refused_samples too
   for (std::size_t e = 0; e < core::kErrcCount; ++e) counters.rejected[p][e] += stats.refused[e];
 }
 

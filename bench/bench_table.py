@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""`make bench`: the headline figures in one table, with their targets and the peers' figures from
+the same run (issue 17). A few minutes in all; every figure is a median or a ratio measured side by
+side in this run, never an absolute time from elsewhere.
+
+usage: bench_table.py BUILD_DIR [--readme README.md] [--quick]
+
+Runs, briefly:
+  1. bench/compare_prototype.py: `overflowd -f netflow_4M.pcap -r 1` with --workers 1 and 2 against
+     bench/prototype_ref.py (the prototype's logic in Python with PyNaCl), rotating order.
+  2. bench/whole_process.py's timing, interleaved: `overflowd --help` and the default-rate run.
+  3. signing_bench: the signing pool's reports per CPU second against crypto_sign_detached alone.
+  4. decode_bench BM_Decode: v5 decoding in memory, CPU s per million flows.
+  5. bench/compare_collectors.py (short search): the live UDP worker against nfcapd, CPU s per
+     million flows at the highest lossless rate each reached (skipped for a collector that is not
+     installed, and said so).
+Then prints the table (Markdown). With --readme FILE, the table replaces what lies between the
+markers `<!-- bench-table:begin -->` and `<!-- bench-table:end -->` in FILE, dated and with the CPU
+model from /proc/cpuinfo: the README's performance table is made here, not edited by hand.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from whole_process import run_once  # noqa: E402
+
+BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
+
+
+def log(msg):
+    print(f"bench_table: {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def gbench(binary, filt, reps):
+    out = subprocess.run([binary, f"--benchmark_filter={filt}", f"--benchmark_repetitions={reps}",
+                          "--benchmark_report_aggregates_only=true", "--benchmark_format=json",
+                          "--benchmark_min_time=0.2"], capture_output=True, text=True, check=True).stdout
+    medians = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            medians[b["run_name"]] = b
+    return medians
+
+
+def interleaved(commands, n):
+    names = list(commands)
+    wall = {k: [] for k in names}
+    cpu = {k: [] for k in names}
+    with tempfile.TemporaryFile() as err:
+        for k in names:
+            run_once(commands[k], err)
+        for i in range(n):
+            for k in names[i % len(names):] + names[:i % len(names)]:
+                w, c = run_once(commands[k], err)
+                wall[k].append(w)
+                cpu[k].append(c)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in names}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--readme", default=None)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds (for a try-out)")
+    args = ap.parse_args()
+    build = Path(args.build).resolve()
+    overflowd = str(build / "overflowd")
+    capture = ROOT.parent / "shared" / "data" / "netflow_4M.pcap"
+    rounds = 3 if args.quick else 5
+    load_start = os.getloadavg()
+    rows = []  # (figure, overflowd, peer, target, met)
+    notes = []
+
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "key"
+        subprocess.run([overflowd, "keygen", str(key)], check=True, stdout=subprocess.DEVNULL)
+        if not capture.is_file():
+            capture = Path(tmp) / "synth.pcap"
+            subprocess.run([overflowd, "synth", "--out", str(capture), "--background-flows", "60000",
+                            "--flood-flows", "20000"], check=True, capture_output=True)
+            notes.append("../shared/data/netflow_4M.pcap is absent: a synthetic capture was timed instead.")
+
+        log(f"1/5 -r 1 against the Python rendering, {rounds} rounds")
+        j = Path(tmp) / "cmp.json"
+        subprocess.run(["/usr/bin/python3", str(HERE / "compare_prototype.py"), "--overflowd", overflowd,
+                        "--capture", str(capture), "-n", str(rounds), "--json", str(j)], check=True,
+                       stdout=sys.stderr)
+        cmp = json.loads(j.read_text())["commands"]
+        py = cmp["python prototype_ref.py"]
+        for w in ("1", "2"):
+            o = cmp[f"overflowd --workers {w}"]
+            ratio = py["wall_ms"] / o["wall_ms"]
+            rows.append((f"`-f {capture.name} -r 1`, --workers {w}: wall time, Python rendering / overflowd",
+                         f"{o['wall_ms']:.0f} ms ({ratio:.2f}x faster)", f"Python + PyNaCl {py['wall_ms']:.0f} ms",
+                         ">= 3.5x with 2 workers" if w == "2" else "(1.7-2.3x before issue 17)",
+                         ("yes" if ratio >= 3.5 else "no") if w == "2" else ""))
+        o1, o2 = cmp["overflowd --workers 1"], cmp["overflowd --workers 2"]
+        rows.append(("`-r 1` CPU time, --workers 2 / --workers 1 (the pool's overhead)",
+                     f"{o2['cpu_ms'] / o1['cpu_ms']:.2f}", "", "about 1", ""))
+
+        log(f"2/5 start-up: --help and the default-rate run, {4 * rounds + 1} rounds interleaved")
+        t = interleaved({"help": [overflowd, "--help"],
+                         "default": [overflowd, "-f", str(capture), "-q", "--key", str(key)]}, 4 * rounds + 1)
+        rows.append((f"`overflowd --help` (process start), wall / CPU median", f"{t['help'][0]:.1f} / {t['help'][1]:.1f} ms",
+                     "", "", ""))
+        rows.append((f"`-f {capture.name}` at the default rate, wall / CPU median",
+                     f"{t['default'][0]:.1f} / {t['default'][1]:.1f} ms", f"--help: {t['help'][0]:.1f} ms",
+                     "< 15 ms wall", "yes" if t["default"][0] < 15 else "no"))
+
+    log("3/5 signing per CPU second: the pool against crypto_sign_detached alone")
+    sb = build / "bench" / "signing_bench"
+    if sb.exists():
+        m = gbench(str(sb), "BM_CryptoSignDetached|BM_PoolSign", 3)
+        alone = m["BM_CryptoSignDetached/process_time"]["items_per_second"]
+        for threads in (1, 2):
+            pool = m[f"BM_PoolSign/threads:{threads}/process_time"]["items_per_second"]
+            rows.append((f"signing pool, {threads} thread(s): reports per CPU second / crypto_sign_detached alone",
+                         f"{pool / 1e3:.1f} k/s ({pool / alone:.2f})", f"crypto_sign_detached {alone / 1e3:.1f} k/s",
+                         ">= 0.90", "yes" if pool / alone >= 0.9 else "no"))
+    else:
+        notes.append("signing_bench not built (Google Benchmark missing?): signing row left out.")
+
+    log("4/5 v5 decoding in memory")
+    db = build / "bench" / "decode_bench"
+    if db.exists():
+        m = gbench(str(db), "BM_Decode$", 3)
+        b = m.get("BM_Decode")
+        if b:
+            rows.append(("v5 decoding in memory (BM_Decode), CPU s per million flows",
+                         f"{1e6 / b['items_per_second']:.4f}", "", "", ""))
+
+    log("5/5 live UDP against nfcapd (short search)")
+    cc = subprocess.run(["/usr/bin/python3", str(HERE / "compare_collectors.py"), str(build),
+                         "--only", "overflowd,overflowd1,nfcapd", "--duration", "1.5", "--steps", "3"],
+                        capture_output=True, text=True)
+    found = {}
+    for line in cc.stdout.splitlines():
+        mm = re.match(r"\| (.+?) \| (>= )?([\d.]+) M \| .*? \| ([\d.]+) \|", line)
+        if mm:
+            found[mm.group(1)] = (mm.group(2) or "", float(mm.group(3)), float(mm.group(4)))
+    nf = next((v for k, v in found.items() if k.startswith("nfcapd")), None)
+    for k, (ge, rate, cpu) in found.items():
+        if k.startswith("overflowd"):
+            peer = f"nfcapd {nf[2]:.3f} at {nf[0]}{nf[1]:.2f} M/s" if nf else "nfcapd not installed"
+            target = "<= 1/3 of nfcapd's"
+            met = ("yes" if cpu <= nf[2] / 3 else "no") if nf else "not measured"
+            rows.append((f"live UDP, {k}: CPU s per million flows at {ge}{rate:.2f} M flows/s lossless",
+                         f"{cpu:.3f}", peer, target, met))
+    if not nf:
+        notes.append("nfcapd (nfdump) is not installed here, so the live comparison has no peer figure in this run.")
+    if any(ge for ge, _, _ in found.values()):
+        notes.append('">=": lossless as fast as the replayer went; the replayer (same 2 cores) set the limit.')
+    if not found:
+        notes.append("compare_collectors gave no figures: " + (cc.stderr.strip().splitlines() or ["?"])[-1])
+
+    load_end = os.getloadavg()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = (f"Measured {date} on {cpu_model()}, {os.cpu_count()} cores; load average "
+            f"{load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end"
+            + (" (the machine was shared: ratios from this one run are the figures to read, absolute times are not)"
+               if max(load_start[0], load_end[0]) > 1.5 else "") + ". Made by `make bench` (bench/bench_table.py).")
+    lines = [head, "", "| figure | overflowd | peer, same run | target | met |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
+    table = "\n".join(lines)
+    print(table)
+    if args.readme:
+        p = Path(args.readme)
+        text = p.read_text()
+        if BEGIN not in text or END not in text:
+            sys.exit(f"bench_table: {p} has no {BEGIN} ... {END} block")
+        a, rest = text.split(BEGIN, 1)
+        _, b = rest.split(END, 1)
+        p.write_text(a + BEGIN + "\n" + table + "\n" + END + b)
+        log(f"{p}: performance table replaced")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
