@@ -99,6 +99,13 @@ TEST_F(SummaryFilter, NarrowedToEverythingItEqualsTheRollUps) {
   ASSERT_FALSE(a.contains("error")) << a.dump();
   ASSERT_FALSE(b.contains("error")) << b.dump();
   EXPECT_FALSE(a["narrowed"]);
+  EXPECT_FALSE(b["narrowed"]) << "a victim filter holding every prefix of mine: the roll-ups answer";
+  // Narrowed to everything by a filter the roll-ups cannot answer (a source prefix holding every
+  // source): the same figures, computed from the reports.
+  everything.filter.daddr.reset();
+  everything.filter.saddr = *Cidr::parse("192.0.2.0/24");
+  b = q->summary(everything);
+  ASSERT_FALSE(b.contains("error")) << b.dump();
   EXPECT_TRUE(b["narrowed"]);
   for (const char* part : {"totals", "series", "reporters", "top_sources", "range", "bucket_s", "flagged"})
     EXPECT_EQ(a[part], b[part]) << part;
