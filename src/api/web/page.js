@@ -258,11 +258,13 @@ function seriesChart(id, network, summary, r, label) {
 // The overview's small charts: the first `n` reporting networks over time.
 function networkSeries(id, summary, r, n) {
   const box = $(id); box.replaceChildren();
-  (summary.reporters || []).filter((x) => Array.isArray(x.series)).slice(0, n).forEach((x, i) => {
+  // Every box first, then the charts: each is sized to its box once the grid has its columns.
+  const nets = (summary.reporters || []).filter((x) => Array.isArray(x.series)).slice(0, n);
+  nets.forEach((x, i) => {
     const fig = el("figure"); fig.appendChild(el("figcaption", who(x.contact) + " \u2014 key " + shortKey(x.key) + ": " + fmtNum(x.reports) + " reports"));
     const chart = el("div", null, "chart"); chart.id = id + "-" + i; fig.appendChild(chart); box.appendChild(fig);
-    seriesChart(chart.id, x, summary, r, "a reporting network's packets over time");
   });
+  nets.forEach((x, i) => seriesChart(id + "-" + i, x, summary, r, "a reporting network's packets over time"));
 }
 let resizeTimer = 0;
 window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { for (const d of Object.values(charts)) d(); }, 150); });
