@@ -5,6 +5,8 @@
 // statements (store/rollups.hpp), as the writer does batch by batch.
 //   BM_Summary/range:R           SqliteQueries::summary: R = 0 all that is stored (the default),
 //                                1 the last hour, 2 the last day; answers from the roll-ups
+//   BM_SummaryNarrowedByKey/range:R  the same narrowed by one key (the page's filter): computed
+//                                from that key's 10,000 reports, not the roll-ups
 //   BM_RecountFromReports        what the old summary did for its totals and top sources: a pass
 //                                over the reports themselves (side by side, for the ratio)
 // Run: build/bench/summary_bench --benchmark_repetitions=5 (quote the medians).
@@ -80,6 +82,28 @@ void BM_Summary(benchmark::State& state) {
   state.counters["reports_in_range"] = static_cast<double>(total);
 }
 BENCHMARK(BM_Summary)->ArgName("range")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The summary narrowed by the page's key filter (one key of 100: 10,000 reports over the day),
+// computed from those reports through the index on key (the roll-ups hold no filter): the cost of
+// the fallback, range as BM_Summary's.
+void BM_SummaryNarrowedByKey(benchmark::State& state) {
+  Db& d = db();
+  store::SummaryQuery q;
+  q.my_prefixes = d.mine;
+  q.filter.key = std::string(63, '0') + "5";
+  if (state.range(0) == 1) q.since = static_cast<double>(kNowMs) / 1000.0 - 3600;
+  if (state.range(0) == 2) q.since = static_cast<double>(kNowMs) / 1000.0 - 86'400;
+  if (state.range(0) != 0) q.until = static_cast<double>(kNowMs) / 1000.0;
+  std::int64_t total = 0;
+  for (auto _ : state) {
+    const auto out = d.queries->summary(q);
+    if (!out.contains("totals")) state.SkipWithError(out.dump().substr(0, 200).c_str());
+    else total = out["totals"]["reports"].get<std::int64_t>();
+    benchmark::DoNotOptimize(total);
+  }
+  state.counters["reports_in_range"] = static_cast<double>(total);
+}
+BENCHMARK(BM_SummaryNarrowedByKey)->ArgName("range")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_RecountFromReports(benchmark::State& state) {
   Db& d = db();

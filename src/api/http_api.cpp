@@ -23,6 +23,16 @@ void send_json(Response& res, const json& j, int status = 200) {
 
 void send_error(Response& res, int status, const std::string& why) { send_json(res, {{"error", why}}, status); }
 
+// A query's answer: one that ran past the read connections' time limit is a 503 the client may
+// retry (the page says "busy, retrying"), not a 200.
+void send_answer(Response& res, const json& j) {
+  if (j.is_object() && j.contains("timed_out")) {
+    res.set_header("Retry-After", "2");
+    return send_json(res, j, 503);
+  }
+  send_json(res, j);
+}
+
 core::IpAddress peer_address(const Request& req) { return req.peer; }
 
 // Query parameters, checked: a bad value is a 400 that names it.
@@ -60,6 +70,25 @@ struct Params {
     }
     return *c;
   }
+  // The page's filters, the same on every view: key, saddr, daddr, class, reason.
+  void narrowing(Narrowing& n) {
+    n.key = key("key");
+    n.saddr = prefix("saddr");
+    n.daddr = prefix("daddr");
+    if (req.has_param("class")) {  // metadata.class, as the report says it
+      n.report_class = req.get_param_value("class");
+      if (n.report_class.empty() || n.report_class.size() > 32 ||
+          !std::all_of(n.report_class.begin(), n.report_class.end(), [](char ch) { return std::isupper(static_cast<unsigned char>(ch)); }))
+        error = "class: '" + n.report_class.substr(0, 64) + "' is not a report class (SUSPICIOUS, INFORMATIONAL)";
+    }
+    if (req.has_param("reason")) {  // a reason's class (syn-flood, ...) or a rule's name
+      n.reason = req.get_param_value("reason");
+      if (n.reason.empty() || n.reason.size() > 64 || !std::all_of(n.reason.begin(), n.reason.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.' || ch == ':';
+          }))
+        error = "reason: '" + n.reason.substr(0, 64) + "' is not a reason's class or a rule's name (letters, digits, - _ . :)";
+    }
+  }
   std::string key(const char* name) {
     if (!req.has_param(name)) return {};
     const std::string v = req.get_param_value(name);
@@ -86,7 +115,8 @@ std::vector<std::string_view> split_reports(std::string_view body) {
 void post_reports(HttpContext& ctx, Input input, const Request& req, Response& res) {
   // The server has read the body within its limit (whatever the framing); this is the API's own.
   const std::string& body = req.body;
-  if (body.size() > kMaxBodyBytes) return send_error(res, 413, "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
+  const std::size_t cap = ctx.config.max_body;
+  if (body.size() > cap) return send_error(res, 413, "the body is over " + std::to_string(cap) + " bytes");
   const auto lines = split_reports(body);
   if (lines.empty()) return send_error(res, 400, "no report in the body");
   if (lines.size() > kMaxReportsPerRequest)
@@ -148,7 +178,7 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
   };
   RouteOptions anyone;
   anyone.check_host = false;
-  anyone.max_body = kMaxBodyBytes;
+  anyone.max_body = ctx.config.max_body;
   Routes s{**server, api};
 
   s.server.add_route("POST", "/.well-known/overflowd", [&ctx, input](const Request& req, Response& res) {
@@ -168,15 +198,7 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
   s.Get("/api/reports", [c](const Request& req, Response& res) {
     Params p{req, {}};
     ReportFilter f;
-    f.key = p.key("key");
-    f.saddr = p.prefix("saddr");
-    f.daddr = p.prefix("daddr");
-    if (req.has_param("class")) {  // metadata.class, as the report says it
-      f.report_class = req.get_param_value("class");
-      if (f.report_class.empty() || f.report_class.size() > 32 ||
-          !std::all_of(f.report_class.begin(), f.report_class.end(), [](char ch) { return std::isupper(static_cast<unsigned char>(ch)); }))
-        p.error = "class: '" + f.report_class.substr(0, 64) + "' is not a report class (SUSPICIOUS, INFORMATIONAL)";
-    }
+    p.narrowing(f);
     f.since = p.number("since");
     f.until = p.number("until");
     f.before = p.integer("before", 1, INT64_MAX);
@@ -194,7 +216,7 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
       out["gap"] = static_cast<std::int64_t>(kept.size()) == f.limit;
       out["reports"] = std::move(kept);
     }
-    send_json(res, out);
+    send_answer(res, out);
   });
   // The lists by key (?key=, empty for all) and ?limit=.
   using ByKey = json (ReportQueries::*)(const std::string&, std::int64_t);
@@ -205,14 +227,14 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
       const std::string key = p.key("key");
       const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
       if (!p.error.empty()) return send_error(res, 400, p.error);
-      send_json(res, (c->queries.*list)(key, limit));
+      send_answer(res, (c->queries.*list)(key, limit));
     });
   }
   s.Get("/api/invalid", [c](const Request& req, Response& res) {
     Params p{req, {}};
     const auto limit = p.integer("limit", 1, kMaxLimit).value_or(100);
     if (!p.error.empty()) return send_error(res, 400, p.error);
-    send_json(res, c->queries.invalid(limit));
+    send_answer(res, c->queries.invalid(limit));
   });
   s.Get("/api/summary", [c](const Request& req, Response& res) {
     Params p{req, {}};
@@ -222,8 +244,11 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
     q.until = p.number("until");
     q.bucket_s = p.integer("bucket", 1, 366 * 86'400).value_or(0);
     q.top = p.integer("top", 1, 100).value_or(20);
+    p.narrowing(q.filter);
+    // ?unless=VERSION: the version the page holds; the same answer is {"unchanged": true}.
+    if (req.has_param("unless")) q.unless = req.get_param_value("unless").substr(0, 200);
     if (!p.error.empty()) return send_error(res, 400, p.error);
-    send_json(res, c->queries.summary(q));
+    send_answer(res, c->queries.summary(q));
   });
   s.Get("/api/spoofing", [c](const Request& req, Response& res) {
     Params p{req, {}};
@@ -234,13 +259,13 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
     q.limit = p.integer("limit", 1, 10 * kMaxLimit).value_or(kMaxLimit);
     if (!p.error.empty()) return send_error(res, 400, p.error);
     json out = c->queries.spoofing(q, c->recheck);
-    if (c->runtime_stats) out["own_exports"] = c->runtime_stats()["own_exports"];
-    send_json(res, out);
+    if (c->runtime_stats && !out.contains("timed_out")) out["own_exports"] = c->runtime_stats()["own_exports"];
+    send_answer(res, out);
   });
   s.Get("/api/stats", [c](const Request&, Response& res) {
     json out = c->queries.counters();
-    if (c->runtime_stats) out["runtime"] = c->runtime_stats();
-    send_json(res, out);
+    if (c->runtime_stats && !out.contains("timed_out")) out["runtime"] = c->runtime_stats();
+    send_answer(res, out);
   });
   return server;
 }

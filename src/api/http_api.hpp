@@ -25,7 +25,6 @@
 
 namespace overflowd::api {
 
-inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 inline constexpr std::size_t kMaxReportsPerRequest = 512;
 
 // What the HTTP side is configured with (from the receive command's settings, src/app/).
@@ -34,6 +33,7 @@ struct ApiConfig {
   ServerLimits limits;  // the HTTP server's (workers, connections, time-outs, sizes, Host names)
   std::vector<receive::Cidr> api_allow;    // who may read the API and the page
   std::vector<receive::Cidr> my_prefixes;  // for the summary and spoofing views
+  std::size_t max_body = 64 * 1024;        // a POST body at most, whatever the framing (--max-body-bytes)
 };
 
 struct HttpContext {

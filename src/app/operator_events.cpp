@@ -1,6 +1,11 @@
 #include "app/operator_events.hpp"
 
 #include <fmt/core.h>
+#include <map>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 namespace overflowd::app {
@@ -27,10 +32,13 @@ notify::Event alert_event(const store::NewAlert& a) {
           fmt::format("alert: {} for key {} (report {}): {}", a.kind, a.key, a.report_id, a.detail)};
 }
 
-notify::Event suspect_event(const store::Item& item, const store::Accepted& acc) {
+// One event for `count` suspects from one source; `acc` is one of them (the example).
+notify::Event suspect_event(const store::Item& item, const store::Accepted& acc, std::int64_t count, std::int64_t window_s) {
   const store::ReportFields& f = acc.fields;
   const std::string key = hex(acc.key);
   const nlohmann::json j = {{"type", "spoof_suspect"},
+                            {"count", count},
+                            {"window_s", window_s},
                             {"key", key},
                             {"email", f.email},
                             {"identity", f.identity},
@@ -47,18 +55,61 @@ notify::Event suspect_event(const store::Item& item, const store::Accepted& acc)
                             {"peer", item.arrival.peer},
                             {"received", static_cast<double>(item.arrival.received_ns) / 1e9}};
   return {"spoof_suspect", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-          fmt::format("spoofing suspect: {} -> {} proto {} ports {} -> {}, not seen by my own exports; reported by {} <{}> (key {})",
-                      f.saddr.to_string(), f.daddr.to_string(), f.protocol, f.sport, f.dport, f.identity, f.email, key)};
+          fmt::format("spoofing suspect: {} -> {} proto {} ports {} -> {}, not seen by my own exports; reported by {} <{}> (key {}); "
+                      "{} report{} from this source (one event per source per {} s)",
+                      f.saddr.to_string(), f.daddr.to_string(), f.protocol, f.sport, f.dport, f.identity, f.email, key,
+                      count, count == 1 ? "" : "s", window_s)};
 }
+
+// A source's window: when it opened, and what is held since (told when it ends).
+struct SourceWindow {
+  std::int64_t opened_ns = 0;
+  std::int64_t held = 0;
+  std::optional<std::pair<store::Item, store::Accepted>> example;  // the newest held
+};
 
 }  // namespace
 
-store::BatchObserver operator_events(notify::Notifier& notifier) {
-  return [&notifier](std::span<const store::Item> items, const store::BatchResult& result) {
+store::BatchObserver operator_events(notify::Notifier& notifier, std::chrono::milliseconds window, const core::Clock& clock) {
+  auto sources = std::make_shared<std::map<std::string, SourceWindow>>();
+  const std::int64_t window_ns = std::chrono::nanoseconds(window).count();
+  const std::int64_t window_s = std::chrono::duration_cast<std::chrono::seconds>(window).count();
+  return [&notifier, &clock, sources, window_ns, window_s](std::span<const store::Item> items, const store::BatchResult& result) {
     for (const auto& a : result.new_alerts) notifier.notify(alert_event(a));
+    const std::int64_t now = clock.wall_ns();
+    // Windows that ended: what they held is told (one event each), and they close.
+    for (auto it = sources->begin(); it != sources->end();) {
+      if (now - it->second.opened_ns < window_ns) {
+        ++it;
+        continue;
+      }
+      if (it->second.held > 0 && it->second.example)
+        notifier.notify(suspect_event(it->second.example->first, it->second.example->second, it->second.held, window_s));
+      it = sources->erase(it);
+    }
+    // This batch's suspects, by source, in the order they came.
+    std::vector<std::pair<std::string, std::vector<std::size_t>>> groups;
+    std::map<std::string, std::size_t> index;
     for (std::size_t i = 0; i < items.size() && i < result.outcomes.size(); ++i) {
       if (items[i].spoof != store::SpoofStatus::suspect || result.outcomes[i] != store::Outcome::stored) continue;
-      if (const auto* acc = std::get_if<store::Accepted>(&items[i].verdict)) notifier.notify(suspect_event(items[i], *acc));
+      const auto* acc = std::get_if<store::Accepted>(&items[i].verdict);
+      if (!acc) continue;
+      const std::string saddr = acc->fields.saddr.to_string();
+      auto [it, fresh] = index.emplace(saddr, groups.size());
+      if (fresh) groups.emplace_back(saddr, std::vector<std::size_t>{});
+      groups[it->second].second.push_back(i);
+    }
+    for (const auto& [saddr, members] : groups) {
+      const store::Item& last = items[members.back()];
+      const auto& last_acc = std::get<store::Accepted>(last.verdict);
+      if (auto open = sources->find(saddr); open != sources->end()) {
+        open->second.held += static_cast<std::int64_t>(members.size());
+        open->second.example.emplace(last, last_acc);
+        continue;
+      }
+      const store::Item& first = items[members.front()];
+      notifier.notify(suspect_event(first, std::get<store::Accepted>(first.verdict), static_cast<std::int64_t>(members.size()), window_s));
+      if (window_ns > 0 && sources->size() < kMaxSuspectSources) sources->emplace(saddr, SourceWindow{now, 0, std::nullopt});
     }
   };
 }

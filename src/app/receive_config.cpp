@@ -146,6 +146,8 @@ const std::vector<ReceiveSetting>& receive_settings() {
       integer("--http-max-request-line", "http_max_request_line", "BYTES", "Longest request target; longer: 414 (default 4096)", &C::http_max_request_line, 64, 65'536),
       integer("--http-max-header-bytes", "http_max_header_bytes", "BYTES", "Request line and headers together at most; more: 431 (default 8192)", &C::http_max_header_bytes, 256, 1'048'576),
       integer("--http-max-headers", "http_max_headers", "N", "Header fields per request at most; more: 431 (default 64)", &C::http_max_headers, 1, 10'000),
+      integer("--max-body-bytes", "max_body_bytes", "BYTES", "A POST body at most, whatever the framing (chunked too); larger: 413. Published as max_body_bytes; a report line stays within 64 KiB (default 65536)", &C::max_body_bytes, 4096, 32 << 20),
+      integer("--api-time-limit", "api_time_limit", "MS", "An API query (summary, reports, spoofing...) runs at most this long; past it the answer is 503 with Retry-After (default 2000)", &C::api_time_limit_ms, 1, 60'000),
       list("--http-host", "http_hosts", "NAME", "A name the API and the page answer under (Host; repeatable). Always: localhost, loopback addresses, the listen address and the address a connection came to; others get 421", &C::http_hosts),
       boolean("-q,--quiet", "quiet", "No start-up lines and no summary at the end", &C::quiet),
   };

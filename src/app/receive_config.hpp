@@ -75,6 +75,8 @@ struct ReceiveConfig {
   std::int64_t http_max_request_line = 4096;
   std::int64_t http_max_header_bytes = 8192;
   std::int64_t http_max_headers = 64;
+  std::int64_t max_body_bytes = 64 * 1024;  // a POST body at most, whatever the framing
+  std::int64_t api_time_limit_ms = 2000;    // an API query at most; past it, 503 with Retry-After
   std::vector<std::string> http_hosts;  // names the API answers under (Host), besides the built-in ones
   bool quiet = false;
 };

@@ -234,7 +234,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   auto store = SqliteStore::open(sc);
   if (!store) return std::unexpected(store.error());
   p->store = std::move(*store);
-  auto queries = SqliteQueries::open(config.db);
+  auto queries = SqliteQueries::open(config.db, 4, std::chrono::milliseconds(config.api_time_limit_ms));
   if (!queries) return std::unexpected(queries.error());
   p->queries = std::move(*queries);
 
@@ -359,7 +359,8 @@ std::expected<void, std::string> Receiver::bind() {
   }
 
   // HTTP and HTTPS.
-  constexpr std::size_t kMaxLineBytes = std::min(report::kMaxReportBytes, kMaxBodyBytes);
+  const auto max_body = static_cast<std::size_t>(config.max_body_bytes);
+  const std::size_t kMaxLineBytes = std::min(report::kMaxReportBytes, max_body);
   constexpr std::size_t kMaxUdpV4Payload = 65'535 - 20 - 8;  // IP total length less the IPv4 and UDP headers
   nlohmann::json discovery = {
       {"service", "overflowd"},
@@ -376,7 +377,7 @@ std::expected<void, std::string> Receiver::bind() {
         // Over UDP the datagram bounds the line: 65,507 bytes of payload over IPv4 (65,527 over IPv6).
         {"max_udp_report_bytes", {{"full", report::max_message_bytes(false, kMaxUdpV4Payload)},
                                   {"compact", report::max_message_bytes(true, kMaxUdpV4Payload)}}},
-        {"max_body_bytes", kMaxBodyBytes}}},
+        {"max_body_bytes", max_body}}},
   };
   p.api_config.tls_cert = config.tls_cert;
   p.api_config.tls_key = config.tls_key;
@@ -391,7 +392,8 @@ std::expected<void, std::string> Receiver::bind() {
   lim.max_request_line = static_cast<std::size_t>(config.http_max_request_line);
   lim.max_header_bytes = static_cast<std::size_t>(config.http_max_header_bytes);
   lim.max_headers = static_cast<std::size_t>(config.http_max_headers);
-  lim.max_body = kMaxBodyBytes;
+  lim.max_body = max_body;
+  p.api_config.max_body = max_body;
   lim.hosts = config.http_hosts;
   p.api_config.api_allow = p.checked.api_allow;
   p.api_config.my_prefixes = p.checked.my_prefixes;

@@ -69,6 +69,58 @@ struct Where {
   }
 };
 
+// The narrowing as SQL over reports `r` (prefix "r." or ""), with numbered parameters from
+// `first` (the summary's statements keep ?1..?9 for their own; 0: anonymous ?). Every clause is
+// standard SQL.
+struct Narrowed {
+  std::string sql;  // "" or " AND ..."
+  std::vector<std::variant<std::int64_t, std::string, Key16>> args;
+  void bind(sql::Stmt& st, int first) const {
+    int i = first;
+    for (const auto& a : args) {
+      if (const auto* v = std::get_if<std::int64_t>(&a)) st.bind(i, *v);
+      else if (const auto* s = std::get_if<std::string>(&a)) st.bind(i, *s);
+      else st.bind_blob(i, std::get<Key16>(a));
+      ++i;
+    }
+  }
+};
+Narrowed narrowed(const Narrowing& n, std::string_view r, int first) {
+  Narrowed out;
+  auto param = [&](auto v) {
+    out.args.emplace_back(std::move(v));
+    return first == 0 ? std::string("?") : "?" + std::to_string(first + static_cast<int>(out.args.size()) - 1);
+  };
+  const std::string p(r);
+  if (!n.key.empty()) {
+    std::string k = n.key;
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.sql += " AND " + p + "key = " + param(k);
+  }
+  // (Each parameter is made before the text that places it: the operands of + are unsequenced.)
+  for (const auto& [column, range] : {std::pair{"saddr_bin", n.saddr}, std::pair{"daddr_bin", n.daddr}}) {
+    if (!range) continue;
+    const std::string lo = param(low(*range));
+    const std::string hi = param(high(*range));
+    out.sql += " AND " + p + column + " BETWEEN " + lo + " AND " + hi;
+  }
+  if (!n.report_class.empty()) out.sql += " AND " + p + "class = " + param(n.report_class);
+  if (!n.reason.empty()) {
+    // A reason's class is in the column reasons (classes, comma-separated); a rule's name only in
+    // the signed message ("rule":"NAME" in metadata.reasons; the API takes names of
+    // [A-Za-z0-9._:-], so the patterns escape only '_', with '!').
+    std::string escaped;
+    for (const char ch : n.reason) {
+      if (ch == '_' || ch == '!' || ch == '%') escaped += '!';
+      escaped += ch;
+    }
+    const std::string by_class = param("%," + escaped + ",%");
+    const std::string by_rule = param("%\"rule\":\"" + escaped + "\"%");
+    out.sql += " AND (',' || " + p + "reasons || ',' LIKE " + by_class + " ESCAPE '!' OR " + p + "message LIKE " + by_rule + " ESCAPE '!')";
+  }
+  return out;
+}
+
 // The columns a report row is read with: the receiver's own, then the report schema's.
 const std::string& report_columns() {
   static const std::string columns = [] {
@@ -264,6 +316,13 @@ json SqliteQueries::reports(const ReportFilter& f) {
       w.add("class = ?");
       w.args.emplace_back(f.report_class);
     }
+    if (!f.reason.empty()) {
+      Narrowing only_reason;
+      only_reason.reason = f.reason;
+      const Narrowed n = narrowed(only_reason, "", 0);  // two anonymous parameters, in order
+      w.add(n.sql.substr(5));
+      for (const auto& a : n.args) w.args.emplace_back(std::get<std::string>(a));
+    }
     if (f.since) {
       w.add("received_ns >= ?");
       w.args.emplace_back(to_ns(*f.since));
@@ -393,6 +452,29 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
       out["note"] = "no --my-prefix configured: nothing is known to be mine";
       return out;
     }
+    // Narrowed: each roll-up is read as the reports that match would make it (WITH sum_x AS
+    // (...), rollups.hpp), through the filter's index, at the resolution ?1 and periods ?2..?3.
+    // A victim filter that holds every prefix of mine narrows nothing the roll-ups do not hold
+    // already (the page's "my prefix" with one prefix): the roll-ups answer.
+    Narrowing filter = sq.filter;
+    if (filter.daddr && std::all_of(sq.my_prefixes.begin(), sq.my_prefixes.end(), [&](const Cidr& p) {
+          return low(*filter.daddr) <= low(p) && high(p) <= high(*filter.daddr);
+        }))
+      filter.daddr.reset();
+    const bool narrow = filter.any();
+    const Narrowed nf = narrowed(filter, "r.", 10);
+    out["narrowed"] = narrow;
+    auto sql_of = [&](std::string_view text) {
+      std::string with;
+      if (narrow)
+        for (const rollup::Table& t : rollup::tables())
+          if (text.find(t.name) != std::string_view::npos) with += (with.empty() ? "WITH " : ", ") + rollup::narrowed(t, "1 = 1" + nf.sql);
+      return with.empty() ? std::string(text) : with + " " + std::string(text);
+    };
+    // Binds the narrowing (again after each reset, which clears every binding).
+    auto narrow_binds = [&](sql::Stmt& q) {
+      if (narrow) nf.bind(q, 10);
+    };
     // The range, by flow start time: as asked, or the span of what is rolled up (read at the day
     // resolution). It is read at the finest resolution that gives at most ~120 periods, rounded
     // outward to whole periods (the answer says which).
@@ -400,14 +482,16 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
     std::int64_t to_ms = sq.until ? to_ns(*sq.until) / 1'000'000 : INT64_MAX;
     if (!sq.since || !sq.until) {
       // The span of the roll-ups: found at the day resolution, narrowed at the hour and the minute.
-      auto first = db.prepare(std::string(stmt::sum_first));
-      auto last = db.prepare(std::string(stmt::sum_last));
+      auto first = db.prepare(sql_of(stmt::sum_first));
+      auto last = db.prepare(sql_of(stmt::sum_last));
       if (!first || !last) return {{"error", db.error()}};
       std::int64_t lo = from_ms, hi = to_ms;
       bool any = false;
       for (auto r = rollup::kResolutionsMs.rbegin(); r != rollup::kResolutionsMs.rend(); ++r) {
         first->bind(1, *r).bind(2, lo).bind(3, hi);
         last->bind(1, *r).bind(2, lo).bind(3, hi);
+        narrow_binds(*first);
+        narrow_binds(*last);
         const bool found = first->step() == SQLITE_ROW && !first->is_null(0) && last->step() == SQLITE_ROW;
         if (found) {
           lo = std::max(lo, first->i64(0));
@@ -433,17 +517,34 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
     const std::int64_t t0 = floor_to(from_ms, res), t1 = floor_to(to_ms, res);
     out["range"] = {{"since", static_cast<double>(t0) / 1000.0}, {"until", static_cast<double>(t1 + res) / 1000.0},
                     {"resolution_s", res / 1000}};
+    // The answer's version: the same periods and the same reports (ids only grow; retention takes
+    // the oldest) give the same answer, so a page that holds it is told so and reads nothing more.
+    {
+      std::int64_t lo_id = 0, hi_id = 0;
+      if (auto ids = db.prepare("SELECT MIN(id), MAX(id) FROM reports"); ids && ids->step() == SQLITE_ROW) {
+        lo_id = ids->i64(0);
+        hi_id = ids->i64(1);
+      }
+      const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-" + std::to_string(t0) + "-" +
+                                  std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s);
+      if (!sq.unless.empty() && sq.unless == version) return {{"unchanged", true}, {"version", version}};
+      out["version"] = version;
+      out["last_id"] = hi_id;
+    }
     const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
-    auto prepare = [&](const std::string& sql) {
-      auto q = db.prepare(sql);
-      if (q) q->bind(1, res).bind(2, t0).bind(3, t1);
+    auto prepare = [&](std::string_view sql) {
+      auto q = db.prepare(sql_of(sql));
+      if (q) {
+        q->bind(1, res).bind(2, t0).bind(3, t1);
+        narrow_binds(*q);
+      }
       return q;
     };
 
-    if (auto q = prepare(std::string(stmt::sum_totals));
+    if (auto q = prepare((stmt::sum_totals));
         q && q->step() == SQLITE_ROW)
       out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
-    if (auto q = prepare(std::string(stmt::sum_keys));
+    if (auto q = prepare((stmt::sum_keys));
         q && q->step() == SQLITE_ROW)
       out["totals"]["keys"] = q->i64(0);
 
@@ -461,9 +562,29 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
       other_contacts->reset();
       return cs;
     };
-    if (auto q = prepare(std::string(stmt::sum_reporters))) {
+    // Volume over time, by flow start time, in buckets of a whole number of periods.
+    std::int64_t bucket = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
+    bucket = std::max({bucket, res, (t1 - t0 + res) / 120});
+    bucket = (bucket + res - 1) / res * res;
+    out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
+    // Each of the first `per_network` reporters' own series, from the same roll-up (sum_key).
+    auto network_series = prepare(stmt::sum_key_series);
+    auto series_of = [&](const std::string& key, const std::string& email, const std::string& identity) {
+      json points = json::array();
+      if (!network_series) return points;
+      network_series->bind(1, res).bind(2, t0).bind(3, t1).bind(4, bucket).bind(5, key).bind(6, email).bind(7, identity);
+      narrow_binds(*network_series);
+      while (network_series->step() == SQLITE_ROW)
+        points.push_back({{"t", static_cast<double>(t0 + network_series->i64(0) * bucket) / 1000.0},
+                          {"reports", network_series->i64(1)}, {"packets", network_series->i64(2)}});
+      network_series->reset();
+      return points;
+    };
+    if (auto q = prepare((stmt::sum_reporters))) {
       q->bind(4, top);
-      while (q->step() == SQLITE_ROW)
+      std::int64_t n = 0;
+      while (q->step() == SQLITE_ROW) {
+        json series = n++ < sq.per_network ? series_of(q->text(0), q->text(1), q->text(2)) : json(nullptr);
         out["reporters"].push_back({{"key", q->text(0)},
                                     {"reports", q->i64(3)},
                                     {"packets", q->i64(4)},
@@ -472,23 +593,19 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
                                     {"last", seconds(q->i64(7))},
                                     {"contact", {{"email", q->text(1)}, {"identity", q->text(2)}}},
                                     {"other_contacts", others(q->text(0), q->text(1), q->text(2))},
-                                    {"exporters", q->i64(8)}});
+                                    {"exporters", q->i64(8)},
+                                    {"series", std::move(series)}});
+      }
     }
-
-    // Volume over time, by flow start time, in buckets of a whole number of periods.
-    std::int64_t bucket = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
-    bucket = std::max({bucket, res, (t1 - t0 + res) / 120});
-    bucket = (bucket + res - 1) / res * res;
-    out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
     {
       std::map<std::int64_t, json> points;
-      if (auto q = prepare(std::string(stmt::sum_series))) {
+      if (auto q = prepare((stmt::sum_series))) {
         q->bind(4, bucket);
         while (q->step() == SQLITE_ROW)
           points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
                                {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
       }
-      if (auto q = prepare(std::string(stmt::sum_series_keys))) {
+      if (auto q = prepare((stmt::sum_series_keys))) {
         q->bind(4, bucket);
         while (q->step() == SQLITE_ROW)
           if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
@@ -498,22 +615,24 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
 
     // The top sources of traffic toward me, and the networks on their path (with the contact each
     // signed into its reports about the source).
-    if (auto q = prepare(std::string(stmt::sum_sources))) {
+    if (auto q = prepare((stmt::sum_sources))) {
       q->bind(4, top);
       // Stmt::reset clears the bindings too: each source binds the range again.
-      auto keys = prepare(std::string(stmt::sum_source_keys));
-      auto path = prepare(std::string(stmt::sum_path));
+      auto keys = prepare((stmt::sum_source_keys));
+      auto path = prepare((stmt::sum_path));
       while (q->step() == SQLITE_ROW) {
         const std::string saddr = q->text(0);
         std::int64_t n_keys = 0;
         if (keys) {
           keys->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
+          narrow_binds(*keys);
           if (keys->step() == SQLITE_ROW) n_keys = keys->i64(0);
           keys->reset();
         }
         json networks = json::array();
         if (path) {
           path->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
+          narrow_binds(*path);
           while (path->step() == SQLITE_ROW)
             networks.push_back({{"key", path->text(0)},
                                 {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
@@ -535,8 +654,12 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
 
     // Reports toward me whose flow time is implausible (or whose report time was flagged): kept out
     // of the charts, listed apart (the newest).
-    out["flagged"]["reports"] = db.scalar("SELECT COUNT(*) FROM reports WHERE chart = 2").value_or(0);
-    if (auto q = db.prepare("SELECT " + report_columns() + " FROM reports WHERE chart = 2 ORDER BY id DESC LIMIT 20")) {
+    if (auto q = db.prepare("SELECT COUNT(*) FROM reports r WHERE r.chart = 2" + nf.sql)) {
+      nf.bind(*q, 10);
+      if (q->step() == SQLITE_ROW) out["flagged"]["reports"] = q->i64(0);
+    }
+    if (auto q = db.prepare("SELECT " + report_columns() + " FROM reports r WHERE r.chart = 2" + nf.sql + " ORDER BY id DESC LIMIT 20")) {
+      nf.bind(*q, 10);
       const ReportColumns columns(*q);
       while (q->step() == SQLITE_ROW) out["flagged"]["newest"].push_back(report_row(*q, columns, false));
     }

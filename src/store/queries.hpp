@@ -26,10 +26,16 @@ using receive::FlowTuple;
 
 inline constexpr std::int64_t kMaxLimit = 1000;
 
-struct ReportFilter {
+// What narrows a view: the page's filters, the same for the reports and the summary.
+struct Narrowing {
   std::string key;                  // 64 hex digits
   std::optional<Cidr> saddr, daddr;
   std::string report_class;            // metadata.class (SUSPICIOUS, INFORMATIONAL); empty: any
+  std::string reason;                  // a reason's class (column reasons) or rule name (in the message); empty: any
+  [[nodiscard]] bool any() const { return !key.empty() || saddr || daddr || !report_class.empty() || !reason.empty(); }
+};
+
+struct ReportFilter : Narrowing {
   std::optional<double> since, until;  // receive time, Unix seconds
   std::optional<std::int64_t> before;  // id: for paging, rows older than this one
   std::int64_t limit = 100;
@@ -38,11 +44,19 @@ struct ReportFilter {
 
 // Answered from the roll-ups (rollups.hpp): reports toward my prefixes with plausible times, by
 // flow start time; those with implausible times are counted and listed apart ("flagged").
+// Narrowed (`filter.any()`), the same answer is computed from the reports that match, through the
+// filter's index (key, saddr, daddr, class) at the one resolution the range needs, under the read
+// connections' time limit: the roll-ups hold no victim address, class or reason.
 struct SummaryQuery {
   std::vector<Cidr> my_prefixes;
+  Narrowing filter;
+  // The answer's "version" the page holds: when the answer would be the same (no report added or
+  // removed, the same periods), {"unchanged": true, "version"} is answered without reading the sums.
+  std::string unless;
   std::optional<double> since, until;  // flow start time, Unix seconds (default: all that is rolled up)
   std::int64_t bucket_s = 0;           // 0: chosen to give at most ~120 buckets
   std::int64_t top = 20;
+  std::int64_t per_network = 20;       // reporters given their own series (reports and packets per bucket)
 };
 
 struct SpoofQuery {

@@ -63,8 +63,12 @@ inline const std::vector<Table>& tables() {
   return t;
 }
 
-// The grouped sums of the rolled-up reports that match `where` (over reports r), as rows of `t`.
-inline std::string grouped(const Table& t, std::string_view where) {
+inline constexpr std::string_view kAllResolutions =
+    "(SELECT 60000 AS res UNION ALL SELECT 3600000 UNION ALL SELECT 86400000) v";
+
+// The grouped sums of the rolled-up reports that match `where` (over reports r), as rows of `t`,
+// at each resolution of `resolutions` (a table v with a column res).
+inline std::string grouped(const Table& t, std::string_view where, std::string_view resolutions = kAllResolutions) {
   std::string sql = "SELECT v.res AS res";
   std::string group = "v.res";
   for (const Column& c : t.keys) {
@@ -72,9 +76,17 @@ inline std::string grouped(const Table& t, std::string_view where) {
     group += ", " + std::string(c.expr);
   }
   for (const Value& v : t.values) sql += ", " + std::string(v.expr) + " AS " + std::string(v.name);
-  sql += " FROM reports r, (SELECT 60000 AS res UNION ALL SELECT 3600000 UNION ALL SELECT 86400000) v"
-         " WHERE r.chart = 1 AND (" + std::string(where) + ") GROUP BY " + group;
+  sql += " FROM reports r, " + std::string(resolutions) + " WHERE r.chart = 1 AND (" + std::string(where) + ") GROUP BY " + group;
   return sql;
+}
+
+// The table as the roll-up would hold it for the reports matching `where` alone, at the resolution
+// ?1 and for the periods ?2..?3 (the summary's parameters): a narrowed summary reads this, named
+// as the table (WITH t AS (...)), instead of the table.
+inline std::string narrowed(const Table& t, std::string_view where) {
+  return std::string(t.name) + " AS (" +
+         grouped(t, "(r.stime / v.res) * v.res BETWEEN ?2 AND ?3 AND (" + std::string(where) + ")",
+                 "(SELECT CAST(?1 AS BIGINT) AS res) v") + ")";
 }
 
 // Adds the rolled-up reports matching `where` to the table.

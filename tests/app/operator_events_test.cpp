@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "receive/receive_test_util.hpp"
@@ -82,6 +84,74 @@ TEST(OperatorEvents, OneEventPerNewAlertAndPerStoredSuspect) {
   EXPECT_EQ(sus["key"], report::public_key_hex(key(8)));
   EXPECT_EQ(sus["email"], "noc@t.example");
   EXPECT_NE(rec.events[1].line.find("spoofing suspect: 192.0.2.6 -> 198.51.100.7"), std::string::npos);
+}
+
+// New suspects are told grouped by source (one event per source per window, with a count), not
+// one per report: a flood of spoofed reports is a few lines, not thousands.
+TEST(OperatorEvents, SuspectsAreToldOncePerSourcePerWindowWithACount) {
+  TempDb t;
+  store::StoreConfig sc;
+  sc.path = t.path();
+  sc.retention_s = 0;
+  auto s = store::SqliteStore::open(sc);
+  ASSERT_TRUE(s) << s.error();
+  store::SpoofClassifier classify = [](const ReportFields& f) {
+    return f.saddr.to_string().starts_with("192.0.2.") ? SpoofStatus::suspect : SpoofStatus::not_mine;
+  };
+  store::Writer w(**s, store::WriterConfig{}, classify);
+  Recorder rec;
+  core::ManualClock clock(kNow);
+  w.set_observer(app::operator_events(rec, std::chrono::seconds(60), clock));
+  w.start();
+  std::uint16_t port = 1000;
+  auto from = [&](const char* saddr, int n) {
+    std::vector<Item> items;
+    for (int i = 0; i < n; ++i) {
+      FlowSpec f;
+      f.saddr = saddr;
+      f.sport = port++;
+      items.push_back(item(signed_report(key(9), "noc@t.example", "T Net", f).line));
+    }
+    return items;
+  };
+  auto commit = [&](std::vector<Item> items) { ASSERT_TRUE(w.commit(std::move(items), std::chrono::seconds(30))); };
+  // The events told so far, once there are `n` (the observer runs on the writer's thread after the
+  // commit returns; it runs in commit order, so a later event means the earlier batches are done).
+  auto counts = [&](std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::unique_lock lock(rec.m);
+    while (rec.events.size() < n && std::chrono::steady_clock::now() < deadline) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      lock.lock();
+    }
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const auto& e : rec.events) {
+      const auto j = nlohmann::json::parse(e.json);
+      out.emplace_back(j["saddr"], j["count"]);
+    }
+    rec.events.clear();
+    return out;
+  };
+  using Told = std::vector<std::pair<std::string, std::int64_t>>;
+  // One batch: 5 from .6 and 2 from .7, interleaved: two events, with their counts.
+  std::vector<Item> batch = from("192.0.2.6", 3);
+  for (auto& i : from("192.0.2.7", 2)) batch.push_back(std::move(i));
+  for (auto& i : from("192.0.2.6", 2)) batch.push_back(std::move(i));
+  commit(std::move(batch));
+  EXPECT_EQ(counts(2), (Told{{"192.0.2.6", 5}, {"192.0.2.7", 2}}));
+  // Within the window: held (nothing told), a new source told at once.
+  clock.advance_ns(30'000'000'000);
+  commit(from("192.0.2.6", 4));
+  commit(from("192.0.2.8", 1));
+  EXPECT_EQ(counts(1), (Told{{"192.0.2.8", 1}}));
+  // The window ended: the first commit after it tells what was held, then .6 opens a new window.
+  clock.advance_ns(31'000'000'000);
+  commit(from("192.0.2.6", 1));
+  EXPECT_EQ(counts(2), (Told{{"192.0.2.6", 4}, {"192.0.2.6", 1}}));
+  w.stop();
+  std::lock_guard lock(rec.m);
+  EXPECT_TRUE(rec.events.empty());
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ FLAGS = ["--db", "--udp-port", "--bind", "--http-port", "--http-bind", "--https-
          "--alert-syslog", "--alert-rate", "--max-keys", "--skew-future", "--skew-past",
          "--http-threads", "--max-connections", "--max-connections-per-client", "--http-timeout", "--http-request-deadline",
          "--http-keepalive", "--http-keepalive-requests", "--http-max-request-line", "--http-max-header-bytes",
-         "--http-max-headers", "--http-host", "--metrics", "--user", "--quiet", "--config"]
+         "--http-max-headers", "--max-body-bytes", "--api-time-limit", "--http-host", "--metrics", "--user", "--quiet", "--config"]
 
 
 class ReceiveCli(unittest.TestCase):

@@ -93,9 +93,9 @@ class Notify(unittest.TestCase):
         rs.write_udp_pcap(own, [("127.0.0.1", "127.0.0.1", self.datagram)], dport=2055)
         return rs.Receiver(d, "--my-prefix", MINE, "--own-exports-file", own, *args)
 
-    def spoofed(self, key, sport, identity="Transit Net"):
+    def spoofed(self, key, sport, identity="Transit Net", saddr="192.0.2.6"):
         """A report of a flow from my prefix that my own exports did not see: a suspect."""
-        data = rs.flow_data(saddr="192.0.2.6", daddr="198.51.100.1", sport=sport, dport=80, protocol=6,
+        data = rs.flow_data(saddr=saddr, daddr="198.51.100.1", sport=sport, dport=80, protocol=6,
                             stime=self.stime, etime=self.etime)
         return rs.Signed(key, "noc@transit.example", identity, data)
 
@@ -140,6 +140,34 @@ class Notify(unittest.TestCase):
         self.assertIn("Transit Net\\x0aoverflowd receive: alert: forged", stderr)
         self.assertNotIn("\noverflowd receive: alert: forged", stderr)
 
+    def test_suspects_are_told_once_per_source_with_a_count(self):
+        """A spoofed flood is one event per source per window (60 s), with a count, not one per report."""
+        hook = Webhook()
+        try:
+            with lib.temp_dir() as d:
+                rx = self.receiver(d, "--alert-webhook", hook.url)
+                try:
+                    key = rs.signing_key(36)
+                    batch = [self.spoofed(key, 6000 + i).full for i in range(20)]
+                    batch += [self.spoofed(key, 6100 + i, saddr="192.0.2.7").full for i in range(3)]
+                    self.assertEqual(rx.post("\n".join(batch))[0], 200)
+                    first = hook.wait(lambda b: len(of_type(b, "spoof_suspect")) >= 2)
+                    # More from 192.0.2.6 within the window are held; a new source is told at once.
+                    more = [self.spoofed(key, 6200 + i).full for i in range(5)]
+                    self.assertEqual(rx.post("\n".join(more))[0], 200)
+                    self.assertEqual(rx.post(self.spoofed(key, 6300, saddr="192.0.2.8").full)[0], 200)
+                    bodies = hook.wait(lambda b: len(of_type(b, "spoof_suspect")) >= 3)
+                    self.assertEqual(rx.wait_counter("spoof.suspect", 29), 29)
+                finally:
+                    _, stderr = rx.stop()
+        finally:
+            hook.close()
+        told = [(b["saddr"], b["count"]) for b in of_type(bodies, "spoof_suspect")]
+        self.assertEqual(sorted(told[:2]), [("192.0.2.6", 20), ("192.0.2.7", 3)], first)
+        self.assertEqual(told[2:], [("192.0.2.8", 1)], bodies)
+        self.assertEqual(stderr.count("spoofing suspect: "), 3)
+        self.assertIn("20 reports from this source (one event per source per 60 s)", stderr)
+
     def test_rate_limit_holds_under_a_burst(self):
         hook = Webhook()
         burst, rate = 30, 5
@@ -149,7 +177,8 @@ class Notify(unittest.TestCase):
                 try:
                     key = rs.signing_key(33)
                     for i in range(burst):
-                        self.assertEqual(rx.post(self.spoofed(key, 3000 + i).full)[0], 200)
+                        # Each from its own source: suspects are told once per source per window.
+                        self.assertEqual(rx.post(self.spoofed(key, 3000 + i, saddr=f"192.0.2.{10 + i}").full)[0], 200)
                     self.assertEqual(rx.wait_counter("spoof.suspect", burst), burst)
                     hook.wait(lambda b: len(of_type(b, "spoof_suspect")) >= rate)
                     notify = wait_notify(rx, lambda n: n["told"] + n["suppressed"] >= burst)
@@ -177,7 +206,8 @@ class Notify(unittest.TestCase):
                     key = rs.signing_key(34)
                     start = time.monotonic()
                     for i in range(n):
-                        self.assertEqual(rx.post(self.spoofed(key, 4000 + i).full)[0], 200)
+                        # Each from its own source (suspects are told once per source per window).
+                        self.assertEqual(rx.post(self.spoofed(key, 4000 + i, saddr=f"192.0.2.{100 + i}").full)[0], 200)
                     elapsed = time.monotonic() - start
                     self.assertEqual(rx.wait_counter("stored", n), n)
                     notify = wait_notify(rx, lambda s: s["told"] >= n)

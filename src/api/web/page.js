@@ -52,7 +52,7 @@ function packetsOf(f) { return f ? (f.pcount || 0) * Math.max(f.sampling_interva
 function readState() {
   const p = new URLSearchParams(location.hash.slice(1));
   const s = {};
-  for (const k of ["view", "range", "since", "until", "prefix", "daddr", "saddr", "key", "class", "src", "k", "every", "before"]) s[k] = p.get(k) || "";
+  for (const k of ["view", "range", "since", "until", "prefix", "daddr", "saddr", "key", "class", "reason", "src", "k", "every", "before"]) s[k] = p.get(k) || "";
   if (!s.view) s.view = "overview";
   if (!s.range) s.range = "1h";
   return s;
@@ -89,17 +89,22 @@ function reportParams(extra, withRange) {
   if (state.saddr) p.set("saddr", state.saddr);
   if (state.key) p.set("key", state.key);
   if (state.class) p.set("class", state.class);
+  if (state.reason) p.set("reason", state.reason);
   for (const [k, v] of Object.entries(extra || {})) { if (v === null) p.delete(k); else p.set(k, String(v)); }
   return p.toString();
 }
 
 // ---- fetching (every request logged in #fetch-log, for the test) ----
+// A query past the receiver's time limit is a 503 with Retry-After: the page says "busy, retrying"
+// and renders again after that long.
+class Busy extends Error { constructor(path, after) { super(path + ": busy"); this.after = after; } }
 async function get(path) {
   const log = $("fetch-log");
   log.textContent += path + "\n";
   const r = await fetch(path, { cache: "no-store" });
   let body = null;
   try { body = await r.json(); } catch (e) { body = null; }
+  if (r.status === 503) throw new Busy(path.split("?")[0], Math.min(Math.max(Number(r.headers.get("Retry-After")) || 2, 1), 60));
   if (!r.ok) throw new Error(path.split("?")[0] + ": " + r.status + (body && body.error ? " " + body.error : ""));
   if (body && body.error) throw new Error(path.split("?")[0] + ": " + body.error);
   return body;
@@ -242,6 +247,25 @@ function networkChart(id, rows) {
   };
   charts[id] = draw; draw();
 }
+// One network's series from the summary (the roll-up sum_key, by flow start time): packets per
+// bucket, with its reports in each bar's title.
+function seriesChart(id, network, summary, r, label) {
+  const bucket = summary.bucket_s || 60;
+  const from = (summary.range && summary.range.since) || r.since, to = (summary.range && summary.range.until) || r.until;
+  timeChart(id, (network.series || []).map((p) => ({ t: p.t, v: p.packets, note: fmtNum(p.reports) + " reports" })),
+    { from, to, bucket, unit: "packets", cls: "bar2", label, xTitle: "flow start (UTC)" });
+}
+// The overview's small charts: the first `n` reporting networks over time.
+function networkSeries(id, summary, r, n) {
+  const box = $(id); box.replaceChildren();
+  // Every box first, then the charts: each is sized to its box once the grid has its columns.
+  const nets = (summary.reporters || []).filter((x) => Array.isArray(x.series)).slice(0, n);
+  nets.forEach((x, i) => {
+    const fig = el("figure"); fig.appendChild(el("figcaption", who(x.contact) + " \u2014 key " + shortKey(x.key) + ": " + fmtNum(x.reports) + " reports"));
+    const chart = el("div", null, "chart"); chart.id = id + "-" + i; fig.appendChild(chart); box.appendChild(fig);
+  });
+  nets.forEach((x, i) => seriesChart(id + "-" + i, x, summary, r, "a reporting network's packets over time"));
+}
 let resizeTimer = 0;
 window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { for (const d of Object.values(charts)) d(); }, 150); });
 
@@ -328,12 +352,44 @@ function contactCard(network, evidenceRows, r, what, extra) {
 
 // ---- views ----
 let cache = { summaryKey: "", summary: null, reports: null };
-function summaryPath(r) { return "/api/summary" + rangeQuery(r); }
-async function loadSummary(r) {
-  // A fixed range in the past does not change: it is read once.
+// The summary narrowed by the same filters as the reports (my prefix or victim, source, key,
+// class, reason); its range by flow start time.
+function summaryPath(r) {
+  const p = new URLSearchParams(reportParams({}, false));
+  if (!r.all) { p.set("since", String(r.since)); p.set("until", String(r.until)); }
+  const q = p.toString();
+  return "/api/summary" + (q ? "?" + q : "");
+}
+// Returns the summary and whether it changed. A fixed range in the past is read once; otherwise the
+// page sends the version it holds (?unless=) and the receiver answers {"unchanged": true} when the
+// same periods hold the same reports, without reading the sums again.
+// What the summary answers for: the filters and the range as chosen (a relative range moves with
+// the clock; the receiver's version says whether its periods did).
+function summaryKey() { return reportParams({}, false) + "|" + state.range + "|" + state.since + "|" + state.until; }
+async function loadSummary(r, refreshing) {
   const k = summaryPath(r);
-  if (!(r.fixed && cache.summaryKey === k && cache.summary)) { cache.summary = await get(k); cache.summaryKey = k; }
-  return cache.summary;
+  if (cache.summaryKey === summaryKey() && cache.summary) {
+    if (r.fixed) return { summary: cache.summary, changed: false };
+    if (refreshing && cache.summary.version) {
+      const got = await get(k + (k.includes("?") ? "&" : "?") + "unless=" + encodeURIComponent(cache.summary.version));
+      if (got.unchanged) return { summary: cache.summary, changed: false };
+      cache.summary = got;
+      return { summary: got, changed: true };
+    }
+  }
+  cache.summary = await get(k); cache.summaryKey = summaryKey();
+  return { summary: cache.summary, changed: true };
+}
+// The filters that a list without a server-side filter is narrowed by in the page (suspects).
+function matchesFilters(x) {
+  const f = x.flow || {};
+  const victim = state.daddr || state.prefix;
+  if (victim && !inPrefix(f.daddr, victim.includes("/") ? victim : victim + (victim.includes(":") ? "/128" : "/32"))) return false;
+  if (state.saddr && !inPrefix(f.saddr, state.saddr.includes("/") ? state.saddr : state.saddr + (state.saddr.includes(":") ? "/128" : "/32"))) return false;
+  if (state.key && x.key !== state.key) return false;
+  if (state.class && x.class !== state.class) return false;
+  if (state.reason && !("," + (x.reasons || "") + ",").includes("," + state.reason + ",")) return false;
+  return true;
 }
 // The overview's newest reports (the filters and range apply); a refresh asks only for newer ids.
 async function newestReports(r, refreshing) {
@@ -348,17 +404,37 @@ async function newestReports(r, refreshing) {
   table("recent", cache.recent.rows, REPORT_COLUMNS, "no report received in this range with these filters");
 }
 const RECENT = 50;
-async function overview(r, refreshing) {
-  const [stats, summary, spoof, alerts, keys, invalid] = await Promise.all([
-    get("/api/stats"), loadSummary(r), get("/api/spoofing" + rangeQuery(r)),
-    get("/api/alerts?limit=50"), get("/api/keys?limit=50"), get("/api/invalid?limit=20")]);
-  const c = stats.counters || {}, rows = stats.rows || {}, tot = summary.totals || {};
-  $("range-text").textContent = "(" + rangeText(r) + ")";
+function filterText() {
+  return [state.prefix && "prefix " + state.prefix, state.daddr && "victim " + state.daddr, state.saddr && "source " + state.saddr,
+    state.key && "key " + shortKey(state.key), state.class && "class " + state.class, state.reason && "reason " + state.reason].filter(Boolean);
+}
+function overviewTiles(r, stats, summary, spoof) {
+  const c = stats.counters || {}, rows = stats.rows || {}, tot = summary.totals || {}, f = filterText();
+  $("range-text").textContent = "(" + rangeText(r) + (f.length ? "; " + f.join(", ") : "") + ")";
+  const suspects = f.length ? (spoof.suspects || []).length : (spoof.counts || {}).suspect || 0;
   tiles("tiles", [["reports toward me (range)", tot.reports || 0], ["packets toward me (range)", tot.packets || 0],
     ["reporting keys (range)", tot.keys || 0], ["reports stored (all)", rows.reports || 0], ["duplicates", c.duplicates || 0],
     ["refused", c.invalid || 0, (c.invalid || 0) > 0], ["alerts", rows.alerts || 0, rows.alerts > 0],
-    ["spoofing suspects (range)", (spoof.counts || {}).suspect || 0, ((spoof.counts || {}).suspect || 0) > 0],
+    ["spoofing suspects (range)", suspects, suspects > 0],
     ["flagged times", (summary.flagged || {}).reports || 0]]);
+}
+async function overview(r, refreshing) {
+  // A refresh asks the summary for changes since the version it holds; unchanged, the tables
+  // (summary, suspects, alerts, keys, refused) are not read again: only the counters and the reports
+  // newer than the newest held.
+  const [stats, loaded] = await Promise.all([get("/api/stats"), loadSummary(r, refreshing)]);
+  const summary = loaded.summary;
+  if (refreshing && !loaded.changed && cache.overview === summaryKey()) {
+    overviewTiles(r, stats, summary, cache.spoof);
+    return newestReports(r, true);
+  }
+  const keyFilter = state.key ? "&key=" + state.key : "";
+  const [spoof, alerts, keys, invalid] = await Promise.all([get("/api/spoofing" + rangeQuery(r)),
+    get("/api/alerts?limit=50" + keyFilter), get("/api/keys?limit=50" + keyFilter), get("/api/invalid?limit=20")]);
+  spoof.suspects = (spoof.suspects || []).filter(matchesFilters);
+  cache.spoof = spoof; cache.overview = summaryKey();
+  overviewTiles(r, stats, summary, spoof);
+  const c = stats.counters || {};
   $("prefixes").textContent = summary.my_prefixes && summary.my_prefixes.length ? "(" + summary.my_prefixes.join(", ") + "; by flow start time)" : "(none configured: --my-prefix)";
   const series = summary.series || [], bucket = summary.bucket_s || 60;
   const from = (summary.range && summary.range.since) || r.since, to = (summary.range && summary.range.until) || r.until;
@@ -366,6 +442,7 @@ async function overview(r, refreshing) {
   timeChart("chart-packets", series.map((p) => ({ t: p.t, v: p.packets, note: p.reports + " reports" })), { from, to, bucket, unit: "packets", label: "packets over time", xTitle: "flow start time (UTC)", cls: "bar2" });
   $("chart-note").textContent = summary.note || ("packets are as reported times the sampling interval; " + fmtSpan(bucket) + " buckets; reports with implausible times are left out (listed below)");
   networkChart("chart-networks", summary.reporters || []);
+  networkSeries("network-series", summary, r, 6);
   table("reporters", summary.reporters, [
     ["network (as signed)", (x) => who(x.contact), "wrap"], ["key", (x) => keyLink(x.key)], ["reports", (x) => fmtNum(x.reports), "num"],
     ["packets", (x) => fmtNum(x.packets), "num"], ["exporters", (x) => fmtNum(x.exporters), "num"], ["first", (x) => fmtTime(x.first)], ["last", (x) => fmtTime(x.last)],
@@ -420,8 +497,15 @@ async function reportsView(r, refreshing) {
     cache.reports = { q: reportParams({}, false), rows: got.reports || [], pages: before ? [before] : [], fresh: 0 };
   }
   const s = cache.reports;
-  const f = [state.prefix && "prefix " + state.prefix, state.daddr && "victim " + state.daddr, state.saddr && "source " + state.saddr,
-    state.key && "key " + shortKey(state.key), state.class && "class " + state.class].filter(Boolean);
+  // The suspicious first (issue 16): the newest SUSPICIOUS reports with these filters, their reasons
+  // shown; read again only when the list itself was (or new rows came).
+  if (!refreshing || s.fresh) {
+    if (state.class && state.class !== "SUSPICIOUS") cache.suspicious = null;
+    else if (!before) cache.suspicious = (await get("/api/reports?" + reportParams({ class: "SUSPICIOUS", limit: PAGE }, true))).reports || [];
+  }
+  table("suspicious", before ? [] : cache.suspicious, REPORT_COLUMNS, before ? "(on the first page)" : cache.suspicious === null
+    ? "(filtered to " + state.class + ")" : "no suspicious report in this range with these filters");
+  const f = filterText();
   $("reports-what").textContent = "(received " + rangeText(r) + (f.length ? "; " + f.join(", ") : "") + ")";
   table("reports", s.rows, REPORT_COLUMNS, "no report in this range with these filters");
   const oldest = s.rows.length ? s.rows[s.rows.length - 1].id : 0;
@@ -442,11 +526,26 @@ function groupNetworks(rows) {
   }
   return [...m.values()].sort((a, b) => b.packets - a.packets);
 }
-async function sourceView(r) {
+// A drill-down's reports: read once, then on each refresh only those newer than the newest held
+// (?after=), merged in; nothing new: nothing is drawn again. Returns null when nothing changed.
+async function drillRows(name, extra, r, refreshing) {
+  const q = reportParams(extra, false), st = cache[name];
+  if (refreshing && st && st.q === q) {
+    if (r.fixed || !st.rows.length) return null;
+    const got = await get("/api/reports?" + reportParams(Object.assign({}, extra, { after: st.rows[0].id }), false));
+    const fresh = got.reports || [];
+    if (!fresh.length && !got.gap) return null;
+    if (!got.gap) { st.rows = fresh.concat(st.rows).filter((x) => x.received >= r.since).slice(0, 1000); return st.rows; }
+  }
+  const got = await get("/api/reports?" + reportParams(extra, true));
+  cache[name] = { q, rows: got.reports || [] };
+  return cache[name].rows;
+}
+async function sourceView(r, refreshing) {
   const src = state.src;
   $("source-name").textContent = src + " (received " + rangeText(r) + ")";
-  const got = await get("/api/reports?" + reportParams({ saddr: src, key: null, class: null, limit: 1000, raw: 1 }, true));
-  const rows = got.reports || [];
+  const rows = await drillRows("source", { saddr: src, key: null, class: null, reason: null, limit: 1000, raw: 1 }, r, refreshing);
+  if (rows === null) return;
   const nets = groupNetworks(rows);
   tiles("source-tiles", [["reports", rows.length + (rows.length >= 1000 ? "+" : "")], ["packets", rows.reduce((a, x) => a + packetsOf(x.flow), 0)],
     ["reporting networks", nets.length], ["victims", new Set(rows.map((x) => x.flow && x.flow.daddr)).size],
@@ -458,13 +557,13 @@ async function sourceView(r) {
       ["exporters", [...n.exporters].join(", ")], ["first / last", fmtTime(n.first) + " / " + fmtTime(n.last)]]));
   table("source-reports", rows, REPORT_COLUMNS, "no report of this source in this range");
 }
-async function keyView(r) {
+async function keyView(r, refreshing) {
   const k = state.k;
   $("key-name").textContent = k;
-  const [keys, alerts, reports] = await Promise.all([get("/api/keys?key=" + k + "&limit=1"), get("/api/alerts?key=" + k + "&limit=100"),
-    get("/api/reports?" + reportParams({ key: k, saddr: null, daddr: null, class: null, limit: 1000 }, true))]);
+  const rows = await drillRows("key", { key: k, saddr: null, daddr: null, class: null, reason: null, limit: 1000 }, r, refreshing);
+  if (rows === null) return;
+  const [keys, alerts] = await Promise.all([get("/api/keys?key=" + k + "&limit=1"), get("/api/alerts?key=" + k + "&limit=100")]);
   const info = (keys.keys || [])[0] || {};
-  const rows = reports.reports || [];
   tiles("key-tiles", [["reports (all time)", info.reports || 0], ["reports (range)", rows.length + (rows.length >= 1000 ? "+" : "")],
     ["exporters", info.exporters || 0], ["prefixes", info.prefixes || 0], ["contacts", (info.contacts || []).length, (info.contacts || []).length > 1],
     ["alerts", (alerts.alerts || []).length, (alerts.alerts || []).length > 0], ["first seen", fmtTime(info.first_seen)], ["last seen", fmtTime(info.last_seen)]]);
@@ -481,7 +580,7 @@ async function keyView(r) {
   table("key-reports", rows.slice(0, 200), REPORT_COLUMNS, "no report from this key in this range");
 }
 async function contactsView(r) {
-  const summary = await loadSummary(r);
+  const summary = (await loadSummary(r, false)).summary;
   const victim = state.daddr || state.prefix;
   $("contacts-what").textContent = "(" + (r.all ? "all stored flows" : "flows starting " + rangeText(r)) + (victim ? "; toward " + victim : "") + ")";
   const cards = $("cards"); cards.replaceChildren();
@@ -495,16 +594,11 @@ async function contactsView(r) {
       (victim ? true : me.prefixes.some((p) => inPrefix(x.flow.daddr, p))) && (r.all || (x.flow.stime / 1000 >= r.since - 1 && x.flow.stime / 1000 <= r.until + 1)));
     const card = contactCard(n, rows, r, "toward " + (victim || me.prefixes.join(", ")), [["reports (range)", fmtNum(n.reports) + " (" + fmtNum(n.packets) + " packets)"],
       ["exporters", fmtNum(n.exporters)], ["first / last", fmtTime(n.first) + " / " + fmtTime(n.last)]]);
-    // This network's packets over time, from its evidence (the newest 200 reports at most).
+    // This network's packets over time, from the roll-ups (every report in the range, not the evidence).
     const box = el("div", null, "chart"); box.id = "chart-net-" + i;
     card.insertBefore(box, card.querySelector(".note").previousSibling);
     cards.appendChild(card);
-    const times = rows.map((x) => x.flow.stime / 1000);
-    const from = r.all ? Math.min(...times, r.until - 3600) : r.since, to = r.all ? Math.max(...times, from + 60) : r.until;
-    const bucket = Math.max(60, Math.ceil((to - from) / 30 / 60) * 60), b = new Map();
-    for (const x of rows) { const t = Math.floor(x.flow.stime / 1000 / bucket) * bucket; b.set(t, (b.get(t) || 0) + packetsOf(x.flow)); }
-    timeChart(box.id, [...b.entries()].map(([t, v]) => ({ t, v })), { from, to, bucket, unit: "packets", cls: "bar2",
-      label: "this network's packets over time", xTitle: "flow start (UTC)" + (rows.length < n.reports ? ", its newest " + rows.length + " reports" : "") });
+    seriesChart(box.id, n, summary, r, "this network's packets over time");
   });
 }
 
@@ -517,7 +611,7 @@ function syncControls() {
   const r = timeRange();
   $("since").value = toLocalInput(state.since || r.since); $("until").value = toLocalInput(state.until || r.until);
   $("f-prefix").value = state.prefix; $("f-daddr").value = state.daddr; $("f-saddr").value = state.saddr;
-  $("f-key").value = state.key; $("f-class").value = state.class;
+  $("f-key").value = state.key; $("f-class").value = state.class; $("f-reason").value = state.reason;
   for (const a of document.querySelectorAll("#tabs a")) {
     const v = a.dataset.view;
     a.classList.toggle("on", v === state.view);
@@ -534,9 +628,9 @@ $("controls").onsubmit = (e) => {
   cache.reports = null;
   go({ range, since: range === "custom" ? fromLocalInput($("since").value) : "", until: range === "custom" ? fromLocalInput($("until").value) : "",
     prefix: $("f-prefix").value, daddr: $("f-daddr").value.trim(), saddr: $("f-saddr").value.trim(), key: $("f-key").value.trim().toLowerCase(),
-    class: $("f-class").value, before: "" });
+    class: $("f-class").value, reason: $("f-reason").value.trim(), before: "" });
 };
-$("clear").onclick = () => { cache.reports = null; go({ prefix: "", daddr: "", saddr: "", key: "", class: "", before: "" }); };
+$("clear").onclick = () => { cache.reports = null; go({ prefix: "", daddr: "", saddr: "", key: "", class: "", reason: "", before: "" }); };
 
 let busy = false;
 async function render(refreshing) {
@@ -558,30 +652,42 @@ async function render(refreshing) {
     if (state.view === "overview") await overview(r, refreshing);
     else if (state.view === "reports") await reportsView(r, refreshing);
     else if (state.view === "contacts") await contactsView(r);
-    else if (state.view === "source" && state.src) await sourceView(r);
-    else if (state.view === "key" && state.k) await keyView(r);
+    else if (state.view === "source" && state.src) await sourceView(r, refreshing);
+    else if (state.view === "key" && state.k) await keyView(r, refreshing);
     $("error").hidden = true;
+    busyTries = 0;
     document.body.dataset.rendered = state.view;
     document.body.dataset.scrollWidth = String(document.documentElement.scrollWidth);
     document.body.dataset.viewWidth = String(window.innerWidth);
     $("updated").textContent = "updated " + fmtTime(Date.now() / 1000);
   } catch (e) {
     $("error").hidden = false;
-    $("error").textContent = "could not load: " + e.message;
-    $("updated").textContent = "could not load: " + e.message;
+    if (e instanceof Busy) {
+      // The receiver is busy (a query ran past its time limit): say so and try again after Retry-After.
+      busyTries++;
+      $("error").textContent = "busy, retrying in " + e.after + " s (" + e.message + ", try " + busyTries + ")";
+      $("updated").textContent = "busy, retrying";
+      clearTimeout(busyTimer);
+      busyTimer = setTimeout(() => render(refreshing), e.after * 1000);
+    } else {
+      $("error").textContent = "could not load: " + e.message;
+      $("updated").textContent = "could not load: " + e.message;
+    }
   } finally {
     busy = false;
   }
 }
+let busyTries = 0, busyTimer = 0;
 window.addEventListener("hashchange", () => render(false));
 render(false);
-// Refresh: the reports' first page asks only for newer ids; drill-downs and a fixed past range
-// are not refetched (they do not change); the overview's aggregates are re-read (roll-ups, cheap).
+// Refresh: the reports' first page and the drill-downs (source, key) ask only for newer ids; the
+// overview asks the summary whether its version changed (?unless=); a fixed past range is not
+// refetched (it does not change).
 const every = Math.max(Number(readState().every) || 10, 1) * 1000;
 setInterval(() => {
   if (document.hidden) return;
   const r = timeRange();
   if (r.fixed && state.view !== "reports") return;
-  if (state.view === "source" || state.view === "key" || state.view === "contacts") return;
+  if (state.view === "contacts") return;
   render(true);
 }, every);
