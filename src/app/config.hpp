@@ -14,6 +14,8 @@
 #include "report/report_builder.hpp"
 #include "sample/sampler.hpp"
 #include "sink/delivery_sink.hpp"
+#include "sink/kafka_sink.hpp"
+#include "source/kafka_source.hpp"
 #include "source/udp_source.hpp"
 
 namespace overflowd::app {
@@ -34,6 +36,9 @@ struct RunConfig {
   double suspicious_share = 0.25; // with a policy: the Guard's reserve for SUSPICIOUS reports ([delivery])
   std::string user;  // --user: as root, switch to this user once the sockets are bound
   std::string metrics_listen;  // --metrics / [metrics] listen: ADDRESS:PORT serving GET /metrics; empty: off
+  source::KafkaSourceConfig kafka;  // --kafka-flows / [source.kafka]: flows from Kafka instead of UDP (brokers set)
+  bool deliver_kafka = false;       // --deliver kafka: reports to Kafka (kafka_reports)
+  sink::KafkaSinkConfig kafka_reports;  // --kafka-reports, --kafka-reports-topic, ... ([delivery] kafka_reports*)
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.
