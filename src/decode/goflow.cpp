@@ -137,6 +137,21 @@ public:
   [[nodiscard]] std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   // A varint of at most 10 bytes whose value fits 64 bits; false when it runs off the end or is longer.
   [[nodiscard]] bool varint(std::uint64_t& v) noexcept {
+    // Most tags and values are one or two bytes.
+    if (end_ - p_ >= 2) {
+      const auto b0 = static_cast<std::uint8_t>(p_[0]);
+      if (!(b0 & 0x80u)) {
+        v = b0;
+        p_ += 1;
+        return true;
+      }
+      const auto b1 = static_cast<std::uint8_t>(p_[1]);
+      if (!(b1 & 0x80u)) {
+        v = (b0 & 0x7fu) | (std::uint64_t{b1} << 7);
+        p_ += 2;
+        return true;
+      }
+    }
     std::uint64_t out = 0;
     for (unsigned shift = 0; shift < 70; shift += 7) {
       if (p_ == end_) return false;
