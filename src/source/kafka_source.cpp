@@ -152,7 +152,9 @@ void KafkaSource::release_held() noexcept {
 void KafkaSource::close() noexcept {
   if (closed_ || !rk_) return;
   closed_ = true;
-  release_held();
+  // Messages still held were not handed on (next_batch stores them once they were): not stored.
+  for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);
+  held_.clear();
   rd_kafka_consumer_close(rk_);  // commits what was stored, leaves the group (its partitions move at once)
 }
 

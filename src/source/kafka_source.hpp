@@ -59,7 +59,7 @@ public:
 
   [[nodiscard]] static std::expected<std::unique_ptr<KafkaSource>, std::string> open(const KafkaSourceConfig& config,
                                                                                      const std::atomic<bool>* stop);
-  ~KafkaSource() override;  // stores the last batch's offsets, commits, leaves the group
+  ~KafkaSource() override;  // commits what was stored (not a batch still held), leaves the group
   KafkaSource(const KafkaSource&) = delete;
   KafkaSource& operator=(const KafkaSource&) = delete;
 
