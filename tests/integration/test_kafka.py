@@ -147,6 +147,14 @@ class KafkaTest(unittest.TestCase):
         return seen
 
     def test_group_split_kill_takeover_bad_messages(self):
+        try:
+            self.group_split_kill_takeover_bad_messages()
+        except AssertionError:
+            for i in self.instances:  # what each instance said, for the failure's reader
+                print(f"--- {i.name} stderr:\n{i.log()}", file=sys.stderr)
+            raise
+
+    def group_split_kill_takeover_bad_messages(self):
         a = Instance(self.binary, self.folder, "a", self.bootstrap)
         self.instances.append(a)
         wait_for(lambda: a.held() == PARTITIONS, 30, "the first instance to hold every partition")
