@@ -29,7 +29,10 @@
 #include "report/document.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
+#include "sink/kafka_sink.hpp"
 #include "sink/stream_sink.hpp"
+#include "core/log_limit.hpp"
+#include "source/kafka_source.hpp"
 #include "source/pcap_source.hpp"
 #include "source/udp_source.hpp"
 #include "core/parse.hpp"
@@ -162,6 +165,28 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       return kExitUsage;
     }
     owned.push_back(std::move(*s));
+  } else if (!config.kafka.brokers.empty()) {
+    install_stop_handlers();
+    source::KafkaSourceConfig kc = config.kafka;
+    // Assignments are told as they come; consumer errors (a broker away: every few seconds) at
+    // most 10 a minute, all of them counted (source.rejected.kafka_error).
+    auto limiter = std::make_shared<core::LogLimiter>(10);
+    kc.on_event = [limiter](const std::string& line) {
+      if (line.starts_with("kafka: assigned") || line.starts_with("kafka: revoked")) return log::info("overflowd", line);
+      const auto d = limiter->admit(core::system_clock().monotonic_ns());
+      if (d.suppressed_before) log::warning("overflowd", fmt::format("kafka: {} more errors not logged", d.suppressed_before));
+      if (d.log) log::warning("overflowd", line);
+    };
+    auto s = source::KafkaSource::open(kc, &g_stop);
+    if (!s) {
+      print_error(s.error());
+      return kExitUsage;
+    }
+    if (!config.quiet)
+      log::info("overflowd", fmt::format("consuming goflow2 {} flow messages from Kafka {} topic {} group {}",
+                                         kc.format == core::Protocol::goflow_json ? "JSON" : "protobuf", kc.brokers,
+                                         kc.topic, kc.group));
+    owned.push_back(std::move(*s));
   } else {
     install_stop_handlers();
     const unsigned workers = config.workers ? config.workers : available_cores();
@@ -243,8 +268,18 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   if (config.key_path.empty())
     print_warning("no --key given: signing with an ephemeral key " + report::public_key_hex(keys) +
                   " that ends with this run; give --key PATH to keep one");
+  std::unique_ptr<sink::KafkaSink> kafka_reports;  // --deliver kafka: no Guard (the operator's own pipeline)
+  if (config.deliver_kafka) {
+    auto k = sink::KafkaSink::open(config.kafka_reports);
+    if (!k) {
+      print_error(k.error());
+      return kExitUsage;
+    }
+    kafka_reports = std::move(*k);
+  }
   std::vector<sink::Sink*> sinks = {out.get()};
   if (delivery) sinks.push_back(delivery.get());
+  if (kafka_reports) sinks.push_back(kafka_reports.get());
 
   // GET /metrics: the summary's counters as they are now (the workers are asked for them), the
   // template caches, the delivery latency.

@@ -177,7 +177,7 @@ constexpr const char* kDeliveryGroup = "Delivery (opt-in; safety limits on by de
 // The [delivery] rows (the flags' group "Delivery" in --help).
 std::vector<SenderSetting> delivery_settings() {
   std::vector<SenderSetting> table = {
-      {"--deliver", kDelivery, "deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https (any of them; default: none)",
+      {"--deliver", kDelivery, "deliver", "LIST", "Send reports to the flows' endpoints over udp,http,https, and/or to Kafka (kafka: --kafka-reports; default: none)",
        SettingKind::scalars,
        [](RunConfig& c, V value, V what) -> Result {
          auto& d = c.delivery;
@@ -191,12 +191,13 @@ std::vector<SenderSetting> delivery_settings() {
            if (item == "udp") d.udp = true;
            else if (item == "http") d.http = true;
            else if (item == "https") d.https = true;
-           else if (item == "none") d.udp = d.http = d.https = false;
-           else return fail(what, quoted(item) + " is not a transport (want udp, http, https, or none)");
+           else if (item == "kafka") c.deliver_kafka = true;
+           else if (item == "none") d.udp = d.http = d.https = c.deliver_kafka = false;
+           else return fail(what, quoted(item) + " is not a transport (want udp, http, https, kafka, or none)");
          }
          return {};
        },
-       [](RunConfig& c) { c.delivery.udp = c.delivery.http = c.delivery.https = false; }},
+       [](RunConfig& c) { c.delivery.udp = c.delivery.http = c.delivery.https = c.deliver_kafka = false; }},
       {"--deliver-to", kDelivery, "to", "src|dst|both", "Which endpoints get the report (default both)", SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
          auto& d = c.delivery;
@@ -329,9 +330,72 @@ std::vector<SenderSetting> delivery_settings() {
        "Check HTTPS certificates (chain and IP address); off by default: reports go to bare addresses and are signed",
        SettingKind::boolean,
        [](RunConfig& c, V value, V what) { return set_parsed(parse_bool(what, value), c.delivery.http_sender.verify); }},
+      // Reports to Kafka (sink/kafka_sink.hpp): the operator's own pipeline, no Guard.
+      {"--kafka-reports", kDelivery, "kafka_reports", "BROKERS", "--deliver kafka: the Kafka brokers (host:port,...) reports are produced to",
+       SettingKind::text, [](RunConfig& c, V value, V) -> Result {
+         c.kafka_reports.brokers = std::string(value);
+         return {};
+       }},
+      {"--kafka-reports-topic", kDelivery, "kafka_reports_topic", "TOPIC", "--deliver kafka: the topic (each report keyed by its destination's /24 or /48)",
+       SettingKind::text, [](RunConfig& c, V value, V) -> Result {
+         c.kafka_reports.topic = std::string(value);
+         return {};
+       }},
+      whole("kafka_reports_queue", "--kafka-reports-queue", "N",
+            "--deliver kafka: reports waiting for the broker, at most; more are dropped and counted (default 100000)", 1, 10'000'000,
+            [](RunConfig& c, std::uint64_t v) { c.kafka_reports.queue = v; }),
+      {"--kafka-reports-option", kDelivery, "kafka_reports_option", "KEY=VALUE",
+       "--deliver kafka: a librdkafka producer property (repeatable), e.g. security.protocol=ssl", SettingKind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto o = source::parse_kafka_option(value);
+         if (!o) return fail(what, o.error());
+         c.kafka_reports.options.push_back(std::move(*o));
+         return {};
+       },
+       [](RunConfig& c) { c.kafka_reports.options.clear(); }},
   };
   for (auto& row : table) row.group = kDeliveryGroup;
   return table;
+}
+
+// [source.kafka]: flows from Kafka (source/kafka_source.hpp) instead of UDP or a file.
+std::vector<SenderSetting> kafka_source_settings() {
+  constexpr const char* kSection = "source.kafka";
+  return {
+      {"--kafka-flows", kSection, "brokers", "BROKERS",
+       "Consume goflow2 flow messages from these Kafka brokers (host:port,...) instead of UDP; with --kafka-topic, --kafka-group",
+       SettingKind::text, [](RunConfig& c, V value, V) -> Result {
+         c.kafka.brokers = std::string(value);
+         return {};
+       }},
+      {"--kafka-topic", kSection, "topic", "TOPIC", "--kafka-flows: the topic goflow2 publishes to", SettingKind::text,
+       [](RunConfig& c, V value, V) -> Result {
+         c.kafka.topic = std::string(value);
+         return {};
+       }},
+      {"--kafka-group", kSection, "group", "GROUP",
+       "--kafka-flows: the consumer group; instances in one group share the topic's partitions", SettingKind::text,
+       [](RunConfig& c, V value, V) -> Result {
+         c.kafka.group = std::string(value);
+         return {};
+       }},
+      {"--kafka-format", kSection, "format", "bin|json", "--kafka-flows: goflow2's -format of the messages (default bin: protobuf)",
+       SettingKind::text, [](RunConfig& c, V value, V what) -> Result {
+         if (value == "bin" || value == "pb" || value == "protobuf") c.kafka.format = core::Protocol::goflow_pb;
+         else if (value == "json") c.kafka.format = core::Protocol::goflow_json;
+         else return fail(what, quoted(value) + " is not a format (want bin or json)");
+         return {};
+       }},
+      {"--kafka-option", kSection, "option", "KEY=VALUE",
+       "--kafka-flows: a librdkafka consumer property (repeatable), e.g. session.timeout.ms=10000", SettingKind::list,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto o = source::parse_kafka_option(value);
+         if (!o) return fail(what, o.error());
+         c.kafka.options.push_back(std::move(*o));
+         return {};
+       },
+       [](RunConfig& c) { c.kafka.options.clear(); }},
+  };
 }
 
 // A text setting that cannot fail: the value is kept as given.
@@ -432,6 +496,8 @@ const std::vector<SenderSetting>& sender_settings() {
         {"-q,--quiet", nullptr, nullptr, "", "No summary of counters on stderr at the end", SettingKind::boolean,
          [](RunConfig& c, V value, V what) { return set_parsed(parse_bool(what, value), c.quiet); }},
     };
+    auto kafka = kafka_source_settings();
+    t.insert(t.end(), std::make_move_iterator(kafka.begin()), std::make_move_iterator(kafka.end()));
     auto delivery = delivery_settings();
     t.insert(t.end(), std::make_move_iterator(delivery.begin()), std::make_move_iterator(delivery.end()));
     return t;
@@ -488,6 +554,15 @@ std::expected<void, std::string> validate(const RunConfig& c) {
     return std::unexpected("contact email and identity must be UTF-8 text");
   if (c.contact.email.size() > 256 || c.contact.identity.size() > 256)
     return std::unexpected("contact email and identity must be at most 256 bytes each");
+  if (!c.kafka.brokers.empty()) {
+    if (!c.pcap_file.empty()) return std::unexpected(std::string("--kafka-flows and --file are two sources: give one"));
+    if (c.kafka.topic.empty() || c.kafka.group.empty())
+      return std::unexpected(std::string("--kafka-flows needs --kafka-topic and --kafka-group"));
+  } else if (!c.kafka.topic.empty() || !c.kafka.group.empty()) {
+    return std::unexpected(std::string("--kafka-topic and --kafka-group are for --kafka-flows, which is not given"));
+  }
+  if (c.deliver_kafka && (c.kafka_reports.brokers.empty() || c.kafka_reports.topic.empty()))
+    return std::unexpected(std::string("--deliver kafka needs --kafka-reports BROKERS and --kafka-reports-topic TOPIC"));
   if (c.pcap_file.empty() && !core::IpAddress::parse(c.udp.bind))
     return std::unexpected("--bind: '" + c.udp.bind + "' is not an IP address");
   return {};

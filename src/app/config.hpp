@@ -14,6 +14,8 @@
 #include "report/report_builder.hpp"
 #include "sample/sampler.hpp"
 #include "sink/delivery_sink.hpp"
+#include "sink/kafka_sink.hpp"
+#include "source/kafka_source.hpp"
 #include "source/udp_source.hpp"
 
 namespace overflowd::app {
@@ -35,6 +37,9 @@ struct RunConfig {
   std::string user;  // --user: as root, switch to this user once the sockets are bound
   std::optional<std::int64_t> report_time_ns;  // --report-time (tests only): every report's time
   std::string metrics_listen;  // --metrics / [metrics] listen: ADDRESS:PORT serving GET /metrics; empty: off
+  source::KafkaSourceConfig kafka;  // --kafka-flows / [source.kafka]: flows from Kafka instead of UDP (brokers set)
+  bool deliver_kafka = false;       // --deliver kafka: reports to Kafka (kafka_reports)
+  sink::KafkaSinkConfig kafka_reports;  // --kafka-reports, --kafka-reports-topic, ... ([delivery] kafka_reports*)
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.

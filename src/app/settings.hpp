@@ -166,6 +166,17 @@ template <class Config>
     const auto* keys = node.as_table();
     if (!keys) return std::unexpected(file + ": " + std::string(section) + " must be a table");
     for (const auto& [key, value] : *keys) {
+      // A table inside a section is a sub-section whose rows name it "section.key" ([source.kafka]).
+      const std::string sub = std::string(section.str()) + "." + std::string(key.str());
+      if (const auto* inner = value.as_table();
+          inner && std::any_of(table.begin(), table.end(), [&](const Setting<Config>& r) { return r.section && sub == r.section; })) {
+        for (const auto& [k, v] : *inner) {
+          const Setting<Config>* s = find_setting(table, sub, k.str());
+          if (!s) return std::unexpected(file + ": unknown key " + sub + "." + std::string(k));
+          if (auto r = set_from_toml(*s, v, file, config); !r) return r;
+        }
+        continue;
+      }
       const Setting<Config>* s = find_setting(table, section.str(), key.str());
       if (!s) {
         std::string why = file + ": unknown key " + std::string(section) + "." + std::string(key);

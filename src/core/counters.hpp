@@ -11,7 +11,8 @@
 
 namespace overflowd::core {
 
-enum class Protocol : std::uint8_t { packet, netflow_v5, netflow_v9, ipfix, sflow_v5, count_ };
+// goflow_pb / goflow_json: goflow2's flow messages (protobuf, JSON), as the Kafka source declares them.
+enum class Protocol : std::uint8_t { packet, netflow_v5, netflow_v9, ipfix, sflow_v5, goflow_pb, goflow_json, count_ };
 inline constexpr std::size_t kProtocolCount = static_cast<std::size_t>(Protocol::count_);
 
 [[nodiscard]] constexpr const char* to_string(Protocol p) noexcept {
@@ -26,6 +27,10 @@ inline constexpr std::size_t kProtocolCount = static_cast<std::size_t>(Protocol:
       return "ipfix";
     case Protocol::sflow_v5:
       return "sflow_v5";
+    case Protocol::goflow_pb:
+      return "goflow_pb";
+    case Protocol::goflow_json:
+      return "goflow_json";
     case Protocol::count_:
       break;
   }

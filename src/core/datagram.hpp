@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/byte_reader.hpp"
+#include "core/counters.hpp"
 #include "core/ip_address.hpp"
 
 namespace overflowd::core {
@@ -13,6 +14,9 @@ struct Datagram {
   std::uint16_t exporter_port = 0;
   std::int64_t received_ns = 0;  // Unix nanoseconds (capture time for files)
   Bytes bytes;                   // the UDP payload; valid until the source's next read
+  // What the bytes are when the source knows it (the Kafka source: goflow2's protobuf or JSON);
+  // Protocol::packet: the dispatcher recognizes the flow export by its content.
+  Protocol format = Protocol::packet;
 };
 
 }  // namespace overflowd::core

@@ -62,7 +62,15 @@ namespace overflowd::core {
   X(bad_message_length, "bad_message_length")                                                    \
   X(field_limit, "field_limit")                                                                  \
   X(sampler_limit, "sampler_limit")                                                              \
-  X(template_expired, "template_expired")
+  X(template_expired, "template_expired")                                                        \
+  /* goflow2 messages from Kafka (protobuf, JSON) and the Kafka source */                        \
+  X(bad_varint, "bad_varint")                                                                    \
+  X(bad_wire_type, "bad_wire_type")                                                              \
+  X(field_overrun, "field_overrun")                                                              \
+  X(bad_address_length, "bad_address_length")                                                    \
+  X(bad_field_value, "bad_field_value")                                                          \
+  X(bad_json, "bad_json")                                                                        \
+  X(kafka_error, "kafka_error")
 
 enum class Errc : std::uint8_t {
 #define OVERFLOWD_ERRC_ENUM(name, text) name,

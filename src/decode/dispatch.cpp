@@ -1,5 +1,6 @@
 #include "decode/dispatch.hpp"
 
+#include "decode/goflow.hpp"
 #include "decode/ipfix.hpp"
 #include "decode/netflow_v5.hpp"
 #include "decode/netflow_v9.hpp"
@@ -29,7 +30,7 @@ Protocol sniff(core::Bytes payload) noexcept {
 }
 
 core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
-  const Protocol protocol = sniff(datagram.bytes);
+  const Protocol protocol = datagram.format == Protocol::packet ? sniff(datagram.bytes) : datagram.format;
   core::Result<std::size_t> result = core::fail(Errc::not_flow_export, 0);
   set_errors_.clear();
   switch (protocol) {
@@ -49,6 +50,12 @@ core::Result<std::size_t> Dispatcher::decode(const core::Datagram& datagram, std
       sflow_v5::add_to(counters_, stats);
       break;
     }
+    case Protocol::goflow_pb:
+      result = goflow::decode_pb(datagram, out);
+      break;
+    case Protocol::goflow_json:
+      result = goflow::decode_json(datagram, out);
+      break;
     case Protocol::packet:
     case Protocol::count_:
       break;

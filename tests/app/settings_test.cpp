@@ -43,7 +43,7 @@ TEST(Settings, EachFlagAndKeyIsWrittenOnce) {
   EXPECT_EQ(setting_sections(receive_settings()), std::vector<std::string_view>{"receive"});
   const auto sender = setting_sections(sender_settings());
   EXPECT_EQ(std::vector<std::string_view>(sender.begin(), sender.end()),
-            (std::vector<std::string_view>{"source", "sampler", "report", "templates", "contact", "output", "metrics", "delivery"}));
+            (std::vector<std::string_view>{"source", "sampler", "report", "templates", "contact", "output", "metrics", "source.kafka", "delivery"}));
 }
 
 TEST(Settings, TheHelpFootListsEveryKeyOfTheTable) {

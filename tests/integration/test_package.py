@@ -55,7 +55,7 @@ def example_keys():
     """(section, key, value) of every key in the example config, commented out or not."""
     keys, section = [], None
     for line in EXAMPLE.read_text().splitlines():
-        if m := re.fullmatch(r"\[(\w+)\]", line.strip()):
+        if m := re.fullmatch(r"\[([\w.]+)\]", line.strip()):
             section = m[1]
         elif section and (m := re.fullmatch(r"#?(\w+) = (.+)", line.strip())):
             keys.append((section, m[1], m[2]))
