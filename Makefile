@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 NINJA_JOBS ?=
 CTEST_JOBS = $(if $(NINJA_JOBS),-j$(NINJA_JOBS),-j2)
 
-.PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image \
+.PHONY: all bootstrap bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image bootstrap-bench \
         configure build run check test test-fast test-asan test-tsan fuzz bench bench-all deb image test-image clean
 
 all: build
@@ -18,7 +18,7 @@ all: build
 bootstrap:
 	@scripts/bootstrap
 
-bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image: bootstrap-%:
+bootstrap-build bootstrap-run bootstrap-test bootstrap-package bootstrap-image bootstrap-bench: bootstrap-%:
 	@scripts/bootstrap $*
 
 $(BUILD)/build.ninja:
@@ -101,10 +101,10 @@ test-image: image
 
 # One table of the headline figures with their targets and the peers' figures from the same run
 # (bench/bench_table.py, a few minutes); bench-all runs every suite with 5 repetitions.
-bench: build
+bench: bootstrap-bench build
 	/usr/bin/python3 bench/bench_table.py $(BUILD)
 
-bench-all: build
+bench-all: bootstrap-bench build
 	bench/run_benchmarks.sh $(BUILD)
 
 clean:
