@@ -39,18 +39,21 @@ CLI::App* receive_app(ReceiveCommand* cmd) { return cmd->app; }
 bool receive_chosen(const ReceiveCommand* cmd) { return cmd && cmd->app && cmd->app->parsed(); }
 
 int run_receive_command(ReceiveCommand* cmd) {
-  ReceiveConfig config;
-  if (!cmd->config_file.empty()) {
-    if (auto r = load_receive_toml(cmd->config_file, config); !r) {
-      log::error("overflowd", r.error());
-      return 2;
-    }
-  }
-  if (auto r = cmd->flags->apply(config); !r) {
-    log::error("overflowd", r.error());
+  // The file, then the flags over it; run again on SIGHUP (ExecReload) with the same flags.
+  const auto build = [cmd]() -> std::expected<ReceiveConfig, std::string> {
+    ReceiveConfig config;
+    if (!cmd->config_file.empty())
+      if (auto r = load_receive_toml(cmd->config_file, config); !r) return std::unexpected(r.error());
+    if (auto r = cmd->flags->apply(config); !r) return std::unexpected(r.error());
+    return config;
+  };
+  auto config = build();
+  if (!config) {
+    log::error("overflowd", config.error());
     return 2;
   }
-  return run_receive(config);
+  if (cmd->config_file.empty()) return run_receive(*config);
+  return run_receive(*config, cmd->config_file, build);
 }
 
 }  // namespace overflowd::app
