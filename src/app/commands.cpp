@@ -282,6 +282,9 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       e.add("overflowd_template_cache_templates", Type::gauge, held, {}, static_cast<double>(r.total.templates));
       e.add("overflowd_template_cache_max_domains", Type::gauge, held, {}, static_cast<double>(config.templates.max_domains));
       e.add("overflowd_template_cache_max_templates", Type::gauge, held, {}, static_cast<double>(config.templates.max_templates));
+      if (delivery && (config.delivery.http || config.delivery.https))
+        e.add("overflowd_queue_depth", Type::gauge, "Items waiting in a bounded queue.", {{"queue", "http_delivery"}},
+              static_cast<double>(delivery->queue_depth()));
       if (delivery && config.delivery.http)
         e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
                         {{"transport", "http"}}, delivery_seconds[0].snapshot());

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <chrono>
 #include <ctime>
@@ -102,6 +103,9 @@ struct Receiver::Parts {
   core::metrics::Histogram commit_seconds{core::metrics::latency_bounds()};  // the writer's batches
   // --api-allow as it is now: swapped whole by a reload (core::Live), read by the HTTP threads.
   core::Live<std::vector<Cidr>> api_allow{std::vector<Cidr>{}};
+  // Alerts stored since start, by kind (contact_changed, identity_new_key, ...; spoof_suspect).
+  mutable std::mutex alerts_mutex;
+  std::map<std::string, std::uint64_t> alerts_by_kind;
   [[nodiscard]] bool api_allowed(const core::IpAddress& peer) const { return in_any(*api_allow.current(), peer); }
 
   // open()
@@ -308,7 +312,18 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
     };
   }
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
-  p->writer->set_observer(operator_events(*p->notifier));
+  // Alerts by kind and spoofing suspects stored, counted for /metrics, then told to the operator.
+  p->writer->set_observer([parts = p.get(), tell = operator_events(*p->notifier)](std::span<const store::Item> items,
+                                                                                 const store::BatchResult& result) {
+    {
+      std::lock_guard lock(parts->alerts_mutex);
+      for (const auto& a : result.new_alerts) ++parts->alerts_by_kind[a.kind];
+      for (std::size_t i = 0; i < items.size() && i < result.outcomes.size(); ++i)
+        if (items[i].spoof == store::SpoofStatus::suspect && result.outcomes[i] == store::Outcome::stored)
+          ++parts->alerts_by_kind["spoof_suspect"];
+    }
+    tell(items, result);
+  });
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order
   // they came.
@@ -557,6 +572,13 @@ std::string Receiver::metrics(const api::HttpServer* own) const {
           p.own->flows_seen.load());
   counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "mine"}},
           p.own->flows_mine.load());
+  {
+    const char* help = "Alerts stored, by kind (spoof_suspect: a stored report of a flow from my prefixes my exporters never saw).";
+    std::lock_guard lock(p.alerts_mutex);
+    for (const char* kind : {"contact_changed", "identity_new_key", "spoof_suspect"})  // always shown, 0 or not
+      if (!p.alerts_by_kind.contains(kind)) counter("overflowd_receiver_alerts_total", help, {{"kind", kind}}, 0);
+    for (const auto& [kind, n] : p.alerts_by_kind) counter("overflowd_receiver_alerts_total", help, {{"kind", kind}}, n);
+  }
   gauge("overflowd_receiver_spoof_window_flows", "Flows held by the spoofing window.", {}, static_cast<double>(w.flows));
   for (const auto& l : p.listeners) add_http_server_counts(e, l.tls ? "https" : "http", l.server->counters());
   if (own) add_http_server_counts(e, "metrics", own->counters());

@@ -96,6 +96,13 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
   }
 }
 
+std::size_t DeliverySink::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& t : transports_) n += t->queue_depth();
+  return n;
+}
+
 std::uint64_t DeliverySink::updates_applied() const {
   std::lock_guard lock(mutex_);
   return updates_applied_;

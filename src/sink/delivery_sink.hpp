@@ -76,6 +76,8 @@ public:
   // write until then). The Guard keeps its buckets and recent pairs (Guard::reconfigure).
   void update(DeliveryLive next) { live_.publish(std::move(next)); }
   [[nodiscard]] std::uint64_t updates_applied() const;
+  // Reports waiting in the transports' queues (the HTTP(S) sender's), for metrics.
+  [[nodiscard]] std::size_t queue_depth() const;
   // The pinned keys (--peer-keys), for open() and tests.
   void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
 
