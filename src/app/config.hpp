@@ -12,6 +12,7 @@
 #include "app/settings.hpp"
 #include "decode/template_cache.hpp"
 #include "report/report_builder.hpp"
+#include "app/log_settings.hpp"
 #include "sample/sampler.hpp"
 #include "sink/delivery_sink.hpp"
 #include "source/udp_source.hpp"
@@ -34,6 +35,7 @@ struct RunConfig {
   double suspicious_share = 0.25; // with a policy: the Guard's reserve for SUSPICIOUS reports ([delivery])
   std::string user;  // --user: as root, switch to this user once the sockets are bound
   std::string metrics_listen;  // --metrics / [metrics] listen: ADDRESS:PORT serving GET /metrics; empty: off
+  LogSettings log;             // [log] format, level (app/log_settings.hpp)
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.

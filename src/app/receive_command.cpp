@@ -44,6 +44,12 @@ int run_receive_command(ReceiveCommand* cmd) {
     ReceiveConfig config;
     if (!cmd->config_file.empty())
       if (auto r = load_receive_toml(cmd->config_file, config); !r) return std::unexpected(r.error());
+    // --log-format / --log-level given before `receive` belong to the main command: under the
+    // receive command's own, which win.
+    if (const CLI::App* parent = cmd->app->get_parent())
+      for (const auto& row : log_settings())
+        if (const CLI::Option* o = parent->get_option_no_throw(row.flag); o && o->count() > 0)
+          if (auto r = row.set(config.log, o->results().back(), row.flag); !r) return std::unexpected(r.error());
     if (auto r = cmd->flags->apply(config); !r) return std::unexpected(r.error());
     return config;
   };
@@ -52,6 +58,7 @@ int run_receive_command(ReceiveCommand* cmd) {
     log::error("overflowd", config.error());
     return 2;
   }
+  log::configure(config->log.format, config->log.level);  // the file's [log] under the flags
   if (cmd->config_file.empty()) return run_receive(*config);
   return run_receive(*config, cmd->config_file, build);
 }

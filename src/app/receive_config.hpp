@@ -77,6 +77,7 @@ struct ReceiveConfig {
   std::int64_t http_max_headers = 64;
   std::vector<std::string> http_hosts;  // names the API answers under (Host), besides the built-in ones
   bool quiet = false;
+  LogSettings log;  // [log] format, level: the same rows as the sender's (app/log_settings.hpp)
 };
 
 // The receiver's settings, one row each, all in [receive] (app/settings.hpp).
