@@ -41,7 +41,7 @@ endif()
 install(TARGETS overflowd RUNTIME DESTINATION bin)
 install(FILES dist/systemd/overflowd.service dist/systemd/overflowd-receive.service
         DESTINATION /lib/systemd/system)  # where Debian 12 keeps packaged units
-install(FILES dist/config/overflowd.toml dist/config/receive.toml DESTINATION /etc/overflowd)
+install(FILES dist/config/overflowd.toml dist/config/receive.toml dist/config/policy.toml DESTINATION /etc/overflowd)
 install(FILES "${OVERFLOWD_MAN_DIR}/overflowd.8.gz" DESTINATION share/man/man8 OPTIONAL)
 install(FILES "${OVERFLOWD_MAN_DIR}/overflowd.toml.5.gz" DESTINATION share/man/man5 OPTIONAL)
 install(FILES dist/copyright "${OVERFLOWD_PKG_DIR}/changelog.gz" DESTINATION share/doc/overflowd OPTIONAL)

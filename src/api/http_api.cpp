@@ -174,6 +174,7 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
   // (DNS rebinding). Reports and discovery: anyone, under any name.
   RouteOptions api;
   api.allow = [c](const core::IpAddress& peer) {
+    if (c->api_allowed) return c->api_allowed(peer);
     return std::any_of(c->config.api_allow.begin(), c->config.api_allow.end(), [&](const Cidr& p) { return p.contains(peer); });
   };
   RouteOptions anyone;

@@ -48,6 +48,9 @@ struct HttpContext {
   // The signed published document (report/document.hpp), served by GET /.well-known/overflowd;
   // when unset, `discovery` is served as it is.
   std::function<std::string()> document;
+  // Who may read the API and the page, when it can change while running (a reload); unset:
+  // config.api_allow.
+  std::function<bool(const core::IpAddress&)> api_allowed;
 };
 
 // A server (HTTPS when cert and key are given) with every route; not yet bound. An error says why

@@ -15,6 +15,7 @@
 #include "io/local_addresses.hpp"
 #include "io/replay.hpp"
 #include "app/log.hpp"
+#include "app/reload_diff.hpp"
 #include "app/systemd_notify.hpp"
 #include "app/privileges.hpp"
 #include "app/toml.hpp"
@@ -133,6 +134,24 @@ std::expected<toml::table, std::string> config_sections(const std::string& path)
   const auto text = io::read_text_file(path, kMaxConfigBytes);
   if (!text) return std::unexpected(text.error());
   return parse_toml(*text, path);
+}
+}  // namespace
+
+namespace {
+// What a reload applies while running (docs/operations.md, "Reload"): the contact, the Guard's
+// budgets and lists, which endpoints get reports, and the output file when reports go to one.
+bool live_key(const FileKey& k, bool file_output, bool delivering) {
+  if (k.section == "contact") return k.key == "email" || k.key == "identity";
+  if (k.section == "output") return k.key == "file" && file_output;
+  if (k.section == "delivery" && delivering)
+    for (const char* key : {"budget", "budget_burst", "per_destination_budget", "per_destination_burst", "suspicious_share",
+                            "allow", "deny", "opt_out_file", "to"})
+      if (k.key == key) return true;
+  return false;
+}
+
+std::string budget_text(const std::optional<guard::Budget>& b) {
+  return b ? fmt::format("{}/s burst {}", b->per_second, b->burst) : std::string("off");
 }
 }  // namespace
 
@@ -298,6 +317,9 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       e.add("overflowd_template_cache_templates", Type::gauge, held, {}, static_cast<double>(r.total.templates));
       e.add("overflowd_template_cache_max_domains", Type::gauge, held, {}, static_cast<double>(config.templates.max_domains));
       e.add("overflowd_template_cache_max_templates", Type::gauge, held, {}, static_cast<double>(config.templates.max_templates));
+      if (delivery && (config.delivery.http || config.delivery.https))
+        e.add("overflowd_queue_depth", Type::gauge, "Items waiting in a bounded queue.", {{"queue", "http_delivery"}},
+              static_cast<double>(delivery->queue_depth()));
       if (delivery && config.delivery.http)
         e.add_histogram("overflowd_delivery_duration_seconds", "HTTP(S) delivery: time of one POST, any outcome.",
                         {{"transport", "http"}}, delivery_seconds[0].snapshot());
@@ -372,10 +394,33 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     if (fresh) {
       if (auto v = validate(*fresh); !v) fresh = std::unexpected(v.error());
     }
+    if (fresh) {  // the opt-out list is read again at every reload, changed or not
+      if (auto o = load_opt_out(*fresh); !o) fresh = std::unexpected(o.error());
+    }
     auto now = config_sections(config_file);
     if (!fresh || !now) {
       log::warning("overflowd", "reload: " + (!fresh ? fresh.error() : now.error()) + "; keeping the running configuration");
       return done("running; the last reload failed (see the log)");
+    }
+    // One line per key that changed in the file: applied, or said to need a restart.
+    const bool file_output = out->is_file();
+    const auto changed = changed_keys(sections ? &*sections : nullptr, *now);
+    bool output_failed = false;
+    for (const auto& key : changed) {
+      if (!live_key(key, file_output && !fresh->output_file.empty(), delivery != nullptr)) {
+        log::warning("overflowd", "reload: [" + key.section + "] " + key.key +
+                                      " changed but cannot change while running; restart to apply");
+        continue;
+      }
+      if (key.section == "output" && fresh->output_file != config.output_file) {
+        if (auto r = out->retarget(fresh->output_file); !r) {
+          output_failed = true;
+          log::warning("overflowd", "reload: [output] file: " + r.error() + "; still writing to " + config.output_file);
+          continue;
+        }
+        config.output_file = fresh->output_file;
+      }
+      log::info("overflowd", "reload: [" + key.section + "] " + key.key + " applied");
     }
     if (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity) {
       contact = fresh->contact;
@@ -386,22 +431,20 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       live_report.generation.fetch_add(1, std::memory_order_release);
       log::info("overflowd", fmt::format("reload: contact is now email '{}' identity '{}'", contact.email, contact.identity));
     }
-    std::string fixed;
-    for (const auto& [name, node] : *now) {
-      if (name.str() == "contact") continue;
-      const toml::node* before = sections ? sections->get(name.str()) : nullptr;
-      const toml::table* a = before ? before->as_table() : nullptr;
-      const toml::table* b = node.as_table();
-      if (!a || !b || *a != *b) fixed += (fixed.empty() ? "[" : ", [") + std::string(name.str()) + "]";
+    if (delivery) {  // budgets, lists, endpoints: published whole, taken at the next report
+      sink::DeliveryLive next{fresh->delivery.to, fresh->delivery.guard};
+      next.guard.suspicious_share = policy ? fresh->suspicious_share : 0;
+      next.guard.report_port = config.delivery.guard.report_port;  // fixed: the transports use it
+      delivery->update(std::move(next));
+      log::info("overflowd", fmt::format("reload: delivery: budget {}, per destination {}, {} allowed, {} denied, {} opted-out blocks",
+                                         budget_text(fresh->delivery.guard.global), budget_text(fresh->delivery.guard.per_destination),
+                                         fresh->delivery.guard.allow.size(), fresh->delivery.guard.deny.size(),
+                                         fresh->delivery.guard.opt_out.size()));
     }
-    if (sections)
-      for (const auto& [name, node] : *sections)
-        if (name.str() != "contact" && !now->contains(name.str())) fixed += (fixed.empty() ? "[" : ", [") + std::string(name.str()) + "]";
-    if (!fixed.empty())
-      log::warning("overflowd", "reload: " + fixed + " changed but cannot change while running (only [contact] does); restart to apply");
     sections = std::move(*now);
     log::info("overflowd", "reload: done");
-    done("running; configuration reloaded");
+    done(output_failed ? "running; configuration reloaded but the output file was kept (see the log)"
+                       : "running; configuration reloaded");
   };
   systemd::ready(live ? "reading flow exports" : "reading a capture file");
   const PipelineResult result = run_pipeline(sources, settings);

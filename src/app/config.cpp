@@ -500,6 +500,7 @@ const std::vector<SenderSetting>& sender_settings() {
     t.insert(t.end(), std::make_move_iterator(kafka.begin()), std::make_move_iterator(kafka.end()));
     auto delivery = delivery_settings();
     t.insert(t.end(), std::make_move_iterator(delivery.begin()), std::make_move_iterator(delivery.end()));
+    for (auto& row : settings_of_member(log_settings(), &RunConfig::log)) t.push_back(std::move(row));
     return t;
   }();
   return table;

@@ -12,6 +12,7 @@
 #include "app/settings.hpp"
 #include "decode/template_cache.hpp"
 #include "report/report_builder.hpp"
+#include "app/log_settings.hpp"
 #include "sample/sampler.hpp"
 #include "sink/delivery_sink.hpp"
 #include "sink/kafka_sink.hpp"
@@ -40,6 +41,7 @@ struct RunConfig {
   source::KafkaSourceConfig kafka;  // --kafka-flows / [source.kafka]: flows from Kafka instead of UDP (brokers set)
   bool deliver_kafka = false;       // --deliver kafka: reports to Kafka (kafka_reports)
   sink::KafkaSinkConfig kafka_reports;  // --kafka-reports, --kafka-reports-topic, ... ([delivery] kafka_reports*)
+  LogSettings log;             // [log] format, level (app/log_settings.hpp)
 };
 
 // "0.00001", "1e-5", "1": a number in [0, 1]; anything else is an error that says what was given.

@@ -13,6 +13,7 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/log.hpp"
+#include "app/log_settings.hpp"
 #include "app/settings_cli.hpp"
 #include "app/version.hpp"
 #include "guard/special_purpose.hpp"
@@ -105,15 +106,8 @@ int main(int argc, char** argv) {
   auto* receive = add_receive_command(app);
   auto* simulate = add_simulate_command(app);
 
-  // One logger for every command: before or after the subcommand's name.
-  std::string log_format = "text", log_level = "info";
-  for (CLI::App* a : {&app, receive_app(receive)}) {
-    a->add_option("--log-format", log_format, "Log lines on stderr: text (default) or json (one object per line)")
-        ->type_name("FORMAT")->group("Logging");
-    a->add_option("--log-level", log_level, "Least level logged: trace, debug, info (default), warn, error, off")
-        ->type_name("LEVEL")->group("Logging");
-  }
-
+  // One logger for every command: --log-format and --log-level (rows of log_settings(), in both
+  // the sender's table and the receiver's) are taken before or after the subcommand's name.
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -127,14 +121,18 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  {
-    const auto format = log::parse_format(log_format);
-    const auto level = log::parse_level(log_level);
-    if (!format || !level) {
-      print_error(!format ? format.error() : level.error());
-      return kExitUsage;
-    }
-    log::configure(*format, *level);
+  {  // The flags alone, for now: the sender and the receiver apply their file's [log] under them.
+    LogSettings early;
+    for (CLI::App* a : {&app, receive_app(receive)})
+      for (const auto& row : log_settings()) {
+        const CLI::Option* o = a->get_option_no_throw(row.flag);
+        if (!o || o->count() == 0) continue;
+        if (auto r = row.set(early, o->results().back(), row.flag); !r) {
+          print_error(r.error());
+          return kExitUsage;
+        }
+      }
+    log::configure(early.format, early.level);
   }
 
   if (receive_chosen(receive)) return run_receive_command(receive);
@@ -180,5 +178,6 @@ int main(int argc, char** argv) {
     print_error(config.error());
     return kExitUsage;
   }
+  log::configure(config->log.format, config->log.level);  // the file's [log] under the flags
   return cmd_run(*config, config_file, config_file.empty() ? ConfigLoader{} : ConfigLoader(build_config));
 }

@@ -1,5 +1,6 @@
 #include "app/metrics.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -33,6 +34,9 @@ void counter(Exposition& e, std::string_view name, std::string_view help, Labels
 }  // namespace
 
 void add_sender_counts(Exposition& e, std::span<const core::NamedCount> counts) {
+  std::uint64_t suspicious = 0;  // of the reports, SUSPICIOUS ones (the summary shows it only when non-zero)
+  for (const auto& c : counts)
+    if (c.name == "policy.suspicious_reports") suspicious = c.value;
   for (const auto& c : counts) {
     const std::string_view n = c.name;
     const auto dot = n.find('.');
@@ -42,7 +46,9 @@ void add_sender_counts(Exposition& e, std::span<const core::NamedCount> counts) 
     if (n == "flows") {
       counter(e, "overflowd_flows_total", "Flow records decoded.", {}, v);
     } else if (n == "reports") {
-      counter(e, "overflowd_reports_total", "Reports signed and written.", {}, v);
+      const char* help = "Reports signed and written, by class (SUSPICIOUS: the suspicion policy raised their flow's chance).";
+      counter(e, "overflowd_reports_total", help, {{"class", "INFORMATIONAL"}}, v - std::min(v, suspicious));
+      counter(e, "overflowd_reports_total", help, {{"class", "SUSPICIOUS"}}, std::min(v, suspicious));
     } else if (head == "source") {
       if (rest == "packets") counter(e, "overflowd_source_packets_total", "Frames read from a capture, or datagrams received.", {}, v);
       else if (rest == "datagrams") counter(e, "overflowd_source_datagrams_total", "UDP payloads handed to the decoders.", {}, v);

@@ -39,18 +39,28 @@ CLI::App* receive_app(ReceiveCommand* cmd) { return cmd->app; }
 bool receive_chosen(const ReceiveCommand* cmd) { return cmd && cmd->app && cmd->app->parsed(); }
 
 int run_receive_command(ReceiveCommand* cmd) {
-  ReceiveConfig config;
-  if (!cmd->config_file.empty()) {
-    if (auto r = load_receive_toml(cmd->config_file, config); !r) {
-      log::error("overflowd", r.error());
-      return 2;
-    }
-  }
-  if (auto r = cmd->flags->apply(config); !r) {
-    log::error("overflowd", r.error());
+  // The file, then the flags over it; run again on SIGHUP (ExecReload) with the same flags.
+  const auto build = [cmd]() -> std::expected<ReceiveConfig, std::string> {
+    ReceiveConfig config;
+    if (!cmd->config_file.empty())
+      if (auto r = load_receive_toml(cmd->config_file, config); !r) return std::unexpected(r.error());
+    // --log-format / --log-level given before `receive` belong to the main command: under the
+    // receive command's own, which win.
+    if (const CLI::App* parent = cmd->app->get_parent())
+      for (const auto& row : log_settings())
+        if (const CLI::Option* o = parent->get_option_no_throw(row.flag); o && o->count() > 0)
+          if (auto r = row.set(config.log, o->results().back(), row.flag); !r) return std::unexpected(r.error());
+    if (auto r = cmd->flags->apply(config); !r) return std::unexpected(r.error());
+    return config;
+  };
+  auto config = build();
+  if (!config) {
+    log::error("overflowd", config.error());
     return 2;
   }
-  return run_receive(config);
+  log::configure(config->log.format, config->log.level);  // the file's [log] under the flags
+  if (cmd->config_file.empty()) return run_receive(*config);
+  return run_receive(*config, cmd->config_file, build);
 }
 
 }  // namespace overflowd::app

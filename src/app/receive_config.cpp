@@ -77,7 +77,8 @@ S boolean(const char* flag, const char* key, const char* help, bool ReceiveConfi
 
 const std::vector<ReceiveSetting>& receive_settings() {
   using C = ReceiveConfig;
-  static const std::vector<ReceiveSetting> table = {
+  static const std::vector<ReceiveSetting> table = [] {
+  std::vector<ReceiveSetting> t = {
       text("--db", "db", "PATH", "SQLite database of reports (created when absent; default overflowd-receive.db)", &C::db),
       port("--udp-port", "udp_port", "Take reports (either form) on this UDP port, IPv4 and IPv6 (default 65535)", &C::udp_port),
       text("--bind", "bind", "ADDRESS", "Address of the UDP socket (default ::, which takes IPv4 too)", &C::bind),
@@ -151,6 +152,9 @@ const std::vector<ReceiveSetting>& receive_settings() {
       list("--http-host", "http_hosts", "NAME", "A name the API and the page answer under (Host; repeatable). Always: localhost, loopback addresses, the listen address and the address a connection came to; others get 421", &C::http_hosts),
       boolean("-q,--quiet", "quiet", "No start-up lines and no summary at the end", &C::quiet),
   };
+  for (auto& row : settings_of_member(log_settings(), &C::log)) t.push_back(std::move(row));
+  return t;
+  }();
   return table;
 }
 

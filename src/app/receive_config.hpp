@@ -79,6 +79,7 @@ struct ReceiveConfig {
   std::int64_t api_time_limit_ms = 2000;    // an API query at most; past it, 503 with Retry-After
   std::vector<std::string> http_hosts;  // names the API answers under (Host), besides the built-in ones
   bool quiet = false;
+  LogSettings log;  // [log] format, level: the same rows as the sender's (app/log_settings.hpp)
 };
 
 // The receiver's settings, one row each, all in [receive] (app/settings.hpp).

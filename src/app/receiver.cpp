@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <chrono>
 #include <ctime>
@@ -21,7 +22,10 @@
 #include "app/privileges.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
+#include "core/live.hpp"
 #include "core/metrics.hpp"
+#include "app/reload_diff.hpp"
+#include "app/toml.hpp"
 #include "decode/dispatch.hpp"
 #include "io/key_file.hpp"
 #include "io/text_file.hpp"
@@ -97,6 +101,12 @@ struct Receiver::Parts {
   std::int64_t document_expires = 0;
   bool own_exports = false;  // my own exports configured: the spoofing view can judge
   core::metrics::Histogram commit_seconds{core::metrics::latency_bounds()};  // the writer's batches
+  // --api-allow as it is now: swapped whole by a reload (core::Live), read by the HTTP threads.
+  core::Live<std::vector<Cidr>> api_allow{std::vector<Cidr>{}};
+  // Alerts stored since start, by kind (contact_changed, identity_new_key, ...; spoof_suspect).
+  mutable std::mutex alerts_mutex;
+  std::map<std::string, std::uint64_t> alerts_by_kind;
+  [[nodiscard]] bool api_allowed(const core::IpAddress& peer) const { return in_any(*api_allow.current(), peer); }
 
   // open()
   std::unique_ptr<SqliteStore> store;
@@ -189,6 +199,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   auto p = std::make_unique<Parts>();
   p->config = config;
   p->checked = std::move(*checked);
+  p->api_allow.publish(p->checked.api_allow);
   p->skew = SkewPolicy{static_cast<double>(config.skew_future_s), static_cast<double>(config.skew_past_s)};
 
   // The receiver's own key, published for discovery (and for the encryption mode to come).
@@ -301,7 +312,18 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
     };
   }
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
-  p->writer->set_observer(operator_events(*p->notifier));
+  // Alerts by kind and spoofing suspects stored, counted for /metrics, then told to the operator.
+  p->writer->set_observer([parts = p.get(), tell = operator_events(*p->notifier)](std::span<const store::Item> items,
+                                                                                 const store::BatchResult& result) {
+    {
+      std::lock_guard lock(parts->alerts_mutex);
+      for (const auto& a : result.new_alerts) ++parts->alerts_by_kind[a.kind];
+      for (std::size_t i = 0; i < items.size() && i < result.outcomes.size(); ++i)
+        if (items[i].spoof == store::SpoofStatus::suspect && result.outcomes[i] == store::Outcome::stored)
+          ++parts->alerts_by_kind["spoof_suspect"];
+    }
+    tell(items, result);
+  });
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order
   // they came.
@@ -399,19 +421,20 @@ std::expected<void, std::string> Receiver::bind() {
   p.api_config.my_prefixes = p.checked.my_prefixes;
   Parts* parts = p_.get();
   p.http = std::make_unique<HttpContext>(HttpContext{*p.writer, *p.queries, p.api_config, p.skew, std::move(discovery),
-                                                     {}, {}, &p.verified_cache, {}});
+                                                     {}, {}, &p.verified_cache, {}, {}});
   p.http->recheck = [parts](const FlowTuple& t, std::int64_t stime, std::int64_t etime, SpoofStatus stored) {
     return parts->judge(t, stime, etime, stored);
   };
   p.http->runtime_stats = [parts] { return parts->runtime_stats(); };
   p.discovery = p.http->discovery;
   p.http->document = [parts] { return parts->published_document(); };
+  p.http->api_allowed = [parts](const core::IpAddress& peer) { return parts->api_allowed(peer); };
   auto listen = [&](bool tls, int port) -> std::expected<void, std::string> {
     auto s = make_http_server(*p.http, tls);
     if (!s) return std::unexpected(s.error());
     // Prometheus metrics, to --api-allow addresses (and a Host naming this receiver) like the API.
     api::RouteOptions allowed;
-    allowed.allow = [parts](const core::IpAddress& peer) { return in_any(parts->checked.api_allow, peer); };
+    allowed.allow = [parts](const core::IpAddress& peer) { return parts->api_allowed(peer); };
     (*s)->add_route("GET", "/metrics", [this](const api::Request&, api::Response& res) {
       res.set_content(metrics(), kMetricsContentType);
     }, allowed);
@@ -424,7 +447,7 @@ std::expected<void, std::string> Receiver::bind() {
   if (!config.metrics_listen.empty()) {
     auto m = MetricsServer::start(
         config.metrics_listen, [this](const api::HttpServer& own) { return metrics(&own); },
-        [parts](const core::IpAddress& peer) { return in_any(parts->checked.api_allow, peer); });
+        [parts](const core::IpAddress& peer) { return parts->api_allowed(peer); });
     if (!m) return std::unexpected(m.error());
     p.listening.push_back("metrics " + (*m)->where());
     p.metrics_server = std::move(*m);
@@ -551,12 +574,39 @@ std::string Receiver::metrics(const api::HttpServer* own) const {
           p.own->flows_seen.load());
   counter("overflowd_receiver_own_export_flows_total", "Flows of my own exports, all and from my prefixes.", {{"scope", "mine"}},
           p.own->flows_mine.load());
+  {
+    const char* help = "Alerts stored, by kind (spoof_suspect: a stored report of a flow from my prefixes my exporters never saw).";
+    std::lock_guard lock(p.alerts_mutex);
+    for (const char* kind : {"contact_changed", "identity_new_key", "spoof_suspect"})  // always shown, 0 or not
+      if (!p.alerts_by_kind.contains(kind)) counter("overflowd_receiver_alerts_total", help, {{"kind", kind}}, 0);
+    for (const auto& [kind, n] : p.alerts_by_kind) counter("overflowd_receiver_alerts_total", help, {{"kind", kind}}, n);
+  }
   gauge("overflowd_receiver_spoof_window_flows", "Flows held by the spoofing window.", {}, static_cast<double>(w.flows));
   for (const auto& l : p.listeners) add_http_server_counts(e, l.tls ? "https" : "http", l.server->counters());
   if (own) add_http_server_counts(e, "metrics", own->counters());
   e.add_histogram("overflowd_receiver_batch_commit_seconds", "Time to write and commit one batch of reports.", {},
                   p.commit_seconds.snapshot());
   return e.text();
+}
+
+std::expected<void, std::string> Receiver::reload(const ReceiveConfig& fresh) {
+  auto checked = check(fresh);
+  if (!checked) return std::unexpected(checked.error());
+  Parts& p = *p_;
+  {
+    std::lock_guard lock(p.document_mutex);
+    if (fresh.contact.email != p.config.contact.email || fresh.contact.identity != p.config.contact.identity) {
+      p.discovery["contact"] = {{"email", fresh.contact.email}, {"identity", fresh.contact.identity}};
+      p.document_expires = 0;  // signed again at the next GET
+    }
+  }
+  p.config.contact = fresh.contact;
+  p.api_allow.publish(checked->api_allow);
+  if (fresh.alert_rate != p.config.alert_rate) {
+    p.notifier->set_per_minute(static_cast<std::uint32_t>(fresh.alert_rate));
+    p.config.alert_rate = fresh.alert_rate;
+  }
+  return {};
 }
 
 std::string Receiver::summary() const {
@@ -626,10 +676,18 @@ public:
       while (!own.stop_requested()) {
         const int sig = sigtimedwait(&set_, nullptr, &tick);
         if (sig == SIGHUP) {
+          std::function<void()> hup;
+          {
+            std::lock_guard lock(mutex_);
+            hup = on_hup_;
+          }
           systemd::reloading();
-          log::warning("overflowd receive", "SIGHUP: the receiver does not re-read its configuration while running yet; "
-                                            "restart it to apply changes");
-          systemd::reloaded("running; configuration not reloaded (restart to apply)");
+          if (hup) {
+            hup();
+          } else {
+            log::warning("overflowd receive", "SIGHUP: nothing to re-read (no --config file, or not running yet)");
+            systemd::reloaded("running");
+          }
         } else if (sig > 0) {
           stop.request_stop();
         }
@@ -643,15 +701,39 @@ public:
   }
   StopOnSignals(const StopOnSignals&) = delete;
   StopOnSignals& operator=(const StopOnSignals&) = delete;
+  // What SIGHUP does from now on (run on the signal thread; it sends READY=1 itself).
+  void on_hup(std::function<void()> f) {
+    std::lock_guard lock(mutex_);
+    on_hup_ = std::move(f);
+  }
 
 private:
+  std::mutex mutex_;
+  std::function<void()> on_hup_;
   sigset_t set_{}, previous_{};
   std::jthread thread_;
 };
 
+
+// What a reload applies while running (docs/operations.md, "Reload").
+bool receive_live_key(const FileKey& k) {
+  if (k.section != "receive") return false;
+  for (const char* key : {"email", "identity", "api_allow", "alert_rate"})
+    if (k.key == key) return true;
+  return false;
+}
+
+std::optional<toml::table> receive_sections(const std::string& path) {
+  const auto text = io::read_text_file(path, kMaxConfigBytes);
+  if (!text) return std::nullopt;
+  auto t = parse_toml(*text, path);
+  if (!t) return std::nullopt;
+  return std::move(*t);
+}
+
 }  // namespace
 
-int run_receive(const ReceiveConfig& config) {
+int run_receive(const ReceiveConfig& config, const std::string& config_file, ReceiveLoader reload) {
   std::stop_source stop;
   StopOnSignals signals(stop);
   keep_freed_heap();
@@ -678,8 +760,33 @@ int run_receive(const ReceiveConfig& config) {
     for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
     log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
   }
+  std::optional<toml::table> sections;
+  if (reload) sections = receive_sections(config_file);
+  Receiver* running = receiver->get();
+  if (reload)
+    signals.on_hup([&, running] {
+      auto fresh = reload();
+      std::optional<toml::table> now = receive_sections(config_file);
+      if (fresh && !now) fresh = std::unexpected(config_file + ": cannot be read again");
+      if (fresh)
+        if (auto r = running->reload(*fresh); !r) fresh = std::unexpected(r.error());
+      if (!fresh) {
+        log::warning("overflowd receive", "reload: " + fresh.error() + "; keeping the running configuration");
+        return systemd::reloaded("running; the last reload failed (see the log)");
+      }
+      for (const auto& key : changed_keys(sections ? &*sections : nullptr, *now)) {
+        if (receive_live_key(key)) log::info("overflowd receive", "reload: [" + key.section + "] " + key.key + " applied");
+        else
+          log::warning("overflowd receive", "reload: [" + key.section + "] " + key.key +
+                                                " changed but cannot change while running; restart to apply");
+      }
+      sections = std::move(now);
+      log::info("overflowd receive", "reload: done");
+      systemd::reloaded("running; configuration reloaded");
+    });
   systemd::ready("receiving reports");
   (*receiver)->wait(stop.get_token());
+  signals.on_hup({});
   systemd::stopping();
   (*receiver)->stop();
   if (!config.quiet) log::counters("overflowd receive", "summary", (*receiver)->summary_counts(), {}, 0);

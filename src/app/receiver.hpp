@@ -17,6 +17,8 @@
 // writer hold, then closes the sockets and the database.
 #pragma once
 
+#include <functional>
+
 #include <atomic>
 #include <cstdint>
 #include <expected>
@@ -60,6 +62,10 @@ public:
   // GET /metrics: the Prometheus text exposition (app/metrics.hpp); `own`: the --metrics server,
   // whose counters are added.
   [[nodiscard]] std::string metrics(const api::HttpServer* own = nullptr) const;
+  // SIGHUP: takes from `fresh` what can change while running: the contact (the published document
+  // is signed again), --api-allow (the API, the page and /metrics) and --alert-rate. When `fresh`
+  // does not check, nothing changes and the error says why. The rest needs a restart.
+  [[nodiscard]] std::expected<void, std::string> reload(const ReceiveConfig& fresh);
   // The key published for discovery, as hex.
   [[nodiscard]] std::string public_key() const;
 
@@ -71,7 +77,11 @@ private:
 
 // Runs until SIGINT/SIGTERM, or, when a capture file is the only input, until it is read and
 // stored. Returns the exit code (0, or 2 for a configuration that cannot start).
-[[nodiscard]] int run_receive(const ReceiveConfig& config);
+// With `config_file` and `reload` (both or neither), SIGHUP re-reads the file (and the flags over it)
+// and applies what can change live (Receiver::reload); each changed key is said in the log.
+using ReceiveLoader = std::function<std::expected<ReceiveConfig, std::string>()>;
+[[nodiscard]] int run_receive(const ReceiveConfig& config, const std::string& config_file = {},
+                              ReceiveLoader reload = {});
 
 // Adds the `receive` subcommand to the command line (receive_command.cpp).
 struct ReceiveCommand;

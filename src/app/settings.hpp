@@ -202,6 +202,20 @@ template <class Config>
   return out;
 }
 
+// The rows of a table shared by several commands (the logger's), acting on one member of Config.
+template <class Config, class Part>
+[[nodiscard]] std::vector<Setting<Config>> settings_of_member(const std::vector<Setting<Part>>& rows, Part Config::*member) {
+  std::vector<Setting<Config>> out;
+  for (const auto& r : rows) {
+    Setting<Config> s{r.flag, r.section, r.key, r.value_name, r.help, r.kind,
+                      [set = r.set, member](Config& c, std::string_view v, std::string_view what) { return set(c.*member, v, what); },
+                      {}, r.expect, r.group};
+    if (r.clear) s.clear = [clear = r.clear, member](Config& c) { clear(c.*member); };
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 // "Keys of the --config file ..., by section" and a line per section: the foot of --help.
 template <class Config>
 [[nodiscard]] std::string settings_keys_help(const std::vector<Setting<Config>>& table) {

@@ -22,13 +22,16 @@ class SettingFlags {
   enum class KeyShown { key, section_and_key };
 
   SettingFlags(CLI::App& app, const std::vector<Setting<Config>>& table, KeyShown shown) {
+    const char* home = nullptr;  // KeyShown::key: the table's own section, whose keys are shown bare
+    for (const auto& row : table)
+      if (!home && row.section) home = row.section;
     for (const auto& row : table) {
       if (!row.flag) continue;
       Slot& slot = slots_.emplace_back();
       slot.row = &row;
       std::string help = row.help;
       if (row.section && row.key)
-        help += shown == KeyShown::key ? " [" + std::string(row.key) + "]"
+        help += shown == KeyShown::key && std::string_view(row.section) == home ? " [" + std::string(row.key) + "]"
                                        : " [" + std::string(row.section) + "." + row.key + "]";
       if (row.kind == SettingKind::boolean) {
         slot.option = app.add_flag(row.flag, slot.on, help);

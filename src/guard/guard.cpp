@@ -68,6 +68,18 @@ Guard::Guard(GuardConfig config) : config_(std::move(config)) {
   recent_.reserve(recent);
 }
 
+void Guard::reconfigure(const GuardConfig& next) {
+  const std::size_t table = config_.destination_table, recent = config_.recent;
+  config_ = next;
+  config_.destination_table = table;
+  config_.recent = recent;
+  if (config_.per_destination && slots_.empty()) {  // switched on by the reload: its table now
+    const std::size_t entries = std::max<std::size_t>(table, kWays);
+    sets_ = (entries + kWays - 1) / kWays;
+    slots_.resize(sets_ * kWays);
+  }
+}
+
 std::uint64_t Guard::hash(const void* data, std::size_t size) const noexcept {
   unsigned char out[crypto_shorthash_BYTES];
   crypto_shorthash(out, static_cast<const unsigned char*>(data), size, hash_key_.data());

@@ -119,6 +119,11 @@ public:
   [[nodiscard]] const GuardCounters& counters() const noexcept { return counters_; }
   [[nodiscard]] const GuardConfig& config() const noexcept { return config_; }
 
+  // A reload (SIGHUP): the budgets, the suspicious share, the allow, deny and opt-out lists and the
+  // report port become `next`'s. What the tables hold is kept (buckets mid-budget, recently sent
+  // pairs), so a reload never refills a budget; their sizes stay as they were made.
+  void reconfigure(const GuardConfig& next);
+
   static constexpr std::size_t kWays = 4;
 
 private:

@@ -68,6 +68,16 @@ std::expected<std::unique_ptr<OperatorNotifier>, std::string> OperatorNotifier::
 OperatorNotifier::OperatorNotifier(OperatorNotifierConfig config)
     : config_(std::move(config)), limit_(config_.per_minute) {}
 
+void OperatorNotifier::set_per_minute(std::uint32_t per_minute) {
+  std::lock_guard lock(mutex_);
+  if (const auto n = limit_.take_suppressed()) {  // told now, as at stop: the new limiter starts clean
+    const nlohmann::json j = {{"type", "suppressed"}, {"count", n}, {"window_s", 60}};
+    tell(Event{"suppressed", j.dump(), fmt::format("{} more alerts and spoofing suspects were not told (rate limit)", n)});
+  }
+  config_.per_minute = per_minute;
+  limit_ = core::LogLimiter(per_minute);
+}
+
 OperatorNotifier::~OperatorNotifier() {
   stop();
   if (multi_) (*sink::curl_api())->multi_cleanup(static_cast<CURLM*>(multi_));

@@ -71,6 +71,8 @@ public:
   static constexpr std::int64_t kStopDrainMs = 2000;
   void stop();
   [[nodiscard]] NotifierStats stats() const;
+  // A reload (SIGHUP): events told per minute from now on (the current window starts again).
+  void set_per_minute(std::uint32_t per_minute);
   // Whether stop()'s deadline has passed (ends a POST in progress).
   [[nodiscard]] bool past_deadline() const noexcept {
     const std::int64_t d = stop_deadline_ns_.load(std::memory_order_relaxed);

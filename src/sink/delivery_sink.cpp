@@ -35,7 +35,8 @@ std::expected<std::unique_ptr<DeliverySink>, std::string> DeliverySink::open(con
 }
 
 DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique_ptr<Transport>> transports)
-    : to_(config.to), guard_(config.guard), transports_(std::move(transports)), encrypt_(config.encryption.mode) {
+    : to_(config.to), guard_(config.guard), live_(DeliveryLive{config.to, config.guard}), view_(live_),
+      transports_(std::move(transports)), encrypt_(config.encryption.mode) {
   if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
 }
 
@@ -70,10 +71,15 @@ void DeliverySink::write(const core::FlowRecord& flow, const report::SignedRepor
 }
 
 void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns) {
+  std::lock_guard lock(mutex_);
+  if (view_.refresh()) {  // a reload was published: take it whole
+    to_ = view_.get().to;
+    guard_.reconfigure(view_.get().guard);
+    ++updates_applied_;
+  }
   const core::IpAddress* targets[2] = {nullptr, nullptr};
   if (to_ != DeliverTo::dst) targets[0] = &flow.src;
   if (to_ != DeliverTo::src) targets[1] = &flow.dst;
-  std::lock_guard lock(mutex_);
   for (const core::IpAddress* t : targets) {
     if (!t) continue;
     const core::IpAddress address = t->unmapped();
@@ -88,6 +94,18 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
     if (how == Seal::skip) continue;
     for (auto& transport : transports_) transport->send(address, how == Seal::sealed ? sealed_ : report);
   }
+}
+
+std::size_t DeliverySink::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& t : transports_) n += t->queue_depth();
+  return n;
+}
+
+std::uint64_t DeliverySink::updates_applied() const {
+  std::lock_guard lock(mutex_);
+  return updates_applied_;
 }
 
 void DeliverySink::flush() {

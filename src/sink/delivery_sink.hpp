@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/live.hpp"
 #include "guard/guard.hpp"
 #include "report/peer_keys.hpp"
 #include "sink/http_sender.hpp"
@@ -51,6 +52,13 @@ struct DeliveryConfig {
   [[nodiscard]] bool any() const noexcept { return udp || http || https; }
 };
 
+// What a reload (SIGHUP) may change while workers deliver: the Guard's budgets and lists and which
+// endpoints get reports. The transports, their ports and the encryption mode are fixed at start.
+struct DeliveryLive {
+  DeliverTo to = DeliverTo::both;
+  guard::GuardConfig guard;
+};
+
 class DeliverySink final : public Sink {
 public:
   [[nodiscard]] static std::expected<std::unique_ptr<DeliverySink>, std::string> open(const DeliveryConfig& config);
@@ -64,6 +72,12 @@ public:
   void append_counters(std::vector<core::NamedCount>& out) const override;
   // Not while workers run (tests).
   [[nodiscard]] const guard::Guard& guard() const noexcept { return guard_; }
+  // A reload: the next write (on any worker) takes `next` whole (core::Live: one atomic load per
+  // write until then). The Guard keeps its buckets and recent pairs (Guard::reconfigure).
+  void update(DeliveryLive next) { live_.publish(std::move(next)); }
+  [[nodiscard]] std::uint64_t updates_applied() const;
+  // Reports waiting in the transports' queues (the HTTP(S) sender's), for metrics.
+  [[nodiscard]] std::size_t queue_depth() const;
   // The pinned keys (--peer-keys), for open() and tests.
   void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
 
@@ -75,6 +89,9 @@ private:
   Seal prepare(const core::IpAddress& address, const report::SignedReport& report);
 
   guard::Guard guard_;
+  core::Live<DeliveryLive> live_;
+  core::LiveView<DeliveryLive> view_;  // read under mutex_
+  std::uint64_t updates_applied_ = 0;
   std::vector<std::unique_ptr<Transport>> transports_;
   Encrypt encrypt_ = Encrypt::off;
   report::PeerKeys peer_keys_;

@@ -353,6 +353,11 @@ void HttpSender::run() {
   queue_.clear();
 }
 
+std::size_t HttpSender::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
 void HttpSender::append_counters(std::vector<core::NamedCount>& out) const {
   for (int scheme = 0; scheme < 2; ++scheme) {
     if (!(scheme == 0 ? config_.http : config_.https)) continue;

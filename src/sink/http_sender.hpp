@@ -104,6 +104,7 @@ public:
   void send(const core::IpAddress& to, const report::SignedReport& report) override;
   void finish() override;
   void append_counters(std::vector<core::NamedCount>& out) const override;
+  [[nodiscard]] std::size_t queue_depth() const override;
   // scheme 0: http, 1: https.
   [[nodiscard]] std::uint64_t count(int scheme, HttpOutcome o) const noexcept {
     return counts_[static_cast<std::size_t>(scheme)][static_cast<std::size_t>(o)].load(std::memory_order_relaxed);
@@ -121,7 +122,7 @@ private:
   HttpSenderConfig config_;
   void* multi_ = nullptr;    // CURLM*
   void* headers_ = nullptr;  // curl_slist*
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
   std::int64_t deadline_ns_ = 0;  // monotonic; set by finish()

@@ -48,8 +48,9 @@ void StreamSink::flush_locked() {
 }
 
 void StreamSink::reopen() {
-  if (!owned_ || path_.empty()) return;
+  if (!owned_) return;
   std::lock_guard lock(mutex_);
+  if (path_.empty()) return;
   std::fflush(file_);
   std::FILE* f = std::fopen(path_.c_str(), "ae");
   if (!f) {
@@ -60,6 +61,18 @@ void StreamSink::reopen() {
   file_ = f;
   reopen_error_.clear();
   ++reopened_;
+}
+
+std::expected<void, std::string> StreamSink::retarget(const std::string& path) {
+  if (!owned_) return std::unexpected("reports go to stdout; restart to write them to a file");
+  if (path.empty()) return std::unexpected("no file named; restart to write reports to stdout");
+  std::FILE* f = std::fopen(path.c_str(), "ae");
+  if (!f) return std::unexpected(path + ": " + std::strerror(errno));
+  std::lock_guard lock(mutex_);
+  if (std::fflush(file_) != 0 || std::fclose(file_) != 0) failed_ = true;
+  file_ = f;
+  path_ = path;
+  return {};
 }
 
 void StreamSink::append_counters(std::vector<core::NamedCount>& out) const {

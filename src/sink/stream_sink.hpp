@@ -28,6 +28,11 @@ public:
   // Reopens a file sink at its path (nothing for stdout). When the file cannot be opened, the old
   // one is kept and the failure is remembered (reopen_error()).
   void reopen() override;
+  // A reload (SIGHUP) naming another output file: a file sink appends to `path` from now on (the
+  // old file is flushed and closed). When `path` cannot be opened the old file is kept and the
+  // error returned. A stdout sink cannot become a file one (nor the reverse): restart for that.
+  [[nodiscard]] std::expected<void, std::string> retarget(const std::string& path);
+  [[nodiscard]] bool is_file() const noexcept { return owned_; }
   void append_counters(std::vector<core::NamedCount>& out) const override;
   // Read these once the workers are done.
   [[nodiscard]] bool failed() const noexcept { return failed_; }

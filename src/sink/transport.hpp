@@ -18,6 +18,8 @@ public:
   virtual void send(const core::IpAddress& to, const report::SignedReport& report) = 0;
   // Waits at most the transport's own bound for pending sends, then drops and counts the rest.
   virtual void finish() = 0;
+  // Reports waiting for the network in the transport's own queue (metrics); 0 for those without one.
+  [[nodiscard]] virtual std::size_t queue_depth() const { return 0; }
   virtual void append_counters(std::vector<core::NamedCount>& out) const = 0;
 };
 

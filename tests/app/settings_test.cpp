@@ -40,10 +40,31 @@ void expect_each_setting_once(const std::vector<Setting<Config>>& table) {
 TEST(Settings, EachFlagAndKeyIsWrittenOnce) {
   expect_each_setting_once(sender_settings());
   expect_each_setting_once(receive_settings());
-  EXPECT_EQ(setting_sections(receive_settings()), std::vector<std::string_view>{"receive"});
+  EXPECT_EQ(setting_sections(receive_settings()), (std::vector<std::string_view>{"receive", "log"}));
   const auto sender = setting_sections(sender_settings());
   EXPECT_EQ(std::vector<std::string_view>(sender.begin(), sender.end()),
-            (std::vector<std::string_view>{"source", "sampler", "report", "templates", "contact", "output", "metrics", "source.kafka", "delivery"}));
+            (std::vector<std::string_view>{"source", "sampler", "report", "templates", "contact", "output", "metrics", "source.kafka", "delivery", "log"}));
+}
+
+TEST(Settings, TheLogRowsAreOneTableInBothCommands) {
+  // [log] format/level: the same rows (log_settings) in the sender's and the receiver's tables.
+  for (const auto& row : log_settings()) {
+    const auto* in_sender = find_setting(sender_settings(), "log", row.key);
+    const auto* in_receiver = find_setting(receive_settings(), "log", row.key);
+    ASSERT_TRUE(in_sender && in_receiver) << row.key;
+    EXPECT_STREQ(in_sender->flag, row.flag);
+    EXPECT_STREQ(in_receiver->help, row.help);
+  }
+  RunConfig sender;
+  ASSERT_TRUE(load_toml_text("[log]\nformat = \"json\"\nlevel = \"warn\"\n", "t.toml", sender));
+  EXPECT_EQ(sender.log.format, log::Format::json);
+  EXPECT_EQ(sender.log.level, log::Level::warn);
+  ReceiveConfig receiver;
+  ASSERT_TRUE(load_receive_toml_text("[log]\nlevel = \"error\"\n[receive]\nudp_port = 1\n", "r.toml", receiver));
+  EXPECT_EQ(receiver.log.level, log::Level::error);
+  const auto bad = load_toml_text("[log]\nformat = \"xml\"\n", "t.toml", sender);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("log.format: 'xml' is not text or json"), std::string::npos) << bad.error();
 }
 
 TEST(Settings, TheHelpFootListsEveryKeyOfTheTable) {

@@ -86,6 +86,34 @@ class LogFormat(unittest.TestCase):
             self.assertEqual(len(summary), 1)
             self.assertEqual(set(summary[0]["counters"]), {"stored", "duplicates", "invalid", "dropped", "write_errors"})
 
+    def test_log_section_of_the_config_file(self):
+        """[log] format and level: the same rows as the flags, read by both commands; a flag wins."""
+        with lib.temp_dir() as d:
+            pcap = lib.make_synth(d, "--background-flows", "20", "--flood-flows", "0")
+            conf = d / "o.toml"
+            conf.write_text('[log]\nformat = "json"\nlevel = "warn"\n')
+            proc = lib.run(["--config", conf, "-f", pcap, "-r", "0.001", "--seed", "7"])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            lines = json_lines(proc.stderr)
+            self.assertTrue(lines)
+            self.assertTrue(all(l["level"] in ("warning", "warn", "error") for l in lines), lines)
+            over = lib.run(["--config", conf, "--log-format", "text", "-f", pcap, "-r", "0.001", "--seed", "7"])
+            self.assertIn("overflowd: warning: no --key given", over.stderr)
+            conf.write_text('[log]\nformat = "xml"\n')
+            bad = lib.run(["--config", conf, "-f", pcap])
+            self.assertEqual(bad.returncode, 2)
+            self.assertIn("log.format: 'xml' is not text or json", bad.stderr)
+            rconf = d / "r.toml"
+            rconf.write_text(f'[receive]\ndb = "{d / "r.db"}"\nudp_port = 0\nhttp_port = 0\nhttp_bind = "127.0.0.1"\n'
+                             '[log]\nformat = "json"\n')
+            live = lib.LiveProcess(["receive", "--config", rconf])
+            try:
+                self.assertIsNotNone(live.wait_stderr(lambda l: "database" in l, timeout=30), live.stderr_seen)
+            finally:
+                code, _, stderr = live.stop()
+            self.assertEqual(code, 0, stderr)
+            self.assertTrue(all(l["program"] == "overflowd receive" for l in json_lines(stderr)))
+
 
 if __name__ == "__main__":
     lib.main()

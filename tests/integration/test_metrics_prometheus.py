@@ -30,8 +30,10 @@ def sender_series(name):
     p = name.split(".")
     if name == "flows":
         return "overflowd_flows_total", {}
-    if name == "reports":
-        return "overflowd_reports_total", {}
+    if name == "reports":  # by class; this test runs without a policy, so all are INFORMATIONAL
+        return "overflowd_reports_total", {"class": "INFORMATIONAL"}
+    if p[0] in ("policy", "encrypt", "output"):
+        return "overflowd_" + "_".join(p) + "_total", {}
     if p[0] == "source":
         if p[1] == "kernel_drops":
             return "overflowd_kernel_drops_total", {}
@@ -234,6 +236,10 @@ class MetricsWithPrometheus(unittest.TestCase):
                     self.assertIn("overflowd_http_requests_total{listener=", text)
                 self.assertIn('overflowd_delivery_duration_seconds_bucket{transport="http",le="+Inf"}', http_get(sender_url)[1])
                 self.assertIn("overflowd_receiver_batch_commit_seconds_count", http_get(receiver_url)[1])
+                self.assertIn('overflowd_reports_total{class="SUSPICIOUS"} 0', http_get(sender_url)[1])
+                self.assertIn('overflowd_queue_depth{queue="http_delivery"}', http_get(sender_url)[1])
+                for kind in ("contact_changed", "identity_new_key", "spoof_suspect"):
+                    self.assertIn(f'overflowd_receiver_alerts_total{{kind="{kind}"}}', http_get(receiver_url)[1])
 
                 code, _, stderr = sender.stop()
                 sender = None

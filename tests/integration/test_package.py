@@ -103,7 +103,7 @@ class Package(unittest.TestCase):
     def test_contents(self):
         for path in ("usr/bin/overflowd", "lib/systemd/system/overflowd.service",
                      "lib/systemd/system/overflowd-receive.service", "etc/overflowd/overflowd.toml",
-                     "etc/overflowd/receive.toml", "usr/share/man/man8/overflowd.8.gz",
+                     "etc/overflowd/receive.toml", "etc/overflowd/policy.toml", "usr/share/man/man8/overflowd.8.gz",
                      "usr/share/man/man5/overflowd.toml.5.gz", "usr/share/doc/overflowd/copyright",
                      "usr/share/doc/overflowd/changelog.gz"):
             self.assertTrue((self.root / path).is_file(), path)
@@ -112,7 +112,17 @@ class Package(unittest.TestCase):
         extracted = self.dir / "control"
         sh(["dpkg-deb", "-e", self.deb, extracted])
         self.assertEqual((extracted / "conffiles").read_text().split(),
-                         ["/etc/overflowd/overflowd.toml", "/etc/overflowd/receive.toml"])
+                         ["/etc/overflowd/overflowd.toml", "/etc/overflowd/receive.toml", "/etc/overflowd/policy.toml"])
+        # Every file under /etc/overflowd is a conffile: an upgrade keeps the operator's edits.
+        etc = sorted("/" + str(p.relative_to(self.root)) for p in (self.root / "etc/overflowd").iterdir())
+        self.assertEqual(etc, sorted((extracted / "conffiles").read_text().split()))
+
+    def test_example_policy_is_the_embedded_one_and_loads(self):
+        installed = self.root / "etc/overflowd/policy.toml"
+        self.assertEqual(installed.read_text(), self.run_installed("policy", "example").stdout)
+        check = self.run_installed("policy", "check", installed)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn(": ok", check.stdout)
 
     def test_lintian_reports_no_error(self):
         lintian = tool("lintian", "lintian")
@@ -190,9 +200,13 @@ class Package(unittest.TestCase):
         self.assertGreater(len(receive_keys), 10)
         for key in receive_keys:
             self.assertRegex(page, rf"\\fB{key}\\fR \(", key)
-        example = (self.root / "etc/overflowd/receive.toml").read_text()
-        for key in re.findall(r"^#?(\w+) = ", example, re.M):
-            self.assertIn(key, receive_keys)
+        # [receive] keys are the receiver's; [log] is the section both commands share (overflowd.toml(5)).
+        section = None
+        for line in (self.root / "etc/overflowd/receive.toml").read_text().splitlines():
+            if m := re.match(r"\[(\w+)\]", line):
+                section = m[1]
+            elif m := re.match(r"#?(\w+) = ", line):
+                self.assertIn(m[1], receive_keys if section == "receive" else sections.get(section, []), f"{section}.{m[1]}")
 
 
 if __name__ == "__main__":

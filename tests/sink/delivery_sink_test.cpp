@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "report/keys.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
@@ -152,6 +155,65 @@ TEST(DeliverySink, SuspiciousReportsUseTheReservedShare) {
   bool reserved = false;
   for (const auto& n : counters) reserved |= n.name == "guard.suppressed.global_budget_reserved" && n.value == 1;
   EXPECT_TRUE(reserved);
+}
+
+// A reload (SIGHUP) publishes new limits; the next write takes them whole.
+TEST(DeliverySink, UpdateTakesNewListsBudgetsAndEndpointsAtTheNextWrite) {
+  DeliveryConfig c = open_config(DeliverTo::dst);
+  Sent sent;
+  auto sink = make(c, sent);
+  const auto f = flow("1.1.1.1", "9.9.9.9");
+  const auto r = sign(f);
+  sink->write_at(f, r, 0);
+  EXPECT_EQ(sent.to, std::vector<std::string>{"9.9.9.9"});
+
+  DeliveryLive next{DeliverTo::src, c.guard};
+  next.guard.deny.push_back(*guard::Cidr::parse("1.1.1.0/24"));
+  sink->update(next);
+  sink->write_at(flow("1.1.1.1", "9.9.9.9", 2), sign(flow("1.1.1.1", "9.9.9.9", 2)), 0);
+  EXPECT_EQ(sent.to.size(), 1u);  // to src now, and src is denied
+  EXPECT_EQ(sink->guard().counters().count(guard::Verdict::denied), 1u);
+  EXPECT_EQ(sink->updates_applied(), 1u);
+
+  // A budget switched on by a reload holds from the next write; the counter says why.
+  next.guard.deny.clear();
+  next.guard.per_destination = guard::Budget{1e-9, 1};
+  sink->update(next);
+  for (std::uint16_t port = 3; port < 6; ++port) sink->write_at(flow("1.1.1.1", "9.9.9.9", port), sign(flow("1.1.1.1", "9.9.9.9", port)), 0);
+  EXPECT_EQ(sent.to.size(), 2u);
+  EXPECT_EQ(sink->guard().counters().count(guard::Verdict::per_destination_budget), 2u);
+}
+
+// Workers write while the reload thread publishes: every write sees one whole snapshot (run under
+// ThreadSanitizer: delivery_sink_test is labelled threads).
+TEST(DeliverySink, UpdatesWhileWorkersWriteAreWhole) {
+  DeliveryConfig c = open_config(DeliverTo::dst);
+  Sent sent;
+  auto sink = make(c, sent);
+  std::atomic<bool> done{false};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; ++w)
+    workers.emplace_back([&, w] {
+      std::uint16_t port = static_cast<std::uint16_t>(1000 * (w + 1));
+      while (!done.load()) {
+        const auto f = flow("1.1.1.1", "9.9.9.9", ++port);
+        sink->write_at(f, sign(f), 0);
+      }
+    });
+  for (int i = 0; i < 200; ++i) {
+    DeliveryLive next{i % 2 ? DeliverTo::src : DeliverTo::dst, c.guard};
+    if (i % 3 == 0) next.guard.deny.push_back(*guard::Cidr::parse("9.9.9.0/24"));
+    sink->update(next);
+  }
+  DeliveryLive last{DeliverTo::dst, c.guard};
+  last.guard.deny.push_back(*guard::Cidr::parse("9.9.9.0/24"));
+  sink->update(last);
+  done.store(true);
+  for (auto& t : workers) t.join();
+  const auto before = sent.to.size();
+  const auto f = flow("1.1.1.1", "9.9.9.9", 1);
+  sink->write_at(f, sign(f), 0);
+  EXPECT_EQ(sent.to.size(), before);  // the last snapshot holds: dst only, and denied
 }
 
 }  // namespace

@@ -60,5 +60,26 @@ TEST(StreamSink, AFailedReopenKeepsTheOldFile) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(StreamSink, RetargetMovesToAnotherFileAndABadOneKeepsTheOld) {
+  const auto dir = std::filesystem::temp_directory_path() / ("overflowd-sink3-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    auto s = StreamSink::file((dir / "a.jsonl").string(), true);
+    ASSERT_TRUE(s);
+    (*s)->write({}, line("{\"c\":1}"));
+    ASSERT_TRUE((*s)->retarget((dir / "b.jsonl").string()));
+    (*s)->write({}, line("{\"c\":2}"));
+    EXPECT_FALSE((*s)->retarget((dir / "no" / "c.jsonl").string()));
+    (*s)->write({}, line("{\"c\":3}"));
+    (*s)->reopen();  // at the new name
+    (*s)->write({}, line("{\"c\":4}"));
+    EXPECT_FALSE((*s)->failed());
+  }
+  EXPECT_EQ(slurp(dir / "a.jsonl"), "{\"c\":1}\n");
+  EXPECT_EQ(slurp(dir / "b.jsonl"), "{\"c\":2}\n{\"c\":3}\n{\"c\":4}\n");
+  EXPECT_FALSE(StreamSink::standard_output(false)->retarget((dir / "d.jsonl").string()));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace overflowd::sink
