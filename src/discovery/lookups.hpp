@@ -85,7 +85,9 @@ public:
                                                          std::int64_t now_ns, std::optional<Job>& job);
   // A lookup ended (also for a job that could not be queued after all: Outcome::dns_error etc.).
   void finish(const Job& job, std::expected<Found, Outcome> result, std::int64_t now_s);
-  // Judges a found document's identity (trust on first use) for `job`; `finish` takes the result.
+  // Judges a found document's identity (trust on first use) for the prefix it speaks for (its
+  // longest prefix holding the address: another document for that prefix, from any address, must
+  // be signed by the same identity); `finish` takes the result.
   [[nodiscard]] std::expected<Found, Outcome> trust(const Job& job, Found found,
                                                     const std::optional<report::PublicKey>& pinned = std::nullopt);
 

@@ -111,6 +111,8 @@ void DeliverySink::flush() {
   std::lock_guard lock(mutex_);
   if (finished_) return;
   finished_ = true;
+  // The end of a run: lookups in flight end (at most their time-out) so their outcomes are counted.
+  if (discoverer_) discoverer_->wait_idle(2 * 3000 + 1000);
   for (auto& transport : transports_) transport->finish();
 }
 
