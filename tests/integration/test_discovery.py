@@ -18,6 +18,7 @@ import http.server
 import json
 import re
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -28,7 +29,7 @@ import nacl.public
 import nacl.signing
 
 import receive_support as rs
-from delivery_testlib import HttpServer, new_key, run_sender
+from delivery_testlib import HttpServer, new_key, run_sender, self_signed_cert
 from overflowd_testlib import (LiveProcess, build_v5_datagram, canonical, main, parse_summary, require_binary, run,
                                temp_dir)
 
@@ -121,9 +122,13 @@ class DocumentHandler(http.server.BaseHTTPRequestHandler):
 class DocumentServer:
     """Answers every GET on host:port with `body`."""
 
-    def __init__(self, host, body, port=0):
+    def __init__(self, host, body, port=0, tls=None):
         self.server = http.server.ThreadingHTTPServer((host, port), DocumentHandler)
         self.server.daemon_threads = True
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.server.body = body
         self.server.gets = 0
         self.port = self.server.server_address[1]
@@ -333,6 +338,53 @@ class Discovery(unittest.TestCase):
             self.assertEqual(s.get("encrypt.sealed", 0), 0)  # a run from a file ends before any key is back
             self.assertEqual(s["encrypt.no_key"], 5)
             self.assertEqual([srv.server.gets for srv in servers], [1] * 5)
+
+    def five_flows_capture(self, d, hosts):
+        cap = d / "flows.pcap"
+        records = [{"saddr": SRC, "daddr": h, "sport": 40000 + i, "dport": 443, "protocol": 6, "pcount": 5}
+                   for i, h in enumerate(hosts)]
+        rs.write_udp_pcap(cap, [(SRC, "127.0.0.1", build_v5_datagram(records), 2055)])
+        return cap
+
+    def test_https_discovery_with_a_verified_certificate(self):
+        x_pub = bytes(nacl.public.PrivateKey.generate().public_key)
+        sk = nacl.signing.SigningKey.generate()
+        with temp_dir() as d:
+            cert, tls_key = self_signed_cert(d, [DST])
+            srv = DocumentServer(DST, document(sk, x_pub, ["127.0.0.0/8"]), tls=(cert, tls_key))
+            try:
+                key, _ = new_key(d)
+                proc, _ = run_sender(self.five_flows_capture(d, [DST]), key, "--deliver", "udp", "--deliver-to", "dst",
+                                     "--encrypt", "require", "--discovery", "https", "--discovery-port", srv.port,
+                                     "--https-verify", "--https-ca", cert, *ALLOW)
+            finally:
+                srv.close()
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            s = parse_summary(proc.stderr)
+            self.assertEqual(s["discovery.lookups.ok"], 1, s)
+            self.assertEqual(srv.server.gets, 1)
+
+    def test_a_txt_url_to_a_refused_address_is_never_fetched(self):
+        # 127.0.0.0/24's URL names ::1 (special-purpose, not allowed here); 127.0.1.0/24's names
+        # localhost, which resolves to 127.0.0.1, denied: libcurl's open-socket hook refuses it.
+        x_pub = bytes(nacl.public.PrivateKey.generate().public_key)
+        sk = nacl.signing.SigningKey.generate()
+        with temp_dir() as d:
+            srv = DocumentServer("127.0.0.1", document(sk, x_pub, ["127.0.0.0/8"]))
+            dns = Dnsmasq([("_overflowd.0.0.127.in-addr.arpa", f"http://[::1]:{srv.port}/.well-known/overflowd"),
+                           ("_overflowd.1.0.127.in-addr.arpa", f"http://localhost:{srv.port}/.well-known/overflowd")])
+            try:
+                key, _ = new_key(d)
+                proc, _ = run_sender(self.five_flows_capture(d, [DST, "127.0.1.3"]), key, "--deliver", "udp",
+                                     "--deliver-to", "dst", "--encrypt", "require", "--discovery", "dns",
+                                     "--discovery-resolver", dns.resolver, "--deny-destination", "127.0.0.1/32", *ALLOW)
+            finally:
+                dns.close()
+                srv.close()
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            s = parse_summary(proc.stderr)
+            self.assertEqual(s["discovery.lookups.url_refused"], 2, s)
+            self.assertEqual(srv.server.gets, 0)
 
     def test_a_flood_of_new_addresses_stays_within_the_budget_and_the_cache(self):
         # 10,000 flows, each to a loopback address in its own /24 (127.x.y.1): with --discovery dns
