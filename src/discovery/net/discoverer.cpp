@@ -96,11 +96,16 @@ std::expected<std::unique_ptr<Discoverer>, std::string> Discoverer::open(Discove
   // Check the resolver address here, so that a wrong one is a usage error at start.
   if (!config.resolver.empty()) {
     ares_channel channel = nullptr;
-    if (::ares_init(&channel) != ARES_SUCCESS) return std::unexpected("--discovery: c-ares: cannot start a resolver");
+    if (::ares_init(&channel) != ARES_SUCCESS) {
+      ::ares_library_cleanup();
+      return std::unexpected("--discovery: c-ares: cannot start a resolver");
+    }
     const int rc = ::ares_set_servers_ports_csv(channel, config.resolver.c_str());
     ::ares_destroy(channel);
-    if (rc != ARES_SUCCESS)
+    if (rc != ARES_SUCCESS) {
+      ::ares_library_cleanup();
       return std::unexpected("--discovery-resolver: '" + config.resolver + "' is not ADDRESS:PORT (" + ::ares_strerror(rc) + ")");
+    }
   }
   return std::unique_ptr<Discoverer>(new Discoverer(std::move(config), clock));
 }
