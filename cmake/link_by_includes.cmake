@@ -5,7 +5,7 @@
 function(overflowd_link_by_includes target source)
   file(READ ${source} text)
   set(libraries overflowd_core)
-  foreach(pair "(source|sink|io|notify)/:overflowd_io" "receive/:overflowd_receive" "store/:overflowd_store"
+  foreach(pair "(source|sink|io|notify|discovery/net)/:overflowd_io" "receive/:overflowd_receive" "store/:overflowd_store"
                "api/:overflowd_api" "app/:overflowd_app" "sim/:overflowd_sim"
                "proto/:overflowd_flowpb")
     string(REPLACE ":" ";" pair "${pair}")

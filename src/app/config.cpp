@@ -225,6 +225,43 @@ std::vector<SenderSetting> delivery_settings() {
          c.delivery.encryption.peer_keys_path = std::string(value);
          return {};
        }},
+      {"--discovery", kDelivery, "discovery", "off|dns|http|https",
+       "With --encrypt: find endpoint networks' keys (docs/manual.md, Discovery): dns reads the _overflowd TXT record of the address's /24 or /48 reverse zone, http/https GET the address's /.well-known/overflowd; bounded by --discovery-budget (default off)",
+       SettingKind::scalar,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto& m = c.delivery.encryption.discovery.lookups.mode;
+         if (value == "off") m = discovery::Mode::off;
+         else if (value == "dns") m = discovery::Mode::dns;
+         else if (value == "http") m = discovery::Mode::http;
+         else if (value == "https") m = discovery::Mode::https;
+         else return fail(what, quoted(value) + " is not off, dns, http or https");
+         return {};
+       }},
+      whole("discovery_port", "--discovery-port", "PORT", "Port of the document's GET for --discovery http|https (default 80 or 443)", 1,
+            65535, [](RunConfig& c, std::uint64_t v) { c.delivery.encryption.discovery.lookups.port = static_cast<std::uint16_t>(v); }),
+      {"--discovery-budget", kDelivery, "discovery_budget", "RATE", "Discovery lookups per second at most, a token bucket (default 10)",
+       SettingKind::scalar,
+       [](RunConfig& c, V value, V what) -> Result {
+         auto r = parse_positive(what, value);
+         if (!r) return std::unexpected(r.error());
+         c.delivery.encryption.discovery.lookups.budget.per_second = *r;
+         return {};
+       }},
+      whole("discovery_burst", "--discovery-burst", "N", "Burst of the discovery budget (default 10)", 1, 1'000'000,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.encryption.discovery.lookups.budget.burst = static_cast<double>(v); }),
+      whole("discovery_cache", "--discovery-cache", "N",
+            "Discovery results kept, least recently used first out (default 10000)", 1, 10'000'000,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.encryption.discovery.lookups.cache = v; }),
+      whole("discovery_in_flight", "--discovery-in-flight", "N", "Discovery lookups queued or running at most (default 16)", 1, 1024,
+            [](RunConfig& c, std::uint64_t v) { c.delivery.encryption.discovery.lookups.max_in_flight = v; }),
+      {"--discovery-resolver", kDelivery, "discovery_resolver", "ADDRESS:PORT",
+       "DNS server for --discovery dns, e.g. 127.0.0.1:53 or [::1]:53 (default: the system's, /etc/resolv.conf)",
+       SettingKind::scalar,
+       [](RunConfig& c, V value, V what) -> Result {
+         if (value.empty()) return fail(what, "empty address");
+         c.delivery.encryption.discovery.resolver = std::string(value);
+         return {};
+       }},
       {"--report-port", kDelivery, "report_port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)",
        SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
@@ -547,6 +584,10 @@ std::expected<void, std::string> validate(const RunConfig& c) {
   const auto& d = c.delivery;
   if (d.http_sender.verify && !d.http_sender.ca_file.empty() && !std::ifstream(d.http_sender.ca_file))
     return std::unexpected("--https-ca: " + d.http_sender.ca_file + ": cannot open");
+  if (d.encryption.discovery.lookups.mode != discovery::Mode::off && d.encryption.mode == sink::Encrypt::off)
+    return std::unexpected("--discovery is only used with --encrypt auto or require");
+  if (!d.encryption.discovery.resolver.empty() && d.encryption.discovery.lookups.mode != discovery::Mode::dns)
+    return std::unexpected("--discovery-resolver is only used with --discovery dns");
   if (!d.http_sender.ca_file.empty() && !d.http_sender.verify)
     return std::unexpected("--https-ca is only used with --https-verify");
   if (!(c.sampler.rate >= 0 && c.sampler.rate <= 1))

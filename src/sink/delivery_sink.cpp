@@ -31,6 +31,17 @@ std::expected<std::unique_ptr<DeliverySink>, std::string> DeliverySink::open(con
     if (!keys) return std::unexpected("--peer-keys " + path + ": " + keys.error());
     sink->set_peer_keys(std::move(*keys));
   }
+  if (config.encryption.mode != Encrypt::off && config.encryption.discovery.lookups.mode != discovery::Mode::off) {
+    discovery::DiscovererConfig dc = config.encryption.discovery;
+    dc.lookups.allow = config.guard.allow;
+    dc.lookups.deny = config.guard.deny;
+    dc.lookups.opt_out = config.guard.opt_out;
+    dc.https_verify = config.http_sender.verify;
+    dc.ca_file = config.http_sender.ca_file;
+    auto d = discovery::Discoverer::open(std::move(dc), core::system_clock());
+    if (!d) return std::unexpected(d.error());
+    sink->set_discoverer(std::move(*d));
+  }
   return sink;
 }
 
@@ -40,18 +51,19 @@ DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique
   if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
 }
 
-DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const report::SignedReport& report) {
-  if (encrypt_ == Encrypt::off) return Seal::plain;
-  const report::PeerKey* key = peer_keys_.find(address);
-  if (!key) {
-    if (encrypt_ == Encrypt::require) {
-      ++encrypt_counts_.no_key;
-      return Seal::skip;
-    }
-    ++encrypt_counts_.plain;
-    return Seal::plain;
+std::optional<report::X25519Public> DeliverySink::key_for(const core::IpAddress& address, std::int64_t now_ns) {
+  if (const report::PeerKey* key = peer_keys_.find(address)) {
+    ++encrypt_counts_.pinned;
+    return key->x25519;
   }
-  ++encrypt_counts_.pinned;
+  if (!discoverer_) return std::nullopt;
+  auto key = discoverer_->key_for(address, now_ns);
+  if (key) ++encrypt_counts_.discovered;
+  return key;
+}
+
+DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const report::X25519Public& key,
+                                         const report::SignedReport& report) {
   // Sign first, then seal: the report names its recipient inside what is signed.
   report.message(message_);
   if (!report::add_recipient(message_, address.to_string())) {
@@ -59,7 +71,7 @@ DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const r
     return encrypt_ == Encrypt::require ? Seal::skip : Seal::plain;
   }
   signer_->sign(message_, resigned_);
-  report::seal(resigned_.compact(), key->x25519, sealed_.line);
+  report::seal(resigned_.compact(), key, sealed_.line);
   sealed_.signature_at = 0;
   sealed_.sealed = true;
   ++encrypt_counts_.sealed;
@@ -83,14 +95,19 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
   for (const core::IpAddress* t : targets) {
     if (!t) continue;
     const core::IpAddress address = t->unmapped();
+    // The key (pinned, or discovered: a lookup is only queued, never waited for).
+    std::optional<report::X25519Public> key;
+    if (encrypt_ != Encrypt::off) key = key_for(address, now_ns);
     // Without a key under --encrypt require nothing is sent, so no budget is spent either.
-    if (encrypt_ == Encrypt::require && !peer_keys_.find(address)) {
+    if (encrypt_ == Encrypt::require && !key) {
       ++encrypt_counts_.no_key;
       continue;
     }
     const auto priority = report.suspicious ? guard::Priority::suspicious : guard::Priority::informational;
     if (guard_.admit(flow, address, now_ns, priority) != guard::Verdict::admitted) continue;
-    const Seal how = prepare(address, report);
+    Seal how = Seal::plain;
+    if (key) how = prepare(address, *key, report);
+    else if (encrypt_ == Encrypt::auto_) ++encrypt_counts_.plain;
     if (how == Seal::skip) continue;
     for (auto& transport : transports_) transport->send(address, how == Seal::sealed ? sealed_ : report);
   }
@@ -112,6 +129,8 @@ void DeliverySink::flush() {
   std::lock_guard lock(mutex_);
   if (finished_) return;
   finished_ = true;
+  // The end of a run: lookups in flight end (at most their time-out) so their outcomes are counted.
+  if (discoverer_) discoverer_->wait_idle(2 * 3000 + 1000);
   for (auto& transport : transports_) transport->finish();
 }
 
@@ -123,6 +142,10 @@ void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
     out.push_back({"encrypt.plain", encrypt_counts_.plain});
     out.push_back({"encrypt.no_key", encrypt_counts_.no_key});
     out.push_back({"encrypt.key.pinned", encrypt_counts_.pinned});
+    if (discoverer_) {
+      out.push_back({"encrypt.key.discovered", encrypt_counts_.discovered});
+      discoverer_->append_counters(out);
+    }
   }
   for (const auto& transport : transports_) transport->append_counters(out);
 }

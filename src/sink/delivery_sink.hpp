@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/live.hpp"
+#include "discovery/net/discoverer.hpp"
 #include "guard/guard.hpp"
 #include "report/peer_keys.hpp"
 #include "sink/http_sender.hpp"
@@ -38,6 +39,9 @@ struct EncryptionConfig {
   Encrypt mode = Encrypt::off;
   std::string peer_keys_path;  // --peer-keys: CIDR x25519-hex [identity-hex] per line
   report::KeyPair signing;     // re-signs each sealed report with its recipient (set by the run command)
+  // Key discovery (--discovery off|dns|http|https): after the pinned keys; its address checks are
+  // the Guard's (allow, deny, opt-out: copied from DeliveryConfig::guard by open()).
+  discovery::DiscovererConfig discovery;
 };
 
 struct DeliveryConfig {
@@ -80,13 +84,17 @@ public:
   [[nodiscard]] std::size_t queue_depth() const;
   // The pinned keys (--peer-keys), for open() and tests.
   void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
+  // Key discovery, for open() and tests.
+  void set_discoverer(std::unique_ptr<discovery::Discoverer> d) { discoverer_ = std::move(d); }
 
 private:
   mutable std::mutex mutex_;
   DeliverTo to_;
   // The encryption mode: whether `address` gets `report` sealed (into sealed_), plain, or nothing.
   enum class Seal : std::uint8_t { plain, sealed, skip };
-  Seal prepare(const core::IpAddress& address, const report::SignedReport& report);
+  Seal prepare(const core::IpAddress& address, const report::X25519Public& key, const report::SignedReport& report);
+  // The key for `address`: pinned first, then discovered (never waits; may queue a lookup).
+  std::optional<report::X25519Public> key_for(const core::IpAddress& address, std::int64_t now_ns);
 
   guard::Guard guard_;
   core::Live<DeliveryLive> live_;
@@ -95,11 +103,12 @@ private:
   std::vector<std::unique_ptr<Transport>> transports_;
   Encrypt encrypt_ = Encrypt::off;
   report::PeerKeys peer_keys_;
+  std::unique_ptr<discovery::Discoverer> discoverer_;
   std::optional<report::Signer> signer_;
   std::string message_;
   report::SignedReport resigned_, sealed_;
   struct {
-    std::uint64_t sealed = 0, plain = 0, no_key = 0, pinned = 0;
+    std::uint64_t sealed = 0, plain = 0, no_key = 0, pinned = 0, discovered = 0;
   } encrypt_counts_;
   bool finished_ = false;
 };
