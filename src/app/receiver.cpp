@@ -676,14 +676,11 @@ public:
       while (!own.stop_requested()) {
         const int sig = sigtimedwait(&set_, nullptr, &tick);
         if (sig == SIGHUP) {
-          std::function<void()> hup;
-          {
-            std::lock_guard lock(mutex_);
-            hup = on_hup_;
-          }
+          // Run under the lock: clearing on_hup (before the receiver ends) waits for a reload in progress.
+          std::lock_guard lock(mutex_);
           systemd::reloading();
-          if (hup) {
-            hup();
+          if (on_hup_) {
+            on_hup_();
           } else {
             log::warning("overflowd receive", "SIGHUP: nothing to re-read (no --config file, or not running yet)");
             systemd::reloaded("running");
