@@ -168,8 +168,8 @@ class KafkaTest(unittest.TestCase):
         wait_for(lambda: set(first) <= set(self.reported(self.reports())), 30, "the first batch's reports")
 
         # Kill the first instance once it has handed on some of the second batch.
+        a_lines = len(a.lines())  # before the batch: the instance may hand all of it on at once
         second = self.batch()
-        a_lines = len(a.lines())
         wait_for(lambda: len(a.lines()) > a_lines, 30, "the first instance to report from the second batch")
         a.stop(signal.SIGKILL)
         wait_for(lambda: b.held() == PARTITIONS, 30, "the survivor to take every partition")
