@@ -526,7 +526,15 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
         hi_id = ids->i64(1);
       }
       const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-" + std::to_string(t0) + "-" +
-                                  std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s);
+                                  std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s) + "-" +
+                                  std::to_string(sq.top) + "-" + std::to_string(sq.per_network) + "-" +
+                                  std::to_string(std::hash<std::string>{}(nf.sql + [&] {
+                                    std::string a;  // the narrowing's values: another filter, another version
+                                    for (const auto& v : nf.args)
+                                      if (const auto* t = std::get_if<std::string>(&v)) a += *t + '\n';
+                                      else if (const auto* k = std::get_if<Key16>(&v)) a += std::string(k->begin(), k->end()) + '\n';
+                                    return a;
+                                  }()));
       if (!sq.unless.empty() && sq.unless == version) return {{"unchanged", true}, {"version", version}};
       out["version"] = version;
       out["last_id"] = hi_id;
