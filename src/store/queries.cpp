@@ -468,7 +468,10 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
       std::string with;
       if (narrow)
         for (const rollup::Table& t : rollup::tables())
-          if (text.find(t.name) != std::string_view::npos) with += (with.empty() ? "WITH " : ", ") + rollup::narrowed(t, "1 = 1" + nf.sql);
+          if (text.find(t.name) != std::string_view::npos)
+            // A statement about one source (?4) reads only that source's reports.
+            with += (with.empty() ? "WITH " : ", ") +
+                    rollup::narrowed(t, "1 = 1" + nf.sql + (text.find("saddr = ?4") != std::string_view::npos ? " AND r.saddr = ?4" : ""));
       return with.empty() ? std::string(text) : with + " " + std::string(text);
     };
     // Binds the narrowing (again after each reset, which clears every binding).
