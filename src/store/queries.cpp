@@ -468,7 +468,10 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
       std::string with;
       if (narrow)
         for (const rollup::Table& t : rollup::tables())
-          if (text.find(t.name) != std::string_view::npos) with += (with.empty() ? "WITH " : ", ") + rollup::narrowed(t, "1 = 1" + nf.sql);
+          if (text.find(t.name) != std::string_view::npos)
+            // A statement about one source (?4) reads only that source's reports.
+            with += (with.empty() ? "WITH " : ", ") +
+                    rollup::narrowed(t, "1 = 1" + nf.sql + (text.find("saddr = ?4") != std::string_view::npos ? " AND r.saddr = ?4" : ""));
       return with.empty() ? std::string(text) : with + " " + std::string(text);
     };
     // Binds the narrowing (again after each reset, which clears every binding).
@@ -526,7 +529,15 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
         hi_id = ids->i64(1);
       }
       const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-" + std::to_string(t0) + "-" +
-                                  std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s);
+                                  std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s) + "-" +
+                                  std::to_string(sq.top) + "-" + std::to_string(sq.per_network) + "-" +
+                                  std::to_string(std::hash<std::string>{}(nf.sql + [&] {
+                                    std::string a;  // the narrowing's values: another filter, another version
+                                    for (const auto& v : nf.args)
+                                      if (const auto* t = std::get_if<std::string>(&v)) a += *t + '\n';
+                                      else if (const auto* k = std::get_if<Key16>(&v)) a += std::string(k->begin(), k->end()) + '\n';
+                                    return a;
+                                  }()));
       if (!sq.unless.empty() && sq.unless == version) return {{"unchanged", true}, {"version", version}};
       out["version"] = version;
       out["last_id"] = hi_id;
