@@ -51,15 +51,15 @@ DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique
   if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
 }
 
-std::optional<report::X25519Public> DeliverySink::key_for(const core::IpAddress& address, std::int64_t now_ns) {
+std::optional<report::X25519Public> DeliverySink::key_for(const core::IpAddress& address, std::int64_t now_ns,
+                                                          bool& pinned) {
+  pinned = false;
   if (const report::PeerKey* key = peer_keys_.find(address)) {
-    ++encrypt_counts_.pinned;
+    pinned = true;
     return key->x25519;
   }
   if (!discoverer_) return std::nullopt;
-  auto key = discoverer_->key_for(address, now_ns);
-  if (key) ++encrypt_counts_.discovered;
-  return key;
+  return discoverer_->key_for(address, now_ns);
 }
 
 DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const report::X25519Public& key,
@@ -97,7 +97,8 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
     const core::IpAddress address = t->unmapped();
     // The key (pinned, or discovered: a lookup is only queued, never waited for).
     std::optional<report::X25519Public> key;
-    if (encrypt_ != Encrypt::off) key = key_for(address, now_ns);
+    bool pinned = false;
+    if (encrypt_ != Encrypt::off) key = key_for(address, now_ns, pinned);
     // Without a key under --encrypt require nothing is sent, so no budget is spent either.
     if (encrypt_ == Encrypt::require && !key) {
       ++encrypt_counts_.no_key;
@@ -106,7 +107,10 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
     const auto priority = report.suspicious ? guard::Priority::suspicious : guard::Priority::informational;
     if (guard_.admit(flow, address, now_ns, priority) != guard::Verdict::admitted) continue;
     Seal how = Seal::plain;
-    if (key) how = prepare(address, *key, report);
+    if (key) {
+      ++(pinned ? encrypt_counts_.pinned : encrypt_counts_.discovered);  // counted once admitted, as before
+      how = prepare(address, *key, report);
+    }
     else if (encrypt_ == Encrypt::auto_) ++encrypt_counts_.plain;
     if (how == Seal::skip) continue;
     for (auto& transport : transports_) transport->send(address, how == Seal::sealed ? sealed_ : report);

@@ -94,7 +94,7 @@ private:
   enum class Seal : std::uint8_t { plain, sealed, skip };
   Seal prepare(const core::IpAddress& address, const report::X25519Public& key, const report::SignedReport& report);
   // The key for `address`: pinned first, then discovered (never waits; may queue a lookup).
-  std::optional<report::X25519Public> key_for(const core::IpAddress& address, std::int64_t now_ns);
+  std::optional<report::X25519Public> key_for(const core::IpAddress& address, std::int64_t now_ns, bool& pinned);
 
   guard::Guard guard_;
   core::Live<DeliveryLive> live_;
