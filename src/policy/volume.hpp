@@ -45,7 +45,7 @@ namespace overflowd::policy {
 
 struct VolumeConfig {
   double window_s = 10;            // > 0
-  std::size_t width = 32768;       // counters per row (rounded up to a power of two)
+  std::size_t width = 8192;        // counters per row (rounded up to a power of two)
   std::size_t depth = 2;           // rows, 1..8
   std::size_t pair_bits = 1 << 22; // the (source, destination) bitmap, bits (rounded up to a power of two)
   std::uint32_t sample = 1;        // z: flows under z packets are counted with probability ~x/z (1: all)
