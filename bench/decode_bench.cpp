@@ -6,9 +6,10 @@
 //   BM_Decode         decode::Dispatcher::decode per datagram, as the pipeline calls it
 //   BM_DecodeSample   the same plus sample::Sampler::keep per flow at the default rate (1e-5)
 //   BM_DecodeSamplePolicy  BM_DecodeSample with a suspicion policy (issue 16) of 100,000 CIDRs in
-//                     4 lists and 20 rules, as the pipeline runs it: every flow counted into the
-//                     per-destination volume, the rules run only when the draw falls below the most
-//                     any rule could give; /volume:0 has no volume rule (and so no counting)
+//                     4 lists and 20 rules, as the pipeline runs it: flows counted into the
+//                     per-destination volume (sampled, z = 100, for /volume:1's dst_pps rule; every
+//                     flow for /volume:2's dst_sources rule), the rules run only when the draw falls
+//                     below the most any rule could give; /volume:0 has no volume rule (no counting)
 //   BM_PacketWalk     decode::walk_to_udp per captured frame (what the pcap source does)
 //   BM_PcapFileSource source::PcapSource over the whole file per iteration (libpcap's reads
 //                     from the page cache, the walk, the counters): datagrams/s
@@ -165,7 +166,7 @@ BENCHMARK(BM_DecodeSample);
 
 // 100,000 prefixes (/16 to /24, reproducible, spread over the IPv4 space) in 4 lists, and 20 rules
 // using every kind of condition.
-std::shared_ptr<const policy::Policy> bench_policy(bool volume) {
+std::shared_ptr<const policy::Policy> bench_policy(int volume) {
   policy::PolicySpec spec;
   std::uint64_t s = 0x9e3779b97f4a7c15ULL;
   auto next = [&s] {  // splitmix64
@@ -228,7 +229,8 @@ std::shared_ptr<const policy::Policy> bench_policy(bool volume) {
     r.protocol = {6};
     r.dst_port = {{23, 23}, {2323, 2323}};
   }
-  if (volume) rule("flood", RC::volumetric).dst_pps = 100'000;
+  if (volume == 1) rule("flood", RC::volumetric).dst_pps = 100'000;
+  else if (volume == 2) rule("flood", RC::volumetric).dst_sources = 10'000;
   else rule("gre2", RC::volumetric).protocol = {94};
   auto built = policy::Policy::build(std::move(spec));
   if (!built) die(built.error());
@@ -237,7 +239,7 @@ std::shared_ptr<const policy::Policy> bench_policy(bool volume) {
 
 void BM_DecodeSamplePolicy(benchmark::State& state) {
   const auto datagrams = datagram_views();
-  const auto pol = bench_policy(state.range(0) != 0);
+  const auto pol = bench_policy(static_cast<int>(state.range(0)));
   policy::PolicyState pstate(*pol);
   policy::Decision decision;
   decode::Dispatcher dispatcher;
@@ -270,7 +272,7 @@ void BM_DecodeSamplePolicy(benchmark::State& state) {
   state.counters["suspicious_per_pass"] = static_cast<double>(suspicious) / static_cast<double>(state.iterations());
   state.SetLabel(capture().label + ", " + std::to_string(pol->table_ranges()) + " ranges");
 }
-BENCHMARK(BM_DecodeSamplePolicy)->ArgName("volume")->Arg(1)->Arg(0);
+BENCHMARK(BM_DecodeSamplePolicy)->ArgName("volume")->Arg(1)->Arg(2)->Arg(0);
 
 void BM_PacketWalk(benchmark::State& state) {
   const Capture& c = capture();

@@ -263,6 +263,17 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
     if (c->runtime_stats && !out.contains("timed_out")) out["own_exports"] = c->runtime_stats()["own_exports"];
     send_answer(res, out);
   });
+  s.Get("/api/paths", [c](const Request& req, Response& res) {  // issue 19: one flow's reports, lined up
+    Params p{req, {}};
+    PathQuery q;
+    q.since = p.number("since");
+    q.until = p.number("until");
+    q.bucket_s = p.integer("bucket", 1, 86'400).value_or(60);
+    q.min_keys = p.integer("min_keys", 1, 64).value_or(2);
+    q.limit = p.integer("limit", 1, kMaxLimit).value_or(100);
+    if (!p.error.empty()) return send_error(res, 400, p.error);
+    send_json(res, c->queries.paths(q));
+  });
   s.Get("/api/stats", [c](const Request&, Response& res) {
     json out = c->queries.counters();
     if (c->runtime_stats && !out.contains("timed_out")) out["runtime"] = c->runtime_stats();

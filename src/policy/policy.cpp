@@ -213,6 +213,9 @@ std::expected<std::shared_ptr<const Policy>, std::string> Policy::build(PolicySp
     c.dst_sources = r.dst_sources;
     for (auto v : {r.dst_pps, r.dst_bps, r.dst_sources})
       if (v && !(*v > 0)) return fail(name + ": dst_pps, dst_bps and dst_sources must be positive");
+    // The sketch's packet and source counters hold up to 2^32 - 1 per window.
+    if ((r.dst_pps && *r.dst_pps * s.volume.window_s >= 4e9) || (r.dst_sources && *r.dst_sources >= 4e9))
+      return fail(name + ": dst_pps x volume.window and dst_sources must stay below 4e9 (the sketch's counters)");
     c.volume = c.dst_pps || c.dst_bps || c.dst_sources;
     const bool any_condition = c.src_sets || c.dst_sets || c.src_special || c.dst_special || c.has_protocol ||
                                !c.src_ports.empty() || !c.dst_ports.empty() || c.flags_set || c.flags_unset ||
@@ -228,6 +231,21 @@ std::expected<std::shared_ptr<const Policy>, std::string> Policy::build(PolicySp
     p->rules_.push_back(std::move(c));
   }
   if (p->uses_urpf_ && p->own_bit_) p->uses_src_sets_ = true;
+  if (p->uses_volume_) {
+    // Sampled counting (volume.hpp): z such that the estimate's standard error at the smallest
+    // threshold is at most 1 % (variance below z x total); bytes thresholds are taken at 1,500
+    // bytes a packet. A distinct-sources rule needs every flow's pair: z = 1.
+    double smallest = 4e18;
+    bool sources = false;
+    for (const Rule& c : p->rules_) {
+      if (c.dst_pps) smallest = std::min(smallest, *c.dst_pps * s.volume.window_s);
+      if (c.dst_bps) smallest = std::min(smallest, *c.dst_bps * s.volume.window_s / 8 / 1500);
+      sources |= c.dst_sources.has_value();
+    }
+    p->spec_.volume.sources = sources;
+    p->spec_.volume.sample =
+        sources ? 1u : static_cast<std::uint32_t>(std::clamp(std::floor(smallest * 1e-4), 1.0, 4096.0));
+  }
   p->table_.build();
   return std::shared_ptr<const Policy>(std::move(p));
 }
@@ -298,6 +316,7 @@ void Policy::evaluate(const core::FlowRecord& f, PolicyState& state, std::int64_
 
 void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t now_ns) const noexcept {
   state.observed_ = false;
+  state.batched_ = false;
   if (!uses_volume_ || !state.volume_ || f.dst.empty()) return;
   const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
   state.last_ = state.volume_->add(f.src, f.dst, f.pcount * scale, f.bcount * scale, now_ns);
@@ -305,15 +324,31 @@ void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t
 }
 
 void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const {
-  state.batch_.clear();
+  state.observed_ = false;
+  state.batched_ = false;
   if (!uses_volume_ || !state.volume_) return;
-  for (const auto& f : flows)
-    if (!f.dst.empty()) state.volume_->prefetch(f.src, f.dst);
-  state.batch_.reserve(flows.size());
-  for (const auto& f : flows) {
-    observe(f, state, now_ns);
-    state.batch_.push_back(state.observed_ ? state.last_ : VolumeEstimate{-1, -1, -1});
+  VolumeSketch& v = *state.volume_;
+  v.advance(now_ns);
+  // Which flows are counted (all, or a sample: one subtraction each), their cells prefetched
+  // together, then counted: a datagram's cache misses overlap instead of adding up.
+  state.take_.clear();
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    const core::FlowRecord& f = flows[i];
+    if (f.dst.empty()) continue;
+    const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
+    double weight = 1;
+    if (!v.take(f.pcount * scale, weight)) continue;
+    const VolumeSketch::Keys k = v.keys(f.src, f.dst);
+    v.prefetch(k);
+    state.take_.push_back({i, k, weight});
   }
+  for (const auto& t : state.take_) {
+    const core::FlowRecord& f = flows[t.index];
+    const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
+    v.count(t.keys, f.pcount * scale, f.bcount * scale, t.weight);
+  }
+  state.batched_ = true;
+  state.batch_now_ = now_ns;
 }
 
 void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decision& out, std::size_t index) const {
@@ -326,8 +361,14 @@ void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decisio
   const std::uint64_t dst_sets = uses_dst_sets_ ? table_.lookup(f.dst) : 0;
   const UrpfVerdict u = uses_urpf_ ? urpf(f) : UrpfVerdict::unknown;
   const VolumeEstimate* vp = state.observed_ ? &state.last_ : nullptr;
-  if (index != SIZE_MAX)
-    vp = index < state.batch_.size() && state.batch_[index].packets_per_second >= 0 ? &state.batch_[index] : nullptr;
+  VolumeEstimate batch_estimate;
+  if (index != SIZE_MAX) {
+    vp = nullptr;
+    if (state.batched_ && state.volume_ && !f.dst.empty()) {  // as the whole datagram left it
+      batch_estimate = state.volume_->estimate(state.volume_->key(f.dst), state.batch_now_);
+      vp = &batch_estimate;
+    }
+  }
   Reason reason{};
   for (const Rule& r : rules_) {
     if (!match(r, f, src_sets, dst_sets, u, vp, reason)) continue;
@@ -362,8 +403,10 @@ std::string Policy::describe() const {
                          i.role == InterfaceRole::customer ? fmt::format(" ({} allowed prefixes)", i.allowed.size()) : "");
   }
   if (uses_volume_)
-    out += fmt::format("volume: window {} s, sketch {} x {}\n", spec_.volume.window_s, spec_.volume.depth,
-                       std::bit_ceil(spec_.volume.width));
+    out += fmt::format("volume: window {} s, sketch {} x {}, {}, flows counted {}\n", spec_.volume.window_s,
+                       spec_.volume.depth, std::bit_ceil(spec_.volume.width),
+                       spec_.volume.sources ? "distinct sources kept" : "no distinct sources",
+                       spec_.volume.sample > 1 ? fmt::format("sampled (z = {} packets)", spec_.volume.sample) : "all");
   out += fmt::format("rules: {}\n", rules_.size());
   for (const auto& r : rules_) {
     const RuleSpec& s = spec_.rules[r.spec];
@@ -385,7 +428,7 @@ void PolicyState::adopt(const Policy& policy) {
   if (volume_) {
     const VolumeConfig& have = volume_->config();
     if (have.window_s == want.window_s && have.width == std::bit_ceil(want.width) && have.depth == want.depth &&
-        have.pair_bits == std::bit_ceil(want.pair_bits))
+        have.pair_bits == std::bit_ceil(want.pair_bits) && have.sample == want.sample && have.sources == want.sources)
       return;
   }
   volume_ = std::make_unique<VolumeSketch>(want);

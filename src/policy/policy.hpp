@@ -150,8 +150,8 @@ public:
   // Counts `flow` into the per-destination volume (when a rule uses it): every flow must be
   // observed, reported or not, for the volume to be true.
   void observe(const core::FlowRecord& flow, PolicyState& state, std::int64_t now_ns) const noexcept;
-  // observe() for each of `flows` in order (prefetching the sketch's cells for all first), keeping
-  // each flow's estimate for decide(..., index).
+  // observe() for each of `flows` in order (prefetching the sketch's cells for all first); for
+  // decide(..., index) the volume is then the destination's as the whole batch left it.
   void observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const;
   // The rules on `flow`, with the volume of its destination as the last observe() left it, or
   // (index given) as observe_batch() left it for flows[index].
@@ -213,7 +213,14 @@ private:
   std::unique_ptr<VolumeSketch> volume_;
   VolumeEstimate last_{};   // the last observed flow's destination
   bool observed_ = false;
-  std::vector<VolumeEstimate> batch_;  // observe_batch(): one per flow (empty: no volume)
+  bool batched_ = false;    // observe_batch() ran: decide(..., index) estimates at batch_now_
+  std::int64_t batch_now_ = 0;
+  struct Take {
+    std::size_t index;
+    VolumeSketch::Keys keys;
+    double weight;
+  };
+  std::vector<Take> take_;  // observe_batch(): the flows counted (reused)
 };
 
 }  // namespace overflowd::policy

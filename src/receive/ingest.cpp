@@ -114,6 +114,9 @@ ReportFields extract_fields(const json& report) {
       case report::FieldType::address:
         f.*field.address = address(v);
         break;
+      case report::FieldType::boolean:
+        f.*field.flag = v && v->is_boolean() && v->get<bool>();
+        break;
       case report::FieldType::number:
         if (v && v->is_number()) {
           f.*field.number = v->get<double>();
@@ -348,6 +351,7 @@ std::string verdict_difference(const Verdict& a, const Verdict& b) {
     if (field.integer && f.*field.integer != g.*field.integer)
       return name + " " + std::to_string(f.*field.integer) + " vs " + std::to_string(g.*field.integer);
     if (field.present && f.*field.present != g.*field.present) return "has " + name;
+    if (field.flag && f.*field.flag != g.*field.flag) return name;
     if (field.number && std::memcmp(&(f.*field.number), &(g.*field.number), sizeof(double)) != 0)
       return name + " " + std::to_string(f.*field.number) + " vs " + std::to_string(g.*field.number);
   }

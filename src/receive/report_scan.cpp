@@ -131,9 +131,13 @@ private:
       case '"':
         return string_value(slot);
       case 't':
-        return literal("true");
-      case 'f':
-        return literal("false");
+      case 'f': {
+        const bool v = *p_ == 't';
+        if (!literal(v ? "true" : "false")) return false;
+        if (const report::SchemaField* field = field_of(slot); field && field->type == report::FieldType::boolean)
+          f_.*field->flag = v;
+        return true;
+      }
       case 'n':
         return literal("null");
       default:

@@ -67,8 +67,9 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     {.section = Section::metadata, .json = "reasons", .type = FieldType::text, .text = &F::reasons, .column = "reasons",
      .reason_classes = true},
     // metadata.coherent: JSON true when path-coherent sampling's keyed draw picked the flow, absent
-    // otherwise (report_builder.cpp writes it). Not kept by the receiver yet (no column).
-    {.section = Section::metadata, .json = "coherent", .type = FieldType::integer},
+    // otherwise (report_builder.cpp writes it); the receiver keeps it (0 or 1) for /api/paths.
+    {.section = Section::metadata, .json = "coherent", .type = FieldType::boolean, .flag = &F::coherent,
+     .column = "coherent"},
     {.section = Section::metadata, .json = "time", .type = FieldType::number, .number = &F::time,
      .present = &F::has_time, .column = "time"},
     // flowdata.sourcetype

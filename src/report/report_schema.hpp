@@ -30,6 +30,7 @@ struct ReportFields {
   std::string identity;
   std::string report_class;  // metadata.class: INFORMATIONAL, SUSPICIOUS (issue 16)
   std::string reasons;       // metadata.reasons: each reason's class, joined by ','
+  bool coherent = false;     // metadata.coherent: the path-coherent draw picked the flow (issue 19)
   std::string source_type;  // flowdata.sourcetype.type
   std::int64_t source_version = 0;
   core::IpAddress saddr, daddr, exporter;
@@ -63,6 +64,7 @@ enum class FieldType : std::uint8_t {
   integer,  // a JSON integer (kept as a signed 64-bit integer; larger ones as INT64_MAX)
   number,   // a JSON number (kept as a double)
   address,  // a JSON string holding an IPv4 or IPv6 address (kept unmapped; anything else: empty)
+  boolean,  // JSON true or false (kept as a bool, stored as 0 or 1; anything else: false)
 };
 
 // Appends the members of one JSON object, with the commas between them (report_builder.cpp).
@@ -89,13 +91,14 @@ struct SchemaField {
   core::IpAddress ReportFields::*address = nullptr;
   double ReportFields::*number = nullptr;
   bool ReportFields::*present = nullptr;  // a number: whether the report had it (null in the store otherwise)
+  bool ReportFields::*flag = nullptr;     // a boolean
   std::string_view column = {};
   bool range_index = false;  // an address also kept as 16 sortable bytes (<column>_bin) for prefix queries
   // metadata.reasons: an array of objects, kept (in `text`) as their "class" members joined by ','
   // (a report stored, read and answered as text from there on).
   bool reason_classes = false;
 
-  [[nodiscard]] constexpr bool kept() const noexcept { return integer || text || address || number; }
+  [[nodiscard]] constexpr bool kept() const noexcept { return integer || text || address || number || flag; }
 };
 
 // Every field, by section; within flowdata.data in sorted (RFC 8785) order, as the builder writes it.

@@ -161,6 +161,9 @@ ReportFields read_fields(const sql::Stmt& q, const ReportColumns& c) {
       case report::FieldType::integer:
         f.*field.integer = q.i64(col);
         break;
+      case report::FieldType::boolean:
+        f.*field.flag = q.i64(col) != 0;
+        break;
       case report::FieldType::number:
         f.*field.present = !q.is_null(col);
         f.*field.number = q.f64(col);
@@ -230,6 +233,9 @@ json report_row(const sql::Stmt& q, const ReportColumns& c, bool raw) {
         break;
       case report::FieldType::integer:
         value = q.i64(col);
+        break;
+      case report::FieldType::boolean:
+        value = q.i64(col) != 0;
         break;
       case report::FieldType::number:
         value = q.is_null(col) ? json(nullptr) : json(q.f64(col));
@@ -343,6 +349,82 @@ json SqliteQueries::reports(const ReportFilter& f) {
     const ReportColumns columns(*q);
     while (q->step() == SQLITE_ROW) out.push_back(report_row(*q, columns, f.raw));
     return {{"reports", out}};
+  });
+}
+
+json SqliteQueries::paths(const PathQuery& pq) {
+  return run([&](sql::Db& db) -> json {
+    auto groups = db.prepare(stmt::path_groups);
+    auto hops = db.prepare(stmt::path_hops);
+    auto by_id = db.prepare("SELECT " + report_columns() + " FROM reports WHERE id = ?1");
+    if (!groups || !hops || !by_id) return {{"error", db.error()}};
+    const std::int64_t bucket_ms = std::clamp<std::int64_t>(pq.bucket_s, 1, 86'400) * 1000;
+    groups->bind(1, pq.since ? to_ns(*pq.since) : std::int64_t{0})
+        .bind(2, pq.until ? to_ns(*pq.until) : INT64_MAX)
+        .bind(3, bucket_ms)
+        .bind(4, std::max<std::int64_t>(pq.min_keys, 1))
+        .bind(5, clamp_limit(pq.limit));
+    json out = json::array();
+    const ReportColumns columns(*by_id);
+    while (groups->step() == SQLITE_ROW) {
+      const std::int64_t bucket = groups->i64(5);
+      hops->bind_blob(1, groups->blob(0)).bind_blob(2, groups->blob(1)).bind(3, groups->i64(2)).bind(4, groups->i64(3))
+          .bind(5, groups->i64(4)).bind(6, bucket * bucket_ms).bind(7, (bucket + 1) * bucket_ms);
+      std::vector<std::int64_t> ids;
+      while (hops->step() == SQLITE_ROW) ids.push_back(hops->i64(0));
+      hops->reset();
+      std::vector<json> list;
+      for (const std::int64_t id : ids) {
+        by_id->bind(1, id);
+        if (by_id->step() == SQLITE_ROW) list.push_back(report_row(*by_id, columns, false));
+        by_id->reset();
+      }
+      if (list.empty()) continue;
+      // By time first: flow start, then receive time.
+      std::stable_sort(list.begin(), list.end(), [](const json& a, const json& b) {
+        return std::pair(a["flow"].value("stime", std::int64_t{0}), a.value("received", 0.0)) <
+               std::pair(b["flow"].value("stime", std::int64_t{0}), b.value("received", 0.0));
+      });
+      // By next hop when the reports chain: each hop's next hop is the next one's exporter.
+      std::string order = "time";
+      const std::size_t n = list.size();
+      std::vector<std::size_t> next(n, n);
+      std::vector<int> preds(n, 0);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::string nh = list[i]["flow"].value("nexthop", std::string());
+        if (nh.empty()) continue;
+        for (std::size_t j = 0; j < n; ++j)
+          if (j != i && list[j]["flow"].value("exporter", std::string()) == nh) {
+            next[i] = j;
+            ++preds[j];
+            break;
+          }
+      }
+      if (n > 1) {
+        const auto head = std::find(preds.begin(), preds.end(), 0);
+        if (std::count(preds.begin(), preds.end(), 0) == 1 && std::count(next.begin(), next.end(), n) == 1) {
+          std::vector<json> chained;
+          for (std::size_t at = static_cast<std::size_t>(head - preds.begin()); at < n && chained.size() < n; at = next[at])
+            chained.push_back(list[at]);
+          if (chained.size() == n) {
+            list = std::move(chained);
+            order = "nexthop";
+          }
+        }
+      }
+      const json& first = list.front()["flow"];
+      out.push_back({{"flow",
+                      {{"saddr", first.value("saddr", "")},
+                       {"daddr", first.value("daddr", "")},
+                       {"sport", groups->i64(2)},
+                       {"dport", groups->i64(3)},
+                       {"protocol", groups->i64(4)}}},
+                     {"bucket_start", bucket * bucket_ms},
+                     {"keys", groups->i64(6)},
+                     {"order", order},
+                     {"hops", list}});
+    }
+    return {{"paths", out}, {"bucket_s", bucket_ms / 1000}};
   });
 }
 

@@ -42,6 +42,18 @@ struct ReportFilter : Narrowing {
   bool raw = false;  // include the signed message and signature (the compact form)
 };
 
+// /api/paths (issue 19): one flow's reports from different keys, lined up into its path. A path is
+// found from its coherent reports (metadata.coherent) under at least min_keys keys, for one 5-tuple
+// and one start-time bucket (the senders' coherent bucket, 60 s by default); its hops are then
+// every report of that flow in that bucket, ordered by next hop when each hop's next hop is the
+// next one's exporter, else by flow start time (then receive time).
+struct PathQuery {
+  std::optional<double> since, until;  // receive time, Unix seconds
+  std::int64_t bucket_s = 60;
+  std::int64_t min_keys = 2;
+  std::int64_t limit = 100;            // paths, newest first
+};
+
 // Answered from the roll-ups (rollups.hpp): reports toward my prefixes with plausible times, by
 // flow start time; those with implausible times are counted and listed apart ("flagged").
 // Narrowed (`filter.any()`), the same answer is computed from the reports that match, through the
@@ -83,6 +95,8 @@ public:
   [[nodiscard]] virtual nlohmann::json counters() = 0;
   [[nodiscard]] virtual nlohmann::json summary(const SummaryQuery& q) = 0;
   [[nodiscard]] virtual nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) = 0;
+  // Not pure, so that a store without it still builds: it answers an error.
+  [[nodiscard]] virtual nlohmann::json paths(const PathQuery&) { return {{"error", "paths: not supported by this store"}}; }
 };
 
 // The SQLite implementation: read connections of its own (WAL lets them read while the writer writes).
@@ -100,6 +114,7 @@ public:
   [[nodiscard]] nlohmann::json counters() override;
   [[nodiscard]] nlohmann::json summary(const SummaryQuery& q) override;
   [[nodiscard]] nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) override;
+  [[nodiscard]] nlohmann::json paths(const PathQuery& q) override;
 
 private:
   struct Connection {

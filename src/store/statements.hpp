@@ -96,6 +96,17 @@ inline constexpr std::string_view spoof_counts =
     " AND received_ns >= ?3 AND received_ns <= ?4 GROUP BY spoof";
 inline constexpr std::string_view spoof_open =
     "SELECT id FROM reports WHERE spoof IN (-1, 1, 2) AND (saddr_bin BETWEEN ?1 AND ?2) AND received_ns >= ?3 LIMIT ?4";
+// Paths (issue 19): flows reported by the path-coherent draw under at least ?4 keys, newest first
+// (?1..?2 the receive time range, ?3 the start-time bucket in ms, as the senders' coherent bucket);
+// then one flow's reports in one bucket (every report, coherent or not), oldest first.
+inline constexpr std::string_view path_groups =
+    "SELECT saddr_bin, daddr_bin, sport, dport, protocol, stime / ?3, COUNT(DISTINCT key), MAX(id) FROM reports"
+    " WHERE coherent = 1 AND received_ns >= ?1 AND received_ns <= ?2 AND saddr_bin IS NOT NULL AND daddr_bin IS NOT NULL"
+    " GROUP BY saddr_bin, daddr_bin, sport, dport, protocol, stime / ?3 HAVING COUNT(DISTINCT key) >= ?4"
+    " ORDER BY 8 DESC LIMIT ?5";
+inline constexpr std::string_view path_hops =
+    "SELECT id FROM reports WHERE saddr_bin = ?1 AND daddr_bin = ?2 AND sport = ?3 AND dport = ?4 AND protocol = ?5"
+    " AND stime >= ?6 AND stime < ?7 ORDER BY id LIMIT 32";
 
 struct Planned {
   std::string_view sql;
@@ -114,6 +125,7 @@ inline constexpr std::array kPlanned = {
     Planned{sum_reporters, false, true}, Planned{sum_series, false, true}, Planned{sum_series_keys, false, true}, Planned{sum_key_series, false, true},
     Planned{sum_sources, false, true}, Planned{sum_source_keys, false, true}, Planned{sum_path, false, true},
     Planned{flagged_newest}, Planned{flagged_count}, Planned{spoof_counts, false, true}, Planned{spoof_open},
-    Planned{own_flows_older}, Planned{trim_invalid}, Planned{own_flows_oldest}, Planned{stored_suspects}};
+    Planned{own_flows_older}, Planned{trim_invalid}, Planned{own_flows_oldest}, Planned{stored_suspects},
+    Planned{path_groups, false, true}, Planned{path_hops}};
 
 }  // namespace overflowd::store::stmt

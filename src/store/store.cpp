@@ -177,6 +177,13 @@ CREATE INDEX reports_class ON reports(class, id);
     {9, "the encryption mode: the kid of the key a sealed report was opened with ('' for a plain one)", R"sql(
 ALTER TABLE reports ADD COLUMN kid TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Standard SQL (SQLite and PostgreSQL): the flag from the canonical signed message, where
+    // "coherent":true can only be metadata's member (inside a string its quotes are escaped).
+    {10, "metadata.coherent kept (0 or 1) and indexed for /api/paths (path-coherent sampling)", R"sql(
+ALTER TABLE reports ADD COLUMN coherent INTEGER NOT NULL DEFAULT 0;
+UPDATE reports SET coherent = 1 WHERE message LIKE '%"coherent":true%';
+CREATE INDEX reports_coherent ON reports(coherent, received_ns);
+)sql"},
 };
 constexpr bool steps_in_order() {
   int v = 0;
@@ -627,6 +634,9 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
           break;
         case report::FieldType::integer:
           ins.bind(at, f.*field.integer);
+          break;
+        case report::FieldType::boolean:
+          ins.bind(at, std::int64_t{f.*field.flag ? 1 : 0});
           break;
         case report::FieldType::number:
           if (f.*field.present) ins.bind(at, f.*field.number);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 namespace overflowd::policy {
@@ -366,6 +367,96 @@ TEST(PolicyVolume, BoundedMemoryAtAMillionDestinations) {
   // ... and the background (2 packets each) overestimates a random destination only a little.
   const auto other = v.add(ip("8.8.8.8"), ip("192.0.2.44"), 0, 0, 1'000'000'000);
   EXPECT_LT(other.packets_per_second * 10, 2000);
+}
+
+
+// Sampled counting (z = 64): a destination's packets and bytes are estimated without bias, within 4
+// standard errors (variance below z x total), from flows of 1 to 200 packets among a background.
+TEST(PolicyVolume, SampledCountingIsUnbiased) {
+  VolumeSketch v({.window_s = 10, .width = 16384, .depth = 2, .pair_bits = 1 << 16, .sample = 64, .sources = false});
+  std::mt19937_64 rng(11);
+  const auto victim = ip("203.0.113.80"), src = ip("192.0.2.9");
+  std::uint64_t packets = 0, bytes = 0;
+  for (int i = 0; i < 400'000; ++i) {
+    const std::uint64_t x = 1 + (i % 7 == 0 ? rng() % 200 : rng() % 3);
+    if (i % 4 == 0) {
+      packets += x;
+      bytes += x * 100;
+      (void)v.add(src, victim, x, x * 100, i);
+    } else {
+      (void)v.add(src, core::IpAddress::v4(static_cast<std::uint32_t>(rng())), x, x * 100, i);
+    }
+  }
+  const auto e = v.add(src, victim, 0, 0, 400'000);
+  const double se = std::sqrt(64.0 * static_cast<double>(packets));
+  EXPECT_NEAR(e.packets_per_second * 10, static_cast<double>(packets), 4 * se + 0.01 * static_cast<double>(packets));
+  EXPECT_NEAR(e.bits_per_second * 10 / 8, static_cast<double>(bytes), 100 * (4 * se + 0.01 * static_cast<double>(packets)));
+}
+
+// The pipeline's path (observe_batch, then decide per flow) with the sample the policy picks for a
+// 20,000 packets/s threshold (z = 20): a flood of one-packet flows is detected within 5 % of the
+// time its volume crosses the threshold, and the background never is.
+TEST(PolicyVolume, BatchedSampledDetectionOfAFlood) {
+  PolicySpec s;
+  s.volume.window_s = 10;
+  auto r = rule("flood", ReasonClass::volumetric, 20);
+  r.dst_pps = 20'000;  // 200,000 packets in the window
+  s.rules.push_back(r);
+  auto p = build(s);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->spec().volume.sample, 20u);
+  EXPECT_FALSE(p->spec().volume.sources);
+  EXPECT_NE(p->describe().find("sampled (z = 20 packets)"), std::string::npos) << p->describe();
+  PolicyState state(*p);
+  std::mt19937_64 rng(7);
+  const auto victim = ip("203.0.113.80");
+  std::vector<core::FlowRecord> batch(30);
+  Decision d;
+  std::int64_t detected = -1;
+  std::uint64_t false_positives = 0;
+  // 8 s: 80,000 one-packet flows/s to the victim (the threshold's 200,000 packets after 2.5 s) and
+  // 160,000 flows/s of 1 to 9 packets to random destinations, 30 flows a batch.
+  for (int b = 0; b < 8 * 240'000 / 30; ++b) {
+    const std::int64_t now = static_cast<std::int64_t>(b) * 30 * kSecond / 240'000;
+    for (int i = 0; i < 30; ++i) {
+      core::FlowRecord& f = batch[static_cast<std::size_t>(i)];
+      f = flow("8.8.4.4", "8.8.8.8");
+      f.src = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+      f.pcount = i % 3 == 0 ? 1 : 1 + rng() % 9;
+      f.bcount = f.pcount * 60;
+      f.dst = i % 3 == 0 ? victim : core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+    }
+    p->observe_batch(batch, state, now);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      p->decide(batch[i], state, d, i);
+      if (batch[i].dst == victim) {
+        if (d.suspicious && detected < 0) detected = now;
+      } else {
+        false_positives += d.suspicious;
+      }
+    }
+  }
+  EXPECT_GT(detected, 2.5 * 0.95 * kSecond);
+  EXPECT_LT(detected, 2.5 * 1.05 * kSecond);
+  EXPECT_EQ(false_positives, 0u);
+}
+
+TEST(PolicyVolume, SketchLimitsAndSources) {
+  PolicySpec s;
+  auto r = rule("flood", ReasonClass::volumetric, 20);
+  r.dst_pps = 1e9;  // x 10 s: past the sketch's 32-bit packet counters
+  s.rules.push_back(r);
+  auto too_big = Policy::build(s);
+  ASSERT_FALSE(too_big);
+  EXPECT_NE(too_big.error().find("4e9"), std::string::npos);
+  s.rules[0].dst_pps = 100'000;
+  auto sources = rule("many-sources", ReasonClass::volumetric, 20);
+  sources.dst_sources = 1000;
+  s.rules.push_back(sources);
+  auto p = build(s);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->spec().volume.sample, 1u);  // a distinct-sources rule needs every flow
+  EXPECT_TRUE(p->spec().volume.sources);
 }
 
 }  // namespace

@@ -78,6 +78,8 @@ json kept_value(const ReportFields& f, const SchemaField& field) {
       return f.*field.text;
     case FieldType::integer:
       return f.*field.integer;
+    case FieldType::boolean:
+      return f.*field.flag;
     case FieldType::number:
       return f.*field.present ? json(f.*field.number) : json(nullptr);
     case FieldType::address:
@@ -119,10 +121,11 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
   const auto k = testing::key(31);
   report::ReportBuilder builder(report::ReportConfig{report::Contact{"noc@schema.example", "Schema Test Net"}});
   std::string message;
-  // A SUSPICIOUS report, so that metadata.class and metadata.reasons have something to carry.
+  // A SUSPICIOUS report picked by the coherent draw, so that metadata.class, metadata.reasons and
+  // metadata.coherent have something to carry.
   const policy::Reason reasons[] = {{policy::ReasonClass::spoofed_source, "urpf", ""},
                                     {policy::ReasonClass::listed_source, "drop", "drop-list"}};
-  builder.build(every_field(), kNow, message, reasons);
+  builder.build(every_field(), kNow, message, reasons, true);
   report::Signer signer(k);
   report::SignedReport signed_report;
   signer.sign(message, signed_report);

@@ -619,7 +619,7 @@ function syncControls() {
   }
   $("tab-source").hidden = !state.src; $("tab-source").textContent = "Source " + state.src;
   $("tab-key").hidden = !state.k; $("tab-key").textContent = "Key " + shortKey(state.k);
-  for (const v of ["overview", "reports", "contacts", "source", "key"]) $("view-" + v).hidden = v !== state.view;
+  for (const v of ["overview", "reports", "contacts", "paths", "source", "key"]) $("view-" + v).hidden = v !== state.view;
 }
 $("range").onchange = () => { $("custom-range").hidden = $("range").value !== "custom"; if ($("range").value !== "custom") $("controls").requestSubmit(); };
 $("controls").onsubmit = (e) => {
@@ -631,6 +631,28 @@ $("controls").onsubmit = (e) => {
     class: $("f-class").value, reason: $("f-reason").value.trim(), before: "" });
 };
 $("clear").onclick = () => { cache.reports = null; go({ prefix: "", daddr: "", saddr: "", key: "", class: "", reason: "", before: "" }); };
+
+// Paths (issue 19, /api/paths): the coherent reports of one flow from several keys, lined up hop
+// by hop (by next hop when the reports chain, else by time). Self-contained: one view, one table.
+async function pathsView(r) {
+  const got = await get("/api/paths" + (r.all ? "?" : rangeQuery(r) + "&") + "limit=100");
+  $("paths-what").textContent = "(received " + rangeText(r) + "; flows in " + got.bucket_s + " s start-time buckets)";
+  table("paths", got.paths || [], [
+    ["flow", (p) => flowText(p.flow), "mono"],
+    ["started", (p) => fmtTime(p.bucket_start / 1000)],
+    ["networks", (p) => fmtNum(p.keys), "num"],
+    ["hops", (p) => {
+      const ol = el("ol", null, "hops");
+      for (const h of p.hops) {
+        const li = el("li", who(h.contact) + ", exporter " + ((h.flow || {}).exporter || "?") + (h.coherent ? "" : " (private draw)") + " ");
+        li.appendChild(drill("key " + shortKey(h.key), { view: "key", k: h.key }, "mono"));
+        ol.appendChild(li);
+      }
+      return ol;
+    }],
+    ["ordered by", (p) => p.order === "nexthop" ? "next hop" : "time"]],
+  "no path in this range: a path needs coherent reports of one flow under two keys or more");
+}
 
 let busy = false;
 async function render(refreshing) {
@@ -652,6 +674,7 @@ async function render(refreshing) {
     if (state.view === "overview") await overview(r, refreshing);
     else if (state.view === "reports") await reportsView(r, refreshing);
     else if (state.view === "contacts") await contactsView(r);
+    else if (state.view === "paths") await pathsView(r);
     else if (state.view === "source" && state.src) await sourceView(r, refreshing);
     else if (state.view === "key" && state.k) await keyView(r, refreshing);
     $("error").hidden = true;
