@@ -11,7 +11,7 @@ Runs, briefly:
   2. bench/whole_process.py's timing, interleaved: `overflowd --help` and the default-rate run.
   3. signing_bench: the signing pool's reports per CPU second against crypto_sign_detached alone.
   4. decode_bench BM_Decode: v5 decoding in memory, CPU s per million flows.
-  5. bench/compare_collectors.py (short search): the live UDP worker against nfcapd, CPU s per
+  5. bench/compare_collectors.py (short search): the live UDP worker against nfcapd and nfacctd, CPU s per
      million flows at the highest lossless rate each reached (skipped for a collector that is not
      installed, and said so).
 Then prints the table (Markdown). With --readme FILE, the table replaces what lies between the
@@ -150,7 +150,7 @@ def main():
 
     log("5/5 live UDP against nfcapd (short search)")
     cc = subprocess.run(["/usr/bin/python3", str(HERE / "compare_collectors.py"), str(build),
-                         "--only", "overflowd,overflowd1,nfcapd", "--duration", "1.5", "--steps", "3"],
+                         "--only", "overflowd,overflowd1,nfcapd,nfacctd", "--duration", "1.5", "--steps", "3"],
                         capture_output=True, text=True)
     found = {}
     for line in cc.stdout.splitlines():
@@ -158,9 +158,12 @@ def main():
         if mm:
             found[mm.group(1)] = (mm.group(2) or "", float(mm.group(3)), float(mm.group(4)))
     nf = next((v for k, v in found.items() if k.startswith("nfcapd")), None)
+    na = next((v for k, v in found.items() if k.startswith("nfacctd")), None)
     for k, (ge, rate, cpu) in found.items():
         if k.startswith("overflowd"):
             peer = f"nfcapd {nf[2]:.3f} at {nf[0]}{nf[1]:.2f} M/s" if nf else "nfcapd not installed"
+            if na:
+                peer += f"; nfacctd {na[2]:.3f} at {na[0]}{na[1]:.2f} M/s"
             target = "<= 1/3 of nfcapd's"
             met = ("yes" if cpu <= nf[2] / 3 else "no") if nf else "not measured"
             rows.append((f"live UDP, {k}: CPU s per million flows at {ge}{rate:.2f} M flows/s lossless",

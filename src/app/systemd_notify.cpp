@@ -1,36 +1,41 @@
 #include "app/systemd_notify.hpp"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <dlfcn.h>
+#include <systemd/sd-daemon.h>
 
-#include <cstddef>
 #include <cstdlib>
-#include <cstring>
 #include <string>
+
+#include "app/log.hpp"
 
 namespace overflowd::app::systemd {
 
 namespace {
-// sd_notify(3)'s protocol, written out: one datagram with the state to the unix socket named by
-// $NOTIFY_SOCKET (a path, or '@' for the abstract namespace); nothing when it is unset. Done here
-// rather than with libsystemd, which pulled six more libraries (libgcrypt, liblzma, libzstd, liblz4,
-// libcap, libgpg-error) into every start of the process for this one call (issue 17, start-up).
-void send(const std::string& state) {
-  const char* where = std::getenv("NOTIFY_SOCKET");
-  if (!where || (where[0] != '/' && where[0] != '@')) return;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::size_t n = std::strlen(where);
-  if (n >= sizeof addr.sun_path) return;
-  std::memcpy(addr.sun_path, where, n);
-  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n);
-  (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), len);
-  ::close(fd);
+
+// libsystemd's sd_notify, loaded with dlopen the first time there is something to tell systemd
+// (NOTIFY_SOCKET set), the way sink/curl_api loads libcurl. Linked, libsystemd and its six
+// dependencies (libgcrypt, libgpg-error, liblzma, libzstd, liblz4, libcap) were loaded at every
+// start of the process, `--help` and file runs included (issue 17, start-up); a process not run by
+// systemd now never loads it.
+using NotifyFn = decltype(&::sd_notify);
+
+NotifyFn load() {
+  void* lib = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+  auto* fn = lib ? reinterpret_cast<NotifyFn>(::dlsym(lib, "sd_notify")) : nullptr;
+  if (!fn) {
+    const char* why = ::dlerror();
+    log::warning("overflowd", std::string("NOTIFY_SOCKET is set but libsystemd (Debian package libsystemd0) could not be loaded, "
+                                          "so systemd is not told of readiness: ") + (why ? why : "sd_notify not found"));
+  }
+  return fn;  // the library stays loaded for the life of the process
 }
+
+void send(const std::string& state) {
+  if (!std::getenv("NOTIFY_SOCKET")) return;  // not run by systemd: sd_notify would do nothing
+  static const NotifyFn notify = load();
+  if (notify) (void)notify(0, state.c_str());
+}
+
 }  // namespace
 
 void ready(std::string_view status) { send("READY=1\nSTATUS=" + std::string(status)); }

@@ -1,4 +1,4 @@
-// systemd readiness (Type=notify): sd_notify(3)'s datagram, sent by hand (no libsystemd). Without NOTIFY_SOCKET (not run by
+// systemd readiness (Type=notify): sd_notify(3) from libsystemd, loaded at run time only when NOTIFY_SOCKET is set. Without NOTIFY_SOCKET (not run by
 // systemd) every call does nothing.
 #pragma once
 

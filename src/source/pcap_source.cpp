@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "decode/packet_walk.hpp"
+#include "source/pcap_api.hpp"
 
 namespace overflowd::source {
 
@@ -43,53 +44,53 @@ std::unexpected<std::string> open_failed(const std::string& path, const char* me
 // header and body, and through 4 KiB a capture costs one read(2) per 4 KiB. The buffer is set
 // before any read. When fopen fails (or for "-", standard input) libpcap opens it as before, so its
 // error messages are unchanged.
-std::expected<pcap*, std::string> open_file(const std::string& path, std::unique_ptr<char[]>& buffer) {
+std::expected<pcap*, std::string> open_file(const PcapApi& api, const std::string& path, std::unique_ptr<char[]>& buffer) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap* handle = nullptr;
   if (path != "-") {
     if (std::FILE* f = std::fopen(path.c_str(), "rbe")) {
       buffer = std::make_unique_for_overwrite<char[]>(kReadBuffer);  // glibc ignores the size without it
       std::setvbuf(f, buffer.get(), _IOFBF, kReadBuffer);
-      handle = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+      handle = api.fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
       if (!handle) {
         std::fclose(f);  // libpcap closes it only once it has taken it (pcap_close)
         return open_failed(path, errbuf);
       }
     }
   }
-  if (!handle) handle = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (!handle) handle = api.open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
   if (!handle) return open_failed(path, errbuf);
   return handle;
 }
 
-std::expected<pcap*, std::string> open_live(const std::string& name) {
+std::expected<pcap*, std::string> open_live(const PcapApi& api, const std::string& name) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap* h = pcap_create(name.c_str(), errbuf);
+  pcap* h = api.create(name.c_str(), errbuf);
   if (!h) return std::unexpected("capture on " + name + ": " + errbuf);
-  pcap_set_snaplen(h, 65535);
-  pcap_set_promisc(h, 1);  // reports to other hosts of the network, seen on a mirror port
-  pcap_set_timeout(h, 200);
-  pcap_set_immediate_mode(h, 1);
-  pcap_set_buffer_size(h, 16 << 20);
-  pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO);
-  const int rc = pcap_activate(h);
-  if (rc >= 0) pcap_setnonblock(h, 1, errbuf);
+  api.set_snaplen(h, 65535);
+  api.set_promisc(h, 1);  // reports to other hosts of the network, seen on a mirror port
+  api.set_timeout(h, 200);
+  api.set_immediate_mode(h, 1);
+  api.set_buffer_size(h, 16 << 20);
+  api.set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO);
+  const int rc = api.activate(h);
+  if (rc >= 0) api.setnonblock(h, 1, errbuf);
   if (rc < 0) {
-    std::string why = pcap_geterr(h);
-    if (why.empty()) why = pcap_statustostr(rc);
-    pcap_close(h);
+    std::string why = api.geterr(h);
+    if (why.empty()) why = api.statustostr(rc);
+    api.close(h);
     return std::unexpected("capture on " + name + ": " + why);
   }
   return h;
 }
 
-std::expected<void, std::string> set_filter(pcap* h, const std::string& filter) {
+std::expected<void, std::string> set_filter(const PcapApi& api, pcap* h, const std::string& filter) {
   bpf_program prog{};
-  if (pcap_compile(h, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
-    return std::unexpected("capture filter '" + filter + "': " + pcap_geterr(h));
-  const int set = pcap_setfilter(h, &prog);
-  pcap_freecode(&prog);
-  if (set != 0) return std::unexpected("capture filter '" + filter + "': " + pcap_geterr(h));
+  if (api.compile(h, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    return std::unexpected("capture filter '" + filter + "': " + api.geterr(h));
+  const int set = api.setfilter(h, &prog);
+  api.freecode(&prog);
+  if (set != 0) return std::unexpected("capture filter '" + filter + "': " + api.geterr(h));
   return {};
 }
 
@@ -104,14 +105,17 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const s
 std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const PcapConfig& config) {
   const bool live = config.file.empty();
   const std::string& name = live ? config.interface : config.file;
+  auto loaded = pcap_api();
+  if (!loaded) return std::unexpected(name + ": " + loaded.error());
+  const PcapApi& api = **loaded;
   std::unique_ptr<char[]> buffer;
-  auto opened = live ? open_live(name) : open_file(name, buffer);
+  auto opened = live ? open_live(api, name) : open_file(api, name, buffer);
   if (!opened) return std::unexpected(opened.error());
   pcap* handle = *opened;
-  const int dlt = pcap_datalink(handle);
+  const int dlt = api.datalink(handle);
   if (dlt < 0 || !decode::link_type_supported(static_cast<std::uint32_t>(dlt))) {
-    const char* dlt_name = pcap_datalink_val_to_name(dlt);
-    pcap_close(handle);
+    const char* dlt_name = api.datalink_val_to_name(dlt);
+    api.close(handle);
     return std::unexpected(name + ": unsupported link type " + std::to_string(dlt) +
                            (dlt_name ? std::string(" (") + dlt_name + ")" : ""));
   }
@@ -119,22 +123,23 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const P
                              : config.port        ? "udp port " + std::to_string(config.port)
                                                   : std::string();
   if (!filter.empty()) {
-    if (auto r = set_filter(handle, filter); !r) {
-      pcap_close(handle);
+    if (auto r = set_filter(api, handle, filter); !r) {
+      api.close(handle);
       return std::unexpected(r.error());
     }
   }
-  auto src = std::unique_ptr<PcapSource>(new PcapSource(handle, name, static_cast<std::uint32_t>(dlt), live, config));
+  auto src = std::unique_ptr<PcapSource>(new PcapSource(api, handle, name, static_cast<std::uint32_t>(dlt), live, config));
   src->read_buffer_ = std::move(buffer);  // outlives the FILE: pcap_close runs in the destructor's body
-  src->ts_scale_ = pcap_get_tstamp_precision(handle) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+  src->ts_scale_ = api.get_tstamp_precision(handle) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
   return src;
 }
 
-PcapSource::PcapSource(pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config)
-    : handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live), port_(config.port),
+PcapSource::PcapSource(const PcapApi& api, pcap* handle, std::string name, std::uint32_t link_type, bool live,
+                       const PcapConfig& config)
+    : api_(&api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live), port_(config.port),
       stop_(config.stop) {}
 
-PcapSource::~PcapSource() { pcap_close(handle_); }
+PcapSource::~PcapSource() { api_->close(handle_); }
 
 bool PcapSource::next(core::Datagram& out) {
   for (;;) {
@@ -143,14 +148,14 @@ bool PcapSource::next(core::Datagram& out) {
     const u_char* data = nullptr;
     if (live_) {
       // A blocked read would not see the stop flag: wait for the descriptor at most 200 ms.
-      pollfd p{pcap_get_selectable_fd(handle_), POLLIN, 0};
+      pollfd p{api_->get_selectable_fd(handle_), POLLIN, 0};
       if (p.fd >= 0 && ::poll(&p, 1, 200) <= 0) continue;
     }
-    const int rc = pcap_next_ex(handle_, &hdr, &data);
+    const int rc = api_->next_ex(handle_, &hdr, &data);
     if (rc == 0) continue;                     // live: nothing (yet)
     if (rc == PCAP_ERROR_BREAK) return false;  // end of file
     if (rc != 1) {
-      warning_ = name_ + ": " + pcap_geterr(handle_) + (live_ ? "" : "; the rest of the file is skipped");
+      warning_ = name_ + ": " + api_->geterr(handle_) + (live_ ? "" : "; the rest of the file is skipped");
       return false;
     }
     ++counters_.packets;

@@ -1,7 +1,8 @@
 // The one pcap reader: flow exports (the sender) or reports (the receiver's capture) from a pcap or
 // pcapng file, or live from an interface, through libpcap with an optional BPF filter. Each frame
 // is walked down to its UDP payload (decode/packet_walk); frames that are not unfragmented UDP (or,
-// with a port, not to that port) are counted and skipped.
+// with a port, not to that port) are counted and skipped. libpcap is loaded on the first open
+// (source/pcap_api): a process that reads no capture never loads it.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,10 @@
 #include "source/source.hpp"
 
 struct pcap;
+
+namespace overflowd::source {
+struct PcapApi;
+}
 
 namespace overflowd::source {
 
@@ -28,7 +33,7 @@ struct PcapConfig {
 class PcapSource final : public Source {
 public:
   // Opens the file or interface; an error says why (missing, unreadable, not a capture, unsupported
-  // link type, a filter that does not compile, no permission to capture).
+  // link type, a filter that does not compile, no permission to capture, libpcap not installed).
   [[nodiscard]] static std::expected<std::unique_ptr<PcapSource>, std::string> open(const PcapConfig& config);
   // A capture file, every UDP datagram (the sender's -f).
   [[nodiscard]] static std::expected<std::unique_ptr<PcapSource>, std::string> open(const std::string& path);
@@ -43,8 +48,9 @@ public:
   [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }
 
 private:
-  PcapSource(pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config);
+  PcapSource(const PcapApi& api, pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config);
 
+  const PcapApi* api_;
   pcap* handle_;
   std::unique_ptr<char[]> read_buffer_;  // the stdio buffer of the capture file, when we opened it
   std::string name_;
