@@ -15,6 +15,7 @@
 #include "core/enum_names.hpp"
 #include "receive/report_scan.hpp"
 #include "core/sodium.hpp"
+#include "report/document.hpp"
 
 namespace overflowd::receive {
 
@@ -277,6 +278,24 @@ Verdict ingest_plain(std::string_view raw, std::int64_t received_ns, const SkewP
   return ingest_reference(raw, received_ns, skew);
 }
 
+// metadata.rotation, checked for the key that signed the report. Only reports that carry one
+// (the text is in the signed message) pay for the parse.
+Verdict with_rotation(Verdict v) {
+  auto* a = std::get_if<Accepted>(&v);
+  if (!a || a->message.find("\"rotation\":") == std::string::npos) return v;
+  const auto j = nlohmann::json::parse(a->message, nullptr, /*allow_exceptions=*/false);
+  const auto* meta = member(&j, "metadata");
+  const auto* rot = member(meta, "rotation");
+  if (!rot) return v;
+  auto r = report::verify_rotation_member(*rot, a->key);
+  a->rotation = r ? Accepted::RotationClaim::valid : Accepted::RotationClaim::invalid;
+  if (r) {
+    a->rotated_from = r->old_key;
+    a->rotation_time = r->time;
+  }
+  return v;
+}
+
 Rejected sealed_rejected(std::string reason, std::string_view raw) {
   return Rejected{std::move(reason), std::string(raw.substr(0, kMaxRawKept))};
 }
@@ -300,10 +319,14 @@ bool recipient_ok(const std::string& message, const SkewPolicy& skew) {
 }  // namespace
 
 Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew, VerifiedCache* cache) {
-  if (!report::looks_sealed(raw)) return ingest_plain(raw, received_ns, skew, cache);
-  // The encryption mode: open, then verify the report inside as any other.
+  const bool datagram = report::looks_sealed_datagram(raw);
+  if (!datagram && !report::looks_sealed(raw)) return with_rotation(ingest_plain(raw, received_ns, skew, cache));
+  // The encryption mode: open with a key valid at receipt, then verify the report inside as any other.
   const report::Keyring none;
-  auto opened = report::open_sealed(report::as_bytes(raw), skew.keyring ? *skew.keyring : none);
+  const report::Keyring& ring = skew.keyring ? *skew.keyring : none;
+  const std::int64_t now_s = received_ns / 1'000'000'000;
+  auto opened = datagram ? report::open_sealed_datagram(report::as_bytes(raw), ring, now_s)
+                         : report::open_sealed(report::as_bytes(raw), ring, now_s);
   if (!opened) return sealed_rejected(report::counter_name(opened.error()), raw);
   Verdict v = ingest_plain(opened->report, received_ns, skew, cache);
   auto* accepted = std::get_if<Accepted>(&v);
@@ -312,7 +335,7 @@ Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy&
   }
   if (!recipient_ok(accepted->message, skew)) return sealed_rejected("sealed.recipient_mismatch", raw);
   accepted->kid = report::kid_hex(opened->kid);
-  return v;
+  return with_rotation(std::move(v));
 }
 
 std::string verdict_difference(const Verdict& a, const Verdict& b) {
@@ -336,6 +359,7 @@ std::string verdict_difference(const Verdict& a, const Verdict& b) {
   if (x.message != y.message) return "message";
   if (x.compact != y.compact) return "form";
   if (x.kid != y.kid) return "kid";
+  if (x.rotation != y.rotation || x.rotated_from != y.rotated_from) return "rotation";
   if (x.time_flag != y.time_flag) return "time_flag";
   // Every kept field of the report schema, by its type.
   const ReportFields& f = x.fields;

@@ -69,6 +69,11 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     // metadata.coherent: JSON true when path-coherent sampling's keyed draw picked the flow, absent
     // otherwise (report_builder.cpp writes it). Not kept by the receiver yet (no column).
     {.section = Section::metadata, .json = "coherent", .type = FieldType::integer},
+    // metadata.rotation: the sender's latest rotation statement of its key, for a period after it
+    // (an object, document.hpp rotation_member; report_builder.cpp writes it from the settings
+    // [report] rotation and rotation_period). The receiver checks it in ingest (Accepted::rotation)
+    // and links the keys in its store; not a column.
+    {.section = Section::metadata, .json = "rotation", .type = FieldType::text},
     {.section = Section::metadata, .json = "time", .type = FieldType::number, .number = &F::time,
      .present = &F::has_time, .column = "time"},
     // flowdata.sourcetype

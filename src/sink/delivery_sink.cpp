@@ -37,6 +37,10 @@ std::expected<std::unique_ptr<DeliverySink>, std::string> DeliverySink::open(con
 DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique_ptr<Transport>> transports)
     : to_(config.to), guard_(config.guard), transports_(std::move(transports)), encrypt_(config.encryption.mode) {
   if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
+  if (config.any()) {
+    seal_datagram_ = config.udp;
+    seal_json_ = config.http || config.https;
+  }
 }
 
 DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const report::SignedReport& report) {
@@ -57,8 +61,14 @@ DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const r
     ++encrypt_counts_.no_key;  // not a report our builder made: never sent plain under require
     return encrypt_ == Encrypt::require ? Seal::skip : Seal::plain;
   }
+  // One signature per (report, endpoint): the recipient differs per endpoint, so the pipeline's
+  // signature cannot serve; the plain path sends the pipeline's report as it is.
   signer_->sign(message_, resigned_);
-  report::seal(resigned_.compact(), key->x25519, sealed_.line);
+  ++encrypt_counts_.signatures;
+  if (!seal_datagram_ || !report::seal_compact_datagram(resigned_.compact(), key->x25519, sealed_.datagram))
+    sealed_.datagram.clear();
+  if (seal_json_ || sealed_.datagram.empty()) report::seal(resigned_.compact(), key->x25519, sealed_.line);
+  else sealed_.line.clear();
   sealed_.signature_at = 0;
   sealed_.sealed = true;
   ++encrypt_counts_.sealed;
@@ -105,6 +115,7 @@ void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
     out.push_back({"encrypt.plain", encrypt_counts_.plain});
     out.push_back({"encrypt.no_key", encrypt_counts_.no_key});
     out.push_back({"encrypt.key.pinned", encrypt_counts_.pinned});
+    out.push_back({"encrypt.signatures", encrypt_counts_.signatures});
   }
   for (const auto& transport : transports_) transport->append_counters(out);
 }

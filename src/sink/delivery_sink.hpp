@@ -64,6 +64,8 @@ public:
   void append_counters(std::vector<core::NamedCount>& out) const override;
   // Not while workers run (tests).
   [[nodiscard]] const guard::Guard& guard() const noexcept { return guard_; }
+  // Signatures this sink made (sealed reports signed again with their recipient), for tests.
+  [[nodiscard]] std::uint64_t signatures() const noexcept { return encrypt_counts_.signatures; }
   // The pinned keys (--peer-keys), for open() and tests.
   void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
 
@@ -81,8 +83,12 @@ private:
   std::optional<report::Signer> signer_;
   std::string message_;
   report::SignedReport resigned_, sealed_;
+  // Which sealed forms to make: the binary datagram for UDP, the JSON envelope for HTTP(S) (both
+  // when the transports are not known: tests' fakes).
+  bool seal_datagram_ = true, seal_json_ = true;
   struct {
     std::uint64_t sealed = 0, plain = 0, no_key = 0, pinned = 0;
+    std::uint64_t signatures = 0;  // made here: one per sealed (report, endpoint), with its recipient
   } encrypt_counts_;
   bool finished_ = false;
 };
