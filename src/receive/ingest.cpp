@@ -204,6 +204,28 @@ std::optional<WireParts> split_wire(std::string_view line) noexcept {
 
 }  // namespace
 
+namespace {
+
+// metadata.rotation, checked for the key that signed the report. Only reports that carry one
+// (the text is in the signed message) pay for the parse.
+Verdict with_rotation(Verdict v) {
+  auto* a = std::get_if<Accepted>(&v);
+  if (!a || a->message.find("\"rotation\":") == std::string::npos) return v;
+  const auto j = nlohmann::json::parse(a->message, nullptr, /*allow_exceptions=*/false);
+  const auto* meta = member(&j, "metadata");
+  const auto* rot = member(meta, "rotation");
+  if (!rot) return v;
+  auto r = report::verify_rotation_member(*rot, a->key);
+  a->rotation = r ? Accepted::RotationClaim::valid : Accepted::RotationClaim::invalid;
+  if (r) {
+    a->rotated_from = r->old_key;
+    a->rotation_time = r->time;
+  }
+  return v;
+}
+
+}  // namespace
+
 std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew,
                                    VerifiedCache* cache) {
   raw = trim(raw);
@@ -242,7 +264,7 @@ std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_n
   if (facts.integer_out_of_range) return rejected(kIntegerOutOfRange, raw);
   a.message.assign(message);
   finish(a, received_ns, skew);
-  return a;
+  return with_rotation(std::move(a));
 }
 
 Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
@@ -265,7 +287,7 @@ Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const S
   a.fields = extract_fields(v->report);
   digest_into(a, a.message);
   finish(a, received_ns, skew);
-  return a;
+  return with_rotation(std::move(a));
 }
 
 namespace {
@@ -276,24 +298,6 @@ Verdict ingest_plain(std::string_view raw, std::int64_t received_ns, const SkewP
   } catch (...) {  // an allocation failure: the reference path decides
   }
   return ingest_reference(raw, received_ns, skew);
-}
-
-// metadata.rotation, checked for the key that signed the report. Only reports that carry one
-// (the text is in the signed message) pay for the parse.
-Verdict with_rotation(Verdict v) {
-  auto* a = std::get_if<Accepted>(&v);
-  if (!a || a->message.find("\"rotation\":") == std::string::npos) return v;
-  const auto j = nlohmann::json::parse(a->message, nullptr, /*allow_exceptions=*/false);
-  const auto* meta = member(&j, "metadata");
-  const auto* rot = member(meta, "rotation");
-  if (!rot) return v;
-  auto r = report::verify_rotation_member(*rot, a->key);
-  a->rotation = r ? Accepted::RotationClaim::valid : Accepted::RotationClaim::invalid;
-  if (r) {
-    a->rotated_from = r->old_key;
-    a->rotation_time = r->time;
-  }
-  return v;
 }
 
 Rejected sealed_rejected(std::string reason, std::string_view raw) {
@@ -320,7 +324,7 @@ bool recipient_ok(const std::string& message, const SkewPolicy& skew) {
 
 Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew, VerifiedCache* cache) {
   const bool datagram = report::looks_sealed_datagram(raw);
-  if (!datagram && !report::looks_sealed(raw)) return with_rotation(ingest_plain(raw, received_ns, skew, cache));
+  if (!datagram && !report::looks_sealed(raw)) return ingest_plain(raw, received_ns, skew, cache);
   // The encryption mode: open with a key valid at receipt, then verify the report inside as any other.
   const report::Keyring none;
   const report::Keyring& ring = skew.keyring ? *skew.keyring : none;
@@ -335,7 +339,7 @@ Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy&
   }
   if (!recipient_ok(accepted->message, skew)) return sealed_rejected("sealed.recipient_mismatch", raw);
   accepted->kid = report::kid_hex(opened->kid);
-  return with_rotation(std::move(v));
+  return v;
 }
 
 std::string verdict_difference(const Verdict& a, const Verdict& b) {

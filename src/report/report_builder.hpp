@@ -28,12 +28,10 @@ struct Contact {
 };
 
 struct ReportConfig {
-  ReportConfig() = default;
-  ReportConfig(Contact c) : contact(std::move(c)) {}  // NOLINT: implicit, as the aggregate it was
   Contact contact;
   // metadata.rotation: the member (canonical JSON, document.hpp rotation_member) carried in every
   // report made before rotation_until_ns (Unix ns); empty: none.
-  std::string rotation;
+  std::string rotation{};
   std::int64_t rotation_until_ns = 0;
 };
 

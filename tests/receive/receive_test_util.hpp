@@ -50,7 +50,7 @@ inline report::SignedReport signed_report(const report::KeyPair& k, const std::s
   f.etime_ms = spec.etime_ms;
   f.source_version = 5;
   f.fields = core::kNetflowV5Fields;
-  report::ReportConfig config(report::Contact{email, identity});
+  report::ReportConfig config{report::Contact{email, identity}};
   config.rotation = rotation;  // metadata.rotation (report/document.hpp rotation_member), when given
   config.rotation_until_ns = INT64_MAX;
   report::ReportBuilder builder(config);

@@ -104,7 +104,7 @@ TEST(UdpSender, AnUnbindableSourceAddressIsAnError) {
 report::SignedReport largest_sealed(std::size_t contact_bytes, const report::X25519Public& to, std::string* json_form,
                                     bool worst = true, bool rotation = true) {
   const report::KeyPair old_keys = report::generate_keypair(), keys = report::generate_keypair();
-  report::ReportConfig config(report::Contact{"noc@" + std::string(contact_bytes - 4, 'e'), std::string(contact_bytes, 'I')});
+  report::ReportConfig config{report::Contact{"noc@" + std::string(contact_bytes - 4, 'e'), std::string(contact_bytes, 'I')}};
   config.rotation = report::rotation_member(report::as_bytes(report::build_rotation(old_keys, keys, 1'750'000'000))).value();
   config.rotation_until_ns = rotation ? INT64_MAX : 0;
   core::FlowRecord f;

@@ -135,7 +135,7 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
   other.input_format = core::InterfaceFormat::discarded;
   other.output_format = core::InterfaceFormat::multiple;
   // And it carries a rotation statement (metadata.rotation), as a sender with [report] rotation does.
-  report::ReportConfig other_config(report::Contact{"noc@schema.example", "Schema Test Net"});
+  report::ReportConfig other_config{report::Contact{"noc@schema.example", "Schema Test Net"}};
   const auto member = report::rotation_member(report::as_bytes(report::build_rotation(testing::key(30), k, 1'700'000'000)));
   ASSERT_TRUE(member.has_value());
   other_config.rotation = *member;
