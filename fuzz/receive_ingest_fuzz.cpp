@@ -51,7 +51,7 @@ Verdict check_line(std::string_view raw) {
   const Verdict reference = ingest_reference(raw, kNow, SkewPolicy{});
   // ingest is the reference's verdict, but for what looks sealed (the reference reads plain reports
   // only; ingest opens a sealed envelope first and names its refusals sealed.*).
-  if (overflowd::report::looks_sealed(raw)) {
+  if (overflowd::report::looks_sealed(raw) || overflowd::report::looks_sealed_datagram(raw)) {
     if (const auto* r = std::get_if<Rejected>(&v); r && !r->reason.starts_with("sealed.")) __builtin_trap();
   } else if (!verdict_difference(v, reference).empty()) {
     __builtin_trap();

@@ -255,6 +255,30 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     keys = loaded->keys;
   }
 
+  // metadata.rotation: my statement, checked now (both signatures, to this key) and carried for its period.
+  report::ReportConfig report_config;
+  report_config.contact = config.contact;
+  if (!config.rotation_file.empty()) {
+    auto text = io::read_text_file(config.rotation_file, 64 * 1024);
+    if (!text) {
+      print_error("--rotation " + config.rotation_file + ": " + text.error());
+      return kExitUsage;
+    }
+    auto rotation = report::verify_rotation(report::as_bytes(*text));
+    auto member = report::rotation_member(report::as_bytes(*text));
+    if (!rotation || !member) {
+      print_error("--rotation " + config.rotation_file + ": " +
+                  report::to_string(!rotation ? rotation.error() : member.error()));
+      return kExitUsage;
+    }
+    if (rotation->new_key != keys.public_key) {
+      print_error("--rotation " + config.rotation_file + ": the statement rotates to another key than --key");
+      return kExitUsage;
+    }
+    report_config.rotation = std::move(*member);
+    report_config.rotation_until_ns = (rotation->time + config.rotation_period_s) * 1'000'000'000;
+  }
+
   std::unique_ptr<sink::StreamSink> out;
   if (config.output_file.empty()) {
     out = sink::StreamSink::standard_output(live);
@@ -353,7 +377,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   settings.sampler.set_own_addresses(own_addresses(config));
   if (config.delivery.http) settings.sampler.http_port = config.delivery.http_sender.http_port;
   if (config.delivery.https) settings.sampler.https_port = config.delivery.http_sender.https_port;
-  settings.report = report::ReportConfig{config.contact};
+  settings.report = report_config;
   settings.keys = keys;
   settings.sinks = sinks;
   if (!live) settings.sign_threads = config.workers ? config.workers : available_cores();  // a file
@@ -426,7 +450,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       contact = fresh->contact;
       {
         std::lock_guard lock(live_report.mutex);
-        live_report.report = report::ReportConfig{contact};
+        live_report.report.contact = contact;  // the rotation stays as it was
       }
       live_report.generation.fetch_add(1, std::memory_order_release);
       log::info("overflowd", fmt::format("reload: contact is now email '{}' identity '{}'", contact.email, contact.identity));

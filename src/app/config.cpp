@@ -508,6 +508,17 @@ const std::vector<SenderSetting>& sender_settings() {
          }},
         text("--key", "report", "key", "PATH", "Signing key file; created (mode 0600) when absent. Without it: an ephemeral key",
              [](RunConfig& c) -> std::string& { return c.key_path; }),
+        text("--rotation", "report", "rotation", "FILE",
+             "My latest rotation statement (overflowd rotate-key, to the key of --key), carried in my reports as metadata.rotation for --rotation-period",
+             [](RunConfig& c) -> std::string& { return c.rotation_file; }),
+        {"--rotation-period", "report", "rotation_period", "DAYS",
+         "How long after the statement's time reports carry it (default 30; 0: never)", SettingKind::scalar,
+         [](RunConfig& c, V value, V what) -> Result {
+           const auto d = core::parse_whole<std::int64_t>(value, 0, 3650);
+           if (!d) return fail(what, quoted(value) + " is not a whole number of days from 0 to 3650");
+           c.rotation_period_s = *d * 86'400;
+           return {};
+         }},
         // A template set is at most 65,535 bytes, so at most 16,383 fields; template ids are 256 to 65535.
         cap("max_domains", &L::max_domains, 1, 1'000'000),
         cap("max_templates", &L::max_templates, 1, 10'000'000),

@@ -28,6 +28,10 @@ struct RunConfig {
   sample::SamplerConfig sampler;
   report::Contact contact;
   std::string key_path;     // empty: an ephemeral key, with a warning
+  // metadata.rotation: my latest rotation statement (overflowd rotate-key), carried in my reports
+  // for rotation_period_s after the statement's time ([report] rotation, rotation_period).
+  std::string rotation_file;
+  std::int64_t rotation_period_s = 30 * 86'400;
   std::string output_file;  // empty: stdout
   bool quiet = false;
   sink::DeliveryConfig delivery;  // off unless --deliver (or [delivery] deliver) names a transport

@@ -93,7 +93,7 @@ const std::vector<ReceiveSetting>& receive_settings() {
       text("--metrics", "metrics", "ADDRESS:PORT", "Serve GET /metrics (Prometheus) on this address too, to --api-allow addresses (it is always on the HTTP(S) listeners)", &C::metrics_listen),
       text("--user", "user", "NAME", "Started as root (without systemd): switch to this user once the sockets are bound", &C::user),
       text("--key", "key", "PATH", "The receiver's own key, published at GET /.well-known/overflowd; created (mode 0600) when absent", &C::key_path),
-      list("--encryption-key", "encryption_keys", "PATH", "X25519 key (64 hex digits, mode 0600; created when absent) to open sealed reports with; repeat during a rotation (all are published and accepted, by kid)", &C::encryption_keys),
+      list("--encryption-key", "encryption_keys", "PATH", "X25519 key (64 hex digits, mode 0600; created when absent) to open sealed reports with, optionally valid only in a window: PATH,not_before=UNIX_S,not_after=UNIX_S; repeat during a rotation (all valid ones are published and accepted, by kid)", &C::encryption_keys),
       list("--rotation", "rotations", "FILE", "A rotation statement of my key (overflowd rotate-key), published in the document's \"rotations\" (repeatable)", &C::rotations),
       {"--email", kSection, "email", "EMAIL", "Contact email published at GET /.well-known/overflowd", SettingKind::text,
        [](C& c, V v, V) -> Result {
@@ -199,6 +199,30 @@ std::expected<CheckedConfig, std::string> check(const ReceiveConfig& c) {
   const bool https = !c.tls_cert.empty() && c.https_port != kOff;
   if (c.udp_port == kOff && c.http_port == kOff && !https && c.capture_file.empty() && c.capture_interface.empty())
     return std::unexpected("no input: every one of UDP, HTTP, HTTPS and capture is off");
+  return out;
+}
+
+std::expected<EncryptionKeySpec, std::string> parse_encryption_key(std::string_view text) {
+  EncryptionKeySpec out;
+  const auto comma = text.find(",not_");
+  out.path = std::string(text.substr(0, comma));
+  if (out.path.empty()) return std::unexpected("no path");
+  std::string_view rest = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  bool before = false, after = false;
+  while (!rest.empty()) {
+    const auto next = rest.find(',');
+    const std::string_view item = rest.substr(0, next);
+    rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    const auto eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const auto value = eq == std::string_view::npos ? std::nullopt
+                                                    : core::parse_whole<std::int64_t>(item.substr(eq + 1), 0, INT64_MAX - 1);
+    if (!value) return std::unexpected("'" + std::string(item) + "' is not not_before=UNIX_S or not_after=UNIX_S");
+    if (name == "not_before" && !before) out.validity.not_before = *value, before = true;
+    else if (name == "not_after" && !after) out.validity.not_after = *value, after = true;
+    else return std::unexpected("'" + std::string(item) + "': want not_before= and not_after= at most once each");
+  }
+  if (out.validity.not_before >= out.validity.not_after) return std::unexpected("not_before is not before not_after");
   return out;
 }
 

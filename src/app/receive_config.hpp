@@ -17,6 +17,7 @@
 #include "app/settings.hpp"
 #include "receive/prefix.hpp"
 #include "report/report_builder.hpp"
+#include "report/seal.hpp"
 
 namespace overflowd::app {
 
@@ -36,7 +37,7 @@ struct ReceiveConfig {
   std::string key_path;
   std::string user;  // --user: as root, switch to this user once the sockets are bound
   std::string metrics_listen;  // --metrics: GET /metrics also on this ADDRESS:PORT (to --api-allow); empty: off
-  std::vector<std::string> encryption_keys;  // X25519 key files (the encryption mode)
+  std::vector<std::string> encryption_keys;  // X25519 key files, each PATH[,not_before=S][,not_after=S]
   std::vector<std::string> rotations;        // rotation statements of my identity key, published
   report::Contact contact;
   std::vector<std::string> my_prefixes;
@@ -101,5 +102,13 @@ struct CheckedConfig {
   std::vector<Cidr> api_allow;
 };
 [[nodiscard]] std::expected<CheckedConfig, std::string> check(const ReceiveConfig& config);
+
+// One --encryption-key: PATH, then optionally ",not_before=UNIX_S" and/or ",not_after=UNIX_S"
+// (the key opens sealed reports received in [not_before, not_after); unbounded when not given).
+struct EncryptionKeySpec {
+  std::string path;
+  report::Validity validity;
+};
+[[nodiscard]] std::expected<EncryptionKeySpec, std::string> parse_encryption_key(std::string_view text);
 
 }  // namespace overflowd::app

@@ -178,8 +178,13 @@ struct Receiver::Parts {
     report::Document d;
     d.identity = keys.public_key;
     d.expires = now + kDocumentLifetime;
-    d.encryption_keys = published_keys;
-    for (auto& k : d.encryption_keys) k.not_after = d.expires;  // promised as long as the document
+    // Each key with its window; one without an end is promised as long as the document; keys
+    // already past their end are left out (several may be valid at once during a rotation).
+    for (auto k : published_keys) {
+      if (k.not_after <= now) continue;
+      k.not_after = std::min(k.not_after, d.expires);
+      d.encryption_keys.push_back(k);
+    }
     d.contact = discovery["contact"];
     d.accepts = discovery["accepts"];
     for (const auto& c : checked.my_prefixes) d.prefixes.push_back(c.to_string());
@@ -210,15 +215,21 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
     if (!loaded) return std::unexpected(loaded.error());
     p->keys = loaded->keys;
   }
-  for (const auto& path : config.encryption_keys) {
+  for (const auto& given : config.encryption_keys) {
+    auto spec = parse_encryption_key(given);
+    if (!spec) return std::unexpected("--encryption-key " + given + ": " + spec.error());
+    const std::string& path = spec->path;
     auto loaded = io::load_or_create_x25519(path);
     if (!loaded) return std::unexpected(loaded.error());
     struct stat st {};
     const std::int64_t made = ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_mtime) : 0;
     if (p->keyring.find(report::key_id(loaded->keys.public_key)))
       return std::unexpected("--encryption-key " + path + ": the same key is given twice");
-    p->keyring.add(loaded->keys);
-    p->published_keys.push_back({loaded->keys.public_key, made, 0});
+    // Opened only while valid (the time of receipt); published with its window (from the key
+    // file's time when no not_before is given).
+    p->keyring.add(loaded->keys, spec->validity);
+    const std::int64_t nb = spec->validity.not_before == INT64_MIN ? made : spec->validity.not_before;
+    p->published_keys.push_back({loaded->keys.public_key, nb, spec->validity.not_after});
   }
   for (const auto& path : config.rotations) {
     auto text = io::read_text_file(path, 64 * 1024);

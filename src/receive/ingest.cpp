@@ -15,6 +15,7 @@
 #include "core/enum_names.hpp"
 #include "receive/report_scan.hpp"
 #include "core/sodium.hpp"
+#include "report/document.hpp"
 
 namespace overflowd::receive {
 
@@ -206,6 +207,28 @@ std::optional<WireParts> split_wire(std::string_view line) noexcept {
 
 }  // namespace
 
+namespace {
+
+// metadata.rotation, checked for the key that signed the report. Only reports that carry one
+// (the text is in the signed message) pay for the parse.
+Verdict with_rotation(Verdict v) {
+  auto* a = std::get_if<Accepted>(&v);
+  if (!a || a->message.find("\"rotation\":") == std::string::npos) return v;
+  const auto j = nlohmann::json::parse(a->message, nullptr, /*allow_exceptions=*/false);
+  const auto* meta = member(&j, "metadata");
+  const auto* rot = member(meta, "rotation");
+  if (!rot) return v;
+  auto r = report::verify_rotation_member(*rot, a->key);
+  a->rotation = r ? Accepted::RotationClaim::valid : Accepted::RotationClaim::invalid;
+  if (r) {
+    a->rotated_from = r->old_key;
+    a->rotation_time = r->time;
+  }
+  return v;
+}
+
+}  // namespace
+
 std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew,
                                    VerifiedCache* cache) {
   raw = trim(raw);
@@ -244,7 +267,7 @@ std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_n
   if (facts.integer_out_of_range) return rejected(kIntegerOutOfRange, raw);
   a.message.assign(message);
   finish(a, received_ns, skew);
-  return a;
+  return with_rotation(std::move(a));
 }
 
 Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
@@ -267,7 +290,7 @@ Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const S
   a.fields = extract_fields(v->report);
   digest_into(a, a.message);
   finish(a, received_ns, skew);
-  return a;
+  return with_rotation(std::move(a));
 }
 
 namespace {
@@ -303,10 +326,14 @@ bool recipient_ok(const std::string& message, const SkewPolicy& skew) {
 }  // namespace
 
 Verdict ingest(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew, VerifiedCache* cache) {
-  if (!report::looks_sealed(raw)) return ingest_plain(raw, received_ns, skew, cache);
-  // The encryption mode: open, then verify the report inside as any other.
+  const bool datagram = report::looks_sealed_datagram(raw);
+  if (!datagram && !report::looks_sealed(raw)) return ingest_plain(raw, received_ns, skew, cache);
+  // The encryption mode: open with a key valid at receipt, then verify the report inside as any other.
   const report::Keyring none;
-  auto opened = report::open_sealed(report::as_bytes(raw), skew.keyring ? *skew.keyring : none);
+  const report::Keyring& ring = skew.keyring ? *skew.keyring : none;
+  const std::int64_t now_s = received_ns / 1'000'000'000;
+  auto opened = datagram ? report::open_sealed_datagram(report::as_bytes(raw), ring, now_s)
+                         : report::open_sealed(report::as_bytes(raw), ring, now_s);
   if (!opened) return sealed_rejected(report::counter_name(opened.error()), raw);
   Verdict v = ingest_plain(opened->report, received_ns, skew, cache);
   auto* accepted = std::get_if<Accepted>(&v);
@@ -339,6 +366,7 @@ std::string verdict_difference(const Verdict& a, const Verdict& b) {
   if (x.message != y.message) return "message";
   if (x.compact != y.compact) return "form";
   if (x.kid != y.kid) return "kid";
+  if (x.rotation != y.rotation || x.rotated_from != y.rotated_from) return "rotation";
   if (x.time_flag != y.time_flag) return "time_flag";
   // Every kept field of the report schema, by its type.
   const ReportFields& f = x.fields;

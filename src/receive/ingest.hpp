@@ -66,6 +66,12 @@ struct Accepted {
   std::string message;                    // the signed bytes, kept for re-verification
   bool compact = false;
   std::string kid;  // the encryption mode: the kid a sealed report was opened with; empty: it came plain
+  // metadata.rotation (report/document.hpp, verify_rotation_member): none; a statement that verifies
+  // for this report's key (rotated_from is its old key); or one that does not (refused as a link,
+  // the report itself is stored as any other).
+  enum class RotationClaim : std::uint8_t { none, valid, invalid } rotation = RotationClaim::none;
+  report::PublicKey rotated_from{};
+  std::int64_t rotation_time = 0;  // the statement's time (Unix s)
   ReportFields fields;
   TimeFlag time_flag = TimeFlag::ok;
 };

@@ -208,4 +208,49 @@ std::expected<Rotation, RotationErrc> verify_rotation(const json& j) {
   return r;
 }
 
+std::expected<std::string, RotationErrc> rotation_member(std::span<const std::byte> statement) {
+  auto j = parse_strict(std::string_view(reinterpret_cast<const char*>(statement.data()), statement.size()),
+                        VerifyErrc::not_json);
+  if (!j) return std::unexpected(RotationErrc::not_json);
+  auto r = verify_rotation(*j);
+  if (!r) return std::unexpected(r.error());
+  std::string by_old, by_new;
+  for (const auto& block : (*j)["signatures"]) {
+    PublicKey key{};
+    (void)get_hex(block, "key", key);
+    auto bytes = core::from_base64(block["signature"].get_ref<const std::string&>());
+    std::string& into = key == r->old_key ? by_old : by_new;
+    core::append_base64(into, std::span<const std::uint8_t>(bytes->data(), crypto_sign_BYTES));
+  }
+  const json member = {{"old", core::to_hex(r->old_key)}, {"signatures", {by_old, by_new}}, {"time", r->time}};
+  // Signatures over another serialization of the same statement verify there but not here.
+  if (auto again = verify_rotation_member(member, r->new_key); !again) return std::unexpected(again.error());
+  return canonical(member);
+}
+
+std::expected<Rotation, RotationErrc> verify_rotation_member(const json& member, const PublicKey& report_key) {
+  core::init_sodium();
+  if (!member.is_object() || member.size() != 3) return std::unexpected(RotationErrc::bad_member);
+  const auto sigs = member.find("signatures");
+  if (sigs == member.end() || !sigs->is_array() || sigs->size() != 2) return std::unexpected(RotationErrc::bad_member);
+  Rotation r;
+  r.new_key = report_key;
+  if (!get_hex(member, "old", r.old_key) || !get_int(member, "time", r.time))
+    return std::unexpected(RotationErrc::bad_member);
+  if (r.old_key == r.new_key) return std::unexpected(RotationErrc::wrong_keys);
+  const std::string message = canonical(
+      {{"rotate", {{"old", core::to_hex(r.old_key)}, {"new", core::to_hex(r.new_key)}, {"time", r.time}}}});
+  const PublicKey* keys[2] = {&r.old_key, &r.new_key};
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json& s = (*sigs)[i];
+    if (!s.is_string()) return std::unexpected(RotationErrc::bad_member);
+    auto bytes = core::from_base64(s.get_ref<const std::string&>());
+    if (!bytes || bytes->size() != crypto_sign_BYTES) return std::unexpected(RotationErrc::bad_signature);
+    if (crypto_sign_verify_detached(bytes->data(), reinterpret_cast<const unsigned char*>(message.data()),
+                                    message.size(), keys[i]->data()) != 0)
+      return std::unexpected(RotationErrc::bad_signature);
+  }
+  return r;
+}
+
 }  // namespace overflowd::report

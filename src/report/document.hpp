@@ -89,4 +89,15 @@ enum class RotationErrc : std::uint8_t {
 [[nodiscard]] std::expected<Rotation, RotationErrc> verify_rotation(std::span<const std::byte> raw);
 [[nodiscard]] std::expected<Rotation, RotationErrc> verify_rotation(const nlohmann::json& statement);
 
+// A statement as a report carries it (metadata.rotation), short enough for a sealed datagram: the
+// new key is the key that signs the report, and the two signatures are detached (64 bytes each,
+// base64) over the same message as the statement's, {"rotate":{"new":..,"old":..,"time":..}}:
+//   {"old":"<64 hex>","signatures":["<base64 sig by old>","<base64 sig by new>"],"time":<Unix s>}
+// rotation_member makes it from a verified statement (`statement` as rotate-key wrote it);
+// verify_rotation_member checks it for a report signed by `report_key`: both signatures verify
+// over the statement with new = report_key (bad_signature otherwise).
+[[nodiscard]] std::expected<std::string, RotationErrc> rotation_member(std::span<const std::byte> statement);
+[[nodiscard]] std::expected<Rotation, RotationErrc> verify_rotation_member(const nlohmann::json& member,
+                                                                           const PublicKey& report_key);
+
 }  // namespace overflowd::report

@@ -36,10 +36,9 @@ void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::s
 
   out += reasons.empty() ? "\"metadata\":{\"class\":\"INFORMATIONAL\"," : "\"metadata\":{\"class\":\"SUSPICIOUS\",";
   if (coherent) out += "\"coherent\":true,";  // sorted between class and info (RFC 8785)
-  if (reasons.empty()) {
-    out += "\"info\":\"FLOWSEEN\",\"time\":";
-  } else {
-    out += "\"info\":\"FLOWSEEN\",\"reasons\":[";
+  out += "\"info\":\"FLOWSEEN\"";
+  if (!reasons.empty()) {
+    out += ",\"reasons\":[";
     for (std::size_t i = 0; i < reasons.size(); ++i) {
       if (i) out += ',';
       out += "{\"class\":\"";
@@ -53,8 +52,14 @@ void ReportBuilder::build(const core::FlowRecord& f, std::int64_t now_ns, std::s
       json::append_string(out, reasons[i].rule);
       out += '}';
     }
-    out += "],\"time\":";
+    out += ']';
   }
+  // metadata.rotation (report_schema.hpp): the sender's latest rotation statement, for its period.
+  if (!config_.rotation.empty() && now_ns < config_.rotation_until_ns) {
+    out += ",\"rotation\":";
+    out += config_.rotation;
+  }
+  out += ",\"time\":";
   const std::int64_t micros = now_ns / 1000;
   json::append_double(out, static_cast<double>(micros) / 1e6);
   out += "}}";

@@ -7,7 +7,9 @@
 // or, for a flow the suspicion policy boosted,
 //    "metadata":{"class":"SUSPICIOUS","info":"FLOWSEEN",
 //                "reasons":[{"class":"spoofed-source","list":"drop","rule":"drop-sources"}],"time":..}}
-// and "coherent":true after "class" when path-coherent sampling picked the flow.
+// and "coherent":true after "class" when path-coherent sampling picked the flow, and
+//    "rotation":{"old":..,"signatures":[..,..],"time":..} before "time" while the sender carries
+// its rotation statement (ReportConfig).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,10 @@ struct Contact {
 
 struct ReportConfig {
   Contact contact;
+  // metadata.rotation: the member (canonical JSON, document.hpp rotation_member) carried in every
+  // report made before rotation_until_ns (Unix ns); empty: none.
+  std::string rotation{};
+  std::int64_t rotation_until_ns = 0;
 };
 
 class ReportBuilder {

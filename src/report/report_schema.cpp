@@ -70,6 +70,11 @@ constexpr auto kSchema = std::to_array<SchemaField>({
     // otherwise (report_builder.cpp writes it); the receiver keeps it (0 or 1) for /api/paths.
     {.section = Section::metadata, .json = "coherent", .type = FieldType::boolean, .flag = &F::coherent,
      .column = "coherent"},
+    // metadata.rotation: the sender's latest rotation statement of its key, for a period after it
+    // (an object, document.hpp rotation_member; report_builder.cpp writes it from the settings
+    // [report] rotation and rotation_period). The receiver checks it in ingest (Accepted::rotation)
+    // and links the keys in its store; not a column.
+    {.section = Section::metadata, .json = "rotation", .type = FieldType::text},
     {.section = Section::metadata, .json = "time", .type = FieldType::number, .number = &F::time,
      .present = &F::has_time, .column = "time"},
     // flowdata.sourcetype

@@ -19,6 +19,8 @@ struct SignedReport {
   std::size_t signature_at = 0;    // where the signature block's object starts in `line`
   bool suspicious = false;         // metadata.class is SUSPICIOUS (the Guard lets it use the reserved share)
   bool sealed = false;             // `line` is a sealed envelope (seal.hpp): both wire forms are the line
+  // When sealed: the binary sealed datagram (seal.hpp) UDP sends instead of the line; empty: none made.
+  std::string datagram;
 
   // The compact wire form: the signature block alone, {"key":..,"signature":..}, which carries the
   // whole signed message. Valid while `line` is unchanged.

@@ -49,6 +49,10 @@ DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique
     : to_(config.to), guard_(config.guard), live_(DeliveryLive{config.to, config.guard}), view_(live_),
       transports_(std::move(transports)), encrypt_(config.encryption.mode) {
   if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
+  if (config.any()) {
+    seal_datagram_ = config.udp;
+    seal_json_ = config.http || config.https;
+  }
 }
 
 std::optional<report::X25519Public> DeliverySink::key_for(const core::IpAddress& address, std::int64_t now_ns,
@@ -70,8 +74,14 @@ DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const r
     ++encrypt_counts_.no_key;  // not a report our builder made: never sent plain under require
     return encrypt_ == Encrypt::require ? Seal::skip : Seal::plain;
   }
+  // One signature per (report, endpoint): the recipient differs per endpoint, so the pipeline's
+  // signature cannot serve; the plain path sends the pipeline's report as it is.
   signer_->sign(message_, resigned_);
-  report::seal(resigned_.compact(), key, sealed_.line);
+  ++encrypt_counts_.signatures;
+  if (!seal_datagram_ || !report::seal_compact_datagram(resigned_.compact(), key, sealed_.datagram))
+    sealed_.datagram.clear();
+  if (seal_json_ || sealed_.datagram.empty()) report::seal(resigned_.compact(), key, sealed_.line);
+  else sealed_.line.clear();
   sealed_.signature_at = 0;
   sealed_.sealed = true;
   ++encrypt_counts_.sealed;
@@ -150,6 +160,7 @@ void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
       out.push_back({"encrypt.key.discovered", encrypt_counts_.discovered});
       discoverer_->append_counters(out);
     }
+    out.push_back({"encrypt.signatures", encrypt_counts_.signatures});
   }
   for (const auto& transport : transports_) transport->append_counters(out);
 }

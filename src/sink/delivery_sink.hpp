@@ -82,6 +82,8 @@ public:
   [[nodiscard]] std::uint64_t updates_applied() const;
   // Reports waiting in the transports' queues (the HTTP(S) sender's), for metrics.
   [[nodiscard]] std::size_t queue_depth() const;
+  // Signatures this sink made (sealed reports signed again with their recipient), for tests.
+  [[nodiscard]] std::uint64_t signatures() const noexcept { return encrypt_counts_.signatures; }
   // The pinned keys (--peer-keys), for open() and tests.
   void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
   // Key discovery, for open() and tests.
@@ -107,8 +109,12 @@ private:
   std::optional<report::Signer> signer_;
   std::string message_;
   report::SignedReport resigned_, sealed_;
+  // Which sealed forms to make: the binary datagram for UDP, the JSON envelope for HTTP(S) (both
+  // when the transports are not known: tests' fakes).
+  bool seal_datagram_ = true, seal_json_ = true;
   struct {
     std::uint64_t sealed = 0, plain = 0, no_key = 0, pinned = 0, discovered = 0;
+    std::uint64_t signatures = 0;  // made here: one per sealed (report, endpoint), with its recipient
   } encrypt_counts_;
   bool finished_ = false;
 };

@@ -58,7 +58,10 @@ UdpSender::~UdpSender() {
 }
 
 void UdpSender::send(const core::IpAddress& to, const report::SignedReport& report) {
-  const std::string_view payload = report.compact();
+  // A sealed report goes as the binary sealed datagram (seal.hpp), which fits where the JSON
+  // envelope of the same report would not.
+  const std::string_view payload = report.sealed && !report.datagram.empty() ? std::string_view(report.datagram)
+                                                                             : report.compact();
   if (payload.size() > kMaxUdpPayload) {
     ++counters_.too_large;
     return;

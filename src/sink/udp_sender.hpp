@@ -1,6 +1,7 @@
 // Reports over UDP: one datagram per (report, address) to the address's report port (65535 by
 // default), in the compact wire form: the signature block alone, {"key":..,"signature":..}, whose
-// signature carries the whole signed message. A payload over kMaxPayload (1,200 bytes: no
+// signature carries the whole signed message; a sealed report as the binary sealed datagram
+// (report/seal.hpp: 157 bytes over its message). A payload over kMaxPayload (1,200 bytes: no
 // fragmentation at IPv6's minimum MTU of 1,280) is not sent but counted (udp.too_large).
 //
 // Two non-blocking sockets, IPv4 and IPv6, each bound to the configured source address of its

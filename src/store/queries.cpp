@@ -463,7 +463,10 @@ json SqliteQueries::keys(const std::string& key, std::int64_t limit) {
                   {"prefixes", q.i64(5)},
                   {"contact", {{"email", q.text(6)}, {"identity", q.text(7)}}},
                   {"contacts", cs},
-                  {"alerts", q.i64(8)}};
+                  {"alerts", q.i64(8)},
+                  // Key continuity through a rotation statement: the key this one succeeds ("" none).
+                  {"rotated_from", q.text(9)},
+                  {"rotated_at", q.i64(10) ? json(seconds(q.i64(10))) : json(nullptr)}};
         });
     if (out.is_object()) return out;  // an error
     return {{"keys", out}};

@@ -15,7 +15,7 @@ inline constexpr long kMaxAlertsPerKeyPerHour = 100;
 
 // Writer (store.cpp).
 inline constexpr std::string_view select_key =
-    "SELECT email, identity, exporters, prefixes, reports FROM keys WHERE key = ?1";
+    "SELECT email, identity, exporters, prefixes, reports, predecessor FROM keys WHERE key = ?1";
 inline constexpr std::string_view update_contact =
     "UPDATE key_contacts SET last_seen_ns = MAX(last_seen_ns, ?4), reports = reports + ?5"
     " WHERE key = ?1 AND email = ?2 AND identity = ?3";
@@ -52,11 +52,11 @@ inline constexpr std::string_view key_contacts =
     "SELECT email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?1"
     " ORDER BY first_seen_ns LIMIT 50";
 inline constexpr std::string_view keys_all =
-    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity, alerts FROM keys"
-    " WHERE ?1 = '' ORDER BY last_seen_ns DESC LIMIT ?2";
+    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity, alerts, predecessor,"
+    " rotated_ns FROM keys WHERE ?1 = '' ORDER BY last_seen_ns DESC LIMIT ?2";
 inline constexpr std::string_view keys_one =
-    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity, alerts FROM keys"
-    " WHERE key = ?1 ORDER BY last_seen_ns DESC LIMIT ?2";
+    "SELECT key, first_seen_ns, last_seen_ns, reports, exporters, prefixes, email, identity, alerts, predecessor,"
+    " rotated_ns FROM keys WHERE key = ?1 ORDER BY last_seen_ns DESC LIMIT ?2";
 inline constexpr std::string_view alerts_all =
     "SELECT id, created_ns, kind, key, report_id, detail FROM alerts WHERE ?1 = '' ORDER BY id DESC LIMIT ?2";
 inline constexpr std::string_view alerts_one =

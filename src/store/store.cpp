@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <set>
 #include <utility>
 #include <ctime>
@@ -183,6 +184,11 @@ ALTER TABLE reports ADD COLUMN kid TEXT NOT NULL DEFAULT '';
 ALTER TABLE reports ADD COLUMN coherent INTEGER NOT NULL DEFAULT 0;
 UPDATE reports SET coherent = 1 WHERE message LIKE '%"coherent":true%';
 CREATE INDEX reports_coherent ON reports(coherent, received_ns);
+)sql"},
+    // Standard SQL (SQLite and PostgreSQL 15): two columns with constant defaults.
+    {11, "key continuity through rotation statements: a key's predecessor and when it was linked", R"sql(
+ALTER TABLE keys ADD COLUMN predecessor TEXT NOT NULL DEFAULT '';
+ALTER TABLE keys ADD COLUMN rotated_ns INTEGER NOT NULL DEFAULT 0;
 )sql"},
 };
 constexpr bool steps_in_order() {
@@ -423,29 +429,103 @@ struct SqliteStore::KeyBatch {
     std::string email, identity;
     std::int64_t first_ns = 0, last_ns = 0, reports = 0, first_report_id = 0;
   };
+  // metadata.rotation: a statement that verified for this key (its old key), and the report it came in.
+  std::optional<report::PublicKey> rotated_from;
+  std::int64_t rotation_report_id = 0, rotation_time = 0;
+  std::int64_t invalid_rotations = 0;
   std::int64_t last_ns = 0, reports = 0, first_ns = 0;
   std::vector<Contact> contacts;  // in order of first appearance in the batch
   std::vector<std::string> exporters, prefixes;  // distinct within the batch, in order of appearance
   std::set<core::IpAddress> exporters_seen, prefixes_seen;
 };
 
+std::expected<bool, std::string> SqliteStore::link_rotation(const std::string& key, const std::string& old_key,
+                                                             std::int64_t now_ns) {
+  // Rare (once per rotated key): prepared here. Standard SQL, as every statement of the store.
+  auto old_first = db_.prepare("SELECT first_seen_ns FROM keys WHERE key = ?1");
+  if (!old_first) return std::unexpected(old_first.error());
+  if (old_first->bind(1, old_key).step() != SQLITE_ROW) return false;
+  const std::int64_t first = old_first->i64(0);
+  const std::string_view steps[] = {
+      "UPDATE keys SET predecessor = ?2, rotated_ns = ?3,"
+      " first_seen_ns = CASE WHEN first_seen_ns < ?4 THEN first_seen_ns ELSE ?4 END WHERE key = ?1",
+      "INSERT INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
+      " SELECT ?1, email, identity, first_seen_ns, last_seen_ns, reports FROM key_contacts WHERE key = ?2"
+      " ON CONFLICT DO NOTHING",
+      "INSERT INTO key_exporters(key, exporter, first_seen_ns)"
+      " SELECT ?1, exporter, first_seen_ns FROM key_exporters WHERE key = ?2 ON CONFLICT DO NOTHING",
+      "INSERT INTO key_prefixes(key, prefix, first_seen_ns)"
+      " SELECT ?1, prefix, first_seen_ns FROM key_prefixes WHERE key = ?2 ON CONFLICT DO NOTHING",
+  };
+  for (std::size_t i = 0; i < std::size(steps); ++i) {
+    auto st = db_.prepare(steps[i]);
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, key).bind(2, old_key);
+    if (i == 0) st->bind(3, now_ns).bind(4, first);
+    if (!st->run()) return std::unexpected(db_.error());
+  }
+  return true;
+}
+
 std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string& key, const KeyBatch& kb,
-                                                         std::int64_t now_ns, std::int64_t& suppressed_alerts) {
+                                                         std::int64_t now_ns, std::int64_t& suppressed_alerts,
+                                                         std::map<std::string, std::int64_t>& counters) {
   Statements& s = *st_;
-  std::string email, identity;
+  std::string email, identity, predecessor;
   std::int64_t exporters = 0, prefixes = 0;
   bool has_contact = false;
-  s.select_key.bind(1, key);
-  if (s.select_key.step() == SQLITE_ROW) {
-    email = s.select_key.text(0);
-    identity = s.select_key.text(1);
-    exporters = s.select_key.i64(2);
-    prefixes = s.select_key.i64(3);
-    has_contact = s.select_key.i64(4) > 0;
+  auto read_key = [&] {
+    s.select_key.bind(1, key);
+    const bool found = s.select_key.step() == SQLITE_ROW;
+    if (found) {
+      email = s.select_key.text(0);
+      identity = s.select_key.text(1);
+      exporters = s.select_key.i64(2);
+      prefixes = s.select_key.i64(3);
+      has_contact = s.select_key.i64(4) > 0;
+      predecessor = s.select_key.text(5);
+    }
     s.select_key.reset();
-  } else {
-    s.select_key.reset();
+    return found;
+  };
+  if (!read_key()) {
     if (!s.insert_key.bind(1, key).bind(2, kb.first_ns).run()) return std::unexpected(db_.error());
+  }
+  if (kb.invalid_rotations) counters["rotation.invalid"] += kb.invalid_rotations;
+  // Key continuity through a valid rotation statement: linked once, to a key already known; the
+  // old key's history (first seen, contacts, exporters, prefixes) is the new key's from now on, so
+  // its contact is no new key for that identity.
+  bool rotated = false;
+  std::string old_hex;
+  if (kb.rotated_from && predecessor.empty()) {
+    old_hex = key_hex(*kb.rotated_from);
+    auto linked = link_rotation(key, old_hex, now_ns);
+    if (!linked) return std::unexpected(linked.error());
+    if (*linked) {
+      rotated = true;
+      ++counters["rotation.linked"];
+      // Counts and the current contact as the old key left them (unless this key had its own).
+      const std::string own_email = email, own_identity = identity;
+      const bool had_contact = has_contact;
+      (void)read_key();
+      auto count = [&](std::string_view table) -> std::int64_t {
+        auto q = db_.prepare("SELECT COUNT(*) FROM " + std::string(table) + " WHERE key = ?1");
+        return q && q->bind(1, key).step() == SQLITE_ROW ? q->i64(0) : 0;
+      };
+      exporters = count("key_exporters");
+      prefixes = count("key_prefixes");
+      auto old_row = db_.prepare("SELECT email, identity FROM keys WHERE key = ?1");
+      if (!had_contact && old_row && old_row->bind(1, old_hex).step() == SQLITE_ROW) {
+        email = old_row->text(0);
+        identity = old_row->text(1);
+        has_contact = true;
+      } else {
+        email = own_email;
+        identity = own_identity;
+      }
+    } else {
+      ++counters["rotation.unknown_old_key"];
+    }
   }
 
   std::size_t alerts = 0;
@@ -471,6 +551,10 @@ std::expected<std::size_t, std::string> SqliteStore::flush_key(const std::string
     new_alerts_.push_back(NewAlert{kind, key, report_id, now_ns, std::move(text)});
     return true;
   };
+  if (rotated) {
+    const nlohmann::json detail = {{"old_key", old_hex}, {"new_key", key}, {"time", kb.rotation_time}};
+    if (!alert("key_rotated", kb.rotation_report_id, detail)) return std::unexpected(db_.error());
+  }
   // Contacts remembered per key: at most max_per_key (beyond, a new contact is neither remembered
   // nor alerted on; the key's current contact is still updated).
   std::int64_t contacts = 0;
@@ -674,6 +758,13 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
     if (item.spoof == SpoofStatus::suspect) ++suspects;
 
     KeyBatch& kb = keys[acc.key];
+    if (acc.rotation == Accepted::RotationClaim::valid && !kb.rotated_from) {
+      kb.rotated_from = acc.rotated_from;
+      kb.rotation_report_id = id;
+      kb.rotation_time = acc.rotation_time;
+    } else if (acc.rotation == Accepted::RotationClaim::invalid) {
+      ++kb.invalid_rotations;
+    }
     if (kb.reports == 0) kb.first_ns = a.received_ns;
     ++kb.reports;
     kb.first_ns = std::min(kb.first_ns, a.received_ns);
@@ -712,11 +803,14 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   const std::int64_t now = config_.clock->wall_ns();
   std::int64_t suppressed_alerts = 0;
   new_alerts_.clear();
-  for (const auto& [key, kb] : keys) {
-    auto n = flush_key(key_hex(key), kb, now, suppressed_alerts);
-    if (!n) return fail(n.error());
-    result.alerts += *n;
-  }
+  // Keys that claim a predecessor go last, so an old key first seen in this batch is known by then.
+  for (const bool claims : {false, true})
+    for (const auto& [key, kb] : keys) {
+      if (kb.rotated_from.has_value() != claims) continue;
+      auto n = flush_key(key_hex(key), kb, now, suppressed_alerts, counters);
+      if (!n) return fail(n.error());
+      result.alerts += *n;
+    }
   for (std::size_t i = 0; i < received.size(); ++i)
     if (received[i]) counters[std::string("received.") + to_string(static_cast<Input>(i))] += received[i];
   if (result.rejected) counters["invalid"] += static_cast<std::int64_t>(result.rejected);

@@ -36,7 +36,7 @@ namespace overflowd::store {
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
 public:
-  static constexpr int kSchemaVersion = 10;
+  static constexpr int kSchemaVersion = 11;
   // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
   // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
   // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.
@@ -88,7 +88,13 @@ private:
   [[nodiscard]] std::int64_t chart_of(const Accepted& acc, std::int64_t received_ns) const;
   [[nodiscard]] std::string rollup_basis() const;
   [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
-                                                                  std::int64_t now_ns, std::int64_t& suppressed_alerts);
+                                                                  std::int64_t now_ns, std::int64_t& suppressed_alerts,
+                                                                  std::map<std::string, std::int64_t>& counters);
+  // Links `key` to its predecessor `old_key` (a valid rotation statement; the old key already known):
+  // the old key's first-seen, contacts, exporters and prefixes become the new key's too. False
+  // when the old key is not known (nothing changed).
+  [[nodiscard]] std::expected<bool, std::string> link_rotation(const std::string& key, const std::string& old_key,
+                                                               std::int64_t now_ns);
 
   sql::Db db_;
   StoreConfig config_;

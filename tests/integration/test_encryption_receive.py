@@ -3,7 +3,10 @@ document (GET /.well-known/overflowd) verifies with nacl.signing and names the X
 reports sealed by Python with nacl.public.SealedBox to that key, over HTTP and UDP, are stored
 verified with sealed=true and the kid; unknown kid, bad box, recipient mismatch and sealed input to
 a receiver without an encryption key are refused under their counters. A rotation statement made by
-`overflowd rotate-key` is published and verifies with PyNaCl. Loopback only."""
+`overflowd rotate-key` is published and verifies with PyNaCl. The binary sealed datagram (README,
+"The binary sealed datagram") made by PyNaCl over UDP is stored verified; a key outside its
+validity window (--encryption-key PATH,not_before=..,not_after=..) is not published and opens
+nothing (sealed.expired_kid). Loopback only."""
 
 import base64
 import hashlib
@@ -35,6 +38,13 @@ def verify_document(raw: bytes):
     return doc
 
 
+def seal_datagram(signed, pub: bytes, kid_bytes=None, version=1) -> bytes:
+    """The binary sealed datagram: b"OFDS", version, kid (8 bytes), SealedBox(vk || sig || message)."""
+    inner = bytes(signed.verify_key) + signed.signature + signed.message
+    box = nacl.public.SealedBox(nacl.public.PublicKey(pub)).encrypt(inner)
+    return b"OFDS" + bytes([version]) + (kid_bytes or bytes.fromhex(kid(pub))) + box
+
+
 class SignedFor(rs.Signed):
     """A PyNaCl-signed report with metadata.recipient."""
 
@@ -43,6 +53,8 @@ class SignedFor(rs.Signed):
         self.report["metadata"]["recipient"] = recipient
         self.message = lib.canonical(self.report).encode()
         signed = key.sign(self.message)
+        self.verify_key = key.verify_key
+        self.signature = signed.signature
         self.block = {"key": self.key, "signature": base64.b64encode(bytes(signed)).decode()}
         self.compact = lib.canonical(self.block)
         self.full = self.message[:-1].decode() + ',"signature":' + self.compact + "}"
@@ -142,6 +154,48 @@ class EncryptionReceive(unittest.TestCase):
             proc = lib.run(["receive", "--db", d / "x.db", "--key", old, "--rotation", d / "rotation.json",
                             "--udp-port", "off", "--http-port", "off"], timeout=30)
             self.assertEqual(proc.returncode, 2, proc.stderr)
+
+
+    def test_binary_datagrams_from_pynacl_and_key_validity_windows(self):
+        with lib.temp_dir() as d:
+            ek, old = d / "x25519.key", d / "old-x25519.key"
+            # The old key's window ended long ago: not published, and it opens nothing.
+            rx = rs.Receiver(d, "--encryption-key", ek, "--encryption-key", f"{old},not_before=1000,not_after=2000",
+                             "--my-prefix", "198.51.100.0/24")
+            try:
+                _, raw = rx.request("GET", "/.well-known/overflowd")
+                doc = verify_document(lib.canonical(raw).encode() if isinstance(raw, dict) else raw)
+                pub = nacl.public.PrivateKey(bytes.fromhex(ek.read_text().strip())).public_key.encode()
+                old_pub = nacl.public.PrivateKey(bytes.fromhex(old.read_text().strip())).public_key.encode()
+                self.assertEqual([k["kid"] for k in doc["encryption_keys"]], [kid(pub)])
+                key = rs.signing_key(8)
+                good = [SignedFor(key, "198.51.100.7", data=rs.flow_data(sport=10 + i)) for i in range(3)]
+                datagrams = [seal_datagram(g, pub) for g in good]
+                for g in datagrams:
+                    self.assertLessEqual(len(g), 1200)
+                    self.assertNotIn(b"flowdata", g)
+                expired = seal_datagram(SignedFor(key, "198.51.100.7", data=rs.flow_data(sport=20)), old_pub)
+                unknown = seal_datagram(SignedFor(key, "198.51.100.7", data=rs.flow_data(sport=21)),
+                                        nacl.public.PrivateKey.generate().public_key.encode())
+                v2 = seal_datagram(SignedFor(key, "198.51.100.7", data=rs.flow_data(sport=22)), pub, version=2)
+                rx.send_udp(datagrams + [expired, unknown, v2, b"OFDS\x01short"])
+                self.assertEqual(rx.wait_counter("stored", 3), 3)
+                c = rx.wait_counter("invalid", 4)
+                counters = rx.counters()
+                self.assertEqual(counters.get("invalid.sealed.expired_kid"), 1, counters)
+                self.assertEqual(counters.get("invalid.sealed.unknown_kid"), 1, counters)
+                self.assertEqual(counters.get("invalid.sealed.bad_version"), 1, counters)
+                self.assertEqual(counters.get("invalid.sealed.too_short"), 1, counters)
+                self.assertEqual(c, 4)
+                stored = rx.reports(raw=1)
+                self.assertEqual(len(stored), 3)
+                for r in stored:
+                    self.assertTrue(r["sealed"])
+                    self.assertEqual(r["kid"], kid(pub))
+                    self.assertEqual(r["input"], "udp")
+                    rs.pynacl_check_stored(r)
+            finally:
+                rx.stop()
 
 
 if __name__ == "__main__":

@@ -4,10 +4,15 @@ overflowd's own receiver, on loopback only:
   require every body is a sealed envelope (no report JSON readable in it) that PyNaCl's SealedBox
   opens to a compact report that verifies with nacl.signing and names the endpoint as its
   recipient; an endpoint with no key gets nothing (counted no_key); with --encrypt auto it gets the
-  plain report; over UDP no sealed datagram is over 1,200 bytes (the larger are counted too_large);
+  plain report; over UDP every report goes as the binary sealed datagram (README, "The binary
+  sealed datagram"), none over 1,200 bytes, which PyNaCl opens to key || signature || message;
 - sender -> `overflowd receive` over UDP and HTTP at once with --encrypt require and a pinned key:
-  the receiver stores every report verified, sealed, with the kid of its key (in practice from HTTP:
-  sealed datagrams are mostly over the UDP cap).
+  the receiver stores every report verified, sealed, with the kid of its key, each one from both
+  inputs (a duplicate);
+- rotation: a sender whose key was rotated (overflowd rotate-key) carries the statement in its
+  reports (metadata.rotation, --rotation); the receiver, which knew the old key, links the keys
+  (/api/keys rotated_from, event key_rotated); a sender given a statement for another key than its
+  own is refused at start.
 Every capture here has flows between 127.x addresses only."""
 
 import base64
@@ -17,11 +22,12 @@ import re
 import unittest
 
 import nacl.public
+import nacl.signing
 
 import receive_support as rs
 from delivery_testlib import (DST, OTHER, SRC, HttpServer, UdpListeners, loopback_capture, new_key, run_sender,
                               stdout_reports, verify_compact)
-from overflowd_testlib import main, parse_summary, pynacl_verify, require_binary, run, temp_dir
+from overflowd_testlib import canonical, main, parse_summary, pynacl_verify, require_binary, run, temp_dir
 
 NO_BUDGETS = ["--budget", "off", "--per-destination-budget", "off", "--allow-destination", "127.0.0.0/8"]
 REPORT_TEXT = re.compile(rb"flowdata|saddr|daddr|FLOWSEEN|signature|127\.0\.0\.")
@@ -81,32 +87,41 @@ class EncryptionSend(unittest.TestCase):
             self.assertEqual(s["encrypt.plain"], 0)
             self.assertEqual(s["encrypt.no_key"], 2 * len(reports) - len(bodies))
 
-    def test_sealed_datagrams_are_never_over_1200_bytes(self):
-        # A sealed compact report is base64 twice over: most are over the UDP cap and are counted
-        # udp.too_large instead of being sent fragmented (docs/manual.md, "Encryption").
+    def test_sealed_datagrams_are_binary_and_never_over_1200_bytes(self):
+        # The binary sealed datagram: b"OFDS", version 1, kid (8 bytes), SealedBox(vk || sig || message).
         with temp_dir() as d:
             cap = loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST,), flows=20)
-            key, _ = new_key(d)
+            key, pub = new_key(d)
             sk = nacl.public.PrivateKey.generate()
             pins = d / "peers"
             pins.write_text(f"{DST} {bytes(sk.public_key).hex()}\n")
             udp = UdpListeners([SRC, DST], cap)
             try:
                 proc, _ = run_sender(cap, key, "--deliver", "udp", "--report-port", udp.port, "--encrypt", "require",
-                                     "--peer-keys", pins, *NO_BUDGETS)
+                                     "--peer-keys", pins, "--email", "noc@sender.example", "--identity", "Sender Net",
+                                     *NO_BUDGETS)
                 got = udp.drain(proc)
             finally:
                 udp.close()
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertEqual(got[SRC], [])
+            s = parse_summary(proc.stderr)
+            self.assertGreater(s["encrypt.sealed"], 0)
+            self.assertEqual(s.get("udp.too_large", 0), 0, "realistic sealed reports fit one datagram")
+            self.assertEqual(s.get("udp.sent", 0), s["encrypt.sealed"])
+            self.assertEqual(len(got[DST]), s["encrypt.sealed"])
             for p in got[DST]:
                 self.assertLessEqual(len(p), 1200)
                 self.assertIsNone(REPORT_TEXT.search(p))
-                verify_compact(open_sealed(p, sk))
-            s = parse_summary(proc.stderr)
-            self.assertGreater(s["encrypt.sealed"], 0)
-            self.assertEqual(s.get("udp.sent", 0) + s.get("udp.too_large", 0), s["encrypt.sealed"])
-            self.assertEqual(s.get("udp.sent", 0), len(got[DST]))
+                self.assertEqual(p[:5], b"OFDS\x01")
+                self.assertEqual(p[5:13].hex(), kid(bytes(sk.public_key)))
+                inner = nacl.public.SealedBox(sk).decrypt(p[13:])
+                vk, sig, message = inner[:32], inner[32:96], inner[96:]
+                self.assertEqual(vk.hex(), pub)
+                self.assertEqual(nacl.signing.VerifyKey(vk).verify(message, sig), message)
+                report = json.loads(message)
+                self.assertEqual(report["metadata"]["recipient"], DST)
+                self.assertEqual(len(p), 157 + len(message))
 
     def test_auto_sends_plain_where_no_key_is_known(self):
         with temp_dir() as d:
@@ -171,9 +186,60 @@ class EncryptionSend(unittest.TestCase):
                     self.assertEqual(r["kid"], kid(bytes.fromhex(x_pub)))
                     self.assertEqual(r["key"], pub)
                     rs.pynacl_check_stored(r)
-                # Over UDP only the sealed reports that fit 1,200 bytes go (see the test above).
-                self.assertEqual(s.get("udp.sent", 0) + s.get("udp.too_large", 0), n)
+                # Every report went over UDP too, as a binary sealed datagram: stored once, the other a duplicate.
+                self.assertEqual(s.get("udp.sent", 0), n)
+                self.assertEqual(s.get("udp.too_large", 0), 0)
+                self.assertEqual(rx.wait_counter("duplicates", n), n)
+                self.assertEqual(rx.counters().get("received.udp"), n)
                 self.assertLessEqual({r["input"] for r in stored}, {"udp", "http"})
+            finally:
+                rx.stop()
+
+
+    def test_rotation_statement_links_the_keys_at_the_receiver(self):
+        with temp_dir() as d:
+            rx = rs.Receiver(d, "--bind", DST, "--http-bind", DST)
+            rx.url = lambda path, scheme="http": f"{scheme}://{DST}:{rx.ports[scheme]}{path}"
+            try:
+                cap = loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST,), flows=5)
+                old, old_pub = new_key(d)
+                new = d / "new.key"
+                # Over HTTP: a plain compact report carrying the statement is mostly over the UDP cap.
+                common = ["--deliver", "http", "--deliver-to", "dst", "--http-port", rx.ports["http"],
+                          "--email", "noc@sender.example", "--identity", "Sender Net", *NO_BUDGETS]
+                proc, _ = run_sender(cap, old, *common)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                n_old = len(stdout_reports(proc))
+                self.assertEqual(rx.wait_counter("stored", n_old), n_old)
+                made = run(["rotate-key", "--old", old, "--new", new, "--out", d / "rotation.json"])
+                self.assertEqual(made.returncode, 0, made.stderr)
+                proc, _ = run_sender(cap, new, "--rotation", d / "rotation.json", *common)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                reports = stdout_reports(proc)
+                st = json.loads((d / "rotation.json").read_text())
+                self.assertGreater(len(reports), 0)
+                for report in reports.values():
+                    rot = report["metadata"]["rotation"]
+                    self.assertEqual(rot["old"], old_pub)
+                    self.assertEqual(rot["time"], st["rotate"]["time"])
+                    message = canonical({"rotate": st["rotate"]}).encode()
+                    nacl.signing.VerifyKey(bytes.fromhex(old_pub)).verify(message, base64.b64decode(rot["signatures"][0]))
+                    nacl.signing.VerifyKey(bytes.fromhex(st["rotate"]["new"])).verify(
+                        message, base64.b64decode(rot["signatures"][1]))
+                self.assertEqual(rx.wait_counter("stored", n_old + len(reports)), n_old + len(reports))
+                keys = {k["key"]: k for k in rx.get("/api/keys")["keys"]}
+                new_pub = st["rotate"]["new"]
+                self.assertEqual(keys[new_pub]["rotated_from"], old_pub)
+                self.assertEqual(keys[old_pub]["rotated_from"], "")
+                self.assertEqual(keys[new_pub]["first_seen"], keys[old_pub]["first_seen"])
+                kinds = [a["kind"] for a in rx.get("/api/alerts")["alerts"]]
+                self.assertIn("key_rotated", kinds)
+                self.assertNotIn("identity_new_key", kinds)
+                # A statement for another key than --key is refused at start.
+                other = d / "other.key"
+                self.assertEqual(run(["keygen", other]).returncode, 0)
+                proc, _ = run_sender(cap, other, "--rotation", d / "rotation.json", *common)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
             finally:
                 rx.stop()
 

@@ -35,7 +35,7 @@ struct FlowSpec {
 
 inline report::SignedReport signed_report(const report::KeyPair& k, const std::string& email,
                                           const std::string& identity, const FlowSpec& spec = {},
-                                          std::int64_t made_ns = kNow) {
+                                          std::int64_t made_ns = kNow, const std::string& rotation = {}) {
   core::FlowRecord f;
   f.src = *core::IpAddress::parse(spec.saddr);
   f.dst = *core::IpAddress::parse(spec.daddr);
@@ -50,7 +50,10 @@ inline report::SignedReport signed_report(const report::KeyPair& k, const std::s
   f.etime_ms = spec.etime_ms;
   f.source_version = 5;
   f.fields = core::kNetflowV5Fields;
-  report::ReportBuilder builder(report::ReportConfig{report::Contact{email, identity}});
+  report::ReportConfig config{report::Contact{email, identity}};
+  config.rotation = rotation;  // metadata.rotation (report/document.hpp rotation_member), when given
+  config.rotation_until_ns = INT64_MAX;
+  report::ReportBuilder builder(config);
   std::string message;
   builder.build(f, made_ns, message);
   report::Signer signer(k);

@@ -7,7 +7,12 @@
 #include <atomic>
 #include <thread>
 
+#include <algorithm>
+
+#include "core/encoding.hpp"
 #include "report/keys.hpp"
+#include "report/peer_keys.hpp"
+#include "report/seal.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
 
@@ -214,6 +219,59 @@ TEST(DeliverySink, UpdatesWhileWorkersWriteAreWhole) {
   const auto f = flow("1.1.1.1", "9.9.9.9", 1);
   sink->write_at(f, sign(f), 0);
   EXPECT_EQ(sent.to.size(), before);  // the last snapshot holds: dst only, and denied
+// Review (issue 15, item 5): sealing signs each report again with its recipient, once per sealed
+// (report, endpoint) and never more; the plain path sends the pipeline's signed report as it is.
+class Recording final : public Transport {
+public:
+  void send(const core::IpAddress&, const report::SignedReport& r) override {
+    sealed.push_back(r.sealed);
+    datagrams.push_back(r.datagram);
+    lines.push_back(r.line);
+  }
+  void finish() override {}
+  void append_counters(std::vector<core::NamedCount>&) const override {}
+  std::vector<bool> sealed;
+  std::vector<std::string> datagrams, lines;
+};
+
+TEST(DeliverySink, SealingSignsOncePerSealedEndpointAndThePlainPathNotAtAll) {
+  const auto x = report::generate_x25519();
+  auto pins = report::PeerKeys::parse(report::as_bytes("9.9.9.0/24 " + core::to_hex(x.public_key) + "\n"));
+  ASSERT_TRUE(pins) << pins.error();
+  for (const Encrypt mode : {Encrypt::off, Encrypt::auto_, Encrypt::require}) {
+    DeliveryConfig c = open_config(DeliverTo::both);
+    c.encryption.mode = mode;
+    c.encryption.signing = report::generate_keypair();
+    std::vector<std::unique_ptr<Transport>> t;
+    t.push_back(std::make_unique<Recording>());
+    t.push_back(std::make_unique<Recording>());  // two transports: still one signature per endpoint
+    auto* rec = static_cast<Recording*>(t[0].get());
+    DeliverySink sink(c, std::move(t));
+    sink.set_peer_keys(*pins);
+    // One endpoint with a pinned key (9.9.9.9), one without (1.1.1.1), ten reports; fake transports.
+    for (std::uint16_t i = 0; i < 10; ++i) {
+      const auto f = flow("1.1.1.1", "9.9.9.9", static_cast<std::uint16_t>(i + 1));
+      sink.write_at(f, sign(f), 1'000'000'000);
+    }
+    SCOPED_TRACE(static_cast<int>(mode));
+    EXPECT_EQ(sink.signatures(), mode == Encrypt::off ? 0u : 10u);
+    const std::size_t sealed = static_cast<std::size_t>(std::count(rec->sealed.begin(), rec->sealed.end(), true));
+    EXPECT_EQ(sealed, mode == Encrypt::off ? 0u : 10u);
+    EXPECT_EQ(rec->sealed.size(), mode == Encrypt::require ? 10u : 20u);
+    for (std::size_t k = 0; k < rec->sealed.size(); ++k) {
+      if (!rec->sealed[k]) continue;
+      // Transports not known (fakes): both sealed forms are made, from the one signature.
+      EXPECT_TRUE(report::looks_sealed_datagram(rec->datagrams[k]));
+      EXPECT_TRUE(report::looks_sealed(rec->lines[k]));
+      auto opened = report::open_sealed_datagram(report::as_bytes(rec->datagrams[k]), [&] {
+        report::Keyring r;
+        r.add(x);
+        return r;
+      }(), 0);
+      ASSERT_TRUE(opened);
+      EXPECT_NE(opened->report.find("\"key\":\"" + report::public_key_hex(c.encryption.signing)), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

@@ -4,6 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.hpp"
+#include "store/queries.hpp"
+#include "report/document.hpp"
+#include "core/encoding.hpp"
+#include <sodium.h>
 #include "receive/receive_test_util.hpp"
 #include "store/store.hpp"
 #include "store/store_fixture.hpp"
@@ -139,6 +143,86 @@ TEST_F(Continuity, ExportersAndPrefixesPerKeyAreBounded) {
   write(items);
   EXPECT_EQ(n("SELECT exporters FROM keys"), 2);
   EXPECT_EQ(n("SELECT COUNT(*) FROM key_exporters"), 2);
+}
+
+// Key continuity through rotation (issue 15): a new key is linked to its predecessor only by a
+// valid statement (both signatures, the old key already known): key_rotated, the old key's history
+// visible from the new key, no identity_new_key. A forged statement leaves things as they were.
+std::string rotation_by(const report::KeyPair& old_keys, const report::KeyPair& new_keys, bool forge = false) {
+  // A forgery: "signed by the old key" with the new key (only the new key signs).
+  if (forge) {  // names the real old key; both signatures are by the new key
+    nlohmann::json member = {{"old", report::public_key_hex(old_keys)}, {"time", kNow / 1'000'000'000}};
+    std::vector<std::string> sigs;
+    const std::string msg = nlohmann::json({{"rotate", {{"new", report::public_key_hex(new_keys)},
+                                                         {"old", report::public_key_hex(old_keys)},
+                                                         {"time", kNow / 1'000'000'000}}}}).dump();
+    for (int i = 0; i < 2; ++i) {
+      std::array<std::uint8_t, 64> sig{};
+      crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
+                           new_keys.secret_key.data());
+      std::string b64;
+      core::append_base64(b64, sig);
+      sigs.push_back(b64);
+    }
+    member["signatures"] = sigs;
+    return member.dump();
+  }
+  const std::string text = report::build_rotation(old_keys, new_keys, kNow / 1'000'000'000);
+  auto member = report::rotation_member(report::as_bytes(text));
+  EXPECT_TRUE(member.has_value());
+  return member.value_or("");
+}
+
+TEST_F(Continuity, AValidRotationStatementLinksTheNewKeyToItsPredecessor) {
+  const auto old_k = key(1), new_k = key(2);
+  const std::string old_hex = report::public_key_hex(old_k), new_hex = report::public_key_hex(new_k);
+  write({item(signed_report(old_k, "noc@x.net", "X", flow(1, "192.0.2.1", "203.0.113.1")).line, Input::udp, kNow)});
+  const auto rotated = signed_report(new_k, "noc@x.net", "X", flow(2, "192.0.2.9", "203.0.113.1"), kNow,
+                                     rotation_by(old_k, new_k));
+  const Item it = item(rotated.line, Input::udp, kNow + 1000);
+  ASSERT_EQ(std::get<Accepted>(it.verdict).rotation, Accepted::RotationClaim::valid);
+  write({it});
+  const auto got = alerts("key_rotated");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["old_key"], old_hex);
+  EXPECT_EQ(got[0]["new_key"], new_hex);
+  EXPECT_TRUE(alerts("identity_new_key").empty()) << "the rotation explains the new key";
+  EXPECT_EQ(n("SELECT COUNT(*) FROM keys WHERE key = '" + new_hex + "' AND predecessor = '" + old_hex + "'"), 1);
+  EXPECT_EQ(n("SELECT first_seen_ns FROM keys WHERE key = '" + new_hex + "'"), kNow) << "the old key's first-seen";
+  EXPECT_EQ(n("SELECT COUNT(*) FROM key_contacts WHERE key = '" + new_hex + "'"), 1);
+  EXPECT_EQ(n("SELECT exporters FROM keys WHERE key = '" + new_hex + "'"), 1);
+  // /api/keys shows the link and the carried-over history.
+  auto q = SqliteQueries::open(t.path());
+  ASSERT_TRUE(q) << q.error();
+  const auto keys = (*q)->keys(new_hex, 10)["keys"];
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0]["rotated_from"], old_hex);
+  EXPECT_EQ(keys[0]["first_seen"], static_cast<double>(kNow) / 1e9);
+  EXPECT_EQ(keys[0]["contacts"].size(), 1u);
+  // Later reports carrying the same statement link nothing again.
+  write({item(signed_report(new_k, "noc@x.net", "X", flow(3), kNow, rotation_by(old_k, new_k)).line, Input::udp,
+              kNow + 2000)});
+  EXPECT_EQ(alerts("key_rotated").size(), 1u);
+}
+
+TEST_F(Continuity, AForgedOrUnknownRotationStatementLinksNothing) {
+  const auto old_k = key(1), new_k = key(2), stranger = key(3), other_new = key(4);
+  write({item(signed_report(old_k, "noc@x.net", "X", flow(1)).line, Input::udp, kNow)});
+  // Signed by the new key only.
+  const Item forged = item(signed_report(new_k, "noc@x.net", "X", flow(2), kNow, rotation_by(old_k, new_k, true)).line,
+                           Input::udp, kNow + 1000);
+  EXPECT_EQ(std::get<Accepted>(forged.verdict).rotation, Accepted::RotationClaim::invalid);
+  write({forged});
+  EXPECT_TRUE(alerts("key_rotated").empty());
+  EXPECT_EQ(alerts("identity_new_key").size(), 1u) << "as without a statement";
+  EXPECT_EQ(n("SELECT COUNT(*) FROM keys WHERE predecessor <> ''"), 0);
+  EXPECT_EQ(n("SELECT value FROM counters WHERE name = 'rotation.invalid'"), 1);
+  // A valid statement from a key this receiver never saw.
+  write({item(signed_report(other_new, "noc@x.net", "X", flow(3), kNow, rotation_by(stranger, other_new)).line,
+              Input::udp, kNow + 2000)});
+  EXPECT_TRUE(alerts("key_rotated").empty());
+  EXPECT_EQ(alerts("identity_new_key").size(), 2u);
+  EXPECT_EQ(n("SELECT value FROM counters WHERE name = 'rotation.unknown_old_key'"), 1);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "receive/ingest.hpp"
 #include "receive/receive_test_util.hpp"
 #include "policy/policy.hpp"
+#include "report/document.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
 #include "store/queries.hpp"
@@ -136,8 +137,14 @@ TEST(ReportSchema, EveryRowRoundTripsFromTheBuilderThroughTheScannerTheReference
   core::FlowRecord other = every_field();
   other.input_format = core::InterfaceFormat::discarded;
   other.output_format = core::InterfaceFormat::multiple;
+  // And it carries a rotation statement (metadata.rotation), as a sender with [report] rotation does.
+  report::ReportConfig other_config{report::Contact{"noc@schema.example", "Schema Test Net"}};
+  const auto member = report::rotation_member(report::as_bytes(report::build_rotation(testing::key(30), k, 1'700'000'000)));
+  ASSERT_TRUE(member.has_value());
+  other_config.rotation = *member;
+  other_config.rotation_until_ns = INT64_MAX;
   std::string other_message;
-  builder.build(other, kNow, other_message, {}, true);
+  report::ReportBuilder(other_config).build(other, kNow, other_message, {}, true);
   const json other_built = json::parse(other_message);
 
   // The scanner and the reference read the same fields, from either form.
