@@ -105,6 +105,7 @@ struct Receiver::Parts {
   std::unique_ptr<OwnExports> own;
   std::unique_ptr<notify::OperatorNotifier> notifier;  // told by the writer: outlives it
   std::unique_ptr<Writer> writer;
+  std::function<void()> flush_events;  // tells the held suspect counts (after the writer stops)
   VerifiedCache verified_cache;  // replays are not checked again, on any input
   std::unique_ptr<Verifier> verifier;
 
@@ -300,8 +301,16 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
         warning("cannot judge stored suspects again: " + r.error());
     };
   }
+  // New suspects' held counts are told when their window ends, on the writer's tick when nothing
+  // more arrives, and at stop (flush_events).
+  OperatorEvents events = operator_events(*p->notifier);
+  p->flush_events = std::move(events.flush);
+  wcfg.tick = [own = std::move(wcfg.tick), tell = std::move(events.tick)] {
+    if (own) own();
+    tell();
+  };
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
-  p->writer->set_observer(operator_events(*p->notifier));
+  p->writer->set_observer(std::move(events.observer));
 
   // UDP and capture reports are verified on a pool of threads and reach the writer in the order
   // they came.
@@ -502,6 +511,7 @@ void Receiver::stop() {
   p.threads.clear();  // joins
   p.verifier->stop();
   p.writer->stop();
+  if (p.flush_events) p.flush_events();
   p.notifier->stop();
 }
 
