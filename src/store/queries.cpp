@@ -528,7 +528,14 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
         lo_id = ids->i64(0);
         hi_id = ids->i64(1);
       }
-      const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-" + std::to_string(t0) + "-" +
+      // A suspect later cleared (my exports caught up: the writer's tick stores the verdict and
+      // counts spoof.cleared) changes no id: the counter is in the version, so the page reads the
+      // summary and the spoofing verdicts again.
+      std::int64_t cleared = 0;
+      if (auto c = db.prepare("SELECT value FROM counters WHERE name = 'spoof.cleared'"); c && c->step() == SQLITE_ROW)
+        cleared = c->i64(0);
+      const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-c" + std::to_string(cleared) + "-" +
+                                  std::to_string(t0) + "-" +
                                   std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s) + "-" +
                                   std::to_string(sq.top) + "-" + std::to_string(sq.per_network) + "-" +
                                   std::to_string(std::hash<std::string>{}(nf.sql + [&] {
