@@ -248,6 +248,12 @@ std::expected<std::unique_ptr<HttpServer>, std::string> make_http_server(HttpCon
     p.narrowing(q.filter);
     // ?unless=VERSION: the version the page holds; the same answer is {"unchanged": true}.
     if (req.has_param("unless")) q.unless = req.get_param_value("unless").substr(0, 200);
+    // ?series_key=HEX: only that key's series (the key view's chart, from the roll-ups).
+    if (req.has_param("series_key")) {
+      q.series_key = req.get_param_value("series_key");
+      if (q.series_key.size() != 64 || q.series_key.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return send_error(res, 400, "series_key: 64 lowercase hex digits");
+    }
     if (!p.error.empty()) return send_error(res, 400, p.error);
     send_answer(res, c->queries.summary(q));
   });

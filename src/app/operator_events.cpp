@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -68,25 +69,47 @@ struct SourceWindow {
   std::optional<std::pair<store::Item, store::Accepted>> example;  // the newest held
 };
 
-}  // namespace
-
-store::BatchObserver operator_events(notify::Notifier& notifier, std::chrono::milliseconds window, const core::Clock& clock) {
-  auto sources = std::make_shared<std::map<std::string, SourceWindow>>();
-  const std::int64_t window_ns = std::chrono::nanoseconds(window).count();
-  const std::int64_t window_s = std::chrono::duration_cast<std::chrono::seconds>(window).count();
-  return [&notifier, &clock, sources, window_ns, window_s](std::span<const store::Item> items, const store::BatchResult& result) {
-    for (const auto& a : result.new_alerts) notifier.notify(alert_event(a));
-    const std::int64_t now = clock.wall_ns();
-    // Windows that ended: what they held is told (one event each), and they close.
-    for (auto it = sources->begin(); it != sources->end();) {
-      if (now - it->second.opened_ns < window_ns) {
+// The held counts and open windows of every source, shared by the observer, tick and flush.
+struct SuspectWindows {
+  std::mutex m;
+  std::map<std::string, SourceWindow> sources;
+  // Tells what the windows that ended by `now` held (every window if `all`), and closes them.
+  void close(notify::Notifier& notifier, std::int64_t now, std::int64_t window_ns, std::int64_t window_s, bool all) {
+    for (auto it = sources.begin(); it != sources.end();) {
+      if (!all && now - it->second.opened_ns < window_ns) {
         ++it;
         continue;
       }
       if (it->second.held > 0 && it->second.example)
         notifier.notify(suspect_event(it->second.example->first, it->second.example->second, it->second.held, window_s));
-      it = sources->erase(it);
+      it = sources.erase(it);
     }
+  }
+};
+
+}  // namespace
+
+OperatorEvents operator_events(notify::Notifier& notifier, std::chrono::milliseconds window, const core::Clock& clock) {
+  auto state = std::make_shared<SuspectWindows>();
+  const std::int64_t window_ns = std::chrono::nanoseconds(window).count();
+  const std::int64_t window_s = std::chrono::duration_cast<std::chrono::seconds>(window).count();
+  OperatorEvents out;
+  out.tick = [&notifier, &clock, state, window_ns, window_s] {
+    std::lock_guard lock(state->m);
+    state->close(notifier, clock.wall_ns(), window_ns, window_s, false);
+  };
+  out.flush = [&notifier, state, window_ns, window_s] {
+    std::lock_guard lock(state->m);
+    state->close(notifier, 0, window_ns, window_s, true);
+  };
+  out.observer = [&notifier, &clock, state, window_ns, window_s](std::span<const store::Item> items,
+                                                                const store::BatchResult& result) {
+    for (const auto& a : result.new_alerts) notifier.notify(alert_event(a));
+    const std::int64_t now = clock.wall_ns();
+    std::lock_guard lock(state->m);
+    auto* sources = &state->sources;
+    // Windows that ended: what they held is told (one event each), and they close.
+    state->close(notifier, now, window_ns, window_s, false);
     // This batch's suspects, by source, in the order they came.
     std::vector<std::pair<std::string, std::vector<std::size_t>>> groups;
     std::map<std::string, std::size_t> index;
@@ -112,6 +135,7 @@ store::BatchObserver operator_events(notify::Notifier& notifier, std::chrono::mi
       if (window_ns > 0 && sources->size() < kMaxSuspectSources) sources->emplace(saddr, SourceWindow{now, 0, std::nullopt});
     }
   };
+  return out;
 }
 
 }  // namespace overflowd::app

@@ -115,6 +115,7 @@ struct Receiver::Parts {
   std::unique_ptr<OwnExports> own;
   std::unique_ptr<notify::OperatorNotifier> notifier;  // told by the writer: outlives it
   std::unique_ptr<Writer> writer;
+  std::function<void()> flush_events;  // tells the held suspect counts (after the writer stops)
   VerifiedCache verified_cache;  // replays are not checked again, on any input
   std::unique_ptr<Verifier> verifier;
 
@@ -322,9 +323,17 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
         warning("cannot judge stored suspects again: " + r.error());
     };
   }
+  // New suspects' held counts are told when their window ends, on the writer's tick when nothing
+  // more arrives, and at stop (flush_events).
+  OperatorEvents events = operator_events(*p->notifier);
+  p->flush_events = std::move(events.flush);
+  wcfg.tick = [own = std::move(wcfg.tick), tell = std::move(events.tick)] {
+    if (own) own();
+    tell();
+  };
   p->writer = std::make_unique<Writer>(*p->store, wcfg, classify);
   // Alerts by kind and spoofing suspects stored, counted for /metrics, then told to the operator.
-  p->writer->set_observer([parts = p.get(), tell = operator_events(*p->notifier)](std::span<const store::Item> items,
+  p->writer->set_observer([parts = p.get(), tell = std::move(events.observer)](std::span<const store::Item> items,
                                                                                  const store::BatchResult& result) {
     {
       std::lock_guard lock(parts->alerts_mutex);
@@ -536,6 +545,7 @@ void Receiver::stop() {
   p.threads.clear();  // joins
   p.verifier->stop();
   p.writer->stop();
+  if (p.flush_events) p.flush_events();
   p.notifier->stop();
 }
 

@@ -613,9 +613,16 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
         lo_id = ids->i64(0);
         hi_id = ids->i64(1);
       }
-      const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-" + std::to_string(t0) + "-" +
+      // A suspect later cleared (my exports caught up: the writer's tick stores the verdict and
+      // counts spoof.cleared) changes no id: the counter is in the version, so the page reads the
+      // summary and the spoofing verdicts again.
+      std::int64_t cleared = 0;
+      if (auto c = db.prepare("SELECT value FROM counters WHERE name = 'spoof.cleared'"); c && c->step() == SQLITE_ROW)
+        cleared = c->i64(0);
+      const std::string version = std::to_string(lo_id) + "-" + std::to_string(hi_id) + "-c" + std::to_string(cleared) + "-" +
+                                  std::to_string(t0) + "-" +
                                   std::to_string(t1) + "-" + std::to_string(res) + "-" + std::to_string(sq.bucket_s) + "-" +
-                                  std::to_string(sq.top) + "-" + std::to_string(sq.per_network) + "-" +
+                                  std::to_string(sq.top) + "-" + std::to_string(sq.per_network) + "-" + sq.series_key + "-" +
                                   std::to_string(std::hash<std::string>{}(nf.sql + [&] {
                                     std::string a;  // the narrowing's values: another filter, another version
                                     for (const auto& v : nf.args)
@@ -636,6 +643,21 @@ json SqliteQueries::summary(const SummaryQuery& sq) {
       }
       return q;
     };
+    if (!sq.series_key.empty()) {
+      // One key's series alone (the key view's chart), in the summary's buckets.
+      std::int64_t bucket = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
+      bucket = std::max({bucket, res, (t1 - t0 + res) / 120});
+      bucket = (bucket + res - 1) / res * res;
+      out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
+      out["key_series"] = json::array();
+      auto q = prepare(stmt::sum_one_key_series);
+      if (!q) return {{"error", q.error()}};
+      q->bind(4, bucket).bind(5, sq.series_key);
+      while (q->step() == SQLITE_ROW)
+        out["key_series"].push_back({{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
+                                     {"reports", q->i64(1)}, {"packets", q->i64(2)}});
+      return out;
+    }
 
     if (auto q = prepare((stmt::sum_totals));
         q && q->step() == SQLITE_ROW)

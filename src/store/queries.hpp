@@ -69,6 +69,9 @@ struct SummaryQuery {
   std::int64_t bucket_s = 0;           // 0: chosen to give at most ~120 buckets
   std::int64_t top = 20;
   std::int64_t per_network = 20;       // reporters given their own series (reports and packets per bucket)
+  // The key view: only this key's series (reports and packets per bucket, every contact it signed,
+  // from sum_key) is answered, as "key_series", with the range, bucket and version.
+  std::string series_key;
 };
 
 struct SpoofQuery {

@@ -81,6 +81,10 @@ inline constexpr std::string_view sum_series_keys =
 inline constexpr std::string_view sum_key_series =
     "SELECT (t - ?2) / ?4, SUM(reports), SUM(packets) FROM sum_key"
     " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 AND key = ?5 AND email = ?6 AND identity = ?7 GROUP BY 1 ORDER BY 1";
+// One key's series over all the contacts it signed (the key view's chart; ?4 the bucket, ?5 the key).
+inline constexpr std::string_view sum_one_key_series =
+    "SELECT (t - ?2) / ?4, SUM(reports), SUM(packets) FROM sum_key"
+    " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 AND key = ?5 GROUP BY 1 ORDER BY 1";
 inline constexpr std::string_view sum_sources =
     "SELECT saddr, SUM(reports), SUM(packets), SUM(bytes) FROM sum_source" " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 GROUP BY saddr ORDER BY 3 DESC, 2 DESC LIMIT ?4";
 inline constexpr std::string_view sum_source_keys =
@@ -122,7 +126,7 @@ inline constexpr std::array kPlanned = {
     Planned{count_recent_alerts}, Planned{key_contacts},  Planned{keys_all},
     Planned{keys_one},       Planned{alerts_all, true}, Planned{alerts_one},
     Planned{sum_first}, Planned{sum_last}, Planned{sum_totals}, Planned{sum_keys, false, true},
-    Planned{sum_reporters, false, true}, Planned{sum_series, false, true}, Planned{sum_series_keys, false, true}, Planned{sum_key_series, false, true},
+    Planned{sum_reporters, false, true}, Planned{sum_series, false, true}, Planned{sum_series_keys, false, true}, Planned{sum_key_series, false, true}, Planned{sum_one_key_series, false, true},
     Planned{sum_sources, false, true}, Planned{sum_source_keys, false, true}, Planned{sum_path, false, true},
     Planned{flagged_newest}, Planned{flagged_count}, Planned{spoof_counts, false, true}, Planned{spoof_open},
     Planned{own_flows_older}, Planned{trim_invalid}, Planned{own_flows_oldest}, Planned{stored_suspects},

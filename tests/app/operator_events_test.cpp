@@ -42,7 +42,7 @@ TEST(OperatorEvents, OneEventPerNewAlertAndPerStoredSuspect) {
   };
   store::Writer w(**s, store::WriterConfig{}, classify);
   Recorder rec;
-  w.set_observer(app::operator_events(rec));
+  w.set_observer(app::operator_events(rec).observer);
   w.start();
 
   const auto k = key(7);
@@ -101,7 +101,7 @@ TEST(OperatorEvents, SuspectsAreToldOncePerSourcePerWindowWithACount) {
   store::Writer w(**s, store::WriterConfig{}, classify);
   Recorder rec;
   core::ManualClock clock(kNow);
-  w.set_observer(app::operator_events(rec, std::chrono::seconds(60), clock));
+  w.set_observer(app::operator_events(rec, std::chrono::seconds(60), clock).observer);
   w.start();
   std::uint16_t port = 1000;
   auto from = [&](const char* saddr, int n) {
@@ -152,6 +152,84 @@ TEST(OperatorEvents, SuspectsAreToldOncePerSourcePerWindowWithACount) {
   w.stop();
   std::lock_guard lock(rec.m);
   EXPECT_TRUE(rec.events.empty());
+}
+
+// A count held for a source is told when its window ends even when nothing more arrives (the
+// writer's idle tick), and what is still held at stop is told by flush().
+TEST(OperatorEvents, HeldCountsAreToldWhenTheWindowEndsWithoutANewCommitAndAtStop) {
+  TempDb t;
+  store::StoreConfig sc;
+  sc.path = t.path();
+  sc.retention_s = 0;
+  auto s = store::SqliteStore::open(sc);
+  ASSERT_TRUE(s) << s.error();
+  store::SpoofClassifier classify = [](const ReportFields& f) {
+    return f.saddr.to_string().starts_with("192.0.2.") ? SpoofStatus::suspect : SpoofStatus::not_mine;
+  };
+  Recorder rec;
+  core::ManualClock clock(kNow);
+  app::OperatorEvents events = app::operator_events(rec, std::chrono::seconds(60), clock);
+  store::WriterConfig wc;
+  wc.tick = events.tick;  // as the receiver wires it: about once a second, idle or not
+  store::Writer w(**s, wc, classify);
+  w.set_observer(events.observer);
+  w.start();
+  std::uint16_t port = 3000;
+  auto from = [&](const char* saddr, int n) {
+    std::vector<Item> items;
+    for (int i = 0; i < n; ++i) {
+      FlowSpec f;
+      f.saddr = saddr;
+      f.sport = port++;
+      items.push_back(item(signed_report(key(9), "noc@t.example", "T Net", f).line));
+    }
+    return items;
+  };
+  // Committed and observed (flush() returns once the writer counted the batch written, after its
+  // observer ran), so the clock moves only after the observer has read it.
+  auto commit = [&](std::vector<Item> items) {
+    ASSERT_TRUE(w.commit(std::move(items), std::chrono::seconds(30)));
+    w.flush();
+  };
+  using Told = std::vector<std::pair<std::string, std::int64_t>>;
+  // The events told once there are `n` (or after 10 s), taken out.
+  auto counts = [&](std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::unique_lock lock(rec.m);
+    while (rec.events.size() < n && std::chrono::steady_clock::now() < deadline) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      lock.lock();
+    }
+    Told out;
+    for (const auto& e : rec.events) {
+      const auto j = nlohmann::json::parse(e.json);
+      out.emplace_back(j["saddr"], j["count"]);
+    }
+    rec.events.clear();
+    return out;
+  };
+  commit(from("192.0.2.6", 2));
+  commit(from("192.0.2.7", 1));
+  EXPECT_EQ(counts(2), (Told{{"192.0.2.6", 2}, {"192.0.2.7", 1}}));
+  clock.advance_ns(10'000'000'000);
+  commit(from("192.0.2.6", 3));  // held
+  commit(from("192.0.2.7", 4));  // held
+  // Both windows end; nothing more is committed: the writer's tick tells what they held.
+  clock.advance_ns(55'000'000'000);
+  EXPECT_EQ(counts(2), (Told{{"192.0.2.6", 3}, {"192.0.2.7", 4}}));
+  // A new source, then more from it within its window: held until stop.
+  commit(from("192.0.2.8", 1));
+  commit(from("192.0.2.8", 2));  // held, its window far from over
+  EXPECT_EQ(counts(1), (Told{{"192.0.2.8", 1}}));
+  w.stop();
+  // At stop, what is still held is told.
+  events.flush();
+  std::lock_guard lock(rec.m);
+  ASSERT_EQ(rec.events.size(), 1u);
+  const auto j = nlohmann::json::parse(rec.events[0].json);
+  EXPECT_EQ(j["saddr"], "192.0.2.8");
+  EXPECT_EQ(j["count"], 2);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@ Packets go only to loopback addresses (127.0.0.0/8 and ::1)."""
 
 import time
 import unittest
+import urllib.parse
 
 import overflowd_testlib as lib
 import receive_support as rs
@@ -98,6 +99,43 @@ class Spoofing(unittest.TestCase):
                 while rx.get("/api/stats")["runtime"]["own_exports"]["flows_mine"] < 2 and time.monotonic() < deadline:
                     time.sleep(0.05)
                 self.check_verdicts(rx)
+            finally:
+                rx.stop()
+
+    def test_a_suspect_cleared_later_changes_the_summary_version(self):
+        """The page refreshes the overview by the summary's version (?unless=) and reads the
+        spoofing verdicts again only when it changed: a suspect my exports clear later (no new
+        report, so no new id) must change it, or the cleared suspect stays on the page."""
+        with lib.temp_dir() as d:
+            rx = rs.Receiver(d, "--my-prefix", MINE, "--own-exports-port", "0")
+            try:
+                rx.send_own_exports([self.datagram])
+                deadline = time.monotonic() + 30
+                while rx.get("/api/stats")["runtime"]["own_exports"]["flows_mine"] < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                status, body = rx.post(self.reports["spoofed"].full)
+                self.assertEqual(status, 200, body)
+                spoof = rx.get("/api/spoofing")
+                self.assertEqual([(s["flow"]["saddr"], s["flow"]["sport"]) for s in spoof["suspects"]], [("192.0.2.6", 2222)])
+                t = int(time.time())
+                path = f"/api/summary?since={t - 86400}&until={t + 60}"
+                version = rx.get(path)["version"]
+                unless = path + "&unless=" + urllib.parse.quote(version)
+                self.assertEqual(rx.get(unless), {"unchanged": True, "version": version})
+                # My exporter saw that flow after all: its verdict is cleared (stored by the writer's tick).
+                late = lib.build_v5_datagram([own_flow("192.0.2.6", 2222)], sys_uptime=SYS_UPTIME, unix_secs=self.unix_secs)
+                rx.send_own_exports([late])
+                deadline = time.monotonic() + 30
+                while rx.counters().get("spoof.cleared", 0) < 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual(rx.counters().get("spoof.cleared"), 1)
+                self.assertEqual(rx.get("/api/spoofing")["suspects"], [])
+                again = rx.get(unless)
+                self.assertNotIn("unchanged", again)
+                self.assertNotEqual(again["version"], version)
+                # And it holds still again until something else changes.
+                self.assertEqual(rx.get(path + "&unless=" + urllib.parse.quote(again["version"])),
+                                 {"unchanged": True, "version": again["version"]})
             finally:
                 rx.stop()
 

@@ -567,11 +567,12 @@ async function keyView(r, refreshing) {
   tiles("key-tiles", [["reports (all time)", info.reports || 0], ["reports (range)", rows.length + (rows.length >= 1000 ? "+" : "")],
     ["exporters", info.exporters || 0], ["prefixes", info.prefixes || 0], ["contacts", (info.contacts || []).length, (info.contacts || []).length > 1],
     ["alerts", (alerts.alerts || []).length, (alerts.alerts || []).length > 0], ["first seen", fmtTime(info.first_seen)], ["last seen", fmtTime(info.last_seen)]]);
-  const from = r.all ? Math.min(r.until - 3600, ...rows.map((x) => x.received)) : r.since;
-  const bucket = Math.max(60, Math.ceil((r.until - from) / 60 / 60) * 60);
-  const b = new Map();
-  for (const x of rows) { const t = Math.floor(x.received / bucket) * bucket; b.set(t, (b.get(t) || 0) + 1); }
-  timeChart("chart-key", [...b.entries()].map(([t, v]) => ({ t, v })), { from, to: r.until, bucket, unit: "reports", label: "this key's reports over time", xTitle: "received (UTC)" });
+  // The chart: every report of the key toward my prefixes in the range, from the roll-ups (sum_key),
+  // not the newest rows listed below.
+  const ks = await get("/api/summary?" + (r.all ? "" : "since=" + r.since + "&until=" + r.until + "&") + "series_key=" + k);
+  const bucket = ks.bucket_s || 60, from = (ks.range && ks.range.since) || r.since, to = (ks.range && ks.range.until) || r.until;
+  timeChart("chart-key", (ks.key_series || []).map((p) => ({ t: p.t, v: p.reports, note: fmtNum(p.packets) + " packets" })),
+    { from, to, bucket, unit: "reports", label: "this key's reports toward my prefixes over time", xTitle: "flow start time (UTC)" });
   table("key-contacts", info.contacts, [["contact", (x) => who(x), "wrap"], ["first seen", (x) => fmtTime(x.first_seen)], ["last seen", (x) => fmtTime(x.last_seen)],
     ["reports", (x) => fmtNum(x.reports), "num"]], "no contact");
   table("key-alerts", alerts.alerts, [["when", (x) => fmtTime(x.created)], ["kind", (x) => x.kind, "bad"],
