@@ -262,6 +262,14 @@ std::vector<SenderSetting> delivery_settings() {
          c.delivery.encryption.discovery.resolver = std::string(value);
          return {};
        }},
+      {"--discovery-trust", kDelivery, "discovery_trust", "FILE",
+       "Keep discovery's trust on first use (prefix, identity, first and last seen) in FILE across restarts; a file that does not parse refuses the start (default: none, in memory only: a restart trusts any identity afresh)",
+       SettingKind::scalar,
+       [](RunConfig& c, V value, V what) -> Result {
+         if (value.empty()) return fail(what, "empty path");
+         c.delivery.encryption.discovery.trust_file = std::string(value);
+         return {};
+       }},
       {"--report-port", kDelivery, "report_port", "PORT", "UDP port reports are sent to; flows of this port are never reported (default 65535)",
        SettingKind::scalar,
        [](RunConfig& c, V value, V what) -> Result {
@@ -599,6 +607,8 @@ std::expected<void, std::string> validate(const RunConfig& c) {
     return std::unexpected("--discovery is only used with --encrypt auto or require");
   if (!d.encryption.discovery.resolver.empty() && d.encryption.discovery.lookups.mode != discovery::Mode::dns)
     return std::unexpected("--discovery-resolver is only used with --discovery dns");
+  if (!d.encryption.discovery.trust_file.empty() && d.encryption.discovery.lookups.mode == discovery::Mode::off)
+    return std::unexpected("--discovery-trust is only used with --discovery dns|http|https");
   if (!d.http_sender.ca_file.empty() && !d.http_sender.verify)
     return std::unexpected("--https-ca is only used with --https-verify");
   if (!(c.sampler.rate >= 0 && c.sampler.rate <= 1))

@@ -86,6 +86,20 @@ void add_sender_counts(Exposition& e, std::span<const core::NamedCount> counts) 
     } else if (head == "udp" || head == "http" || head == "https") {
       counter(e, "overflowd_delivery_total", "Reports handed to a transport, by outcome.",
               {{"transport", std::string(head)}, {"result", underscores(rest)}}, v);
+    } else if (head == "discovery") {
+      // Levels are gauges; lookups by outcome and refusals by reason are labelled counters.
+      if (rest == "in_flight" || rest == "cache.entries" || rest == "cache.entries_max" || rest == "cache.capacity")
+        e.add("overflowd_discovery_" + underscores(rest), Type::gauge, "Discovery state now: " + std::string(n) + ".", {},
+              static_cast<double>(v));
+      else if (rest == "lookups.started")
+        counter(e, "overflowd_discovery_lookups_started_total", "Discovery lookups started.", {}, v);
+      else if (rest.starts_with("lookups."))
+        counter(e, "overflowd_discovery_lookups_total", "Discovery lookups ended, by outcome.",
+                {{"outcome", std::string(rest.substr(8))}}, v);
+      else if (rest.starts_with("refused."))
+        counter(e, "overflowd_discovery_refused_total", "Discovery lookups not started, by reason.",
+                {{"reason", std::string(rest.substr(8))}}, v);
+      else counter(e, "overflowd_discovery_" + underscores(rest) + "_total", "Discovery counter " + std::string(n) + ".", {}, v);
     } else if (head == "worker") {
       const auto d2 = rest.find('.');
       const std::string what(rest.substr(d2 == std::string_view::npos ? rest.size() : d2 + 1));

@@ -43,11 +43,34 @@ const char* to_string(Trust t) noexcept {
 }
 
 Trust TofuTable::judge(const std::string& key, const report::PublicKey& identity,
-                       const std::optional<report::PublicKey>& pinned) {
+                       const std::optional<report::PublicKey>& pinned, std::int64_t now_s) {
   if (pinned) return *pinned == identity ? Trust::pinned : Trust::changed;
-  if (const report::PublicKey* known = lru_.get(key)) return *known == identity ? Trust::seen : Trust::changed;
-  lru_.put(key, identity);
+  if (Known* known = lru_.get(key)) {
+    if (known->identity != identity) return Trust::changed;
+    if (now_s > known->last_seen) {
+      known->last_seen = now_s;
+      dirty_ = true;
+    }
+    return Trust::seen;
+  }
+  lru_.put(key, Known{identity, now_s, now_s});
+  dirty_ = learned_ = true;
   return Trust::first_use;
+}
+
+std::vector<TrustEntry> TofuTable::entries() const {
+  std::vector<TrustEntry> out;
+  out.reserve(lru_.size());
+  lru_.for_each([&](const std::string& k, const Known& v) { out.push_back({k, v.identity, v.first_seen, v.last_seen}); });
+  return out;
+}
+
+std::size_t TofuTable::load(std::span<const TrustEntry> entries) {
+  const std::size_t n = std::min(entries.size(), lru_.capacity());
+  // Least recently used first, so that the most recent ends up most recent.
+  for (std::size_t i = n; i-- > 0;)
+    lru_.put(entries[i].prefix, Known{entries[i].identity, entries[i].first_seen, entries[i].last_seen});
+  return n;
 }
 
 }  // namespace overflowd::discovery

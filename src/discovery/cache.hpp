@@ -7,13 +7,15 @@
 //   `capacity` entries; the least recently used goes first.
 // - `TofuTable`: trust on first use: the identity first seen for a key; a document signed by
 //   another identity for that key is refused (identity_changed) unless that identity is pinned.
-//   Bounded the same way (an evicted key is trusted afresh: the bound is in the manual).
+//   Bounded the same way (an evicted key is trusted afresh: the bound is in the manual). Its
+//   entries (with first and last seen) go to and come from --discovery-trust (trust_file.hpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -23,6 +25,7 @@
 #include "guard/cidr.hpp"
 #include "report/keys.hpp"
 #include "report/seal.hpp"
+#include "discovery/trust_file.hpp"
 
 namespace overflowd::discovery {
 
@@ -64,6 +67,11 @@ public:
   [[nodiscard]] std::size_t size() const noexcept { return index_.size(); }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] std::uint64_t evicted() const noexcept { return evicted_; }
+  // Calls f(key, value) from the most to the least recently used.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : order_) f(k, v);
+  }
 
 private:
   std::size_t capacity_;
@@ -110,15 +118,31 @@ enum class Trust : std::uint8_t { first_use, seen, pinned, changed };
 class TofuTable {
 public:
   explicit TofuTable(std::size_t capacity) : lru_(capacity) {}
-  // Judges `identity` for `key`: a pinned identity decides alone (pinned or changed); otherwise the
-  // first identity seen is remembered (first_use) and later ones must equal it (seen or changed).
-  // A changed identity is not remembered: the first one stays trusted.
+  // Judges `identity` for `key` at `now_s`: a pinned identity decides alone (pinned or changed);
+  // otherwise the first identity seen is remembered (first_use) and later ones must equal it (seen,
+  // last seen moved to now, or changed). A changed identity is not remembered: the first one stays.
   Trust judge(const std::string& key, const report::PublicKey& identity,
-              const std::optional<report::PublicKey>& pinned = std::nullopt);
+              const std::optional<report::PublicKey>& pinned = std::nullopt, std::int64_t now_s = 0);
   [[nodiscard]] std::size_t size() const noexcept { return lru_.size(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return lru_.capacity(); }
+  // The table, most recently used first (for the trust file).
+  [[nodiscard]] std::vector<TrustEntry> entries() const;
+  // Puts `entries` (most recently used first, as entries() gives them) in; beyond the capacity the
+  // least recently used are left out. Returns how many were put.
+  std::size_t load(std::span<const TrustEntry> entries);
+  // Whether the table changed since the last take_dirty() (a new identity, or a last seen moved).
+  [[nodiscard]] bool dirty() const noexcept { return dirty_; }
+  [[nodiscard]] bool learned() const noexcept { return learned_; }  // a new identity since take_dirty()
+  void take_dirty() noexcept { dirty_ = learned_ = false; }
+  void mark_dirty() noexcept { dirty_ = true; }  // a write failed: try again later
 
 private:
-  Lru<report::PublicKey> lru_;
+  struct Known {
+    report::PublicKey identity{};
+    std::int64_t first_seen = 0, last_seen = 0;
+  };
+  Lru<Known> lru_;
+  bool dirty_ = false, learned_ = false;
 };
 
 }  // namespace overflowd::discovery

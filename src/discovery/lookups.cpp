@@ -115,13 +115,14 @@ std::optional<report::X25519Public> Lookups::want(const core::IpAddress& address
   return std::nullopt;
 }
 
-std::expected<Found, Outcome> Lookups::trust(const Job& job, Found found, const std::optional<report::PublicKey>& pinned) {
+std::expected<Found, Outcome> Lookups::trust(const Job& job, Found found, const std::optional<report::PublicKey>& pinned,
+                                             std::int64_t now_s) {
   // The prefix the identity speaks for: the document's longest prefix holding the address.
   const guard::Cidr* best = nullptr;
   for (const auto& p : found.prefixes)
     if (p.contains(job.address) && (!best || p.length > best->length)) best = &p;
   const std::string key = best ? best->to_string() : job.key;
-  if (tofu_.judge(key, found.identity, pinned) == Trust::changed) return std::unexpected(Outcome::identity_changed);
+  if (tofu_.judge(key, found.identity, pinned, now_s) == Trust::changed) return std::unexpected(Outcome::identity_changed);
   return found;
 }
 

@@ -89,7 +89,11 @@ public:
   // longest prefix holding the address: another document for that prefix, from any address, must
   // be signed by the same identity); `finish` takes the result.
   [[nodiscard]] std::expected<Found, Outcome> trust(const Job& job, Found found,
-                                                    const std::optional<report::PublicKey>& pinned = std::nullopt);
+                                                    const std::optional<report::PublicKey>& pinned = std::nullopt,
+                                                    std::int64_t now_s = 0);
+  // The trust-on-first-use table (for --discovery-trust: loaded at start, saved when dirty).
+  [[nodiscard]] TofuTable& tofu() noexcept { return tofu_; }
+  [[nodiscard]] const TofuTable& tofu() const noexcept { return tofu_; }
 
   // The Guard's address checks alone: admitted, denied, opted_out or special_purpose.
   [[nodiscard]] guard::Verdict screen(const core::IpAddress& address) const noexcept;

@@ -339,6 +339,59 @@ class Discovery(unittest.TestCase):
             self.assertEqual(s["encrypt.no_key"], 5)
             self.assertEqual([srv.server.gets for srv in servers], [1] * 5)
 
+    def test_trust_on_first_use_survives_a_restart_with_discovery_trust(self):
+        host = "127.0.0.21"
+        x_pub = bytes(nacl.public.PrivateKey.generate().public_key)
+        first, other = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
+        with temp_dir() as d:
+            cap = d / "one.pcap"
+            records = [{"saddr": SRC, "daddr": host, "sport": 40000, "dport": 443, "protocol": 6, "pcount": 5}]
+            rs.write_udp_pcap(cap, [(SRC, "127.0.0.1", build_v5_datagram(records), 2055)])
+            key, _ = new_key(d)
+            trust = d / "trust"
+
+            def one_run(signer, *extra):
+                server = DocumentServer(host, document(signer, x_pub, ["127.0.0.0/8"]))
+                try:
+                    proc, _ = run_sender(cap, key, "--deliver", "udp", "--deliver-to", "dst", "--encrypt", "require",
+                                         "--discovery", "http", "--discovery-port", server.port, *ALLOW, *extra)
+                finally:
+                    server.close()
+                return proc
+
+            # The first run learns `first` for 127.0.0.0/8 and keeps it in the file.
+            proc = one_run(first, "--discovery-trust", trust)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            s = parse_summary(proc.stderr)
+            self.assertEqual(s["discovery.lookups.ok"], 1, s)
+            self.assertEqual(s["discovery.trust.loaded"], 0, s)
+            lines = trust.read_text().splitlines()
+            self.assertEqual(lines[0], "overflowd-discovery-trust 1")
+            fields = lines[1].split()
+            self.assertEqual(fields[:2], ["127.0.0.0/8", first.verify_key.encode().hex()])
+            self.assertEqual(oct(trust.stat().st_mode & 0o777), "0o600")
+            self.assertFalse((d / "trust.tmp").exists())
+            # Restarted, it still refuses another identity for that prefix, and counts it.
+            proc = one_run(other, "--discovery-trust", trust)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            s = parse_summary(proc.stderr)
+            self.assertEqual(s["discovery.trust.loaded"], 1, s)
+            self.assertEqual(s["discovery.identity_changed"], 1, s)
+            self.assertEqual(s.get("discovery.lookups.ok", 0), 0, s)
+            self.assertIn("signed by another identity", proc.stderr)
+            self.assertEqual(trust.read_text().splitlines()[1].split()[1], first.verify_key.encode().hex())
+            # Without the file a restart trusts the other identity afresh (the limit the file removes).
+            proc = one_run(other)
+            s = parse_summary(proc.stderr)
+            self.assertEqual(s["discovery.lookups.ok"], 1, s)
+            self.assertEqual(s["discovery.identity_changed"], 0, s)
+            # A file that does not parse refuses the start, naming the line and the error.
+            trust.write_text("overflowd-discovery-trust 1\n127.0.0.0/8 nothex 1 2\n")
+            proc = run(["-f", cap, "-r", "1", "--key", key, "--deliver", "udp", "--deliver-to", "dst", "--encrypt",
+                        "require", "--discovery", "http", "--discovery-trust", trust, *ALLOW])
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn("line 2: bad_identity", proc.stderr)
+
     def five_flows_capture(self, d, hosts):
         cap = d / "flows.pcap"
         records = [{"saddr": SRC, "daddr": h, "sport": 40000 + i, "dport": 443, "protocol": 6, "pcount": 5}

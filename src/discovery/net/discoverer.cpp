@@ -6,8 +6,15 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "sink/curl_api.hpp"
 
@@ -107,17 +114,102 @@ std::expected<std::unique_ptr<Discoverer>, std::string> Discoverer::open(Discove
       return std::unexpected("--discovery-resolver: '" + config.resolver + "' is not ADDRESS:PORT (" + ::ares_strerror(rc) + ")");
     }
   }
-  return std::unique_ptr<Discoverer>(new Discoverer(std::move(config), clock));
+  std::vector<TrustEntry> trusted;
+  if (!config.trust_file.empty()) {
+    auto read = read_trust_file(config.trust_file);
+    if (!read) {
+      ::ares_library_cleanup();
+      return std::unexpected(read.error());
+    }
+    trusted = std::move(*read);
+  }
+  return std::unique_ptr<Discoverer>(new Discoverer(std::move(config), clock, std::move(trusted)));
 }
 
-Discoverer::Discoverer(DiscovererConfig config, const core::Clock& clock)
+std::expected<std::vector<TrustEntry>, std::string> read_trust_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return std::vector<TrustEntry>{};
+    return std::unexpected("--discovery-trust: cannot read " + path + ": " + std::strerror(errno));
+  }
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxTrustBytes) break;
+  }
+  if (in.bad()) return std::unexpected("--discovery-trust: cannot read " + path);
+  auto parsed = parse_trust(std::as_bytes(std::span(text.data(), text.size())));
+  if (!parsed)
+    return std::unexpected(fmt::format("--discovery-trust: {} line {}: {} (fix or remove the file)", path,
+                                       parsed.error().line, to_string(parsed.error().code)));
+  return std::move(*parsed);
+}
+
+std::expected<void, std::string> write_trust_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected("cannot create " + tmp + ": " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return std::unexpected("cannot write " + tmp + ": " + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return std::unexpected("cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return std::unexpected("cannot rename " + tmp + " to " + path + ": " + why);
+  }
+  return {};
+}
+
+void Discoverer::save_trust(bool force) {
+  if (config_.trust_file.empty()) return;
+  std::vector<TrustEntry> entries;
+  {
+    std::lock_guard lock(mutex_);
+    auto& tofu = lookups_.tofu();
+    if (!tofu.dirty()) return;
+    // A new identity at most once a second, a moved last seen once a minute: a flood of new
+    // prefixes does not rewrite the file at the lookup rate.
+    if (!force && now_s() - trust_saved_at_ < (tofu.learned() ? 1 : 60)) return;
+    entries = tofu.entries();
+    tofu.take_dirty();
+  }
+  const std::string text = format_trust(entries);
+  auto written = write_trust_file(config_.trust_file, text);
+  std::lock_guard lock(mutex_);
+  trust_saved_at_ = now_s();
+  if (written) {
+    ++trust_saved_;
+    return;
+  }
+  lookups_.tofu().mark_dirty();
+  if (trust_save_failed_++ == 0)
+    fmt::print(stderr, "overflowd: warning: --discovery-trust: {} (discovery.trust.save_failed)\n", written.error());
+}
+
+Discoverer::Discoverer(DiscovererConfig config, const core::Clock& clock, std::vector<TrustEntry> trusted)
     : config_(std::move(config)), clock_(clock), lookups_(config_.lookups), log_limit_(config_.log_per_minute),
+      trust_loaded_(lookups_.tofu().load(trusted)), trust_saved_at_(now_s()),
       thread_([this](std::stop_token stop) { run(stop); }) {}
 
 Discoverer::~Discoverer() {
   thread_.request_stop();
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  save_trust(true);
   ::ares_library_cleanup();
 }
 
@@ -137,6 +229,11 @@ void Discoverer::append_counters(std::vector<core::NamedCount>& out) const {
   std::lock_guard lock(mutex_);
   lookups_.append_counters(out);
   if (log_suppressed_) out.push_back({"discovery.log_suppressed", log_suppressed_});
+  if (!config_.trust_file.empty()) {
+    out.push_back({"discovery.trust.loaded", trust_loaded_});
+    out.push_back({"discovery.trust.saved", trust_saved_});
+    out.push_back({"discovery.trust.save_failed", trust_save_failed_});
+  }
 }
 
 void Discoverer::wait_idle(std::int64_t timeout_ms) {
@@ -154,21 +251,24 @@ void Discoverer::run(std::stop_token stop) {
       queue_.pop_front();
     }
     auto result = lookup(job, stop);
-    std::lock_guard lock(mutex_);
-    if (result) result = lookups_.trust(job, std::move(*result));
-    if (!result && result.error() == Outcome::identity_changed) {
-      const auto d = log_limit_.admit(clock_.monotonic_ns());
-      if (d.suppressed_before)
-        fmt::print(stderr, "overflowd: warning: {} more discovery identity changes were not logged in the last minute\n",
-                   d.suppressed_before);
-      if (d.log)
-        fmt::print(stderr, "overflowd: warning: discovery: the document for {} ({}) is signed by another identity than "
-                           "the one first seen or pinned for it: refused (discovery.identity_changed)\n",
-                   job.address.to_string(), job.key);
-      else ++log_suppressed_;
+    {  // the decisions under the lock; the trust file is written after it
+      std::lock_guard lock(mutex_);
+      if (result) result = lookups_.trust(job, std::move(*result), std::nullopt, now_s());
+      if (!result && result.error() == Outcome::identity_changed) {
+        const auto d = log_limit_.admit(clock_.monotonic_ns());
+        if (d.suppressed_before)
+          fmt::print(stderr, "overflowd: warning: {} more discovery identity changes were not logged in the last minute\n",
+                     d.suppressed_before);
+        if (d.log)
+          fmt::print(stderr, "overflowd: warning: discovery: the document for {} ({}) is signed by another identity than "
+                             "the one first seen or pinned for it: refused (discovery.identity_changed)\n",
+                     job.address.to_string(), job.key);
+        else ++log_suppressed_;
+      }
+      lookups_.finish(job, std::move(result), now_s());
+      if (lookups_.in_flight() == 0) idle_.notify_all();
     }
-    lookups_.finish(job, std::move(result), now_s());
-    if (lookups_.in_flight() == 0) idle_.notify_all();
+    save_trust(false);
   }
 }
 

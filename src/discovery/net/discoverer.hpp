@@ -28,6 +28,7 @@
 #include "core/log_limit.hpp"
 #include "discovery/lookups.hpp"
 #include "discovery/names.hpp"
+#include "discovery/trust_file.hpp"
 
 namespace overflowd::discovery {
 
@@ -38,7 +39,18 @@ struct DiscovererConfig {
   bool https_verify = false;  // --https-verify: check the document's server certificate
   std::string ca_file;        // --https-ca
   std::uint32_t log_per_minute = 10;  // identity-change lines at most; the rest counted
+  // --discovery-trust FILE: the TOFU table kept across restarts (trust_file.hpp); empty: in memory
+  // only. Read at open() (a file that does not parse refuses the start); written atomically (a
+  // temp file beside it, then rename) after a lookup that saw a new identity (at most once a
+  // second), else at most once a minute, and at the end.
+  std::string trust_file;
 };
+
+// Reads FILE for --discovery-trust: no file is an empty table; one that does not parse, or cannot
+// be read, is an error naming the file, the line and the code.
+[[nodiscard]] std::expected<std::vector<TrustEntry>, std::string> read_trust_file(const std::string& path);
+// Writes `text` to FILE atomically: FILE.tmp (mode 0600), fsync, rename over FILE.
+[[nodiscard]] std::expected<void, std::string> write_trust_file(const std::string& path, const std::string& text);
 
 class Discoverer {
 public:
@@ -55,7 +67,8 @@ public:
   void wait_idle(std::int64_t timeout_ms);
 
 private:
-  Discoverer(DiscovererConfig config, const core::Clock& clock);
+  Discoverer(DiscovererConfig config, const core::Clock& clock, std::vector<TrustEntry> trusted);
+  void save_trust(bool force);
   void run(std::stop_token stop);
   [[nodiscard]] std::expected<Found, Outcome> lookup(const Job& job, std::stop_token stop);
   [[nodiscard]] std::expected<std::string, Outcome> resolve_txt(const std::string& name, std::stop_token stop);
@@ -71,6 +84,8 @@ private:
   std::deque<Job> queue_;
   core::LogLimiter log_limit_;
   std::uint64_t log_suppressed_ = 0;
+  std::uint64_t trust_loaded_ = 0, trust_saved_ = 0, trust_save_failed_ = 0;  // under mutex_
+  std::int64_t trust_saved_at_ = 0;  // Unix s; the run thread's only
   std::jthread thread_;  // last: started once everything above exists
 };
 
