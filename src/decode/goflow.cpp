@@ -106,7 +106,7 @@ core::Result<void> finish(const Raw& r, const core::IpAddress& exporter, std::si
       break;
   }
   f.fields = fields;
-  switch (r.type) {
+  switch (static_cast<std::uint32_t>(r.type)) {  // an enum is an int32: its low 32 bits, as libprotobuf reads it
     case 1:  // SFLOW_5
       f.source_type = core::SourceType::sflow;
       f.source_version = 5;
@@ -182,20 +182,28 @@ bool is_bytes_field(std::uint32_t field) noexcept {
   return field == kSrcAddr || field == kDstAddr || field == kSamplerAddress || field == kNextHop;
 }
 
+// The repeated varint fields of proto/flow.proto, which proto3 writes packed (one length-delimited
+// run of varints): mpls_ttl, mpls_label, bgp_communities, as_path, layer_stack.
+bool is_packed_varints(std::uint32_t field) noexcept {
+  return field == 80 || field == 81 || field == 101 || field == 102 || field == 103;
+}
+
 // `base` is the message's offset in the Kafka message, for errors.
 core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noexcept {
   Reader in(message);
   while (!in.done()) {
     const std::size_t at = base + in.offset();
     std::uint64_t tag = 0;
-    if (!in.varint(tag)) return refuse_at(Errc::bad_varint, at);
+    // A tag is at most 5 bytes (libprotobuf refuses a longer one, even when its value is small).
+    if (!in.varint(tag) || base + in.offset() - at > 5) return refuse_at(Errc::bad_varint, at);
     if (tag >> 3 == 0 || tag >> 3 > 536'870'911u) return refuse_at(Errc::bad_wire_type, at);
     const auto field = static_cast<std::uint32_t>(tag >> 3);
     const auto wire = static_cast<unsigned>(tag & 7);
     switch (wire) {
       case 0: {  // varint
         std::uint64_t v = 0;
-        if (!in.varint(v)) return refuse_at(Errc::bad_varint, base + in.offset());
+        const std::size_t value_at = base + in.offset();
+        if (!in.varint(v)) return refuse_at(Errc::bad_varint, value_at);
         if (is_bytes_field(field)) return refuse_at(Errc::bad_wire_type, at);
         switch (field) {
           case kType: r.type = v; break;
@@ -231,9 +239,21 @@ core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noex
         break;
       case 2: {  // length-delimited: addresses, packed repeated fields, unknown fields
         std::uint64_t n = 0;
-        if (!in.varint(n)) return refuse_at(Errc::bad_varint, base + in.offset());
+        const std::size_t length_at = base + in.offset();
+        if (!in.varint(n)) return refuse_at(Errc::bad_varint, length_at);
         if (n > in.remaining()) return refuse_at(Errc::field_overrun, at);
+        const std::size_t value_at = base + in.offset();
         const core::Bytes value = in.take(static_cast<std::size_t>(n));
+        if (is_packed_varints(field)) {
+          // Not reported, but libprotobuf refuses the message when one of them does not end: so do we.
+          Reader packed(value);
+          while (!packed.done()) {
+            const std::size_t inner_at = value_at + packed.offset();
+            std::uint64_t ignored = 0;
+            if (!packed.varint(ignored)) return refuse_at(Errc::bad_varint, inner_at);
+          }
+          break;
+        }
         if (!is_bytes_field(field)) break;
         if (n != 0 && n != 4 && n != 16) return refuse_at(Errc::bad_address_length, at);
         const core::IpAddress a = core::IpAddress::from_bytes(value);
