@@ -30,6 +30,7 @@
 #include "store/queries.hpp"
 #include "receive/spoof_window.hpp"
 #include "store/store.hpp"
+#include "store/pg_store.hpp"
 #include "receive/verifier.hpp"
 #include "store/writer.hpp"
 #include "source/pcap_source.hpp"
@@ -99,8 +100,8 @@ struct Receiver::Parts {
   core::metrics::Histogram commit_seconds{core::metrics::latency_bounds()};  // the writer's batches
 
   // open()
-  std::unique_ptr<SqliteStore> store;
-  std::unique_ptr<SqliteQueries> queries;
+  std::unique_ptr<ReportStore> store;      // SqliteStore, or PgStore for --db postgresql://
+  std::unique_ptr<ReportQueries> queries;
   std::unique_ptr<SpoofWindow> window;
   std::unique_ptr<OwnExports> own;
   std::unique_ptr<notify::OperatorNotifier> notifier;  // told by the writer: outlives it
@@ -231,12 +232,21 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   sc.max_alerts = config.max_alerts;
   sc.max_keys = config.max_keys;
   sc.my_prefixes = p->checked.my_prefixes;
-  auto store = SqliteStore::open(sc);
-  if (!store) return std::unexpected(store.error());
-  p->store = std::move(*store);
-  auto queries = SqliteQueries::open(config.db);
-  if (!queries) return std::unexpected(queries.error());
-  p->queries = std::move(*queries);
+  if (is_postgres_url(config.db)) {
+    auto store = PgStore::open(sc);
+    if (!store) return std::unexpected(store.error());
+    p->store = std::move(*store);
+    auto queries = PgQueries::open(config.db);
+    if (!queries) return std::unexpected(queries.error());
+    p->queries = std::move(*queries);
+  } else {
+    auto store = SqliteStore::open(sc);
+    if (!store) return std::unexpected(store.error());
+    p->store = std::move(*store);
+    auto queries = SqliteQueries::open(config.db);
+    if (!queries) return std::unexpected(queries.error());
+    p->queries = std::move(*queries);
+  }
 
   SpoofWindowConfig wc;
   wc.bucket_ms = std::max<std::int64_t>(config.own_window_s * 1000 / 60, 1000);
@@ -674,7 +684,7 @@ int run_receive(const ReceiveConfig& config) {
       warning("HTTPS is off: no --tls-cert and --tls-key given (reports are taken over UDP and HTTP only; "
               "--https-port off silences this)");
     for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
-    log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
+    log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), redact_url(config.db)));
   }
   systemd::ready("receiving reports");
   (*receiver)->wait(stop.get_token());
