@@ -112,6 +112,8 @@ public:
   [[nodiscard]] bool connection_lost() const noexcept { return !ok() || sqlstate_.starts_with("08") || sqlstate_ == "57P01"; }
   [[nodiscard]] std::int64_t changes() const noexcept { return changes_; }
   [[nodiscard]] PGconn* handle() noexcept { return conn_; }
+  // Counts the connections made: a statement prepared on an earlier one is prepared again.
+  [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
   // Whether a statement was cancelled by statement_timeout since the last call.
   [[nodiscard]] bool take_timed_out() noexcept { return std::exchange(timed_out_, false); }
 

@@ -235,31 +235,56 @@ struct PgStore::KeyBatch {
   std::set<core::IpAddress> exporters_seen, prefixes_seen;
 };
 
+struct PgStore::KeyStatements {
+  pg::Stmt select_key, insert_key, update_key, insert_contact, update_contact, other_identity, other_email, over_email,
+      over_identity, delete_contact, count_contacts, count_recent, insert_exporter, insert_prefix, insert_alert;
+};
+
+PgStore::PgStore(pg::Db db, StoreConfig config) : db_(std::move(db)), config_(std::move(config)) {}
+PgStore::~PgStore() = default;
+
+// Prepared on the writer's connection once per connection (again after a reconnection).
+std::expected<void, std::string> PgStore::prepare_key_statements() {
+  if (key_statements_ && key_statements_generation_ == db_.generation()) return {};
+  auto k = std::make_unique<KeyStatements>();
+  const std::pair<pg::Stmt*, std::string_view> defs[] = {
+      {&k->select_key, stmt::select_key},
+      {&k->insert_key, "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')"},
+      {&k->update_key, "UPDATE keys SET last_seen_ns = MAX(last_seen_ns, ?2), reports = reports + ?3, exporters = ?4,"
+                       " prefixes = ?5, email = ?6, identity = ?7, alerts = alerts + ?8 WHERE key = ?1"},
+      {&k->insert_contact, "INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+      {&k->update_contact, stmt::update_contact},
+      {&k->other_identity, stmt::other_keys_identity},
+      {&k->other_email, stmt::other_keys_email},
+      {&k->over_email, stmt::over_email},
+      {&k->over_identity, stmt::over_identity},
+      {&k->delete_contact, stmt::delete_contact},
+      {&k->count_contacts, stmt::count_contacts},
+      {&k->count_recent, stmt::count_recent_alerts},
+      {&k->insert_exporter, "INSERT OR IGNORE INTO key_exporters(key, exporter, first_seen_ns) VALUES(?1, ?2, ?3)"},
+      {&k->insert_prefix, "INSERT OR IGNORE INTO key_prefixes(key, prefix, first_seen_ns) VALUES(?1, ?2, ?3)"},
+      {&k->insert_alert, "INSERT INTO alerts(created_ns, kind, key, report_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)"},
+  };
+  for (const auto& [into, sql] : defs) {
+    auto st = db_.prepare(sql);
+    if (!st) return std::unexpected(st.error());
+    *into = std::move(*st);
+  }
+  key_statements_ = std::move(k);
+  key_statements_generation_ = db_.generation();
+  return {};
+}
+
 // SqliteStore::flush_key's steps, over the same statements (statements.hpp), translated.
 std::expected<std::size_t, std::string> PgStore::flush_key(const std::string& key, const KeyBatch& kb, std::int64_t now_ns,
                                                            std::int64_t& suppressed_alerts) {
-  auto prep = [&](std::string_view sql) { return db_.prepare(sql); };
-  auto select_key = prep(stmt::select_key);
-  auto insert_key = prep("INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity) VALUES(?1, ?2, ?2, 0, '', '')");
-  auto update_key = prep("UPDATE keys SET last_seen_ns = MAX(last_seen_ns, ?2), reports = reports + ?3, exporters = ?4,"
-                         " prefixes = ?5, email = ?6, identity = ?7, alerts = alerts + ?8 WHERE key = ?1");
-  auto insert_contact = prep("INSERT OR IGNORE INTO key_contacts(key, email, identity, first_seen_ns, last_seen_ns, reports)"
-                             " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-  auto update_contact = prep(stmt::update_contact);
-  auto other_identity = prep(stmt::other_keys_identity);
-  auto other_email = prep(stmt::other_keys_email);
-  auto over_email = prep(stmt::over_email);
-  auto over_identity = prep(stmt::over_identity);
-  auto delete_contact = prep(stmt::delete_contact);
-  auto count_contacts = prep(stmt::count_contacts);
-  auto count_recent = prep(stmt::count_recent_alerts);
-  auto insert_exporter = prep("INSERT OR IGNORE INTO key_exporters(key, exporter, first_seen_ns) VALUES(?1, ?2, ?3)");
-  auto insert_prefix = prep("INSERT OR IGNORE INTO key_prefixes(key, prefix, first_seen_ns) VALUES(?1, ?2, ?3)");
-  auto insert_alert = prep("INSERT INTO alerts(created_ns, kind, key, report_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)");
-  for (auto* s : {&select_key, &insert_key, &update_key, &insert_contact, &update_contact, &other_identity, &other_email,
-                  &over_email, &over_identity, &delete_contact, &count_contacts, &count_recent, &insert_exporter,
-                  &insert_prefix, &insert_alert})
-    if (!*s) return std::unexpected(s->error());
+  KeyStatements& ks = *key_statements_;
+  pg::Stmt *select_key = &ks.select_key, *insert_key = &ks.insert_key, *update_key = &ks.update_key,
+           *insert_contact = &ks.insert_contact, *update_contact = &ks.update_contact, *other_identity = &ks.other_identity,
+           *other_email = &ks.other_email, *over_email = &ks.over_email, *over_identity = &ks.over_identity,
+           *delete_contact = &ks.delete_contact, *count_contacts = &ks.count_contacts, *count_recent = &ks.count_recent,
+           *insert_exporter = &ks.insert_exporter, *insert_prefix = &ks.insert_prefix, *insert_alert = &ks.insert_alert;
 
   std::string email, identity;
   std::int64_t exporters = 0, prefixes = 0;
@@ -412,6 +437,7 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
       values += ", :" + column;
     }
   }
+  if (auto r = prepare_key_statements(); !r) return fail(r.error());
   if (auto r = db_.exec_native("BEGIN"); !r) return fail(r.error());
   // Every key, email and identity of the batch, locked for the transaction in one order (so two
   // receivers never wait on each other in a cycle): the continuity check of a key sees every

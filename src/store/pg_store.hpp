@@ -47,6 +47,9 @@ public:
 
   [[nodiscard]] static std::expected<std::unique_ptr<PgStore>, std::string> open(const StoreConfig& config);
   [[nodiscard]] static std::expected<int, std::string> schema_version(pg::Db& db);
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
 
   [[nodiscard]] std::expected<BatchResult, std::string> write(
       std::span<const Item> items, const std::map<std::string, std::int64_t>& counters = {}) override;
@@ -63,8 +66,10 @@ public:
   [[nodiscard]] pg::Db& db() noexcept { return db_; }
 
 private:
-  PgStore(pg::Db db, StoreConfig config) : db_(std::move(db)), config_(std::move(config)) {}
+  PgStore(pg::Db db, StoreConfig config);
   struct KeyBatch;
+  struct KeyStatements;
+  [[nodiscard]] std::expected<void, std::string> prepare_key_statements();
   [[nodiscard]] std::expected<BatchResult, std::string> write_once(std::span<const Item> items,
                                                                    const std::map<std::string, std::int64_t>& extra);
   [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
@@ -81,6 +86,8 @@ private:
   pg::Db db_;
   StoreConfig config_;
   std::vector<NewAlert> new_alerts_;
+  std::unique_ptr<KeyStatements> key_statements_;
+  std::uint64_t key_statements_generation_ = 0;
   std::int64_t invalid_second_ = -1, invalid_in_second_ = 0, invalid_trimmed_ = 0;
   std::atomic<std::uint64_t> reconnects_{0}, retries_{0};
   std::uint64_t reconnects_counted_ = 0, retries_counted_ = 0;
