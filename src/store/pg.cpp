@@ -49,8 +49,8 @@ Stmt::~Stmt() {
   if (result_) PQclear(result_);
   result_ = nullptr;
   if (db_ && db_->ok() && generation_ == db_->generation_ && !name_.empty() &&
-      PQtransactionStatus(db_->conn_) == PQTRANS_IDLE) {
-    // Outside a transaction only: a failed DEALLOCATE must not spoil one.
+      (PQtransactionStatus(db_->conn_) == PQTRANS_IDLE || PQtransactionStatus(db_->conn_) == PQTRANS_INTRANS)) {
+    // Not in a failed transaction (it would refuse; the statement then stays until the connection ends).
     if (PGresult* r = PQexec(db_->conn_, ("DEALLOCATE " + name_).c_str())) PQclear(r);
   }
   db_ = nullptr;

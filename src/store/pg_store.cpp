@@ -428,13 +428,11 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   // The statements of a batch are prepared per batch on the writer's one connection (a few round
   // trips on loopback; a lost connection leaves none behind to prepare again).
   std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid, chart";
-  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof, :kid, :chart";
   for (const report::SchemaField& field : report::report_schema()) {
     if (field.column.empty()) continue;
     for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
       if (column.ends_with("_bin") && !field.range_index) continue;
       columns += ", " + column;
-      values += ", :" + column;
     }
   }
   if (auto r = prepare_key_statements(); !r) return fail(r.error());
@@ -466,15 +464,108 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     if (!lock) return fail(lock.error());
     if (!lock->bind(1, list).run()) return fail(db_.error());
   }
-  auto insert_report = db_.prepare("INSERT OR IGNORE INTO reports(" + columns + ") VALUES(" + values + ") RETURNING id");
   auto count_duplicate = db_.prepare("UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1");
   auto insert_invalid = db_.prepare("INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5) RETURNING id");
   auto add_counter = db_.prepare_native("INSERT INTO counters(name, value) VALUES($1, $2)"
                                         " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value");
   auto trim_invalid = db_.prepare(stmt::trim_invalid);
-  for (auto* s : {&insert_report, &count_duplicate, &insert_invalid, &add_counter, &trim_invalid})
+  for (auto* s : {&count_duplicate, &insert_invalid, &add_counter, &trim_invalid})
     if (!*s) return fail(s->error());
-  pg::Stmt& ins = *insert_report;
+  const auto schema = report::report_schema();
+  // The batch's reports go in multi-row INSERTs (one round trip per kRowsPerInsert reports, not
+  // one per report); RETURNING names the rows stored, by digest: the others (and a report's second
+  // copy within the batch) are duplicates.
+  std::vector<std::int64_t> inserted(items.size(), 0);
+  {
+    std::vector<std::string> cols;
+    for (std::size_t at = 0; at < columns.size();) {
+      const std::size_t comma = columns.find(", ", at);
+      cols.push_back(columns.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      at = comma == std::string::npos ? columns.size() : comma + 2;
+    }
+    const std::size_t ncol = cols.size();
+    auto index_of = [&](std::string_view n) {
+      return static_cast<int>(std::find(cols.begin(), cols.end(), n) - cols.begin());
+    };
+    struct Own {
+      int digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid, chart;
+    };
+    const Own own{index_of("digest"), index_of("received_ns"), index_of("input"), index_of("peer"), index_of("form"),
+                  index_of("key"), index_of("signature"), index_of("message"), index_of("time_flag"), index_of("spoof"),
+                  index_of("kid"), index_of("chart")};
+    std::vector<int> field_at, bin_at;
+    for (const report::SchemaField& field : schema) {
+      field_at.push_back(field.column.empty() ? -1 : index_of(field.column));
+      bin_at.push_back(field.range_index ? index_of(std::string(field.column) + "_bin") : -1);
+    }
+    std::vector<std::size_t> accepted;
+    for (std::size_t i = 0; i < items.size(); ++i)
+      if (std::holds_alternative<Accepted>(items[i].verdict)) accepted.push_back(i);
+    constexpr std::size_t kRowsPerInsert = 500;
+    for (std::size_t from = 0; from < accepted.size(); from += kRowsPerInsert) {
+      const std::size_t n = std::min(kRowsPerInsert, accepted.size() - from);
+      std::string sql = "INSERT INTO reports(" + columns + ") VALUES ";
+      for (std::size_t r = 0; r < n; ++r) {
+        sql += r ? ",(" : "(";
+        for (std::size_t c = 0; c < ncol; ++c) sql += (c ? ",$" : "$") + std::to_string(r * ncol + c + 1);
+        sql += ")";
+      }
+      sql += " ON CONFLICT DO NOTHING RETURNING id, digest";
+      auto ins = db_.prepare_native(sql);
+      if (!ins) return fail(ins.error());
+      for (std::size_t r = 0; r < n; ++r) {
+        const Item& item = items[accepted[from + r]];
+        const Arrival& a = item.arrival;
+        const auto& acc = std::get<Accepted>(item.verdict);
+        const ReportFields& f = acc.fields;
+        const auto base = static_cast<int>(r * ncol) + 1;
+        ins->bind_blob(base + own.digest, acc.digest).bind(base + own.received_ns, a.received_ns)
+            .bind(base + own.input, std::string_view(to_string(a.input))).bind(base + own.peer, a.peer)
+            .bind(base + own.form, std::string_view(acc.compact ? "compact" : "full")).bind(base + own.key, key_hex(acc.key))
+            .bind_blob(base + own.signature, acc.signature).bind(base + own.message, acc.message)
+            .bind(base + own.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
+            .bind(base + own.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind(base + own.kid, acc.kid)
+            .bind(base + own.chart, chart_of(acc, a.received_ns));
+        for (std::size_t i = 0; i < schema.size(); ++i) {
+          const report::SchemaField& field = schema[i];
+          if (field_at[i] < 0) continue;
+          const int at = base + field_at[i];
+          switch (field.type) {
+            case report::FieldType::text:
+              ins->bind(at, std::string_view(f.*field.text));
+              break;
+            case report::FieldType::integer:
+              ins->bind(at, f.*field.integer);
+              break;
+            case report::FieldType::number:
+              if (f.*field.present) ins->bind(at, f.*field.number);
+              else ins->bind_null(at);
+              break;
+            case report::FieldType::address: {
+              const core::IpAddress& addr = f.*field.address;
+              std::array<char, core::IpAddress::kMaxText> text{};
+              ins->bind(at, std::string_view(text.data(), addr.empty() ? 0 : addr.format(text.data())));
+              if (bin_at[i] < 0) break;
+              if (addr.empty()) ins->bind_null(base + bin_at[i]);
+              else ins->bind_blob(base + bin_at[i], to_key16(addr));
+              break;
+            }
+          }
+        }
+      }
+      std::map<std::string, std::vector<std::int64_t>> stored_ids;  // digest -> ids, in insert order
+      int rc;
+      while ((rc = ins->step()) == pg::kRow) stored_ids[ins->blob(1)].push_back(ins->i64(0));
+      if (rc == pg::kError) return fail(db_.error());
+      for (std::size_t r = 0; r < n; ++r) {
+        const auto& acc = std::get<Accepted>(items[accepted[from + r]].verdict);
+        auto it = stored_ids.find(std::string(reinterpret_cast<const char*>(acc.digest.data()), acc.digest.size()));
+        if (it == stored_ids.end() || it->second.empty()) continue;
+        inserted[accepted[from + r]] = it->second.front();
+        it->second.erase(it->second.begin());
+      }
+    }
+  }
 
   BatchResult result;
   std::map<std::string, std::int64_t> counters = extra;
@@ -485,7 +576,6 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   std::vector<std::int64_t> charted;  // the batch's rolled-up reports
   std::int64_t last_invalid_id = 0, trimmed_invalid = 0;
   result.outcomes.reserve(items.size());
-  const auto schema = report::report_schema();
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
     ++received[static_cast<std::size_t>(a.input) % received.size()];
@@ -517,52 +607,15 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     }
     const auto& acc = std::get<Accepted>(item.verdict);
     const ReportFields& f = acc.fields;
-    const std::string key_text = key_hex(acc.key);
-    ins.bind_blob(ins.parameter("digest"), acc.digest).bind(ins.parameter("received_ns"), a.received_ns)
-        .bind(ins.parameter("input"), std::string_view(to_string(a.input))).bind(ins.parameter("peer"), a.peer)
-        .bind(ins.parameter("form"), std::string_view(acc.compact ? "compact" : "full")).bind(ins.parameter("key"), key_text)
-        .bind_blob(ins.parameter("signature"), acc.signature).bind(ins.parameter("message"), acc.message)
-        .bind(ins.parameter("time_flag"), std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
-        .bind(ins.parameter("spoof"), std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind(ins.parameter("kid"), acc.kid);
     const std::int64_t chart = chart_of(acc, a.received_ns);
-    ins.bind(ins.parameter("chart"), chart);
-    for (const report::SchemaField& field : schema) {
-      if (field.column.empty()) continue;
-      const int at = ins.parameter(field.column);
-      switch (field.type) {
-        case report::FieldType::text:
-          ins.bind(at, std::string_view(f.*field.text));
-          break;
-        case report::FieldType::integer:
-          ins.bind(at, f.*field.integer);
-          break;
-        case report::FieldType::number:
-          if (f.*field.present) ins.bind(at, f.*field.number);
-          else ins.bind_null(at);
-          break;
-        case report::FieldType::address: {
-          const core::IpAddress& addr = f.*field.address;
-          std::array<char, core::IpAddress::kMaxText> text{};
-          ins.bind(at, std::string_view(text.data(), addr.empty() ? 0 : addr.format(text.data())));
-          if (!field.range_index) break;
-          const int bin = ins.parameter(std::string(field.column) + "_bin");
-          if (addr.empty()) ins.bind_null(bin);
-          else ins.bind_blob(bin, to_key16(addr));
-          break;
-        }
-      }
-    }
-    const int rc = ins.step();
-    if (rc == pg::kError) return fail(db_.error());
-    if (rc == pg::kDone) {
-      ins.reset();
+    const std::int64_t id = inserted[static_cast<std::size_t>(&item - items.data())];
+    if (id == 0) {
       ++result.duplicates;
       result.outcomes.push_back(Outcome::duplicate);
       if (!count_duplicate->bind_blob(1, acc.digest).run()) return fail(db_.error());
       continue;
     }
-    const std::int64_t id = ins.i64(0);
-    ins.reset();
+
     if (chart == 1) charted.push_back(id);
     ++result.stored;
     result.outcomes.push_back(Outcome::stored);
