@@ -249,6 +249,7 @@ bool Db::reconnect() {
     return false;
   }
   (void)PQsetNoticeReceiver(conn_, [](void*, const PGresult*) {}, nullptr);
+  sqlstate_.clear();
   return true;
 }
 

@@ -105,7 +105,7 @@ auto PgStore::with_retry(F&& attempt) -> decltype(attempt()) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryMs);
   std::chrono::milliseconds pause(50);
   for (int deadlocks = 0;;) {
-    if (!db_.ok()) {
+    if (!db_.ok() || db_.connection_lost()) {
       if (!db_.reconnect()) {
         if (std::chrono::steady_clock::now() + pause >= deadline)
           return std::unexpected("PostgreSQL unreachable: " + db_.error());
@@ -123,9 +123,7 @@ auto PgStore::with_retry(F&& attempt) -> decltype(attempt()) {
       continue;
     }
     if (!db_.connection_lost() || std::chrono::steady_clock::now() >= deadline) return r;
-    ++retries_;
-    // The connection broke: made again at the top of the loop.
-    if (db_.ok()) (void)db_.reconnect();
+    ++retries_;  // the connection broke: made again at the top of the loop
   }
 }
 
@@ -472,8 +470,8 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   for (auto* s : {&count_duplicate, &insert_invalid, &add_counter, &trim_invalid})
     if (!*s) return fail(s->error());
   const auto schema = report::report_schema();
-  // The batch's reports go in multi-row INSERTs (one round trip per kRowsPerInsert reports, not
-  // one per report); RETURNING names the rows stored, by digest: the others (and a report's second
+  // The batch's reports go in multi-row INSERTs (one round trip per ~150 reports, not one per
+  // report); RETURNING names the rows stored, by digest: the others (and a report's second
   // copy within the batch) are duplicates.
   std::vector<std::int64_t> inserted(items.size(), 0);
   {
@@ -501,7 +499,9 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     std::vector<std::size_t> accepted;
     for (std::size_t i = 0; i < items.size(); ++i)
       if (std::holds_alternative<Accepted>(items[i].verdict)) accepted.push_back(i);
-    constexpr std::size_t kRowsPerInsert = 500;
+    // libpq reads a statement's parameter description (4 bytes a parameter) only under 30,000
+    // bytes: at most ~7,000 parameters, so 150 rows of ~40 columns.
+    const std::size_t kRowsPerInsert = std::max<std::size_t>(1, 6000 / ncol);
     for (std::size_t from = 0; from < accepted.size(); from += kRowsPerInsert) {
       const std::size_t n = std::min(kRowsPerInsert, accepted.size() - from);
       std::string sql = "INSERT INTO reports(" + columns + ") VALUES ";
