@@ -79,6 +79,22 @@ class SharedPostgres(unittest.TestCase):
                 a.stop()
                 b.stop()
 
+    def test_a_batch_larger_than_one_insert_statement(self):
+        # 400 reports in one batch: stored by several multi-row INSERTs (~150 rows each), each once.
+        url = self.cluster.new_database()
+        with lib.temp_dir() as d:
+            rx = rs.Receiver(d, "--batch-ms", "3000", "--batch-size", "1000", db=url)
+            try:
+                reports = [rs.Signed(rs.signing_key(65 + i % 3), data=rs.flow_data(sport=i + 1)) for i in range(400)]
+                rx.send_udp([r.compact for r in reports] + [reports[0].compact])
+                self.assertEqual(rx.wait_counter("received.udp", 401), 401)
+                self.assertEqual(rx.wait_counter("stored", 400), 400)
+                c = rx.counters()
+                self.assertEqual((c["stored"], c.get("duplicates", 0), c.get("postgres.reconnects", 0)), (400, 1, 0))
+                self.assertEqual(rx.get("/api/stats")["rows"]["reports"], 400)
+            finally:
+                rx.stop()
+
     def test_two_receivers_start_together_and_migrate_once(self):
         url = self.cluster.new_database()
         with lib.temp_dir() as d1, lib.temp_dir() as d2:
