@@ -1,0 +1,657 @@
+// The API over PostgreSQL: queries.cpp's queries, line for line, over pg::Db (the SQL is the same
+// text, translated as it is prepared). A query added to queries.cpp is added here the same way.
+#include "store/pg_store.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "core/encoding.hpp"
+#include "report/report_schema.hpp"
+#include "store/rollups.hpp"
+#include "store/statements.hpp"
+#include "store/store.hpp"
+
+namespace overflowd::store {
+
+using namespace receive;
+
+using nlohmann::json;
+
+namespace {
+
+std::int64_t clamp_limit(std::int64_t v) { return std::clamp<std::int64_t>(v, 1, kMaxLimit); }
+double seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
+std::int64_t to_ns(double s) {
+  if (!std::isfinite(s)) return s > 0 ? INT64_MAX : INT64_MIN;
+  if (s > 9.2e9) return INT64_MAX;
+  if (s < -9.2e9) return INT64_MIN;
+  return static_cast<std::int64_t>(s * 1e9);
+}
+
+// Text from the database as valid UTF-8 for JSON (raw bytes of refused inputs may be anything).
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) out.push_back(static_cast<char>(c));
+    else if (c == '\n' || c == '\t') out.push_back(' ');
+    else out += "\xef\xbf\xbd";  // U+FFFD
+  }
+  return out;
+}
+
+// Appends "(col BETWEEN ? AND ? OR ...)" for the prefixes and records the bounds to bind.
+struct Where {
+  std::string sql;
+  std::vector<std::variant<std::int64_t, double, std::string, Key16>> args;
+  void add(const std::string& clause) { sql += sql.empty() ? " WHERE " + clause : " AND " + clause; }
+  void prefixes(const std::string& col, const std::vector<Cidr>& ps) {
+    if (ps.empty()) return;
+    std::string c = "(";
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      if (i) c += " OR ";
+      c += col + " BETWEEN ? AND ?";
+      args.emplace_back(low(ps[i]));
+      args.emplace_back(high(ps[i]));
+    }
+    add(c + ")");
+  }
+  void bind(pg::Stmt& st, int first = 1) const {
+    int i = first;
+    for (const auto& a : args) {
+      if (const auto* v = std::get_if<std::int64_t>(&a)) st.bind(i, *v);
+      else if (const auto* d = std::get_if<double>(&a)) st.bind(i, *d);
+      else if (const auto* s = std::get_if<std::string>(&a)) st.bind(i, *s);
+      else st.bind_blob(i, std::get<Key16>(a));
+      ++i;
+    }
+  }
+};
+
+// The columns a report row is read with: the receiver's own, then the report schema's.
+const std::string& report_columns() {
+  static const std::string columns = [] {
+    std::string c = "id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message, kid";
+    for (const report::SchemaField& field : report::report_schema())
+      if (!field.column.empty()) c += ", " + std::string(field.column);
+    return c;
+  }();
+  return columns;
+}
+
+// The index of each column in a statement over report_columns(), looked up by name once per query.
+struct ReportColumns {
+  int id, received_ns, input, peer, form, key, time_flag, duplicates, spoof, signature, message, kid;
+  std::vector<int> field;  // per schema row; -1: not stored
+  explicit ReportColumns(const pg::Stmt& q)
+      : id(q.column("id")), received_ns(q.column("received_ns")), input(q.column("input")), peer(q.column("peer")),
+        form(q.column("form")), key(q.column("key")), time_flag(q.column("time_flag")),
+        duplicates(q.column("duplicates")), spoof(q.column("spoof")), signature(q.column("signature")),
+        message(q.column("message")), kid(q.column("kid")) {
+    for (const report::SchemaField& row : report::report_schema())
+      field.push_back(row.column.empty() ? -1 : q.column(row.column));
+  }
+};
+
+// The stored fields of a report row, back in ReportFields.
+ReportFields read_fields(const pg::Stmt& q, const ReportColumns& c) {
+  ReportFields f;
+  const auto schema = report::report_schema();
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const report::SchemaField& field = schema[i];
+    const int col = c.field[i];
+    if (col < 0) continue;
+    switch (field.type) {
+      case report::FieldType::text:
+        f.*field.text = q.text(col);
+        break;
+      case report::FieldType::integer:
+        f.*field.integer = q.i64(col);
+        break;
+      case report::FieldType::number:
+        f.*field.present = !q.is_null(col);
+        f.*field.number = q.f64(col);
+        break;
+      case report::FieldType::address:
+        f.*field.address = core::IpAddress::parse(q.text(col)).value_or(core::IpAddress{});
+        break;
+    }
+  }
+  return f;
+}
+
+// Where the API puts a section's fields: contact, source (flowdata.sourcetype), flow
+// (flowdata.data); metadata's at the top.
+json* api_group(json& r, report::Section s) {
+  switch (s) {
+    case report::Section::contact:
+      return &r["contact"];
+    case report::Section::metadata:
+      return &r;
+    case report::Section::sourcetype:
+      return &r["source"];
+    case report::Section::data:
+      return &r["flow"];
+  }
+  return &r;
+}
+
+const char* time_flag_name(std::int64_t v) {
+  switch (v) {
+    case 0:
+      return "ok";
+    case 1:
+      return "future";
+    case 2:
+      return "past";
+    case 3:
+      return "missing";
+  }
+  return "unknown";
+}
+
+json report_row(const pg::Stmt& q, const ReportColumns& c, bool raw) {
+  json r = {
+      {"id", q.i64(c.id)},
+      {"received", seconds(q.i64(c.received_ns))},
+      {"input", q.text(c.input)},
+      {"peer", q.text(c.peer)},
+      {"form", q.text(c.form)},
+      {"key", q.text(c.key)},
+      {"time_flag", time_flag_name(q.i64(c.time_flag))},
+      {"duplicates", q.i64(c.duplicates)},
+      {"spoof", to_string(static_cast<SpoofStatus>(q.i64(c.spoof)))},
+      {"sealed", !q.text(c.kid).empty()},
+      {"kid", q.text(c.kid)},
+  };
+  const auto schema = report::report_schema();
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const report::SchemaField& field = schema[i];
+    const int col = c.field[i];
+    if (col < 0) continue;
+    json& value = (*api_group(r, field.section))[std::string(field.json)];
+    switch (field.type) {
+      case report::FieldType::text:
+      case report::FieldType::address:  // as stored: the text the store formatted
+        value = q.text(col);
+        break;
+      case report::FieldType::integer:
+        value = q.i64(col);
+        break;
+      case report::FieldType::number:
+        value = q.is_null(col) ? json(nullptr) : json(q.f64(col));
+        break;
+    }
+  }
+  if (raw) {
+    // The compact wire form: any NaCl client (or `overflowd verify`) re-verifies it.
+    const std::string sig = q.blob(c.signature), msg = q.text(c.message);
+    std::vector<std::uint8_t> signed_message(sig.begin(), sig.end());
+    signed_message.insert(signed_message.end(), msg.begin(), msg.end());
+    std::string b64;
+    core::append_base64(b64, signed_message);
+    r["signed"] = {{"key", q.text(c.key)}, {"signature", b64}};
+    r["reverified"] = reverify(q.text(c.key), sig, msg);
+  }
+  return r;
+}
+
+}  // namespace
+
+namespace {
+constexpr std::string_view kSessionSettings = "SET default_transaction_read_only = on";
+}  // namespace
+
+std::expected<std::unique_ptr<PgQueries>, std::string> PgQueries::open(const std::string& url, std::size_t connections,
+                                                                       std::chrono::milliseconds time_limit) {
+  auto q = std::unique_ptr<PgQueries>(new PgQueries(time_limit));
+  for (std::size_t i = 0; i < std::max<std::size_t>(connections, 1); ++i) {
+    auto db = pg::Db::open(url, 2);
+    if (!db) return std::unexpected(redact_url(url) + ": " + db.error());
+    auto c = std::make_unique<pg::Db>(std::move(*db));
+    if (auto r = c->exec_native(std::string(kSessionSettings) + "; SET statement_timeout = " + std::to_string(time_limit.count()));
+        !r)
+      return std::unexpected(r.error());
+    q->free_.push_back(c.get());
+    q->connections_.push_back(std::move(c));
+  }
+  return q;
+}
+
+json PgQueries::run(const std::function<json(pg::Db&)>& query) {
+  pg::Db* c = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    has_free_.wait(lock, [&] { return !free_.empty(); });
+    c = free_.back();
+    free_.pop_back();
+  }
+  json out;
+  // A connection lost (the database restarted) is made again for this request.
+  if (!c->ok() && (!c->reconnect() ||
+                   !c->exec_native(std::string(kSessionSettings) + "; SET statement_timeout = " + std::to_string(time_limit_.count())))) {
+    out = {{"error", "the database is unreachable: " + c->error()}, {"unavailable", true}};
+  } else {
+    // A connection that broke since its last use (the database restarted) is found out by its
+    // first query: made again, and the query asked once more.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      (void)c->take_timed_out();
+      try {
+        out = query(*c);
+      } catch (...) {
+        out = {{"error", "internal error"}};
+      }
+      if (c->ok() || attempt == 1 || !c->reconnect() ||
+          !c->exec_native(std::string(kSessionSettings) + "; SET statement_timeout = " + std::to_string(time_limit_.count())))
+        break;
+    }
+    if (c->take_timed_out())
+      out = {{"error", "the query took longer than " + std::to_string(time_limit_.count()) + " ms: narrow it (a range, a limit)"},
+             {"timed_out", true}};
+    else if (!c->ok())
+      out = {{"error", "the database connection was lost: " + c->error()}, {"unavailable", true}};
+  }
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(c);
+  }
+  has_free_.notify_one();
+  return out;
+}
+
+json PgQueries::reports(const ReportFilter& f) {
+  return run([&](pg::Db& db) -> json {
+    Where w;
+    if (!f.key.empty()) {
+      w.add("key = ?");
+      std::string k = f.key;
+      std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      w.args.emplace_back(k);
+    }
+    if (f.saddr) w.prefixes("saddr_bin", {*f.saddr});
+    if (f.daddr) w.prefixes("daddr_bin", {*f.daddr});
+    if (!f.report_class.empty()) {
+      w.add("class = ?");
+      w.args.emplace_back(f.report_class);
+    }
+    if (f.since) {
+      w.add("received_ns >= ?");
+      w.args.emplace_back(to_ns(*f.since));
+    }
+    if (f.until) {
+      w.add("received_ns <= ?");
+      w.args.emplace_back(to_ns(*f.until));
+    }
+    if (f.before) {
+      w.add("id < ?");
+      w.args.emplace_back(*f.before);
+    }
+    auto q = db.prepare("SELECT " + report_columns() + " FROM reports" + w.sql + " ORDER BY id DESC LIMIT ?");
+    if (!q) return {{"error", q.error()}};
+    w.bind(*q);
+    q->bind(static_cast<int>(w.args.size()) + 1, clamp_limit(f.limit));
+    json out = json::array();
+    const ReportColumns columns(*q);
+    while (q->step() == pg::kRow) out.push_back(report_row(*q, columns, f.raw));
+    return {{"reports", out}};
+  });
+}
+
+// Runs `sql` (?1: a key, or '' for every key; ?2: a limit) and gathers row(q) of each row.
+template <class Row>
+json rows_by_key(pg::Db& db, std::string_view sql, const std::string& key, std::int64_t limit, Row row) {
+  auto q = db.prepare(sql);
+  if (!q) return {{"error", q.error()}};
+  q->bind(1, key).bind(2, clamp_limit(limit));
+  json out = json::array();
+  while (q->step() == pg::kRow) out.push_back(row(*q));
+  return out;
+}
+
+json PgQueries::keys(const std::string& key, std::int64_t limit) {
+  return run([&](pg::Db& db) -> json {
+    auto contacts = db.prepare(stmt::key_contacts);
+    if (!contacts) return {{"error", db.error()}};
+    json out = rows_by_key(
+        db, key.empty() ? stmt::keys_all : stmt::keys_one, key, limit, [&](const pg::Stmt& q) -> json {
+          const std::string k = q.text(0);
+          json cs = json::array();
+          contacts->bind(1, k);
+          while (contacts->step() == pg::kRow)
+            cs.push_back({{"email", contacts->text(0)},
+                          {"identity", contacts->text(1)},
+                          {"first_seen", seconds(contacts->i64(2))},
+                          {"last_seen", seconds(contacts->i64(3))},
+                          {"reports", contacts->i64(4)}});
+          contacts->reset();
+          return {{"key", k},
+                  {"first_seen", seconds(q.i64(1))},
+                  {"last_seen", seconds(q.i64(2))},
+                  {"reports", q.i64(3)},
+                  {"exporters", q.i64(4)},
+                  {"prefixes", q.i64(5)},
+                  {"contact", {{"email", q.text(6)}, {"identity", q.text(7)}}},
+                  {"contacts", cs},
+                  {"alerts", q.i64(8)}};
+        });
+    if (out.is_object()) return out;  // an error
+    return {{"keys", out}};
+  });
+}
+
+json PgQueries::alerts(const std::string& key, std::int64_t limit) {
+  return run([&](pg::Db& db) -> json {
+    json out = rows_by_key(db, key.empty() ? stmt::alerts_all : stmt::alerts_one, key, limit, [](const pg::Stmt& q) -> json {
+                             json detail = json::parse(q.text(5), nullptr, false);
+                             if (detail.is_discarded()) detail = nullptr;
+                             return {{"id", q.i64(0)},
+                                     {"created", seconds(q.i64(1))},
+                                     {"kind", q.text(2)},
+                                     {"key", q.text(3)},
+                                     {"report_id", q.is_null(4) ? json(nullptr) : json(q.i64(4))},
+                                     {"detail", detail}};
+                           });
+    if (out.is_object()) return out;  // an error
+    return {{"alerts", out}};
+  });
+}
+
+json PgQueries::invalid(std::int64_t limit) {
+  return run([&](pg::Db& db) -> json {
+    auto q = db.prepare("SELECT id, received_ns, input, peer, reason, raw FROM invalid ORDER BY id DESC LIMIT ?1");
+    if (!q) return {{"error", q.error()}};
+    q->bind(1, clamp_limit(limit));
+    json out = json::array();
+    while (q->step() == pg::kRow) {
+      const std::string raw = q->blob(5);
+      out.push_back({{"id", q->i64(0)},
+                     {"received", seconds(q->i64(1))},
+                     {"input", q->text(2)},
+                     {"peer", q->text(3)},
+                     {"reason", q->text(4)},
+                     {"size", raw.size()},
+                     {"preview", printable(std::string_view(raw).substr(0, 300))}});
+    }
+    return {{"invalid", out}};
+  });
+}
+
+json PgQueries::counters() {
+  return run([&](pg::Db& db) -> json {
+    json c = json::object();
+    if (auto q = db.prepare("SELECT name, value FROM counters ORDER BY name")) {
+      while (q->step() == pg::kRow) c[q->text(0)] = q->i64(1);
+    }
+    json tables = json::object();
+    for (const char* t : {"reports", "invalid", "keys", "alerts"})
+      tables[t] = db.scalar(std::string("SELECT COUNT(*) FROM ") + t).value_or(0);
+    return {{"counters", c}, {"rows", tables}};
+  });
+}
+
+json PgQueries::summary(const SummaryQuery& sq) {
+  return run([&](pg::Db& db) -> json {
+    json out;
+    json prefixes = json::array();
+    for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
+    out["my_prefixes"] = prefixes;
+    out["reporters"] = json::array();
+    out["series"] = json::array();
+    out["top_sources"] = json::array();
+    out["flagged"] = {{"reports", 0}, {"newest", json::array()}};
+    if (sq.my_prefixes.empty()) {
+      out["note"] = "no --my-prefix configured: nothing is known to be mine";
+      return out;
+    }
+    // The range, by flow start time: as asked, or the span of what is rolled up (read at the day
+    // resolution). It is read at the finest resolution that gives at most ~120 periods, rounded
+    // outward to whole periods (the answer says which).
+    std::int64_t from_ms = sq.since ? to_ns(*sq.since) / 1'000'000 : INT64_MIN;
+    std::int64_t to_ms = sq.until ? to_ns(*sq.until) / 1'000'000 : INT64_MAX;
+    if (!sq.since || !sq.until) {
+      // The span of the roll-ups: found at the day resolution, narrowed at the hour and the minute.
+      auto first = db.prepare(std::string(stmt::sum_first));
+      auto last = db.prepare(std::string(stmt::sum_last));
+      if (!first || !last) return {{"error", db.error()}};
+      std::int64_t lo = from_ms, hi = to_ms;
+      bool any = false;
+      for (auto r = rollup::kResolutionsMs.rbegin(); r != rollup::kResolutionsMs.rend(); ++r) {
+        first->bind(1, *r).bind(2, lo).bind(3, hi);
+        last->bind(1, *r).bind(2, lo).bind(3, hi);
+        const bool found = first->step() == pg::kRow && !first->is_null(0) && last->step() == pg::kRow;
+        if (found) {
+          lo = std::max(lo, first->i64(0));
+          hi = std::min(hi, last->i64(0) + *r - 1);
+        }
+        first->reset();
+        last->reset();
+        if (!found) break;
+        any = true;
+      }
+      if (!sq.since) from_ms = any ? lo : 0;
+      if (!sq.until) to_ms = any ? hi : 0;
+    }
+    if (to_ms < from_ms) to_ms = from_ms;
+    std::int64_t res = rollup::kResolutionsMs.back();
+    for (const std::int64_t r : rollup::kResolutionsMs) {
+      if ((static_cast<double>(to_ms) - static_cast<double>(from_ms)) / static_cast<double>(r) <= 120.0) {
+        res = r;
+        break;
+      }
+    }
+    auto floor_to = [](std::int64_t v, std::int64_t m) { return v / m * m - ((v % m != 0 && v < 0) ? m : 0); };
+    const std::int64_t t0 = floor_to(from_ms, res), t1 = floor_to(to_ms, res);
+    out["range"] = {{"since", static_cast<double>(t0) / 1000.0}, {"until", static_cast<double>(t1 + res) / 1000.0},
+                    {"resolution_s", res / 1000}};
+    const std::int64_t top = std::clamp<std::int64_t>(sq.top, 1, 100);
+    auto prepare = [&](const std::string& sql) {
+      auto q = db.prepare(sql);
+      if (q) q->bind(1, res).bind(2, t0).bind(3, t1);
+      return q;
+    };
+
+    if (auto q = prepare(std::string(stmt::sum_totals));
+        q && q->step() == pg::kRow)
+      out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
+    if (auto q = prepare(std::string(stmt::sum_keys));
+        q && q->step() == pg::kRow)
+      out["totals"]["keys"] = q->i64(0);
+
+    // Who reports flows to me: per key and contact as signed in those reports (a key that changed
+    // its contact is listed once per contact), with the key's other contacts beside.
+    auto other_contacts = db.prepare(stmt::key_contacts);
+    auto others = [&](const std::string& key, const std::string& email, const std::string& identity) {
+      json cs = json::array();
+      if (!other_contacts) return cs;
+      other_contacts->bind(1, key);
+      while (other_contacts->step() == pg::kRow)
+        if (other_contacts->text(0) != email || other_contacts->text(1) != identity)
+          cs.push_back({{"email", other_contacts->text(0)}, {"identity", other_contacts->text(1)},
+                        {"first_seen", seconds(other_contacts->i64(2))}, {"last_seen", seconds(other_contacts->i64(3))}});
+      other_contacts->reset();
+      return cs;
+    };
+    if (auto q = prepare(std::string(stmt::sum_reporters))) {
+      q->bind(4, top);
+      while (q->step() == pg::kRow)
+        out["reporters"].push_back({{"key", q->text(0)},
+                                    {"reports", q->i64(3)},
+                                    {"packets", q->i64(4)},
+                                    {"bytes", q->i64(5)},
+                                    {"first", seconds(q->i64(6))},
+                                    {"last", seconds(q->i64(7))},
+                                    {"contact", {{"email", q->text(1)}, {"identity", q->text(2)}}},
+                                    {"other_contacts", others(q->text(0), q->text(1), q->text(2))},
+                                    {"exporters", q->i64(8)}});
+    }
+
+    // Volume over time, by flow start time, in buckets of a whole number of periods.
+    std::int64_t bucket = std::max<std::int64_t>(sq.bucket_s, 0) * 1000;
+    bucket = std::max({bucket, res, (t1 - t0 + res) / 120});
+    bucket = (bucket + res - 1) / res * res;
+    out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
+    {
+      std::map<std::int64_t, json> points;
+      if (auto q = prepare(std::string(stmt::sum_series))) {
+        q->bind(4, bucket);
+        while (q->step() == pg::kRow)
+          points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
+                               {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
+      }
+      if (auto q = prepare(std::string(stmt::sum_series_keys))) {
+        q->bind(4, bucket);
+        while (q->step() == pg::kRow)
+          if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
+      }
+      for (auto& [b, p] : points) out["series"].push_back(std::move(p));
+    }
+
+    // The top sources of traffic toward me, and the networks on their path (with the contact each
+    // signed into its reports about the source).
+    if (auto q = prepare(std::string(stmt::sum_sources))) {
+      q->bind(4, top);
+      // Stmt::reset clears the bindings too: each source binds the range again.
+      auto keys = prepare(std::string(stmt::sum_source_keys));
+      auto path = prepare(std::string(stmt::sum_path));
+      while (q->step() == pg::kRow) {
+        const std::string saddr = q->text(0);
+        std::int64_t n_keys = 0;
+        if (keys) {
+          keys->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
+          if (keys->step() == pg::kRow) n_keys = keys->i64(0);
+          keys->reset();
+        }
+        json networks = json::array();
+        if (path) {
+          path->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
+          while (path->step() == pg::kRow)
+            networks.push_back({{"key", path->text(0)},
+                                {"contact", {{"email", path->text(1)}, {"identity", path->text(2)}}},
+                                {"other_contacts", others(path->text(0), path->text(1), path->text(2))},
+                                {"exporter", path->text(3)},
+                                {"input", path->i64(4)},
+                                {"src_as", path->i64(5)},
+                                {"reports", path->i64(6)}});
+          path->reset();
+        }
+        out["top_sources"].push_back({{"saddr", saddr},
+                                      {"reports", q->i64(1)},
+                                      {"packets", q->i64(2)},
+                                      {"bytes", q->i64(3)},
+                                      {"keys", n_keys},
+                                      {"seen_by", networks}});
+      }
+    }
+
+    // Reports toward me whose flow time is implausible (or whose report time was flagged): kept out
+    // of the charts, listed apart (the newest).
+    out["flagged"]["reports"] = db.scalar("SELECT COUNT(*) FROM reports WHERE chart = 2").value_or(0);
+    if (auto q = db.prepare("SELECT " + report_columns() + " FROM reports WHERE chart = 2 ORDER BY id DESC LIMIT 20")) {
+      const ReportColumns columns(*q);
+      while (q->step() == pg::kRow) out["flagged"]["newest"].push_back(report_row(*q, columns, false));
+    }
+    return out;
+  });
+}
+
+json PgQueries::spoofing(const SpoofQuery& sq, const SpoofRecheck& recheck) {
+  return run([&](pg::Db& db) -> json {
+    json out;
+    json prefixes = json::array();
+    for (const auto& p : sq.my_prefixes) prefixes.push_back(p.to_string());
+    out["my_prefixes"] = prefixes;
+    out["suspects"] = json::array();
+    out["since"] = sq.since ? json(*sq.since) : json(nullptr);
+    out["until"] = sq.until ? json(*sq.until) : json(nullptr);
+    json counts = {{"seen", 0}, {"suspect", 0}, {"unknown", 0}};
+    if (sq.my_prefixes.empty()) {
+      out["counts"] = counts;
+      out["note"] = "no --my-prefix configured: nothing is known to be mine";
+      return out;
+    }
+    auto add = [&](SpoofStatus st, std::int64_t n) {
+      if (st == SpoofStatus::not_mine) st = SpoofStatus::unknown;  // stored before the prefix was mine
+      const char* name = to_string(st);
+      counts[name] = counts[name].get<std::int64_t>() + n;
+    };
+    // Every report from my prefixes in the range, through the index on (spoof, saddr_bin,
+    // received_ns): `seen` verdicts are counted as stored; the others are judged again, since my
+    // exports may have arrived after them (up to kMaxRejudged, newest first; the rest as stored).
+    auto where = [&](std::string_view verdicts) {
+      Where w;
+      w.add("spoof IN (" + std::string(verdicts) + ")");
+      w.prefixes("saddr_bin", sq.my_prefixes);
+      if (sq.since) {
+        w.add("received_ns >= ?");
+        w.args.emplace_back(to_ns(*sq.since));
+      }
+      if (sq.until) {
+        w.add("received_ns <= ?");
+        w.args.emplace_back(to_ns(*sq.until));
+      }
+      return w;
+    };
+    const Where all = where("-1, 0, 1, 2");
+    if (auto q = db.prepare("SELECT spoof, COUNT(*) FROM reports" + all.sql + " GROUP BY spoof")) {
+      all.bind(*q);
+      while (q->step() == pg::kRow)
+        if (q->i64(0) == static_cast<std::int8_t>(SpoofStatus::seen)) add(SpoofStatus::seen, q->i64(1));
+    } else {
+      return {{"error", q.error()}};
+    }
+    const Where open_verdicts = where("-1, 1, 2");
+    auto q = db.prepare("SELECT " + report_columns() + " FROM reports" + open_verdicts.sql + " LIMIT ?");
+    if (!q) return {{"error", q.error()}};
+    open_verdicts.bind(*q);
+    q->bind(static_cast<int>(open_verdicts.args.size()) + 1, kMaxRejudged);
+    const ReportColumns columns(*q);
+    std::vector<std::int64_t> suspects;
+    std::int64_t judged = 0;
+    std::map<std::int64_t, std::int64_t> judged_by_stored;  // stored verdict -> reports judged again
+    while (q->step() == pg::kRow) {
+      ++judged;
+      const ReportFields f = read_fields(*q, columns);
+      const FlowTuple t{f.saddr, f.daddr, static_cast<std::uint16_t>(f.sport), static_cast<std::uint16_t>(f.dport),
+                        static_cast<std::uint8_t>(f.protocol)};
+      ++judged_by_stored[q->i64(columns.spoof)];
+      auto stored = static_cast<SpoofStatus>(q->i64(columns.spoof));
+      if (stored == SpoofStatus::not_mine) stored = SpoofStatus::unknown;
+      const SpoofStatus now = recheck ? recheck(t, f.stime, f.etime, stored) : stored;
+      add(now, 1);
+      if (now == SpoofStatus::suspect) suspects.push_back(q->i64(columns.id));
+    }
+    q->reset();
+    out["judged"] = judged;
+    out["judged_all"] = judged < kMaxRejudged;
+    if (judged >= kMaxRejudged) {
+      // Those not judged again count by their stored verdicts.
+      if (auto c = db.prepare("SELECT spoof, COUNT(*) FROM reports" + open_verdicts.sql + " GROUP BY spoof")) {
+        open_verdicts.bind(*c);
+        while (c->step() == pg::kRow)
+          add(static_cast<SpoofStatus>(c->i64(0)), c->i64(1) - judged_by_stored[c->i64(0)]);
+      }
+    }
+    // The newest suspects, listed with the report they come from.
+    std::sort(suspects.begin(), suspects.end(), std::greater<>());
+    suspects.resize(std::min<std::size_t>(suspects.size(), static_cast<std::size_t>(clamp_limit(sq.limit))));
+    if (auto row = db.prepare("SELECT " + report_columns() + " FROM reports WHERE id = ?1")) {
+      const ReportColumns rc(*row);
+      for (const std::int64_t id : suspects) {
+        row->bind(1, id);
+        if (row->step() == pg::kRow) {
+          json r = report_row(*row, rc, false);
+          r["spoof"] = "suspect";
+          out["suspects"].push_back(std::move(r));
+        }
+        row->reset();
+      }
+    }
+    out["counts"] = counts;
+    return out;
+  });
+}
+
+}  // namespace overflowd::store
