@@ -1,9 +1,11 @@
 #include "store/pg.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "store/sql_dialect.hpp"
 
@@ -20,6 +22,37 @@ int hex_value(char c) {
 }
 
 double f64_of(const char* v) { return std::strtod(v, nullptr); }
+
+// The types PQprepare is given: 0 (the server infers it) for each $N the text uses, text for a
+// number it skips (the summary's statements keep ?1..?9 for their own and number a narrowing from
+// ?10, so a statement may use $1..$3 and $10..$11 only: PostgreSQL cannot infer a type for an
+// unused $4 and refuses the statement). Empty when nothing is skipped.
+std::vector<Oid> parameter_types(std::string_view sql) {
+  constexpr Oid kTextOid = 25;
+  std::vector<bool> used;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] == '\'' || sql[i] == '"') {
+      const char q = sql[i];
+      for (++i; i < sql.size() && sql[i] != q; ++i) {
+      }
+      continue;
+    }
+    if (sql[i] != '$' || i + 1 >= sql.size() || sql[i + 1] < '0' || sql[i + 1] > '9') continue;
+    std::size_t n = 0;
+    std::size_t j = i + 1;
+    for (; j < sql.size() && sql[j] >= '0' && sql[j] <= '9'; ++j) n = n * 10 + static_cast<std::size_t>(sql[j] - '0');
+    if (n >= 1 && n <= 65535) {
+      if (used.size() < n) used.resize(n, false);
+      used[n - 1] = true;
+    }
+    i = j - 1;
+  }
+  if (std::all_of(used.begin(), used.end(), [](bool b) { return b; })) return {};
+  std::vector<Oid> types(used.size(), 0);
+  for (std::size_t k = 0; k < used.size(); ++k)
+    if (!used[k]) types[k] = kTextOid;
+  return types;
+}
 }  // namespace
 
 // ---- Stmt ----
@@ -284,7 +317,8 @@ std::expected<void, std::string> Db::exec(std::string_view sql) { return exec_na
 bool Db::prepare_on_server(Stmt& s) {
   s.name_ = "s" + std::to_string(++next_name_);
   s.generation_ = generation_;
-  PGresult* r = PQprepare(conn_, s.name_.c_str(), s.sql_.c_str(), 0, nullptr);
+  const std::vector<Oid> types = parameter_types(s.sql_);
+  PGresult* r = PQprepare(conn_, s.name_.c_str(), s.sql_.c_str(), static_cast<int>(types.size()), types.empty() ? nullptr : types.data());
   if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
     failed(r);
     if (r) PQclear(r);
