@@ -79,7 +79,7 @@ const std::vector<ReceiveSetting>& receive_settings() {
   using C = ReceiveConfig;
   static const std::vector<ReceiveSetting> table = [] {
   std::vector<ReceiveSetting> t = {
-      text("--db", "db", "PATH", "SQLite database of reports (created when absent; default overflowd-receive.db)", &C::db),
+      text("--db", "db", "PATH", "SQLite database of reports (created when absent; default overflowd-receive.db), or a PostgreSQL URL (postgresql://...) that several receivers share", &C::db),
       port("--udp-port", "udp_port", "Take reports (either form) on this UDP port, IPv4 and IPv6 (default 65535)", &C::udp_port),
       text("--bind", "bind", "ADDRESS", "Address of the UDP socket (default ::, which takes IPv4 too)", &C::bind),
       port("--http-port", "http_port", "Take POST /.well-known/overflowd, serve the API and the page over HTTP (default 80)", &C::http_port),

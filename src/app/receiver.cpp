@@ -34,6 +34,7 @@
 #include "store/queries.hpp"
 #include "receive/spoof_window.hpp"
 #include "store/store.hpp"
+#include "store/pg_store.hpp"
 #include "receive/verifier.hpp"
 #include "store/writer.hpp"
 #include "source/pcap_source.hpp"
@@ -109,8 +110,8 @@ struct Receiver::Parts {
   [[nodiscard]] bool api_allowed(const core::IpAddress& peer) const { return in_any(*api_allow.current(), peer); }
 
   // open()
-  std::unique_ptr<SqliteStore> store;
-  std::unique_ptr<SqliteQueries> queries;
+  std::unique_ptr<ReportStore> store;      // SqliteStore, or PgStore for --db postgresql://
+  std::unique_ptr<ReportQueries> queries;
   std::unique_ptr<SpoofWindow> window;
   std::unique_ptr<OwnExports> own;
   std::unique_ptr<notify::OperatorNotifier> notifier;  // told by the writer: outlives it
@@ -254,12 +255,21 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
   sc.max_alerts = config.max_alerts;
   sc.max_keys = config.max_keys;
   sc.my_prefixes = p->checked.my_prefixes;
-  auto store = SqliteStore::open(sc);
-  if (!store) return std::unexpected(store.error());
-  p->store = std::move(*store);
-  auto queries = SqliteQueries::open(config.db, 4, std::chrono::milliseconds(config.api_time_limit_ms));
-  if (!queries) return std::unexpected(queries.error());
-  p->queries = std::move(*queries);
+  if (is_postgres_url(config.db)) {
+    auto store = PgStore::open(sc);
+    if (!store) return std::unexpected(store.error());
+    p->store = std::move(*store);
+    auto queries = PgQueries::open(config.db, 4, std::chrono::milliseconds(config.api_time_limit_ms));
+    if (!queries) return std::unexpected(queries.error());
+    p->queries = std::move(*queries);
+  } else {
+    auto store = SqliteStore::open(sc);
+    if (!store) return std::unexpected(store.error());
+    p->store = std::move(*store);
+    auto queries = SqliteQueries::open(config.db, 4, std::chrono::milliseconds(config.api_time_limit_ms));
+    if (!queries) return std::unexpected(queries.error());
+    p->queries = std::move(*queries);
+  }
 
   SpoofWindowConfig wc;
   wc.bucket_ms = std::max<std::int64_t>(config.own_window_s * 1000 / 60, 1000);
@@ -776,7 +786,7 @@ int run_receive(const ReceiveConfig& config, const std::string& config_file, Rec
       warning("HTTPS is off: no --tls-cert and --tls-key given (reports are taken over UDP and HTTP only; "
               "--https-port off silences this)");
     for (const auto& l : (*receiver)->listening()) log::info("overflowd receive", "listening: " + l);
-    log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), config.db));
+    log::info("overflowd receive", fmt::format("key {} database {}", (*receiver)->public_key(), redact_url(config.db)));
   }
   std::optional<toml::table> sections;
   if (reload) sections = receive_sections(config_file);

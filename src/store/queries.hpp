@@ -98,8 +98,7 @@ public:
   [[nodiscard]] virtual nlohmann::json counters() = 0;
   [[nodiscard]] virtual nlohmann::json summary(const SummaryQuery& q) = 0;
   [[nodiscard]] virtual nlohmann::json spoofing(const SpoofQuery& q, const SpoofRecheck& recheck) = 0;
-  // Not pure, so that a store without it still builds: it answers an error.
-  [[nodiscard]] virtual nlohmann::json paths(const PathQuery&) { return {{"error", "paths: not supported by this store"}}; }
+  [[nodiscard]] virtual nlohmann::json paths(const PathQuery& q) = 0;
 };
 
 // The SQLite implementation: read connections of its own (WAL lets them read while the writer writes).

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 #include "core/clock.hpp"
 #include "receive/item.hpp"
 #include "receive/prefix.hpp"
+#include "receive/spoof_window.hpp"
 
 namespace overflowd::store {
 
@@ -88,6 +90,23 @@ public:
   // Deletes the oldest refused inputs, then the oldest reports, while the database is over its size
   // bound, and gives the freed pages back to the file system. Called after each batch.
   [[nodiscard]] virtual std::expected<std::int64_t, std::string> enforce_size() { return 0; }
+  // My own exports' flows, persisted, and the stored suspects judged again (store.hpp, SqliteStore);
+  // by default (a store for tests) nothing is kept.
+  [[nodiscard]] virtual std::expected<std::int64_t, std::string> save_own_flows(std::span<const receive::OwnFlow> flows,
+                                                                                std::int64_t window_ms, std::int64_t max_flows) {
+    (void)flows, (void)window_ms, (void)max_flows;
+    return 0;
+  }
+  [[nodiscard]] virtual std::expected<std::int64_t, std::string> load_own_flows(
+      const std::function<void(const receive::OwnFlow&)>& take) {
+    (void)take;
+    return 0;
+  }
+  [[nodiscard]] virtual std::expected<std::int64_t, std::string> rejudge_suspects(
+      const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit) {
+    (void)judge, (void)since_ns, (void)limit;
+    return 0;
+  }
 };
 
 }  // namespace overflowd::store

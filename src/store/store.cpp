@@ -26,11 +26,6 @@ namespace {
 
 // The schema's history as data: each step brings a database from user_version `version - 1` to
 // `version`, in one transaction; migrate() walks the table. Never edit a released step: add the next.
-struct Migration {
-  int version;
-  std::string_view what;
-  std::string_view sql;
-};
 constexpr Migration kMigrations[] = {
     {1, "reports, refused inputs, counters", R"sql(
 CREATE TABLE reports(
@@ -198,6 +193,12 @@ constexpr bool steps_in_order() {
   return v == SqliteStore::kSchemaVersion;
 }
 static_assert(steps_in_order(), "kMigrations: versions 1..kSchemaVersion, in order, none missing");
+
+}  // namespace
+
+std::span<const Migration> migrations() noexcept { return kMigrations; }
+
+namespace {
 
 
 std::string key_hex(const report::PublicKey& k) { return core::to_hex(k); }

@@ -32,6 +32,17 @@
 
 namespace overflowd::store {
 
+// The schema's history as data (store.cpp, kMigrations): each step brings a database from version
+// `version - 1` to `version`, in one transaction. The PostgreSQL store walks the same steps,
+// translated (sql_dialect.hpp); a step that cannot be translated has its PostgreSQL text in
+// pg_store.cpp (kPostgresSteps). Never edit a released step: add the next.
+struct Migration {
+  int version;
+  std::string_view what;
+  std::string_view sql;
+};
+[[nodiscard]] std::span<const Migration> migrations() noexcept;
+
 
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
@@ -64,14 +75,14 @@ public:
   // exporters saw: stored, then bounded like the window (flows that ended more than window_ms
   // before the newest go, then the oldest beyond max_flows). Returns the flows newly stored.
   [[nodiscard]] std::expected<std::int64_t, std::string> save_own_flows(std::span<const receive::OwnFlow> flows,
-                                                                        std::int64_t window_ms, std::int64_t max_flows);
+                                                                        std::int64_t window_ms, std::int64_t max_flows) override;
   // Hands every persisted flow to `take`, oldest first (at start, to refill the window).
-  [[nodiscard]] std::expected<std::int64_t, std::string> load_own_flows(const std::function<void(const receive::OwnFlow&)>& take);
+  [[nodiscard]] std::expected<std::int64_t, std::string> load_own_flows(const std::function<void(const receive::OwnFlow&)>& take) override;
   // Judges again the stored suspects received since `since_ns` (newest first, at most `limit`):
   // those `judge` now calls seen (my exports arrived after the report) are stored as seen, and
   // the counter spoof.suspect is lowered by as many (spoof.cleared raised). Returns how many.
   [[nodiscard]] std::expected<std::int64_t, std::string> rejudge_suspects(
-      const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit);
+      const std::function<SpoofStatus(const ReportFields&)>& judge, std::int64_t since_ns, std::int64_t limit) override;
 
   // Makes the summaries' roll-ups (rollups.hpp) again from the reports when they were made for
   // other prefixes or plausibility bounds (or `always`); true when it did. open() calls it.

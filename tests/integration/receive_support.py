@@ -17,6 +17,10 @@ import urllib.request
 from pathlib import Path
 
 import overflowd_testlib as lib
+import pg_support
+
+if pg_support.wanted():
+    pg_support.shared()  # started before any test forks a child (children use it, OVERFLOWD_TEST_PG_DIR)
 
 LISTENING = re.compile(r"overflowd receive: listening: (udp|http|https|own-exports) \[(.+)\]:(\d+)")
 READY = re.compile(r"overflowd receive: key ([0-9a-f]{64}) database")
@@ -27,7 +31,10 @@ class Receiver:
 
     def __init__(self, directory, *args, db=None, udp=True, http=True):
         self.directory = Path(directory)
-        self.db = Path(db) if db else self.directory / "receive.db"
+        if db is None and pg_support.wanted():
+            db = pg_support.shared().database_for(self.directory)  # OVERFLOWD_TEST_DB=postgres: the PostgreSQL store
+        self.db = db if isinstance(db, str) and db.startswith("postgres") else (
+            Path(db) if db else self.directory / "receive.db")
         base = ["receive", "--db", self.db, "--bind", "127.0.0.1", "--http-bind", "127.0.0.1",
                 "--own-exports-bind", "127.0.0.1", "--udp-port", "0" if udp else "off",
                 "--http-port", "0" if http else "off", "--batch-ms", "50"]

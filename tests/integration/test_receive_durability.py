@@ -1,7 +1,7 @@
 """A report acknowledged over HTTP (2xx) survives kill -9 of the receiver: the answer is sent only
 after the report's transaction is committed. The batch settings are made as lazy as they go
 (a huge batch, a minute between commits) so that only that rule can save the reports. The
-database is then read with Python's sqlite3 (independently of overflowd) and through a restarted
+database is then read with Python's sqlite3 (or psql, with OVERFLOWD_TEST_DB=postgres; independently of overflowd) and through a restarted
 receiver.
 
 Packets go only to loopback addresses (127.0.0.0/8 and ::1)."""
@@ -12,6 +12,7 @@ import threading
 import unittest
 
 import overflowd_testlib as lib
+import pg_support
 import receive_support as rs
 
 
@@ -54,9 +55,13 @@ class Durability(unittest.TestCase):
 
             # Read the database as it was left, with SQLite itself.
             import base64
-            con = sqlite3.connect(d / "receive.db")
-            rows = con.execute("SELECT signature, message FROM reports").fetchall()
-            con.close()
+            if isinstance(rx.db, str):  # OVERFLOWD_TEST_DB=postgres: read with psql
+                rows = [(bytes.fromhex(sig), msg) for sig, msg in pg_support.shared().psql(
+                    "SELECT encode(signature, 'hex'), message FROM reports", pg_support.database_of(rx.db))]
+            else:
+                con = sqlite3.connect(d / "receive.db")
+                rows = con.execute("SELECT signature, message FROM reports").fetchall()
+                con.close()
             stored = {base64.b64encode(bytes(sig) + msg.encode()).decode() for sig, msg in rows}
             missing = [a for a in acknowledged if a not in stored]
             self.assertEqual(missing, [], f"{len(missing)} acknowledged reports were lost")

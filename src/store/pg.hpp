@@ -1,0 +1,133 @@
+// A thin RAII layer over libpq with the shape of sql::Db / sql::Stmt (sqlite.hpp), so that the
+// PostgreSQL store and queries read as the SQLite ones: statements are prepared from SQLite's text
+// (translated by sql_dialect.hpp), bound by index or :name, stepped row by row (step() returns
+// kRow / kDone like SQLITE_ROW / SQLITE_DONE), and read by column. Parameters are sent as text,
+// with the types the server infers, except blobs (binary bytea); results come as text.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace overflowd::store::pg {
+
+inline constexpr int kRow = 100;   // SQLITE_ROW
+inline constexpr int kDone = 101;  // SQLITE_DONE
+inline constexpr int kError = 1;
+
+class Db;
+
+class Stmt {
+public:
+  Stmt() = default;
+  Stmt(Stmt&& o) noexcept;
+  Stmt& operator=(Stmt&& o) noexcept;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt();
+
+  [[nodiscard]] bool valid() const noexcept { return db_ != nullptr; }
+  // The index of the named parameter (:name in the SQLite text); 0 when there is none.
+  [[nodiscard]] int parameter(std::string_view name) const;
+  // The index of the result column `name`; -1 when there is none.
+  [[nodiscard]] int column(std::string_view name) const;
+
+  Stmt& bind(int i, std::int64_t v);
+  Stmt& bind(int i, double v);
+  Stmt& bind(int i, std::string_view v);
+  Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Stmt& bind_blob(int i, std::span<const std::uint8_t> v);
+  Stmt& bind_blob(int i, std::string_view v);
+  Stmt& bind_static(int i, std::string_view v) { return bind(i, v); }
+  Stmt& bind_blob_static(int i, std::span<const std::uint8_t> v) { return bind_blob(i, v); }
+  Stmt& bind_null(int i);
+
+  // Runs the statement at the first call (kError on failure: Db::error() says why), then walks its rows.
+  int step();
+  bool run() {
+    const int rc = step();
+    reset();
+    return rc != kError;
+  }
+  bool run_rebound() { return run(); }
+  void reset();  // the result is let go; the bindings stay
+
+  [[nodiscard]] int column_count() const noexcept;
+  [[nodiscard]] bool is_null(int col) const noexcept;
+  [[nodiscard]] std::int64_t i64(int col) const noexcept;
+  [[nodiscard]] double f64(int col) const noexcept;
+  [[nodiscard]] std::string text(int col) const;
+  [[nodiscard]] std::string blob(int col) const;  // bytea, decoded
+  [[nodiscard]] std::int64_t changes() const noexcept { return changes_; }
+
+private:
+  friend class Db;
+  Db* db_ = nullptr;
+  std::string name_;       // the server's prepared statement
+  std::uint64_t generation_ = 0;  // the connection it was prepared on
+  std::string sql_;        // translated
+  std::vector<std::string> names_;
+  std::vector<std::string> columns_;
+  std::vector<unsigned> types_;  // the server's inferred types (Oid)
+  std::vector<std::optional<std::string>> values_;
+  std::vector<int> formats_;
+  PGresult* result_ = nullptr;
+  int row_ = 0;
+  std::int64_t changes_ = 0;
+  bool ran_ = false;
+};
+
+class Db {
+public:
+  Db() = default;
+  Db(Db&& o) noexcept;
+  Db& operator=(Db&& o) noexcept;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  ~Db();
+
+  // `conninfo`: a postgresql:// URI or key=value words (libpq's). Connects at once.
+  [[nodiscard]] static std::expected<Db, std::string> open(const std::string& conninfo, int connect_timeout_s = 5);
+  // Connects again when the connection is lost (a statement prepared before is prepared again at its next step).
+  [[nodiscard]] bool ok() const noexcept { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+  [[nodiscard]] bool reconnect();
+
+  [[nodiscard]] std::expected<void, std::string> exec(std::string_view sql);  // SQLite's text, translated
+  [[nodiscard]] std::expected<void, std::string> exec_native(std::string_view sql);  // PostgreSQL's text
+  [[nodiscard]] std::expected<Stmt, std::string> prepare(std::string_view sqlite_sql);
+  [[nodiscard]] std::expected<Stmt, std::string> prepare_native(std::string_view sql);
+  [[nodiscard]] std::optional<std::int64_t> scalar(std::string_view sql);
+  [[nodiscard]] std::string error() const { return error_; }
+  // The SQLSTATE of the last failure ("" when none or the connection broke without one).
+  [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
+  // Whether the last failure was the connection's (lost, refused), not the statement's.
+  [[nodiscard]] bool connection_lost() const noexcept { return !ok() || sqlstate_.starts_with("08") || sqlstate_ == "57P01"; }
+  [[nodiscard]] std::int64_t changes() const noexcept { return changes_; }
+  [[nodiscard]] PGconn* handle() noexcept { return conn_; }
+  // Counts the connections made: a statement prepared on an earlier one is prepared again.
+  [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
+  // Whether a statement was cancelled by statement_timeout since the last call.
+  [[nodiscard]] bool take_timed_out() noexcept { return std::exchange(timed_out_, false); }
+
+private:
+  friend class Stmt;
+  [[nodiscard]] bool prepare_on_server(Stmt& s);
+  void failed(const PGresult* r);
+  PGconn* conn_ = nullptr;
+  std::string conninfo_;
+  int connect_timeout_s_ = 5;
+  std::string error_, sqlstate_;
+  std::int64_t changes_ = 0;
+  bool timed_out_ = false;
+  std::uint64_t generation_ = 1, next_name_ = 0;
+};
+
+}  // namespace overflowd::store::pg
