@@ -537,6 +537,9 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
             case report::FieldType::integer:
               ins->bind(at, f.*field.integer);
               break;
+            case report::FieldType::boolean:
+              ins->bind(at, std::int64_t{f.*field.flag ? 1 : 0});
+              break;
             case report::FieldType::number:
               if (f.*field.present) ins->bind(at, f.*field.number);
               else ins->bind_null(at);

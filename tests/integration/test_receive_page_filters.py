@@ -29,6 +29,7 @@ import urllib.parse
 import urllib.request
 
 import overflowd_testlib as lib
+import pg_support
 import receive_support as rs
 from test_receive_page_views import CHROMIUM, chromium, part
 
@@ -240,6 +241,9 @@ class PageFilters(unittest.TestCase):
             finally:
                 rx.stop()
 
+    @unittest.skipIf(pg_support.wanted(), "PostgreSQL's time limit is per statement (statement_timeout), each "
+                     "of the summary's statements here takes under 1 ms, so no 503 comes; SQLite's limit covers "
+                     "the whole request (docs/DESIGN.md, PostgreSQL)")
     def test_a_query_past_the_time_limit_is_a_503_and_the_page_retries(self):
         with lib.temp_dir() as d:
             now_ms = int(time.time()) * 1000

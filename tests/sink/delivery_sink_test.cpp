@@ -219,6 +219,8 @@ TEST(DeliverySink, UpdatesWhileWorkersWriteAreWhole) {
   const auto f = flow("1.1.1.1", "9.9.9.9", 1);
   sink->write_at(f, sign(f), 0);
   EXPECT_EQ(sent.to.size(), before);  // the last snapshot holds: dst only, and denied
+}
+
 // Review (issue 15, item 5): sealing signs each report again with its recipient, once per sealed
 // (report, endpoint) and never more; the plain path sends the pipeline's signed report as it is.
 class Recording final : public Transport {
