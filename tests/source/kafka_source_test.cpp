@@ -103,27 +103,32 @@ TEST(KafkaSource, OffsetsOnlyForFinishedBatchesAtLeastOnce) {
   MockCluster cluster;
   cluster.produce(10);
   std::atomic<bool> stop{false};
+  std::size_t stored_a = 0;
   {
-    // Reads all 10 and "crashes" holding them: nothing was stored, nothing is committed.
+    // Reads all 10 and stops holding its last batch: that batch's offsets are never stored, so
+    // never committed (librdkafka may hand the 10 over in more than one batch: the earlier ones
+    // were finished, stored, and committed at its stop).
     auto a = source::KafkaSource::open(config_for(cluster), &stop);
     ASSERT_TRUE(a) << a.error();
     const auto got = read(**a, 10);
     ASSERT_EQ(got.size(), 10u);
     EXPECT_EQ(got.front(), "message 0");
-    EXPECT_EQ((*a)->offsets_stored(), 0u);
+    stored_a = (*a)->offsets_stored();
+    EXPECT_LT(stored_a, 10u);
   }
   {
-    // The next member gets them again; it finishes them (asks for another batch) and stops.
+    // The next member gets the unfinished ones again; it finishes them (asks for another batch)
+    // and stops.
     auto b = source::KafkaSource::open(config_for(cluster), &stop);
     ASSERT_TRUE(b) << b.error();
-    const auto got = read(**b, 10);
-    ASSERT_EQ(got.size(), 10u);
-    EXPECT_EQ(got.front(), "message 0");
+    const auto got = read(**b, 10 - stored_a);
+    ASSERT_EQ(got.size(), 10u - stored_a);
+    EXPECT_EQ(got.front(), "message " + std::to_string(stored_a));
     std::array<core::Datagram, 64> batch;
     std::size_t n = 0;
     ASSERT_TRUE((*b)->next_batch(batch, n));  // stores the batch before
-    EXPECT_EQ((*b)->offsets_stored(), 10u);
-    EXPECT_EQ((*b)->counters().datagrams, 10u + n);
+    EXPECT_EQ((*b)->offsets_stored(), 10u - stored_a);
+    EXPECT_EQ((*b)->counters().datagrams, 10u - stored_a + n);
   }
   // What b committed at its stop: the offset after the 10 messages (asked of the group's
   // coordinator without joining the group).
