@@ -19,6 +19,7 @@
 #include "core/encoding.hpp"
 #include "core/flow_record.hpp"
 #include "report/keys.hpp"
+#include "report_bench_support.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
 #include "report/verify.hpp"
@@ -26,36 +27,10 @@
 namespace {
 
 using namespace overflowd;
-
-// The first record of netflow_4M.pcap (as tshark shows it), normalized as the v5 decoder does.
-core::FlowRecord sample_flow() {
-  core::FlowRecord f;
-  f.src = core::IpAddress::v4(0x7aa65a8f);       // 122.166.90.143
-  f.dst = core::IpAddress::v4(0xbf640abb);       // 191.100.10.187
-  f.nexthop = core::IpAddress::v4(0x6391048f);   // 99.145.4.143
-  f.exporter = core::IpAddress::v4(0x7aa604f2);  // 122.166.4.242
-  f.pcount = 6;
-  f.bcount = 1244;
-  f.stime_ms = 1185554890860;
-  f.etime_ms = 1185554891116;
-  f.input = 108;
-  f.output = 120;
-  f.sport = 2968;
-  f.dport = 80;
-  f.protocol = 6;
-  f.src_mask = 19;
-  f.source_version = 5;
-  f.fields = core::kNetflowV5Fields;
-  return f;
-}
+using bench::fixed_keys;
+using bench::sample_flow;
 
 report::ReportConfig sample_config() { return {report::Contact{"noc@example.net", "Example Net"}}; }
-
-report::KeyPair fixed_keys() {
-  report::Seed seed{};
-  for (std::size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<std::uint8_t>(i);
-  return report::keypair_from_seed(seed);
-}
 
 constexpr std::int64_t kStartNs = 1'763'850'000'123'456'000;
 constexpr std::int64_t kStepNs = 1'001'000;  // each report a little later, as in a live run

@@ -14,6 +14,7 @@
 
 #include "core/flow_record.hpp"
 #include "report/keys.hpp"
+#include "report_bench_support.hpp"
 #include "report/report_builder.hpp"
 #include "report/seal.hpp"
 #include "report/signer.hpp"
@@ -21,33 +22,8 @@
 namespace {
 
 using namespace overflowd;
-
-core::FlowRecord sample_flow() {
-  core::FlowRecord f;
-  f.src = core::IpAddress::v4(0x7aa65a8f);
-  f.dst = core::IpAddress::v4(0xbf640abb);
-  f.nexthop = core::IpAddress::v4(0x6391048f);
-  f.exporter = core::IpAddress::v4(0x7aa604f2);
-  f.pcount = 6;
-  f.bcount = 1244;
-  f.stime_ms = 1185554890860;
-  f.etime_ms = 1185554891116;
-  f.input = 108;
-  f.output = 120;
-  f.sport = 2968;
-  f.dport = 80;
-  f.protocol = 6;
-  f.src_mask = 19;
-  f.source_version = 5;
-  f.fields = core::kNetflowV5Fields;
-  return f;
-}
-
-report::KeyPair fixed_keys() {
-  report::Seed seed{};
-  for (std::size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<std::uint8_t>(i);
-  return report::keypair_from_seed(seed);
-}
+using bench::fixed_keys;
+using bench::sample_flow;
 
 report::X25519KeyPair fixed_x25519() {
   std::array<std::uint8_t, 32> s{};

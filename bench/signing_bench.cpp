@@ -19,39 +19,15 @@
 #include "core/flow_record.hpp"
 #include "core/sodium.hpp"
 #include "report/keys.hpp"
+#include "report_bench_support.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
 
 namespace {
 
 using namespace overflowd;
-
-core::FlowRecord sample_flow() {
-  core::FlowRecord f;
-  f.src = core::IpAddress::v4(0x7aa65a8f);
-  f.dst = core::IpAddress::v4(0xbf640abb);
-  f.nexthop = core::IpAddress::v4(0x6391048f);
-  f.exporter = core::IpAddress::v4(0x7aa604f2);
-  f.pcount = 6;
-  f.bcount = 1244;
-  f.stime_ms = 1185554890860;
-  f.etime_ms = 1185554891116;
-  f.input = 108;
-  f.output = 120;
-  f.sport = 2968;
-  f.dport = 80;
-  f.protocol = 6;
-  f.src_mask = 19;
-  f.source_version = 5;
-  f.fields = core::kNetflowV5Fields;
-  return f;
-}
-
-report::KeyPair fixed_keys() {
-  report::Seed seed{};
-  for (std::size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<std::uint8_t>(i);
-  return report::keypair_from_seed(seed);
-}
+using bench::fixed_keys;
+using bench::sample_flow;
 
 std::string sample_message() {
   core::init_sodium();
