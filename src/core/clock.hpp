@@ -3,6 +3,7 @@
 // hold time still or move it; nothing else reads clock_gettime.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace overflowd::core {
@@ -23,20 +24,21 @@ public:
 // time, so not a Clock's.
 [[nodiscard]] std::int64_t thread_cpu_ns() noexcept;
 
-// A clock a test sets by hand.
+// A clock a test sets by hand; atomic, since the test's thread moves it while the code's threads
+// (a writer, a notifier) read it.
 class ManualClock final : public Clock {
 public:
   explicit ManualClock(std::int64_t wall_ns = 0, std::int64_t monotonic_ns = 0) noexcept
       : wall_(wall_ns), monotonic_(monotonic_ns) {}
-  [[nodiscard]] std::int64_t wall_ns() const noexcept override { return wall_; }
-  [[nodiscard]] std::int64_t monotonic_ns() const noexcept override { return monotonic_; }
+  [[nodiscard]] std::int64_t wall_ns() const noexcept override { return wall_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::int64_t monotonic_ns() const noexcept override { return monotonic_.load(std::memory_order_relaxed); }
   void advance_ns(std::int64_t ns) noexcept {
-    wall_ += ns;
-    monotonic_ += ns;
+    wall_.fetch_add(ns, std::memory_order_relaxed);
+    monotonic_.fetch_add(ns, std::memory_order_relaxed);
   }
 
 private:
-  std::int64_t wall_, monotonic_;
+  std::atomic<std::int64_t> wall_, monotonic_;
 };
 
 }  // namespace overflowd::core
