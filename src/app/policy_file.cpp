@@ -397,9 +397,9 @@ PolicyHolder::PolicyHolder(std::string path, Loader loader) : path_(std::move(pa
 
 std::expected<void, std::string> PolicyHolder::load() { return reload(); }
 
-void PolicyHolder::schedule(double now_s) {
+void PolicyHolder::schedule(const policy::Policy& p, double now_s) {
   double every = -1;
-  for (const auto& l : current_->spec().lists)
+  for (const auto& l : p.spec().lists)
     if (l.refresh_s > 0 && (every < 0 || l.refresh_s < every)) every = l.refresh_s;
   next_refresh_s_ = every < 0 ? -1 : now_s + every;
 }
@@ -410,16 +410,15 @@ std::expected<void, std::string> PolicyHolder::reload() {
   std::lock_guard lock(mutex_);
   if (!loaded) {
     failed_.fetch_add(1, std::memory_order_relaxed);
-    if (current_) {
-      schedule(now_s);  // try again one interval later
+    if (const auto kept = live_.current()) {
+      schedule(*kept, now_s);  // try again one interval later
       return std::unexpected(loaded.error() + " (keeping the policy loaded before)");
     }
     return std::unexpected(loaded.error());
   }
-  current_ = std::move(*loaded);
+  schedule(**loaded, now_s);
   last_load_s_ = now_s;
-  schedule(now_s);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  live_.publish(std::move(*loaded));
   return {};
 }
 
@@ -430,11 +429,6 @@ std::expected<bool, std::string> PolicyHolder::refresh_if_due(double now_s) {
   }
   if (auto r = reload(); !r) return std::unexpected(r.error());
   return true;
-}
-
-std::shared_ptr<const policy::Policy> PolicyHolder::current() const {
-  std::lock_guard lock(mutex_);
-  return current_;
 }
 
 }  // namespace overflowd::app

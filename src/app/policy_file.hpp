@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/live.hpp"
 #include "policy/policy.hpp"
 
 namespace overflowd::app {
@@ -35,8 +36,8 @@ using ListReader = std::function<std::expected<std::string, std::string>(const s
 // The commented example policy (dist/config/policy.toml, embedded at build time).
 [[nodiscard]] std::string_view example_policy() noexcept;
 
-// The policy the workers use, swapped whole on reload. Workers compare generation() with theirs
-// once per batch and take current() when it moved.
+// The policy the workers use, swapped whole on reload (a core::Live). Workers compare generation()
+// with theirs once per batch and take current() when it moved.
 class PolicyHolder {
 public:
   using Loader = std::function<std::expected<std::shared_ptr<const policy::Policy>, std::string>(const std::string&)>;
@@ -51,18 +52,17 @@ public:
   // an error keeps the old policy, and the next try is one interval later.
   [[nodiscard]] std::expected<bool, std::string> refresh_if_due(double now_s);
 
-  [[nodiscard]] std::shared_ptr<const policy::Policy> current() const;
-  [[nodiscard]] std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::shared_ptr<const policy::Policy> current() const { return live_.current(); }
+  [[nodiscard]] std::uint64_t generation() const noexcept { return live_.generation(); }
   [[nodiscard]] std::uint64_t reloads_failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
 private:
-  void schedule(double now_s);
+  void schedule(const policy::Policy& p, double now_s);  // with mutex_ held
   std::string path_;
   Loader loader_;
-  mutable std::mutex mutex_;
-  std::shared_ptr<const policy::Policy> current_;
-  std::atomic<std::uint64_t> generation_{0};
+  std::mutex mutex_;  // one reload at a time, and the refresh schedule
+  core::Live<policy::Policy> live_{std::shared_ptr<const policy::Policy>{}};
   std::atomic<std::uint64_t> failed_{0};
   double next_refresh_s_ = -1;  // < 0: no list asks for a refresh
   double last_load_s_ = -1;
