@@ -81,9 +81,12 @@ std::expected<std::array<std::uint8_t, 32>, std::string> load_secret(const std::
   return secret;
 }
 
-// Writes 64 hex digits of `secret` to a new file of mode 0600.
+// Writes 64 hex digits of `secret` to a new file of mode 0600. The digits go to a temporary file
+// first, which link() then names `path` in one step: two processes starting at once with the same
+// absent key never see a half-written file, and the loser finds the winner's key (EEXIST).
 std::expected<void, std::string> write_secret(const std::string& path, std::span<const std::uint8_t> secret) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  std::string tmp = path + ".XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) return std::unexpected("key file " + path + ": " + std::strerror(errno));
   std::string text = core::to_hex(secret) + "\n";
   const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
@@ -91,9 +94,13 @@ std::expected<void, std::string> write_secret(const std::string& path, std::span
   sodium_memzero(text.data(), text.size());
   ::close(fd);
   if (!ok) {
-    ::unlink(path.c_str());
+    ::unlink(tmp.c_str());
     return std::unexpected("key file " + path + ": could not write it");
   }
+  const int linked = ::link(tmp.c_str(), path.c_str());
+  const int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0) return std::unexpected("key file " + path + ": " + std::strerror(link_errno));
   return {};
 }
 }  // namespace
@@ -120,8 +127,9 @@ std::expected<Loaded, std::string> load_or_create(const std::string& path, Creat
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
     if (auto folder = check_key_folder(path); !folder) return std::unexpected(folder.error());
     auto created = create(path);
-    if (!created) return std::unexpected(created.error());
-    return Loaded{*created, true};
+    if (created) return Loaded{*created, true};
+    // Another process created it meanwhile; its key is complete (see write_secret).
+    if (::lstat(path.c_str(), &st) != 0) return std::unexpected(created.error());
   }
   auto loaded = load(path);
   if (!loaded) return std::unexpected(loaded.error());

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/encoding.hpp"
 
@@ -168,6 +170,29 @@ TEST_F(KeyFile, LoadOrCreateCreatesOnceThenLoads) {
   ASSERT_TRUE(second) << second.error();
   EXPECT_FALSE(second->created);
   EXPECT_EQ(second->keys.public_key, first->keys.public_key);
+}
+
+// Two daemons started at once with the same absent key (a sender and its unit's restart, or a
+// test starting two) must end with one key, both using it; neither may read a half-written file.
+TEST_F(KeyFile, LoadOrCreateRacingProcessesAgreeOnOneKey) {
+  for (int round = 0; round < 20; ++round) {
+    const std::string p = path(("race" + std::to_string(round)).c_str());
+    std::vector<std::expected<overflowd::io::LoadedKey, std::string>> got(8, std::unexpected(std::string("not run")));
+    {
+      std::vector<std::jthread> threads;
+      for (auto& g : got) threads.emplace_back([&g, &p] { g = load_or_create_key(p); });
+    }
+    int created = 0;
+    for (const auto& g : got) {
+      ASSERT_TRUE(g) << g.error();
+      created += g->created ? 1 : 0;
+      EXPECT_EQ(g->keys.public_key, got.front()->keys.public_key);
+    }
+    EXPECT_EQ(created, 1);
+  }
+  // No temporary file is left next to the keys.
+  for (const auto& entry : fs::directory_iterator(dir_))
+    EXPECT_EQ(entry.path().filename().string().find('.'), std::string::npos) << entry.path();
 }
 
 TEST_F(KeyFile, LoadOrCreateDoesNotReplaceABadKey) {
