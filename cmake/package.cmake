@@ -69,7 +69,9 @@ set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libcurl4")
 # libpcap (capture files and live capture) and libsystemd (sd_notify) are loaded at run time too
 # (source/pcap_api, app/systemd_notify; issue 17's start-up): named here, since shlibdeps cannot see
 # them. CPack adds shlibdeps' list to this one.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpcap0.8 (>= 1.5), libsystemd0")
+# librdkafka, c-ares, SQLite, libpq and OpenSSL are loaded on first use too (cmake/lazy_libraries.cmake:
+# no DT_NEEDED entry, so shlibdeps cannot see them either).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpcap0.8 (>= 1.5), libsystemd0, librdkafka1, libc-ares2, libsqlite3-0, libpq5, libssl3")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 # The example configs in /etc/overflowd are conffiles: an upgrade keeps the operator's edits.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_SOURCE_DIR}/dist/conffiles")

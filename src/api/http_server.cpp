@@ -1,6 +1,8 @@
 // The only translation unit that includes Boost.Beast and Asio (compile time): see http_server.hpp.
 #include "api/http_server.hpp"
 
+#include "lazy/lazy_library.hpp"
+
 // GCC 12 warns (after inlining, so not silenced as a system header) of a null dereference inside
 // Asio's scheduler (boost/asio/detail/impl/scheduler.ipp) that cannot happen: its thread-info stack.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
@@ -605,6 +607,8 @@ std::expected<std::unique_ptr<HttpServer>, std::string> HttpServer::create(const
     fds = rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur) - 64 : static_cast<std::size_t>(rl.rlim_cur) / 2;
   impl->max_connections = std::min(limits.max_connections, fds);
   if (!tls_cert.empty() || !tls_key.empty()) {
+    for (lazy::Library* l : {&lazy::libcrypto(), &lazy::libssl()})
+      if (auto loaded = lazy::load(*l); !loaded) return std::unexpected(loaded.error());
     auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                      asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);

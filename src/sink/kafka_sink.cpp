@@ -1,5 +1,7 @@
 #include "sink/kafka_sink.hpp"
 
+#include "lazy/lazy_library.hpp"
+
 #include <librdkafka/rdkafka.h>
 
 #include <array>
@@ -41,6 +43,7 @@ std::expected<void, std::string> set(rd_kafka_conf_t* conf, const std::string& k
 std::expected<std::unique_ptr<KafkaSink>, std::string> KafkaSink::open(const KafkaSinkConfig& config) {
   if (config.brokers.empty() || config.topic.empty())
     return std::unexpected(std::string("--deliver kafka needs --kafka-reports BROKERS and --kafka-reports-topic TOPIC"));
+  if (auto loaded = lazy::load(lazy::librdkafka()); !loaded) return std::unexpected(loaded.error());
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   const std::pair<std::string, std::string> ours[] = {
       {"bootstrap.servers", config.brokers},

@@ -1,5 +1,7 @@
 #include "source/kafka_source.hpp"
 
+#include "lazy/lazy_library.hpp"
+
 #include <librdkafka/rdkafka.h>
 
 #include <cstring>
@@ -72,6 +74,7 @@ std::expected<std::unique_ptr<KafkaSource>, std::string> KafkaSource::open(const
                                                                            const std::atomic<bool>* stop) {
   if (config.brokers.empty() || config.topic.empty() || config.group.empty())
     return std::unexpected(std::string("--kafka-flows needs --kafka-topic and --kafka-group"));
+  if (auto loaded = lazy::load(lazy::librdkafka()); !loaded) return std::unexpected(loaded.error());
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   const std::pair<std::string, std::string> ours[] = {
       {"bootstrap.servers", config.brokers},

@@ -1,5 +1,7 @@
 #include "store/pg.hpp"
 
+#include "lazy/lazy_library.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -259,6 +261,7 @@ PGconn* connect(const std::string& conninfo, int timeout_s) {
 }  // namespace
 
 std::expected<Db, std::string> Db::open(const std::string& conninfo, int connect_timeout_s) {
+  if (auto loaded = lazy::load(lazy::libpq()); !loaded) return std::unexpected(loaded.error());
   Db db;
   db.conninfo_ = conninfo;
   db.connect_timeout_s_ = connect_timeout_s;

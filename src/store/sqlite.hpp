@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include "lazy/lazy_library.hpp"
+
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -139,6 +141,7 @@ public:
   ~Db() { sqlite3_close_v2(db_); }
 
   [[nodiscard]] static std::expected<Db, std::string> open(const std::string& path, bool read_only) {
+    if (auto loaded = lazy::load(lazy::libsqlite3()); !loaded) return std::unexpected(loaded.error());
     // Before SQLite initializes: no memory statistics, so no global mutex around every allocation
     // (a few percent of an insert). Refused harmlessly when SQLite is already initialized.
     static const int no_memstatus = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);

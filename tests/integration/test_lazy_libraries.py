@@ -2,9 +2,16 @@
 OVERFLOWD_LIBPCAP naming a library that does not exist, a capture run fails with a clear error
 (exit 2) while --help, keygen and synth still work; a sender reading UDP has not mapped libpcap
 (read from the kernel's /proc/PID/maps, not from overflowd) and, with NOTIFY_SOCKET set, has mapped
-libsystemd and told the socket READY=1."""
+libsystemd and told the socket READY=1.
+
+librdkafka, c-ares, SQLite, libpq and OpenSSL are loaded on their first call (src/lazy/): `--help`
+and a capture file's run load none of them (read from the dynamic loader's own record, LD_DEBUG=files,
+not from overflowd), and each missing one is a clear error naming its Debian package. That each
+still works when used is the business of the tests of its feature (test_kafka, test_discovery,
+test_delivery_http_receiver, test_receive_*, test_receive_postgres)."""
 
 import os
+import re
 import socket
 import unittest
 
@@ -16,6 +23,22 @@ MISSING = "/nonexistent/libpcap-not-installed.so.0"
 def mapped(pid):
     with open(f"/proc/{pid}/maps") as f:
         return {os.path.basename(line.split()[-1]) for line in f if "/" in line}
+
+
+LAZY = ("librdkafka.so", "libcares.so", "libsqlite3.so", "libpq.so", "libssl.so", "libcrypto.so", "libcurl.so",
+        "libpcap.so", "libsystemd.so")
+
+
+def loaded_by(args, d):
+    """The objects the dynamic loader mapped for one run of overflowd (its LD_DEBUG=files record)."""
+    out = d / "ld"
+    env = dict(os.environ, LD_DEBUG="files", LD_DEBUG_OUTPUT=str(out))
+    proc = lib.run(args, env=env)
+    names = set()
+    for f in d.glob("ld.*"):
+        names |= {os.path.basename(m) for m in re.findall(r"file=(\S+) +\[", f.read_text())}
+        f.unlink()
+    return proc, names
 
 
 class LazyLibraries(unittest.TestCase):
@@ -40,6 +63,41 @@ class LazyLibraries(unittest.TestCase):
             proc = lib.run(["-f", capture, "--key", d / "k", "-r", "1"])
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertTrue(lib.report_lines(proc.stdout))
+
+    def test_help_and_a_file_run_load_no_lazy_library(self):
+        with lib.temp_dir() as d:
+            capture = lib.make_synth(d, "--background-flows", "500", "--flood-flows", "500")
+            self.assertEqual(lib.run(["keygen", d / "k"]).returncode, 0)
+            proc, names = loaded_by(["--help"], d)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("libsodium.so.23", names)  # the record lists libraries
+            self.assertFalse([n for n in names if n.startswith(LAZY)], names)
+            proc, names = loaded_by(["-f", capture, "--key", d / "k", "-r", "1"], d)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertTrue(lib.report_lines(proc.stdout))
+            self.assertTrue([n for n in names if n.startswith("libpcap.so")], names)
+            # libpcap brings libsystemd with it (through libdbus-1); none of the others may be there.
+            self.assertFalse([n for n in names if n.startswith(LAZY) and not n.startswith(("libpcap.so", "libsystemd.so"))],
+                             names)
+
+    def test_missing_lazy_libraries_are_clear_errors(self):
+        with lib.temp_dir() as d:
+            cases = [
+                ("OVERFLOWD_LIBRDKAFKA", ["--kafka-flows", "127.0.0.1:9", "--kafka-topic", "t", "--kafka-group", "g",
+                                          "--key", d / "k"],
+                 "Kafka (--kafka-flows, --deliver kafka) needs librdkafka.so.1 (Debian package librdkafka1): "),
+                ("OVERFLOWD_LIBSQLITE3", ["receive", "--db", d / "r.db", "--udp-port", "0", "--http-port", "0"],
+                 "the receiver's SQLite store needs libsqlite3.so.0 (Debian package libsqlite3-0): "),
+                ("OVERFLOWD_LIBPQ", ["receive", "--db", "postgresql:///nodb?host=/nonexistent", "--udp-port", "0",
+                                     "--http-port", "0"],
+                 "the PostgreSQL store (--db postgresql://) needs libpq.so.5 (Debian package libpq5): "),
+            ]
+            for var, args, message in cases:
+                with self.subTest(var):
+                    missing = f"/nonexistent/{var.lower()}.so"
+                    proc = lib.run(args, env=dict(os.environ, **{var: missing}), timeout=60)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertIn(message + missing, proc.stderr)
 
     def test_udp_sender_maps_no_libpcap_and_libsystemd_only_for_notify(self):
         with lib.temp_dir() as d:

@@ -1,5 +1,7 @@
 #include "discovery/net/discoverer.hpp"
 
+#include "lazy/lazy_library.hpp"
+
 #include <ares.h>
 #include <arpa/nameser.h>
 #include <fmt/core.h>
@@ -98,6 +100,7 @@ std::expected<std::unique_ptr<Discoverer>, std::string> Discoverer::open(Discove
   if (config.lookups.mode != Mode::dns && !config.resolver.empty())
     return std::unexpected("--discovery-resolver is only used with --discovery dns");
   if (auto curl = sink::curl_api(); !curl) return std::unexpected("--discovery: " + curl.error());
+  if (auto cares = lazy::load(lazy::libcares()); !cares) return std::unexpected("--discovery: " + cares.error());
   if (const int rc = ::ares_library_init(ARES_LIB_INIT_ALL); rc != ARES_SUCCESS)
     return std::unexpected(std::string("--discovery: c-ares: ") + ::ares_strerror(rc));
   // Check the resolver address here, so that a wrong one is a usage error at start.
