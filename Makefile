@@ -100,9 +100,10 @@ test-image: image
 	OVERFLOWD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/image/test_image.py
 
 # One table of the headline figures with their targets and the peers' figures from the same run
-# (bench/bench_table.py, a few minutes); bench-all runs every suite with 5 repetitions.
+# (bench/bench_table.py, several minutes), printed and written into README.md's performance section
+# (dated, with the CPU model); bench-all runs every suite with 5 repetitions.
 bench: bootstrap-bench build
-	/usr/bin/python3 bench/bench_table.py $(BUILD)
+	/usr/bin/python3 bench/bench_table.py $(BUILD) --readme README.md
 
 bench-all: bootstrap-bench build
 	bench/run_benchmarks.sh $(BUILD)

@@ -14,6 +14,12 @@ Runs, briefly:
   5. bench/compare_collectors.py (short search): the live UDP worker against nfcapd and nfacctd, CPU s per
      million flows at the highest lossless rate each reached (skipped for a collector that is not
      installed, and said so).
+  6. decode_bench: decode + sample + the suspicion policy (100,000 CIDRs, 20 rules) against decode +
+     sample alone, flows per CPU second (issue 16).
+  7. goflow_bench: goflow2 protobuf messages from Kafka, decode + sample, flows per CPU second (issue 18).
+  8. seal_bench: build + sign + seal against build + sign, CPU time per report (issue 15).
+  9. bench/store_postgres.sh: reports/s stored by 1 and 2 PostgreSQL receivers against SQLite, on a
+     cluster made for the run (skipped, and said so, without PostgreSQL 15's server; issue 18).
 Then prints the table (Markdown). With --readme FILE, the table replaces what lies between the
 markers `<!-- bench-table:begin -->` and `<!-- bench-table:end -->` in FILE, dated and with the CPU
 model from /proc/cpuinfo: the README's performance table is made here, not edited by hand.
@@ -36,6 +42,7 @@ sys.path.insert(0, str(HERE))
 from whole_process import run_once  # noqa: E402
 
 BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
+STEPS = 9
 
 
 def log(msg):
@@ -98,7 +105,7 @@ def main():
                             "--flood-flows", "20000"], check=True, capture_output=True)
             notes.append("../shared/data/netflow_4M.pcap is absent: a synthetic capture was timed instead.")
 
-        log(f"1/5 -r 1 against the Python rendering, {rounds} rounds")
+        log(f"1/{STEPS} -r 1 against the Python rendering, {rounds} rounds")
         j = Path(tmp) / "cmp.json"
         subprocess.run(["/usr/bin/python3", str(HERE / "compare_prototype.py"), "--overflowd", overflowd,
                         "--capture", str(capture), "-n", str(rounds), "--json", str(j)], check=True,
@@ -116,7 +123,7 @@ def main():
         rows.append(("`-r 1` CPU time, --workers 2 / --workers 1 (the pool's overhead)",
                      f"{o2['cpu_ms'] / o1['cpu_ms']:.2f}", "", "about 1", ""))
 
-        log(f"2/5 start-up: --help and the default-rate run, {4 * rounds + 1} rounds interleaved")
+        log(f"2/{STEPS} start-up: --help and the default-rate run, {4 * rounds + 1} rounds interleaved")
         t = interleaved({"help": [overflowd, "--help"],
                          "default": [overflowd, "-f", str(capture), "-q", "--key", str(key)]}, 4 * rounds + 1)
         rows.append((f"`overflowd --help` (process start), wall / CPU median", f"{t['help'][0]:.1f} / {t['help'][1]:.1f} ms",
@@ -125,7 +132,7 @@ def main():
                      f"{t['default'][0]:.1f} / {t['default'][1]:.1f} ms", f"--help: {t['help'][0]:.1f} ms",
                      "< 15 ms wall", "yes" if t["default"][0] < 15 else "no"))
 
-    log("3/5 signing per CPU second: the pool against crypto_sign_detached alone")
+    log(f"3/{STEPS} signing per CPU second: the pool against crypto_sign_detached alone")
     sb = build / "bench" / "signing_bench"
     if sb.exists():
         # 1 s each: the batches still in flight when the timing stops count against the pool.
@@ -139,7 +146,7 @@ def main():
     else:
         notes.append("signing_bench not built (Google Benchmark missing?): signing row left out.")
 
-    log("4/5 v5 decoding in memory")
+    log(f"4/{STEPS} v5 decoding in memory")
     db = build / "bench" / "decode_bench"
     if db.exists():
         m = gbench(str(db), "BM_Decode$", 3)
@@ -148,7 +155,7 @@ def main():
             rows.append(("v5 decoding in memory (BM_Decode), CPU s per million flows",
                          f"{1e6 / b['items_per_second']:.4f}", "", "", ""))
 
-    log("5/5 live UDP against nfcapd (short search)")
+    log(f"5/{STEPS} live UDP against nfcapd (short search)")
     cc = subprocess.run(["/usr/bin/python3", str(HERE / "compare_collectors.py"), str(build),
                          "--only", "overflowd,overflowd1,nfcapd,nfacctd", "--duration", "1.5", "--steps", "3"],
                         capture_output=True, text=True)
@@ -174,6 +181,69 @@ def main():
         notes.append('">=": lossless as fast as the replayer went; the replayer (same 2 cores) set the limit.')
     if not found:
         notes.append("compare_collectors gave no figures: " + (cc.stderr.strip().splitlines() or ["?"])[-1])
+
+    log(f"6/{STEPS} the suspicion policy's cost (decode + sample + policy / decode + sample)")
+    if db.exists():
+        m = gbench(str(db), "BM_DecodeSample$|BM_DecodeSamplePolicy/volume:[12]$", 3)
+        base = m.get("BM_DecodeSample")
+        for arg, rule in (("1", "a dst_pps rule"), ("2", "a dst_sources rule")):
+            pol = m.get(f"BM_DecodeSamplePolicy/volume:{arg}")
+            if base and pol:
+                ratio = pol["items_per_second"] / base["items_per_second"]
+                rows.append((f"decode + sample + policy (100,000 CIDRs, 20 rules, {rule}) / decode + sample, flows per CPU s",
+                             f"{ratio:.2f} ({pol['items_per_second'] / 1e6:.2f} M/s)",
+                             f"no policy {base['items_per_second'] / 1e6:.2f} M/s", ">= 0.80",
+                             "yes" if ratio >= 0.8 else "no"))
+
+    log(f"7/{STEPS} goflow2 protobuf from Kafka: decode + sample per core")
+    gb = build / "bench" / "goflow_bench"
+    if gb.exists():
+        m = gbench(str(gb), "BM_GoflowPbDecodeSample/1$|BM_V5DecodeSample$", 3)
+        g, v = m.get("BM_GoflowPbDecodeSample/1"), m.get("BM_V5DecodeSample")
+        if g:
+            rate = g["items_per_second"]
+            rows.append(("Kafka (goflow2 protobuf, one flow per message): decode + sample, flows per CPU s",
+                         f"{rate / 1e6:.2f} M/s", f"v5 decode + sample {v['items_per_second'] / 1e6:.2f} M/s" if v else "",
+                         ">= 5 M/s", "yes" if rate >= 5e6 else "no"))
+    else:
+        notes.append("goflow_bench not built: the Kafka row is left out.")
+
+    log(f"8/{STEPS} sealing: build + sign + seal against build + sign")
+    sl = build / "bench" / "seal_bench"
+    if sl.exists():
+        m = gbench(str(sl), "BM_SignPlain$|BM_SignSeal$|BM_SignSealDatagram$", 3)
+        plain = m.get("BM_SignPlain")
+        for name, what in (("BM_SignSeal", "JSON envelope"), ("BM_SignSealDatagram", "binary UDP datagram")):
+            s = m.get(name)
+            if plain and s:
+                rows.append((f"sealing ({what}): CPU per report, sign + seal / sign alone",
+                             f"{s['cpu_time'] / plain['cpu_time']:.2f}x ({s['items_per_second'] / 1e3:.1f} k/s per core)",
+                             f"unsealed {plain['items_per_second'] / 1e3:.1f} k/s", "(no target: the cost, measured)", ""))
+    else:
+        notes.append("seal_bench not built: the sealing rows are left out.")
+
+    log(f"9/{STEPS} PostgreSQL against SQLite: reports/s stored")
+    pb = build / "bench" / "store_postgres_bench"
+    if pb.exists() and Path("/usr/lib/postgresql/15/bin/initdb").exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "pg.json"
+            os.chmod(tmp, 0o755)
+            r = subprocess.run([str(HERE / "store_postgres.sh"), str(build), "1"], capture_output=True, text=True,
+                               env=dict(os.environ, OVERFLOWD_BENCH_JSON=str(out)))
+            if r.returncode == 0 and out.exists():
+                per = {b["run_name"]: b["reports_per_s"] for b in json.loads(out.read_text())["benchmarks"]
+                       if b.get("aggregate_name") == "median" or b.get("run_type") == "iteration"}
+                lite = next((v for k, v in per.items() if k.startswith("BM_StoreSqlite")), None)
+                for n in ("1", "2"):
+                    pg = next((v for k, v in per.items() if k.startswith(f"BM_StorePostgres/receivers:{n}")), None)
+                    if lite and pg:
+                        rows.append((f"PostgreSQL store, {n} receiver(s): reports/s stored / SQLite's",
+                                     f"{pg:,.0f}/s ({pg / lite:.3f})", f"SQLite {lite:,.0f}/s",
+                                     "(no target: the ratio, measured)", ""))
+            else:
+                notes.append("store_postgres.sh failed: " + ((r.stderr or r.stdout).strip().splitlines() or ["?"])[-1])
+    else:
+        notes.append("PostgreSQL 15's server or store_postgres_bench is missing here: the PostgreSQL rows are left out.")
 
     load_end = os.getloadavg()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -3,7 +3,8 @@
 # (bench/store_postgres_bench.cpp): a PostgreSQL 15 cluster is made in a temporary folder (its Unix
 # socket only, listen_addresses=''; fsync and synchronous_commit on, as a real deployment), the
 # benchmark runs REPETITIONS times with its cases interleaved at random, and the cluster is removed.
-# Prints the medians.   bench/store_postgres.sh [BUILD_DIR] [REPETITIONS]
+# Prints the medians (and writes Google Benchmark's JSON to $OVERFLOWD_BENCH_JSON when set, for
+# bench/bench_table.py).   bench/store_postgres.sh [BUILD_DIR] [REPETITIONS]
 set -euo pipefail
 build=${1:-build}
 reps=${2:-5}
@@ -24,4 +25,6 @@ trap cleanup EXIT
   -o "-c listen_addresses='' -c unix_socket_directories='$work' -c shared_buffers=128MB" start >/dev/null
 OVERFLOWD_BENCH_PG_URL="postgresql:///postgres?host=$work&user=postgres" \
   "$build/bench/store_postgres_bench" --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
-  --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true 2>&1 | grep -E "median|Benchmark|^-"
+  --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true \
+  ${OVERFLOWD_BENCH_JSON:+--benchmark_out="$OVERFLOWD_BENCH_JSON" --benchmark_out_format=json} 2>&1 |
+  grep -E "median|Benchmark|^-"
