@@ -91,6 +91,9 @@ class LazyLibraries(unittest.TestCase):
                 ("OVERFLOWD_LIBPQ", ["receive", "--db", "postgresql:///nodb?host=/nonexistent", "--udp-port", "0",
                                      "--http-port", "0"],
                  "the PostgreSQL store (--db postgresql://) needs libpq.so.5 (Debian package libpq5): "),
+                ("OVERFLOWD_LIBSSL", ["receive", "--db", d / "s.db", "--udp-port", "0", "--http-port", "0",
+                                      "--tls-cert", d / "absent.pem", "--tls-key", d / "absent.key"],
+                 "the receiver's HTTPS needs libssl.so.3 (Debian package libssl3): "),
             ]
             for var, args, message in cases:
                 with self.subTest(var):
