@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -687,8 +688,26 @@ json summary(Db& db, const SummaryQuery& sq) {
   bucket = (bucket + res - 1) / res * res;
   out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
   // Each of the first `per_network` reporters' own series, from the same roll-up (sum_key).
+  // Narrowed, every network's series is read in one pass (one statement per network would read
+  // that key's reports each time); from the roll-ups, one indexed statement per network.
+  std::map<std::tuple<std::string, std::string, std::string>, json> all_series;
+  if (narrow && sq.per_network > 0) {
+    if (auto q = prepare(stmt::sum_all_key_series)) {
+      q->bind(4, bucket);
+      while (q->step() == kRow) {
+        json& points = all_series[{q->text(0), q->text(1), q->text(2)}];
+        if (points.is_null()) points = json::array();
+        points.push_back({{"t", static_cast<double>(t0 + q->i64(3) * bucket) / 1000.0},
+                          {"reports", q->i64(4)}, {"packets", q->i64(5)}});
+      }
+    }
+  }
   auto network_series = prepare(stmt::sum_key_series);
   auto series_of = [&](const std::string& key, const std::string& email, const std::string& identity) {
+    if (narrow) {
+      const auto it = all_series.find({key, email, identity});
+      return it == all_series.end() ? json::array() : std::move(it->second);
+    }
     json points = json::array();
     if (!network_series) return points;
     network_series->bind(1, res).bind(2, t0).bind(3, t1).bind(4, bucket).bind(5, key).bind(6, email).bind(7, identity);

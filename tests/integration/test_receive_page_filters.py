@@ -127,6 +127,9 @@ class PageFilters(unittest.TestCase):
                 v = summary("daddr=127.2.0.2")
                 self.assertEqual((v["totals"]["reports"], v["totals"]["packets"]), (12, 12 * 7))
                 self.assertEqual([r["contact"]["identity"] for r in v["reporters"]], ["Bravo Net"])
+                self.assertEqual(sum(p["reports"] for p in v["reporters"][0]["series"]), 12)  # narrowed too
+                self.assertEqual(v["top_sources"][0]["keys"], 1)
+                self.assertEqual(v["top_sources"][0]["seen_by"][0]["reports"], 12)
                 self.assertEqual([s["saddr"] for s in v["top_sources"]], ["127.6.0.1"])
                 self.assertEqual(sum(p["reports"] for p in v["series"]), 12)
                 self.assertEqual(summary("class=SUSPICIOUS")["totals"]["reports"], 4)
