@@ -657,16 +657,14 @@ json summary(Db& db, const SummaryQuery& sq) {
     return out;
   }
 
-  // Narrowed, each statement groups the matching reports again: the totals are the series' sums
-  // and the keys those of the reporters when they are all listed (below), one pass each fewer.
+  // Narrowed, each statement groups the matching reports again: the totals, the series and its
+  // keys per bucket are summed from the networks' series (below), read in one pass.
   if (!narrow) {
     if (auto q = prepare((stmt::sum_totals)); q && q->step() == kRow)
       out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
     if (auto q = prepare((stmt::sum_keys)); q && q->step() == kRow)
       out["totals"]["keys"] = q->i64(0);
   }
-  std::set<std::string> reporter_keys;
-  std::int64_t reporter_rows = 0;
 
   // Who reports flows to me: per key and contact as signed in those reports (a key that changed
   // its contact is listed once per contact), with the key's other contacts beside.
@@ -690,8 +688,14 @@ json summary(Db& db, const SummaryQuery& sq) {
   // Each of the first `per_network` reporters' own series, from the same roll-up (sum_key).
   // Narrowed, every network's series is read in one pass (one statement per network would read
   // that key's reports each time); from the roll-ups, one indexed statement per network.
+  // The same rows give the whole series (sums per bucket) and its keys per bucket.
   std::map<std::tuple<std::string, std::string, std::string>, json> all_series;
-  if (narrow && sq.per_network > 0) {
+  struct Bucket {
+    std::int64_t reports = 0, packets = 0, bytes = 0;
+    std::set<std::string> keys;
+  };
+  std::map<std::int64_t, Bucket> narrowed_buckets;
+  if (narrow) {
     if (auto q = prepare(stmt::sum_all_key_series)) {
       q->bind(4, bucket);
       while (q->step() == kRow) {
@@ -699,6 +703,11 @@ json summary(Db& db, const SummaryQuery& sq) {
         if (points.is_null()) points = json::array();
         points.push_back({{"t", static_cast<double>(t0 + q->i64(3) * bucket) / 1000.0},
                           {"reports", q->i64(4)}, {"packets", q->i64(5)}});
+        Bucket& b = narrowed_buckets[q->i64(3)];
+        b.reports += q->i64(4);
+        b.packets += q->i64(5);
+        b.bytes += q->i64(6);
+        b.keys.insert(q->text(0));
       }
     }
   }
@@ -722,8 +731,6 @@ json summary(Db& db, const SummaryQuery& sq) {
     q->bind(4, top);
     std::int64_t n = 0;
     while (q->step() == kRow) {
-      ++reporter_rows;
-      if (narrow) reporter_keys.insert(q->text(0));
       json series = n++ < sq.per_network ? series_of(q->text(0), q->text(1), q->text(2)) : json(nullptr);
       out["reporters"].push_back({{"key", q->text(0)},
                                   {"reports", q->i64(3)},
@@ -739,30 +746,31 @@ json summary(Db& db, const SummaryQuery& sq) {
   }
   {
     std::map<std::int64_t, json> points;
-    if (auto q = prepare((stmt::sum_series))) {
-      q->bind(4, bucket);
-      while (q->step() == kRow)
-        points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
-                             {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
-    }
-    if (auto q = prepare((stmt::sum_series_keys))) {
-      q->bind(4, bucket);
-      while (q->step() == kRow)
-        if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
-    }
-    if (narrow) {
+    for (const auto& [b, n] : narrowed_buckets)
+      points[b] = {{"t", static_cast<double>(t0 + b * bucket) / 1000.0}, {"reports", n.reports}, {"packets", n.packets},
+                   {"bytes", n.bytes}, {"keys", static_cast<std::int64_t>(n.keys.size())}};
+    if (!narrow) {
+      if (auto q = prepare((stmt::sum_series))) {
+        q->bind(4, bucket);
+        while (q->step() == kRow)
+          points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
+                               {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
+      }
+      if (auto q = prepare((stmt::sum_series_keys))) {
+        q->bind(4, bucket);
+        while (q->step() == kRow)
+          if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
+      }
+    } else {
       std::int64_t reports = 0, packets = 0, bytes = 0;
-      for (const auto& [b, p] : points) {
-        reports += p.at("reports").template get<std::int64_t>();
-        packets += p.at("packets").template get<std::int64_t>();
-        bytes += p.at("bytes").template get<std::int64_t>();
+      std::set<std::string> keys;
+      for (const auto& [b, n] : narrowed_buckets) {
+        reports += n.reports;
+        packets += n.packets;
+        bytes += n.bytes;
+        keys.insert(n.keys.begin(), n.keys.end());
       }
-      out["totals"] = {{"reports", reports}, {"packets", packets}, {"bytes", bytes}};
-      if (reporter_rows < top) {
-        out["totals"]["keys"] = static_cast<std::int64_t>(reporter_keys.size());
-      } else if (auto q = prepare((stmt::sum_keys)); q && q->step() == kRow) {
-        out["totals"]["keys"] = q->i64(0);
-      }
+      out["totals"] = {{"reports", reports}, {"packets", packets}, {"bytes", bytes}, {"keys", static_cast<std::int64_t>(keys.size())}};
     }
     for (auto& [b, p] : points) out["series"].push_back(std::move(p));
   }

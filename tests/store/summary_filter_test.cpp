@@ -241,8 +241,8 @@ TEST_F(SummaryFilter, NarrowedPerSourceAndPerNetworkReadsTakeTheirOwnIndex) {
   }
 }
 
-// Narrowed, the totals come from the series and the keys from the reporters when all are listed
-// (else from their own statement): the same figures as the roll-ups', listed whole or cut to one.
+// Narrowed, the totals, the series and its keys per bucket are summed from the networks' series
+// (one pass): the same figures as the roll-ups', with the reporters listed whole or cut to one.
 TEST_F(SummaryFilter, NarrowedTotalsAgreeWhetherTheReportersAreAllListedOrNot) {
   fill();
   for (const std::int64_t top : {20, 1}) {
@@ -252,6 +252,7 @@ TEST_F(SummaryFilter, NarrowedTotalsAgreeWhetherTheReportersAreAllListedOrNot) {
     const json a = q->summary(all), b = q->summary(everything);
     ASSERT_TRUE(b["narrowed"]);
     EXPECT_EQ(a["totals"], b["totals"]) << "top " << top;
+    EXPECT_EQ(a["series"], b["series"]) << "top " << top;
     EXPECT_EQ(b["totals"]["keys"], 2) << "top " << top;
     EXPECT_EQ(a["reporters"], b["reporters"]) << "top " << top;
     EXPECT_EQ(a["top_sources"], b["top_sources"]) << "top " << top;
