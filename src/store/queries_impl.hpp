@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -528,6 +529,9 @@ json summary(Db& db, const SummaryQuery& sq) {
   const Narrowed nf = narrowed(filter, "r.", 10);
   const Narrowed nf_beside = narrowed(filter, "r.", 10, true);  // the same arguments
   out["narrowed"] = narrow;
+  // A source's reports are read through saddr_bin (?8), but for a source address that does not
+  // parse (stored without its 16-byte form): by its text alone.
+  bool source_by_bin = true;
   auto sql_of = [&](std::string_view text) {
     std::string with;
     if (narrow) {
@@ -538,7 +542,7 @@ json summary(Db& db, const SummaryQuery& sq) {
       const bool one_key = text.find("key = ?5") != std::string_view::npos;
       const bool one_contact = text.find("email = ?6") != std::string_view::npos;
       std::string where = "1 = 1" + (one_source || one_key ? nf_beside.sql : nf.sql);
-      if (one_source) where += " AND r.saddr = ?4 AND r.saddr_bin = ?8";
+      if (one_source) where += source_by_bin ? " AND r.saddr = ?4 AND r.saddr_bin = ?8" : " AND r.saddr = ?4";
       if (one_key) where += " AND r.key = ?5";
       if (one_contact) where += " AND r.email = ?6 AND r.identity = ?7";
       for (const rollup::Table& t : rollup::tables())
@@ -780,15 +784,26 @@ json summary(Db& db, const SummaryQuery& sq) {
   if (auto q = prepare((stmt::sum_sources))) {
     q->bind(4, top);
     // Stmt::reset clears the bindings too: each source binds the range again.
-    auto keys = prepare((stmt::sum_source_keys));
-    auto path = prepare((stmt::sum_path));
+    auto keys_by_bin = prepare((stmt::sum_source_keys));
+    auto path_by_bin = prepare((stmt::sum_path));
+    std::optional<decltype(keys_by_bin)> keys_by_text, path_by_text;  // made when first needed
     while (q->step() == kRow) {
       const std::string saddr = q->text(0);
       std::int64_t n_keys = 0;
-      const Key16 saddr_bin = to_key16(core::IpAddress::parse(saddr).value_or(core::IpAddress{}));
+      const auto address = core::IpAddress::parse(saddr);
+      const bool by_bin = !narrow || address.has_value();
+      if (!by_bin && !keys_by_text) {
+        source_by_bin = false;
+        keys_by_text.emplace(prepare((stmt::sum_source_keys)));
+        path_by_text.emplace(prepare((stmt::sum_path)));
+        source_by_bin = true;
+      }
+      auto& keys = by_bin ? keys_by_bin : *keys_by_text;
+      auto& path = by_bin ? path_by_bin : *path_by_text;
+      const Key16 saddr_bin = to_key16(address.value_or(core::IpAddress{}));
       if (keys) {
         keys->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
-        if (narrow) keys->bind_blob(8, saddr_bin);
+        if (narrow && by_bin) keys->bind_blob(8, saddr_bin);
         narrow_binds(*keys);
         if (keys->step() == kRow) n_keys = keys->i64(0);
         keys->reset();
@@ -796,7 +811,7 @@ json summary(Db& db, const SummaryQuery& sq) {
       json networks = json::array();
       if (path) {
         path->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
-        if (narrow) path->bind_blob(8, saddr_bin);
+        if (narrow && by_bin) path->bind_blob(8, saddr_bin);
         narrow_binds(*path);
         while (path->step() == kRow)
           networks.push_back({{"key", path->text(0)},
