@@ -26,6 +26,7 @@
 #include "core/metrics.hpp"
 #include "app/pipeline.hpp"
 #include "core/clock.hpp"
+#include "core/live.hpp"
 #include "core/encoding.hpp"
 #include "report/document.hpp"
 #include "report/verify.hpp"
@@ -395,8 +396,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   }
   // SIGHUP: reopen the output (the workers) and re-read the --config file (here, on the thread
   // that runs the pipeline): the contact changes live, the rest is said.
-  PipelineSettings::LiveReport live_report;
-  live_report.report = settings.report;
+  core::Live<report::ReportConfig> live_report(settings.report);
   settings.live = &live_report;
   settings.reload_request = &g_reload;
   std::optional<toml::table> sections;
@@ -448,11 +448,9 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     }
     if (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity) {
       contact = fresh->contact;
-      {
-        std::lock_guard lock(live_report.mutex);
-        live_report.report.contact = contact;  // the rotation stays as it was
-      }
-      live_report.generation.fetch_add(1, std::memory_order_release);
+      report::ReportConfig next = *live_report.current();
+      next.contact = contact;  // the rotation stays as it was
+      live_report.publish(std::move(next));
       log::info("overflowd", fmt::format("reload: contact is now email '{}' identity '{}'", contact.email, contact.identity));
     }
     if (delivery) {  // budgets, lists, endpoints: published whole, taken at the next report

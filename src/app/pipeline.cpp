@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace overflowd::app {
@@ -34,7 +35,9 @@ class Worker {
 public:
   Worker(source::Source& source, const PipelineSettings& settings, Board& board, std::size_t index, std::size_t workers)
       : source_(source), settings_(settings), board_(board), index_(index),
-        dispatcher_(settings.templates.shared_among(workers)), sampler_(settings.sampler), builder_(settings.report),
+        dispatcher_(settings.templates.shared_among(workers)), sampler_(settings.sampler),
+        report_view_(settings.live ? std::make_optional<core::LiveView<report::ReportConfig>>(*settings.live) : std::nullopt),
+        builder_(report_view_ ? report_view_->get() : settings.report),
         signer_(settings.keys), clock_(settings.clock ? settings.clock : &core::system_clock()) {
     flows_.reserve(64);
     take_policy();
@@ -57,13 +60,7 @@ public:
       if (settings_.reopen && settings_.reopen->load(std::memory_order_relaxed) && settings_.reopen->exchange(false))
         for (sink::Sink* s : settings_.sinks) s->reopen();
       if (settings_.policy && settings_.policy->generation() != policy_generation_) take_policy();
-      if (settings_.live) {
-        if (const auto g = settings_.live->generation.load(std::memory_order_acquire); g != report_generation_) {
-          std::lock_guard lock(settings_.live->mutex);
-          builder_ = report::ReportBuilder(settings_.live->report);
-          report_generation_ = g;
-        }
-      }
+      if (report_view_ && report_view_->refresh()) builder_ = report::ReportBuilder(report_view_->get());
       for (std::size_t i = 0; i < n && error_.empty(); ++i) handle(batch[i]);
       if (!error_.empty()) break;
       if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
@@ -171,8 +168,8 @@ private:
   std::size_t index_;
   decode::Dispatcher dispatcher_;
   sample::Sampler sampler_;
+  std::optional<core::LiveView<report::ReportConfig>> report_view_;  // the reloaded report settings
   report::ReportBuilder builder_;
-  std::uint64_t report_generation_ = 0;
   report::Signer signer_;
   PipelineCounters counters_;
   std::vector<core::FlowRecord> flows_;

@@ -20,6 +20,7 @@
 #include "app/policy_file.hpp"
 #include "core/clock.hpp"
 #include "core/counters.hpp"
+#include "core/live.hpp"
 #include "decode/dispatch.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
@@ -80,12 +81,9 @@ struct PipelineSettings {
   // thread, which may hand new report settings (the contact) to the workers via `live`.
   std::atomic<bool>* reload_request = nullptr;
   std::function<void()> on_reload;
-  struct LiveReport {
-    std::mutex mutex;
-    std::atomic<std::uint64_t> generation{0};  // bumped when `report` changes; workers look per batch
-    report::ReportConfig report;
-  };
-  LiveReport* live = nullptr;
+  // The report settings as reloaded (core::Live: published whole); each worker keeps a LiveView,
+  // looks at its generation once per batch and rebuilds its ReportBuilder when it moved. None: `report`.
+  core::Live<report::ReportConfig>* live = nullptr;
   // Signing threads per worker (app/signing_pool.hpp): 0 or 1 signs on the worker's own thread;
   // N > 1 hands signing to N threads and writes the reports in input order all the same. The
   // sender sets it for a capture file (--workers); live UDP has one worker per socket instead.

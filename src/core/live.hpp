@@ -2,8 +2,8 @@
 // whole. The writer publishes a new shared_ptr<const T>; each reader keeps its own copy and looks
 // at one atomic generation counter per batch (or per call), taking the mutex only when that moved.
 // So the hot path never locks, a reader never sees half a change, and an old snapshot lives as
-// long as some reader still holds it. (app::PolicyHolder and the sender's live contact follow the
-// same pattern; this is its generic form.)
+// long as some reader still holds it. Used by app::PolicyHolder, the sender's report settings
+// (PipelineSettings::live: the contact) and sink::DeliverySink's reloadable limits.
 #pragma once
 
 #include <atomic>

@@ -10,8 +10,11 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -109,8 +112,13 @@ struct Narrowed {
     }
   }
 };
-inline Narrowed narrowed(const Narrowing& n, std::string_view r, int first) {
+// `beside_index`: the statement reads one source's or one key's reports through that column's
+// index (the summary's per-source and per-network statements), so the filter's key and class are
+// written so that no index is taken for them ("|| ''": standard, and the same match); the arguments
+// are the same either way.
+inline Narrowed narrowed(const Narrowing& n, std::string_view r, int first, bool beside_index = false) {
   Narrowed out;
+  const std::string no_index = beside_index ? " || ''" : "";
   auto param = [&](auto v) {
     out.args.emplace_back(std::move(v));
     return first == 0 ? std::string("?") : "?" + std::to_string(first + static_cast<int>(out.args.size()) - 1);
@@ -119,7 +127,7 @@ inline Narrowed narrowed(const Narrowing& n, std::string_view r, int first) {
   if (!n.key.empty()) {
     std::string k = n.key;
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    out.sql += " AND " + p + "key = " + param(k);
+    out.sql += " AND " + p + "key" + no_index + " = " + param(k);
   }
   // (Each parameter is made before the text that places it: the operands of + are unsequenced.)
   for (const auto& [column, range] : {std::pair{"saddr_bin", n.saddr}, std::pair{"daddr_bin", n.daddr}}) {
@@ -128,7 +136,7 @@ inline Narrowed narrowed(const Narrowing& n, std::string_view r, int first) {
     const std::string hi = param(high(*range));
     out.sql += " AND " + p + column + " BETWEEN " + lo + " AND " + hi;
   }
-  if (!n.report_class.empty()) out.sql += " AND " + p + "class = " + param(n.report_class);
+  if (!n.report_class.empty()) out.sql += " AND " + p + "class" + no_index + " = " + param(n.report_class);
   if (!n.reason.empty()) {
     // A reason's class is in the column reasons (classes, comma-separated); a rule's name only in
     // the signed message ("rule":"NAME" in metadata.reasons; the API takes names of
@@ -519,15 +527,28 @@ json summary(Db& db, const SummaryQuery& sq) {
     filter.daddr.reset();
   const bool narrow = filter.any();
   const Narrowed nf = narrowed(filter, "r.", 10);
+  const Narrowed nf_beside = narrowed(filter, "r.", 10, true);  // the same arguments
   out["narrowed"] = narrow;
+  // A source's reports are read through saddr_bin (?8), but for a source address that does not
+  // parse (stored without its 16-byte form): by its text alone.
+  bool source_by_bin = true;
   auto sql_of = [&](std::string_view text) {
     std::string with;
-    if (narrow)
+    if (narrow) {
+      // A statement about one source (?4, its 16-byte form ?8) reads only that source's reports,
+      // through the index on saddr_bin; one about one network (key ?5, contact ?6, ?7) only that
+      // key's, through the index on key. Otherwise each would group every matching report again.
+      const bool one_source = text.find("saddr = ?4") != std::string_view::npos;
+      const bool one_key = text.find("key = ?5") != std::string_view::npos;
+      const bool one_contact = text.find("email = ?6") != std::string_view::npos;
+      std::string where = "1 = 1" + (one_source || one_key ? nf_beside.sql : nf.sql);
+      if (one_source) where += source_by_bin ? " AND r.saddr = ?4 AND r.saddr_bin = ?8" : " AND r.saddr = ?4";
+      if (one_key) where += " AND r.key = ?5";
+      if (one_contact) where += " AND r.email = ?6 AND r.identity = ?7";
       for (const rollup::Table& t : rollup::tables())
         if (text.find(t.name) != std::string_view::npos)
-          // A statement about one source (?4) reads only that source's reports.
-          with += (with.empty() ? "WITH " : ", ") +
-                  rollup::narrowed(t, "1 = 1" + nf.sql + (text.find("saddr = ?4") != std::string_view::npos ? " AND r.saddr = ?4" : ""));
+          with += (with.empty() ? "WITH " : ", ") + rollup::narrowed(t, where);
+    }
     return with.empty() ? std::string(text) : with + " " + std::string(text);
   };
   // Binds the narrowing (again after each reset, which clears every binding).
@@ -539,7 +560,17 @@ json summary(Db& db, const SummaryQuery& sq) {
   // outward to whole periods (the answer says which).
   std::int64_t from_ms = sq.since ? to_ns(*sq.since) / 1'000'000 : INT64_MIN;
   std::int64_t to_ms = sq.until ? to_ns(*sq.until) / 1'000'000 : INT64_MAX;
-  if (!sq.since || !sq.until) {
+  if (narrow && !sq.since && !sq.until) {
+    // Narrowed, all that is stored: the first and the last minute period of the matching reports,
+    // in one pass (what the search below finds, without grouping them six times).
+    auto span = db.prepare("SELECT MIN((r.stime / 60000) * 60000), MAX((r.stime / 60000) * 60000) FROM reports r"
+                           " WHERE +r.chart = 1" + nf.sql);
+    if (!span) return {{"error", db.error()}};
+    nf.bind(*span, 10);
+    const bool any = span->step() == kRow && !span->is_null(0);
+    from_ms = any ? span->i64(0) : 0;
+    to_ms = any ? span->i64(1) + rollup::kResolutionsMs.front() - 1 : 0;
+  } else if (!sq.since || !sq.until) {
     // The span of the roll-ups: found at the day resolution, narrowed at the hour and the minute.
     auto first = db.prepare(sql_of(stmt::sum_first));
     auto last = db.prepare(sql_of(stmt::sum_last));
@@ -630,12 +661,14 @@ json summary(Db& db, const SummaryQuery& sq) {
     return out;
   }
 
-  if (auto q = prepare((stmt::sum_totals));
-      q && q->step() == kRow)
-    out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
-  if (auto q = prepare((stmt::sum_keys));
-      q && q->step() == kRow)
-    out["totals"]["keys"] = q->i64(0);
+  // Narrowed, each statement groups the matching reports again: the totals, the series and its
+  // keys per bucket are summed from the networks' series (below), read in one pass.
+  if (!narrow) {
+    if (auto q = prepare((stmt::sum_totals)); q && q->step() == kRow)
+      out["totals"] = {{"reports", q->i64(0)}, {"packets", q->i64(1)}, {"bytes", q->i64(2)}};
+    if (auto q = prepare((stmt::sum_keys)); q && q->step() == kRow)
+      out["totals"]["keys"] = q->i64(0);
+  }
 
   // Who reports flows to me: per key and contact as signed in those reports (a key that changed
   // its contact is listed once per contact), with the key's other contacts beside.
@@ -657,8 +690,37 @@ json summary(Db& db, const SummaryQuery& sq) {
   bucket = (bucket + res - 1) / res * res;
   out["bucket_s"] = static_cast<double>(bucket) / 1000.0;
   // Each of the first `per_network` reporters' own series, from the same roll-up (sum_key).
+  // Narrowed, every network's series is read in one pass (one statement per network would read
+  // that key's reports each time); from the roll-ups, one indexed statement per network.
+  // The same rows give the whole series (sums per bucket) and its keys per bucket.
+  std::map<std::tuple<std::string, std::string, std::string>, json> all_series;
+  struct Bucket {
+    std::int64_t reports = 0, packets = 0, bytes = 0;
+    std::set<std::string> keys;
+  };
+  std::map<std::int64_t, Bucket> narrowed_buckets;
+  if (narrow) {
+    if (auto q = prepare(stmt::sum_all_key_series)) {
+      q->bind(4, bucket);
+      while (q->step() == kRow) {
+        json& points = all_series[{q->text(0), q->text(1), q->text(2)}];
+        if (points.is_null()) points = json::array();
+        points.push_back({{"t", static_cast<double>(t0 + q->i64(3) * bucket) / 1000.0},
+                          {"reports", q->i64(4)}, {"packets", q->i64(5)}});
+        Bucket& b = narrowed_buckets[q->i64(3)];
+        b.reports += q->i64(4);
+        b.packets += q->i64(5);
+        b.bytes += q->i64(6);
+        b.keys.insert(q->text(0));
+      }
+    }
+  }
   auto network_series = prepare(stmt::sum_key_series);
   auto series_of = [&](const std::string& key, const std::string& email, const std::string& identity) {
+    if (narrow) {
+      const auto it = all_series.find({key, email, identity});
+      return it == all_series.end() ? json::array() : std::move(it->second);
+    }
     json points = json::array();
     if (!network_series) return points;
     network_series->bind(1, res).bind(2, t0).bind(3, t1).bind(4, bucket).bind(5, key).bind(6, email).bind(7, identity);
@@ -688,16 +750,31 @@ json summary(Db& db, const SummaryQuery& sq) {
   }
   {
     std::map<std::int64_t, json> points;
-    if (auto q = prepare((stmt::sum_series))) {
-      q->bind(4, bucket);
-      while (q->step() == kRow)
-        points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
-                             {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
-    }
-    if (auto q = prepare((stmt::sum_series_keys))) {
-      q->bind(4, bucket);
-      while (q->step() == kRow)
-        if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
+    for (const auto& [b, n] : narrowed_buckets)
+      points[b] = {{"t", static_cast<double>(t0 + b * bucket) / 1000.0}, {"reports", n.reports}, {"packets", n.packets},
+                   {"bytes", n.bytes}, {"keys", static_cast<std::int64_t>(n.keys.size())}};
+    if (!narrow) {
+      if (auto q = prepare((stmt::sum_series))) {
+        q->bind(4, bucket);
+        while (q->step() == kRow)
+          points[q->i64(0)] = {{"t", static_cast<double>(t0 + q->i64(0) * bucket) / 1000.0},
+                               {"reports", q->i64(1)}, {"packets", q->i64(2)}, {"bytes", q->i64(3)}, {"keys", 0}};
+      }
+      if (auto q = prepare((stmt::sum_series_keys))) {
+        q->bind(4, bucket);
+        while (q->step() == kRow)
+          if (auto it = points.find(q->i64(0)); it != points.end()) it->second["keys"] = q->i64(1);
+      }
+    } else {
+      std::int64_t reports = 0, packets = 0, bytes = 0;
+      std::set<std::string> keys;
+      for (const auto& [b, n] : narrowed_buckets) {
+        reports += n.reports;
+        packets += n.packets;
+        bytes += n.bytes;
+        keys.insert(n.keys.begin(), n.keys.end());
+      }
+      out["totals"] = {{"reports", reports}, {"packets", packets}, {"bytes", bytes}, {"keys", static_cast<std::int64_t>(keys.size())}};
     }
     for (auto& [b, p] : points) out["series"].push_back(std::move(p));
   }
@@ -707,13 +784,26 @@ json summary(Db& db, const SummaryQuery& sq) {
   if (auto q = prepare((stmt::sum_sources))) {
     q->bind(4, top);
     // Stmt::reset clears the bindings too: each source binds the range again.
-    auto keys = prepare((stmt::sum_source_keys));
-    auto path = prepare((stmt::sum_path));
+    auto keys_by_bin = prepare((stmt::sum_source_keys));
+    auto path_by_bin = prepare((stmt::sum_path));
+    std::optional<decltype(keys_by_bin)> keys_by_text, path_by_text;  // made when first needed
     while (q->step() == kRow) {
       const std::string saddr = q->text(0);
       std::int64_t n_keys = 0;
+      const auto address = core::IpAddress::parse(saddr);
+      const bool by_bin = !narrow || address.has_value();
+      if (!by_bin && !keys_by_text) {
+        source_by_bin = false;
+        keys_by_text.emplace(prepare((stmt::sum_source_keys)));
+        path_by_text.emplace(prepare((stmt::sum_path)));
+        source_by_bin = true;
+      }
+      auto& keys = by_bin ? keys_by_bin : *keys_by_text;
+      auto& path = by_bin ? path_by_bin : *path_by_text;
+      const Key16 saddr_bin = to_key16(address.value_or(core::IpAddress{}));
       if (keys) {
         keys->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
+        if (narrow && by_bin) keys->bind_blob(8, saddr_bin);
         narrow_binds(*keys);
         if (keys->step() == kRow) n_keys = keys->i64(0);
         keys->reset();
@@ -721,6 +811,7 @@ json summary(Db& db, const SummaryQuery& sq) {
       json networks = json::array();
       if (path) {
         path->bind(1, res).bind(2, t0).bind(3, t1).bind(4, saddr);
+        if (narrow && by_bin) path->bind_blob(8, saddr_bin);
         narrow_binds(*path);
         while (path->step() == kRow)
           networks.push_back({{"key", path->text(0)},

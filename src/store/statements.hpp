@@ -81,6 +81,12 @@ inline constexpr std::string_view sum_series_keys =
 inline constexpr std::string_view sum_key_series =
     "SELECT (t - ?2) / ?4, SUM(reports), SUM(packets) FROM sum_key"
     " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 AND key = ?5 AND email = ?6 AND identity = ?7 GROUP BY 1 ORDER BY 1";
+// Every reporting network's series at once (a narrowed summary: one pass over the matching reports
+// instead of one per network, and the whole series with its keys per bucket from the same rows;
+// ?4 the bucket).
+inline constexpr std::string_view sum_all_key_series =
+    "SELECT key, email, identity, (t - ?2) / ?4, SUM(reports), SUM(packets), SUM(bytes) FROM sum_key"
+    " WHERE res = ?1 AND t BETWEEN ?2 AND ?3 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
 // One key's series over all the contacts it signed (the key view's chart; ?4 the bucket, ?5 the key).
 inline constexpr std::string_view sum_one_key_series =
     "SELECT (t - ?2) / ?4, SUM(reports), SUM(packets) FROM sum_key"

@@ -13,6 +13,7 @@
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
 #include "store/queries.hpp"
+#include "store/queries_impl.hpp"
 #include "store/rollups.hpp"
 #include "store/store.hpp"
 #include "store/store_fixture.hpp"
@@ -214,6 +215,59 @@ TEST_F(SummaryFilter, ANarrowedReadTakesTheFiltersIndex) {
       EXPECT_EQ(text.find("reports_chart"), std::string::npos) << table.name << " " << filter << ":\n" << text;
     }
   }
+}
+
+// The per-source and per-network statements of a narrowed summary read one source's (one key's)
+// reports through that column's index, whatever the filter (the filter's key and class are kept
+// off their indexes there), instead of grouping every matching report once per source.
+TEST_F(SummaryFilter, NarrowedPerSourceAndPerNetworkReadsTakeTheirOwnIndex) {
+  fill();
+  Narrowing by_key, by_class;
+  by_key.key = std::string(64, 'a');
+  by_class.report_class = "SUSPICIOUS";
+  for (const Narrowing& n : {by_key, by_class}) {
+    const std::string beside = queries_impl::narrowed(n, "r.", 10, true).sql;
+    for (const auto& [own, index] : {std::pair{" AND r.saddr = ?4 AND r.saddr_bin = ?8", "reports_saddr"},
+                                     std::pair{" AND r.key = ?5 AND r.email = ?6 AND r.identity = ?7", "reports_key"}}) {
+      for (const rollup::Table& table : rollup::tables()) {
+        auto plan = s->db().prepare("EXPLAIN QUERY PLAN WITH " + rollup::narrowed(table, "1 = 1" + beside + own) +
+                                    " SELECT * FROM " + std::string(table.name));
+        ASSERT_TRUE(plan) << plan.error();
+        std::string text;
+        while (plan->step() == SQLITE_ROW) text += plan->text(3) + "\n";
+        EXPECT_NE(text.find(index), std::string::npos) << table.name << beside << own << ":\n" << text;
+      }
+    }
+  }
+}
+
+// Narrowed, the totals, the series and its keys per bucket are summed from the networks' series
+// (one pass): the same figures as the roll-ups', with the reporters listed whole or cut to one.
+TEST_F(SummaryFilter, NarrowedTotalsAgreeWhetherTheReportersAreAllListedOrNot) {
+  fill();
+  for (const std::int64_t top : {20, 1}) {
+    SummaryQuery all = mine(), everything = mine();
+    all.top = everything.top = top;
+    everything.filter.saddr = *Cidr::parse("192.0.2.0/24");
+    const json a = q->summary(all), b = q->summary(everything);
+    ASSERT_TRUE(b["narrowed"]);
+    EXPECT_EQ(a["totals"], b["totals"]) << "top " << top;
+    EXPECT_EQ(a["series"], b["series"]) << "top " << top;
+    EXPECT_EQ(b["totals"]["keys"], 2) << "top " << top;
+    EXPECT_EQ(a["reporters"], b["reporters"]) << "top " << top;
+    EXPECT_EQ(a["top_sources"], b["top_sources"]) << "top " << top;
+  }
+  // One class: Bravo's 3 SUSPICIOUS reports, one key, one source.
+  SummaryQuery sus = mine();
+  sus.filter.report_class = "SUSPICIOUS";
+  const json c = q->summary(sus);
+  EXPECT_EQ(c["totals"]["reports"], 3);
+  EXPECT_EQ(c["totals"]["keys"], 1);
+  ASSERT_EQ(c["top_sources"].size(), 1u);
+  EXPECT_EQ(c["top_sources"][0]["keys"], 1);
+  EXPECT_EQ(c["top_sources"][0]["seen_by"][0]["reports"], 3);
+  ASSERT_EQ(c["reporters"].size(), 1u);
+  EXPECT_EQ(sum_of(c["reporters"][0]["series"], "reports"), 3);
 }
 
 TEST_F(SummaryFilter, AQueryPastTheTimeLimitSaysSo) {
