@@ -105,7 +105,7 @@ bool Sampler::draw(double p) noexcept {
   // exact (a power of two, and 0 < p < 1 keeps the product below 2^64): ldexp's result, without
   // its library call.
   const auto threshold = static_cast<std::uint64_t>(p * 0x1p64);
-  return stream_.next() < threshold;
+  return Draw(stream_).below(threshold);
 }
 
 std::uint64_t Sampler::coherent_hash(const SamplerConfig& config, const core::FlowRecord& flow) noexcept {

@@ -59,9 +59,8 @@ std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std
     ::close(fd);
     return std::unexpected("SO_REUSEPORT: " + why);
   }
-  // The drop count of the socket on every datagram (a cmsg); without it drops are still read
-  // with SO_MEMINFO.
-  ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+  // Drops are read with SO_MEMINFO once per batch (refresh_counters): a SO_RXQ_OVFL cmsg on every
+  // datagram cost more (the kernel writes it, the worker walks it) than one getsockopt per batch.
   Bound b;
   b.buffer.asked = config.receive_buffer;
   // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN; without it, SO_RCVBUF.
@@ -118,7 +117,6 @@ UdpSource::UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port, 
     h.msg_iov = &iov_[i];
     h.msg_iovlen = 1;
     h.msg_name = &from_[i];
-    h.msg_control = control_[i].bytes;
   }
   counters_.counts_kernel_drops = true;
 }
@@ -137,12 +135,13 @@ int UdpSource::receive(std::size_t max) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     for (std::size_t i = 0; i < max; ++i) {  // the kernel overwrote these lengths last time
       messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      messages_[i].msg_hdr.msg_controllen = sizeof(Control);
-      messages_[i].msg_hdr.msg_flags = 0;
     }
     const int n = ::recvmmsg(fd_, messages_.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
     coalesce_ = n > 0 && static_cast<std::size_t>(n) < max;
-    if (n > 0) return n;
+    if (n > 0) {
+      refresh_counters();  // the drops so far: one getsockopt per batch, not a cmsg per datagram
+      return n;
+    }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       warning_ = std::string("recvmmsg: ") + std::strerror(errno);
       return -1;
@@ -165,14 +164,6 @@ void UdpSource::note_drops(std::uint32_t socket_drops) noexcept {
 }
 
 void UdpSource::take(std::size_t i, std::int64_t now, core::Datagram& out) noexcept {
-  msghdr& h = messages_[i].msg_hdr;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
-      std::uint32_t drops = 0;
-      std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
-      note_drops(drops);
-    }
-  }
   ++counters_.packets;
   ++counters_.datagrams;
   const sockaddr_storage& from = from_[i];

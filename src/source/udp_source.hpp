@@ -8,9 +8,9 @@
 // batches instead of one wake-up per datagram. The receive buffer
 // asked for (SO_RCVBUFFORCE when the process may, else SO_RCVBUF, which the kernel caps at
 // net.core.rmem_max) and what the kernel granted are reported by receive_buffer(). Datagrams the
-// kernel drops because that buffer is full are counted (counters().kernel_drops): each received
-// datagram carries the socket's drop count so far (SO_RXQ_OVFL), and refresh_counters() reads it
-// from the socket (SO_MEMINFO) for the drops after the last datagram.
+// kernel drops because that buffer is full are counted (counters().kernel_drops): the socket's
+// drop count is read (SO_MEMINFO) after every batch and by refresh_counters(). Nothing but the
+// payload and the sender's address is asked of the kernel per datagram (no control messages).
 //
 // Several workers: open_group() opens N sockets on one address and port with SO_REUSEPORT. The
 // kernel picks the socket of each datagram by a hash of its addresses and ports, so all the
@@ -77,7 +77,7 @@ private:
   // One recvmmsg of up to `max` datagrams into the batch, waiting up to kIdleMs when none is
   // queued. Returns how many were taken (0: none came, or a signal), or -1 on an error (warning()).
   int receive(std::size_t max);
-  // The i-th received message as a Datagram (and its drop count noted).
+  // The i-th received message as a Datagram.
   void take(std::size_t i, std::int64_t now_ns, core::Datagram& out) noexcept;
   void note_drops(std::uint32_t socket_drops) noexcept;
 
@@ -89,10 +89,6 @@ private:
   std::array<mmsghdr, kBatch> messages_{};
   std::array<iovec, kBatch> iov_{};
   std::array<sockaddr_storage, kBatch> from_{};
-  struct alignas(cmsghdr) Control {
-    unsigned char bytes[64];
-  };
-  std::array<Control, kBatch> control_{};
   std::array<core::Datagram, kBatch> pending_{};  // for next(): a batch handed out one at a time
   std::size_t pending_count_ = 0;
   std::size_t pending_at_ = 0;
