@@ -135,8 +135,13 @@ class Sampler {
 public:
   explicit Sampler(const SamplerConfig& config);
 
-  // The probability that `flow` is reported, before any draw.
-  [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
+  // The probability that `flow` is reported, before any draw. Inline, as skip_reason's common
+  // case: both run for every flow.
+  [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept {
+    const double weight = static_cast<double>(flow.pcount) * static_cast<double>(flow.sampling_interval);
+    const double p = config_.rate * weight;
+    return p < 1.0 ? p : 1.0;
+  }
 
   // Decides, with one draw when 0 < p < 1 (and, with a coherent share, one keyed hash first).
   // Counts what it refuses and why.
@@ -201,9 +206,17 @@ public:
 
   // Why `flow` must never be reported, as the counter it goes to; nullptr when it may be. Pure:
   // keep() calls it first.
-  [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept;
+  [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept {
+    if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port))
+      return &SamplerCounters::skipped_report_port;
+    if (flow.src.empty() || flow.dst.empty()) return &SamplerCounters::skipped_no_address;
+    if (config_.own_addresses.empty()) return nullptr;
+    return own_skip_reason(flow);
+  }
 
 private:
+  // skip_reason's part for a flow to or from an own address (--own-address).
+  [[nodiscard]] std::uint64_t SamplerCounters::* own_skip_reason(const core::FlowRecord& flow) const noexcept;
   [[nodiscard]] bool draw(double p) noexcept;
   // p x 2^64 for 0 < p < 1 (exact: a power of two), UINT64_MAX for p >= 1 (kept always: a draw
   // of UINT64_MAX happens with probability 2^-64, the threshold's granularity), 0 for p <= 0.
