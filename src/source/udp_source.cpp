@@ -138,10 +138,7 @@ int UdpSource::receive(std::size_t max) {
     }
     const int n = ::recvmmsg(fd_, messages_.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
     coalesce_ = n > 0 && static_cast<std::size_t>(n) < max;
-    if (n > 0) {
-      refresh_counters();  // the drops so far: one getsockopt per batch, not a cmsg per datagram
-      return n;
-    }
+    if (n > 0) return n;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       warning_ = std::string("recvmmsg: ") + std::strerror(errno);
       return -1;
@@ -188,9 +185,11 @@ bool UdpSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
     return true;
   }
   if (stopped()) return false;
-  const int got = receive(std::min(out.size(), kBatch));
+  const std::size_t max = std::min(out.size(), kBatch);
+  const int got = receive(max);
   if (got < 0) return false;
   const std::int64_t now = core::system_clock().wall_ns();
+  note_batch(static_cast<std::size_t>(got), max, now);
   for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, out[n++]);
   return true;
 }
@@ -201,12 +200,24 @@ bool UdpSource::next(core::Datagram& out) {
     const int got = receive(kBatch);
     if (got < 0) return false;
     const std::int64_t now = core::system_clock().wall_ns();
+    note_batch(static_cast<std::size_t>(got), kBatch, now);
     for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, pending_[static_cast<std::size_t>(i)]);
     pending_count_ = static_cast<std::size_t>(got);
     pending_at_ = 0;
   }
   out = pending_[pending_at_++];
   return true;
+}
+
+void UdpSource::note_batch(std::size_t got, std::size_t max, std::int64_t now) noexcept {
+  // The kernel drops only while the buffer is full, and then the next call fills its batch: so the
+  // drop count is read after a full batch, and at least every kRefreshNs while datagrams come (one
+  // getsockopt then, instead of a control message on every datagram).
+  if (got == 0) return;
+  if (got == max || now - refreshed_ns_ >= kRefreshNs) {
+    refresh_counters();
+    refreshed_ns_ = now;
+  }
 }
 
 void UdpSource::refresh_counters() noexcept {

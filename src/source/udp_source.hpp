@@ -9,7 +9,8 @@
 // asked for (SO_RCVBUFFORCE when the process may, else SO_RCVBUF, which the kernel caps at
 // net.core.rmem_max) and what the kernel granted are reported by receive_buffer(). Datagrams the
 // kernel drops because that buffer is full are counted (counters().kernel_drops): the socket's
-// drop count is read (SO_MEMINFO) after every batch and by refresh_counters(). Nothing but the
+// drop count is read (SO_MEMINFO) after every full batch, at least every kRefreshNs while datagrams
+// come, and by refresh_counters(). Nothing but the
 // payload and the sender's address is asked of the kernel per datagram (no control messages).
 //
 // Several workers: open_group() opens N sockets on one address and port with SO_REUSEPORT. The
@@ -52,6 +53,7 @@ public:
   static constexpr std::size_t kMaxDatagram = 65536;    // bytes: any UDP payload fits
   static constexpr int kIdleMs = 100;                   // next_batch returns empty after this long
   static constexpr long kCoalesceNs = 200'000;          // nap after a batch that emptied the queue
+  static constexpr std::int64_t kRefreshNs = 50'000'000; // drop count read at least this often
 
   [[nodiscard]] static std::expected<std::unique_ptr<UdpSource>, std::string> open(const UdpSourceConfig& config,
                                                                                    const std::atomic<bool>* stop);
@@ -80,6 +82,8 @@ private:
   // The i-th received message as a Datagram.
   void take(std::size_t i, std::int64_t now_ns, core::Datagram& out) noexcept;
   void note_drops(std::uint32_t socket_drops) noexcept;
+  // After a batch of `got` of at most `max` datagrams at `now` (wall ns): reads the drop count when due.
+  void note_batch(std::size_t got, std::size_t max, std::int64_t now) noexcept;
 
   int fd_;
   const std::atomic<bool>* stop_;
@@ -94,6 +98,7 @@ private:
   std::size_t pending_at_ = 0;
   bool coalesce_ = false;  // the last recvmmsg emptied the queue with a partial batch
   std::uint32_t drops_seen_ = 0;  // the socket's drop counter when last looked at (wraps)
+  std::int64_t refreshed_ns_ = 0;  // when note_batch last read it
   std::string warning_;
   SourceCounters counters_;
 };
