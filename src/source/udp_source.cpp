@@ -129,7 +129,7 @@ int UdpSource::receive(std::size_t max) {
     // it is taken. Waking up for every datagram would cost more than the datagram itself (a poll
     // and a context switch each), so let a batch gather for a moment first. The buffer holds far
     // more than arrives meanwhile.
-    const timespec nap{0, kCoalesceNs};
+    const timespec nap{0, nap_ns_};
     ::nanosleep(&nap, nullptr);
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -138,6 +138,14 @@ int UdpSource::receive(std::size_t max) {
     }
     const int n = ::recvmmsg(fd_, messages_.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
     coalesce_ = n > 0 && static_cast<std::size_t>(n) < max;
+    // The nap adapts: doubled (up to kMaxNapNs) while batches come less than a quarter full,
+    // halved (down to kCoalesceNs) when they come more than half full. A slow stream then costs one
+    // wake-up per several datagrams, not one per datagram or two, and at most about a batch waits.
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      if (got < max / 4) nap_ns_ = std::min(nap_ns_ * 2, kMaxNapNs);
+      else if (got > max / 2) nap_ns_ = std::max(nap_ns_ / 2, kCoalesceNs);
+    }
     if (n > 0) return n;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       warning_ = std::string("recvmmsg: ") + std::strerror(errno);

@@ -4,8 +4,9 @@
 // Datagrams are taken in batches with recvmmsg(2), up to kBatch per system call, into buffers
 // allocated once when the socket is opened: nothing is allocated per datagram. While datagrams are
 // queued there is no poll(2) between calls; after a call that emptied the queue with a partial
-// batch, the source naps kCoalesceNs before the next, so that a slower stream still comes in
-// batches instead of one wake-up per datagram. The receive buffer
+// batch, the source naps before the next (kCoalesceNs, doubled up to kMaxNapNs while batches come
+// less than a quarter full, halved when they come more than half full), so that a slower stream
+// still comes in batches instead of one wake-up per datagram. The receive buffer
 // asked for (SO_RCVBUFFORCE when the process may, else SO_RCVBUF, which the kernel caps at
 // net.core.rmem_max) and what the kernel granted are reported by receive_buffer(). Datagrams the
 // kernel drops because that buffer is full are counted (counters().kernel_drops): the socket's
@@ -53,6 +54,7 @@ public:
   static constexpr std::size_t kMaxDatagram = 65536;    // bytes: any UDP payload fits
   static constexpr int kIdleMs = 100;                   // next_batch returns empty after this long
   static constexpr long kCoalesceNs = 200'000;          // nap after a batch that emptied the queue
+  static constexpr long kMaxNapNs = 2'000'000;          // the longest nap (slow streams)
   static constexpr std::int64_t kRefreshNs = 50'000'000; // drop count read at least this often
 
   [[nodiscard]] static std::expected<std::unique_ptr<UdpSource>, std::string> open(const UdpSourceConfig& config,
@@ -97,6 +99,7 @@ private:
   std::size_t pending_count_ = 0;
   std::size_t pending_at_ = 0;
   bool coalesce_ = false;  // the last recvmmsg emptied the queue with a partial batch
+  long nap_ns_ = kCoalesceNs;  // the next nap
   std::uint32_t drops_seen_ = 0;  // the socket's drop counter when last looked at (wraps)
   std::int64_t refreshed_ns_ = 0;  // when note_batch last read it
   std::string warning_;
