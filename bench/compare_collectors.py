@@ -23,6 +23,11 @@ process can take the CPU for long enough to fill any buffer. CPU time is
 utime + stime from /proc/PID/stat of the collector and its child processes, before and after the
 trial's replay.
 
+--fixed-rate R skips the search: every collector at the one rate R, in turn, --rounds times, and
+the medians of CPU s per 1M flows (at a collector's own ceiling its batches are fuller, so its cost
+per flow is lower: comparing each at its own ceiling flatters the faster one). --also DIR adds
+another overflowd build to the same run.
+
 Every collector is asked for the same socket receive buffer (net.core.rmem_max unless --buffer is
 given); what the kernel granted is in the table. Nothing is installed: a collector whose binary is
 absent is skipped with a message. Packets go to 127.0.0.1 only.
