@@ -23,6 +23,11 @@ process can take the CPU for long enough to fill any buffer. CPU time is
 utime + stime from /proc/PID/stat of the collector and its child processes, before and after the
 trial's replay.
 
+--fixed-rate R skips the search: every collector at the one rate R, in turn, --rounds times, and
+the medians of CPU s per 1M flows (at a collector's own ceiling its batches are fuller, so its cost
+per flow is lower: comparing each at its own ceiling flatters the faster one). --also DIR adds
+another overflowd build to the same run.
+
 Every collector is asked for the same socket receive buffer (net.core.rmem_max unless --buffer is
 given); what the kernel granted is in the table. Nothing is installed: a collector whose binary is
 absent is skipped with a message. Packets go to 127.0.0.1 only.
@@ -386,6 +391,33 @@ def interleave(searches):
     return results
 
 
+def fixed(runs, args, fpd):
+    """Every collector at one rate, in turn, --rounds times: medians of CPU s per 1M flows."""
+    import statistics
+
+    got = {c.name: [] for c in runs}
+    for _ in range(args.rounds):
+        for c in runs:
+            got[c.name].append(trial(c, args, fpd, args.fixed_rate))
+    print()
+    print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"| collector (at {args.fixed_rate / 1e6:.2f} M flows/s asked, {args.rounds} rounds) | CPU s per 1M flows, "
+          f"median | each round | lossless rounds |")
+    print("| --- | ---: | --- | ---: |")
+    med = {}
+    for c in runs:
+        rs = got[c.name]
+        med[c.name] = statistics.median(r["cpu_per_m"] for r in rs)
+        each = ", ".join(f"{r['cpu_per_m']:.3f}" for r in rs)
+        print(f"| {c.name} | {med[c.name]:.3f} | {each} | "
+              f"{sum(r['lossless'] for r in rs)} of {len(rs)} |")
+    n = next((v for k, v in med.items() if k.startswith("nfcapd")), None)
+    if n:
+        for k, v in med.items():
+            if k.startswith("overflowd"):
+                print(f"nfcapd / {k}: {n / v:.2f}x CPU per flow")
+
+
 def main():
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -401,6 +433,12 @@ def main():
     ap.add_argument("--workdir", help="where collectors write (default: /dev/shm when there, so that nfcapd's "
                                       "files go to memory, not to a disk that would set its pace)")
     ap.add_argument("--only", help="comma-separated subset: overflowd,overflowd1,nfcapd,nfacctd")
+    ap.add_argument("--fixed-rate", type=float,
+                    help="no search: every collector at this replay rate (flows/s), --rounds times in turn; "
+                         "prints the median CPU s per 1M flows of each (the same rate and minutes for all)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --fixed-rate: trials per collector (default 3)")
+    ap.add_argument("--also", action="append", default=[],
+                    help="another overflowd build folder to compare (e.g. the main branch's), as 'overflowd (DIR)'")
     args = ap.parse_args()
 
     args.overflowd = str(Path(args.build) / "overflowd")
@@ -439,6 +477,11 @@ def main():
         if (os.cpu_count() or 1) == 1:
             del collectors["overflowd1"]
         chosen = args.only.split(",") if args.only else list(collectors)
+        for i, other in enumerate(args.also):
+            c = Overflowd(work, args.buffer, str(Path(other) / "overflowd"), os.cpu_count() or 1)
+            c.name = f"overflowd ({c.workers} workers, {other})"
+            collectors[f"also{i}"] = c
+            chosen.append(f"also{i}")
         runs = []
         for key in chosen:
             c = collectors.get(key)
@@ -448,6 +491,9 @@ def main():
                 log(f"{c.name}: not installed, skipped (Debian: apt-get install nfdump pmacct)")
                 continue
             runs.append(c)
+        if args.fixed_rate:
+            fixed(runs, args, fpd)
+            return
         results = list(zip(runs, interleave([search(c, args, fpd) for c in runs])))
 
         print()

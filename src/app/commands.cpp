@@ -382,6 +382,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   settings.keys = keys;
   settings.sinks = sinks;
   if (!live) settings.sign_threads = config.workers ? config.workers : available_cores();  // a file
+  settings.sealer = delivery.get();  // --encrypt: sealing on the signing threads too
   std::optional<core::ManualClock> fixed_time;
   if (config.report_time_ns) settings.clock = &fixed_time.emplace(*config.report_time_ns, 0);
   settings.reopen = &g_reopen;

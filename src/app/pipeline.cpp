@@ -42,11 +42,14 @@ public:
     flows_.reserve(64);
     take_policy();
     if (settings.sign_threads > 1) {
-      auto emit = [this](const SigningPool::Item& item) { write(item.flow, item.signed_report); };
+      sealer_ = settings.sealer && settings.sealer->sealing() ? settings.sealer : nullptr;
+      auto emit = [this](const SigningPool::Item& item) {
+        write(item.flow, item.signed_report, sealer_ ? &item.plan : nullptr);
+      };
       if (settings.signer_factory)
-        pool_ = std::make_unique<SigningPool>(settings.signer_factory, settings.sign_threads, std::move(emit));
+        pool_ = std::make_unique<SigningPool>(settings.signer_factory, settings.sign_threads, std::move(emit), 0, sealer_);
       else
-        pool_ = std::make_unique<SigningPool>(settings.keys, settings.sign_threads, std::move(emit));
+        pool_ = std::make_unique<SigningPool>(settings.keys, settings.sign_threads, std::move(emit), 0, sealer_);
     }
   }
 
@@ -106,8 +109,13 @@ private:
     return true;
   }
 
-  void write(const core::FlowRecord& flow, const report::SignedReport& report) {
-    for (sink::Sink* s : settings_.sinks) s->write(flow, report);
+  // `plan`: the delivery the signing pool planned and sealed for the sealer's sink.
+  void write(const core::FlowRecord& flow, const report::SignedReport& report,
+             const sink::DeliveryPlan* plan = nullptr) {
+    for (sink::Sink* s : settings_.sinks) {
+      if (plan && s == sealer_) sealer_->write_planned(report, *plan);
+      else s->write(flow, report);
+    }
     ++counters_.reports;
     counters_.suspicious_reports += report.suspicious;
   }
@@ -181,6 +189,7 @@ private:
   policy::Decision decision_;
   const core::Clock* clock_;
   std::string error_;
+  sink::DeliverySink* sealer_ = nullptr;  // settings_.sealer when the pool seals for it
   std::unique_ptr<SigningPool> pool_;  // last: its threads stop before the rest goes
 };
 

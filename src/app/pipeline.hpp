@@ -28,6 +28,10 @@
 #include "sink/sink.hpp"
 #include "source/source.hpp"
 
+namespace overflowd::sink {
+class DeliverySink;
+}
+
 namespace overflowd::app {
 
 struct PipelineCounters {
@@ -88,6 +92,9 @@ struct PipelineSettings {
   // N > 1 hands signing to N threads and writes the reports in input order all the same. The
   // sender sets it for a capture file (--workers); live UDP has one worker per socket instead.
   unsigned sign_threads = 0;
+  // With sign_threads > 1: the DeliverySink (one of `sinks`) whose sealing (--encrypt) the signing
+  // threads do; the workers then deliver through its plan/seal/write_planned steps.
+  sink::DeliverySink* sealer = nullptr;
   // The reports' time (metadata.time); none: core::system_clock(). Tests fix it (--report-time).
   const core::Clock* clock = nullptr;
   // Tests: makes each signing thread's signer (SigningPool::SignerFactory); none: from `keys`.

@@ -1,4 +1,5 @@
 #include "app/signing_pool.hpp"
+#include "core/clock.hpp"
 
 #include <exception>
 #include <optional>
@@ -6,8 +7,9 @@
 
 namespace overflowd::app {
 
-SigningPool::SigningPool(SignerFactory factory, unsigned threads, Emit emit, std::size_t window)
-    : factory_(std::move(factory)), emit_(std::move(emit)) {
+SigningPool::SigningPool(SignerFactory factory, unsigned threads, Emit emit, std::size_t window,
+                         sink::DeliverySink* sealer)
+    : factory_(std::move(factory)), emit_(std::move(emit)), sealer_(sealer && sealer->sealing() ? sealer : nullptr) {
   if (threads == 0) threads = 1;
   if (window == 0) window = 4 * static_cast<std::size_t>(threads);
   if (window < 2) window = 2;
@@ -17,9 +19,10 @@ SigningPool::SigningPool(SignerFactory factory, unsigned threads, Emit emit, std
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { sign_loop(i); });
 }
 
-SigningPool::SigningPool(const report::KeyPair& keys, unsigned threads, Emit emit, std::size_t window)
+SigningPool::SigningPool(const report::KeyPair& keys, unsigned threads, Emit emit, std::size_t window,
+                         sink::DeliverySink* sealer)
     : SigningPool([keys](unsigned) -> std::expected<report::Signer, std::string> { return report::Signer(keys); },
-                  threads, std::move(emit), window) {}
+                  threads, std::move(emit), window, sealer) {}
 
 SigningPool::~SigningPool() { stop_threads(); }
 
@@ -51,10 +54,12 @@ std::string SigningPool::error() const {
 
 void SigningPool::sign_loop(unsigned index) {
   std::optional<report::Signer> signer;
+  std::optional<report::Signer> sealing_signer;  // signs the reports that name their recipient
   try {
     auto made = factory_(index);
     if (!made) return fail("signing thread " + std::to_string(index) + ": " + made.error());
     signer.emplace(std::move(*made));
+    if (sealer_) sealing_signer.emplace(sealer_->sealing_keys());
   } catch (const std::exception& e) {
     return fail("signing thread " + std::to_string(index) + ": " + e.what());
   }
@@ -74,6 +79,7 @@ void SigningPool::sign_loop(unsigned index) {
         Item& item = s.items[i];
         signer->sign(item.message, item.signed_report);
         item.signed_report.suspicious = item.suspicious;
+        if (sealer_ && item.plan.needs_seal()) sealer_->seal(item.message, *sealing_signer, item.plan);
       }
     } catch (const std::exception& e) {
       return fail("signing thread " + std::to_string(index) + ": " + e.what());
@@ -98,6 +104,7 @@ bool SigningPool::add(const core::FlowRecord& flow, std::string_view message, bo
   item.flow = flow;
   item.message.assign(message);
   item.suspicious = suspicious;
+  if (sealer_) sealer_->plan(flow, suspicious, core::system_clock().monotonic_ns(), item.plan);
   if (s->used == kBatchReports) {
     submit(fill_);
     if (failed_now()) return false;

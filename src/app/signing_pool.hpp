@@ -8,6 +8,13 @@
 // sink) sees exactly the sequence a single thread would have written: with a fixed seed and time,
 // the bytes are the same for any number of threads.
 //
+// Sealing (issue 17): given the DeliverySink (when it seals, --encrypt), the reader also plans
+// each report's delivery in add() (the Guard and the keys, in input order), the signing threads
+// sign and seal it for each target with a key (DeliverySink::seal: a signature naming the recipient
+// and the box), and the emit callback hands the plan on to DeliverySink::write_planned. So the
+// sealing, seven times a plain signature, runs on every thread too, and what is sent, to whom and in
+// which order is what a single thread would have sent.
+//
 // A signing thread that fails (its signer cannot be made, or signing throws) marks the pool
 // failed: add() and finish() return false from then on, error() says why, and no thread waits
 // for work that will never come (finish() and the destructor stop and join every thread).
@@ -27,6 +34,7 @@
 
 #include "core/flow_record.hpp"
 #include "report/signer.hpp"
+#include "sink/delivery_sink.hpp"
 
 namespace overflowd::app {
 
@@ -37,6 +45,7 @@ public:
     std::string message;          // the unsigned report
     report::SignedReport signed_report;
     bool suspicious = false;
+    sink::DeliveryPlan plan;      // with a sealer: the report's delivery (sealed forms included)
   };
   // Makes the signer of signing thread `index` (on that thread). Tests inject failures here.
   using SignerFactory = std::function<std::expected<report::Signer, std::string>(unsigned index)>;
@@ -45,10 +54,13 @@ public:
 
   static constexpr std::size_t kBatchReports = 64;
 
-  // `threads` >= 1 signing threads; `window` >= 2 batches in flight at most (0: 4 per thread).
-  SigningPool(SignerFactory factory, unsigned threads, Emit emit, std::size_t window = 0);
+  // `threads` >= 1 signing threads; `window` >= 2 batches in flight at most (0: 4 per thread);
+  // `sealer`: the DeliverySink whose sealing the threads do (see above), or none.
+  SigningPool(SignerFactory factory, unsigned threads, Emit emit, std::size_t window = 0,
+              sink::DeliverySink* sealer = nullptr);
   // With the key pair: every thread signs with a Signer(keys).
-  SigningPool(const report::KeyPair& keys, unsigned threads, Emit emit, std::size_t window = 0);
+  SigningPool(const report::KeyPair& keys, unsigned threads, Emit emit, std::size_t window = 0,
+              sink::DeliverySink* sealer = nullptr);
   ~SigningPool();
   SigningPool(const SigningPool&) = delete;
   SigningPool& operator=(const SigningPool&) = delete;
@@ -80,6 +92,7 @@ private:
 
   SignerFactory factory_;
   Emit emit_;
+  sink::DeliverySink* sealer_;  // set before the threads start, never changed
   std::vector<Slot> slots_;
   std::size_t fill_ = 0;    // the slot the reader fills
   std::size_t oldest_ = 0;  // the oldest slot not yet emitted

@@ -51,12 +51,6 @@ void Keystream::refill() noexcept {
 
 Sampler::Sampler(const SamplerConfig& config) : config_(config), stream_(config.seed) {}
 
-double Sampler::probability(const core::FlowRecord& flow) const noexcept {
-  const double weight = static_cast<double>(flow.pcount) * static_cast<double>(flow.sampling_interval);
-  const double p = config_.rate * weight;
-  return p < 1.0 ? p : 1.0;
-}
-
 void SamplerConfig::set_own_addresses(std::vector<core::IpAddress> addresses) {
   std::sort(addresses.begin(), addresses.end());
   addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
@@ -77,12 +71,8 @@ bool icmp_error(const core::FlowRecord& f) noexcept {
 }
 }  // namespace
 
-std::uint64_t SamplerCounters::* Sampler::skip_reason(const core::FlowRecord& flow) const noexcept {
-  if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port))
-    return &SamplerCounters::skipped_report_port;
-  if (flow.src.empty() || flow.dst.empty()) return &SamplerCounters::skipped_no_address;
+std::uint64_t SamplerCounters::* Sampler::own_skip_reason(const core::FlowRecord& flow) const noexcept {
   const auto& own = config_.own_addresses;
-  if (own.empty()) return nullptr;
   const bool src_own = std::binary_search(own.begin(), own.end(), flow.src);
   const bool dst_own = std::binary_search(own.begin(), own.end(), flow.dst);
   if (!src_own && !dst_own) return nullptr;
@@ -105,7 +95,7 @@ bool Sampler::draw(double p) noexcept {
   // exact (a power of two, and 0 < p < 1 keeps the product below 2^64): ldexp's result, without
   // its library call.
   const auto threshold = static_cast<std::uint64_t>(p * 0x1p64);
-  return stream_.next() < threshold;
+  return Draw(stream_).below(threshold);
 }
 
 std::uint64_t Sampler::coherent_hash(const SamplerConfig& config, const core::FlowRecord& flow) noexcept {

@@ -12,6 +12,11 @@
 // Draws come from a ChaCha20 keystream (libsodium's crypto_stream_chacha20), keyed from the
 // kernel's CSPRNG and rekeyed every kRekeyBytes of keystream: asking the kernel per flow would make
 // the sampler, not the decoder, set the speed. A fixed seed (tests only) keys it deterministically.
+//
+// A draw is a uniform 64-bit U compared with the threshold p x 2^64, taken lazily (issue 17): its
+// top 16 bits first, and its low 48 bits only when the top ones equal the threshold's (Draw). The
+// comparison is the same as with all 64 bits at once (exact), and the top bits decide all but one
+// draw in 65,536 on average, so a flow costs 2 bytes of keystream instead of 8.
 #pragma once
 
 #include <array>
@@ -70,6 +75,17 @@ public:
     if (index_ == buffer_.size()) refill();
     return buffer_[index_++];
   }
+  // 16 uniform bits: a 64-bit word of the stream is handed out a quarter at a time.
+  [[nodiscard]] std::uint16_t next16() noexcept {
+    if (quarters_ == 0) {
+      word_ = next();
+      quarters_ = 4;
+    }
+    --quarters_;
+    const auto r = static_cast<std::uint16_t>(word_);
+    word_ >>= 16;
+    return r;
+  }
 
   static constexpr std::size_t kRekeyBytes = std::size_t{1} << 20;
 
@@ -79,10 +95,37 @@ private:
 
   std::array<std::uint64_t, 64> buffer_{};  // 512 bytes: 8 ChaCha20 blocks per refill
   std::size_t index_ = 64;
+  std::uint64_t word_ = 0;  // next16()'s word and how many of its 16-bit quarters are left
+  unsigned quarters_ = 0;
   std::array<unsigned char, 32> key_{};
   std::uint64_t nonce_ = 0;
   std::size_t since_rekey_ = 0;
   bool seeded_ = false;
+};
+
+// One uniform 64-bit draw U, read lazily: its top 16 bits at once, its low 48 bits from the stream
+// only when a comparison needs them (then kept for the next comparison, so every comparison is
+// against the same U).
+class Draw {
+public:
+  explicit Draw(Keystream& stream) noexcept : stream_(stream), high_(stream.next16()) {}
+  // U < threshold.
+  [[nodiscard]] bool below(std::uint64_t threshold) noexcept {
+    const auto th = static_cast<std::uint16_t>(threshold >> 48);
+    if (high_ != th) return high_ < th;
+    if (!have_low_) {
+      low_ = stream_.next() >> 16;
+      have_low_ = true;
+    }
+    return low_ < (threshold & kLowMask);
+  }
+
+private:
+  static constexpr std::uint64_t kLowMask = (std::uint64_t{1} << 48) - 1;
+  Keystream& stream_;
+  std::uint16_t high_;
+  bool have_low_ = false;
+  std::uint64_t low_ = 0;
 };
 
 // What the sampler decided about one flow.
@@ -92,8 +135,13 @@ class Sampler {
 public:
   explicit Sampler(const SamplerConfig& config);
 
-  // The probability that `flow` is reported, before any draw.
-  [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept;
+  // The probability that `flow` is reported, before any draw. Inline, as skip_reason's common
+  // case: both run for every flow.
+  [[nodiscard]] double probability(const core::FlowRecord& flow) const noexcept {
+    const double weight = static_cast<double>(flow.pcount) * static_cast<double>(flow.sampling_interval);
+    const double p = config_.rate * weight;
+    return p < 1.0 ? p : 1.0;
+  }
 
   // Decides, with one draw when 0 < p < 1 (and, with a coherent share, one keyed hash first).
   // Counts what it refuses and why.
@@ -143,8 +191,8 @@ public:
     } else if (!(top > 0.0)) {
       kept = false;
     } else {
-      const std::uint64_t u = stream_.next();
-      kept = u < threshold(top) && u < threshold(rest(boost(base)));
+      Draw u(stream_);
+      kept = u.below(threshold(top)) && u.below(threshold(rest(boost(base))));
     }
     counters_.kept += kept;
     return kept ? Decision::kept_private : Decision::dropped;
@@ -158,9 +206,17 @@ public:
 
   // Why `flow` must never be reported, as the counter it goes to; nullptr when it may be. Pure:
   // keep() calls it first.
-  [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept;
+  [[nodiscard]] std::uint64_t SamplerCounters::* skip_reason(const core::FlowRecord& flow) const noexcept {
+    if (flow.protocol == 17 && (flow.sport == config_.report_port || flow.dport == config_.report_port))
+      return &SamplerCounters::skipped_report_port;
+    if (flow.src.empty() || flow.dst.empty()) return &SamplerCounters::skipped_no_address;
+    if (config_.own_addresses.empty()) return nullptr;
+    return own_skip_reason(flow);
+  }
 
 private:
+  // skip_reason's part for a flow to or from an own address (--own-address).
+  [[nodiscard]] std::uint64_t SamplerCounters::* own_skip_reason(const core::FlowRecord& flow) const noexcept;
   [[nodiscard]] bool draw(double p) noexcept;
   // p x 2^64 for 0 < p < 1 (exact: a power of two), UINT64_MAX for p >= 1 (kept always: a draw
   // of UINT64_MAX happens with probability 2^-64, the threshold's granularity), 0 for p <= 0.

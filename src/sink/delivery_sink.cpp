@@ -48,7 +48,10 @@ std::expected<std::unique_ptr<DeliverySink>, std::string> DeliverySink::open(con
 DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique_ptr<Transport>> transports)
     : to_(config.to), guard_(config.guard), live_(DeliveryLive{config.to, config.guard}), view_(live_),
       transports_(std::move(transports)), encrypt_(config.encryption.mode) {
-  if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
+  if (encrypt_ != Encrypt::off) {
+    sealing_keys_ = config.encryption.signing;
+    signer_.emplace(sealing_keys_);
+  }
   if (config.any()) {
     seal_datagram_ = config.udp;
     seal_json_ = config.http || config.https;
@@ -66,39 +69,13 @@ std::optional<report::X25519Public> DeliverySink::key_for(const core::IpAddress&
   return discoverer_->key_for(address, now_ns);
 }
 
-DeliverySink::Seal DeliverySink::prepare(const core::IpAddress& address, const report::X25519Public& key,
-                                         const report::SignedReport& report) {
-  // Sign first, then seal: the report names its recipient inside what is signed.
-  report.message(message_);
-  if (!report::add_recipient(message_, address.to_string())) {
-    ++encrypt_counts_.no_key;  // not a report our builder made: never sent plain under require
-    return encrypt_ == Encrypt::require ? Seal::skip : Seal::plain;
-  }
-  // One signature per (report, endpoint): the recipient differs per endpoint, so the pipeline's
-  // signature cannot serve; the plain path sends the pipeline's report as it is.
-  signer_->sign(message_, resigned_);
-  ++encrypt_counts_.signatures;
-  if (!seal_datagram_ || !report::seal_compact_datagram(resigned_.compact(), key, sealed_.datagram))
-    sealed_.datagram.clear();
-  if (seal_json_ || sealed_.datagram.empty()) report::seal(resigned_.compact(), key, sealed_.line);
-  else sealed_.line.clear();
-  sealed_.signature_at = 0;
-  sealed_.sealed = true;
-  ++encrypt_counts_.sealed;
-  return Seal::sealed;
-}
-
-void DeliverySink::write(const core::FlowRecord& flow, const report::SignedReport& report) {
-  write_at(flow, report, core::system_clock().monotonic_ns());
-}
-
-void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns) {
-  std::lock_guard lock(mutex_);
+void DeliverySink::plan_locked(const core::FlowRecord& flow, bool suspicious, std::int64_t now_ns, DeliveryPlan& out) {
   if (view_.refresh()) {  // a reload was published: take it whole
     to_ = view_.get().to;
     guard_.reconfigure(view_.get().guard);
     ++updates_applied_;
   }
+  out.count = 0;
   const core::IpAddress* targets[2] = {nullptr, nullptr};
   if (to_ != DeliverTo::dst) targets[0] = &flow.src;
   if (to_ != DeliverTo::src) targets[1] = &flow.dst;
@@ -114,17 +91,84 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
       ++encrypt_counts_.no_key;
       continue;
     }
-    const auto priority = report.suspicious ? guard::Priority::suspicious : guard::Priority::informational;
+    const auto priority = suspicious ? guard::Priority::suspicious : guard::Priority::informational;
     if (guard_.admit(flow, address, now_ns, priority) != guard::Verdict::admitted) continue;
-    Seal how = Seal::plain;
-    if (key) {
-      ++(pinned ? encrypt_counts_.pinned : encrypt_counts_.discovered);  // counted once admitted, as before
-      how = prepare(address, *key, report);
-    }
+    if (key) ++(pinned ? encrypt_counts_.pinned : encrypt_counts_.discovered);  // counted once admitted, as before
     else if (encrypt_ == Encrypt::auto_) ++encrypt_counts_.plain;
-    if (how == Seal::skip) continue;
-    for (auto& transport : transports_) transport->send(address, how == Seal::sealed ? sealed_ : report);
+    DeliveryPlan::Target& target = out.targets[out.count++];
+    target.address = address;
+    target.key = key;
+    target.how = DeliveryPlan::How::plain;
   }
+}
+
+void DeliverySink::plan(const core::FlowRecord& flow, bool suspicious, std::int64_t now_ns, DeliveryPlan& out) {
+  std::lock_guard lock(mutex_);
+  plan_locked(flow, suspicious, now_ns, out);
+}
+
+void DeliverySink::seal(std::string_view message, report::Signer& signer, DeliveryPlan& plan) const {
+  std::string recipient_message;
+  report::SignedReport resigned;
+  for (std::size_t i = 0; i < plan.count; ++i) {
+    DeliveryPlan::Target& target = plan.targets[i];
+    if (!target.key) continue;
+    // Sign first, then seal: the report names its recipient inside what is signed. One signature
+    // per (report, endpoint): the recipient differs per endpoint, so the pipeline's signature
+    // cannot serve; the plain path sends the pipeline's report as it is.
+    recipient_message.assign(message);
+    if (!report::add_recipient(recipient_message, target.address.to_string())) {
+      // Not a report our builder made: never sent plain under require.
+      target.how = encrypt_ == Encrypt::require ? DeliveryPlan::How::skip : DeliveryPlan::How::plain;
+      continue;
+    }
+    signer.sign(recipient_message, resigned);
+    report::SignedReport& sealed = target.sealed;
+    if (!seal_datagram_ || !report::seal_compact_datagram(resigned.compact(), *target.key, sealed.datagram))
+      sealed.datagram.clear();
+    if (seal_json_ || sealed.datagram.empty()) report::seal(resigned.compact(), *target.key, sealed.line);
+    else sealed.line.clear();
+    sealed.signature_at = 0;
+    sealed.sealed = true;
+    target.how = DeliveryPlan::How::sealed;
+  }
+}
+
+void DeliverySink::send_locked(const report::SignedReport& report, const DeliveryPlan& plan) {
+  for (std::size_t i = 0; i < plan.count; ++i) {
+    const DeliveryPlan::Target& target = plan.targets[i];
+    if (target.key) {
+      if (target.how == DeliveryPlan::How::sealed) {
+        ++encrypt_counts_.signatures;
+        ++encrypt_counts_.sealed;
+      } else {
+        ++encrypt_counts_.no_key;
+      }
+    }
+    if (target.how == DeliveryPlan::How::skip) continue;
+    const report::SignedReport& form = target.how == DeliveryPlan::How::sealed ? target.sealed : report;
+    // Suspicious or not is the pipeline's report's (the Guard already used it).
+    for (auto& transport : transports_) transport->send(target.address, form);
+  }
+}
+
+void DeliverySink::write_planned(const report::SignedReport& report, const DeliveryPlan& plan) {
+  std::lock_guard lock(mutex_);
+  send_locked(report, plan);
+}
+
+void DeliverySink::write(const core::FlowRecord& flow, const report::SignedReport& report) {
+  write_at(flow, report, core::system_clock().monotonic_ns());
+}
+
+void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns) {
+  std::lock_guard lock(mutex_);
+  plan_locked(flow, report.suspicious, now_ns, plan_);
+  if (plan_.needs_seal()) {
+    report.message(message_);
+    seal(message_, *signer_, plan_);
+  }
+  send_locked(report, plan_);
 }
 
 std::size_t DeliverySink::queue_depth() const {

@@ -11,6 +11,7 @@
 // IPv4-mapped IPv6 endpoints (::ffff:a.b.c.d) are delivered to as the IPv4 addresses they are.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -63,6 +64,27 @@ struct DeliveryLive {
   guard::GuardConfig guard;
 };
 
+// One report's delivery, split in three steps so that the signing pool (app/signing_pool.hpp) can
+// seal on its threads (issue 17): DeliverySink::plan (the Guard and the keys, in input order),
+// DeliverySink::seal (a signature with the recipient and the box per target; any thread), then
+// DeliverySink::write_planned (the counters and the transports, in input order).
+struct DeliveryPlan {
+  enum class How : std::uint8_t { plain, sealed, skip };
+  struct Target {
+    core::IpAddress address;
+    std::optional<report::X25519Public> key;  // set: to be sealed to this key
+    How how = How::plain;
+    report::SignedReport sealed;  // seal()'s result when how == sealed
+  };
+  std::array<Target, 2> targets{};
+  std::size_t count = 0;  // admitted targets, in targets[0..count)
+  [[nodiscard]] bool needs_seal() const noexcept {
+    for (std::size_t i = 0; i < count; ++i)
+      if (targets[i].key) return true;
+    return false;
+  }
+};
+
 class DeliverySink final : public Sink {
 public:
   [[nodiscard]] static std::expected<std::unique_ptr<DeliverySink>, std::string> open(const DeliveryConfig& config);
@@ -70,6 +92,14 @@ public:
   DeliverySink(const DeliveryConfig& config, std::vector<std::unique_ptr<Transport>> transports);
 
   void write(const core::FlowRecord& flow, const report::SignedReport& report) override;
+  // The three steps of write() (DeliveryPlan), for the signing pool: only worth it when sealing
+  // (sealing() is true). plan() and write_planned() are called in input order; seal() on any thread
+  // with any signer of the sealing key (sealing_keys()), `message` the report's unsigned message.
+  [[nodiscard]] bool sealing() const noexcept { return encrypt_ != Encrypt::off; }
+  [[nodiscard]] const report::KeyPair& sealing_keys() const noexcept { return sealing_keys_; }
+  void plan(const core::FlowRecord& flow, bool suspicious, std::int64_t now_ns, DeliveryPlan& out);
+  void seal(std::string_view message, report::Signer& signer, DeliveryPlan& plan) const;
+  void write_planned(const report::SignedReport& report, const DeliveryPlan& plan);
   // The same at a given monotonic time (tests).
   void write_at(const core::FlowRecord& flow, const report::SignedReport& report, std::int64_t now_ns);
   void flush() override;
@@ -92,9 +122,8 @@ public:
 private:
   mutable std::mutex mutex_;
   DeliverTo to_;
-  // The encryption mode: whether `address` gets `report` sealed (into sealed_), plain, or nothing.
-  enum class Seal : std::uint8_t { plain, sealed, skip };
-  Seal prepare(const core::IpAddress& address, const report::X25519Public& key, const report::SignedReport& report);
+  void plan_locked(const core::FlowRecord& flow, bool suspicious, std::int64_t now_ns, DeliveryPlan& out);
+  void send_locked(const report::SignedReport& report, const DeliveryPlan& plan);
   // The key for `address`: pinned first, then discovered (never waits; may queue a lookup).
   std::optional<report::X25519Public> key_for(const core::IpAddress& address, std::int64_t now_ns, bool& pinned);
 
@@ -106,9 +135,10 @@ private:
   Encrypt encrypt_ = Encrypt::off;
   report::PeerKeys peer_keys_;
   std::unique_ptr<discovery::Discoverer> discoverer_;
+  report::KeyPair sealing_keys_;
   std::optional<report::Signer> signer_;
   std::string message_;
-  report::SignedReport resigned_, sealed_;
+  DeliveryPlan plan_;  // write()'s, reused
   // Which sealed forms to make: the binary datagram for UDP, the JSON envelope for HTTP(S) (both
   // when the transports are not known: tests' fakes).
   bool seal_datagram_ = true, seal_json_ = true;

@@ -59,9 +59,8 @@ std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std
     ::close(fd);
     return std::unexpected("SO_REUSEPORT: " + why);
   }
-  // The drop count of the socket on every datagram (a cmsg); without it drops are still read
-  // with SO_MEMINFO.
-  ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+  // Drops are read with SO_MEMINFO once per batch (refresh_counters): a SO_RXQ_OVFL cmsg on every
+  // datagram cost more (the kernel writes it, the worker walks it) than one getsockopt per batch.
   Bound b;
   b.buffer.asked = config.receive_buffer;
   // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN; without it, SO_RCVBUF.
@@ -118,7 +117,6 @@ UdpSource::UdpSource(int fd, const std::atomic<bool>* stop, std::uint16_t port, 
     h.msg_iov = &iov_[i];
     h.msg_iovlen = 1;
     h.msg_name = &from_[i];
-    h.msg_control = control_[i].bytes;
   }
   counters_.counts_kernel_drops = true;
 }
@@ -131,17 +129,23 @@ int UdpSource::receive(std::size_t max) {
     // it is taken. Waking up for every datagram would cost more than the datagram itself (a poll
     // and a context switch each), so let a batch gather for a moment first. The buffer holds far
     // more than arrives meanwhile.
-    const timespec nap{0, kCoalesceNs};
+    const timespec nap{0, nap_ns_};
     ::nanosleep(&nap, nullptr);
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     for (std::size_t i = 0; i < max; ++i) {  // the kernel overwrote these lengths last time
       messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      messages_[i].msg_hdr.msg_controllen = sizeof(Control);
-      messages_[i].msg_hdr.msg_flags = 0;
     }
     const int n = ::recvmmsg(fd_, messages_.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
     coalesce_ = n > 0 && static_cast<std::size_t>(n) < max;
+    // The nap adapts: doubled (up to kMaxNapNs) while batches come less than a quarter full,
+    // halved (down to kCoalesceNs) when they come more than half full. A slow stream then costs one
+    // wake-up per several datagrams, not one per datagram or two, and at most about a batch waits.
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      if (got < max / 4) nap_ns_ = std::min(nap_ns_ * 2, kMaxNapNs);
+      else if (got > max / 2) nap_ns_ = std::max(nap_ns_ / 2, kCoalesceNs);
+    }
     if (n > 0) return n;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       warning_ = std::string("recvmmsg: ") + std::strerror(errno);
@@ -165,14 +169,6 @@ void UdpSource::note_drops(std::uint32_t socket_drops) noexcept {
 }
 
 void UdpSource::take(std::size_t i, std::int64_t now, core::Datagram& out) noexcept {
-  msghdr& h = messages_[i].msg_hdr;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
-      std::uint32_t drops = 0;
-      std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
-      note_drops(drops);
-    }
-  }
   ++counters_.packets;
   ++counters_.datagrams;
   const sockaddr_storage& from = from_[i];
@@ -197,9 +193,11 @@ bool UdpSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
     return true;
   }
   if (stopped()) return false;
-  const int got = receive(std::min(out.size(), kBatch));
+  const std::size_t max = std::min(out.size(), kBatch);
+  const int got = receive(max);
   if (got < 0) return false;
   const std::int64_t now = core::system_clock().wall_ns();
+  note_batch(static_cast<std::size_t>(got), max, now);
   for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, out[n++]);
   return true;
 }
@@ -210,12 +208,24 @@ bool UdpSource::next(core::Datagram& out) {
     const int got = receive(kBatch);
     if (got < 0) return false;
     const std::int64_t now = core::system_clock().wall_ns();
+    note_batch(static_cast<std::size_t>(got), kBatch, now);
     for (int i = 0; i < got; ++i) take(static_cast<std::size_t>(i), now, pending_[static_cast<std::size_t>(i)]);
     pending_count_ = static_cast<std::size_t>(got);
     pending_at_ = 0;
   }
   out = pending_[pending_at_++];
   return true;
+}
+
+void UdpSource::note_batch(std::size_t got, std::size_t max, std::int64_t now) noexcept {
+  // The kernel drops only while the buffer is full, and then the next call fills its batch: so the
+  // drop count is read after a full batch, and at least every kRefreshNs while datagrams come (one
+  // getsockopt then, instead of a control message on every datagram).
+  if (got == 0) return;
+  if (got == max || now - refreshed_ns_ >= kRefreshNs) {
+    refresh_counters();
+    refreshed_ns_ = now;
+  }
 }
 
 void UdpSource::refresh_counters() noexcept {

@@ -4,13 +4,15 @@
 // Datagrams are taken in batches with recvmmsg(2), up to kBatch per system call, into buffers
 // allocated once when the socket is opened: nothing is allocated per datagram. While datagrams are
 // queued there is no poll(2) between calls; after a call that emptied the queue with a partial
-// batch, the source naps kCoalesceNs before the next, so that a slower stream still comes in
-// batches instead of one wake-up per datagram. The receive buffer
+// batch, the source naps before the next (kCoalesceNs, doubled up to kMaxNapNs while batches come
+// less than a quarter full, halved when they come more than half full), so that a slower stream
+// still comes in batches instead of one wake-up per datagram. The receive buffer
 // asked for (SO_RCVBUFFORCE when the process may, else SO_RCVBUF, which the kernel caps at
 // net.core.rmem_max) and what the kernel granted are reported by receive_buffer(). Datagrams the
-// kernel drops because that buffer is full are counted (counters().kernel_drops): each received
-// datagram carries the socket's drop count so far (SO_RXQ_OVFL), and refresh_counters() reads it
-// from the socket (SO_MEMINFO) for the drops after the last datagram.
+// kernel drops because that buffer is full are counted (counters().kernel_drops): the socket's
+// drop count is read (SO_MEMINFO) after every full batch, at least every kRefreshNs while datagrams
+// come, and by refresh_counters(). Nothing but the
+// payload and the sender's address is asked of the kernel per datagram (no control messages).
 //
 // Several workers: open_group() opens N sockets on one address and port with SO_REUSEPORT. The
 // kernel picks the socket of each datagram by a hash of its addresses and ports, so all the
@@ -52,6 +54,8 @@ public:
   static constexpr std::size_t kMaxDatagram = 65536;    // bytes: any UDP payload fits
   static constexpr int kIdleMs = 100;                   // next_batch returns empty after this long
   static constexpr long kCoalesceNs = 200'000;          // nap after a batch that emptied the queue
+  static constexpr long kMaxNapNs = 2'000'000;          // the longest nap (slow streams)
+  static constexpr std::int64_t kRefreshNs = 50'000'000; // drop count read at least this often
 
   [[nodiscard]] static std::expected<std::unique_ptr<UdpSource>, std::string> open(const UdpSourceConfig& config,
                                                                                    const std::atomic<bool>* stop);
@@ -77,9 +81,11 @@ private:
   // One recvmmsg of up to `max` datagrams into the batch, waiting up to kIdleMs when none is
   // queued. Returns how many were taken (0: none came, or a signal), or -1 on an error (warning()).
   int receive(std::size_t max);
-  // The i-th received message as a Datagram (and its drop count noted).
+  // The i-th received message as a Datagram.
   void take(std::size_t i, std::int64_t now_ns, core::Datagram& out) noexcept;
   void note_drops(std::uint32_t socket_drops) noexcept;
+  // After a batch of `got` of at most `max` datagrams at `now` (wall ns): reads the drop count when due.
+  void note_batch(std::size_t got, std::size_t max, std::int64_t now) noexcept;
 
   int fd_;
   const std::atomic<bool>* stop_;
@@ -89,15 +95,13 @@ private:
   std::array<mmsghdr, kBatch> messages_{};
   std::array<iovec, kBatch> iov_{};
   std::array<sockaddr_storage, kBatch> from_{};
-  struct alignas(cmsghdr) Control {
-    unsigned char bytes[64];
-  };
-  std::array<Control, kBatch> control_{};
   std::array<core::Datagram, kBatch> pending_{};  // for next(): a batch handed out one at a time
   std::size_t pending_count_ = 0;
   std::size_t pending_at_ = 0;
   bool coalesce_ = false;  // the last recvmmsg emptied the queue with a partial batch
+  long nap_ns_ = kCoalesceNs;  // the next nap
   std::uint32_t drops_seen_ = 0;  // the socket's drop counter when last looked at (wraps)
+  std::int64_t refreshed_ns_ = 0;  // when note_batch last read it
   std::string warning_;
   SourceCounters counters_;
 };

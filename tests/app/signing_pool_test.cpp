@@ -22,7 +22,11 @@
 #include "core/clock.hpp"
 #include "core/sodium.hpp"
 #include "io/synth.hpp"
+#include "report/peer_keys.hpp"
+#include "report/seal.hpp"
+#include "sink/delivery_sink.hpp"
 #include "sink/stream_sink.hpp"
+#include "core/encoding.hpp"
 #include "source/pcap_source.hpp"
 
 namespace overflowd::app {
@@ -176,6 +180,82 @@ TEST_F(PoolPipeline, AFailingSigningThreadEndsTheRunWithAnError) {
   };
   const PipelineResult r = run(2, dir_ / "out", settings);
   EXPECT_NE(r.error.find("key missing"), std::string::npos) << r.error;
+}
+
+// Sealing on the signing threads: the DeliverySink plans each report (the Guard, the key) as it is
+// added, the threads sign and seal it, and the transports get one sealed datagram per report, in
+// input order, that opens with the endpoint's key to the report naming its recipient.
+class RecordingTransport final : public sink::Transport {
+public:
+  void send(const core::IpAddress& to, const report::SignedReport& r) override {
+    to_.push_back(to.to_string());
+    datagrams.push_back(r.datagram);
+    sealed.push_back(r.sealed);
+  }
+  void finish() override {}
+  void append_counters(std::vector<core::NamedCount>&) const override {}
+  std::vector<std::string> to_, datagrams;
+  std::vector<bool> sealed;
+};
+
+TEST_F(Pool, SealsOnItsThreadsAndSendsInInputOrder) {
+  const report::KeyPair keys = test_keys();
+  const auto x = report::generate_x25519();
+  auto pins = report::PeerKeys::parse(report::as_bytes("9.9.9.0/24 " + core::to_hex(x.public_key) + "\n"));
+  ASSERT_TRUE(pins) << pins.error();
+  report::Keyring ring;
+  ring.add(x);
+  constexpr std::size_t kReports = 320;  // 5 batches through a window of 3 slots
+  const auto message = [](std::size_t i) {
+    return "{\"n\":" + std::to_string(i) + ",\"metadata\":{\"class\":\"INFORMATIONAL\",\"time\":1}}";
+  };
+  for (unsigned threads : {1u, 2u, 4u}) {
+    SCOPED_TRACE(threads);
+    sink::DeliveryConfig c;
+    c.to = sink::DeliverTo::both;
+    c.guard.global.reset();
+    c.guard.per_destination.reset();
+    c.encryption.mode = sink::Encrypt::require;
+    c.encryption.signing = keys;
+    std::vector<std::unique_ptr<sink::Transport>> t;
+    t.push_back(std::make_unique<RecordingTransport>());
+    auto* rec = static_cast<RecordingTransport*>(t[0].get());
+    sink::DeliverySink delivery(c, std::move(t));
+    delivery.set_peer_keys(*pins);
+    std::size_t emitted = 0;
+    SigningPool pool(
+        keys, threads,
+        [&](const SigningPool::Item& item) {
+          ++emitted;
+          delivery.write_planned(item.signed_report, item.plan);
+        },
+        3, &delivery);
+    for (std::size_t i = 0; i < kReports; ++i) {
+      core::FlowRecord flow{};
+      flow.src = *core::IpAddress::parse("1.1.1.1");  // no key: nothing under require
+      flow.dst = *core::IpAddress::parse("9.9.9.9");
+      flow.sport = static_cast<std::uint16_t>(i + 1);
+      flow.dport = 80;
+      flow.protocol = 6;
+      ASSERT_TRUE(pool.add(flow, message(i), false));
+    }
+    ASSERT_TRUE(pool.finish()) << pool.error();
+    ASSERT_EQ(emitted, kReports);
+    ASSERT_EQ(rec->datagrams.size(), kReports);
+    EXPECT_EQ(delivery.signatures(), kReports);
+    for (std::size_t i = 0; i < kReports; ++i) {
+      ASSERT_TRUE(rec->sealed[i]);
+      EXPECT_EQ(rec->to_[i], "9.9.9.9");
+      auto opened = report::open_sealed_datagram(report::as_bytes(rec->datagrams[i]), ring, 0);
+      ASSERT_TRUE(opened) << i;
+      // The compact form: its message (base64 after the signature) names report i and its recipient.
+      report::SignedReport check;
+      std::string inner = message(i);
+      ASSERT_TRUE(report::add_recipient(inner, "9.9.9.9"));
+      report::Signer(keys).sign(inner, check);
+      EXPECT_EQ(opened->report, check.compact()) << "report " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -168,7 +168,7 @@ TEST(UdpSource, KernelDropsAreCountedExactly) {
   for (std::size_t i = 0; i < kSent; ++i) s.send("127.0.0.1", (*source)->port(), payload);  // nobody reads yet
   const auto got = take(**source, kSent, nullptr, 1);  // all of it is queued already
   ASSERT_LT(got.size(), kSent) << "a 64 KiB buffer cannot hold 2 MB";
-  // The next datagram carries the socket's drop count (SO_RXQ_OVFL), without asking the socket.
+  // The drop count was read with the first batch (read after a full batch, and at least every 50 ms).
   s.send("127.0.0.1", (*source)->port(), "after");
   ASSERT_EQ(take(**source, 1).size(), 1u);
   const auto& counters = (*source)->counters();
