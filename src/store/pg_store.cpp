@@ -211,14 +211,8 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   };
   // The statements of a batch are prepared per batch on the writer's one connection (a few round
   // trips on loopback; a lost connection leaves none behind to prepare again).
-  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid, chart";
-  for (const report::SchemaField& field : report::report_schema()) {
-    if (field.column.empty()) continue;
-    for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
-      if (column.ends_with("_bin") && !field.range_index) continue;
-      columns += ", " + column;
-    }
-  }
+  std::string columns;
+  for (const std::string& column : writer_impl::report_columns()) columns += (columns.empty() ? "" : ", ") + column;
   if (auto r = prepare_key_statements(); !r) return fail(r.error());
   if (auto r = db_.exec_native("BEGIN"); !r) return fail(r.error());
   // Every key, email and identity of the batch, locked for the transaction in one order (so two
@@ -253,33 +247,13 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   auto trim_invalid = db_.prepare(stmt::trim_invalid);
   for (auto* s : {&count_duplicate, &insert_invalid, &trim_invalid})
     if (!*s) return fail(s->error());
-  const auto schema = report::report_schema();
   // The batch's reports go in multi-row INSERTs (one round trip per ~150 reports, not one per
   // report); RETURNING names the rows stored, by digest: the others (and a report's second
   // copy within the batch) are duplicates.
   std::vector<std::int64_t> inserted(items.size(), 0);
   {
-    std::vector<std::string> cols;
-    for (std::size_t at = 0; at < columns.size();) {
-      const std::size_t comma = columns.find(", ", at);
-      cols.push_back(columns.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-      at = comma == std::string::npos ? columns.size() : comma + 2;
-    }
-    const std::size_t ncol = cols.size();
-    auto index_of = [&](std::string_view n) {
-      return static_cast<int>(std::find(cols.begin(), cols.end(), n) - cols.begin());
-    };
-    struct Own {
-      int digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid, chart;
-    };
-    const Own own{index_of("digest"), index_of("received_ns"), index_of("input"), index_of("peer"), index_of("form"),
-                  index_of("key"), index_of("signature"), index_of("message"), index_of("time_flag"), index_of("spoof"),
-                  index_of("kid"), index_of("chart")};
-    std::vector<int> field_at, bin_at;
-    for (const report::SchemaField& field : schema) {
-      field_at.push_back(field.column.empty() ? -1 : index_of(field.column));
-      bin_at.push_back(field.range_index ? index_of(std::string(field.column) + "_bin") : -1);
-    }
+    const std::size_t ncol = writer_impl::report_columns().size();
+    writer_impl::ReportRow row;  // pg::Stmt copies what it binds: one row's buffers serve them all
     std::vector<std::size_t> accepted;
     for (std::size_t i = 0; i < items.size(); ++i)
       if (std::holds_alternative<Accepted>(items[i].verdict)) accepted.push_back(i);
@@ -299,46 +273,8 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
       if (!ins) return fail(ins.error());
       for (std::size_t r = 0; r < n; ++r) {
         const Item& item = items[accepted[from + r]];
-        const Arrival& a = item.arrival;
         const auto& acc = std::get<Accepted>(item.verdict);
-        const ReportFields& f = acc.fields;
-        const auto base = static_cast<int>(r * ncol) + 1;
-        ins->bind_blob(base + own.digest, acc.digest).bind(base + own.received_ns, a.received_ns)
-            .bind(base + own.input, std::string_view(to_string(a.input))).bind(base + own.peer, a.peer)
-            .bind(base + own.form, std::string_view(acc.compact ? "compact" : "full")).bind(base + own.key, writer_impl::key_hex(acc.key))
-            .bind_blob(base + own.signature, acc.signature).bind(base + own.message, acc.message)
-            .bind(base + own.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
-            .bind(base + own.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind(base + own.kid, acc.kid)
-            .bind(base + own.chart, writer_impl::chart_of(config_, acc, a.received_ns));
-        for (std::size_t i = 0; i < schema.size(); ++i) {
-          const report::SchemaField& field = schema[i];
-          if (field_at[i] < 0) continue;
-          const int at = base + field_at[i];
-          switch (field.type) {
-            case report::FieldType::text:
-              ins->bind(at, std::string_view(f.*field.text));
-              break;
-            case report::FieldType::integer:
-              ins->bind(at, f.*field.integer);
-              break;
-            case report::FieldType::boolean:
-              ins->bind(at, std::int64_t{f.*field.flag ? 1 : 0});
-              break;
-            case report::FieldType::number:
-              if (f.*field.present) ins->bind(at, f.*field.number);
-              else ins->bind_null(at);
-              break;
-            case report::FieldType::address: {
-              const core::IpAddress& addr = f.*field.address;
-              std::array<char, core::IpAddress::kMaxText> text{};
-              ins->bind(at, std::string_view(text.data(), addr.empty() ? 0 : addr.format(text.data())));
-              if (bin_at[i] < 0) break;
-              if (addr.empty()) ins->bind_null(base + bin_at[i]);
-              else ins->bind_blob(base + bin_at[i], to_key16(addr));
-              break;
-            }
-          }
-        }
+        row.bind(*ins, static_cast<int>(r * ncol), item, acc, writer_impl::chart_of(config_, acc, item.arrival.received_ns));
       }
       std::map<std::string, std::vector<std::int64_t>> stored_ids;  // digest -> ids, in insert order
       int rc;

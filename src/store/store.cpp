@@ -240,16 +240,8 @@ constexpr std::string_view kBegin = "BEGIN IMMEDIATE";
 }  // namespace
 
 struct SqliteStore::Statements {
-  // The insert of a report: its columns from the report schema (report/report_schema.hpp), bound
-  // by name. Per schema row: its parameter (0: not stored), its _bin parameter, and the buffers
-  // its text and sortable form are bound from without a copy.
-  struct ReportInsert {
-    int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
-        time_flag = 0, spoof = 0, kid = 0, chart = 0;
-    std::vector<int> field, field_bin;
-    std::vector<std::array<char, core::IpAddress::kMaxText>> text;
-    std::vector<receive::Key16> bin;
-  } report;
+  // The insert of a report (one row: ?1.. in writer_impl::report_columns()' order) and its buffers.
+  writer_impl::ReportRow report;
   sql::Stmt insert_report, count_duplicate, insert_invalid;
   writer_impl::KeyStatements<sql::Stmt> keys;  // continuity, alerts, counters (writer_impl.hpp)
   std::vector<sql::Stmt> rollup_add;  // per roll-up table: adds the reports with ids in [?1, ?2]
@@ -258,16 +250,10 @@ struct SqliteStore::Statements {
 
 std::expected<void, std::string> SqliteStore::prepare_statements() {
   auto st = std::make_shared<Statements>();
-  // The reports table's columns: the receiver's own, then the report schema's.
-  std::string columns = "digest, received_ns, input, peer, form, key, signature, message, time_flag, spoof, kid, chart";
-  std::string values = ":digest, :received_ns, :input, :peer, :form, :key, :signature, :message, :time_flag, :spoof, :kid, :chart";
-  for (const report::SchemaField& field : report::report_schema()) {
-    if (field.column.empty()) continue;
-    for (const std::string& column : {std::string(field.column), std::string(field.column) + "_bin"}) {
-      if (column.ends_with("_bin") && !field.range_index) continue;
-      columns += ", " + column;
-      values += ", :" + column;
-    }
+  std::string columns, values;
+  for (const std::string& column : writer_impl::report_columns()) {
+    columns += (columns.empty() ? "" : ", ") + column;
+    values += (values.empty() ? "?" : ", ?") + std::to_string(&column - writer_impl::report_columns().data() + 1);
   }
   const std::string report_insert = "INSERT OR IGNORE INTO reports(" + columns + ") VALUES(" + values + ")";
   struct Def {
@@ -286,20 +272,6 @@ std::expected<void, std::string> SqliteStore::prepare_statements() {
     *d.into = std::move(*s);
   }
   if (auto r = writer_impl::prepare(db_, st->keys); !r) return std::unexpected(r.error());
-  auto& r = st->report;
-  const sql::Stmt& ins = st->insert_report;
-  for (auto [into, name] : {std::pair{&r.digest, "digest"}, {&r.received_ns, "received_ns"}, {&r.input, "input"},
-                            {&r.peer, "peer"}, {&r.form, "form"}, {&r.key, "key"}, {&r.signature, "signature"},
-                            {&r.message, "message"}, {&r.time_flag, "time_flag"}, {&r.spoof, "spoof"},
-                            {&r.kid, "kid"}, {&r.chart, "chart"}})
-    *into = ins.parameter(name);
-  const auto schema = report::report_schema();
-  r.text.resize(schema.size());
-  r.bin.resize(schema.size());
-  for (const report::SchemaField& field : schema) {
-    r.field.push_back(field.column.empty() ? 0 : ins.parameter(field.column));
-    r.field_bin.push_back(field.range_index ? ins.parameter(std::string(field.column) + "_bin") : 0);
-  }
   for (const rollup::Table& t : rollup::tables()) {
     auto add = db_.prepare(rollup::add(t, "r.id BETWEEN ?1 AND ?2"));
     if (!add) return std::unexpected(add.error());
@@ -371,56 +343,10 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
       continue;
     }
     const auto& acc = std::get<Accepted>(item.verdict);
-    const ReportFields& f = acc.fields;
-    // Every text and blob is bound without a copy (bind_static): each buffer below outlives the run.
-    std::array<char, 64> key_text;
-    for (std::size_t i = 0; i < acc.key.size(); ++i) {
-      static constexpr char kDigits[] = "0123456789abcdef";
-      key_text[2 * i] = kDigits[acc.key[i] >> 4];
-      key_text[2 * i + 1] = kDigits[acc.key[i] & 0xf];
-    }
+    // Every text and blob is bound without a copy (bind_static): s.report's buffers outlive the run.
     sql::Stmt& ins = s.insert_report;
-    auto& r = s.report;
-    ins.bind_blob_static(r.digest, acc.digest).bind(r.received_ns, a.received_ns).bind_static(r.input, to_string(a.input))
-        .bind_static(r.peer, a.peer).bind_static(r.form, acc.compact ? "compact" : "full")
-        .bind_static(r.key, std::string_view(key_text.data(), key_text.size())).bind_blob_static(r.signature, acc.signature)
-        .bind_static(r.message, acc.message).bind(r.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
-        .bind(r.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind_static(r.kid, acc.kid);
     const std::int64_t chart = writer_impl::chart_of(config_, acc, a.received_ns);
-    ins.bind(r.chart, chart);
-    const auto schema = report::report_schema();
-    for (std::size_t i = 0; i < schema.size(); ++i) {
-      const report::SchemaField& field = schema[i];
-      const int at = r.field[i];
-      if (at == 0) continue;
-      switch (field.type) {
-        case report::FieldType::text:
-          ins.bind_static(at, f.*field.text);
-          break;
-        case report::FieldType::integer:
-          ins.bind(at, f.*field.integer);
-          break;
-        case report::FieldType::boolean:
-          ins.bind(at, std::int64_t{f.*field.flag ? 1 : 0});
-          break;
-        case report::FieldType::number:
-          if (f.*field.present) ins.bind(at, f.*field.number);
-          else ins.bind_null(at);
-          break;
-        case report::FieldType::address: {
-          const core::IpAddress& addr = f.*field.address;
-          ins.bind_static(at, std::string_view(r.text[i].data(), addr.empty() ? 0 : addr.format(r.text[i].data())));
-          if (r.field_bin[i] == 0) break;
-          if (addr.empty()) {
-            ins.bind_null(r.field_bin[i]);
-          } else {
-            r.bin[i] = to_key16(addr);
-            ins.bind_blob_static(r.field_bin[i], r.bin[i]);
-          }
-          break;
-        }
-      }
-    }
+    s.report.bind(ins, 0, item, acc, chart);
     if (!ins.run_rebound()) return fail(db_.error());
     if (db_.changes() == 0) {
       batch.duplicate();

@@ -66,6 +66,108 @@ inline std::string rollup_basis(const StoreConfig& config) {
   return basis;
 }
 
+// The reports table's columns, in the inserts' order: the receiver's own, then the report
+// schema's (report/report_schema.hpp; a range-indexed one with its sortable _bin form).
+inline const std::vector<std::string>& report_columns() {
+  static const std::vector<std::string> columns = [] {
+    std::vector<std::string> out{"digest", "received_ns", "input", "peer", "form", "key", "signature", "message",
+                                 "time_flag", "spoof", "kid", "chart"};
+    for (const report::SchemaField& field : report::report_schema()) {
+      if (field.column.empty()) continue;
+      out.emplace_back(field.column);
+      if (field.range_index) out.push_back(std::string(field.column) + "_bin");
+    }
+    return out;
+  }();
+  return columns;
+}
+
+// A report's values and where they go in one row of an insert (1-based within the row; 0: not stored).
+struct ReportRow {
+  struct Slots {
+    int digest = 0, received_ns = 0, input = 0, peer = 0, form = 0, key = 0, signature = 0, message = 0,
+        time_flag = 0, spoof = 0, kid = 0, chart = 0;
+    std::vector<int> field, field_bin;  // per report schema row
+  } at;
+  // The buffers texts and blobs are bound from (SQLite binds them without a copy: they outlive the run).
+  std::array<char, 64> key_text{};
+  std::vector<std::array<char, core::IpAddress::kMaxText>> text;
+  std::vector<receive::Key16> bin;
+
+  ReportRow() {
+    const auto& cols = report_columns();
+    auto pos = [&](std::string_view n) {
+      const auto it = std::find(cols.begin(), cols.end(), n);
+      return it == cols.end() ? 0 : static_cast<int>(it - cols.begin()) + 1;
+    };
+    for (auto [into, name] : {std::pair{&at.digest, "digest"}, {&at.received_ns, "received_ns"}, {&at.input, "input"},
+                              {&at.peer, "peer"}, {&at.form, "form"}, {&at.key, "key"}, {&at.signature, "signature"},
+                              {&at.message, "message"}, {&at.time_flag, "time_flag"}, {&at.spoof, "spoof"},
+                              {&at.kid, "kid"}, {&at.chart, "chart"}})
+      *into = pos(name);
+    const auto schema = report::report_schema();
+    text.resize(schema.size());
+    bin.resize(schema.size());
+    for (const report::SchemaField& field : schema) {
+      at.field.push_back(field.column.empty() ? 0 : pos(field.column));
+      at.field_bin.push_back(field.range_index ? pos(std::string(field.column) + "_bin") : 0);
+    }
+  }
+
+  // Binds `item`'s report at row offset `base` (0 for a one-row insert; r * columns for row r).
+  template <class Stmt>
+  void bind(Stmt& ins, int base, const Item& item, const Accepted& acc, std::int64_t chart) {
+    const Arrival& a = item.arrival;
+    const ReportFields& f = acc.fields;
+    for (std::size_t i = 0; i < acc.key.size(); ++i) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      key_text[2 * i] = kDigits[acc.key[i] >> 4];
+      key_text[2 * i + 1] = kDigits[acc.key[i] & 0xf];
+    }
+    ins.bind_blob_static(base + at.digest, acc.digest).bind(base + at.received_ns, a.received_ns)
+        .bind_static(base + at.input, to_string(a.input)).bind_static(base + at.peer, a.peer)
+        .bind_static(base + at.form, acc.compact ? "compact" : "full")
+        .bind_static(base + at.key, std::string_view(key_text.data(), key_text.size()))
+        .bind_blob_static(base + at.signature, acc.signature).bind_static(base + at.message, acc.message)
+        .bind(base + at.time_flag, std::int64_t{static_cast<std::uint8_t>(acc.time_flag)})
+        .bind(base + at.spoof, std::int64_t{static_cast<std::int8_t>(item.spoof)}).bind_static(base + at.kid, acc.kid)
+        .bind(base + at.chart, chart);
+    const auto schema = report::report_schema();
+    for (std::size_t i = 0; i < schema.size(); ++i) {
+      const report::SchemaField& field = schema[i];
+      if (at.field[i] == 0) continue;
+      const int p = base + at.field[i];
+      switch (field.type) {
+        case report::FieldType::text:
+          ins.bind_static(p, f.*field.text);
+          break;
+        case report::FieldType::integer:
+          ins.bind(p, f.*field.integer);
+          break;
+        case report::FieldType::boolean:
+          ins.bind(p, std::int64_t{f.*field.flag ? 1 : 0});
+          break;
+        case report::FieldType::number:
+          if (f.*field.present) ins.bind(p, f.*field.number);
+          else ins.bind_null(p);
+          break;
+        case report::FieldType::address: {
+          const core::IpAddress& addr = f.*field.address;
+          ins.bind_static(p, std::string_view(text[i].data(), addr.empty() ? 0 : addr.format(text[i].data())));
+          if (at.field_bin[i] == 0) break;
+          if (addr.empty()) {
+            ins.bind_null(base + at.field_bin[i]);
+          } else {
+            bin[i] = receive::to_key16(addr);
+            ins.bind_blob_static(base + at.field_bin[i], bin[i]);
+          }
+          break;
+        }
+      }
+    }
+  }
+};
+
 // One key's new reports within a batch, aggregated so the key tables see one update per key.
 struct KeyBatch {
   struct Contact {
@@ -179,6 +281,67 @@ struct Batch {
   }
 };
 
+// Which of a batch's (key, contact), (key, exporter) and (key, prefix) rows the database already
+// holds, read in a few statements per batch instead of one insert attempt per row and key: a
+// known row is one whose insert would change nothing (INSERT OR IGNORE), so flush_key skips the
+// attempt (and, when all of a key's contacts are known, the count of its contacts). The batch's
+// keys are locked (PostgreSQL) or the writer is alone (SQLite), so the answer holds while the
+// batch is written, except for the rows flush_key itself changes: a linked rotation (its key's
+// rows are then not taken from here) and the contacts trim deletes (taken out of here).
+struct Known {
+  std::set<std::array<std::string, 3>> contacts;  // key, email, identity
+  std::set<std::array<std::string, 2>> exporters, prefixes;  // key, exporter / prefix
+};
+
+template <class Db>
+std::expected<Known, std::string> prefetch(Db& db, const std::map<report::PublicKey, KeyBatch>& keys) {
+  Known known;
+  constexpr std::size_t kTuples = 500;  // per statement (at most 1,500 parameters)
+  // Reads the rows of `table` among `tuples` (each `width` values: key, then the other columns).
+  auto read = [&](std::string_view table, std::string_view columns, std::size_t width,
+                  const std::vector<std::vector<std::string>>& tuples, auto&& take) -> std::expected<void, std::string> {
+    for (std::size_t from = 0; from < tuples.size(); from += kTuples) {
+      const std::size_t n = std::min(kTuples, tuples.size() - from);
+      std::string sql = "SELECT " + std::string(columns) + " FROM " + std::string(table) + " WHERE (" +
+                        std::string(columns) + ") IN (VALUES ";
+      for (std::size_t t = 0; t < n; ++t) {
+        sql += t ? ",(" : "(";
+        for (std::size_t c = 0; c < width; ++c) sql += (c ? ",?" : "?") + std::to_string(t * width + c + 1);
+        sql += ")";
+      }
+      sql += ")";
+      auto q = db.prepare(sql);
+      if (!q) return std::unexpected(q.error());
+      for (std::size_t t = 0; t < n; ++t)
+        for (std::size_t c = 0; c < width; ++c) q->bind(static_cast<int>(t * width + c + 1), tuples[from + t][c]);
+      int rc;
+      while ((rc = q->step()) == kRow) take(*q);
+      if (rc != kDone) return std::unexpected(db.error());
+    }
+    return {};
+  };
+  std::vector<std::vector<std::string>> contacts, exporters, prefixes;
+  for (const auto& [raw, kb] : keys) {
+    const std::string key = key_hex(raw);
+    for (const auto& c : kb.contacts) contacts.push_back({key, c.email, c.identity});
+    for (const auto& e : kb.exporters) exporters.push_back({key, e});
+    for (const auto& p : kb.prefixes) prefixes.push_back({key, p});
+  }
+  if (auto r = read("key_contacts", "key, email, identity", 3, contacts,
+                    [&](const auto& q) { known.contacts.insert({q.text(0), q.text(1), q.text(2)}); });
+      !r)
+    return std::unexpected(r.error());
+  if (auto r = read("key_exporters", "key, exporter", 2, exporters,
+                    [&](const auto& q) { known.exporters.insert({q.text(0), q.text(1)}); });
+      !r)
+    return std::unexpected(r.error());
+  if (auto r = read("key_prefixes", "key, prefix", 2, prefixes,
+                    [&](const auto& q) { known.prefixes.insert({q.text(0), q.text(1)}); });
+      !r)
+    return std::unexpected(r.error());
+  return known;
+}
+
 // The statements of key continuity, prepared once per connection.
 template <class Stmt>
 struct KeyStatements {
@@ -257,7 +420,7 @@ std::expected<bool, std::string> link_rotation(Db& db, const std::string& key, c
 template <class Db>
 std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<Db>>& s, const StoreConfig& config,
                                                   const std::string& key, const KeyBatch& kb, std::int64_t now_ns,
-                                                  Batch& batch, std::vector<NewAlert>& new_alerts) {
+                                                  Batch& batch, Known& known, std::vector<NewAlert>& new_alerts) {
   using Stmt = StmtOf<Db>;
   auto& counters = batch.counters;
   std::string email, identity, predecessor;
@@ -284,7 +447,7 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
   // Key continuity through a valid rotation statement: linked once, to a key already known; the
   // old key's history (first seen, contacts, exporters, prefixes) is the new key's from now on, so
   // its contact is no new key for that identity.
-  bool rotated = false;
+  bool rotated = false, trust_known = true;
   std::string old_hex;
   if (kb.rotated_from && predecessor.empty()) {
     old_hex = key_hex(*kb.rotated_from);
@@ -292,6 +455,7 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
     if (!linked) return std::unexpected(linked.error());
     if (*linked) {
       rotated = true;
+      trust_known = false;  // the old key's rows were copied to this key just now
       ++counters["rotation.linked"];
       // Counts and the current contact as the old key left them (unless this key had its own).
       const std::string own_email = email, own_identity = identity;
@@ -346,12 +510,13 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
   }
   // Contacts remembered per key: at most max_per_key (beyond, a new contact is neither remembered
   // nor alerted on; the key's current contact is still updated).
-  std::int64_t contacts = 0;
-  if (!kb.contacts.empty()) {
+  std::int64_t contacts = -1;  // counted at the first contact not known to be stored
+  auto count_contacts = [&] {
+    if (contacts >= 0) return;
     s.count_contacts.bind(1, key);
     contacts = s.count_contacts.step() == kRow ? s.count_contacts.i64(0) : 0;
     s.count_contacts.reset();
-  }
+  };
   // Forgets the contact rows of an email / identity beyond its newest kMaxKeysPerContact.
   auto trim = [&](Stmt& over, const std::string& value, bool by_email) -> bool {
     if (value.empty()) return true;
@@ -362,12 +527,15 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
     for (const auto& [k, other] : gone) {
       s.delete_contact.bind(1, k).bind(2, by_email ? value : other).bind(3, by_email ? other : value);
       if (!s.delete_contact.run()) return false;
+      known.contacts.erase({k, by_email ? value : other, by_email ? other : value});
     }
     return true;
   };
   for (const auto& c : kb.contacts) {
     bool inserted = false;
-    if (contacts < config.max_per_key) {
+    const bool stored = trust_known && known.contacts.contains({key, c.email, c.identity});
+    if (!stored) count_contacts();
+    if (!stored && contacts < config.max_per_key) {
       s.insert_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.first_ns).bind(5, c.last_ns)
           .bind(6, c.reports);
       if (!s.insert_contact.run()) return std::unexpected(db.error());
@@ -416,11 +584,13 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
   }
   for (const auto& e : kb.exporters) {
     if (exporters >= config.max_per_key) break;
+    if (trust_known && known.exporters.contains({key, e})) continue;
     if (!s.insert_exporter.bind(1, key).bind(2, e).bind(3, kb.first_ns).run()) return std::unexpected(db.error());
     exporters += db.changes();
   }
   for (const auto& p : kb.prefixes) {
     if (prefixes >= config.max_per_key) break;
+    if (trust_known && known.prefixes.contains({key, p})) continue;
     if (!s.insert_prefix.bind(1, key).bind(2, p).bind(3, kb.first_ns).run()) return std::unexpected(db.error());
     prefixes += db.changes();
   }
@@ -436,11 +606,13 @@ std::expected<void, std::string> finish(Db& db, KeyStatements<StmtOf<Db>>& s, co
                                         std::vector<NewAlert>& new_alerts) {
   const std::int64_t now = config.clock->wall_ns();
   new_alerts.clear();
+  auto known = prefetch(db, batch.keys);
+  if (!known) return std::unexpected(known.error());
   // Keys that claim a predecessor go last, so an old key first seen in this batch is known by then.
   for (const bool claims : {false, true})
     for (const auto& [key, kb] : batch.keys) {
       if (kb.rotated_from.has_value() != claims) continue;
-      auto n = flush_key(db, s, config, key_hex(key), kb, now, batch, new_alerts);
+      auto n = flush_key(db, s, config, key_hex(key), kb, now, batch, *known, new_alerts);
       if (!n) return std::unexpected(n.error());
       batch.result.alerts += *n;
     }
