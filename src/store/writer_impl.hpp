@@ -289,6 +289,12 @@ struct Batch {
 // batch is written, except for the rows flush_key itself changes: a linked rotation (its key's
 // rows are then not taken from here) and the contacts trim deletes (taken out of here).
 struct Known {
+  struct Key {
+    std::string email, identity, predecessor;
+    std::int64_t exporters = 0, prefixes = 0;
+    bool has_contact = false;
+  };
+  std::map<std::string, Key> keys;  // the batch's keys already stored (stmt::select_key's row)
   std::set<std::array<std::string, 3>> contacts;  // key, email, identity
   std::set<std::array<std::string, 2>> exporters, prefixes;  // key, exporter / prefix
 };
@@ -299,10 +305,11 @@ std::expected<Known, std::string> prefetch(Db& db, const std::map<report::Public
   constexpr std::size_t kTuples = 500;  // per statement (at most 1,500 parameters)
   // Reads the rows of `table` among `tuples` (each `width` values: key, then the other columns).
   auto read = [&](std::string_view table, std::string_view columns, std::size_t width,
-                  const std::vector<std::vector<std::string>>& tuples, auto&& take) -> std::expected<void, std::string> {
+                  const std::vector<std::vector<std::string>>& tuples, auto&& take,
+                  std::string_view select = {}) -> std::expected<void, std::string> {
     for (std::size_t from = 0; from < tuples.size(); from += kTuples) {
       const std::size_t n = std::min(kTuples, tuples.size() - from);
-      std::string sql = "SELECT " + std::string(columns) + " FROM " + std::string(table) + " WHERE (" +
+      std::string sql = "SELECT " + std::string(select.empty() ? columns : select) + " FROM " + std::string(table) + " WHERE (" +
                         std::string(columns) + ") IN (VALUES ";
       for (std::size_t t = 0; t < n; ++t) {
         sql += t ? ",(" : "(";
@@ -320,13 +327,22 @@ std::expected<Known, std::string> prefetch(Db& db, const std::map<report::Public
     }
     return {};
   };
-  std::vector<std::vector<std::string>> contacts, exporters, prefixes;
+  std::vector<std::vector<std::string>> names, contacts, exporters, prefixes;
   for (const auto& [raw, kb] : keys) {
     const std::string key = key_hex(raw);
+    names.push_back({key});
     for (const auto& c : kb.contacts) contacts.push_back({key, c.email, c.identity});
     for (const auto& e : kb.exporters) exporters.push_back({key, e});
     for (const auto& p : kb.prefixes) prefixes.push_back({key, p});
   }
+  // As stmt::select_key, for every key of the batch at once.
+  if (auto r = read("keys", "key", 1, names,
+                    [&](const auto& q) {
+                      known.keys[q.text(0)] = Known::Key{q.text(1), q.text(2), q.text(6), q.i64(3), q.i64(4), q.i64(5) > 0};
+                    },
+                    "key, email, identity, exporters, prefixes, reports, predecessor");
+      !r)
+    return std::unexpected(r.error());
   if (auto r = read("key_contacts", "key, email, identity", 3, contacts,
                     [&](const auto& q) { known.contacts.insert({q.text(0), q.text(1), q.text(2)}); });
       !r)
@@ -440,9 +456,18 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
     s.select_key.reset();
     return got;
   };
-  const int got = read_key();
-  if (got != kRow && got != kDone) return std::unexpected(db.error());
-  if (got == kDone && !s.insert_key.bind(1, key).bind(2, kb.first_ns).run()) return std::unexpected(db.error());
+  // The key's row as the batch's prefetch read it (the keys are this batch's alone meanwhile).
+  const auto was = known.keys.find(key);
+  if (was != known.keys.end()) {
+    email = was->second.email;
+    identity = was->second.identity;
+    predecessor = was->second.predecessor;
+    exporters = was->second.exporters;
+    prefixes = was->second.prefixes;
+    has_contact = was->second.has_contact;
+  } else if (!s.insert_key.bind(1, key).bind(2, kb.first_ns).run()) {
+    return std::unexpected(db.error());
+  }
   if (kb.invalid_rotations) counters["rotation.invalid"] += kb.invalid_rotations;
   // Key continuity through a valid rotation statement: linked once, to a key already known; the
   // old key's history (first seen, contacts, exporters, prefixes) is the new key's from now on, so
