@@ -336,7 +336,7 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   const std::uint64_t rc = reconnects_.load(), rt = retries_.load();
   if (rc > reconnects_counted_) batch.counters["postgres.reconnects"] += static_cast<std::int64_t>(rc - reconnects_counted_);
   if (rt > retries_counted_) batch.counters["postgres.retries"] += static_cast<std::int64_t>(rt - retries_counted_);
-  if (auto r = writer_impl::finish(db_, *key_statements_, config_, batch, new_alerts_); !r) return fail(r.error());
+  if (auto r = writer_impl::finish(db_, *key_statements_, config_, batch, new_alerts_, /*prefetch_rows=*/true); !r) return fail(r.error());
   if (auto r = db_.exec_native("COMMIT"); !r) return fail(r.error());
   reconnects_counted_ = rc;
   retries_counted_ = rt;
