@@ -154,6 +154,10 @@ int Stmt::step() {
   if (!db_) return kError;
   if (!ran_) {
     if (generation_ != db_->generation_ && !db_->prepare_on_server(*this)) return kError;
+    if (!db_->within_deadline()) {
+      changes_ = 0;
+      return kError;
+    }
     std::vector<const char*> values(values_.size());
     std::vector<int> lengths(values_.size());
     for (std::size_t i = 0; i < values_.size(); ++i) {
@@ -299,8 +303,28 @@ void Db::failed(const PGresult* r) {
   while (!error_.empty() && (error_.back() == '\n' || error_.back() == ' ')) error_.pop_back();
 }
 
+bool Db::within_deadline() {
+  if (!deadline_) return true;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline_ - std::chrono::steady_clock::now()).count();
+  if (left <= 0) {
+    sqlstate_ = "57014";
+    timed_out_ = true;
+    error_ = "canceling statement due to statement timeout (the request's time limit)";
+    return false;
+  }
+  // statement_timeout only ever shrinks within a request: sent when it changed.
+  if (left == timeout_sent_ms_) return true;
+  PGresult* r = PQexec(conn_, ("SET statement_timeout = " + std::to_string(left)).c_str());
+  const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) failed(r);
+  if (r) PQclear(r);
+  if (ok) timeout_sent_ms_ = left;
+  return ok;
+}
+
 std::expected<void, std::string> Db::exec_native(std::string_view sql) {
   if (!conn_) return std::unexpected("not connected");
+  if (!within_deadline()) return std::unexpected(error_);
   PGresult* r = PQexec(conn_, std::string(sql).c_str());
   const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {

@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -116,10 +117,19 @@ public:
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
   // Whether a statement was cancelled by statement_timeout since the last call.
   [[nodiscard]] bool take_timed_out() noexcept { return std::exchange(timed_out_, false); }
+  // A time limit for everything run until it is cleared (a request's, not each statement's):
+  // before each statement the server's statement_timeout is set to the time left; none left, the
+  // statement fails at once as timed out (SQLSTATE 57014, as the server's own cancel).
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
+    deadline_ = deadline;
+    timeout_sent_ms_ = -1;
+  }
 
 private:
   friend class Stmt;
   [[nodiscard]] bool prepare_on_server(Stmt& s);
+  // Under a deadline: sets statement_timeout to the time left (false, and timed out, when none is).
+  [[nodiscard]] bool within_deadline();
   void failed(const PGresult* r);
   PGconn* conn_ = nullptr;
   std::string conninfo_;
@@ -127,6 +137,8 @@ private:
   std::string error_, sqlstate_;
   std::int64_t changes_ = 0;
   bool timed_out_ = false;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::int64_t timeout_sent_ms_ = -1;
   std::uint64_t generation_ = 1, next_name_ = 0;
 };
 

@@ -1,6 +1,7 @@
 // The API over PostgreSQL: the queries (queries_impl.hpp, shared with SQLite; their SQLite text is
-// translated as pg::Db prepares it) on a pool of connections of their own, each statement cancelled
-// past the time limit (statement_timeout: the same timed-out answer, so the same 503), and a lost
+// translated as pg::Db prepares it) on a pool of connections of their own, each request cancelled
+// past the time limit (pg::Db::set_deadline: each statement's statement_timeout is the time the
+// request has left; the same timed-out answer, so the same 503, as SQLite's), and a lost
 // connection made again.
 #include "store/pg_store.hpp"
 
@@ -52,11 +53,14 @@ json PgQueries::run(const std::function<json(pg::Db&)>& query) {
     // first query: made again, and the query asked once more.
     for (int attempt = 0; attempt < 2; ++attempt) {
       (void)c->take_timed_out();
+      // The time limit is the request's (as SQLite's progress handler): each statement gets what is left.
+      c->set_deadline(std::chrono::steady_clock::now() + time_limit_);
       try {
         out = query(*c);
       } catch (...) {
         out = {{"error", "internal error"}};
       }
+      c->set_deadline(std::nullopt);
       if (c->ok() || attempt == 1 || !c->reconnect() ||
           !c->exec_native(std::string(kSessionSettings) + "; SET statement_timeout = " + std::to_string(time_limit_.count())))
         break;

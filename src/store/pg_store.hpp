@@ -17,7 +17,8 @@
 //               bounded queue holds UDP reports (full: dropped and counted) and HTTP commits time
 //               out (503). A batch is acknowledged only after its COMMIT returned.
 //  retention    one receiver at a time (a transaction advisory lock per chunk).
-//  not carried  --max-db-mib (SQLite's page accounting): PostgreSQL is bounded by count and age.
+//  not carried  --max-db-mib (SQLite's page accounting): refused at open; PostgreSQL is bounded by
+//               count and age (--max-reports, --retention-days) and by the server's own means.
 #pragma once
 
 #include <atomic>
@@ -33,6 +34,7 @@
 #include "store/pg.hpp"
 #include "store/queries.hpp"
 #include "store/report_store.hpp"
+#include "store/writer_impl.hpp"
 
 namespace overflowd::store {
 
@@ -67,17 +69,13 @@ public:
 
 private:
   PgStore(pg::Db db, StoreConfig config);
-  struct KeyBatch;
-  struct KeyStatements;
+  using KeyStatements = writer_impl::KeyStatements<pg::Stmt>;
   [[nodiscard]] std::expected<void, std::string> prepare_key_statements();
   [[nodiscard]] std::expected<BatchResult, std::string> write_once(std::span<const Item> items,
                                                                    const std::map<std::string, std::int64_t>& extra);
-  [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
-                                                                  std::int64_t now_ns, std::int64_t& suppressed_alerts);
   [[nodiscard]] std::expected<bool, std::string> rebuild_rollups();
-  [[nodiscard]] std::expected<void, std::string> delete_reports(const std::string& select_ids, std::int64_t limit,
-                                                                std::int64_t param, std::int64_t& count);
-  [[nodiscard]] std::int64_t chart_of(const receive::Accepted& acc, std::int64_t received_ns) const;
+  // BEGIN and the retention's transaction lock (one receiver at a time deletes or rebuilds).
+  [[nodiscard]] static std::string retention_begin();
   // Runs `attempt` until it succeeds, fails for another reason than the connection (or a
   // deadlock), or kRetryMs have passed; reconnects in between.
   template <class F>
@@ -88,13 +86,15 @@ private:
   std::vector<NewAlert> new_alerts_;
   std::unique_ptr<KeyStatements> key_statements_;
   std::uint64_t key_statements_generation_ = 0;
-  std::int64_t invalid_second_ = -1, invalid_in_second_ = 0, invalid_trimmed_ = 0;
+  InvalidRate invalid_rate_{-1, 0};
+  std::int64_t invalid_trimmed_ = 0;
   std::atomic<std::uint64_t> reconnects_{0}, retries_{0};
   std::uint64_t reconnects_counted_ = 0, retries_counted_ = 0;
 };
 
-// The API's side over PostgreSQL: a pool of connections of its own, each query under a
-// statement_timeout; a lost connection is made again at the next request.
+// The API's side over PostgreSQL: a pool of connections of its own, each request under the time
+// limit (the time left is each statement's statement_timeout); a lost connection is made again at
+// the next request.
 class PgQueries final : public ReportQueries {
 public:
   [[nodiscard]] static std::expected<std::unique_ptr<PgQueries>, std::string> open(

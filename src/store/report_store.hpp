@@ -32,6 +32,16 @@ using receive::TimeFlag;
 using receive::Verdict;
 using receive::to_string;
 
+// Refused inputs beyond StoreConfig::invalid_per_s: one in kInvalidSampling is stored, its raw
+// bytes cut to kInvalidSampledBytes.
+inline constexpr std::int64_t kInvalidSampling = 100;
+inline constexpr std::size_t kInvalidSampledBytes = 256;
+
+// The refused inputs' rate (stored whole per second), kept by a store across batches.
+struct InvalidRate {
+  std::int64_t second = 0, in_second = 0;
+};
+
 struct StoreConfig {
   std::string path;
   std::int64_t retention_s = 30 * 86'400;  // reports, invalid inputs and alerts older than this go; 0: no age limit

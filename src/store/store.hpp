@@ -68,8 +68,8 @@ public:
   // Bytes of the database's pages in use (page count less free pages).
   [[nodiscard]] std::int64_t live_bytes();
 
-  static constexpr std::int64_t kInvalidSampling = 100;
-  static constexpr std::size_t kInvalidSampledBytes = 256;
+  static constexpr std::int64_t kInvalidSampling = store::kInvalidSampling;
+  static constexpr std::size_t kInvalidSampledBytes = store::kInvalidSampledBytes;
 
   // My own exports' flows (receive/spoof_window.hpp), persisted so that a restart keeps what my
   // exporters saw: stored, then bounded like the window (flows that ended more than window_ms
@@ -94,30 +94,13 @@ public:
 private:
   SqliteStore(sql::Db db, StoreConfig config) : db_(std::move(db)), config_(std::move(config)) {}
   [[nodiscard]] std::expected<void, std::string> prepare_statements();
-  struct KeyBatch;
-  // 0: not toward my prefixes; 1: rolled up; 2: toward my prefixes with an implausible time.
-  [[nodiscard]] std::int64_t chart_of(const Accepted& acc, std::int64_t received_ns) const;
-  [[nodiscard]] std::string rollup_basis() const;
-  [[nodiscard]] std::expected<std::size_t, std::string> flush_key(const std::string& key, const KeyBatch& kb,
-                                                                  std::int64_t now_ns, std::int64_t& suppressed_alerts,
-                                                                  std::map<std::string, std::int64_t>& counters);
-  // Links `key` to its predecessor `old_key` (a valid rotation statement; the old key already known):
-  // the old key's first-seen, contacts, exporters and prefixes become the new key's too. False
-  // when the old key is not known (nothing changed).
-  [[nodiscard]] std::expected<bool, std::string> link_rotation(const std::string& key, const std::string& old_key,
-                                                               std::int64_t now_ns);
 
   sql::Db db_;
   StoreConfig config_;
   struct Statements;
   std::shared_ptr<Statements> st_;
   std::vector<NewAlert> new_alerts_;  // of the batch being written
-  std::int64_t own_flows_ = -1;  // rows in own_flows; -1: not counted yet
-  // Deletes the reports `select_ids` picks (?1: a limit, ?2: a parameter) in chunks, taking them
-  // out of the roll-ups too.
-  [[nodiscard]] std::expected<void, std::string> delete_reports(const char* select_ids, std::int64_t limit,
-                                                                std::int64_t param, std::int64_t& count);
-  std::int64_t invalid_second_ = 0, invalid_in_second_ = 0;  // the refused inputs' rate
+  InvalidRate invalid_rate_;
   std::int64_t invalid_trimmed_ = 0;  // refused inputs deleted beyond the cap since the last retention pass
 };
 

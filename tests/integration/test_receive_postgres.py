@@ -117,6 +117,15 @@ class SharedPostgres(unittest.TestCase):
                 for rx in started.values():
                     rx.stop()
 
+    def test_max_db_mib_is_refused_on_postgresql(self):
+        # SQLite's size bound counts a file's pages: on PostgreSQL it would do nothing, so it is refused.
+        url = self.cluster.new_database()
+        with lib.temp_dir() as d:
+            proc = lib.run(["receive", "--db", url, "--max-db-mib", "64", "--udp-port", "0", "--http-port", "0"], cwd=d)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("--max-db-mib", proc.stderr)
+            self.assertIn("no effect on PostgreSQL", proc.stderr)
+
     def test_database_down_for_seconds_loses_no_acknowledged_report(self):
         url = self.cluster.new_database()
         with lib.temp_dir() as d:
