@@ -49,6 +49,11 @@ DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique
     : to_(config.to), guard_(config.guard), live_(DeliveryLive{config.to, config.guard}), view_(live_),
       transports_(std::move(transports)), encrypt_(config.encryption.mode) {
   if (encrypt_ != Encrypt::off) signer_.emplace(config.encryption.signing);
+  if (!config.rotation.statement.empty() && config.rotation.statement.size() <= kMaxUdpPayload) {
+    statement_ = config.rotation.statement;
+    rotation_signer_.emplace(config.rotation.signing);
+    statement_slots_.resize(kStatementSlots);
+  }
   if (config.any()) {
     seal_datagram_ = config.udp;
     seal_json_ = config.http || config.https;
@@ -123,8 +128,53 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
     }
     else if (encrypt_ == Encrypt::auto_) ++encrypt_counts_.plain;
     if (how == Seal::skip) continue;
-    for (auto& transport : transports_) transport->send(address, how == Seal::sealed ? sealed_ : report);
+    const report::SignedReport& prepared = how == Seal::sealed ? sealed_ : report;
+    for (auto& transport : transports_) {
+      if (!transport->datagram() || statement_.empty()) {
+        transport->send(address, prepared);
+        continue;
+      }
+      bool stripped = false;
+      const report::SignedReport& fit = fit_datagram(how == Seal::sealed ? &*key : nullptr, report, prepared, stripped);
+      // The statement first, so that the receiver has it when the report comes.
+      if (stripped && statement_due(address, now_ns))
+        ++(transport->send_bytes(address, statement_) ? rotation_counts_.statements : rotation_counts_.statement_failed);
+      transport->send(address, fit);
+    }
   }
+}
+
+const report::SignedReport& DeliverySink::fit_datagram(const report::X25519Public* key,
+                                                       const report::SignedReport& report,
+                                                       const report::SignedReport& sent, bool& stripped) {
+  const std::size_t size = sent.sealed && !sent.datagram.empty() ? sent.datagram.size() : sent.compact().size();
+  if (size <= kMaxUdpPayload) return sent;
+  // The message as sent (with its recipient when sealed), without the rotation.
+  if (key) {
+    stripped_message_ = message_;  // prepare() left the sealed report's message here
+  } else {
+    report.message(stripped_message_);
+  }
+  if (!report::remove_rotation(stripped_message_)) return sent;  // too large for another reason
+  rotation_signer_->sign(stripped_message_, stripped_);  // counted: one signature per report left out
+  ++rotation_counts_.left_out;
+  stripped = true;
+  if (!key) return stripped_;
+  if (!report::seal_compact_datagram(stripped_.compact(), *key, stripped_sealed_.datagram)) return sent;
+  stripped_sealed_.line.clear();
+  stripped_sealed_.signature_at = 0;
+  stripped_sealed_.sealed = true;
+  return stripped_sealed_;
+}
+
+bool DeliverySink::statement_due(const core::IpAddress& address, std::int64_t now_ns) {
+  const std::string text = address.to_string();
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  StatementSlot& slot = statement_slots_[h % statement_slots_.size()];
+  if (slot.used && slot.hash == h && now_ns - slot.sent_ns < kStatementInterval) return false;
+  slot = StatementSlot{h, now_ns, true};
+  return true;
 }
 
 std::size_t DeliverySink::queue_depth() const {
@@ -161,6 +211,11 @@ void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
       discoverer_->append_counters(out);
     }
     out.push_back({"encrypt.signatures", encrypt_counts_.signatures});
+  }
+  if (!statement_.empty()) {
+    out.push_back({"rotation.udp_left_out", rotation_counts_.left_out});
+    out.push_back({"rotation.udp_statements", rotation_counts_.statements});
+    if (rotation_counts_.statement_failed) out.push_back({"rotation.udp_statement_failed", rotation_counts_.statement_failed});
   }
   for (const auto& transport : transports_) transport->append_counters(out);
 }
