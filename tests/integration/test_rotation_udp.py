@@ -6,13 +6,24 @@ carries it), and the endpoint gets the statement itself as a datagram of its own
 no identity_new_key). Sealed (--encrypt require, pinned key) and plain. The start-up check refuses
 a contact that would not fit a sealed datagram, naming the setting and the room left."""
 
+import base64
 import json
 import re
+import time
 import unittest
 
 import receive_support as rs
 from delivery_testlib import DST, SRC, loopback_capture, new_key, run_sender, stdout_reports
-from overflowd_testlib import main, parse_summary, require_binary, run, temp_dir
+from overflowd_testlib import canonical, main, parse_summary, require_binary, run, temp_dir
+
+
+def pynacl_statement(old, new, when, signers=None):
+    """A rotation statement made with PyNaCl alone from the README's contract."""
+    rotate = {"new": new.verify_key.encode().hex(), "old": old.verify_key.encode().hex(), "time": when}
+    message = canonical({"rotate": rotate}).encode()
+    blocks = [{"key": k.verify_key.encode().hex(), "signature": base64.b64encode(bytes(k.sign(message))).decode()}
+              for k in (signers or (old, new))]
+    return canonical({"rotate": rotate, "signatures": blocks}).encode()
 
 NO_BUDGETS = ["--budget", "off", "--per-destination-budget", "off", "--allow-destination", "127.0.0.0/8"]
 
@@ -91,6 +102,37 @@ class RotationOverUdp(unittest.TestCase):
                 self.assertEqual(kinds.count("key_rotated"), 1)
                 self.assertNotIn("identity_new_key", kinds)
                 return n, s
+            finally:
+                rx.stop()
+
+    def test_statement_datagram_made_by_pynacl_links_the_keys(self):
+        # Interop: the statement datagram and the reports are PyNaCl's; a forged statement (both
+        # blocks by the new key) is refused and links nothing.
+        with temp_dir() as d:
+            rx = rs.Receiver(d)
+            try:
+                old, new, third = rs.signing_key(31), rs.signing_key(32), rs.signing_key(33)
+                rx.send_udp([rs.Signed(old, data=rs.flow_data(sport=1)).compact.encode()])
+                self.assertEqual(rx.wait_counter("stored", 1), 1)
+                forged = json.loads(pynacl_statement(old, third, int(time.time()), signers=(third, third)))
+                rx.send_udp([pynacl_statement(old, new, int(time.time())), canonical(forged).encode()])
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    st = rx.get("/api/stats")["runtime"]["rotation_statements"]
+                    if st["valid"] + st["invalid"] >= 2:
+                        break
+                    time.sleep(0.05)
+                self.assertEqual((st["valid"], st["invalid"], st["kept"]), (1, 1, 1))
+                rx.send_udp([rs.Signed(new, data=rs.flow_data(sport=2)).compact.encode(),
+                             rs.Signed(third, data=rs.flow_data(sport=3)).compact.encode()])
+                self.assertEqual(rx.wait_counter("stored", 3), 3)
+                self.assertEqual(rx.counters().get("invalid", 0), 0, "a statement is not a refused report")
+                keys = {k["key"]: k for k in rx.get("/api/keys")["keys"]}
+                old_hex, new_hex, third_hex = (k.verify_key.encode().hex() for k in (old, new, third))
+                self.assertEqual(keys[new_hex]["rotated_from"], old_hex)
+                self.assertEqual(keys[third_hex]["rotated_from"], "")
+                alerts = rx.get("/api/alerts")["alerts"]
+                self.assertEqual([a["key"] for a in alerts if a["kind"] == "key_rotated"], [new_hex])
             finally:
                 rx.stop()
 
