@@ -136,6 +136,19 @@ class RotationOverUdp(unittest.TestCase):
             finally:
                 rx.stop()
 
+    def test_rotation_period_zero_carries_nothing(self):
+        with temp_dir() as d:
+            cap = loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST,), flows=4)
+            old, _ = new_key(d)
+            new = d / "new.key"
+            self.assertEqual(run(["rotate-key", "--old", old, "--new", new, "--out", d / "r.json"]).returncode, 0)
+            for period, carried in (("0", False), ("30", True)):
+                proc, _ = run_sender(cap, new, "--rotation", d / "r.json", "--rotation-period", period)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                reports = stdout_reports(proc).values()
+                self.assertTrue(reports)
+                self.assertTrue(all(("rotation" in r["metadata"]) == carried for r in reports), period)
+
     def test_sealed_udp_only_with_the_largest_contact(self):
         self.run_rotation(sealed=True)
 

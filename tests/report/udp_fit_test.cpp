@@ -132,4 +132,20 @@ TEST(UdpFit, RemoveRotationGivesTheReportBuiltWithout) {
   }
 }
 
+TEST(UdpFit, TheRotationIsCarriedUntilItsPeriodEnds) {
+  // --rotation-period: the member is in reports made before rotation_until_ns, not from it on.
+  const std::string statement = r::build_rotation(identity(1), identity(2), 1'800'000'000);
+  auto member = r::rotation_member(r::as_bytes(statement));
+  ASSERT_TRUE(member);
+  r::ReportConfig config{{"noc@example.net", "Example Net"}};
+  config.rotation = *member;
+  config.rotation_until_ns = 1'800'000'000'000'000'000 + 86'400'000'000'000;
+  const core::FlowRecord f = widest_flow();
+  std::string before, at;
+  r::ReportBuilder(config).build(f, config.rotation_until_ns - 1000, before);
+  r::ReportBuilder(config).build(f, config.rotation_until_ns, at);
+  EXPECT_NE(before.find(",\"rotation\":" + *member + ",\"time\":"), std::string::npos);
+  EXPECT_EQ(at.find("rotation"), std::string::npos);
+}
+
 }  // namespace
