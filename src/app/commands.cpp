@@ -28,6 +28,8 @@
 #include "core/clock.hpp"
 #include "core/live.hpp"
 #include "core/encoding.hpp"
+#include "report/report_builder.hpp"
+#include "report/seal.hpp"
 #include "report/document.hpp"
 #include "report/verify.hpp"
 #include "sink/delivery_sink.hpp"
@@ -156,6 +158,32 @@ std::string budget_text(const std::optional<guard::Budget>& b) {
 }
 }  // namespace
 
+namespace {
+
+// A sealed report over UDP is one binary datagram of at most 1,200 bytes (never fragmented): the
+// contact must leave room for the widest report (IPv6, every field at its widest, its recipient;
+// a rotation that does not fit is left out there, the policy's reasons are not bounded). Checked at
+// start and at a reload, not found out report by report as udp.too_large (docs/manual.md, "Encryption").
+std::expected<void, std::string> contact_fits_datagram(const RunConfig& config, const report::Contact& contact) {
+  if (!config.delivery.udp || config.delivery.encryption.mode == sink::Encrypt::off) return {};
+  report::ReportConfig with{contact};
+  const std::size_t worst =
+      report::sealed_datagram_bytes(report::worst_case_message_bytes(with, report::kMaxAddressText, false));
+  if (worst <= sink::kMaxUdpPayload) return {};
+  const std::size_t fixed =
+      report::sealed_datagram_bytes(report::worst_case_message_bytes({}, report::kMaxAddressText, false));
+  const std::size_t room = sink::kMaxUdpPayload - std::min(fixed, sink::kMaxUdpPayload);
+  // `"contact":{"email":"","identity":""},` around the two texts.
+  constexpr std::size_t kContactOverhead = std::string_view(R"("contact":{"email":"","identity":""},)").size();
+  return std::unexpected(fmt::format(
+      "--email/--identity ([contact] email, identity): with --deliver udp and --encrypt, a sealed report can "
+      "reach {} bytes, over the {}-byte UDP datagram; the contact takes {} bytes of the report and may take at "
+      "most {}: shorten the two texts to at most {} bytes together (as JSON-escaped), or deliver over HTTP(S) only",
+      worst, sink::kMaxUdpPayload, worst - fixed, room, room > kContactOverhead ? room - kContactOverhead : 0));
+}
+
+}  // namespace
+
 int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader reload) {
   if (auto v = validate(given); !v) {
     print_error(v.error());
@@ -259,6 +287,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   // metadata.rotation: my statement, checked now (both signatures, to this key) and carried for its period.
   report::ReportConfig report_config;
   report_config.contact = config.contact;
+  std::string rotation_statement;  // over UDP, sent on its own where a report cannot carry it
   if (!config.rotation_file.empty()) {
     auto text = io::read_text_file(config.rotation_file, 64 * 1024);
     if (!text) {
@@ -277,7 +306,16 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       return kExitUsage;
     }
     report_config.rotation = std::move(*member);
+    rotation_statement = *text;
+    while (!rotation_statement.empty() && (rotation_statement.back() == '\n' || rotation_statement.back() == '\r' ||
+                                           rotation_statement.back() == ' '))
+      rotation_statement.pop_back();
     report_config.rotation_until_ns = (rotation->time + config.rotation_period_s) * 1'000'000'000;
+  }
+
+  if (auto fits = contact_fits_datagram(config, report_config.contact); !fits) {
+    print_error(fits.error());
+    return kExitUsage;
   }
 
   std::unique_ptr<sink::StreamSink> out;
@@ -302,6 +340,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
   if (config.delivery.any()) {
     sink::DeliveryConfig dc = delivery_config;
     dc.encryption.signing = keys;  // sealed reports are signed again, with their recipient
+    if (config.delivery.udp && !rotation_statement.empty()) dc.rotation = {rotation_statement, keys};
     auto d = sink::DeliverySink::open(dc);
     if (!d) {
       print_error(d.error());
@@ -447,7 +486,10 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       }
       log::info("overflowd", "reload: [" + key.section + "] " + key.key + " applied");
     }
-    if (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity) {
+    if (auto fits = contact_fits_datagram(config, fresh->contact);
+        !fits && (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity)) {
+      log::warning("overflowd", "reload: " + fits.error() + "; keeping the running contact");
+    } else if (fresh->contact.email != contact.email || fresh->contact.identity != contact.identity) {
       contact = fresh->contact;
       report::ReportConfig next = *live_report.current();
       next.contact = contact;  // the rotation stays as it was

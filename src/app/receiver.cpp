@@ -32,6 +32,7 @@
 #include "report/document.hpp"
 #include "api/http_api.hpp"
 #include "store/queries.hpp"
+#include "receive/rotation_book.hpp"
 #include "receive/spoof_window.hpp"
 #include "store/store.hpp"
 #include "store/pg_store.hpp"
@@ -96,6 +97,14 @@ struct Receiver::Parts {
   report::Keyring keyring;
   std::vector<report::PublishedKey> published_keys;
   nlohmann::json rotations = nlohmann::json::array();
+  // Senders' rotation statements taken as datagrams of their own (UDP, captures): kept by new key,
+  // applied by ingest to that key's reports. At most kStatementsPerSecond are verified a second.
+  static constexpr std::uint64_t kStatementsPerSecond = 100;
+  RotationBook rotation_book;
+  std::mutex statement_mutex;
+  std::int64_t statement_second = 0;
+  std::uint64_t statements_this_second = 0;
+  std::atomic<std::uint64_t> statements_valid{0}, statements_invalid{0}, statements_limited{0};
   nlohmann::json discovery;  // the members older readers know ("keys", "contact", "accepts")
   std::mutex document_mutex;
   std::string document;
@@ -156,8 +165,27 @@ struct Receiver::Parts {
   // A report from UDP or a capture: verified on the pool. A capture file waits for room (a file
   // can wait); otherwise what does not fit is dropped and counted, as the writer would.
   void submit(const Arrival& arrival, std::string_view raw, bool wait) {
+    if (RotationBook::looks_like_statement(raw)) return take_statement(arrival, raw);
     if (wait) verifier->put(arrival, raw);
     else if (!verifier->offer(arrival, raw)) writer->count_dropped(1);
+  }
+
+  // A rotation statement datagram: verified here (two Ed25519 checks, at most kStatementsPerSecond
+  // a second, the rest counted) and kept; never stored as a report.
+  void take_statement(const Arrival& arrival, std::string_view raw) {
+    {
+      std::lock_guard lock(statement_mutex);
+      const std::int64_t second = arrival.received_ns / 1'000'000'000;
+      if (second != statement_second) {
+        statement_second = second;
+        statements_this_second = 0;
+      }
+      if (++statements_this_second > kStatementsPerSecond) {
+        ++statements_limited;
+        return;
+      }
+    }
+    ++(rotation_book.take(report::as_bytes(raw)) ? statements_valid : statements_invalid);
   }
 
   [[nodiscard]] nlohmann::json runtime_stats() const;
@@ -243,6 +271,7 @@ std::expected<std::unique_ptr<Receiver>, std::string> Receiver::open(const Recei
     p->rotations.push_back(nlohmann::json::parse(*text));
   }
   p->skew.keyring = &p->keyring;
+  p->skew.rotations = &p->rotation_book;
   p->skew.my_prefixes = &p->checked.my_prefixes;
 
   StoreConfig sc;
@@ -673,6 +702,9 @@ nlohmann::json Receiver::Parts::runtime_stats() const {
         {"dropped", ws.dropped}, {"write_errors", ws.write_errors},
         {"commit_timeouts", ws.commit_timeouts}, {"queued", ws.queued}}},
       {"inputs", inputs},
+      {"rotation_statements",
+       {{"valid", statements_valid.load()}, {"invalid", statements_invalid.load()},
+        {"rate_limited", statements_limited.load()}, {"kept", rotation_book.size()}}},
       {"notify", notify_stats(*notifier)},
       {"http", http_counters()},
       {"own_exports",

@@ -1,4 +1,5 @@
 #include "receive/ingest.hpp"
+#include "receive/rotation_book.hpp"
 
 #include <sodium.h>
 
@@ -211,9 +212,19 @@ namespace {
 
 // metadata.rotation, checked for the key that signed the report. Only reports that carry one
 // (the text is in the signed message) pay for the parse.
-Verdict with_rotation(Verdict v) {
+Verdict with_rotation(Verdict v, const SkewPolicy& skew) {
   auto* a = std::get_if<Accepted>(&v);
-  if (!a || a->message.find("\"rotation\":") == std::string::npos) return v;
+  if (!a) return v;
+  if (a->message.find("\"rotation\":") == std::string::npos) {
+    // A statement this receiver took as a datagram of its own stands for the member.
+    if (!skew.rotations) return v;
+    if (auto r = skew.rotations->find(a->key)) {
+      a->rotation = Accepted::RotationClaim::valid;
+      a->rotated_from = r->old_key;
+      a->rotation_time = r->time;
+    }
+    return v;
+  }
   const auto j = nlohmann::json::parse(a->message, nullptr, /*allow_exceptions=*/false);
   const auto* meta = member(&j, "metadata");
   const auto* rot = member(meta, "rotation");
@@ -267,7 +278,7 @@ std::optional<Verdict> ingest_fast(std::string_view raw, std::int64_t received_n
   if (facts.integer_out_of_range) return rejected(kIntegerOutOfRange, raw);
   a.message.assign(message);
   finish(a, received_ns, skew);
-  return with_rotation(std::move(a));
+  return with_rotation(std::move(a), skew);
 }
 
 Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const SkewPolicy& skew) {
@@ -290,7 +301,7 @@ Verdict ingest_reference(std::string_view raw, std::int64_t received_ns, const S
   a.fields = extract_fields(v->report);
   digest_into(a, a.message);
   finish(a, received_ns, skew);
-  return with_rotation(std::move(a));
+  return with_rotation(std::move(a), skew);
 }
 
 namespace {

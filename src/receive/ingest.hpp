@@ -22,6 +22,8 @@
 
 namespace overflowd::receive {
 
+class RotationBook;
+
 enum class Input : std::uint8_t { udp, http, https, capture, api };
 [[nodiscard]] const char* to_string(Input i) noexcept;
 
@@ -56,6 +58,9 @@ struct SkewPolicy {
   double max_past_s = 30 * 86'400.0;  // 30 days
   const report::Keyring* keyring = nullptr;
   const std::vector<Cidr>* my_prefixes = nullptr;
+  // Rotation statements taken as datagrams of their own (rotation_book.hpp): a report of a key
+  // found there, carrying no metadata.rotation, gets that statement's claim. Null: none.
+  const class RotationBook* rotations = nullptr;
 };
 
 // A verified report, ready to store.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/flow_record.hpp"
 #include "policy/policy.hpp"
@@ -52,5 +53,19 @@ public:
 private:
   ReportConfig config_;
 };
+
+// The longest message `config`'s contact can make for any flow: IPv6 addresses of the longest
+// text, every field present at its widest value, the longest metadata.time, no reasons (the
+// suspicion policy's are not bounded here), metadata.rotation only when `with_rotation`, and
+// `recipient_bytes` of metadata.recipient address text when given (sealed reports; 0: none).
+// The sender's start-up check compares it with the datagram cap (docs/manual.md, "Encryption").
+[[nodiscard]] std::size_t worst_case_message_bytes(const ReportConfig& config, std::size_t recipient_bytes,
+                                                   bool with_rotation);
+// The bytes metadata.recipient adds for an address of `address_bytes` characters (seal.hpp add_recipient).
+[[nodiscard]] constexpr std::size_t recipient_member_bytes(std::size_t address_bytes) noexcept {
+  return address_bytes ? std::string_view(R"(,"recipient":"")").size() + address_bytes : 0;
+}
+// The longest text of an address (IPv6, eight groups of four hex digits).
+inline constexpr std::size_t kMaxAddressText = 39;
 
 }  // namespace overflowd::report

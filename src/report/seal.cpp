@@ -289,4 +289,16 @@ bool add_recipient(std::string& message, std::string_view address) {
   return true;
 }
 
+bool remove_rotation(std::string& message) {
+  const auto meta = message.rfind("\"metadata\":{");
+  if (meta == std::string::npos || !message.ends_with("}}")) return false;
+  const auto at = message.find(",\"rotation\":{", meta);
+  if (at == std::string::npos) return false;
+  // Members sorted: rotation, then time. The member has a "time" of its own, after its array.
+  const auto end = message.find("},\"time\":", at);
+  if (end == std::string::npos) return false;
+  message.erase(at, end + 1 - at);
+  return true;
+}
+
 }  // namespace overflowd::report

@@ -152,6 +152,10 @@ struct Opened {
 // (report_builder.hpp: metadata is the last member, with "class", "info" and "time"), keeping the
 // canonical member order. `message` is the unsigned report; false when it is not laid out so.
 [[nodiscard]] bool add_recipient(std::string& message, std::string_view address);
+// Removes metadata.rotation from such a report (it sits right before "time"); false when it has none.
+// Over UDP a report whose datagram would pass the cap because of it goes without it (docs/manual.md,
+// "Rotation over UDP").
+[[nodiscard]] bool remove_rotation(std::string& message);
 
 inline std::span<const std::byte> as_bytes(std::string_view s) noexcept {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));

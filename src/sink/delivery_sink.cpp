@@ -52,6 +52,11 @@ DeliverySink::DeliverySink(const DeliveryConfig& config, std::vector<std::unique
     sealing_keys_ = config.encryption.signing;
     signer_.emplace(sealing_keys_);
   }
+  if (!config.rotation.statement.empty() && config.rotation.statement.size() <= kMaxUdpPayload) {
+    statement_ = config.rotation.statement;
+    rotation_signer_.emplace(config.rotation.signing);
+    statement_slots_.resize(kStatementSlots);
+  }
   if (config.any()) {
     seal_datagram_ = config.udp;
     seal_json_ = config.http || config.https;
@@ -134,7 +139,7 @@ void DeliverySink::seal(std::string_view message, report::Signer& signer, Delive
   }
 }
 
-void DeliverySink::send_locked(const report::SignedReport& report, const DeliveryPlan& plan) {
+void DeliverySink::send_locked(const report::SignedReport& report, const DeliveryPlan& plan, std::int64_t now_ns) {
   for (std::size_t i = 0; i < plan.count; ++i) {
     const DeliveryPlan::Target& target = plan.targets[i];
     if (target.key) {
@@ -148,13 +153,26 @@ void DeliverySink::send_locked(const report::SignedReport& report, const Deliver
     if (target.how == DeliveryPlan::How::skip) continue;
     const report::SignedReport& form = target.how == DeliveryPlan::How::sealed ? target.sealed : report;
     // Suspicious or not is the pipeline's report's (the Guard already used it).
-    for (auto& transport : transports_) transport->send(target.address, form);
+    for (auto& transport : transports_) {
+      if (!transport->datagram() || statement_.empty()) {
+        transport->send(target.address, form);
+        continue;
+      }
+      bool stripped = false;
+      const report::X25519Public* key = target.how == DeliveryPlan::How::sealed ? &*target.key : nullptr;
+      const report::SignedReport& fit = fit_datagram(target.address, key, report, form, stripped);
+      // The statement first, so that the receiver has it when the report comes.
+      if (stripped && statement_due(target.address, now_ns))
+        ++(transport->send_bytes(target.address, statement_) ? rotation_counts_.statements
+                                                              : rotation_counts_.statement_failed);
+      transport->send(target.address, fit);
+    }
   }
 }
 
 void DeliverySink::write_planned(const report::SignedReport& report, const DeliveryPlan& plan) {
   std::lock_guard lock(mutex_);
-  send_locked(report, plan);
+  send_locked(report, plan, core::system_clock().monotonic_ns());
 }
 
 void DeliverySink::write(const core::FlowRecord& flow, const report::SignedReport& report) {
@@ -168,7 +186,38 @@ void DeliverySink::write_at(const core::FlowRecord& flow, const report::SignedRe
     report.message(message_);
     seal(message_, *signer_, plan_);
   }
-  send_locked(report, plan_);
+  send_locked(report, plan_, now_ns);
+}
+
+const report::SignedReport& DeliverySink::fit_datagram(const core::IpAddress& address, const report::X25519Public* key,
+                                                       const report::SignedReport& report,
+                                                       const report::SignedReport& sent, bool& stripped) {
+  const std::size_t size = sent.sealed && !sent.datagram.empty() ? sent.datagram.size() : sent.compact().size();
+  if (size <= kMaxUdpPayload) return sent;
+  // The message as sent (with its recipient when sealed), without the rotation.
+  report.message(stripped_message_);
+  // A sealed report names its recipient inside what is signed (seal()).
+  if (key && !report::add_recipient(stripped_message_, address.to_string())) return sent;
+  if (!report::remove_rotation(stripped_message_)) return sent;  // too large for another reason
+  rotation_signer_->sign(stripped_message_, stripped_);  // counted: one signature per report left out
+  ++rotation_counts_.left_out;
+  stripped = true;
+  if (!key) return stripped_;
+  if (!report::seal_compact_datagram(stripped_.compact(), *key, stripped_sealed_.datagram)) return sent;
+  stripped_sealed_.line.clear();
+  stripped_sealed_.signature_at = 0;
+  stripped_sealed_.sealed = true;
+  return stripped_sealed_;
+}
+
+bool DeliverySink::statement_due(const core::IpAddress& address, std::int64_t now_ns) {
+  const std::string text = address.to_string();
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  StatementSlot& slot = statement_slots_[h % statement_slots_.size()];
+  if (slot.used && slot.hash == h && now_ns - slot.sent_ns < kStatementInterval) return false;
+  slot = StatementSlot{h, now_ns, true};
+  return true;
 }
 
 std::size_t DeliverySink::queue_depth() const {
@@ -205,6 +254,11 @@ void DeliverySink::append_counters(std::vector<core::NamedCount>& out) const {
       discoverer_->append_counters(out);
     }
     out.push_back({"encrypt.signatures", encrypt_counts_.signatures});
+  }
+  if (!statement_.empty()) {
+    out.push_back({"rotation.udp_left_out", rotation_counts_.left_out});
+    out.push_back({"rotation.udp_statements", rotation_counts_.statements});
+    if (rotation_counts_.statement_failed) out.push_back({"rotation.udp_statement_failed", rotation_counts_.statement_failed});
   }
   for (const auto& transport : transports_) transport->append_counters(out);
 }

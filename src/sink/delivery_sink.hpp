@@ -45,6 +45,15 @@ struct EncryptionConfig {
   discovery::DiscovererConfig discovery;
 };
 
+// --rotation over UDP (docs/manual.md, "Rotation over UDP"): a report whose datagram would pass
+// the UDP cap because of its metadata.rotation goes over UDP without it (signed again), and that
+// endpoint gets the statement itself as a datagram of its own, at most once per
+// kStatementInterval (the receiver needs it once per key). HTTP(S) gets the report as it is.
+struct RotationDelivery {
+  std::string statement;         // as rotate-key wrote it (canonical JSON); empty: no rotation
+  report::KeyPair signing;       // the key the reports are signed with (--key)
+};
+
 struct DeliveryConfig {
   bool udp = false;
   bool http = false;
@@ -54,6 +63,7 @@ struct DeliveryConfig {
   UdpSenderConfig udp_sender;
   HttpSenderConfig http_sender;  // its http/https flags are set from the ones above
   EncryptionConfig encryption;
+  RotationDelivery rotation;
   [[nodiscard]] bool any() const noexcept { return udp || http || https; }
 };
 
@@ -114,6 +124,9 @@ public:
   [[nodiscard]] std::size_t queue_depth() const;
   // Signatures this sink made (sealed reports signed again with their recipient), for tests.
   [[nodiscard]] std::uint64_t signatures() const noexcept { return encrypt_counts_.signatures; }
+  // An endpoint gets the rotation statement datagram at most this often (monotonic ns).
+  static constexpr std::int64_t kStatementInterval = std::int64_t{3600} * 1'000'000'000;
+  static constexpr std::size_t kStatementSlots = 4096;  // endpoints remembered (direct-mapped)
   // The pinned keys (--peer-keys), for open() and tests.
   void set_peer_keys(report::PeerKeys keys) { peer_keys_ = std::move(keys); }
   // Key discovery, for open() and tests.
@@ -123,7 +136,14 @@ private:
   mutable std::mutex mutex_;
   DeliverTo to_;
   void plan_locked(const core::FlowRecord& flow, bool suspicious, std::int64_t now_ns, DeliveryPlan& out);
-  void send_locked(const report::SignedReport& report, const DeliveryPlan& plan);
+  void send_locked(const report::SignedReport& report, const DeliveryPlan& plan, std::int64_t now_ns);
+  // Over a datagram transport: `sent` (the report as prepared for `address`) when it fits the cap
+  // or carries no rotation; else the same without metadata.rotation, signed (and sealed) again.
+  const report::SignedReport& fit_datagram(const core::IpAddress& address, const report::X25519Public* key,
+                                           const report::SignedReport& report, const report::SignedReport& sent,
+                                           bool& stripped);
+  // Whether `address` is due the statement datagram now (and marks it sent).
+  bool statement_due(const core::IpAddress& address, std::int64_t now_ns);
   // The key for `address`: pinned first, then discovered (never waits; may queue a lookup).
   std::optional<report::X25519Public> key_for(const core::IpAddress& address, std::int64_t now_ns, bool& pinned);
 
@@ -146,6 +166,20 @@ private:
     std::uint64_t sealed = 0, plain = 0, no_key = 0, pinned = 0, discovered = 0;
     std::uint64_t signatures = 0;  // made here: one per sealed (report, endpoint), with its recipient
   } encrypt_counts_;
+  // --rotation over UDP.
+  std::string statement_;
+  std::optional<report::Signer> rotation_signer_;
+  std::string stripped_message_;
+  report::SignedReport stripped_, stripped_sealed_;
+  struct StatementSlot {
+    std::uint64_t hash = 0;
+    std::int64_t sent_ns = 0;
+    bool used = false;
+  };
+  std::vector<StatementSlot> statement_slots_;
+  struct {
+    std::uint64_t left_out = 0, statements = 0, statement_failed = 0;
+  } rotation_counts_;
   bool finished_ = false;
 };
 

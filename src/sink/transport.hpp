@@ -4,6 +4,7 @@
 // counted.
 #pragma once
 
+#include <string_view>
 #include <vector>
 
 #include "core/counters.hpp"
@@ -16,6 +17,10 @@ class Transport {
 public:
   virtual ~Transport() = default;
   virtual void send(const core::IpAddress& to, const report::SignedReport& report) = 0;
+  // Datagrams (UDP): a payload over the cap is not sent, so the sink may make a smaller form first.
+  [[nodiscard]] virtual bool datagram() const noexcept { return false; }
+  // Datagrams only: `payload` as one datagram (a rotation statement); false when not sent.
+  virtual bool send_bytes(const core::IpAddress& /*to*/, std::string_view /*payload*/) { return false; }
   // Waits at most the transport's own bound for pending sends, then drops and counts the rest.
   virtual void finish() = 0;
   // Reports waiting for the network in the transport's own queue (metrics); 0 for those without one.

@@ -66,27 +66,30 @@ void UdpSender::send(const core::IpAddress& to, const report::SignedReport& repo
     ++counters_.too_large;
     return;
   }
-  const int fd = to.is_v4() ? fd4_ : to.is_v6() ? fd6_ : -1;
-  if (fd < 0) {
-    ++counters_.no_socket;
-    return;
+  switch (sendto_payload(to, payload)) {
+    case Sent::sent: ++counters_.sent; break;
+    case Sent::no_socket: ++counters_.no_socket; break;
+    case Sent::would_block: ++counters_.would_block; break;
+    case Sent::failed: ++counters_.failed; break;
   }
+}
+
+bool UdpSender::send_bytes(const core::IpAddress& to, std::string_view payload) {
+  return payload.size() <= kMaxUdpPayload && sendto_payload(to, payload) == Sent::sent;
+}
+
+UdpSender::Sent UdpSender::sendto_payload(const core::IpAddress& to, std::string_view payload) {
+  const int fd = to.is_v4() ? fd4_ : to.is_v6() ? fd6_ : -1;
+  if (fd < 0) return Sent::no_socket;
   sockaddr_storage ss;
   const socklen_t len = to_sockaddr(to, config_.port, ss);
   for (;;) {
     const ssize_t n = ::sendto(fd, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
                                reinterpret_cast<const sockaddr*>(&ss), len);
-    if (n >= 0) {
-      ++counters_.sent;
-      return;
-    }
+    if (n >= 0) return Sent::sent;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-      ++counters_.would_block;
-    } else {
-      ++counters_.failed;
-    }
-    return;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return Sent::would_block;
+    return Sent::failed;
   }
 }
 

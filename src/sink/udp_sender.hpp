@@ -45,12 +45,17 @@ public:
   UdpSender& operator=(const UdpSender&) = delete;
 
   void send(const core::IpAddress& to, const report::SignedReport& report) override;
+  [[nodiscard]] bool datagram() const noexcept override { return true; }
+  bool send_bytes(const core::IpAddress& to, std::string_view payload) override;
   void finish() override {}
   void append_counters(std::vector<core::NamedCount>& out) const override;
   [[nodiscard]] const UdpSenderCounters& counters() const noexcept { return counters_; }
 
 private:
   UdpSender(const UdpSenderConfig& config, int fd4, int fd6) : config_(config), fd4_(fd4), fd6_(fd6) {}
+  // One datagram; false (counted by `sendto_payload`'s caller) when not sent.
+  enum class Sent : std::uint8_t { sent, no_socket, would_block, failed };
+  Sent sendto_payload(const core::IpAddress& to, std::string_view payload);
   UdpSenderConfig config_;
   int fd4_;
   int fd6_;

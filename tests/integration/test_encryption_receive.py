@@ -6,7 +6,8 @@ a receiver without an encryption key are refused under their counters. A rotatio
 `overflowd rotate-key` is published and verifies with PyNaCl. The binary sealed datagram (README,
 "The binary sealed datagram") made by PyNaCl over UDP is stored verified; a key outside its
 validity window (--encryption-key PATH,not_before=..,not_after=..) is not published and opens
-nothing (sealed.expired_kid). Loopback only."""
+nothing (sealed.expired_kid). Sealed input over HTTPS and from a capture file is opened and stored
+too. Loopback only."""
 
 import base64
 import hashlib
@@ -194,6 +195,39 @@ class EncryptionReceive(unittest.TestCase):
                     self.assertEqual(r["kid"], kid(pub))
                     self.assertEqual(r["input"], "udp")
                     rs.pynacl_check_stored(r)
+            finally:
+                rx.stop()
+
+
+    def test_sealed_over_https_and_from_a_capture(self):
+        # The receiver opens sealed input on every input: an HTTPS POST (the JSON envelope) and a
+        # capture file (the binary datagram and the JSON envelope), all sealed by PyNaCl.
+        with lib.temp_dir() as d:
+            pair = rs.self_signed_cert(d)
+            if pair is None:
+                self.skipTest("the openssl command is not available to make a test certificate")
+            ek = d / "x25519.key"
+            self.assertEqual(lib.run(["keygen", "--x25519", ek]).returncode, 0)
+            pub = nacl.public.PrivateKey(bytes.fromhex(ek.read_text().strip())).public_key.encode()
+            key = rs.signing_key(41)
+            over_https = SignedFor(key, "198.51.100.7", data=rs.flow_data(sport=1))
+            in_capture = [SignedFor(key, "198.51.100.7", data=rs.flow_data(sport=2 + i)) for i in range(2)]
+            pcap = d / "sealed.pcap"
+            rs.write_udp_pcap(pcap, [("192.0.2.1", "198.51.100.7", seal_datagram(in_capture[0], pub)),
+                                     ("192.0.2.1", "198.51.100.7", seal(in_capture[1].compact.encode(), pub))])
+            rx = rs.Receiver(d, "--encryption-key", ek, "--my-prefix", "198.51.100.0/24", "--capture-file", pcap,
+                             "--https-port", "0", "--tls-cert", pair[0], "--tls-key", pair[1])
+            try:
+                status, answer = rx.post(seal(over_https.full.encode(), pub), scheme="https")
+                self.assertEqual(status, 200, answer)
+                self.assertEqual(rx.wait_counter("stored", 3), 3)
+                stored = rx.reports(raw=1)
+                self.assertEqual(sorted(r["input"] for r in stored), ["capture", "capture", "https"])
+                for r in stored:
+                    self.assertTrue(r["sealed"])
+                    self.assertEqual(r["kid"], kid(pub))
+                    rs.pynacl_check_stored(r)
+                self.assertEqual(rx.counters().get("invalid", 0), 0)
             finally:
                 rx.stop()
 

@@ -15,6 +15,8 @@
 #include "report/seal.hpp"
 #include "report/report_builder.hpp"
 #include "report/signer.hpp"
+#include "report/document.hpp"
+#include "report/verify.hpp"
 
 namespace overflowd::sink {
 namespace {
@@ -274,6 +276,128 @@ TEST(DeliverySink, SealingSignsOncePerSealedEndpointAndThePlainPathNotAtAll) {
       EXPECT_NE(opened->report.find("\"key\":\"" + report::public_key_hex(c.encryption.signing)), std::string::npos);
     }
   }
+}
+
+// A datagram transport that records what it would send (UdpSender's choice of payload).
+class Datagrams final : public Transport {
+public:
+  void send(const core::IpAddress& to, const report::SignedReport& r) override {
+    payloads.push_back({to.to_string(), std::string(r.sealed && !r.datagram.empty() ? std::string_view(r.datagram)
+                                                                                       : r.compact())});
+  }
+  [[nodiscard]] bool datagram() const noexcept override { return true; }
+  bool send_bytes(const core::IpAddress& to, std::string_view payload) override {
+    statements.push_back({to.to_string(), std::string(payload)});
+    return true;
+  }
+  void finish() override {}
+  void append_counters(std::vector<core::NamedCount>&) const override {}
+  std::vector<std::pair<std::string, std::string>> payloads, statements;
+};
+
+TEST(DeliverySink, ARotationThatDoesNotFitADatagramIsLeftOutThereAndSentOnItsOwn) {
+  const auto old_keys = report::generate_keypair(), new_keys = report::generate_keypair();
+  const std::string statement = report::build_rotation(old_keys, new_keys, 1'700'000'000);
+  const auto member = report::rotation_member(report::as_bytes(statement));
+  ASSERT_TRUE(member);
+  const auto x = report::generate_x25519();
+  auto pins = report::PeerKeys::parse(report::as_bytes("9.9.9.0/24 " + core::to_hex(x.public_key) + "\n"));
+  ASSERT_TRUE(pins);
+  report::Keyring ring;
+  ring.add(x);
+  for (const Encrypt mode : {Encrypt::off, Encrypt::require}) {
+    SCOPED_TRACE(static_cast<int>(mode));
+    DeliveryConfig c = open_config(DeliverTo::dst);
+    c.encryption.mode = mode;
+    c.encryption.signing = new_keys;
+    c.rotation = {statement, new_keys};
+    std::vector<std::unique_ptr<Transport>> t;
+    t.push_back(std::make_unique<Datagrams>());
+    t.push_back(std::make_unique<Recording>());  // HTTP: the report as it is
+    auto* udp = static_cast<Datagrams*>(t[0].get());
+    auto* http = static_cast<Recording*>(t[1].get());
+    DeliverySink sink(c, std::move(t));
+    sink.set_peer_keys(*pins);
+    // A long contact: with the rotation the datagram passes 1,200 bytes, without it it fits.
+    // (Sealed, the datagram holds the message raw: a longer contact passes it.)
+    const std::size_t contact = mode == Encrypt::off ? 150 : 200;
+    report::ReportConfig rc{{std::string(contact, 'e'), std::string(contact, 'i')}};
+    rc.rotation = *member;
+    rc.rotation_until_ns = INT64_MAX;
+    report::Signer signer(new_keys);
+    const std::int64_t hour = DeliverySink::kStatementInterval;
+    const std::int64_t times[] = {1, 2, hour / 2, hour + 2, hour + 3};
+    for (std::size_t i = 0; i < std::size(times); ++i) {
+      const auto f = flow("1.1.1.1", "9.9.9.9", static_cast<std::uint16_t>(i + 1));
+      std::string message;
+      report::ReportBuilder(rc).build(f, 1'700'000'000'000'000'000, message);
+      report::SignedReport r;
+      signer.sign(message, r);
+      sink.write_at(f, r, times[i]);
+    }
+    ASSERT_EQ(udp->payloads.size(), 5u);
+    ASSERT_EQ(http->lines.size(), 5u);
+    for (const auto& [to, payload] : udp->payloads) {
+      EXPECT_EQ(to, "9.9.9.9");
+      EXPECT_LE(payload.size(), kMaxUdpPayload);
+      std::string compact = payload;
+      if (mode == Encrypt::require) {
+        auto opened = report::open_sealed_datagram(report::as_bytes(payload), ring, 0);
+        ASSERT_TRUE(opened);
+        compact = opened->report;
+      }
+      auto v = report::verify_report(compact);
+      ASSERT_TRUE(v) << compact;
+      EXPECT_EQ(v->key, new_keys.public_key);
+      EXPECT_FALSE(v->report["metadata"].contains("rotation"));
+      EXPECT_EQ(v->report["metadata"].contains("recipient"), mode == Encrypt::require);
+    }
+    // HTTP got the report with its rotation (sealed: inside the envelope).
+    if (mode == Encrypt::off) {
+      for (const auto& line : http->lines) EXPECT_NE(line.find("\"rotation\":{"), std::string::npos);
+    }
+    // The statement: once at first, not again within the hour, again after it.
+    ASSERT_EQ(udp->statements.size(), 2u);
+    for (const auto& [to, payload] : udp->statements) {
+      EXPECT_EQ(to, "9.9.9.9");
+      EXPECT_EQ(payload, statement);
+    }
+    std::vector<core::NamedCount> counts;
+    sink.append_counters(counts);
+    auto count = [&](std::string_view name) {
+      for (const auto& n : counts)
+        if (n.name == name) return n.value;
+      return std::uint64_t{99999};
+    };
+    EXPECT_EQ(count("rotation.udp_left_out"), 5u);
+    EXPECT_EQ(count("rotation.udp_statements"), 2u);
+  }
+}
+
+TEST(DeliverySink, ARotationThatFitsStaysInTheDatagram) {
+  const auto old_keys = report::generate_keypair(), new_keys = report::generate_keypair();
+  const std::string statement = report::build_rotation(old_keys, new_keys, 1'700'000'000);
+  const auto member = report::rotation_member(report::as_bytes(statement));
+  ASSERT_TRUE(member);
+  DeliveryConfig c = open_config(DeliverTo::dst);
+  c.rotation = {statement, new_keys};
+  std::vector<std::unique_ptr<Transport>> t;
+  t.push_back(std::make_unique<Datagrams>());
+  auto* udp = static_cast<Datagrams*>(t[0].get());
+  DeliverySink sink(c, std::move(t));
+  report::ReportConfig rc{};  // no contact: a plain compact report with the rotation fits
+  rc.rotation = *member;
+  rc.rotation_until_ns = INT64_MAX;
+  const auto f = flow("1.1.1.1", "9.9.9.9");
+  std::string message;
+  report::ReportBuilder(rc).build(f, 1'700'000'000'000'000'000, message);
+  report::SignedReport r;
+  report::Signer(new_keys).sign(message, r);
+  ASSERT_LE(r.compact().size(), kMaxUdpPayload);
+  sink.write_at(f, r, 1);
+  ASSERT_EQ(udp->payloads.size(), 1u);
+  EXPECT_EQ(udp->payloads[0].second, r.compact());
+  EXPECT_TRUE(udp->statements.empty());
 }
 
 }  // namespace
