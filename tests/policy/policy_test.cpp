@@ -455,8 +455,22 @@ TEST(PolicyVolume, SketchLimitsAndSources) {
   s.rules.push_back(sources);
   auto p = build(s);
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->spec().volume.sample, 1u);  // a distinct-sources rule needs every flow
+  // Packets sampled for the dst_pps rule; pairs sampled 1 in k for the dst_sources rule, k = 1
+  // below 1,111 sources (3 % standard error at the threshold).
+  EXPECT_EQ(p->spec().volume.sample, 100u);
+  EXPECT_TRUE(p->spec().volume.packets);
   EXPECT_TRUE(p->spec().volume.sources);
+  EXPECT_EQ(p->spec().volume.source_sample, 1u);
+  // Sources alone: packets not counted, and at 10,000 sources 1 pair in 10 (1 + 0.03^2 x 10,000).
+  PolicySpec only;
+  auto many = rule("many-sources", ReasonClass::volumetric, 20);
+  many.dst_sources = 10'000;
+  only.rules.push_back(many);
+  auto q = build(only);
+  ASSERT_TRUE(q);
+  EXPECT_FALSE(q->spec().volume.packets);
+  EXPECT_EQ(q->spec().volume.source_sample, 10u);
+  EXPECT_NE(q->describe().find("pairs sampled 1 in 10"), std::string::npos) << q->describe();
 }
 
 }  // namespace
