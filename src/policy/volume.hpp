@@ -74,6 +74,16 @@ struct VolumeEstimate {
   double distinct_sources = 0;
 };
 
+// One cache line into L1. g++ -O2 deletes a loop whose body is only __builtin_prefetch (no side
+// effects), as the rows' prefetch loop is: on x86 the instruction is written out so that it stays.
+inline void prefetch_line(const void* p) noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
 class VolumeSketch {
 public:
   explicit VolumeSketch(const VolumeConfig& config);
@@ -138,14 +148,14 @@ public:
   void prefetch(const Keys& k) const noexcept {
     const Columns c(k.dst);
     if (k.source) {
-      __builtin_prefetch(&pairs_[k.pair / 64], 1);
-      for (std::size_t i = 0; i < config_.depth; ++i) __builtin_prefetch(&sources_[c.at(i, config_.width, mask_)], 1);
+      prefetch_line(&pairs_[k.pair / 64]);
+      for (std::size_t i = 0; i < config_.depth; ++i) prefetch_line(&sources_[c.at(i, config_.width, mask_)]);
     }
     if (k.packets)
       for (std::size_t i = 0; i < config_.depth; ++i) {
         const std::size_t at = c.at(i, config_.width, mask_);
-        __builtin_prefetch(&packets_[at], 1);
-        if (!bytes_.empty()) __builtin_prefetch(&bytes_[at], 1);
+        prefetch_line(&packets_[at]);
+        if (!bytes_.empty()) prefetch_line(&bytes_[at]);
       }
   }
   void count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept;
