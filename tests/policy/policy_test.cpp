@@ -399,6 +399,10 @@ TEST(PolicyVolume, SampledCountingIsUnbiased) {
 TEST(PolicyVolume, BatchedSampledDetectionOfAFlood) {
   PolicySpec s;
   s.volume.window_s = 10;
+  // 1.3 million random background destinations each share both cells with the victim with
+  // probability 1 / width^2: at the default 8192 that is a false positive in about 2 % of runs
+  // (count-min's own error, seen as a flake); at 65,536, 1 in 3,000.
+  s.volume.width = 1 << 16;
   auto r = rule("flood", ReasonClass::volumetric, 20);
   r.dst_pps = 20'000;  // 200,000 packets in the window
   s.rules.push_back(r);
