@@ -10,7 +10,8 @@ Runs, briefly:
      bench/prototype_ref.py (the prototype's logic in Python with PyNaCl), rotating order.
   2. bench/whole_process.py's timing, interleaved: `overflowd --help` and the default-rate run.
   3. signing_bench: the signing pool's reports per CPU second against crypto_sign_detached alone.
-  4. decode_bench BM_Decode: v5 decoding in memory, CPU s per million flows.
+  4. decode_bench BM_Decode: v5 decoding in memory, CPU s per million flows; and decode + sample +
+     policy against decode + sample, interleaved (issue 16's ratio, >= 0.8).
   5. bench/compare_collectors.py (short search): the live UDP worker against nfcapd and nfacctd, CPU s per
      million flows at the highest lossless rate each reached (skipped for a collector that is not
      installed, and said so).
@@ -56,10 +57,10 @@ def cpu_model():
     return "unknown CPU"
 
 
-def gbench(binary, filt, reps, min_time=0.2):
+def gbench(binary, filt, reps, min_time=0.2, extra=()):
     out = subprocess.run([binary, f"--benchmark_filter={filt}", f"--benchmark_repetitions={reps}",
                           "--benchmark_report_aggregates_only=true", "--benchmark_format=json",
-                          f"--benchmark_min_time={min_time}"], capture_output=True, text=True, check=True).stdout
+                          f"--benchmark_min_time={min_time}", *extra], capture_output=True, text=True, check=True).stdout
     medians = {}
     for b in json.loads(out)["benchmarks"]:
         if b.get("aggregate_name") == "median":
@@ -146,7 +147,7 @@ def main():
     else:
         notes.append("signing_bench not built (Google Benchmark missing?): signing row left out.")
 
-    log(f"4/{STEPS} v5 decoding in memory")
+    log(f"4/{STEPS} v5 decoding in memory, and with the suspicion policy")
     db = build / "bench" / "decode_bench"
     if db.exists():
         m = gbench(str(db), "BM_Decode$", 3)
@@ -154,6 +155,17 @@ def main():
         if b:
             rows.append(("v5 decoding in memory (BM_Decode), CPU s per million flows",
                          f"{1e6 / b['items_per_second']:.4f}", "", "", ""))
+        # Issue 16: decode + sample + policy (100,000 CIDRs, 20 rules) against decode + sample, side by
+        # side in one run (interleaved), without a volume rule, with dst_pps, with dst_sources.
+        m = gbench(str(db), "BM_DecodeSample", 5, 0.3, ["--benchmark_enable_random_interleaving=true"])
+        b = m.get("BM_DecodeSample")
+        pol = [m.get(f"BM_DecodeSamplePolicy/volume:{v}") for v in (0, 1, 2)]
+        if b and all(pol):
+            r = [x["items_per_second"] / b["items_per_second"] for x in pol]
+            rows.append(("decode + sample + policy (100,000 CIDRs, 20 rules) / decode + sample, per core: "
+                         "no volume rule / `dst_pps` / `dst_sources`", " / ".join(f"{x:.2f}" for x in r),
+                         f"decode + sample {b['items_per_second'] / 1e6:.1f} M flows/s", ">= 0.8",
+                         "yes" if min(r) >= 0.8 else "no"))
 
     log(f"5/{STEPS} live UDP against nfcapd (short search)")
     cc = subprocess.run(["/usr/bin/python3", str(HERE / "compare_collectors.py"), str(build),

@@ -64,6 +64,7 @@ public:
         for (sink::Sink* s : settings_.sinks) s->reopen();
       if (settings_.policy && settings_.policy->generation() != policy_generation_) take_policy();
       if (report_view_ && report_view_->refresh()) builder_ = report::ReportBuilder(report_view_->get());
+      if (policy_ && policy_->uses_volume()) policy_now_ns_ = core::system_clock().monotonic_ns();  // the volume window's clock, once a batch
       for (std::size_t i = 0; i < n && error_.empty(); ++i) handle(batch[i]);
       if (!error_.empty()) break;
       if (const auto r = board_.request.load(std::memory_order_relaxed); r != seen) {
@@ -121,8 +122,7 @@ private:
   }
 
   void handle_with_policy() {
-    const std::int64_t now_ns = core::system_clock().monotonic_ns();  // the volume window's clock
-    policy_->observe_batch(flows_, *state_, now_ns);  // every flow counts toward its destination's volume
+    policy_->observe_batch(flows_, *state_, policy_now_ns_);  // every flow counts toward its destination's volume
     for (std::size_t i = 0; i < flows_.size(); ++i) {
       const core::FlowRecord& flow = flows_[i];
       decision_.suspicious = false;
@@ -185,6 +185,7 @@ private:
   report::SignedReport signed_report_;
   std::shared_ptr<const policy::Policy> policy_;  // kept alive while its reasons are in use
   std::uint64_t policy_generation_ = 0;
+  std::int64_t policy_now_ns_ = 0;  // monotonic, read once a batch when the policy counts volume
   std::unique_ptr<policy::PolicyState> state_;
   policy::Decision decision_;
   const core::Clock* clock_;

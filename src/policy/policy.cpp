@@ -234,17 +234,27 @@ std::expected<std::shared_ptr<const Policy>, std::string> Policy::build(PolicySp
   if (p->uses_volume_) {
     // Sampled counting (volume.hpp): z such that the estimate's standard error at the smallest
     // threshold is at most 1 % (variance below z x total); bytes thresholds are taken at 1,500
-    // bytes a packet. A distinct-sources rule needs every flow's pair: z = 1.
-    double smallest = 4e18;
-    bool sources = false;
+    // bytes a packet. Packets are not counted at all when no rule uses them. Distinct sources:
+    // pairs sampled 1 in k, k such that the standard error at the smallest dst_sources threshold T
+    // is at most kSourcesError (variance T x (k - 1)).
+    double smallest = 4e18, smallest_sources = 4e18;
+    bool packets = false, bytes = false, sources = false;
     for (const Rule& c : p->rules_) {
       if (c.dst_pps) smallest = std::min(smallest, *c.dst_pps * s.volume.window_s);
       if (c.dst_bps) smallest = std::min(smallest, *c.dst_bps * s.volume.window_s / 8 / 1500);
+      if (c.dst_sources) smallest_sources = std::min(smallest_sources, *c.dst_sources);
+      packets |= c.dst_pps.has_value() || c.dst_bps.has_value();
+      bytes |= c.dst_bps.has_value();
       sources |= c.dst_sources.has_value();
     }
+    p->spec_.volume.packets = packets;
+    p->spec_.volume.bytes = bytes;
     p->spec_.volume.sources = sources;
-    p->spec_.volume.sample =
-        sources ? 1u : static_cast<std::uint32_t>(std::clamp(std::floor(smallest * 1e-4), 1.0, 4096.0));
+    p->spec_.volume.sample = packets ? static_cast<std::uint32_t>(std::clamp(std::floor(smallest * 1e-4), 1.0, 4096.0)) : 1u;
+    p->spec_.volume.source_sample =
+        sources ? static_cast<std::uint32_t>(
+                      std::clamp(std::floor(1 + kSourcesError * kSourcesError * smallest_sources), 1.0, 4096.0))
+                : 1u;
   }
   p->table_.build();
   return std::shared_ptr<const Policy>(std::move(p));
@@ -317,10 +327,17 @@ void Policy::evaluate(const core::FlowRecord& f, PolicyState& state, std::int64_
 void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t now_ns) const noexcept {
   state.observed_ = false;
   state.batched_ = false;
-  if (!uses_volume_ || !state.volume_ || f.dst.empty()) return;
+  if (!uses_volume_ || !state.volume_) return;
+  state.count_pending();
+  if (f.dst.empty()) return;
   const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
   state.last_ = state.volume_->add(f.src, f.dst, f.pcount * scale, f.bcount * scale, now_ns);
   state.observed_ = true;
+}
+
+void PolicyState::count_pending() noexcept {
+  for (const Take& t : pending_) volume_->count(t.keys, t.packets, t.bytes, t.weight);
+  pending_.clear();
 }
 
 void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const {
@@ -328,24 +345,40 @@ void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState&
   state.batched_ = false;
   if (!uses_volume_ || !state.volume_) return;
   VolumeSketch& v = *state.volume_;
+  // The previous batch's counted flows first: their cells were prefetched a datagram ago (its
+  // decoding and sampling since), so counting them no longer waits on memory.
+  state.count_pending();
   v.advance(now_ns);
-  // Which flows are counted (all, or a sample: one subtraction each), their cells prefetched
-  // together, then counted: a datagram's cache misses overlap instead of adding up.
-  state.take_.clear();
-  for (std::size_t i = 0; i < flows.size(); ++i) {
-    const core::FlowRecord& f = flows[i];
-    if (f.dst.empty()) continue;
-    const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
-    double weight = 1;
-    if (!v.take(f.pcount * scale, weight)) continue;
-    const VolumeSketch::Keys k = v.keys(f.src, f.dst);
-    v.prefetch(k);
-    state.take_.push_back({i, k, weight});
-  }
-  for (const auto& t : state.take_) {
-    const core::FlowRecord& f = flows[t.index];
-    const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
-    v.count(t.keys, f.pcount * scale, f.bcount * scale, t.weight);
+  // A flow is counted for its packets (all, or a sample: one subtraction each) and for its
+  // (source, destination) pair (a sample of the pairs: one hash each); only the flows counted
+  // touch the sketch (a flow counted both ways is counted twice, once for each). Their cells are
+  // prefetched now and counted at the next call.
+  auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
+    return f.sampling_interval ? f.sampling_interval : 1;
+  };
+  v.take_each(
+      flows.size(),
+      [&](std::size_t i) noexcept -> std::uint64_t {
+        const core::FlowRecord& f = flows[i];
+        return f.dst.empty() ? 0 : f.pcount * scale(f);
+      },
+      [&](std::size_t i, double weight) {
+        const core::FlowRecord& f = flows[i];
+        PolicyState::Take t{{}, f.pcount * scale(f), f.bcount * scale(f), weight};
+        t.keys.packets = true;
+        t.keys.dst = v.key(f.dst);
+        v.prefetch(t.keys);
+        state.pending_.push_back(t);
+      });
+  if (v.config().sources) {
+    for (const core::FlowRecord& f : flows) {
+      PolicyState::Take t{};
+      if (f.dst.empty() || !v.pair(f.src, f.dst, t.keys.pair)) continue;
+      t.keys.source = true;
+      t.keys.dst = v.key(f.dst);
+      v.prefetch(t.keys);
+      state.pending_.push_back(t);
+    }
   }
   state.batched_ = true;
   state.batch_now_ = now_ns;
@@ -364,7 +397,7 @@ void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decisio
   VolumeEstimate batch_estimate;
   if (index != SIZE_MAX) {
     vp = nullptr;
-    if (state.batched_ && state.volume_ && !f.dst.empty()) {  // as the whole datagram left it
+    if (state.batched_ && state.volume_ && !f.dst.empty()) {  // as the batches before this one left it
       batch_estimate = state.volume_->estimate(state.volume_->key(f.dst), state.batch_now_);
       vp = &batch_estimate;
     }
@@ -405,8 +438,13 @@ std::string Policy::describe() const {
   if (uses_volume_)
     out += fmt::format("volume: window {} s, sketch {} x {}, {}, flows counted {}\n", spec_.volume.window_s,
                        spec_.volume.depth, std::bit_ceil(spec_.volume.width),
-                       spec_.volume.sources ? "distinct sources kept" : "no distinct sources",
-                       spec_.volume.sample > 1 ? fmt::format("sampled (z = {} packets)", spec_.volume.sample) : "all");
+                       !spec_.volume.sources           ? std::string("no distinct sources")
+                       : spec_.volume.source_sample > 1 ? fmt::format("distinct sources kept (pairs sampled 1 in {})",
+                                                                      spec_.volume.source_sample)
+                                                        : std::string("distinct sources kept"),
+                       !spec_.volume.packets         ? std::string("for sources only")
+                       : spec_.volume.sample > 1 ? fmt::format("sampled (z = {} packets)", spec_.volume.sample)
+                                                 : std::string("all"));
   out += fmt::format("rules: {}\n", rules_.size());
   for (const auto& r : rules_) {
     const RuleSpec& s = spec_.rules[r.spec];
@@ -422,16 +460,19 @@ PolicyState::PolicyState(const Policy& policy) { adopt(policy); }
 void PolicyState::adopt(const Policy& policy) {
   if (!policy.uses_volume()) {
     volume_.reset();
+    pending_.clear();
     return;
   }
   const VolumeConfig& want = policy.spec().volume;
   if (volume_) {
     const VolumeConfig& have = volume_->config();
     if (have.window_s == want.window_s && have.width == std::bit_ceil(want.width) && have.depth == want.depth &&
-        have.pair_bits == std::bit_ceil(want.pair_bits) && have.sample == want.sample && have.sources == want.sources)
+        have.pair_bits == std::bit_ceil(want.pair_bits) && have.sample == want.sample && have.sources == want.sources &&
+        have.packets == want.packets && have.bytes == want.bytes && have.source_sample == want.source_sample)
       return;
   }
   volume_ = std::make_unique<VolumeSketch>(want);
+  pending_.clear();  // counted into the sketch they were taken for, or not at all
 }
 
 }  // namespace overflowd::policy

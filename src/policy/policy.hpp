@@ -118,6 +118,9 @@ struct PolicySpec {
 };
 
 inline constexpr std::size_t kMaxRules = 256;
+// The standard error the distinct-sources estimate may have at the smallest dst_sources threshold
+// (relative): it sets the pair sample (volume.hpp).
+inline constexpr double kSourcesError = 0.03;
 
 // ---- What a flow gets ----
 
@@ -150,8 +153,10 @@ public:
   // Counts `flow` into the per-destination volume (when a rule uses it): every flow must be
   // observed, reported or not, for the volume to be true.
   void observe(const core::FlowRecord& flow, PolicyState& state, std::int64_t now_ns) const noexcept;
-  // observe() for each of `flows` in order (prefetching the sketch's cells for all first); for
-  // decide(..., index) the volume is then the destination's as the whole batch left it.
+  // observe() for each of `flows`, pipelined: the cells of the flows it counts are prefetched now
+  // and counted at the next observe_batch() or observe() (a datagram later, when the cache lines
+  // have arrived), so for decide(..., index) the volume is the destination's as the batches before
+  // this one left it (a lag of one batch: a datagram's flows, against a window of seconds).
   void observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const;
   // The rules on `flow`, with the volume of its destination as the last observe() left it, or
   // (index given) as observe_batch() left it for flows[index].
@@ -216,11 +221,12 @@ private:
   bool batched_ = false;    // observe_batch() ran: decide(..., index) estimates at batch_now_
   std::int64_t batch_now_ = 0;
   struct Take {
-    std::size_t index;
     VolumeSketch::Keys keys;
-    double weight;
+    std::uint64_t packets = 0, bytes = 0;  // scaled by the sampling interval
+    double weight = 1;
   };
-  std::vector<Take> take_;  // observe_batch(): the flows counted (reused)
+  std::vector<Take> pending_;  // observe_batch(): the last batch's flows to count, cells prefetched
+  void count_pending() noexcept;
 };
 
 }  // namespace overflowd::policy

@@ -78,18 +78,33 @@ void PrefixTable::build() {
     v4_index_[k] = static_cast<std::uint32_t>(r);
   }
   v4_index_[65536] = static_cast<std::uint32_t>(v4_starts_.size() - 1);
+  // The palette of distinct masks, and the ranges as (start, palette index).
+  v4_palette_ = v4_masks_;
+  std::sort(v4_palette_.begin(), v4_palette_.end());
+  v4_palette_.erase(std::unique(v4_palette_.begin(), v4_palette_.end()), v4_palette_.end());
+  v4_ranges_.resize(v4_starts_.size());
+  for (std::size_t i = 0; i < v4_starts_.size(); ++i)
+    v4_ranges_[i] = {v4_starts_[i], static_cast<std::uint32_t>(std::lower_bound(v4_palette_.begin(), v4_palette_.end(),
+                                                                                   v4_masks_[i]) -
+                                                               v4_palette_.begin())};
+  v4_starts_ = {};
+  v4_masks_ = {};
 }
 
 std::uint64_t PrefixTable::lookup(const core::IpAddress& a) const noexcept {
   if (a.is_v4()) {
-    if (v4_starts_.size() <= 1) return v4_masks_.empty() ? 0 : v4_masks_[0];
+    if (v4_ranges_.empty()) return 0;
     const std::uint32_t x = a.v4_host_order();
     const std::uint32_t top = x >> 16;
     // The range holding x is between the one holding top<<16 and the one holding (top+1)<<16.
-    const auto first = v4_starts_.begin() + v4_index_[top];
-    const auto last = v4_starts_.begin() + v4_index_[top + 1] + 1;
-    const auto it = std::upper_bound(first, last, x);
-    return v4_masks_[static_cast<std::size_t>(it - v4_starts_.begin()) - 1];
+    const Range4* first = v4_ranges_.data() + v4_index_[top];
+    const Range4* last = v4_ranges_.data() + v4_index_[top + 1];
+    while (first < last) {  // the last range in [first, last] starting at or below x
+      const Range4* mid = first + (last - first + 1) / 2;
+      if (mid->start <= x) first = mid;
+      else last = mid - 1;
+    }
+    return v4_palette_[first->mask];
   }
   if (a.is_v6()) {
     if (v6_starts_.empty()) return 0;
@@ -101,8 +116,8 @@ std::uint64_t PrefixTable::lookup(const core::IpAddress& a) const noexcept {
 }
 
 std::size_t PrefixTable::memory_bytes() const noexcept {
-  return v4_starts_.capacity() * 4 + v4_masks_.capacity() * 8 + v4_index_.capacity() * 4 + v6_starts_.capacity() * 16 +
-         v6_masks_.capacity() * 8;
+  return v4_ranges_.capacity() * sizeof(Range4) + v4_palette_.capacity() * 8 + v4_index_.capacity() * 4 +
+         v6_starts_.capacity() * 16 + v6_masks_.capacity() * 8;
 }
 
 }  // namespace overflowd::policy

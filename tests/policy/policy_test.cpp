@@ -399,6 +399,10 @@ TEST(PolicyVolume, SampledCountingIsUnbiased) {
 TEST(PolicyVolume, BatchedSampledDetectionOfAFlood) {
   PolicySpec s;
   s.volume.window_s = 10;
+  // 1.3 million random background destinations each share both cells with the victim with
+  // probability 1 / width^2: at the default 8192 that is a false positive in about 2 % of runs
+  // (count-min's own error, seen as a flake); at 65,536, 1 in 3,000.
+  s.volume.width = 1 << 16;
   auto r = rule("flood", ReasonClass::volumetric, 20);
   r.dst_pps = 20'000;  // 200,000 packets in the window
   s.rules.push_back(r);
@@ -441,6 +445,99 @@ TEST(PolicyVolume, BatchedSampledDetectionOfAFlood) {
   EXPECT_EQ(false_positives, 0u);
 }
 
+// Distinct sources with pairs sampled 1 in k = 8: the estimate is k x the sampled pairs counted,
+// within 4 standard errors (sqrt(n x (k - 1))) of the true count when the bitmap is far from full,
+// a pair seen again is not counted again, and the packets are not counted at all (no rule reads them).
+TEST(PolicyVolume, SampledDistinctSourcesAreUnbiased) {
+  VolumeSketch v({.window_s = 10, .width = 16384, .depth = 2, .pair_bits = std::size_t{1} << 24, .sample = 1,
+                  .sources = true, .packets = false, .bytes = false, .source_sample = 8});
+  std::mt19937_64 rng(13);
+  const auto victim = ip("203.0.113.80");
+  constexpr int kSources = 20'000;
+  for (int i = 0; i < kSources; ++i) {
+    const auto src = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+    (void)v.add(src, victim, 3, 180, i);
+    (void)v.add(src, victim, 3, 180, i);  // the same pair again: not a new source
+    (void)v.add(src, core::IpAddress::v4(static_cast<std::uint32_t>(rng())), 1, 60, i);  // background
+  }
+  const auto got = v.add(core::IpAddress{}, victim, 0, 0, kSources);
+  const double se = std::sqrt(kSources * 7.0);
+  EXPECT_NEAR(got.distinct_sources, kSources, 4 * se);
+  EXPECT_EQ(got.packets_per_second, 0);
+  EXPECT_EQ(got.bits_per_second, 0);
+}
+
+// The undercount's bound (volume.hpp): with B bits of the bitmap set, a new pair is missed with
+// probability B / (its bits), and B is at most the sampled distinct pairs, so the estimate is at
+// least (1 - N / pair_bits) of the sources for N distinct pairs in the window (the bitmap has
+// pair_bits / k bits for 1/k of the pairs). Here a small bitmap, 65,536 / 8 bits, filled by 20,000
+// background pairs and 20,000 of the victim's.
+TEST(PolicyVolume, DistinctSourcesUndercountStaysWithinItsBound) {
+  VolumeSketch v({.window_s = 10, .width = 16384, .depth = 2, .pair_bits = 1 << 16, .sample = 1, .sources = true,
+                  .packets = false, .bytes = false, .source_sample = 8});
+  std::mt19937_64 rng(17);
+  const auto victim = ip("203.0.113.80");
+  constexpr int kSources = 20'000;
+  for (int i = 0; i < kSources; ++i) {
+    (void)v.add(core::IpAddress::v4(static_cast<std::uint32_t>(rng())),
+                core::IpAddress::v4(static_cast<std::uint32_t>(rng())), 1, 60, i);
+    (void)v.add(core::IpAddress::v4(static_cast<std::uint32_t>(rng())), victim, 1, 60, i);
+  }
+  const auto got = v.add(core::IpAddress{}, victim, 0, 0, kSources);
+  const double se = std::sqrt(kSources * 7.0);
+  const double fill_bound = 2.0 * kSources / 65536;  // N / pair_bits
+  EXPECT_GE(got.distinct_sources, (1 - fill_bound) * kSources - 4 * se);
+  EXPECT_LE(got.distinct_sources, kSources + 4 * se);
+  // ... and it does undercount here: the bitmap is a third full or more by the end.
+  EXPECT_LT(got.distinct_sources, kSources - 4 * se);
+}
+
+// The pipeline's path with the pair sample the policy picks for 20,000 sources (k = 19, 3 %
+// standard error at the threshold): a flood from new random sources is detected within 4 standard
+// errors of the time its true count crosses the threshold, and the background never is.
+TEST(PolicyVolume, BatchedSampledDistinctSourcesDetectAFlood) {
+  PolicySpec s;
+  s.volume.window_s = 10;
+  auto r = rule("many-sources", ReasonClass::volumetric, 20);
+  r.dst_sources = 20'000;
+  s.rules.push_back(r);
+  auto p = build(s);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->spec().volume.source_sample, 19u);
+  EXPECT_FALSE(p->spec().volume.packets);
+  PolicyState state(*p);
+  std::mt19937_64 rng(19);
+  const auto victim = ip("203.0.113.80");
+  std::vector<core::FlowRecord> batch(30);
+  Decision d;
+  int detected = -1;
+  std::uint64_t false_positives = 0;
+  int victim_sources = 0;
+  // 10 flows of each batch to the victim from new sources, 20 between random addresses.
+  for (int b = 0; b < 4'000 && detected < 0; ++b) {
+    for (int i = 0; i < 30; ++i) {
+      core::FlowRecord& f = batch[static_cast<std::size_t>(i)];
+      f = flow("8.8.4.4", "8.8.8.8");
+      f.src = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+      f.dst = i % 3 == 0 ? victim : core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+    }
+    p->observe_batch(batch, state, b * 1'000'000);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      p->decide(batch[i], state, d, i);
+      if (batch[i].dst == victim) {
+        if (d.suspicious && detected < 0) detected = victim_sources;
+      } else {
+        false_positives += d.suspicious;
+      }
+    }
+    victim_sources += 10;
+  }
+  const double se = std::sqrt(20'000.0 * 18);
+  EXPECT_GT(detected, 20'000 - 4 * se);
+  EXPECT_LT(detected, 20'000 + 4 * se + 10);  // + the batch counted a call later
+  EXPECT_EQ(false_positives, 0u);
+}
+
 TEST(PolicyVolume, SketchLimitsAndSources) {
   PolicySpec s;
   auto r = rule("flood", ReasonClass::volumetric, 20);
@@ -455,8 +552,22 @@ TEST(PolicyVolume, SketchLimitsAndSources) {
   s.rules.push_back(sources);
   auto p = build(s);
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->spec().volume.sample, 1u);  // a distinct-sources rule needs every flow
+  // Packets sampled for the dst_pps rule; pairs sampled 1 in k for the dst_sources rule, k = 1
+  // below 1,111 sources (3 % standard error at the threshold).
+  EXPECT_EQ(p->spec().volume.sample, 100u);
+  EXPECT_TRUE(p->spec().volume.packets);
   EXPECT_TRUE(p->spec().volume.sources);
+  EXPECT_EQ(p->spec().volume.source_sample, 1u);
+  // Sources alone: packets not counted, and at 10,000 sources 1 pair in 10 (1 + 0.03^2 x 10,000).
+  PolicySpec only;
+  auto many = rule("many-sources", ReasonClass::volumetric, 20);
+  many.dst_sources = 10'000;
+  only.rules.push_back(many);
+  auto q = build(only);
+  ASSERT_TRUE(q);
+  EXPECT_FALSE(q->spec().volume.packets);
+  EXPECT_EQ(q->spec().volume.source_sample, 10u);
+  EXPECT_NE(q->describe().find("pairs sampled 1 in 10"), std::string::npos) << q->describe();
 }
 
 }  // namespace
