@@ -52,7 +52,9 @@ class Intake(unittest.TestCase):
                 latencies = [x for s in senders for x in s.latencies]
                 self.assertEqual(statuses, [200] * 50, [s.errors for s in senders])
                 self.assertEqual(sum(s.retries for s in senders), 0)
-                self.assertLess(max(latencies), 2.0, "a POST waited behind idle connections")
+                # Starved, a POST would wait for an idle connection's 60 s time-out; the margin
+                # below it is for a loaded 2-core machine under ASan.
+                self.assertLess(max(latencies), 15.0, "a POST waited behind idle connections")
                 self.assertEqual(rx.get("/api/stats")["rows"]["reports"], 50)
                 self.assertEqual(idle.open_count(), 100, "idle connections are kept (within the time-outs)")
                 self.assertGreaterEqual(ins.http_counters(rx)["http.open_connections"], 100)
@@ -72,7 +74,8 @@ class Intake(unittest.TestCase):
                     s.join(30)
                 latencies = [x for s in senders for x in s.latencies]
                 self.assertEqual([x for s in senders for x in s.statuses], [200] * 20)
-                self.assertLess(max(latencies), 1.0)
+                # Starved, a POST would wait for the slow requests' 3 s deadline.
+                self.assertLess(max(latencies), 2.5, "a POST waited behind slow requests")
                 # Every slow request is ended at its deadline (3 s), not kept alive by its trickle.
                 deadline = time.monotonic() + 10
                 while slow.closed < 50 and time.monotonic() < deadline:
