@@ -240,7 +240,8 @@ core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noex
       case 2: {  // length-delimited: addresses, packed repeated fields, unknown fields
         std::uint64_t n = 0;
         const std::size_t length_at = base + in.offset();
-        if (!in.varint(n)) return refuse_at(Errc::bad_varint, length_at);
+        // A length is at most 5 bytes too (libprotobuf reads it as a 32-bit size).
+        if (!in.varint(n) || base + in.offset() - length_at > 5) return refuse_at(Errc::bad_varint, length_at);
         if (n > in.remaining()) return refuse_at(Errc::field_overrun, at);
         const std::size_t value_at = base + in.offset();
         const core::Bytes value = in.take(static_cast<std::size_t>(n));

@@ -204,6 +204,10 @@ TEST(GoflowAgreement, Regressions) {
   // reader took it; libprotobuf reads a tag of at most 5 bytes.
   refused_by_both(std::string("\x82\xa2\xa2\xa2\x86\x00\x00", 7), Errc::bad_varint);
   refused_by_both(std::string("\x88\x80\x80\x80\x80\x00\x02", 7), Errc::bad_varint);  // type, tag 6 bytes long
+  // A length of 6 bytes whose value is 0 (length_six_bytes.bin, found by the fuzz target in CI):
+  // the reader took it; libprotobuf reads a length of at most 5 bytes.
+  refused_by_both(std::string("\x32\x80\x80\x80\x80\x80\x00", 7), Errc::bad_varint);         // src_addr
+  refused_by_both(std::string("\xb2\x06\x81\x80\x80\x80\x80\x00\x01", 9), Errc::bad_varint);  // as_path, length 1
   // type 2^32 + 1 (type_over_32_bits.bin; the fuzz target found it once seeded with wide varints,
   // type_over_32_bits_fuzzed.bin): an enum is an int32,
   // libprotobuf keeps the low 32 bits (SFLOW_5); the reader took the whole value as unknown (NetFlow 0).
