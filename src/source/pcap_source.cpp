@@ -1,9 +1,15 @@
 #include "source/pcap_source.hpp"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <optional>
+#include <utility>
 
 #include "decode/packet_walk.hpp"
 #include "source/pcap_api.hpp"
@@ -12,6 +18,9 @@ namespace overflowd::source {
 
 namespace {
 constexpr std::size_t kReadBuffer = std::size_t{1} << 18;  // 256 KiB
+// A mapped capture up to this size has its pages mapped at once (MAP_POPULATE: no fault per page);
+// a larger one is read ahead as it is walked (MADV_SEQUENTIAL).
+constexpr std::size_t kPopulateLimit = std::size_t{64} << 20;
 }  // namespace
 
 void SourceCounters::merge(const SourceCounters& o) noexcept {
@@ -102,9 +111,47 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const s
   return open(config);
 }
 
+namespace {
+
+// A regular file that is a classic pcap capture decode/pcap_file reads, mapped; else nothing, and
+// libpcap opens the file (and says what is wrong with it, if anything).
+std::optional<std::pair<core::Bytes, decode::PcapFileHeader>> map_classic(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  void* map = MAP_FAILED;
+  std::size_t size = 0;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= static_cast<off_t>(decode::kPcapFileHeaderSize)) {
+    size = static_cast<std::size_t>(st.st_size);
+    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | (size <= kPopulateLimit ? MAP_POPULATE : 0), fd, 0);
+  }
+  ::close(fd);
+  if (map == MAP_FAILED) return std::nullopt;
+  const core::Bytes bytes(static_cast<const std::byte*>(map), size);
+  auto header = decode::parse_pcap_file_header(bytes);
+  if (!header) {
+    ::munmap(map, size);
+    return std::nullopt;
+  }
+  if (size > kPopulateLimit) ::madvise(map, size, MADV_SEQUENTIAL);
+  return std::make_pair(bytes, *header);
+}
+
+}  // namespace
+
 std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const PcapConfig& config) {
   const bool live = config.file.empty();
   const std::string& name = live ? config.interface : config.file;
+  if (!live && name != "-" && config.filter.empty() && !config.port) {
+    if (auto mapped = map_classic(name)) {
+      auto src = std::unique_ptr<PcapSource>(new PcapSource(nullptr, nullptr, name, mapped->second.link_type, false, config));
+      src->mapped_ = mapped->first;
+      src->file_header_ = mapped->second;
+      src->offset_ = decode::kPcapFileHeaderSize;
+      src->ts_scale_ = 1;
+      return src;
+    }
+  }
   auto loaded = pcap_api();
   if (!loaded) return std::unexpected(name + ": " + loaded.error());
   const PcapApi& api = **loaded;
@@ -128,20 +175,54 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const P
       return std::unexpected(r.error());
     }
   }
-  auto src = std::unique_ptr<PcapSource>(new PcapSource(api, handle, name, static_cast<std::uint32_t>(dlt), live, config));
+  auto src = std::unique_ptr<PcapSource>(new PcapSource(&api, handle, name, static_cast<std::uint32_t>(dlt), live, config));
   src->read_buffer_ = std::move(buffer);  // outlives the FILE: pcap_close runs in the destructor's body
   src->ts_scale_ = api.get_tstamp_precision(handle) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
   return src;
 }
 
-PcapSource::PcapSource(const PcapApi& api, pcap* handle, std::string name, std::uint32_t link_type, bool live,
+PcapSource::PcapSource(const PcapApi* api, pcap* handle, std::string name, std::uint32_t link_type, bool live,
                        const PcapConfig& config)
-    : api_(&api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live), port_(config.port),
+    : api_(api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live), port_(config.port),
       stop_(config.stop) {}
 
-PcapSource::~PcapSource() { api_->close(handle_); }
+PcapSource::~PcapSource() {
+  if (handle_) api_->close(handle_);
+  else ::munmap(const_cast<std::byte*>(mapped_.data()), mapped_.size());
+}
+
+bool PcapSource::next_mapped(core::Datagram& out) {
+  while (offset_ < mapped_.size()) {
+    if (stop_ && stop_->load(std::memory_order_relaxed)) return false;
+    const std::size_t at = offset_;
+    auto record = decode::next_pcap_record(file_header_, mapped_, offset_);
+    if (!record) {
+      warning_ = name_ + ": " + decode::describe_pcap_record_error(file_header_, mapped_, at, record.error()) +
+                 "; the rest of the file is skipped";
+      return false;
+    }
+    ++counters_.packets;
+    if (record->data.size() < record->len) {  // cut by the capture's snap length
+      counters_.reject(core::Errc::truncated_capture);
+      continue;
+    }
+    auto udp = decode::walk_to_udp(link_type_, record->data);
+    if (!udp) {
+      counters_.reject(udp.error().code);
+      continue;
+    }
+    ++counters_.datagrams;
+    out.exporter = udp->src;
+    out.exporter_port = udp->sport;
+    out.received_ns = record->ts_ns;
+    out.bytes = udp->payload;
+    return true;
+  }
+  return false;
+}
 
 bool PcapSource::next(core::Datagram& out) {
+  if (!handle_) return next_mapped(out);
   for (;;) {
     if (stop_ && stop_->load(std::memory_order_relaxed)) return false;
     pcap_pkthdr* hdr = nullptr;

@@ -1,8 +1,10 @@
 // The one pcap reader: flow exports (the sender) or reports (the receiver's capture) from a pcap or
 // pcapng file, or live from an interface, through libpcap with an optional BPF filter. Each frame
 // is walked down to its UDP payload (decode/packet_walk); frames that are not unfragmented UDP (or,
-// with a port, not to that port) are counted and skipped. libpcap is loaded on the first open
-// (source/pcap_api): a process that reads no capture never loads it.
+// with a port, not to that port) are counted and skipped. A classic pcap file read without a filter
+// (the sender's -f) is mapped and read by decode/pcap_file, without libpcap; libpcap, loaded on the
+// first open that needs it (source/pcap_api), reads pcapng, standard input, other link types,
+// filtered files and live captures: a process that reads none of these never loads it.
 #pragma once
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "decode/pcap_file.hpp"
 #include "source/source.hpp"
 
 struct pcap;
@@ -48,10 +51,15 @@ public:
   [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }
 
 private:
-  PcapSource(const PcapApi& api, pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config);
+  PcapSource(const PcapApi* api, pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config);
+  [[nodiscard]] bool next_mapped(core::Datagram& out);
 
-  const PcapApi* api_;
+  const PcapApi* api_;  // null when the file is mapped
   pcap* handle_;
+  // A classic pcap file, mapped (decode/pcap_file reads it), instead of libpcap's handle.
+  core::Bytes mapped_;
+  decode::PcapFileHeader file_header_;
+  std::size_t offset_ = 0;
   std::unique_ptr<char[]> read_buffer_;  // the stdio buffer of the capture file, when we opened it
   std::string name_;
   std::uint32_t link_type_;
