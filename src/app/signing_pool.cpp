@@ -13,10 +13,14 @@ SigningPool::SigningPool(SignerFactory factory, unsigned threads, Emit emit, std
   if (threads == 0) threads = 1;
   if (window == 0) window = 4 * static_cast<std::size_t>(threads);
   if (window < 2) window = 2;
+  wanted_ = threads;
   slots_.resize(window);
   for (Slot& s : slots_) s.items.reserve(kBatchReports);
-  threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { sign_loop(i); });
+}
+
+void SigningPool::start_threads() {
+  threads_.reserve(wanted_);
+  for (unsigned i = 0; i < wanted_; ++i) threads_.emplace_back([this, i] { sign_loop(i); });
 }
 
 SigningPool::SigningPool(const report::KeyPair& keys, unsigned threads, Emit emit, std::size_t window,
@@ -52,17 +56,40 @@ std::string SigningPool::error() const {
   return error_;
 }
 
-void SigningPool::sign_loop(unsigned index) {
-  std::optional<report::Signer> signer;
-  std::optional<report::Signer> sealing_signer;  // signs the reports that name their recipient
+bool SigningPool::make_signers(unsigned index, Signers& out) {
   try {
     auto made = factory_(index);
-    if (!made) return fail("signing thread " + std::to_string(index) + ": " + made.error());
-    signer.emplace(std::move(*made));
-    if (sealer_) sealing_signer.emplace(sealer_->sealing_keys());
+    if (!made) {
+      fail("signing thread " + std::to_string(index) + ": " + made.error());
+      return false;
+    }
+    out.signer.emplace(std::move(*made));
+    if (sealer_) out.sealing.emplace(sealer_->sealing_keys());
   } catch (const std::exception& e) {
-    return fail("signing thread " + std::to_string(index) + ": " + e.what());
+    fail("signing thread " + std::to_string(index) + ": " + e.what());
+    return false;
   }
+  return true;
+}
+
+bool SigningPool::sign_batch(unsigned index, Slot& s, Signers& signers) {
+  try {
+    for (std::size_t i = 0; i < s.used; ++i) {
+      Item& item = s.items[i];
+      signers.signer->sign(item.message, item.signed_report);
+      item.signed_report.suspicious = item.suspicious;
+      if (sealer_ && item.plan.needs_seal()) sealer_->seal(item.message, *signers.sealing, item.plan);
+    }
+  } catch (const std::exception& e) {
+    fail("signing thread " + std::to_string(index) + ": " + e.what());
+    return false;
+  }
+  return true;
+}
+
+void SigningPool::sign_loop(unsigned index) {
+  Signers signers;
+  if (!make_signers(index, signers)) return;
   for (;;) {
     std::size_t slot = 0;
     {
@@ -74,16 +101,7 @@ void SigningPool::sign_loop(unsigned index) {
       slots_[slot].state = State::signing;
     }
     Slot& s = slots_[slot];
-    try {
-      for (std::size_t i = 0; i < s.used; ++i) {
-        Item& item = s.items[i];
-        signer->sign(item.message, item.signed_report);
-        item.signed_report.suspicious = item.suspicious;
-        if (sealer_ && item.plan.needs_seal()) sealer_->seal(item.message, *sealing_signer, item.plan);
-      }
-    } catch (const std::exception& e) {
-      return fail("signing thread " + std::to_string(index) + ": " + e.what());
-    }
+    if (!sign_batch(index, s, signers)) return;
     {
       std::lock_guard lock(mutex_);
       s.state = State::done;
@@ -118,6 +136,7 @@ bool SigningPool::failed_now() const {
 }
 
 void SigningPool::submit(std::size_t slot) {
+  if (threads_.empty()) start_threads();
   {
     std::lock_guard lock(mutex_);
     slots_[slot].state = State::queued;
@@ -155,6 +174,18 @@ void SigningPool::emit_ready() {
 }
 
 bool SigningPool::finish() {
+  if (threads_.empty() && in_flight_ == 0) {  // one batch at most, never submitted: signed here
+    Slot& s = slots_[fill_];
+    bool ok = true;
+    if (filling_ && s.used > 0) {
+      Signers signers;
+      ok = make_signers(0, signers) && sign_batch(0, s, signers);
+      if (ok)
+        for (std::size_t i = 0; i < s.used; ++i) emit_(s.items[i]);
+    }
+    filling_ = false;
+    return ok && !failed_now();
+  }
   if (filling_) {
     if (slots_[fill_].used > 0) submit(fill_);
     filling_ = false;

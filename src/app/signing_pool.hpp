@@ -15,6 +15,10 @@
 // sealing, seven times a plain signature, runs on every thread too, and what is sent, to whom and in
 // which order is what a single thread would have sent.
 //
+// The threads start with the first full batch: a run with fewer than kBatchReports reports (the
+// default rate on a capture file) signs them on the reader's thread in finish() and starts none
+// (issue 17, start-up: no thread to create, wake and join). The output is the same either way.
+//
 // A signing thread that fails (its signer cannot be made, or signing throws) marks the pool
 // failed: add() and finish() return false from then on, error() says why, and no thread waits
 // for work that will never come (finish() and the destructor stop and join every thread).
@@ -27,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -71,7 +76,7 @@ public:
   bool finish();
 
   [[nodiscard]] std::string error() const;
-  [[nodiscard]] unsigned threads() const noexcept { return static_cast<unsigned>(threads_.size()); }
+  [[nodiscard]] unsigned threads() const noexcept { return wanted_; }
 
 private:
   enum class State { free, queued, signing, done };  // a slot's state; changed under mutex_
@@ -81,7 +86,15 @@ private:
     State state = State::free;
   };
 
+  struct Signers {
+    std::optional<report::Signer> signer;
+    std::optional<report::Signer> sealing;  // signs the reports that name their recipient
+  };
+  void start_threads();
   void sign_loop(unsigned index);
+  // Each false after fail(): the signers of thread `index`; one batch signed (and sealed).
+  bool make_signers(unsigned index, Signers& out);
+  bool sign_batch(unsigned index, Slot& slot, Signers& signers);
   void submit(std::size_t slot);
   // Waits for the oldest batch in flight to be signed (or the pool to fail) and emits it. Reader only.
   bool drain();
@@ -92,6 +105,7 @@ private:
 
   SignerFactory factory_;
   Emit emit_;
+  unsigned wanted_;  // signing threads, started with the first full batch
   sink::DeliverySink* sealer_;  // set before the threads start, never changed
   std::vector<Slot> slots_;
   std::size_t fill_ = 0;    // the slot the reader fills

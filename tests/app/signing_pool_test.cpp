@@ -114,6 +114,40 @@ TEST_F(Pool, AThreadFailingInTheMiddleEndsTheRunNotAHang) {
   EXPECT_NE(pool.error().find("signing thread 2: key unreadable"), std::string::npos) << pool.error();
 }
 
+// Fewer reports than a batch (the default rate on a capture file): no thread is started, the
+// reader's thread signs them in finish(), with the same bytes; a signer that cannot be made still
+// ends the run with its reason.
+TEST_F(Pool, AShortRunSignsOnTheReadersThreadAlone) {
+  const report::KeyPair keys = test_keys();
+  report::Signer reference(keys);
+  std::vector<std::thread::id> made_on;
+  std::vector<std::string> lines;
+  SigningPool pool(
+      [&](unsigned index) -> std::expected<report::Signer, std::string> {
+        EXPECT_EQ(index, 0u);
+        made_on.push_back(std::this_thread::get_id());
+        return report::Signer(keys);
+      },
+      2, [&](const SigningPool::Item& item) { lines.push_back(item.signed_report.line); });
+  constexpr std::size_t kReports = SigningPool::kBatchReports - 1;
+  for (std::size_t i = 0; i < kReports; ++i) ASSERT_TRUE(pool.add(core::FlowRecord{}, message_of(i), false));
+  EXPECT_TRUE(lines.empty());
+  ASSERT_TRUE(pool.finish()) << pool.error();
+  ASSERT_EQ(made_on, std::vector<std::thread::id>{std::this_thread::get_id()});
+  ASSERT_EQ(lines.size(), kReports);
+  report::SignedReport expected;
+  for (std::size_t i = 0; i < kReports; ++i) {
+    reference.sign(message_of(i), expected);
+    EXPECT_EQ(lines[i], expected.line) << "report " << i;
+  }
+
+  SigningPool failing([](unsigned) -> std::expected<report::Signer, std::string> { return std::unexpected("key missing"); },
+                      2, [](const SigningPool::Item&) {});
+  ASSERT_TRUE(failing.add(core::FlowRecord{}, message_of(0), false));
+  EXPECT_FALSE(failing.finish());
+  EXPECT_NE(failing.error().find("signing thread 0: key missing"), std::string::npos) << failing.error();
+}
+
 // The whole pipeline on a capture: the file sink's bytes are the same for 1, 2 and 4 signing
 // threads with a fixed seed and time; a failing signer makes run_pipeline return its reason.
 class PoolPipeline : public Pool {
