@@ -55,6 +55,9 @@ public:
 
   [[nodiscard]] const std::string& error() const noexcept { return error_; }
 
+  // Called after every batch on the worker's thread (run_pipeline's duties, when it runs the worker itself).
+  std::function<void()> between_batches;
+
   void run() {
     std::array<core::Datagram, kBatch> batch;
     std::size_t n = 0;
@@ -71,9 +74,29 @@ public:
         seen = r;
         publish(r, false);
       }
+      if (between_batches) between_batches();
     }
     if (pool_ && !pool_->finish() && error_.empty()) error_ = pool_->error();
     publish(board_.request.load(std::memory_order_relaxed), true);
+  }
+
+  void publish(std::uint64_t request, bool done) {
+    source_.refresh_counters();
+    counters_.source = source_.counters();
+    counters_.decode = dispatcher_.counters();
+    counters_.sampler = sampler_.counters();
+    counters_.template_domains = dispatcher_.templates().domain_count();
+    counters_.templates = dispatcher_.templates().template_count();
+    {
+      std::lock_guard lock(board_.mutex);
+      board_.counters[index_] = counters_;
+      board_.answered[index_] = request;
+      if (done && !board_.done[index_]) {
+        board_.done[index_] = true;
+        ++board_.done_count;
+      }
+    }
+    board_.changed.notify_all();
   }
 
 private:
@@ -149,25 +172,6 @@ private:
     if (!policy_) return;
     if (state_) state_->adopt(*policy_);
     else state_ = std::make_unique<policy::PolicyState>(*policy_);
-  }
-
-  void publish(std::uint64_t request, bool done) {
-    source_.refresh_counters();
-    counters_.source = source_.counters();
-    counters_.decode = dispatcher_.counters();
-    counters_.sampler = sampler_.counters();
-    counters_.template_domains = dispatcher_.templates().domain_count();
-    counters_.templates = dispatcher_.templates().template_count();
-    {
-      std::lock_guard lock(board_.mutex);
-      board_.counters[index_] = counters_;
-      board_.answered[index_] = request;
-      if (done && !board_.done[index_]) {
-        board_.done[index_] = true;
-        ++board_.done_count;
-      }
-    }
-    board_.changed.notify_all();
   }
 
   source::Source& source_;
@@ -249,15 +253,11 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
   workers.reserve(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i)
     workers.push_back(std::make_unique<Worker>(*sources[i], settings, board, i, sources.size()));
-  std::vector<std::thread> threads;
-  threads.reserve(workers.size());
-  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-
-  std::unique_lock lock(board.mutex);
-  for (;;) {
-    // Woken by the last worker to finish; else every 100 ms to look at the counters request.
-    if (board.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return board.done_count == sources.size(); }))
-      break;
+  // What this thread does while the workers run: re-reads the policy's lists when due, and answers
+  // the counters, snapshot and reload requests. With `lock` held; it is let go around callbacks.
+  // `answer`: null when the workers run on threads of their own (this waits for their answers),
+  // else the one worker, run here, that answers at once.
+  const auto serve = [&](std::unique_lock<std::mutex>& lock, Worker* answer) {
     if (settings.policy) {
       lock.unlock();  // reading list files must not hold up the workers' answers
       const auto refreshed =
@@ -275,8 +275,13 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
       settings.on_reload();
       lock.lock();
     }
-    if (!for_counters && !for_snapshot) continue;
+    if (!for_counters && !for_snapshot) return;
     const std::uint64_t request = board.request.fetch_add(1) + 1;
+    if (answer) {
+      lock.unlock();
+      answer->publish(request, false);
+      lock.lock();
+    }
     // Each running worker answers at its next batch, or after its source's idle time (100 ms for
     // UDP); one stuck in a sink gets 2 s, and its last counters are shown.
     board.changed.wait_for(lock, std::chrono::seconds(2), [&] {
@@ -289,9 +294,32 @@ PipelineResult run_pipeline(std::span<source::Source* const> sources, const Pipe
     if (for_counters && settings.on_counters) settings.on_counters(snapshot);
     if (for_snapshot && settings.on_snapshot) settings.on_snapshot(snapshot);
     lock.lock();
+  };
+
+  if (sources.size() == 1 && !sources[0]->live()) {
+    // A capture file: its one worker runs on this thread (issue 17, start-up: no thread to start,
+    // wake and join), and does this thread's duties between its batches, at most every 100 ms.
+    Worker& only = *workers[0];
+    std::int64_t next_ns = 0;
+    only.between_batches = [&] {
+      const std::int64_t now = core::system_clock().monotonic_ns();
+      if (now < next_ns) return;
+      next_ns = now + 100'000'000;
+      std::unique_lock lock(board.mutex);
+      serve(lock, &only);
+    };
+    only.run();
+  } else {
+    std::vector<std::thread> threads;
+    threads.reserve(workers.size());
+    for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+    std::unique_lock lock(board.mutex);
+    // Woken by the last worker to finish; else every 100 ms to look at the counters request.
+    while (!board.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return board.done_count == sources.size(); }))
+      serve(lock, nullptr);
+    lock.unlock();
+    for (auto& t : threads) t.join();
   }
-  lock.unlock();
-  for (auto& t : threads) t.join();
   for (sink::Sink* s : settings.sinks) s->flush();
   PipelineResult result = gather(board);
   for (const auto& w : workers)
