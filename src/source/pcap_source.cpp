@@ -221,6 +221,13 @@ bool PcapSource::next_mapped(core::Datagram& out) {
   return false;
 }
 
+bool PcapSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
+  if (handle_) return Source::next_batch(out, n);
+  n = 0;
+  while (n < out.size() && next_mapped(out[n])) ++n;
+  return n > 0;
+}
+
 bool PcapSource::next(core::Datagram& out) {
   if (!handle_) return next_mapped(out);
   for (;;) {

@@ -46,6 +46,8 @@ public:
 
   // out.exporter and out.exporter_port are the datagram's source.
   [[nodiscard]] bool next(core::Datagram& out) override;
+  // A mapped file fills the whole batch (its datagrams' bytes stay in the mapping); libpcap one.
+  [[nodiscard]] bool next_batch(std::span<core::Datagram> out, std::size_t& n) override;
   [[nodiscard]] bool live() const noexcept override { return live_; }
   [[nodiscard]] const std::string& warning() const noexcept override { return warning_; }
   [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }

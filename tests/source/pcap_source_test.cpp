@@ -4,6 +4,7 @@
 // every datagram, its source and time, the counters, and the warning that ends the file.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -31,7 +32,8 @@ std::string describe(const core::Datagram& d) {
   return s;
 }
 
-Reading through_source(const std::string& path) {
+// One datagram at a time (next), or in batches of 5 (next_batch, as the pipeline's workers read).
+Reading through_source(const std::string& path, bool batched = false) {
   Reading r;
   auto src = PcapSource::open(path);
   if (!src) {
@@ -39,7 +41,14 @@ Reading through_source(const std::string& path) {
     return r;
   }
   core::Datagram d;
-  while ((*src)->next(d)) r.datagrams.push_back(describe(d));
+  if (batched) {
+    std::array<core::Datagram, 5> batch;
+    std::size_t n = 0;
+    while ((*src)->next_batch(batch, n))
+      for (std::size_t i = 0; i < n; ++i) r.datagrams.push_back(describe(batch[i]));
+  } else {
+    while ((*src)->next(d)) r.datagrams.push_back(describe(d));
+  }
   r.packets = (*src)->counters().packets;
   r.rejected.assign((*src)->counters().rejected.begin(), (*src)->counters().rejected.end());
   r.warning = (*src)->warning();
@@ -151,9 +160,10 @@ std::vector<std::uint8_t> udp_frame(std::uint16_t sport, std::size_t payload, bo
   return f;
 }
 
-void expect_same(const std::string& path, std::size_t datagrams) {
-  SCOPED_TRACE(path);
-  const Reading mine = through_source(path);
+void expect_same(const std::string& path, std::size_t datagrams, bool batched = false) {
+  SCOPED_TRACE(path + (batched ? " (batches)" : ""));
+  if (!batched) expect_same(path, datagrams, true);
+  const Reading mine = through_source(path, batched);
   const Reading ref = through_libpcap(path);
   if (ref.warning.starts_with("open: ")) {  // libpcap refuses the file: so does the source, naming it
     EXPECT_TRUE(mine.warning.starts_with("open: " + path + ": ")) << mine.warning << " / " << ref.warning;
@@ -221,7 +231,7 @@ TEST(PcapSource, OtherLinkTypesAndFormatsGoToLibpcap) {
 TEST(PcapSource, TheSharedCaptureReadsAsLibpcapReadsIt) {
   const std::string path = OVERFLOWD_SHARED_DATA "/netflow_4M.pcap";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
-  const Reading mine = through_source(path);
+  const Reading mine = through_source(path, true);
   const Reading ref = through_libpcap(path);
   EXPECT_EQ(mine.datagrams, ref.datagrams);
   EXPECT_GT(mine.datagrams.size(), 1000U);
