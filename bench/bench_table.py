@@ -125,10 +125,12 @@ def main():
                      f"{o2['cpu_ms'] / o1['cpu_ms']:.2f}", "", "about 1", ""))
 
         log(f"2/{STEPS} start-up: --help and the default-rate run, {4 * rounds + 1} rounds interleaved")
+        load2 = os.getloadavg()[0]
         t = interleaved({"help": [overflowd, "--help"],
                          "default": [overflowd, "-f", str(capture), "-q", "--key", str(key)]}, 4 * rounds + 1)
-        rows.append((f"`overflowd --help` (process start), wall / CPU median", f"{t['help'][0]:.1f} / {t['help'][1]:.1f} ms",
-                     "", "", ""))
+        load2 = max(load2, os.getloadavg()[0])  # wall time waits for a core: it depends on the load
+        rows.append((f"`overflowd --help` (process start), wall / CPU median (load average up to {load2:.1f})",
+                     f"{t['help'][0]:.1f} / {t['help'][1]:.1f} ms", "", "", ""))
         rows.append((f"`-f {capture.name}` at the default rate, wall / CPU median",
                      f"{t['default'][0]:.1f} / {t['default'][1]:.1f} ms", f"--help: {t['help'][0]:.1f} ms",
                      "< 15 ms wall", "yes" if t["default"][0] < 15 else "no"))
