@@ -41,7 +41,7 @@ namespace overflowd::source {
 
 class AfPacketSource final : public Source {
 public:
-  static constexpr std::uint32_t kBlockSize = 1u << 20;  // bytes per ring block (a 64 KiB datagram fits)
+  static constexpr std::uint32_t kBlockSize = 1u << 18;  // bytes per ring block (a 64 KiB datagram fits)
   static constexpr std::uint32_t kMinBlocks = 4;
   static constexpr unsigned kBlockTimeoutMs = 4;   // a block that is not full goes to the worker after this
   static constexpr int kIdleMs = 100;              // next_batch returns empty after this long
