@@ -147,6 +147,7 @@ std::expected<std::vector<std::unique_ptr<AfPacketSource>>, std::string> AfPacke
 
   std::vector<std::unique_ptr<AfPacketSource>> group;
   int fanout_id = -1;
+  bool ignore_outgoing = true;  // PACKET_FANOUT_FLAG_IGNORE_OUTGOING, until the kernel refuses it
   for (std::size_t i = 0; i < count; ++i) {
     // Protocol 0: nothing is queued before bind(), which comes after the filter and the ring.
     const int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -185,14 +186,23 @@ std::expected<std::vector<std::unique_ptr<AfPacketSource>>, std::string> AfPacke
       return fail("bind to the interface");
     }
     // One fanout for the group, by flow hash, IPv4 defragmented first. The first socket asks the
-    // kernel for a free group id; the others join it.
-    int arg = 0;
-    if (fanout_id < 0) {
-      arg = (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
-    } else {
-      arg = fanout_id | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+    // kernel for a free group id; the others join it. The fanout's own hook must skip outgoing
+    // packets (PACKET_FANOUT_FLAG_IGNORE_OUTGOING, Linux 6.10; not in older headers): else the
+    // defragmenter, which runs before the filter, would reassemble the outgoing copies of
+    // fragments sent on this host and swallow the incoming ones as duplicates. An older kernel
+    // refuses the flag: then the fanout goes without it.
+    constexpr int kFanoutIgnoreOutgoing = 0x4000;
+    int flags = PACKET_FANOUT_FLAG_DEFRAG | (ignore_outgoing ? kFanoutIgnoreOutgoing : 0);
+    int arg = fanout_id < 0 ? (PACKET_FANOUT_HASH | flags | PACKET_FANOUT_FLAG_UNIQUEID) << 16
+                            : fanout_id | ((PACKET_FANOUT_HASH | flags) << 16);
+    int joined = ::setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg);
+    if (joined != 0 && errno == EINVAL && fanout_id < 0 && ignore_outgoing) {
+      ignore_outgoing = false;
+      flags = PACKET_FANOUT_FLAG_DEFRAG;
+      arg = (PACKET_FANOUT_HASH | flags | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
+      joined = ::setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg);
     }
-    if (::setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+    if (joined != 0) {
       ::munmap(ring, bytes);
       return fail("PACKET_FANOUT");
     }

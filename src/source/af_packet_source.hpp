@@ -11,8 +11,10 @@
 // fragments to the port are let in too, to be counted. The sockets of a group join one fanout
 // (PACKET_FANOUT_HASH: the kernel's flow hash of addresses and ports, so one exporter's datagrams
 // reach one worker and its template cache) with PACKET_FANOUT_FLAG_DEFRAG, so IPv4 fragments are
-// reassembled before the filter and arrive whole. IPv6 fragments are refused
-// (source.rejected.ip_fragment). The IP and UDP headers are parsed by decode/ring_packet (pure,
+// reassembled before the filter and arrive whole, and PACKET_FANOUT_FLAG_IGNORE_OUTGOING (Linux
+// 6.10; without it, fragments this host sends itself are not reassembled, and every outgoing
+// packet on the interface passes the filter). IPv6 fragments are refused
+// (source.skipped.ip_fragment). The IP and UDP headers are parsed by decode/ring_packet (pure,
 // fuzzed), which also checks the checksums the UDP stack would have checked.
 //
 // A UDP socket holds the listen port (so the kernel answers no ICMP port unreachable and no other
@@ -23,7 +25,7 @@
 // Interface: --udp-interface, else the one that has the --bind address, else (an unspecified
 // address) every interface. With an unspecified address, datagrams to the port are taken whatever
 // their destination address; with a specific one, datagrams to another address are refused
-// (source.rejected.other_destination).
+// (source.skipped.other_destination).
 #pragma once
 
 #include <atomic>
