@@ -38,6 +38,7 @@ import glob
 import os
 import re
 import resource
+import socket
 import shutil
 import signal
 import subprocess
@@ -195,6 +196,15 @@ class Overflowd(Collector):
         self.port_holder_only = engine == "af_packet"
         self.lines = []
         self.cond = threading.Condition()
+
+    def available(self):
+        if self.engine != "af_packet":
+            return True
+        try:  # CAP_NET_RAW
+            socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0).close()
+            return True
+        except OSError:
+            return False
 
     def start(self, port):
         self.key = self.workdir / "overflowd.key"
@@ -509,7 +519,7 @@ def main():
             if c is None:
                 continue
             if not c.available():
-                log(f"{c.name}: not installed, skipped (Debian: apt-get install nfdump pmacct)")
+                log(f"{c.name}: not installed (or, af_packet, no CAP_NET_RAW), skipped (Debian: apt-get install nfdump pmacct)")
                 continue
             runs.append(c)
         if args.fixed_rate:
