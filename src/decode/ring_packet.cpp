@@ -19,9 +19,10 @@ std::uint16_t fold(std::uint64_t sum) noexcept {
   return static_cast<std::uint16_t>(sum);
 }
 
-// The UDP header at udp[0..8) and its payload, after an IP header that said `ip_payload` bytes follow.
+// The UDP header at packet[at..at+8) and its payload, after an IP header that said `ip_payload`
+// bytes follow; `addresses` (source then destination) start the pseudo-header.
 core::Result<RingDatagram> udp(Bytes packet, std::size_t at, std::size_t ip_payload, bool v6,
-                               std::uint64_t pseudo, bool checksum_checked, RingDatagram d) noexcept {
+                               Bytes addresses, bool checksum_checked, RingDatagram d) noexcept {
   if (ip_payload < 8) return fail(Errc::bad_udp_header, at);
   const std::size_t length = be16(packet, at + 4);
   if (length < 8 || length > ip_payload) return fail(Errc::bad_udp_header, at + 4);
@@ -31,7 +32,7 @@ core::Result<RingDatagram> udp(Bytes packet, std::size_t at, std::size_t ip_payl
       if (v6) return fail(Errc::bad_udp_checksum, at + 6);  // RFC 8200 8.1: mandatory over IPv6
     } else {
       // Pseudo-header (addresses, protocol, UDP length) plus the UDP header and payload: 0xffff.
-      const std::uint64_t total = ones_sum(packet.subspan(at, length), pseudo + 17 + length);
+      const std::uint64_t total = ones_sum(packet.subspan(at, length), ones_sum(addresses) + 17 + length);
       if (fold(total) != 0xffff) return fail(Errc::bad_udp_checksum, at + 6);
     }
   }
@@ -67,8 +68,7 @@ core::Result<RingDatagram> parse_ring_packet(Bytes packet, bool checksum_checked
     if (std::to_integer<unsigned>(packet[9]) != 17) return fail(Errc::not_udp, 9);
     d.src = core::IpAddress::from_bytes(packet.subspan(12, 4));
     d.dst = core::IpAddress::from_bytes(packet.subspan(16, 4));
-    const std::uint64_t pseudo = ones_sum(packet.subspan(12, 8));
-    return udp(packet, ihl, total - ihl, false, pseudo, checksum_checked, d);
+    return udp(packet, ihl, total - ihl, false, packet.subspan(12, 8), checksum_checked, d);
   }
   if (version != 6) return fail(Errc::not_ip, 0);
   if (packet.size() < 40) return fail(Errc::truncated_capture, 0);
@@ -89,10 +89,8 @@ core::Result<RingDatagram> parse_ring_packet(Bytes packet, bool checksum_checked
   d.src = core::IpAddress::from_bytes(packet.subspan(8, 16));
   d.dst = core::IpAddress::from_bytes(packet.subspan(24, 16));
   const std::size_t udp_bytes = 40 + payload - at;
-  // The pseudo-header's length is the upper-layer length (the UDP length, checked equal below by
-  // adding the header's own length field: UDP's length is used, as Linux does).
-  const std::uint64_t pseudo = ones_sum(packet.subspan(8, 32));
-  return udp(packet, at, udp_bytes, true, pseudo, checksum_checked, d);
+  // The pseudo-header's upper-layer length is taken from the UDP header, as Linux does.
+  return udp(packet, at, udp_bytes, true, packet.subspan(8, 32), checksum_checked, d);
 }
 
 }  // namespace overflowd::decode
