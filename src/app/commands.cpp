@@ -249,9 +249,11 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       if (!config.quiet) {
         const auto& first = *g->front();
         log::info("overflowd", fmt::format("listening for flow exports on UDP [{}]:{}", config.udp.bind, first.port()));
-        log::info("overflowd", fmt::format("{} worker{} (af_packet: TPACKET_V3 ring of {} bytes each on {}, fanout by flow hash)",
+        log::info("overflowd", fmt::format("{} worker{} (af_packet: TPACKET_V3 ring of {} bytes each on {}, fanout by flow hash{})",
                                            workers, workers == 1 ? "" : "s", first.ring_bytes(),
-                                           first.interface_name().empty() ? std::string("every interface") : first.interface_name()));
+                                           first.interface_name().empty() ? std::string("every interface") : first.interface_name(),
+                                           first.ignores_outgoing() ? "" : "; this kernel cannot skip outgoing packets in a fanout, "
+                                                                           "so IPv4 fragments sent by this host are not reassembled"));
       }
       for (auto& s : *g) owned.push_back(std::move(s));
     } else if (workers == 1) {  // no SO_REUSEPORT: nobody else can join the port

@@ -220,6 +220,7 @@ std::expected<std::vector<std::unique_ptr<AfPacketSource>>, std::string> AfPacke
     source->bind_ = *addr;
     source->any_address_ = any;
     source->v4_only_ = any && addr->is_v4();
+    source->ignores_outgoing_ = ignore_outgoing;
     group.push_back(std::move(source));
   }
   return group;

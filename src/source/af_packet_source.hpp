@@ -65,6 +65,9 @@ public:
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] const std::string& interface_name() const noexcept { return interface_; }  // "" : all
   [[nodiscard]] std::size_t ring_bytes() const noexcept { return std::size_t{block_count_} * kBlockSize; }
+  // False when the kernel refused PACKET_FANOUT_FLAG_IGNORE_OUTGOING (before Linux 6.10): then IPv4
+  // fragments that this host sends to itself are not reassembled.
+  [[nodiscard]] bool ignores_outgoing() const noexcept { return ignores_outgoing_; }
 
 private:
   struct Holder;
@@ -86,6 +89,7 @@ private:
   core::IpAddress bind_;   // the --bind address: datagrams to another address are refused unless unspecified
   bool any_address_ = true;
   bool v4_only_ = false;   // --bind 0.0.0.0
+  bool ignores_outgoing_ = true;
   std::uint32_t current_ = 0;         // the block being read (or next to be read)
   std::uint32_t left_in_block_ = 0;   // its packets not yet read (0: not opened)
   std::size_t packet_at_ = 0;         // offset in the block of the next packet
