@@ -142,7 +142,10 @@ std::expected<std::vector<std::unique_ptr<AfPacketSource>>, std::string> AfPacke
   const auto filter = port_filter(port, !(any && addr->is_v4()));
   const sock_fprog program{static_cast<unsigned short>(filter.size()), const_cast<sock_filter*>(filter.data())};
 
-  std::uint32_t blocks = static_cast<std::uint32_t>(static_cast<std::uint64_t>(std::max(config.receive_buffer, 0)) / kBlockSize);
+  // Twice the receive buffer asked for, as the kernel grants a socket (SO_RCVBUF is doubled for its
+  // bookkeeping, and a datagram's skb takes about that much more than its payload): so the ring
+  // holds about as many datagrams as the recvmmsg engine's socket would.
+  std::uint32_t blocks = static_cast<std::uint32_t>(2 * static_cast<std::uint64_t>(std::max(config.receive_buffer, 0)) / kBlockSize);
   blocks = std::max(blocks, kMinBlocks);
 
   std::vector<std::unique_ptr<AfPacketSource>> group;

@@ -48,8 +48,9 @@ public:
   static constexpr unsigned kBlockTimeoutMs = 4;   // a block that is not full goes to the worker after this
   static constexpr int kIdleMs = 100;              // next_batch returns empty after this long
 
-  // `count` ring sockets in one fanout; `interface` empty: see above. config.receive_buffer is the
-  // ring's size per worker (rounded to blocks of kBlockSize, at least kMinBlocks).
+  // `count` ring sockets in one fanout; `interface` empty: see above. The ring per worker is twice
+  // config.receive_buffer (what the kernel would grant a socket), in blocks of kBlockSize, at least
+  // kMinBlocks; the kernel allocates it at start.
   [[nodiscard]] static std::expected<std::vector<std::unique_ptr<AfPacketSource>>, std::string> open_group(
       const UdpSourceConfig& config, const std::string& interface, std::size_t count, const std::atomic<bool>* stop);
   ~AfPacketSource() override;
