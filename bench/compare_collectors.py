@@ -37,6 +37,8 @@ import argparse
 import glob
 import os
 import re
+import resource
+import socket
 import shutil
 import signal
 import subprocess
@@ -181,18 +183,34 @@ class Collector:
 
 
 class Overflowd(Collector):
-    def __init__(self, workdir, buffer, binary, workers):
+    def __init__(self, workdir, buffer, binary, workers, engine="recvmmsg"):
         super().__init__(workdir, buffer)
         self.binary = binary
         self.workers = workers
+        self.engine = engine
         self.name = f"overflowd ({workers} worker{'s' if workers > 1 else ''})"
+        if engine != "recvmmsg":
+            self.name = f"overflowd {engine} ({workers} worker{'s' if workers > 1 else ''})"
+        # af_packet: the UDP socket on the port only holds it and drops every datagram, so its
+        # /proc/net/udp drops are not losses; the ring's own drops (tp_drops) are.
+        self.port_holder_only = engine == "af_packet"
         self.lines = []
         self.cond = threading.Condition()
+
+    def available(self):
+        if self.engine != "af_packet":
+            return True
+        try:  # CAP_NET_RAW
+            socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0).close()
+            return True
+        except OSError:
+            return False
 
     def start(self, port):
         self.key = self.workdir / "overflowd.key"
         cmd = [self.binary, "-u", str(port), "--bind", "127.0.0.1", "-q", "--workers", str(self.workers),
-               "--receive-buffer", str(self.buffer), "--key", str(self.key), "--output", "/dev/null"]
+               "--receive-buffer", str(self.buffer), "--key", str(self.key), "--output", "/dev/null",
+               "--udp-engine", self.engine]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self.lines = []
@@ -322,12 +340,20 @@ def trial(c, args, flows_per_datagram, rate_fps):
         before = cpu_ticks(c.proc.pid)
         dps = rate_fps / flows_per_datagram if rate_fps else None
         count = int(dps * args.duration) if dps else 0
+        # The replayer's CPU too: on loopback the kernel's receive work up to the socket or the ring
+        # (softirq) runs mostly in the sender's context, so a collector whose copy happens there
+        # (af_packet) moves cost to the sender's side rather than only removing it.
+        child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         sent = replay(args.overflowd, args.capture, port, dps, max(count, 1), args.duration, args.exporters)
+        child_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        replayer_s = (child_after.ru_utime + child_after.ru_stime) - (child_before.ru_utime + child_before.ru_stime)
         wait_drained(port, c.proc.pid)
         after = cpu_ticks(c.proc.pid)
         _, drops, _ = udp_sockets(port)
         if hasattr(c, "before_stop"):
             c.before_stop()
+        if getattr(c, "port_holder_only", False):
+            drops = c.own_drops
     finally:
         c.stop()
     counted = c.counted()
@@ -335,9 +361,11 @@ def trial(c, args, flows_per_datagram, rate_fps):
     lost = int(sent["flows"]) - counted
     cpu_s = (after - before) / CLK_TCK
     r = dict(asked=rate_fps, achieved=achieved, sent=int(sent["flows"]), counted=counted, lost=lost, drops=drops,
-             cpu_per_m=cpu_s / (counted / 1e6) if counted else float("nan"), lossless=(lost == 0 and drops == 0))
+             cpu_per_m=cpu_s / (counted / 1e6) if counted else float("nan"), lossless=(lost == 0 and drops == 0),
+             replayer_per_m=replayer_s / (sent["flows"] / 1e6) if sent["flows"] else float("nan"))
     log(f"  {c.name}: asked {fmt_rate(rate_fps) if rate_fps else 'max':>8} flows/s, sent {fmt_rate(achieved):>8}/s: "
-        f"{counted}/{r['sent']} flows counted, {drops} kernel drops, {r['cpu_per_m']:.3f} CPU s per 1M flows"
+        f"{counted}/{r['sent']} flows counted, {drops} kernel drops, {r['cpu_per_m']:.3f} CPU s per 1M flows "
+        f"(replayer {r['replayer_per_m']:.3f})"
         f" -> {'lossless' if r['lossless'] else 'LOSS'}")
     return r
 
@@ -402,15 +430,16 @@ def fixed(runs, args, fpd):
     print()
     print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"| collector (at {args.fixed_rate / 1e6:.2f} M flows/s asked, {args.rounds} rounds) | CPU s per 1M flows, "
-          f"median | each round | lossless rounds |")
-    print("| --- | ---: | --- | ---: |")
+          f"median | each round | lossless rounds | replayer CPU s per 1M flows, median |")
+    print("| --- | ---: | --- | ---: | ---: |")
     med = {}
     for c in runs:
         rs = got[c.name]
         med[c.name] = statistics.median(r["cpu_per_m"] for r in rs)
         each = ", ".join(f"{r['cpu_per_m']:.3f}" for r in rs)
         print(f"| {c.name} | {med[c.name]:.3f} | {each} | "
-              f"{sum(r['lossless'] for r in rs)} of {len(rs)} |")
+              f"{sum(r['lossless'] for r in rs)} of {len(rs)} | "
+              f"{statistics.median(r['replayer_per_m'] for r in rs):.3f} |")
     n = next((v for k, v in med.items() if k.startswith("nfcapd")), None)
     if n:
         for k, v in med.items():
@@ -432,7 +461,8 @@ def main():
     ap.add_argument("--buffer", type=int, help="socket receive buffer asked of every collector (default: rmem_max)")
     ap.add_argument("--workdir", help="where collectors write (default: /dev/shm when there, so that nfcapd's "
                                       "files go to memory, not to a disk that would set its pace)")
-    ap.add_argument("--only", help="comma-separated subset: overflowd,overflowd1,nfcapd,nfacctd")
+    ap.add_argument("--only", help="comma-separated subset: overflowd,overflowd1,overflowd_afp,nfcapd,nfacctd "
+                                   "(overflowd_afp: --udp-engine af_packet, needs CAP_NET_RAW; not in the default set)")
     ap.add_argument("--fixed-rate", type=float,
                     help="no search: every collector at this replay rate (flows/s), --rounds times in turn; "
                          "prints the median CPU s per 1M flows of each (the same rate and minutes for all)")
@@ -471,12 +501,13 @@ def main():
         collectors = {
             "overflowd": Overflowd(work, args.buffer, args.overflowd, os.cpu_count() or 1),
             "overflowd1": Overflowd(work, args.buffer, args.overflowd, 1),
+            "overflowd_afp": Overflowd(work, args.buffer, args.overflowd, os.cpu_count() or 1, "af_packet"),
             "nfcapd": Nfcapd(work, args.buffer),
             "nfacctd": Nfacctd(work, args.buffer),
         }
         if (os.cpu_count() or 1) == 1:
             del collectors["overflowd1"]
-        chosen = args.only.split(",") if args.only else list(collectors)
+        chosen = args.only.split(",") if args.only else [k for k in collectors if k != "overflowd_afp"]
         for i, other in enumerate(args.also):
             c = Overflowd(work, args.buffer, str(Path(other) / "overflowd"), os.cpu_count() or 1)
             c.name = f"overflowd ({c.workers} workers, {other})"
@@ -488,7 +519,7 @@ def main():
             if c is None:
                 continue
             if not c.available():
-                log(f"{c.name}: not installed, skipped (Debian: apt-get install nfdump pmacct)")
+                log(f"{c.name}: not installed (or, af_packet, no CAP_NET_RAW), skipped (Debian: apt-get install nfdump pmacct)")
                 continue
             runs.append(c)
         if args.fixed_rate:

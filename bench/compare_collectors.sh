@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usage: bench/compare_collectors.sh [BUILD_DIR] [--duration S] [--only overflowd,overflowd1,nfcapd,nfacctd]
+# usage: bench/compare_collectors.sh [BUILD_DIR] [--duration S] [--only overflowd,overflowd1,overflowd_afp,nfcapd,nfacctd]
 #        [--fixed-rate FLOWS_PER_S [--rounds N]] [--also OTHER_BUILD_DIR] ...
 #
 # Replays ../shared/data/netflow_4M.pcap (a synthetic capture when it is absent) on loopback with

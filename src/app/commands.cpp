@@ -38,6 +38,7 @@
 #include "core/log_limit.hpp"
 #include "source/kafka_source.hpp"
 #include "source/pcap_source.hpp"
+#include "source/af_packet_source.hpp"
 #include "source/udp_source.hpp"
 #include "core/parse.hpp"
 
@@ -239,7 +240,23 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
     install_stop_handlers();
     const unsigned workers = config.workers ? config.workers : available_cores();
     std::vector<std::unique_ptr<source::UdpSource>> group;
-    if (workers == 1) {  // no SO_REUSEPORT: nobody else can join the port
+    if (config.af_packet) {
+      auto g = source::AfPacketSource::open_group(config.udp, config.udp_interface, workers, &g_stop);
+      if (!g) {
+        print_error(g.error());
+        return kExitUsage;
+      }
+      if (!config.quiet) {
+        const auto& first = *g->front();
+        log::info("overflowd", fmt::format("listening for flow exports on UDP [{}]:{}", config.udp.bind, first.port()));
+        log::info("overflowd", fmt::format("{} worker{} (af_packet: TPACKET_V3 ring of {} bytes each on {}, fanout by flow hash{})",
+                                           workers, workers == 1 ? "" : "s", first.ring_bytes(),
+                                           first.interface_name().empty() ? std::string("every interface") : first.interface_name(),
+                                           first.ignores_outgoing() ? "" : "; this kernel cannot skip outgoing packets in a fanout, "
+                                                                           "so IPv4 fragments sent by this host are not reassembled"));
+      }
+      for (auto& s : *g) owned.push_back(std::move(s));
+    } else if (workers == 1) {  // no SO_REUSEPORT: nobody else can join the port
       auto s = source::UdpSource::open(config.udp, &g_stop);
       if (!s) {
         print_error(s.error());
@@ -254,7 +271,7 @@ int cmd_run(const RunConfig& given, const std::string& config_file, ConfigLoader
       }
       group = std::move(*g);
     }
-    if (!config.quiet) {
+    if (!config.quiet && !group.empty()) {
       const auto& rb = group.front()->receive_buffer();
       const char* how = rb.forced ? ", SO_RCVBUFFORCE"
                         : rb.granted < 2 * static_cast<std::int64_t>(rb.asked) ? ", capped by net.core.rmem_max"

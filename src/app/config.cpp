@@ -481,6 +481,19 @@ const std::vector<SenderSetting>& sender_settings() {
         {"--receive-buffer", "source", "receive_buffer", "BYTES", "Live UDP: socket receive buffer asked for, per worker (default 32M)",
          SettingKind::whole_or_text,
          [](RunConfig& c, V value, V what) { return set_parsed(parse_receive_buffer(what, value), c.udp.receive_buffer); }},
+        {"--udp-engine", "source", "udp_engine", "ENGINE",
+         "Live UDP: recvmmsg (a UDP socket per worker) or af_packet (an AF_PACKET TPACKET_V3 ring per worker, in a fanout by flow hash; needs CAP_NET_RAW) (default recvmmsg)",
+         SettingKind::text,
+         [](RunConfig& c, V value, V what) -> Result {
+           if (value != "recvmmsg" && value != "af_packet")
+             return std::unexpected(std::string(what) + ": '" + std::string(value) + "' is not an engine (recvmmsg or af_packet)");
+           c.af_packet = value == "af_packet";
+           return {};
+         },
+         {}, "recvmmsg or af_packet"},
+        text("--udp-interface", "source", "udp_interface", "NAME",
+             "Live UDP, af_packet: the interface to read (default: the one that has the --bind address; all for an unspecified address)",
+             [](RunConfig& c) -> std::string& { return c.udp_interface; }),
         {"-r,--rate", "sampler", "rate", "RATE", "Chance per packet that a flow is reported, in [0, 1] (default 0.00001)",
          SettingKind::number,
          [](RunConfig& c, V value, V what) { return set_parsed(rate_value(what, value), c.sampler.rate); }},

@@ -24,6 +24,8 @@ namespace overflowd::app {
 struct RunConfig {
   std::string pcap_file;  // empty: live UDP
   source::UdpSourceConfig udp;
+  bool af_packet = false;       // --udp-engine af_packet: an AF_PACKET TPACKET_V3 ring instead of recvmmsg
+  std::string udp_interface;    // --udp-interface (af_packet); empty: the --bind address's interface
   unsigned workers = 0;   // live UDP: worker threads, each with its own SO_REUSEPORT socket; a file: signing threads; 0: one per core
   sample::SamplerConfig sampler;
   report::Contact contact;

@@ -22,6 +22,8 @@ namespace overflowd::core {
   X(ip_fragment, "ip_fragment")                                                                  \
   X(not_udp, "not_udp")                                                                          \
   X(bad_udp_header, "bad_udp_header")                                                            \
+  X(bad_udp_checksum, "bad_udp_checksum")                                                        \
+  X(other_destination, "other_destination")                                                      \
   /* dispatch */                                                                                 \
   X(not_flow_export, "not_flow_export")                                                          \
   X(unsupported_version, "unsupported_version")                                                  \

@@ -20,13 +20,9 @@ namespace {
 // not all fall into the same cache sets.
 constexpr std::size_t kSlot = UdpSource::kMaxDatagram + 5 * 64;
 
-struct Bound {
-  int fd = -1;
-  std::uint16_t port = 0;
-  ReceiveBuffer buffer;
-};
+}  // namespace
 
-std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std::uint16_t port) {
+std::expected<BoundSocket, std::string> open_udp_socket(const UdpSourceConfig& config, std::uint16_t port) {
   const auto addr = core::IpAddress::parse(config.bind);
   if (!addr) return std::unexpected("--bind: '" + config.bind + "' is not an IP address");
   sockaddr_storage ss{};
@@ -61,7 +57,7 @@ std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std
   }
   // Drops are read with SO_MEMINFO once per batch (refresh_counters): a SO_RXQ_OVFL cmsg on every
   // datagram cost more (the kernel writes it, the worker walks it) than one getsockopt per batch.
-  Bound b;
+  BoundSocket b;
   b.buffer.asked = config.receive_buffer;
   // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN; without it, SO_RCVBUF.
   b.buffer.forced = ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &config.receive_buffer, sizeof config.receive_buffer) == 0;
@@ -82,12 +78,9 @@ std::expected<Bound, std::string> open_socket(const UdpSourceConfig& config, std
   return b;
 }
 
-
-}  // namespace
-
 std::expected<std::unique_ptr<UdpSource>, std::string> UdpSource::open(const UdpSourceConfig& config,
                                                                        const std::atomic<bool>* stop) {
-  auto b = open_socket(config, config.port);
+  auto b = open_udp_socket(config, config.port);
   if (!b) return std::unexpected(b.error());
   return std::unique_ptr<UdpSource>(new UdpSource(b->fd, stop, b->port, b->buffer));
 }
@@ -99,7 +92,7 @@ std::expected<std::vector<std::unique_ptr<UdpSource>>, std::string> UdpSource::o
   std::vector<std::unique_ptr<UdpSource>> group;
   std::uint16_t port = config.port;
   for (std::size_t i = 0; i < count; ++i) {
-    auto b = open_socket(c, port);
+    auto b = open_udp_socket(c, port);
     if (!b) return std::unexpected(b.error());  // the sockets opened so far close with `group`
     port = b->port;                             // port 0: the others join the port the first got
     group.push_back(std::unique_ptr<UdpSource>(new UdpSource(b->fd, stop, b->port, b->buffer)));

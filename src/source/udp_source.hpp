@@ -48,6 +48,15 @@ struct ReceiveBuffer {
   bool forced = false;  // SO_RCVBUFFORCE worked (CAP_NET_ADMIN): net.core.rmem_max did not apply
 };
 
+// One UDP socket bound to config.bind and `port` (SO_REUSEPORT if config.reuse_port, the receive
+// buffer asked for); `port` 0 picks a free one (in .port). The caller owns .fd.
+struct BoundSocket {
+  int fd = -1;
+  std::uint16_t port = 0;
+  ReceiveBuffer buffer;
+};
+[[nodiscard]] std::expected<BoundSocket, std::string> open_udp_socket(const UdpSourceConfig& config, std::uint16_t port);
+
 class UdpSource final : public Source {
 public:
   static constexpr std::size_t kBatch = 64;             // datagrams per recvmmsg
