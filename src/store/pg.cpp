@@ -232,6 +232,95 @@ std::string Stmt::blob(int col) const {
   return out;
 }
 
+// ---- ArrayRows ----
+
+ArrayRows::ArrayRows(std::vector<bool> bytea)
+    : bytea_(std::move(bytea)), row_(bytea_.size()), set_(bytea_.size(), false), arrays_(bytea_.size(), "{") {}
+
+std::string* ArrayRows::slot(int i) {
+  if (i < 1 || static_cast<std::size_t>(i) > row_.size()) return nullptr;
+  const auto k = static_cast<std::size_t>(i - 1);
+  set_[k] = true;
+  row_[k].clear();
+  return &row_[k];
+}
+
+ArrayRows& ArrayRows::bind(int i, std::int64_t v) {
+  if (std::string* out = slot(i)) {
+    char buf[24];
+    out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  }
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind(int i, double v) {
+  if (std::string* out = slot(i)) {
+    char buf[40];
+    out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  }
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind(int i, std::string_view v) {
+  if (i >= 1 && static_cast<std::size_t>(i) <= bytea_.size() && bytea_[static_cast<std::size_t>(i - 1)]) return bind_blob(i, v);
+  if (std::string* out = slot(i)) {
+    // Text holds no NUL in PostgreSQL: cut there (as Stmt::bind). Quoted, with " and \ escaped.
+    if (const auto nul = v.find('\0'); nul != std::string_view::npos) v = v.substr(0, nul);
+    out->reserve(v.size() + 2);
+    out->push_back('"');
+    for (const char c : v) {
+      if (c == '"' || c == '\\') out->push_back('\\');
+      out->push_back(c);
+    }
+    out->push_back('"');
+  }
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind_blob(int i, std::span<const std::uint8_t> v) {
+  return bind_blob(i, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
+}
+
+ArrayRows& ArrayRows::bind_blob(int i, std::string_view v) {
+  if (std::string* out = slot(i)) {
+    // bytea's hex form, its backslash escaped within the quoted element: "\\x0a1b".
+    static constexpr char kDigits[] = "0123456789abcdef";
+    out->reserve(2 * v.size() + 5);
+    out->append("\"\\\\x");
+    for (const char c : v) {
+      const auto b = static_cast<unsigned char>(c);
+      out->push_back(kDigits[b >> 4]);
+      out->push_back(kDigits[b & 0xf]);
+    }
+    out->push_back('"');
+  }
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind_null(int i) {
+  if (std::string* out = slot(i)) out->assign("NULL");
+  return *this;
+}
+
+void ArrayRows::next_row() {
+  for (std::size_t k = 0; k < arrays_.size(); ++k) {
+    if (rows_ > 0) arrays_[k].push_back(',');
+    arrays_[k].append(set_[k] ? row_[k] : std::string_view("NULL"));
+    set_[k] = false;
+  }
+  ++rows_;
+}
+
+void ArrayRows::bind_to(Stmt& s, int first) const {
+  for (std::size_t k = 0; k < arrays_.size(); ++k) s.bind(first + static_cast<int>(k), arrays_[k] + "}");
+}
+
+void ArrayRows::clear() {
+  for (std::string& a : arrays_) a.assign("{");
+  std::fill(set_.begin(), set_.end(), false);
+  rows_ = 0;
+}
+
 // ---- Db ----
 
 Db::Db(Db&& o) noexcept { *this = std::move(o); }
@@ -395,6 +484,80 @@ std::expected<Stmt, std::string> Db::prepare(std::string_view sqlite_sql) {
     s->names_.resize(s->values_.size());
   }
   return s;
+}
+
+bool Db::pipeline(std::span<Stmt* const> stmts) {
+  if (!conn_) {
+    error_ = "not connected";
+    return false;
+  }
+  // Statements prepared on an earlier connection are prepared again first (PQprepare waits for
+  // its answer: not in pipeline mode).
+  for (Stmt* s : stmts)
+    if (s->generation_ != generation_ && !prepare_on_server(*s)) return false;
+  if (PQenterPipelineMode(conn_) != 1) {
+    failed(nullptr);
+    return false;
+  }
+  std::size_t sent = 0;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  for (Stmt* s : stmts) {
+    values.assign(s->values_.size(), nullptr);
+    lengths.assign(s->values_.size(), 0);
+    for (std::size_t i = 0; i < s->values_.size(); ++i)
+      if (s->values_[i]) {
+        values[i] = s->values_[i]->data();
+        lengths[i] = static_cast<int>(s->values_[i]->size());
+      }
+    if (PQsendQueryPrepared(conn_, s->name_.c_str(), static_cast<int>(values.size()), values.data(), lengths.data(),
+                            s->formats_.data(), 0) != 1)
+      break;
+    ++sent;
+  }
+  const bool synced = PQpipelineSync(conn_) == 1;
+  bool ok = sent == stmts.size() && synced;
+  if (!ok) failed(nullptr);
+  // One result per statement sent (then a null ending it), then the sync's.
+  for (std::size_t k = 0; k < sent; ++k) {
+    Stmt& s = *stmts[k];
+    if (s.result_) PQclear(s.result_);
+    s.result_ = PQgetResult(conn_);
+    while (PGresult* more = PQgetResult(conn_)) PQclear(more);
+    s.ran_ = true;
+    s.row_ = 0;
+    s.changes_ = 0;
+    const ExecStatusType st = s.result_ ? PQresultStatus(s.result_) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      // The first failure says why; the aborted ones after it say nothing new.
+      if (ok) failed(s.result_);
+      ok = false;
+      if (s.result_) PQclear(s.result_);
+      s.result_ = nullptr;
+      continue;
+    }
+    const char* n = PQcmdTuples(s.result_);
+    s.changes_ = (n && *n) ? std::strtoll(n, nullptr, 10) : 0;
+    changes_ = s.changes_;
+  }
+  if (synced)
+    for (int nulls = 0; nulls < 2 && PQstatus(conn_) == CONNECTION_OK;) {
+      PGresult* r = PQgetResult(conn_);
+      if (!r) {
+        ++nulls;
+        continue;
+      }
+      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+  if (PQexitPipelineMode(conn_) != 1) {
+    // Results left unread (a broken connection): nothing more to read from it.
+    if (ok) failed(nullptr);
+    ok = false;
+  }
+  if (ok) sqlstate_.clear();
+  return ok;
 }
 
 std::optional<std::int64_t> Db::scalar(std::string_view sql) {

@@ -25,6 +25,44 @@ inline constexpr int kError = 1;
 
 class Db;
 
+class Stmt;
+
+// Rows bound as one array per column, in PostgreSQL's array text (`{"a","b",NULL}`), for a
+// statement that reads them back by unnest($1::type[], $2::type[], ...): any number of rows in one
+// statement prepared once, where a multi-row VALUES list is parsed and planned again for each
+// count of rows (and libpq bounds its parameters). Bound like a Stmt, one row at a time
+// (ReportRow::bind fills one), each row closed by next_row() (what it left unbound is NULL);
+// bind_to() binds column c's array as parameter first + c.
+class ArrayRows {
+public:
+  // Per column: whether it is bytea (a text bound to it goes as its bytes, as Stmt::bind does).
+  explicit ArrayRows(std::vector<bool> bytea);
+  explicit ArrayRows(std::size_t columns) : ArrayRows(std::vector<bool>(columns, false)) {}
+
+  ArrayRows& bind(int i, std::int64_t v);
+  ArrayRows& bind(int i, double v);
+  ArrayRows& bind(int i, std::string_view v);
+  ArrayRows& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  ArrayRows& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  ArrayRows& bind_blob(int i, std::span<const std::uint8_t> v);
+  ArrayRows& bind_blob(int i, std::string_view v);
+  ArrayRows& bind_static(int i, std::string_view v) { return bind(i, v); }
+  ArrayRows& bind_blob_static(int i, std::span<const std::uint8_t> v) { return bind_blob(i, v); }
+  ArrayRows& bind_null(int i);
+  void next_row();
+  [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
+  void bind_to(Stmt& s, int first = 1) const;
+  void clear();
+
+private:
+  [[nodiscard]] std::string* slot(int i);
+  std::vector<bool> bytea_;
+  std::vector<std::string> row_;  // the elements of the row being bound, as array text
+  std::vector<bool> set_;
+  std::vector<std::string> arrays_;  // "{e1,e2" (closed by bind_to)
+  std::size_t rows_ = 0;
+};
+
 class Stmt {
 public:
   Stmt() = default;
@@ -106,6 +144,11 @@ public:
   [[nodiscard]] std::expected<Stmt, std::string> prepare(std::string_view sqlite_sql);
   [[nodiscard]] std::expected<Stmt, std::string> prepare_native(std::string_view sql);
   [[nodiscard]] std::optional<std::int64_t> scalar(std::string_view sql);
+  // Runs `stmts` in order in one round trip (libpq's pipeline mode: each sent with its bindings,
+  // then one sync, then the results read in order); each then steps through its rows as if step()
+  // had run it. False when one failed: error() says why, those after it did not run (a
+  // transaction open is then failed and must be rolled back). Not under a deadline.
+  [[nodiscard]] bool pipeline(std::span<Stmt* const> stmts);
   [[nodiscard]] std::string error() const { return error_; }
   // The SQLSTATE of the last failure ("" when none or the connection broke without one).
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }

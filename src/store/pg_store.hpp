@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,10 @@ private:
   PgStore(pg::Db db, StoreConfig config);
   using KeyStatements = writer_impl::KeyStatements<pg::Stmt>;
   [[nodiscard]] std::expected<void, std::string> prepare_key_statements();
+  [[nodiscard]] std::expected<void, std::string> prepare_report_insert();
+  [[nodiscard]] std::expected<pg::Stmt*, std::string> cached(std::string_view sql, bool translate = false);
+  [[nodiscard]] std::expected<void, std::string> deferred_statements(const writer_impl::Deferred& d,
+                                                                     std::vector<pg::Stmt*>& out);
   [[nodiscard]] std::expected<BatchResult, std::string> write_once(std::span<const Item> items,
                                                                    const std::map<std::string, std::int64_t>& extra);
   [[nodiscard]] std::expected<bool, std::string> rebuild_rollups();
@@ -85,6 +90,9 @@ private:
   StoreConfig config_;
   std::vector<NewAlert> new_alerts_;
   std::unique_ptr<KeyStatements> key_statements_;
+  std::map<std::string, pg::Stmt, std::less<>> cache_;  // cached(): the batch's statements
+  std::string report_insert_;
+  std::vector<bool> report_bytea_;  // per column of the reports' insert (writer_impl::report_columns())
   std::uint64_t key_statements_generation_ = 0;
   InvalidRate invalid_rate_{-1, 0};
   std::int64_t invalid_trimmed_ = 0;
