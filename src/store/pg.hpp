@@ -27,17 +27,21 @@ class Db;
 
 class Stmt;
 
-// Rows bound as one array per column, in PostgreSQL's array text (`{"a","b",NULL}`), for a
-// statement that reads them back by unnest($1::type[], $2::type[], ...): any number of rows in one
-// statement prepared once, where a multi-row VALUES list is parsed and planned again for each
-// count of rows (and libpq bounds its parameters). Bound like a Stmt, one row at a time
-// (ReportRow::bind fills one), each row closed by next_row() (what it left unbound is NULL);
-// bind_to() binds column c's array as parameter first + c.
+// Element types of ArrayRows' columns (PostgreSQL's type Oids).
+inline constexpr unsigned kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt4Oid = 23, kTextOid = 25, kFloat4Oid = 700,
+                          kFloat8Oid = 701;
+
+// Rows bound as one array per column, in PostgreSQL's binary array form (read by array_recv: no
+// text to parse), for a statement that reads them back by unnest($1::type[], $2::type[], ...):
+// any number of rows in one statement prepared once, where a multi-row VALUES list is parsed and
+// planned again for each count of rows (and libpq bounds its parameters). Bound like a Stmt, one
+// row at a time (ReportRow::bind fills one), each row closed by next_row() (what it left unbound
+// is NULL); a value is converted to its column's type (an integer bound to a text column goes as
+// its digits). bind_to() binds column c's array as parameter first + c.
 class ArrayRows {
 public:
-  // Per column: whether it is bytea (a text bound to it goes as its bytes, as Stmt::bind does).
-  explicit ArrayRows(std::vector<bool> bytea);
-  explicit ArrayRows(std::size_t columns) : ArrayRows(std::vector<bool>(columns, false)) {}
+  // Per column: its element type (one of the Oids above; a statement's $N::type[] must name it).
+  explicit ArrayRows(std::vector<unsigned> types);
 
   ArrayRows& bind(int i, std::int64_t v);
   ArrayRows& bind(int i, double v);
@@ -45,21 +49,24 @@ public:
   ArrayRows& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
   ArrayRows& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
   ArrayRows& bind_blob(int i, std::span<const std::uint8_t> v);
-  ArrayRows& bind_blob(int i, std::string_view v);
+  ArrayRows& bind_blob(int i, std::string_view v) { return bind(i, v); }
   ArrayRows& bind_static(int i, std::string_view v) { return bind(i, v); }
   ArrayRows& bind_blob_static(int i, std::span<const std::uint8_t> v) { return bind_blob(i, v); }
   ArrayRows& bind_null(int i);
   void next_row();
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
   void bind_to(Stmt& s, int first = 1) const;
+  // Column `column`'s array (0-based) as bind_to() sends it: array_send's form.
+  [[nodiscard]] std::string array(std::size_t column) const;
   void clear();
 
 private:
-  [[nodiscard]] std::string* slot(int i);
-  std::vector<bool> bytea_;
-  std::vector<std::string> row_;  // the elements of the row being bound, as array text
+  [[nodiscard]] std::string* slot(int i);  // the column's element, emptied (null when out of range)
+  std::vector<unsigned> types_;
+  std::vector<std::string> row_;  // the row being bound: each element as sent (length, then bytes)
   std::vector<bool> set_;
-  std::vector<std::string> arrays_;  // "{e1,e2" (closed by bind_to)
+  std::vector<std::string> elements_;  // per column, the rows' elements
+  std::vector<bool> has_null_;
   std::size_t rows_ = 0;
 };
 

@@ -260,29 +260,29 @@ constexpr std::string_view kLockNames =
 // unnest()), prepared once; RETURNING id, digest tells stored from duplicate. The arrays' types
 // are the columns' own, read from the catalog.
 std::expected<void, std::string> PgStore::prepare_report_insert() {
-  if (!report_bytea_.empty()) return {};
+  if (!report_types_.empty()) return {};
   auto q = db_.prepare_native(
-      "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+      "SELECT attname, format_type(atttypid, atttypmod), atttypid FROM pg_attribute"
       " WHERE attrelid = 'reports'::regclass AND attnum > 0 AND NOT attisdropped");
   if (!q) return std::unexpected(q.error());
-  std::map<std::string, std::string> types;
+  std::map<std::string, std::pair<std::string, unsigned>> types;
   int rc;
-  while ((rc = q->step()) == pg::kRow) types[q->text(0)] = q->text(1);
+  while ((rc = q->step()) == pg::kRow) types[q->text(0)] = {q->text(1), static_cast<unsigned>(q->i64(2))};
   if (rc == pg::kError) return std::unexpected(db_.error());
   std::string columns, arrays;
-  std::vector<bool> bytea;
+  std::vector<unsigned> oids;
   int n = 0;
   for (const std::string& column : writer_impl::report_columns()) {
     const auto t = types.find(column);
     if (t == types.end()) return std::unexpected("the reports table has no column " + column);
     columns += (columns.empty() ? "" : ", ") + column;
-    arrays += (arrays.empty() ? "unnest($" : ", unnest($") + std::to_string(++n) + "::" + t->second + "[])";
-    bytea.push_back(t->second == "bytea");
+    arrays += (arrays.empty() ? "unnest($" : ", unnest($") + std::to_string(++n) + "::" + t->second.first + "[])";
+    oids.push_back(t->second.second);
   }
   // The unnest()s in the select list run in step, row by row (a ProjectSet); in FROM, unnest(a, b, ...)
   // would first copy every row into a tuplestore (measured: a tenth of the insert's time).
-  report_insert_ = "INSERT INTO reports(" + columns + ") SELECT " + arrays + " ON CONFLICT DO NOTHING RETURNING id, digest";
-  report_bytea_ = std::move(bytea);
+  report_insert_ = "INSERT INTO reports(" + columns + ") SELECT " + arrays + " ON CONFLICT (digest) DO NOTHING RETURNING id, digest";
+  report_types_ = std::move(oids);
   return {};
 }
 
@@ -296,7 +296,10 @@ std::expected<void, std::string> PgStore::deferred_statements(const writer_impl:
     out.push_back(*st);
     return {};
   };
-  pg::ArrayRows keys(2), exporters(3), prefixes(3), contacts(5), updates(8), counters(2);
+  using pg::kInt8Oid, pg::kTextOid;
+  pg::ArrayRows keys({kTextOid, kInt8Oid}), exporters({kTextOid, kTextOid, kInt8Oid}), prefixes({kTextOid, kTextOid, kInt8Oid}),
+      contacts({kTextOid, kTextOid, kTextOid, kInt8Oid, kInt8Oid}),
+      updates({kTextOid, kInt8Oid, kInt8Oid, kInt8Oid, kInt8Oid, kTextOid, kTextOid, kInt8Oid}), counters({kTextOid, kInt8Oid});
   for (const auto& k : d.new_keys) {
     keys.bind(1, k.key).bind(2, k.first_ns);
     keys.next_row();
@@ -355,7 +358,9 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   first.push_back(*begin);
   std::map<report::PublicKey, writer_impl::KeyBatch> seen;
   for (const std::size_t i : accepted) seen[std::get<Accepted>(items[i].verdict).key].add(std::get<Accepted>(items[i].verdict), items[i].arrival, 0);
-  pg::ArrayRows names(1), key_names(1), contacts(3), exporters(2), prefixes(2);
+  using pg::kTextOid;
+  pg::ArrayRows names({kTextOid}), key_names({kTextOid}), contacts({kTextOid, kTextOid, kTextOid}), exporters({kTextOid, kTextOid}),
+      prefixes({kTextOid, kTextOid});
   {
     std::set<std::string> locks;
     for (const auto& [raw, kb] : seen) {
@@ -395,7 +400,7 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     known_keys = *kk;
     known_rows = *kr;
     names.bind_to(**lock);
-    pg::ArrayRows rows(report_bytea_);
+    pg::ArrayRows rows(report_types_);
     writer_impl::ReportRow row;
     for (const std::size_t i : accepted) {
       const auto& acc = std::get<Accepted>(items[i].verdict);
@@ -409,7 +414,10 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     prefixes.bind_to(*known_rows, 6);
     for (pg::Stmt* st : {*lock, insert, known_keys, known_rows}) first.push_back(st);
   }
-  if (!db_.pipeline(first)) return fail(db_.error());
+  const bool began = db_.pipeline(first);
+  for (pg::Stmt* st : first)
+    if (st != insert && st != known_keys && st != known_rows) st->reset();
+  if (!began) return fail(db_.error());
 
   // RETURNING names the rows stored, by digest: the others (and a report's second copy within
   // the batch) are duplicates.
@@ -441,7 +449,7 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
 
   writer_impl::Batch batch(items.size(), extra);
   std::vector<std::int64_t> charted;  // the batch's rolled-up reports
-  pg::ArrayRows duplicates(std::vector<bool>{true});
+  pg::ArrayRows duplicates({pg::kByteaOid});
   std::int64_t last_invalid_id = 0, trimmed_invalid = 0;
   for (const Item& item : items) {
     const Arrival& a = item.arrival;

@@ -92,7 +92,7 @@ private:
   std::unique_ptr<KeyStatements> key_statements_;
   std::map<std::string, pg::Stmt, std::less<>> cache_;  // cached(): the batch's statements
   std::string report_insert_;
-  std::vector<bool> report_bytea_;  // per column of the reports' insert (writer_impl::report_columns())
+  std::vector<unsigned> report_types_;  // per column of the reports' insert (writer_impl::report_columns()): its type's Oid
   std::uint64_t key_statements_generation_ = 0;
   InvalidRate invalid_rate_{-1, 0};
   std::int64_t invalid_trimmed_ = 0;
