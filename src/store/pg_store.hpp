@@ -12,6 +12,9 @@
 //               the same key (or contact) store its continuity and alerts one after the other,
 //               each seeing the other's committed rows, as one SQLite writer would; batches about
 //               other keys run side by side. Deadlocks and serialization failures are retried.
+//               Two round trips a batch (libpq's pipeline mode): BEGIN, locks, the reports' one
+//               INSERT over arrays and the read of the batch's known key rows; then the key rows,
+//               counters and roll-ups written set-wise, and COMMIT (write_once).
 //  connection   lost: write() reconnects and retries the batch (backoff up to 1 s) for up to
 //               kRetryMs, counting postgres.reconnects / postgres.retries; meanwhile the writer's
 //               bounded queue holds UDP reports (full: dropped and counted) and HTTP commits time

@@ -5,7 +5,8 @@
 // for SQLite, pg::Db for PostgreSQL: same shape; the SQL is SQLite's text, translated as pg::Db
 // prepares it). store.cpp and pg_store.cpp keep only what really differs: the transaction's
 // opening (BEGIN IMMEDIATE; BEGIN plus advisory locks), the reports' insert (one prepared row;
-// multi-row INSERT ... RETURNING), reconnection, and SQLite's page accounting.
+// one INSERT over arrays, the batch's known rows read and its deferred writes sent set-wise),
+// reconnection, and SQLite's page accounting.
 #pragma once
 
 #include <algorithm>
