@@ -357,7 +357,10 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
   if (!begin) return fail(begin.error());
   first.push_back(*begin);
   std::map<report::PublicKey, writer_impl::KeyBatch> seen;
-  for (const std::size_t i : accepted) seen[std::get<Accepted>(items[i].verdict).key].add(std::get<Accepted>(items[i].verdict), items[i].arrival, 0);
+  for (const std::size_t i : accepted) {
+    const auto& acc = std::get<Accepted>(items[i].verdict);
+    seen[acc.key].add(acc, items[i].arrival, 0);
+  }
   using pg::kTextOid;
   pg::ArrayRows names({kTextOid}), key_names({kTextOid}), contacts({kTextOid, kTextOid, kTextOid}), exporters({kTextOid, kTextOid}),
       prefixes({kTextOid, kTextOid});

@@ -283,7 +283,8 @@ struct Batch {
 };
 
 // Which of a batch's (key, contact), (key, exporter) and (key, prefix) rows the database already
-// holds, read in a few statements per batch (PostgreSQL: pg_store.cpp) instead of one insert attempt per row and key: a
+// holds, read in a few statements per batch (PostgreSQL: pg_store.cpp) instead of one insert
+// attempt per row and key: a
 // known row is one whose insert would change nothing (INSERT OR IGNORE), so flush_key skips the
 // attempt (and, when all of a key's contacts are known, the count of its contacts). The batch's
 // keys are locked (PostgreSQL) or the writer is alone (SQLite), so the answer holds while the
