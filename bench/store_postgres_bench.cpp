@@ -7,14 +7,21 @@
 //   BM_StoreSqlite
 //   BM_StorePostgres/receivers:N   N = 1, 2 (needs OVERFLOWD_BENCH_PG_URL: bench/store_postgres.sh
 //                                  makes a cluster in a temporary folder and sets it)
-// Counter: reports_per_s (wall time: the figure for a shared database is its total throughput).
+// Counters: reports_per_s (wall time: the figure for a shared database is its total throughput);
+// reports_per_cpu_s, the reports over the CPU time spent storing them: this process's, and on
+// PostgreSQL its server processes' too (each store's backend, read from /proc/PID/stat: the
+// cluster runs on this machine), the figure that holds on a loaded machine.
 // Run: bench/store_postgres.sh [BUILD_DIR] [REPETITIONS]
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <cstdio>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,9 +83,38 @@ const std::vector<receive::Item>& items() {
   return all;
 }
 
+double process_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The CPU time (user + system) of another process of this machine: a PostgreSQL backend.
+double pid_cpu_s(int pid) {
+  std::string stat(4096, '\0');
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  stat.resize(std::fread(stat.data(), 1, stat.size(), f));
+  std::fclose(f);
+  const auto paren = stat.rfind(')');  // the command may hold spaces: fields counted after it
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state; 14 utime, 15 stime
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 void BM_StoreSqlite(benchmark::State& state) {
   const auto& all = items();
   std::int64_t stored = 0;
+  double cpu = 0;
   for (auto _ : state) {
     state.PauseTiming();
     std::string tmpl = (std::filesystem::temp_directory_path() / "overflowd-store-bench-XXXXXX").string();
@@ -87,17 +123,20 @@ void BM_StoreSqlite(benchmark::State& state) {
     c.path = (dir / "receive.db").string();
     auto s = std::move(*store::SqliteStore::open(c));
     state.ResumeTiming();
+    const double start = process_cpu_s();
     for (std::size_t at = 0; at < all.size(); at += kBatch) {
       auto r = s->write(std::span(all).subspan(at, std::min(kBatch, all.size() - at)));
       if (!r) state.SkipWithError(r.error().c_str());
       else stored += static_cast<std::int64_t>(r->stored);
     }
+    cpu += process_cpu_s() - start;
     state.PauseTiming();
     s.reset();
     std::filesystem::remove_all(dir);
     state.ResumeTiming();
   }
   state.counters["reports_per_s"] = benchmark::Counter(static_cast<double>(stored), benchmark::Counter::kIsRate);
+  state.counters["reports_per_cpu_s"] = static_cast<double>(stored) / cpu;
 }
 BENCHMARK(BM_StoreSqlite)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
@@ -115,6 +154,7 @@ void BM_StorePostgres(benchmark::State& state) {
     return;
   }
   std::atomic<std::int64_t> stored{0};
+  double cpu = 0;
   int round = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -140,7 +180,13 @@ void BM_StorePostgres(benchmark::State& state) {
     // Receiver w stores reports w, w + N, ...: its own, in batches of kBatch.
     std::vector<std::vector<receive::Item>> own(receivers);
     for (std::size_t i = 0; i < all.size(); ++i) own[i % receivers].push_back(all[i]);
+    auto all_cpu = [&] {
+      double s = process_cpu_s();
+      for (const auto& st : stores) s += pid_cpu_s(PQbackendPID(st->db().handle()));
+      return s;
+    };
     state.ResumeTiming();
+    const double start = all_cpu();
     std::vector<std::jthread> threads;
     for (std::size_t w = 0; w < receivers; ++w)
       threads.emplace_back([&, w] {
@@ -151,12 +197,14 @@ void BM_StorePostgres(benchmark::State& state) {
         }
       });
     threads.clear();
+    cpu += all_cpu() - start;
     state.PauseTiming();
     stores.clear();
     (void)admin->exec_native("DROP DATABASE IF EXISTS " + name);
     state.ResumeTiming();
   }
   state.counters["reports_per_s"] = benchmark::Counter(static_cast<double>(stored.load()), benchmark::Counter::kIsRate);
+  state.counters["reports_per_cpu_s"] = static_cast<double>(stored.load()) / cpu;
 }
 BENCHMARK(BM_StorePostgres)->ArgName("receivers")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 

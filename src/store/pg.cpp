@@ -3,6 +3,7 @@
 #include "lazy/lazy_library.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -14,7 +15,6 @@
 namespace overflowd::store::pg {
 
 namespace {
-constexpr unsigned kByteaOid = 17;
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -232,6 +232,155 @@ std::string Stmt::blob(int col) const {
   return out;
 }
 
+// ---- ArrayRows ----
+
+namespace {
+void put32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+void put64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+// One element: its length, then its bytes in the type's binary form.
+void element(std::string& out, std::string_view bytes) {
+  put32(out, static_cast<std::uint32_t>(bytes.size()));
+  out.append(bytes);
+}
+}  // namespace
+
+ArrayRows::ArrayRows(std::vector<unsigned> types)
+    : types_(std::move(types)), row_(types_.size()), set_(types_.size(), false), elements_(types_.size()),
+      has_null_(types_.size(), false) {}
+
+std::string* ArrayRows::slot(int i) {
+  if (i < 1 || static_cast<std::size_t>(i) > row_.size()) return nullptr;
+  const auto k = static_cast<std::size_t>(i - 1);
+  set_[k] = true;
+  row_[k].clear();
+  return &row_[k];
+}
+
+ArrayRows& ArrayRows::bind(int i, std::int64_t v) {
+  std::string* out = slot(i);
+  if (!out) return *this;
+  switch (types_[static_cast<std::size_t>(i - 1)]) {
+    case kInt8Oid:
+      put32(*out, 8);
+      put64(*out, static_cast<std::uint64_t>(v));
+      break;
+    case kInt4Oid:
+      put32(*out, 4);
+      put32(*out, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
+      break;
+    case kBoolOid:
+      put32(*out, 1);
+      out->push_back(v != 0 ? '\1' : '\0');
+      break;
+    case kFloat8Oid:
+    case kFloat4Oid:
+      out->clear();
+      set_[static_cast<std::size_t>(i - 1)] = false;
+      return bind(i, static_cast<double>(v));
+    default: {  // text: its digits
+      char buf[24];
+      element(*out, std::string_view(buf, std::to_chars(buf, buf + sizeof buf, v).ptr));
+    }
+  }
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind(int i, double v) {
+  std::string* out = slot(i);
+  if (!out) return *this;
+  switch (types_[static_cast<std::size_t>(i - 1)]) {
+    case kFloat8Oid:
+      put32(*out, 8);
+      put64(*out, std::bit_cast<std::uint64_t>(v));
+      break;
+    case kFloat4Oid:
+      put32(*out, 4);
+      put32(*out, std::bit_cast<std::uint32_t>(static_cast<float>(v)));
+      break;
+    case kInt8Oid:
+    case kInt4Oid:
+    case kBoolOid:
+      out->clear();
+      set_[static_cast<std::size_t>(i - 1)] = false;
+      return bind(i, static_cast<std::int64_t>(v));
+    default: {
+      char buf[40];
+      element(*out, std::string_view(buf, std::to_chars(buf, buf + sizeof buf, v).ptr));
+    }
+  }
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind(int i, std::string_view v) {
+  if (i < 1 || static_cast<std::size_t>(i) > types_.size()) return *this;
+  const unsigned type = types_[static_cast<std::size_t>(i - 1)];
+  if (type == kInt8Oid || type == kInt4Oid || type == kBoolOid) {  // a number given as text
+    std::int64_t n = 0;
+    (void)std::from_chars(v.data(), v.data() + v.size(), n);
+    return bind(i, n);
+  }
+  if (type == kFloat8Oid || type == kFloat4Oid) return bind(i, std::strtod(std::string(v).c_str(), nullptr));
+  std::string* out = slot(i);
+  // Text holds no NUL in PostgreSQL: cut there (as Stmt::bind); bytea takes every byte.
+  if (type != kByteaOid)
+    if (const auto nul = v.find('\0'); nul != std::string_view::npos) v = v.substr(0, nul);
+  element(*out, v);
+  return *this;
+}
+
+ArrayRows& ArrayRows::bind_blob(int i, std::span<const std::uint8_t> v) {
+  return bind(i, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
+}
+
+ArrayRows& ArrayRows::bind_null(int i) {
+  if (std::string* out = slot(i)) put32(*out, 0xffffffffu);  // length -1
+  return *this;
+}
+
+void ArrayRows::next_row() {
+  for (std::size_t k = 0; k < elements_.size(); ++k) {
+    if (!set_[k]) {
+      row_[k].clear();
+      put32(row_[k], 0xffffffffu);
+    }
+    if (row_[k] == std::string_view("\xff\xff\xff\xff", 4)) has_null_[k] = true;
+    elements_[k].append(row_[k]);
+    set_[k] = false;
+  }
+  ++rows_;
+}
+
+std::string ArrayRows::array(std::size_t k) const {
+  // One dimension of rows_ elements from index 1 (an empty array: no dimension).
+  std::string out;
+  if (k >= elements_.size()) return out;
+  out.reserve(20 + elements_[k].size());
+  put32(out, rows_ > 0 ? 1 : 0);
+  put32(out, has_null_[k] ? 1 : 0);
+  put32(out, types_[k]);
+  if (rows_ > 0) {
+    put32(out, static_cast<std::uint32_t>(rows_));
+    put32(out, 1);
+  }
+  out.append(elements_[k]);
+  return out;
+}
+
+void ArrayRows::bind_to(Stmt& s, int first) const {
+  for (std::size_t k = 0; k < elements_.size(); ++k) s.bind_blob(first + static_cast<int>(k), std::string_view(array(k)));
+}
+
+void ArrayRows::clear() {
+  for (std::string& e : elements_) e.clear();
+  std::fill(set_.begin(), set_.end(), false);
+  std::fill(has_null_.begin(), has_null_.end(), false);
+  rows_ = 0;
+}
+
 // ---- Db ----
 
 Db::Db(Db&& o) noexcept { *this = std::move(o); }
@@ -395,6 +544,80 @@ std::expected<Stmt, std::string> Db::prepare(std::string_view sqlite_sql) {
     s->names_.resize(s->values_.size());
   }
   return s;
+}
+
+bool Db::pipeline(std::span<Stmt* const> stmts) {
+  if (!conn_) {
+    error_ = "not connected";
+    return false;
+  }
+  // Statements prepared on an earlier connection are prepared again first (PQprepare waits for
+  // its answer: not in pipeline mode).
+  for (Stmt* s : stmts)
+    if (s->generation_ != generation_ && !prepare_on_server(*s)) return false;
+  if (PQenterPipelineMode(conn_) != 1) {
+    failed(nullptr);
+    return false;
+  }
+  std::size_t sent = 0;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  for (Stmt* s : stmts) {
+    values.assign(s->values_.size(), nullptr);
+    lengths.assign(s->values_.size(), 0);
+    for (std::size_t i = 0; i < s->values_.size(); ++i)
+      if (s->values_[i]) {
+        values[i] = s->values_[i]->data();
+        lengths[i] = static_cast<int>(s->values_[i]->size());
+      }
+    if (PQsendQueryPrepared(conn_, s->name_.c_str(), static_cast<int>(values.size()), values.data(), lengths.data(),
+                            s->formats_.data(), 0) != 1)
+      break;
+    ++sent;
+  }
+  const bool synced = PQpipelineSync(conn_) == 1;
+  bool ok = sent == stmts.size() && synced;
+  if (!ok) failed(nullptr);
+  // One result per statement sent (then a null ending it), then the sync's.
+  for (std::size_t k = 0; k < sent; ++k) {
+    Stmt& s = *stmts[k];
+    if (s.result_) PQclear(s.result_);
+    s.result_ = PQgetResult(conn_);
+    while (PGresult* more = PQgetResult(conn_)) PQclear(more);
+    s.ran_ = true;
+    s.row_ = 0;
+    s.changes_ = 0;
+    const ExecStatusType st = s.result_ ? PQresultStatus(s.result_) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      // The first failure says why; the aborted ones after it say nothing new.
+      if (ok) failed(s.result_);
+      ok = false;
+      if (s.result_) PQclear(s.result_);
+      s.result_ = nullptr;
+      continue;
+    }
+    const char* n = PQcmdTuples(s.result_);
+    s.changes_ = (n && *n) ? std::strtoll(n, nullptr, 10) : 0;
+    changes_ = s.changes_;
+  }
+  if (synced)
+    for (int nulls = 0; nulls < 2 && PQstatus(conn_) == CONNECTION_OK;) {
+      PGresult* r = PQgetResult(conn_);
+      if (!r) {
+        ++nulls;
+        continue;
+      }
+      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+  if (PQexitPipelineMode(conn_) != 1) {
+    // Results left unread (a broken connection): nothing more to read from it.
+    if (ok) failed(nullptr);
+    ok = false;
+  }
+  if (ok) sqlstate_.clear();
+  return ok;
 }
 
 std::optional<std::int64_t> Db::scalar(std::string_view sql) {

@@ -25,6 +25,51 @@ inline constexpr int kError = 1;
 
 class Db;
 
+class Stmt;
+
+// Element types of ArrayRows' columns (PostgreSQL's type Oids).
+inline constexpr unsigned kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt4Oid = 23, kTextOid = 25, kFloat4Oid = 700,
+                          kFloat8Oid = 701;
+
+// Rows bound as one array per column, in PostgreSQL's binary array form (read by array_recv: no
+// text to parse), for a statement that reads them back by unnest($1::type[], $2::type[], ...):
+// any number of rows in one statement prepared once, where a multi-row VALUES list is parsed and
+// planned again for each count of rows (and libpq bounds its parameters). Bound like a Stmt, one
+// row at a time (ReportRow::bind fills one), each row closed by next_row() (what it left unbound
+// is NULL); a value is converted to its column's type (an integer bound to a text column goes as
+// its digits). bind_to() binds column c's array as parameter first + c.
+class ArrayRows {
+public:
+  // Per column: its element type (one of the Oids above; a statement's $N::type[] must name it).
+  explicit ArrayRows(std::vector<unsigned> types);
+
+  ArrayRows& bind(int i, std::int64_t v);
+  ArrayRows& bind(int i, double v);
+  ArrayRows& bind(int i, std::string_view v);
+  ArrayRows& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  ArrayRows& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  ArrayRows& bind_blob(int i, std::span<const std::uint8_t> v);
+  ArrayRows& bind_blob(int i, std::string_view v) { return bind(i, v); }
+  ArrayRows& bind_static(int i, std::string_view v) { return bind(i, v); }
+  ArrayRows& bind_blob_static(int i, std::span<const std::uint8_t> v) { return bind_blob(i, v); }
+  ArrayRows& bind_null(int i);
+  void next_row();
+  [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
+  void bind_to(Stmt& s, int first = 1) const;
+  // Column `column`'s array (0-based) as bind_to() sends it: array_send's form.
+  [[nodiscard]] std::string array(std::size_t column) const;
+  void clear();
+
+private:
+  [[nodiscard]] std::string* slot(int i);  // the column's element, emptied (null when out of range)
+  std::vector<unsigned> types_;
+  std::vector<std::string> row_;  // the row being bound: each element as sent (length, then bytes)
+  std::vector<bool> set_;
+  std::vector<std::string> elements_;  // per column, the rows' elements
+  std::vector<bool> has_null_;
+  std::size_t rows_ = 0;
+};
+
 class Stmt {
 public:
   Stmt() = default;
@@ -106,6 +151,11 @@ public:
   [[nodiscard]] std::expected<Stmt, std::string> prepare(std::string_view sqlite_sql);
   [[nodiscard]] std::expected<Stmt, std::string> prepare_native(std::string_view sql);
   [[nodiscard]] std::optional<std::int64_t> scalar(std::string_view sql);
+  // Runs `stmts` in order in one round trip (libpq's pipeline mode: each sent with its bindings,
+  // then one sync, then the results read in order); each then steps through its rows as if step()
+  // had run it. False when one failed: error() says why, those after it did not run (a
+  // transaction open is then failed and must be rolled back). Not under a deadline.
+  [[nodiscard]] bool pipeline(std::span<Stmt* const> stmts);
   [[nodiscard]] std::string error() const { return error_; }
   // The SQLSTATE of the last failure ("" when none or the connection broke without one).
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }

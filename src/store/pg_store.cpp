@@ -202,6 +202,139 @@ std::expected<BatchResult, std::string> PgStore::write(std::span<const Item> ite
   });
 }
 
+// A statement prepared once on the writer's connection (again after a reconnection, at its next
+// run): PostgreSQL's text, or SQLite's translated (`translate`).
+std::expected<pg::Stmt*, std::string> PgStore::cached(std::string_view sql, bool translate) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    auto st = translate ? db_.prepare(sql) : db_.prepare_native(sql);
+    if (!st) return std::unexpected(st.error());
+    it = cache_.emplace(std::string(sql), std::move(*st)).first;
+  }
+  return &it->second;
+}
+
+namespace {
+
+// The batch's writes, each one statement over arrays (writer_impl::Deferred), in PostgreSQL's text.
+constexpr std::string_view kInsertKeys =
+    "INSERT INTO keys(key, first_seen_ns, last_seen_ns, reports, email, identity)"
+    " SELECT k, f, f, 0, '', '' FROM unnest($1::text[], $2::bigint[]) AS u(k, f) ON CONFLICT (key) DO NOTHING";
+constexpr std::string_view kInsertExporters =
+    "INSERT INTO key_exporters(key, exporter, first_seen_ns)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING";
+constexpr std::string_view kInsertPrefixes =
+    "INSERT INTO key_prefixes(key, prefix, first_seen_ns)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING";
+constexpr std::string_view kUpdateContacts =  // as stmt::update_contact
+    "UPDATE key_contacts AS c SET last_seen_ns = GREATEST(c.last_seen_ns, u.l), reports = c.reports + u.n"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(k, e, i, l, n)"
+    " WHERE c.key = u.k AND c.email = u.e AND c.identity = u.i";
+constexpr std::string_view kUpdateKeys =  // as KeyStatements::update_key
+    "UPDATE keys AS t SET last_seen_ns = GREATEST(t.last_seen_ns, u.l), reports = t.reports + u.n, exporters = u.x,"
+    " prefixes = u.p, email = u.e, identity = u.i, alerts = t.alerts + u.a"
+    " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])"
+    " AS u(k, l, n, x, p, e, i, a) WHERE t.key = u.k";
+constexpr std::string_view kAddCounters =  // as writer_impl::add_counter
+    "INSERT INTO counters(name, value) SELECT * FROM unnest($1::text[], $2::bigint[])"
+    " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value";
+constexpr std::string_view kCountDuplicates =  // a digest twice in the batch counts twice
+    "UPDATE reports AS r SET duplicates = r.duplicates + d.n"
+    " FROM (SELECT digest, COUNT(*) AS n FROM unnest($1::bytea[]) AS digest GROUP BY digest) AS d WHERE r.digest = d.digest";
+// The batch's known rows (writer_impl::Known): its keys, then its (key, contact / exporter / prefix) rows.
+constexpr std::string_view kKnownKeys =
+    "SELECT key, email, identity, exporters, prefixes, reports, predecessor FROM keys WHERE key = ANY($1::text[])";
+constexpr std::string_view kKnownRows =
+    "SELECT 0, c.key, c.email, c.identity FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, e, i)"
+    " JOIN key_contacts AS c ON c.key = u.k AND c.email = u.e AND c.identity = u.i"
+    " UNION ALL SELECT 1, x.key, x.exporter, '' FROM unnest($4::text[], $5::text[]) AS u(k, v)"
+    " JOIN key_exporters AS x ON x.key = u.k AND x.exporter = u.v"
+    " UNION ALL SELECT 2, p.key, p.prefix, '' FROM unnest($6::text[], $7::text[]) AS u(k, v)"
+    " JOIN key_prefixes AS p ON p.key = u.k AND p.prefix = u.v";
+constexpr std::string_view kLockNames =
+    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(n, 0) AS h FROM unnest($1::text[]) n) x ORDER BY h";
+
+}  // namespace
+
+// The reports' insert: every accepted report of a batch in one statement (one array per column,
+// unnest()), prepared once; RETURNING id, digest tells stored from duplicate. The arrays' types
+// are the columns' own, read from the catalog.
+std::expected<void, std::string> PgStore::prepare_report_insert() {
+  if (!report_types_.empty()) return {};
+  auto q = db_.prepare_native(
+      "SELECT attname, format_type(atttypid, atttypmod), atttypid FROM pg_attribute"
+      " WHERE attrelid = 'reports'::regclass AND attnum > 0 AND NOT attisdropped");
+  if (!q) return std::unexpected(q.error());
+  std::map<std::string, std::pair<std::string, unsigned>> types;
+  int rc;
+  while ((rc = q->step()) == pg::kRow) types[q->text(0)] = {q->text(1), static_cast<unsigned>(q->i64(2))};
+  if (rc == pg::kError) return std::unexpected(db_.error());
+  std::string columns, arrays;
+  std::vector<unsigned> oids;
+  int n = 0;
+  for (const std::string& column : writer_impl::report_columns()) {
+    const auto t = types.find(column);
+    if (t == types.end()) return std::unexpected("the reports table has no column " + column);
+    columns += (columns.empty() ? "" : ", ") + column;
+    arrays += (arrays.empty() ? "unnest($" : ", unnest($") + std::to_string(++n) + "::" + t->second.first + "[])";
+    oids.push_back(t->second.second);
+  }
+  // The unnest()s in the select list run in step, row by row (a ProjectSet); in FROM, unnest(a, b, ...)
+  // would first copy every row into a tuplestore (measured: a tenth of the insert's time).
+  report_insert_ = "INSERT INTO reports(" + columns + ") SELECT " + arrays + " ON CONFLICT (digest) DO NOTHING RETURNING id, digest";
+  report_types_ = std::move(oids);
+  return {};
+}
+
+// The deferred writes as statements bound to their arrays, appended to `out` (sent by pipeline()).
+std::expected<void, std::string> PgStore::deferred_statements(const writer_impl::Deferred& d, std::vector<pg::Stmt*>& out) {
+  auto add = [&](std::string_view sql, const pg::ArrayRows& rows) -> std::expected<void, std::string> {
+    if (rows.rows() == 0) return {};
+    auto st = cached(sql);
+    if (!st) return std::unexpected(st.error());
+    rows.bind_to(**st);
+    out.push_back(*st);
+    return {};
+  };
+  using pg::kInt8Oid, pg::kTextOid;
+  pg::ArrayRows keys({kTextOid, kInt8Oid}), exporters({kTextOid, kTextOid, kInt8Oid}), prefixes({kTextOid, kTextOid, kInt8Oid}),
+      contacts({kTextOid, kTextOid, kTextOid, kInt8Oid, kInt8Oid}),
+      updates({kTextOid, kInt8Oid, kInt8Oid, kInt8Oid, kInt8Oid, kTextOid, kTextOid, kInt8Oid}), counters({kTextOid, kInt8Oid});
+  for (const auto& k : d.new_keys) {
+    keys.bind(1, k.key).bind(2, k.first_ns);
+    keys.next_row();
+  }
+  for (auto [rows, from] : {std::pair{&exporters, &d.exporters}, std::pair{&prefixes, &d.prefixes}})
+    for (const auto& r : *from) {
+      rows->bind(1, r.key).bind(2, r.value).bind(3, r.first_ns);
+      rows->next_row();
+    }
+  for (const auto& c : d.contacts) {
+    contacts.bind(1, c.key).bind(2, c.email).bind(3, c.identity).bind(4, c.last_ns).bind(5, c.reports);
+    contacts.next_row();
+  }
+  for (const auto& k : d.keys) {
+    updates.bind(1, k.key).bind(2, k.last_ns).bind(3, k.reports).bind(4, k.exporters).bind(5, k.prefixes)
+        .bind(6, k.email).bind(7, k.identity).bind(8, k.alerts);
+    updates.next_row();
+  }
+  for (const auto& [name, value] : d.counters) {
+    counters.bind(1, name).bind(2, value);
+    counters.next_row();
+  }
+  // Keys first (the updates find their rows), the counters last.
+  for (auto [sql, rows] : {std::pair{kInsertKeys, &keys}, std::pair{kInsertExporters, &exporters},
+                           std::pair{kInsertPrefixes, &prefixes}, std::pair{kUpdateContacts, &contacts},
+                           std::pair{kUpdateKeys, &updates}, std::pair{kAddCounters, &counters}})
+    if (auto r = add(sql, *rows); !r) return r;
+  return {};
+}
+
+// A batch in two round trips when its keys are known: (1) BEGIN, the locks, the reports' insert
+// and the read of the batch's known key rows, in one pipeline; (2) the duplicates' counts, the
+// roll-ups, every key's rows (writer_impl::Deferred) and COMMIT, in another. Between them only
+// what needs an answer runs statement by statement: a contact new to its key (alerts), a linked
+// rotation, a refused input.
 std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item> items,
                                                             const std::map<std::string, std::int64_t>& extra) {
   auto fail = [&](std::string why) -> std::expected<BatchResult, std::string> {
@@ -209,89 +342,117 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     new_alerts_.clear();
     return std::unexpected(std::move(why));
   };
-  // The statements of a batch are prepared per batch on the writer's one connection (a few round
-  // trips on loopback; a lost connection leaves none behind to prepare again).
-  std::string columns;
-  for (const std::string& column : writer_impl::report_columns()) columns += (columns.empty() ? "" : ", ") + column;
   if (auto r = prepare_key_statements(); !r) return fail(r.error());
-  if (auto r = db_.exec_native("BEGIN"); !r) return fail(r.error());
-  // Every key, email and identity of the batch, locked for the transaction in one order (so two
-  // receivers never wait on each other in a cycle): the continuity check of a key sees every
-  // batch about it that committed before, as with SQLite's one writer.
-  std::set<std::string> names;
-  for (const Item& item : items)
-    if (const auto* acc = std::get_if<Accepted>(&item.verdict)) {
-      names.insert("k:" + writer_impl::key_hex(acc->key));
-      if (!acc->fields.email.empty()) names.insert("e:" + acc->fields.email);
-      if (!acc->fields.identity.empty()) names.insert("i:" + acc->fields.identity);
-    }
-  if (!names.empty()) {
-    std::string list;
-    for (const std::string& n : names) {
-      list += list.empty() ? "{" : ",";
-      list += '"';
-      for (const char ch : n) {
-        if (ch == '"' || ch == '\\') list += '\\';
-        list += ch;
-      }
-      list += '"';
-    }
-    list += "}";
-    auto lock = db_.prepare_native(
-        "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(n, 0) AS h FROM unnest($1::text[]) n) x ORDER BY h");
-    if (!lock) return fail(lock.error());
-    if (!lock->bind(1, list).run()) return fail(db_.error());
+  if (auto r = prepare_report_insert(); !r) return fail(r.error());
+  std::vector<std::size_t> accepted;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (std::holds_alternative<Accepted>(items[i].verdict)) accepted.push_back(i);
+
+  // (1) Every key, email and identity of the batch, locked for the transaction in one order (so
+  // two receivers never wait on each other in a cycle): the continuity check of a key sees every
+  // batch about it that committed before, as with SQLite's one writer. Then the rows of every
+  // accepted report's key (those that turn out duplicates too: a superset does no harm).
+  std::vector<pg::Stmt*> first;
+  auto begin = cached("BEGIN");
+  if (!begin) return fail(begin.error());
+  first.push_back(*begin);
+  std::map<report::PublicKey, writer_impl::KeyBatch> seen;
+  for (const std::size_t i : accepted) {
+    const auto& acc = std::get<Accepted>(items[i].verdict);
+    seen[acc.key].add(acc, items[i].arrival, 0);
   }
-  auto count_duplicate = db_.prepare("UPDATE reports SET duplicates = duplicates + 1 WHERE digest = ?1");
-  auto insert_invalid = db_.prepare("INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5) RETURNING id");
-  auto trim_invalid = db_.prepare(stmt::trim_invalid);
-  for (auto* s : {&count_duplicate, &insert_invalid, &trim_invalid})
-    if (!*s) return fail(s->error());
-  // The batch's reports go in multi-row INSERTs (one round trip per ~150 reports, not one per
-  // report); RETURNING names the rows stored, by digest: the others (and a report's second
-  // copy within the batch) are duplicates.
-  std::vector<std::int64_t> inserted(items.size(), 0);
+  using pg::kTextOid;
+  pg::ArrayRows names({kTextOid}), key_names({kTextOid}), contacts({kTextOid, kTextOid, kTextOid}), exporters({kTextOid, kTextOid}),
+      prefixes({kTextOid, kTextOid});
   {
-    const std::size_t ncol = writer_impl::report_columns().size();
-    writer_impl::ReportRow row;  // pg::Stmt copies what it binds: one row's buffers serve them all
-    std::vector<std::size_t> accepted;
-    for (std::size_t i = 0; i < items.size(); ++i)
-      if (std::holds_alternative<Accepted>(items[i].verdict)) accepted.push_back(i);
-    // libpq reads a statement's parameter description (4 bytes a parameter) only under 30,000
-    // bytes: at most ~7,000 parameters, so 150 rows of ~40 columns.
-    const std::size_t kRowsPerInsert = std::max<std::size_t>(1, 6000 / ncol);
-    for (std::size_t from = 0; from < accepted.size(); from += kRowsPerInsert) {
-      const std::size_t n = std::min(kRowsPerInsert, accepted.size() - from);
-      std::string sql = "INSERT INTO reports(" + columns + ") VALUES ";
-      for (std::size_t r = 0; r < n; ++r) {
-        sql += r ? ",(" : "(";
-        for (std::size_t c = 0; c < ncol; ++c) sql += (c ? ",$" : "$") + std::to_string(r * ncol + c + 1);
-        sql += ")";
+    std::set<std::string> locks;
+    for (const auto& [raw, kb] : seen) {
+      const std::string key = writer_impl::key_hex(raw);
+      locks.insert("k:" + key);
+      key_names.bind(1, key);
+      key_names.next_row();
+      for (const auto& c : kb.contacts) {
+        if (!c.email.empty()) locks.insert("e:" + c.email);
+        if (!c.identity.empty()) locks.insert("i:" + c.identity);
+        contacts.bind(1, key).bind(2, c.email).bind(3, c.identity);
+        contacts.next_row();
       }
-      sql += " ON CONFLICT DO NOTHING RETURNING id, digest";
-      auto ins = db_.prepare_native(sql);
-      if (!ins) return fail(ins.error());
-      for (std::size_t r = 0; r < n; ++r) {
-        const Item& item = items[accepted[from + r]];
-        const auto& acc = std::get<Accepted>(item.verdict);
-        row.bind(*ins, static_cast<int>(r * ncol), item, acc, writer_impl::chart_of(config_, acc, item.arrival.received_ns));
+      for (const auto& e : kb.exporters) {
+        exporters.bind(1, key).bind(2, e);
+        exporters.next_row();
       }
-      std::map<std::string, std::vector<std::int64_t>> stored_ids;  // digest -> ids, in insert order
-      int rc;
-      while ((rc = ins->step()) == pg::kRow) stored_ids[ins->blob(1)].push_back(ins->i64(0));
-      if (rc == pg::kError) return fail(db_.error());
-      for (std::size_t r = 0; r < n; ++r) {
-        const auto& acc = std::get<Accepted>(items[accepted[from + r]].verdict);
-        auto it = stored_ids.find(std::string(reinterpret_cast<const char*>(acc.digest.data()), acc.digest.size()));
-        if (it == stored_ids.end() || it->second.empty()) continue;
-        inserted[accepted[from + r]] = it->second.front();
-        it->second.erase(it->second.begin());
+      for (const auto& p : kb.prefixes) {
+        prefixes.bind(1, key).bind(2, p);
+        prefixes.next_row();
       }
     }
+    for (const std::string& n : locks) {
+      names.bind(1, n);
+      names.next_row();
+    }
+  }
+  pg::Stmt *insert = nullptr, *known_keys = nullptr, *known_rows = nullptr;
+  if (!accepted.empty()) {
+    auto lock = cached(kLockNames);
+    auto ins = cached(report_insert_);
+    auto kk = cached(kKnownKeys);
+    auto kr = cached(kKnownRows);
+    for (auto* st : {&lock, &ins, &kk, &kr})
+      if (!*st) return fail(st->error());
+    insert = *ins;
+    known_keys = *kk;
+    known_rows = *kr;
+    names.bind_to(**lock);
+    pg::ArrayRows rows(report_types_);
+    writer_impl::ReportRow row;
+    for (const std::size_t i : accepted) {
+      const auto& acc = std::get<Accepted>(items[i].verdict);
+      row.bind(rows, 0, items[i], acc, writer_impl::chart_of(config_, acc, items[i].arrival.received_ns));
+      rows.next_row();
+    }
+    rows.bind_to(*insert);
+    key_names.bind_to(*known_keys);
+    contacts.bind_to(*known_rows, 1);
+    exporters.bind_to(*known_rows, 4);
+    prefixes.bind_to(*known_rows, 6);
+    for (pg::Stmt* st : {*lock, insert, known_keys, known_rows}) first.push_back(st);
+  }
+  const bool began = db_.pipeline(first);
+  for (pg::Stmt* st : first)
+    if (st != insert && st != known_keys && st != known_rows) st->reset();
+  if (!began) return fail(db_.error());
+
+  // RETURNING names the rows stored, by digest: the others (and a report's second copy within
+  // the batch) are duplicates.
+  std::vector<std::int64_t> inserted(items.size(), 0);
+  writer_impl::Known known;
+  known.read = true;
+  if (insert) {
+    std::map<std::string, std::vector<std::int64_t>> stored_ids;  // digest -> ids, in insert order
+    while (insert->step() == pg::kRow) stored_ids[insert->blob(1)].push_back(insert->i64(0));
+    insert->reset();
+    for (const std::size_t i : accepted) {
+      const auto& acc = std::get<Accepted>(items[i].verdict);
+      auto it = stored_ids.find(std::string(reinterpret_cast<const char*>(acc.digest.data()), acc.digest.size()));
+      if (it == stored_ids.end() || it->second.empty()) continue;
+      inserted[i] = it->second.front();
+      it->second.erase(it->second.begin());
+    }
+    while (known_keys->step() == pg::kRow)
+      known.keys[known_keys->text(0)] = writer_impl::Known::Key{known_keys->text(1), known_keys->text(2), known_keys->text(6),
+                                                                known_keys->i64(3), known_keys->i64(4), known_keys->i64(5) > 0};
+    known_keys->reset();
+    while (known_rows->step() == pg::kRow) {
+      const std::int64_t table = known_rows->i64(0);
+      if (table == 0) known.contacts.insert({known_rows->text(1), known_rows->text(2), known_rows->text(3)});
+      else (table == 1 ? known.exporters : known.prefixes).insert({known_rows->text(1), known_rows->text(2)});
+    }
+    known_rows->reset();
   }
 
   writer_impl::Batch batch(items.size(), extra);
   std::vector<std::int64_t> charted;  // the batch's rolled-up reports
+  pg::ArrayRows duplicates({pg::kByteaOid});
   std::int64_t last_invalid_id = 0, trimmed_invalid = 0;
   for (const Item& item : items) {
     const Arrival& a = item.arrival;
@@ -299,28 +460,41 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     if (const auto* rej = std::get_if<Rejected>(&item.verdict)) {
       const auto raw = batch.rejected(*rej, config_, invalid_rate_);
       if (!raw) continue;
-      insert_invalid->bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer)
-          .bind(4, rej->reason).bind_blob(5, *raw);
-      if (insert_invalid->step() != pg::kRow) return fail(db_.error());
-      last_invalid_id = insert_invalid->i64(0);
-      insert_invalid->reset();
+      auto insert_invalid = cached("INSERT INTO invalid(received_ns, input, peer, reason, raw) VALUES(?1,?2,?3,?4,?5) RETURNING id", true);
+      if (!insert_invalid) return fail(insert_invalid.error());
+      pg::Stmt& st = **insert_invalid;
+      st.bind(1, a.received_ns).bind(2, std::string_view(to_string(a.input))).bind(3, a.peer).bind(4, rej->reason).bind_blob(5, *raw);
+      if (st.step() != pg::kRow) return fail(db_.error());
+      last_invalid_id = st.i64(0);
+      st.reset();
       continue;
     }
     const auto& acc = std::get<Accepted>(item.verdict);
     const std::int64_t id = inserted[static_cast<std::size_t>(&item - items.data())];
     if (id == 0) {
       batch.duplicate();
-      if (!count_duplicate->bind_blob(1, acc.digest).run()) return fail(db_.error());
+      duplicates.bind_blob(1, acc.digest);
+      duplicates.next_row();
       continue;
     }
     if (writer_impl::chart_of(config_, acc, a.received_ns) == 1) charted.push_back(id);
     batch.stored(item, acc, id);
   }
   if (last_invalid_id > 0 && config_.max_invalid > 0) {
-    if (trim_invalid->bind(1, last_invalid_id - config_.max_invalid).step() == pg::kError) return fail(db_.error());
-    batch.counters["retention.invalid"] += trim_invalid->changes();
-    trimmed_invalid = trim_invalid->changes();
-    trim_invalid->reset();
+    auto trim = cached(stmt::trim_invalid, true);
+    if (!trim) return fail(trim.error());
+    if ((*trim)->bind(1, last_invalid_id - config_.max_invalid).step() == pg::kError) return fail(db_.error());
+    batch.counters["retention.invalid"] += (*trim)->changes();
+    trimmed_invalid = (*trim)->changes();
+    (*trim)->reset();
+  }
+  // (2) What needs no answer, in one pipeline with the COMMIT.
+  std::vector<pg::Stmt*> last;
+  if (duplicates.rows() > 0) {
+    auto st = cached(kCountDuplicates);
+    if (!st) return fail(st.error());
+    duplicates.bind_to(**st);
+    last.push_back(*st);
   }
   if (!charted.empty()) {
     // Exactly this transaction's rows (another receiver's ids may lie between them).
@@ -328,16 +502,35 @@ std::expected<BatchResult, std::string> PgStore::write_once(std::span<const Item
     for (const std::int64_t id : charted) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
     ids += "}";
     for (const rollup::Table& t : rollup::tables()) {
-      auto add = db_.prepare(rollup_add_pg(t, "r.id = ANY(?1::bigint[])"));
-      if (!add || !add->bind(1, ids).run()) return fail(add ? db_.error() : add.error());
+      auto add = cached(rollup_add_pg(t, "r.id = ANY(?1::bigint[])"), true);
+      if (!add) return fail(add.error());
+      (*add)->bind(1, ids);
+      last.push_back(*add);
     }
   }
   // The connection's troubles since the last batch that committed.
   const std::uint64_t rc = reconnects_.load(), rt = retries_.load();
   if (rc > reconnects_counted_) batch.counters["postgres.reconnects"] += static_cast<std::int64_t>(rc - reconnects_counted_);
   if (rt > retries_counted_) batch.counters["postgres.retries"] += static_cast<std::int64_t>(rt - retries_counted_);
-  if (auto r = writer_impl::finish(db_, *key_statements_, config_, batch, new_alerts_, /*prefetch_rows=*/true); !r) return fail(r.error());
-  if (auto r = db_.exec_native("COMMIT"); !r) return fail(r.error());
+  writer_impl::Deferred deferred;
+  // Before the keys that claim a predecessor: what was deferred so far (and the duplicates, roll-ups).
+  auto flush = [&]() -> std::expected<void, std::string> {
+    if (auto r = deferred_statements(deferred, last); !r) return r;
+    if (!last.empty() && !db_.pipeline(last)) return std::unexpected(db_.error());
+    for (pg::Stmt* st : last) st->reset();
+    last.clear();
+    deferred.clear();
+    return {};
+  };
+  if (auto r = writer_impl::finish(db_, *key_statements_, config_, batch, new_alerts_, std::move(known), &deferred, flush); !r)
+    return fail(r.error());
+  if (auto r = deferred_statements(deferred, last); !r) return fail(r.error());
+  auto commit = cached("COMMIT");
+  if (!commit) return fail(commit.error());
+  last.push_back(*commit);
+  const bool committed = db_.pipeline(last);
+  for (pg::Stmt* st : last) st->reset();
+  if (!committed) return fail(db_.error());
   reconnects_counted_ = rc;
   retries_counted_ = rt;
   batch.result.new_alerts = std::move(new_alerts_);

@@ -12,6 +12,9 @@
 //               the same key (or contact) store its continuity and alerts one after the other,
 //               each seeing the other's committed rows, as one SQLite writer would; batches about
 //               other keys run side by side. Deadlocks and serialization failures are retried.
+//               Two round trips a batch (libpq's pipeline mode): BEGIN, locks, the reports' one
+//               INSERT over arrays and the read of the batch's known key rows; then the key rows,
+//               counters and roll-ups written set-wise, and COMMIT (write_once).
 //  connection   lost: write() reconnects and retries the batch (backoff up to 1 s) for up to
 //               kRetryMs, counting postgres.reconnects / postgres.retries; meanwhile the writer's
 //               bounded queue holds UDP reports (full: dropped and counted) and HTTP commits time
@@ -26,6 +29,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +75,10 @@ private:
   PgStore(pg::Db db, StoreConfig config);
   using KeyStatements = writer_impl::KeyStatements<pg::Stmt>;
   [[nodiscard]] std::expected<void, std::string> prepare_key_statements();
+  [[nodiscard]] std::expected<void, std::string> prepare_report_insert();
+  [[nodiscard]] std::expected<pg::Stmt*, std::string> cached(std::string_view sql, bool translate = false);
+  [[nodiscard]] std::expected<void, std::string> deferred_statements(const writer_impl::Deferred& d,
+                                                                     std::vector<pg::Stmt*>& out);
   [[nodiscard]] std::expected<BatchResult, std::string> write_once(std::span<const Item> items,
                                                                    const std::map<std::string, std::int64_t>& extra);
   [[nodiscard]] std::expected<bool, std::string> rebuild_rollups();
@@ -85,6 +93,9 @@ private:
   StoreConfig config_;
   std::vector<NewAlert> new_alerts_;
   std::unique_ptr<KeyStatements> key_statements_;
+  std::map<std::string, pg::Stmt, std::less<>> cache_;  // cached(): the batch's statements
+  std::string report_insert_;
+  std::vector<unsigned> report_types_;  // per column of the reports' insert (writer_impl::report_columns()): its type's Oid
   std::uint64_t key_statements_generation_ = 0;
   InvalidRate invalid_rate_{-1, 0};
   std::int64_t invalid_trimmed_ = 0;

@@ -370,7 +370,7 @@ std::expected<BatchResult, std::string> SqliteStore::write(std::span<const Item>
   if (first_charted != 0)
     for (sql::Stmt& add : s.rollup_add)
       if (!add.bind(1, first_charted).bind(2, last_charted).run()) return fail(db_.error());
-  if (auto r = writer_impl::finish(db_, s.keys, config_, batch, new_alerts_, /*prefetch_rows=*/false); !r) return fail(r.error());
+  if (auto r = writer_impl::finish(db_, s.keys, config_, batch, new_alerts_); !r) return fail(r.error());
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
   batch.result.new_alerts = std::move(new_alerts_);
   new_alerts_.clear();

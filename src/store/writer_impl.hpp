@@ -5,7 +5,8 @@
 // for SQLite, pg::Db for PostgreSQL: same shape; the SQL is SQLite's text, translated as pg::Db
 // prepares it). store.cpp and pg_store.cpp keep only what really differs: the transaction's
 // opening (BEGIN IMMEDIATE; BEGIN plus advisory locks), the reports' insert (one prepared row;
-// multi-row INSERT ... RETURNING), reconnection, and SQLite's page accounting.
+// one INSERT over arrays, the batch's known rows read and its deferred writes sent set-wise),
+// reconnection, and SQLite's page accounting.
 #pragma once
 
 #include <algorithm>
@@ -282,7 +283,8 @@ struct Batch {
 };
 
 // Which of a batch's (key, contact), (key, exporter) and (key, prefix) rows the database already
-// holds, read in a few statements per batch instead of one insert attempt per row and key: a
+// holds, read in a few statements per batch (PostgreSQL: pg_store.cpp) instead of one insert
+// attempt per row and key: a
 // known row is one whose insert would change nothing (INSERT OR IGNORE), so flush_key skips the
 // attempt (and, when all of a key's contacts are known, the count of its contacts). The batch's
 // keys are locked (PostgreSQL) or the writer is alone (SQLite), so the answer holds while the
@@ -294,71 +296,44 @@ struct Known {
     std::int64_t exporters = 0, prefixes = 0;
     bool has_contact = false;
   };
-  bool read = false;  // prefetch() ran: `keys` holds every stored key of the batch (else each is selected)
+  bool read = false;  // the rows were read: `keys` holds every stored key of the batch (else each is selected)
   std::map<std::string, Key> keys;  // the batch's keys already stored (stmt::select_key's row)
   std::set<std::array<std::string, 3>> contacts;  // key, email, identity
   std::set<std::array<std::string, 2>> exporters, prefixes;  // key, exporter / prefix
 };
 
-template <class Db>
-std::expected<Known, std::string> prefetch(Db& db, const std::map<report::PublicKey, KeyBatch>& keys) {
-  Known known;
-  known.read = true;
-  constexpr std::size_t kTuples = 500;  // per statement (at most 1,500 parameters)
-  // Reads the rows of `table` among `tuples` (each `width` values: key, then the other columns).
-  auto read = [&](std::string_view table, std::string_view columns, std::size_t width,
-                  const std::vector<std::vector<std::string>>& tuples, auto&& take,
-                  std::string_view select = {}) -> std::expected<void, std::string> {
-    for (std::size_t from = 0; from < tuples.size(); from += kTuples) {
-      const std::size_t n = std::min(kTuples, tuples.size() - from);
-      std::string sql = "SELECT " + std::string(select.empty() ? columns : select) + " FROM " + std::string(table) + " WHERE (" +
-                        std::string(columns) + ") IN (VALUES ";
-      for (std::size_t t = 0; t < n; ++t) {
-        sql += t ? ",(" : "(";
-        for (std::size_t c = 0; c < width; ++c) sql += (c ? ",?" : "?") + std::to_string(t * width + c + 1);
-        sql += ")";
-      }
-      sql += ")";
-      auto q = db.prepare(sql);
-      if (!q) return std::unexpected(q.error());
-      for (std::size_t t = 0; t < n; ++t)
-        for (std::size_t c = 0; c < width; ++c) q->bind(static_cast<int>(t * width + c + 1), tuples[from + t][c]);
-      int rc;
-      while ((rc = q->step()) == kRow) take(*q);
-      if (rc != kDone) return std::unexpected(db.error());
-    }
-    return {};
+// PostgreSQL: the writes of flush_key that need no answer (the batch's known rows, read first, say
+// what each would change), kept to be sent set-wise (one statement per table over arrays, in one
+// pipeline with the COMMIT) instead of one statement per row. Null on SQLite: each runs at once.
+struct Deferred {
+  struct KeyRow {  // a key first seen in this batch (its row made as stmt insert_key would)
+    std::string key;
+    std::int64_t first_ns = 0;
   };
-  std::vector<std::vector<std::string>> names, contacts, exporters, prefixes;
-  for (const auto& [raw, kb] : keys) {
-    const std::string key = key_hex(raw);
-    names.push_back({key});
-    for (const auto& c : kb.contacts) contacts.push_back({key, c.email, c.identity});
-    for (const auto& e : kb.exporters) exporters.push_back({key, e});
-    for (const auto& p : kb.prefixes) prefixes.push_back({key, p});
+  struct KeyUpdate {  // as KeyStatements::update_key
+    std::string key;
+    std::int64_t last_ns = 0, reports = 0, exporters = 0, prefixes = 0;
+    std::string email, identity;
+    std::int64_t alerts = 0;
+  };
+  struct ContactUpdate {  // as stmt::update_contact
+    std::string key, email, identity;
+    std::int64_t last_ns = 0, reports = 0;
+  };
+  struct Row {  // a (key, exporter) or (key, prefix) row not stored yet
+    std::string key, value;
+    std::int64_t first_ns = 0;
+  };
+  std::vector<KeyRow> new_keys;
+  std::vector<KeyUpdate> keys;
+  std::vector<ContactUpdate> contacts;
+  std::vector<Row> exporters, prefixes;
+  std::vector<std::pair<std::string, std::int64_t>> counters;
+  [[nodiscard]] bool empty() const noexcept {
+    return new_keys.empty() && keys.empty() && contacts.empty() && exporters.empty() && prefixes.empty() && counters.empty();
   }
-  // As stmt::select_key, for every key of the batch at once.
-  if (auto r = read("keys", "key", 1, names,
-                    [&](const auto& q) {
-                      known.keys[q.text(0)] = Known::Key{q.text(1), q.text(2), q.text(6), q.i64(3), q.i64(4), q.i64(5) > 0};
-                    },
-                    "key, email, identity, exporters, prefixes, reports, predecessor");
-      !r)
-    return std::unexpected(r.error());
-  if (auto r = read("key_contacts", "key, email, identity", 3, contacts,
-                    [&](const auto& q) { known.contacts.insert({q.text(0), q.text(1), q.text(2)}); });
-      !r)
-    return std::unexpected(r.error());
-  if (auto r = read("key_exporters", "key, exporter", 2, exporters,
-                    [&](const auto& q) { known.exporters.insert({q.text(0), q.text(1)}); });
-      !r)
-    return std::unexpected(r.error());
-  if (auto r = read("key_prefixes", "key, prefix", 2, prefixes,
-                    [&](const auto& q) { known.prefixes.insert({q.text(0), q.text(1)}); });
-      !r)
-    return std::unexpected(r.error());
-  return known;
-}
+  void clear() { *this = Deferred{}; }
+};
 
 // The statements of key continuity, prepared once per connection.
 template <class Stmt>
@@ -438,7 +413,8 @@ std::expected<bool, std::string> link_rotation(Db& db, const std::string& key, c
 template <class Db>
 std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<Db>>& s, const StoreConfig& config,
                                                   const std::string& key, const KeyBatch& kb, std::int64_t now_ns,
-                                                  Batch& batch, Known& known, std::vector<NewAlert>& new_alerts) {
+                                                  Batch& batch, Known& known, std::vector<NewAlert>& new_alerts,
+                                                  Deferred* deferred = nullptr) {
   using Stmt = StmtOf<Db>;
   auto& counters = batch.counters;
   std::string email, identity, predecessor;
@@ -471,6 +447,8 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
     exporters = was->second.exporters;
     prefixes = was->second.prefixes;
     has_contact = was->second.has_contact;
+  } else if (deferred) {
+    deferred->new_keys.push_back({key, kb.first_ns});
   } else if (!s.insert_key.bind(1, key).bind(2, kb.first_ns).run()) {
     return std::unexpected(db.error());
   }
@@ -573,7 +551,9 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
       inserted = db.changes() > 0;
       contacts += db.changes();
     }
-    if (!inserted) {
+    if (!inserted && deferred) {
+      deferred->contacts.push_back({key, c.email, c.identity, c.last_ns, c.reports});
+    } else if (!inserted) {
       if (!s.update_contact.bind(1, key).bind(2, c.email).bind(3, c.identity).bind(4, c.last_ns).bind(5, c.reports).run())
         return std::unexpected(db.error());
     } else {
@@ -616,14 +596,28 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
   for (const auto& e : kb.exporters) {
     if (exporters >= config.max_per_key) break;
     if (trust_known && known.exporters.contains({key, e})) continue;
+    if (deferred && trust_known) {  // not stored (the known rows say so): the insert adds it
+      deferred->exporters.push_back({key, e, kb.first_ns});
+      ++exporters;
+      continue;
+    }
     if (!s.insert_exporter.bind(1, key).bind(2, e).bind(3, kb.first_ns).run()) return std::unexpected(db.error());
     exporters += db.changes();
   }
   for (const auto& p : kb.prefixes) {
     if (prefixes >= config.max_per_key) break;
     if (trust_known && known.prefixes.contains({key, p})) continue;
+    if (deferred && trust_known) {
+      deferred->prefixes.push_back({key, p, kb.first_ns});
+      ++prefixes;
+      continue;
+    }
     if (!s.insert_prefix.bind(1, key).bind(2, p).bind(3, kb.first_ns).run()) return std::unexpected(db.error());
     prefixes += db.changes();
+  }
+  if (deferred) {
+    deferred->keys.push_back({key, kb.last_ns, kb.reports, exporters, prefixes, email, identity, static_cast<std::int64_t>(alerts)});
+    return alerts;
   }
   if (!s.update_key.bind(1, key).bind(2, kb.last_ns).bind(3, kb.reports).bind(4, exporters).bind(5, prefixes)
            .bind(6, email).bind(7, identity).bind(8, static_cast<std::int64_t>(alerts)).run())
@@ -632,27 +626,35 @@ std::expected<std::size_t, std::string> flush_key(Db& db, KeyStatements<StmtOf<D
 }
 
 // Every key of the batch, then the batch's counters: the end of a write() before its COMMIT.
-// `prefetch`: read the batch's known rows first (PostgreSQL: a round trip saved per row; SQLite,
-// in process, is faster with its per-row statements: measured, store_postgres_bench).
+// `known`: the batch's rows as read before (PostgreSQL: a round trip saved per row; SQLite, in
+// process, is faster with its per-row statements: measured, store_postgres_bench). `deferred`
+// (PostgreSQL): the writes that need no answer are collected there, counters included, for the
+// caller to send set-wise; `flush` sends what was collected so far, before the keys that claim a
+// predecessor (link_rotation reads the rows of the old key, which may be this batch's), which
+// then run statement by statement.
 template <class Db>
 std::expected<void, std::string> finish(Db& db, KeyStatements<StmtOf<Db>>& s, const StoreConfig& config, Batch& batch,
-                                        std::vector<NewAlert>& new_alerts, bool prefetch_rows) {
+                                        std::vector<NewAlert>& new_alerts, Known known = {}, Deferred* deferred = nullptr,
+                                        const std::function<std::expected<void, std::string>()>& flush = {}) {
   const std::int64_t now = config.clock->wall_ns();
   new_alerts.clear();
-  auto known = prefetch_rows ? prefetch(db, batch.keys) : std::expected<Known, std::string>(Known{});
-  if (!known) return std::unexpected(known.error());
   // Keys that claim a predecessor go last, so an old key first seen in this batch is known by then.
-  for (const bool claims : {false, true})
+  for (const bool claims : {false, true}) {
+    if (claims && deferred && flush &&
+        std::any_of(batch.keys.begin(), batch.keys.end(), [](const auto& k) { return k.second.rotated_from.has_value(); }))
+      if (auto r = flush(); !r) return std::unexpected(r.error());
     for (const auto& [key, kb] : batch.keys) {
       if (kb.rotated_from.has_value() != claims) continue;
-      auto n = flush_key(db, s, config, key_hex(key), kb, now, batch, *known, new_alerts);
+      auto n = flush_key(db, s, config, key_hex(key), kb, now, batch, known, new_alerts, claims ? nullptr : deferred);
       if (!n) return std::unexpected(n.error());
       batch.result.alerts += *n;
     }
+  }
   batch.count();
   for (const auto& [name, value] : batch.counters) {
     if (value == 0) continue;
-    if (!s.add_counter.bind(1, name).bind(2, value).run()) return std::unexpected(db.error());
+    if (deferred) deferred->counters.emplace_back(name, value);
+    else if (!s.add_counter.bind(1, name).bind(2, value).run()) return std::unexpected(db.error());
   }
   return {};
 }
