@@ -226,6 +226,7 @@ private:
     double weight = 1;
   };
   std::vector<Take> pending_;  // observe_batch(): the last batch's flows to count, cells prefetched
+  std::vector<std::uint32_t> index_, bits_;  // observe_batch()'s selections (scratch)
   void count_pending() noexcept;
 };
 

@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/flow_record.hpp"
 #include "core/ip_address.hpp"
 
 namespace overflowd::policy {
@@ -110,27 +111,18 @@ public:
     gap_ -= static_cast<std::int64_t>(packets);
     return gap_ > 0 ? false : selected(packets, weight);
   }
-  // take() over a batch of n flows, the countdown held in a register: `packets(i)` gives flow i's
-  // packets (0: not counted), `taken(i, weight)` is called for each flow counted.
-  template <typename Packets, typename Taken>
-  void take_each(std::size_t n, Packets&& packets, Taken&& taken) noexcept {
-    if (!config_.packets) return;
-    const std::uint64_t z = config_.sample;
-    std::int64_t gap = gap_;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint64_t x = packets(i);
-      if (x == 0) continue;
-      if (x >= z) {
-        taken(i, 1.0);
-        continue;
-      }
-      gap -= static_cast<std::int64_t>(x);
-      if (gap > 0) [[likely]]
-        continue;
-      gap = draw_gap();  // memoryless: the next selection counts from this flow's end
-      taken(i, inverse_q_[x]);
-    }
-    gap_ = gap;
+  // take() and pair() over a batch, without a branch per flow (a selection is rare and
+  // unpredictable: a branch on it would be mispredicted about once a selection). Each writes the
+  // indices of the flows selected to `index` (room for n) and returns how many; select_packets the
+  // flows whose packets are counted (weight(): their weight), select_pairs the flows whose pair is
+  // sampled (`bits`, room for n: each one's bit). The countdown's next gaps are drawn ahead, a
+  // chunk at a time (draws off the countdown's chain), from the same geometric distribution.
+  std::size_t select_packets(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index) noexcept;
+  std::size_t select_pairs(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index,
+                           std::uint32_t* bits) const noexcept;
+  // The weight of a flow of x packets (scaled) that select_packets() selected.
+  [[nodiscard]] double weight(std::uint64_t packets) const noexcept {
+    return packets < config_.sample ? inverse_q_[packets] : 1.0;
   }
   // Whether the pair is among the sampled ones (always false without `sources`), and its bit.
   [[nodiscard]] bool pair(const core::IpAddress& src, const core::IpAddress& dst, std::size_t& bit) const noexcept {
@@ -212,7 +204,10 @@ private:
   std::array<std::uint64_t, 4> key_{};
   std::uint64_t rng_ = 0;
   std::int64_t gap_ = 0;                 // packets until the next selected one (sample > 1)
-  double log_keep_ = 0;                  // log(1 - 1/z)
+  static constexpr std::size_t kAhead = 64;
+  std::array<std::int64_t, kAhead> ahead_{};  // select_packets(): the next gaps, drawn ahead
+  std::size_t ahead_used_ = 0;           // ahead_[0, ahead_used_) are spent
+  double inverse_log_keep_ = 0;          // 1 / log(1 - 1/z)
   std::vector<double> inverse_q_;        // 1 / q(x) for x < z
   std::int64_t window_ns_ = 0;
   std::int64_t epoch_start_ = 0;
