@@ -102,11 +102,16 @@ std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::siz
   }
   // The countdown of take(), branch-free: a flow of z packets or more is taken (exactly, and the
   // countdown skips it); a smaller one subtracts its packets, and is taken when that reaches 0,
-  // the countdown then restarting from a gap drawn ahead (memoryless: from this flow's end).
+  // the countdown then restarting (memoryless: from this flow's end) from a gap drawn ahead. The
+  // gap a hit at a chunk's position j restarts from is ahead_[j], drawn before the chunk: whether
+  // a flow hits depends only on the gaps of earlier positions, so the gaps used are independent
+  // geometric draws, as take()'s are; a spent one is drawn again before the next chunk. (Taking
+  // the next unspent gap instead would put a load on the countdown's chain of dependencies.)
   std::int64_t gap = gap_;
   for (std::size_t start = 0; start < n; start += kAhead) {
-    for (std::size_t k = 0; k < ahead_used_; ++k) ahead_[k] = draw_gap();  // refill what was spent
-    std::size_t used = 0;
+    for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
+      ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
+    std::uint64_t spent = 0;
     const std::size_t end = std::min(n, start + kAhead);
     for (std::size_t i = start; i < end; ++i) {
       const core::FlowRecord& f = flows[i];
@@ -116,11 +121,10 @@ std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::siz
       const bool hit = gap <= 0;
       index[m] = static_cast<std::uint32_t>(i);
       m += hit | !small;
-      const std::int64_t fresh = ahead_[used];
-      gap = hit ? fresh : gap;
-      used += hit;
+      spent |= static_cast<std::uint64_t>(hit) << (i - start);
+      gap = hit ? ahead_[i - start] : gap;
     }
-    ahead_used_ = used;
+    ahead_spent_ = spent;
   }
   gap_ = gap;
   return m;

@@ -180,7 +180,9 @@ private:
   }
   [[nodiscard]] std::uint64_t pair_hash(const core::IpAddress& src, const core::IpAddress& dst) const noexcept {
     // The pair folded to 128 bits (the destination's halves rotated by 32: injective for IPv4
-    // pairs, whose addresses sit in the first 4 bytes), then key()'s keyed mix: one hash a flow.
+    // pairs, whose addresses sit in the first 4 bytes), each half keyed, then multiplied into 128
+    // bits whose halves are xored (wyhash's "mum"): one multiplication a flow, every bit of the
+    // product's halves depending on every bit of both words.
     std::uint64_t s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
     std::memcpy(&s_hi, src.bytes().data(), 8);
     std::memcpy(&s_lo, src.bytes().data() + 8, 8);
@@ -189,7 +191,9 @@ private:
     const std::uint64_t hi = s_hi ^ std::rotl(d_hi, 32) ^ key_[2];
     const std::uint64_t lo = s_lo ^ std::rotl(d_lo, 32) ^ key_[3] ^
                              (static_cast<std::uint64_t>(src.family()) << 8 | static_cast<std::uint64_t>(dst.family()));
-    return mix((hi * 0x9e3779b97f4a7c15ULL) ^ lo);
+    __extension__ using u128 = unsigned __int128;
+    const u128 product = static_cast<u128>(hi) * (lo | 1);  // odd: the low half a bijection of hi
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   }
   [[nodiscard]] bool selected(std::uint64_t packets, double& weight) noexcept;
   [[nodiscard]] std::uint64_t next_random() noexcept;
@@ -206,7 +210,7 @@ private:
   std::int64_t gap_ = 0;                 // packets until the next selected one (sample > 1)
   static constexpr std::size_t kAhead = 64;
   std::array<std::int64_t, kAhead> ahead_{};  // select_packets(): the next gaps, drawn ahead
-  std::size_t ahead_used_ = 0;           // ahead_[0, ahead_used_) are spent
+  std::uint64_t ahead_spent_ = 0;        // bit j: ahead_[j] was spent (drawn again before use)
   double inverse_log_keep_ = 0;          // 1 / log(1 - 1/z)
   std::vector<double> inverse_q_;        // 1 / q(x) for x < z
   std::int64_t window_ns_ = 0;
