@@ -107,23 +107,28 @@ std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::siz
   // a flow hits depends only on the gaps of earlier positions, so the gaps used are independent
   // geometric draws, as take()'s are; a spent one is drawn again before the next chunk. (Taking
   // the next unspent gap instead would put a load on the countdown's chain of dependencies.)
+  auto packets = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
+    return f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
+  };
   std::int64_t gap = gap_;
   for (std::size_t start = 0; start < n; start += kAhead) {
     for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
       ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
-    std::uint64_t spent = 0;
+    const std::size_t first = m;
     const std::size_t end = std::min(n, start + kAhead);
     for (std::size_t i = start; i < end; ++i) {
-      const core::FlowRecord& f = flows[i];
-      const std::uint64_t x = f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
-      const bool small = x < z;
-      gap -= small ? static_cast<std::int64_t>(x) : 0;
+      const std::uint64_t x = packets(flows[i]);
+      const bool big = x >= z;
+      gap -= big ? 0 : static_cast<std::int64_t>(x);
       const bool hit = gap <= 0;
       index[m] = static_cast<std::uint32_t>(i);
-      m += hit | !small;
-      spent |= static_cast<std::uint64_t>(hit) << (i - start);
+      m += hit | big;
       gap = hit ? ahead_[i - start] : gap;
     }
+    // The gaps spent: the positions of the small flows taken (found again off the loop).
+    std::uint64_t spent = 0;
+    for (std::size_t j = first; j < m; ++j)
+      if (packets(flows[index[j]]) < z) spent |= std::uint64_t{1} << (index[j] - start);
     ahead_spent_ = spent;
   }
   gap_ = gap;

@@ -139,10 +139,9 @@ public:
   }
   void prefetch(const Keys& k) const noexcept {
     const Columns c(k.dst);
-    if (k.source) {
-      prefetch_line(&pairs_[k.pair / 64]);
-      for (std::size_t i = 0; i < config_.depth; ++i) prefetch_line(&sources_[c.at(i, config_.width, mask_)]);
-    }
+    // A sampled pair: its bitmap word only, as a pair the window has seen (most, but in a flood
+    // of new sources) costs no more; a new one's destination counters are read when it is counted.
+    if (k.source) prefetch_line(&pairs_[k.pair / 64]);
     if (k.packets)
       for (std::size_t i = 0; i < config_.depth; ++i) {
         const std::size_t at = c.at(i, config_.width, mask_);
