@@ -7,7 +7,7 @@
 // measure in its own array so that a policy touches only the counters it reads (a dst_pps policy:
 // 64 KiB an epoch at the defaults, which stays in the cache). A destination is hashed once (one
 // keyed hash) and row i takes column h1 + i x h2 (Kirsch and Mitzenmacher's double hashing), so a
-// counted flow costs `depth` cache lines a measure, prefetched a batch ahead (Policy::observe_batch
+// flow counted for its packets costs `depth` cache lines a measure, prefetched a batch ahead (Policy::observe_batch
 // counts a datagram's flows at the next one). (One line for all rows was tried: a heavy
 // destination then shares all its counters with a sixth of the keys of its line, false positives
 // a test saw.) The previous epoch's counters live in arrays of the same shape that only estimate()
@@ -15,8 +15,9 @@
 // whose rules run.
 // Sampled counting: with `sample` = z > 1, a flow of x < z packets (after the sampling interval)
 // is counted with probability q(x) = 1 - (1 - 1/z)^x (a packet-level Bernoulli(1/z) selection run
-// as a geometric countdown: one subtraction per flow) and weighted by 1 / q(x) (stochastic rounding),
-// a flow of z packets or more always, exactly. The estimate is unbiased with a variance below
+// as a geometric countdown: one subtraction per flow, without a branch (select_packets), the
+// geometric gaps drawn ahead, off the countdown's chain) and weighted by 1 / q(x) (stochastic
+// rounding), a flow of z packets or more always, exactly. The estimate is unbiased with a variance below
 // z x (its total): the policy picks z so that the standard error at the smallest volume threshold
 // is at most 1 % (Policy::build), and z = 1 (every flow counted, count-min exact as before) when a
 // threshold is small. Without a `dst_pps` or `dst_bps` rule (`packets` false) packets and bytes are
@@ -28,8 +29,9 @@
 // with probability 1/k, every flow of it alike, and the estimate is k x the count: unbiased, with a
 // variance of n x (k - 1) for n sources (the policy picks k so that the standard error at the
 // smallest `dst_sources` threshold is at most 3 %; k = 1 below 1,111 sources). Only the sampled
-// pairs (1 in k flows of distinct pairs) touch the bitmap and the counters; the others cost one
-// hash. The count undercounts once the bitmap fills: a new pair whose bit another pair set is taken
+// pairs (1 in k flows of distinct pairs) touch the bitmap (one word, prefetched a batch ahead),
+// and only those new to the window their destination's counters; the others cost one hash (one
+// 64 x 64 -> 128-bit multiplication, select_pairs, without a branch). The count undercounts once the bitmap fills: a new pair whose bit another pair set is taken
 // as seen, so with B bits set (at most the sampled distinct pairs of the two epochs, about n / k)
 // each new pair is missed with probability B / pair_bits, and the estimate is, in expectation, at
 // least (1 - B / pair_bits) of the sources: it says "at least" about that many.
@@ -39,8 +41,8 @@
 // never undercounts a destination's packets or bytes when z = 1; it may overcount when
 // destinations share counters (rare with a wide sketch). Counters saturate: packets and sources at
 // 2^32 - 1 per epoch (Policy::build refuses a threshold that could not be reached), bytes at 2^64 - 1.
-// The hash is a keyed multiply-xor mix with a key drawn per run (it runs for every counted flow,
-// and the key is never seen outside, so an outsider cannot aim collisions).
+// The hashes are keyed multiply-xor mixes with keys drawn per run (they run for every flow, and
+// the keys are never seen outside, so an outsider cannot aim collisions).
 //
 // Pure: the caller passes the time (monotonic nanoseconds). Not thread-safe: one per worker.
 #pragma once
