@@ -100,13 +100,15 @@ std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::siz
     }
     return m;
   }
-  // The countdown of take(), branch-free: a flow of z packets or more is taken (exactly, and the
+  // The countdown of take(): a flow of z packets or more is taken (exactly, and the
   // countdown skips it); a smaller one subtracts its packets, and is taken when that reaches 0,
   // the countdown then restarting (memoryless: from this flow's end) from a gap drawn ahead. The
   // gap a hit at a chunk's position j restarts from is ahead_[j], drawn before the chunk: whether
   // a flow hits depends only on the gaps of earlier positions, so the gaps used are independent
-  // geometric draws, as take()'s are; a spent one is drawn again before the next chunk. (Taking
-  // the next unspent gap instead would put a load on the countdown's chain of dependencies.)
+  // geometric draws, as take()'s are; a spent one is drawn again before the next chunk, so a hit
+  // costs the countdown a load, not a logarithm. (Taking the next unspent gap instead would put a
+  // load on the countdown's chain of dependencies. A branch-free loop was tried: more
+  // instructions a flow, no faster than the two rarely taken branches.)
   auto packets = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
     return f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
   };
@@ -114,21 +116,21 @@ std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::siz
   for (std::size_t start = 0; start < n; start += kAhead) {
     for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
       ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
-    const std::size_t first = m;
+    std::uint64_t spent = 0;
     const std::size_t end = std::min(n, start + kAhead);
     for (std::size_t i = start; i < end; ++i) {
       const std::uint64_t x = packets(flows[i]);
-      const bool big = x >= z;
-      gap -= big ? 0 : static_cast<std::int64_t>(x);
-      const bool hit = gap <= 0;
-      index[m] = static_cast<std::uint32_t>(i);
-      m += hit | big;
-      gap = hit ? ahead_[i - start] : gap;
+      if (x >= z) [[unlikely]] {
+        index[m++] = static_cast<std::uint32_t>(i);
+        continue;
+      }
+      gap -= static_cast<std::int64_t>(x);
+      if (gap <= 0) [[unlikely]] {
+        index[m++] = static_cast<std::uint32_t>(i);
+        spent |= std::uint64_t{1} << (i - start);
+        gap = ahead_[i - start];
+      }
     }
-    // The gaps spent: the positions of the small flows taken (found again off the loop).
-    std::uint64_t spent = 0;
-    for (std::size_t j = first; j < m; ++j)
-      if (packets(flows[index[j]]) < z) spent |= std::uint64_t{1} << (index[j] - start);
     ahead_spent_ = spent;
   }
   gap_ = gap;

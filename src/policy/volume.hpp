@@ -15,8 +15,8 @@
 // whose rules run.
 // Sampled counting: with `sample` = z > 1, a flow of x < z packets (after the sampling interval)
 // is counted with probability q(x) = 1 - (1 - 1/z)^x (a packet-level Bernoulli(1/z) selection run
-// as a geometric countdown: one subtraction per flow, without a branch (select_packets), the
-// geometric gaps drawn ahead, off the countdown's chain) and weighted by 1 / q(x) (stochastic
+// as a geometric countdown: one subtraction per flow (select_packets), the geometric gaps drawn
+// ahead, off the countdown's chain) and weighted by 1 / q(x) (stochastic
 // rounding), a flow of z packets or more always, exactly. The estimate is unbiased with a variance below
 // z x (its total): the policy picks z so that the standard error at the smallest volume threshold
 // is at most 1 % (Policy::build), and z = 1 (every flow counted, count-min exact as before) when a
@@ -31,10 +31,11 @@
 // smallest `dst_sources` threshold is at most 3 %; k = 1 below 1,111 sources). Only the sampled
 // pairs (1 in k flows of distinct pairs) touch the bitmap (one word, prefetched a batch ahead),
 // and only those new to the window their destination's counters; the others cost one hash (one
-// 64 x 64 -> 128-bit multiplication, select_pairs, without a branch). The count undercounts once the bitmap fills: a new pair whose bit another pair set is taken
-// as seen, so with B bits set (at most the sampled distinct pairs of the two epochs, about n / k)
-// each new pair is missed with probability B / pair_bits, and the estimate is, in expectation, at
-// least (1 - B / pair_bits) of the sources: it says "at least" about that many.
+// 64 x 64 -> 128-bit multiplication, select_pairs, without a branch). The count undercounts once
+// the bitmap fills: a new pair whose bit another pair set is taken as seen, so with B bits set
+// (at most the sampled distinct pairs of the two epochs, about n / k) each new pair is missed
+// with probability B / pair_bits, and the estimate is, in expectation, at least
+// (1 - B / pair_bits) of the sources: it says "at least" about that many.
 //
 // The window slides: two epochs of `window` each, the current one and the one before; an estimate
 // is current + previous x (the part of the previous epoch still inside the window). Count-min
@@ -113,8 +114,8 @@ public:
     gap_ -= static_cast<std::int64_t>(packets);
     return gap_ > 0 ? false : selected(packets, weight);
   }
-  // take() and pair() over a batch, without a branch per flow (a selection is rare and
-  // unpredictable: a branch on it would be mispredicted about once a selection). Each writes the
+  // take() and pair() over a batch (select_pairs without a branch per flow: a sampled pair is
+  // 1 in k, unpredictable; select_packets with two rarely taken ones). Each writes the
   // indices of the flows selected to `index` (room for n) and returns how many; select_packets the
   // flows whose packets are counted (weight(): their weight), select_pairs the flows whose pair is
   // sampled (`bits`, room for n: each one's bit). The countdown's next gaps are drawn ahead, a
