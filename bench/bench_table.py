@@ -199,7 +199,7 @@ def main():
     if db.exists():
         # Three runs, each with the four benchmarks' repetitions randomly interleaved; per run the
         # ratio of medians to BM_DecodeSample of the same run, then the median of the three ratios
-        # (a shared machine scatters single runs by about +-0.08).
+        # (a shared machine scatters single runs by up to +-0.15).
         ratios = {"0": [], "1": [], "2": []}
         bases = []
         for _ in range(3):
