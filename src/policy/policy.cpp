@@ -351,34 +351,37 @@ void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState&
   v.advance(now_ns);
   // A flow is counted for its packets (all, or a sample: one subtraction each) and for its
   // (source, destination) pair (a sample of the pairs: one hash each); only the flows counted
-  // touch the sketch (a flow counted both ways is counted twice, once for each). Their cells are
-  // prefetched now and counted at the next call.
+  // touch the sketch (a flow counted both ways is counted twice, once for each). The selections
+  // are made over the batch without a branch per flow; the selected flows' cells are prefetched
+  // now and counted at the next call.
   auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
     return f.sampling_interval ? f.sampling_interval : 1;
   };
-  v.take_each(
-      flows.size(),
-      [&](std::size_t i) noexcept -> std::uint64_t {
-        const core::FlowRecord& f = flows[i];
-        return f.dst.empty() ? 0 : f.pcount * scale(f);
-      },
-      [&](std::size_t i, double weight) {
-        const core::FlowRecord& f = flows[i];
-        PolicyState::Take t{{}, f.pcount * scale(f), f.bcount * scale(f), weight};
-        t.keys.packets = true;
-        t.keys.dst = v.key(f.dst);
-        v.prefetch(t.keys);
-        state.pending_.push_back(t);
-      });
-  if (v.config().sources) {
-    for (const core::FlowRecord& f : flows) {
-      PolicyState::Take t{};
-      if (f.dst.empty() || !v.pair(f.src, f.dst, t.keys.pair)) continue;
-      t.keys.source = true;
-      t.keys.dst = v.key(f.dst);
-      v.prefetch(t.keys);
-      state.pending_.push_back(t);
-    }
+  if (state.index_.size() < flows.size()) {
+    state.index_.resize(flows.size());
+    state.bits_.resize(flows.size());
+  }
+  const std::size_t taken = v.select_packets(flows.data(), flows.size(), state.index_.data());
+  for (std::size_t j = 0; j < taken; ++j) {
+    const core::FlowRecord& f = flows[state.index_[j]];
+    if (f.dst.empty()) continue;
+    const std::uint64_t packets = f.pcount * scale(f);
+    PolicyState::Take t{{}, packets, f.bcount * scale(f), v.weight(packets)};
+    t.keys.packets = true;
+    t.keys.dst = v.key(f.dst);
+    v.prefetch(t.keys);
+    state.pending_.push_back(t);
+  }
+  const std::size_t pairs = v.select_pairs(flows.data(), flows.size(), state.index_.data(), state.bits_.data());
+  for (std::size_t j = 0; j < pairs; ++j) {
+    const core::FlowRecord& f = flows[state.index_[j]];
+    if (f.dst.empty()) continue;
+    PolicyState::Take t{};
+    t.keys.pair = state.bits_[j];
+    t.keys.source = true;
+    t.keys.dst = v.key(f.dst);
+    v.prefetch(t.keys);
+    state.pending_.push_back(t);
   }
   state.batched_ = true;
   state.batch_now_ = now_ns;

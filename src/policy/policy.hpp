@@ -168,9 +168,9 @@ public:
   // The most boosted() can give any flow with this base: the sampler draws first and calls
   // decide() only when the draw is below it (decide() is then needed; otherwise the flow is not
   // reported whatever the rules say, and the result is exact: P(draw < boosted) = boosted).
+  // (top_multiplier_ >= 1, so base x top_multiplier_ >= base: three instructions, no branch.)
   [[nodiscard]] double ceiling(double base) const noexcept {
-    const double p = std::max(base * top_multiplier_, top_probability_);
-    return p < 1.0 ? std::max(p, base) : 1.0;
+    return std::min(std::max(base * top_multiplier_, top_probability_), 1.0);
   }
 
   [[nodiscard]] UrpfVerdict urpf(const core::FlowRecord& flow) const noexcept;
@@ -226,6 +226,7 @@ private:
     double weight = 1;
   };
   std::vector<Take> pending_;  // observe_batch(): the last batch's flows to count, cells prefetched
+  std::vector<std::uint32_t> index_, bits_;  // observe_batch()'s selections (scratch)
   void count_pending() noexcept;
 };
 

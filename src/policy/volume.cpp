@@ -54,10 +54,12 @@ VolumeSketch::VolumeSketch(const VolumeConfig& config) : config_(config) {
   }
   if (config_.packets && config_.sample > 1) {
     const double keep = 1.0 - 1.0 / static_cast<double>(config_.sample);
-    log_keep_ = std::log(keep);
+    const double log_keep = std::log(keep);
+    inverse_log_keep_ = 1.0 / log_keep;
     inverse_q_.resize(config_.sample);
-    for (std::uint32_t x = 1; x < config_.sample; ++x) inverse_q_[x] = 1.0 / -std::expm1(static_cast<double>(x) * log_keep_);
+    for (std::uint32_t x = 1; x < config_.sample; ++x) inverse_q_[x] = 1.0 / -std::expm1(static_cast<double>(x) * log_keep);
     gap_ = draw_gap();
+    for (auto& g : ahead_) g = draw_gap();
   }
 }
 
@@ -71,7 +73,7 @@ std::uint64_t VolumeSketch::next_random() noexcept {  // splitmix64, seeded from
 std::int64_t VolumeSketch::draw_gap() noexcept {
   // Geometric(1/z) >= 1: the packets up to and including the next selected one.
   const double u = static_cast<double>((next_random() >> 11) + 1) * 0x1.0p-53;  // (0, 1]
-  const double g = std::floor(std::log(u) / log_keep_);
+  const double g = std::floor(std::log(u) * inverse_log_keep_);
   return g >= 4e18 ? std::int64_t{4'000'000'000'000'000'000} : static_cast<std::int64_t>(g) + 1;
 }
 
@@ -85,6 +87,67 @@ bool VolumeSketch::selected(std::uint64_t packets, double& weight) noexcept {
   gap_ = draw_gap();  // memoryless: the next selection counts from this flow's end
   weight = inverse_q_[packets];
   return true;
+}
+
+std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index) noexcept {
+  if (!config_.packets) return 0;
+  std::size_t m = 0;
+  const std::uint64_t z = config_.sample;
+  if (z == 1) {  // every flow with packets
+    for (std::size_t i = 0; i < n; ++i) {
+      index[m] = static_cast<std::uint32_t>(i);
+      m += flows[i].pcount != 0;
+    }
+    return m;
+  }
+  // The countdown of take(): a flow of z packets or more is taken (exactly, and the
+  // countdown skips it); a smaller one subtracts its packets, and is taken when that reaches 0,
+  // the countdown then restarting (memoryless: from this flow's end) from a gap drawn ahead. The
+  // gap a hit at a chunk's position j restarts from is ahead_[j], drawn before the chunk: whether
+  // a flow hits depends only on the gaps of earlier positions, so the gaps used are independent
+  // geometric draws, as take()'s are; a spent one is drawn again before the next chunk, so a hit
+  // costs the countdown a load, not a logarithm. (Taking the next unspent gap instead would put a
+  // load on the countdown's chain of dependencies. A branch-free loop was tried: more
+  // instructions a flow, no faster than the two rarely taken branches.)
+  auto packets = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
+    return f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
+  };
+  std::int64_t gap = gap_;
+  for (std::size_t start = 0; start < n; start += kAhead) {
+    for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
+      ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
+    std::uint64_t spent = 0;
+    const std::size_t end = std::min(n, start + kAhead);
+    for (std::size_t i = start; i < end; ++i) {
+      const std::uint64_t x = packets(flows[i]);
+      if (x >= z) [[unlikely]] {
+        index[m++] = static_cast<std::uint32_t>(i);
+        continue;
+      }
+      gap -= static_cast<std::int64_t>(x);
+      if (gap <= 0) [[unlikely]] {
+        index[m++] = static_cast<std::uint32_t>(i);
+        spent |= std::uint64_t{1} << (i - start);
+        gap = ahead_[i - start];
+      }
+    }
+    ahead_spent_ = spent;
+  }
+  gap_ = gap;
+  return m;
+}
+
+std::size_t VolumeSketch::select_pairs(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index,
+                                       std::uint32_t* bits) const noexcept {
+  if (!config_.sources) return 0;
+  std::size_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t h = pair_hash(flows[i].src, flows[i].dst);
+    index[m] = static_cast<std::uint32_t>(i);
+    bits[m] = static_cast<std::uint32_t>(h & pair_mask_);
+    m += h <= pair_cut_;
+  }
+  return m;
 }
 
 void VolumeSketch::advance(std::int64_t now_ns) noexcept {

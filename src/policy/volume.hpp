@@ -7,7 +7,7 @@
 // measure in its own array so that a policy touches only the counters it reads (a dst_pps policy:
 // 64 KiB an epoch at the defaults, which stays in the cache). A destination is hashed once (one
 // keyed hash) and row i takes column h1 + i x h2 (Kirsch and Mitzenmacher's double hashing), so a
-// counted flow costs `depth` cache lines a measure, prefetched a batch ahead (Policy::observe_batch
+// flow counted for its packets costs `depth` cache lines a measure, prefetched a batch ahead (Policy::observe_batch
 // counts a datagram's flows at the next one). (One line for all rows was tried: a heavy
 // destination then shares all its counters with a sixth of the keys of its line, false positives
 // a test saw.) The previous epoch's counters live in arrays of the same shape that only estimate()
@@ -15,8 +15,9 @@
 // whose rules run.
 // Sampled counting: with `sample` = z > 1, a flow of x < z packets (after the sampling interval)
 // is counted with probability q(x) = 1 - (1 - 1/z)^x (a packet-level Bernoulli(1/z) selection run
-// as a geometric countdown: one subtraction per flow) and weighted by 1 / q(x) (stochastic rounding),
-// a flow of z packets or more always, exactly. The estimate is unbiased with a variance below
+// as a geometric countdown: one subtraction per flow (select_packets), the geometric gaps drawn
+// ahead, off the countdown's chain) and weighted by 1 / q(x) (stochastic
+// rounding), a flow of z packets or more always, exactly. The estimate is unbiased with a variance below
 // z x (its total): the policy picks z so that the standard error at the smallest volume threshold
 // is at most 1 % (Policy::build), and z = 1 (every flow counted, count-min exact as before) when a
 // threshold is small. Without a `dst_pps` or `dst_bps` rule (`packets` false) packets and bytes are
@@ -28,19 +29,21 @@
 // with probability 1/k, every flow of it alike, and the estimate is k x the count: unbiased, with a
 // variance of n x (k - 1) for n sources (the policy picks k so that the standard error at the
 // smallest `dst_sources` threshold is at most 3 %; k = 1 below 1,111 sources). Only the sampled
-// pairs (1 in k flows of distinct pairs) touch the bitmap and the counters; the others cost one
-// hash. The count undercounts once the bitmap fills: a new pair whose bit another pair set is taken
-// as seen, so with B bits set (at most the sampled distinct pairs of the two epochs, about n / k)
-// each new pair is missed with probability B / pair_bits, and the estimate is, in expectation, at
-// least (1 - B / pair_bits) of the sources: it says "at least" about that many.
+// pairs (1 in k flows of distinct pairs) touch the bitmap (one word, prefetched a batch ahead),
+// and only those new to the window their destination's counters; the others cost one hash (one
+// 64 x 64 -> 128-bit multiplication, select_pairs, without a branch). The count undercounts once
+// the bitmap fills: a new pair whose bit another pair set is taken as seen, so with B bits set
+// (at most the sampled distinct pairs of the two epochs, about n / k) each new pair is missed
+// with probability B / pair_bits, and the estimate is, in expectation, at least
+// (1 - B / pair_bits) of the sources: it says "at least" about that many.
 //
 // The window slides: two epochs of `window` each, the current one and the one before; an estimate
 // is current + previous x (the part of the previous epoch still inside the window). Count-min
 // never undercounts a destination's packets or bytes when z = 1; it may overcount when
 // destinations share counters (rare with a wide sketch). Counters saturate: packets and sources at
 // 2^32 - 1 per epoch (Policy::build refuses a threshold that could not be reached), bytes at 2^64 - 1.
-// The hash is a keyed multiply-xor mix with a key drawn per run (it runs for every counted flow,
-// and the key is never seen outside, so an outsider cannot aim collisions).
+// The hashes are keyed multiply-xor mixes with keys drawn per run (they run for every flow, and
+// the keys are never seen outside, so an outsider cannot aim collisions).
 //
 // Pure: the caller passes the time (monotonic nanoseconds). Not thread-safe: one per worker.
 #pragma once
@@ -52,6 +55,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/flow_record.hpp"
 #include "core/ip_address.hpp"
 
 namespace overflowd::policy {
@@ -110,27 +114,18 @@ public:
     gap_ -= static_cast<std::int64_t>(packets);
     return gap_ > 0 ? false : selected(packets, weight);
   }
-  // take() over a batch of n flows, the countdown held in a register: `packets(i)` gives flow i's
-  // packets (0: not counted), `taken(i, weight)` is called for each flow counted.
-  template <typename Packets, typename Taken>
-  void take_each(std::size_t n, Packets&& packets, Taken&& taken) noexcept {
-    if (!config_.packets) return;
-    const std::uint64_t z = config_.sample;
-    std::int64_t gap = gap_;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint64_t x = packets(i);
-      if (x == 0) continue;
-      if (x >= z) {
-        taken(i, 1.0);
-        continue;
-      }
-      gap -= static_cast<std::int64_t>(x);
-      if (gap > 0) [[likely]]
-        continue;
-      gap = draw_gap();  // memoryless: the next selection counts from this flow's end
-      taken(i, inverse_q_[x]);
-    }
-    gap_ = gap;
+  // take() and pair() over a batch (select_pairs without a branch per flow: a sampled pair is
+  // 1 in k, unpredictable; select_packets with two rarely taken ones). Each writes the
+  // indices of the flows selected to `index` (room for n) and returns how many; select_packets the
+  // flows whose packets are counted (weight(): their weight), select_pairs the flows whose pair is
+  // sampled (`bits`, room for n: each one's bit). The countdown's next gaps are drawn ahead, a
+  // chunk at a time (draws off the countdown's chain), from the same geometric distribution.
+  std::size_t select_packets(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index) noexcept;
+  std::size_t select_pairs(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index,
+                           std::uint32_t* bits) const noexcept;
+  // The weight of a flow of x packets (scaled) that select_packets() selected.
+  [[nodiscard]] double weight(std::uint64_t packets) const noexcept {
+    return packets < config_.sample ? inverse_q_[packets] : 1.0;
   }
   // Whether the pair is among the sampled ones (always false without `sources`), and its bit.
   [[nodiscard]] bool pair(const core::IpAddress& src, const core::IpAddress& dst, std::size_t& bit) const noexcept {
@@ -147,10 +142,9 @@ public:
   }
   void prefetch(const Keys& k) const noexcept {
     const Columns c(k.dst);
-    if (k.source) {
-      prefetch_line(&pairs_[k.pair / 64]);
-      for (std::size_t i = 0; i < config_.depth; ++i) prefetch_line(&sources_[c.at(i, config_.width, mask_)]);
-    }
+    // A sampled pair: its bitmap word only, as a pair the window has seen (most, but in a flood
+    // of new sources) costs no more; a new one's destination counters are read when it is counted.
+    if (k.source) prefetch_line(&pairs_[k.pair / 64]);
     if (k.packets)
       for (std::size_t i = 0; i < config_.depth; ++i) {
         const std::size_t at = c.at(i, config_.width, mask_);
@@ -188,7 +182,9 @@ private:
   }
   [[nodiscard]] std::uint64_t pair_hash(const core::IpAddress& src, const core::IpAddress& dst) const noexcept {
     // The pair folded to 128 bits (the destination's halves rotated by 32: injective for IPv4
-    // pairs, whose addresses sit in the first 4 bytes), then key()'s keyed mix: one hash a flow.
+    // pairs, whose addresses sit in the first 4 bytes), each half keyed, then multiplied into 128
+    // bits whose halves are xored (wyhash's "mum"): one multiplication a flow, every bit of the
+    // product's halves depending on every bit of both words.
     std::uint64_t s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
     std::memcpy(&s_hi, src.bytes().data(), 8);
     std::memcpy(&s_lo, src.bytes().data() + 8, 8);
@@ -197,7 +193,9 @@ private:
     const std::uint64_t hi = s_hi ^ std::rotl(d_hi, 32) ^ key_[2];
     const std::uint64_t lo = s_lo ^ std::rotl(d_lo, 32) ^ key_[3] ^
                              (static_cast<std::uint64_t>(src.family()) << 8 | static_cast<std::uint64_t>(dst.family()));
-    return mix((hi * 0x9e3779b97f4a7c15ULL) ^ lo);
+    __extension__ using u128 = unsigned __int128;
+    const u128 product = static_cast<u128>(hi) * (lo | 1);  // odd: the low half a bijection of hi
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   }
   [[nodiscard]] bool selected(std::uint64_t packets, double& weight) noexcept;
   [[nodiscard]] std::uint64_t next_random() noexcept;
@@ -212,7 +210,10 @@ private:
   std::array<std::uint64_t, 4> key_{};
   std::uint64_t rng_ = 0;
   std::int64_t gap_ = 0;                 // packets until the next selected one (sample > 1)
-  double log_keep_ = 0;                  // log(1 - 1/z)
+  static constexpr std::size_t kAhead = 64;
+  std::array<std::int64_t, kAhead> ahead_{};  // select_packets(): the next gaps, drawn ahead
+  std::uint64_t ahead_spent_ = 0;        // bit j: ahead_[j] was spent (drawn again before use)
+  double inverse_log_keep_ = 0;          // 1 / log(1 - 1/z)
   std::vector<double> inverse_q_;        // 1 / q(x) for x < z
   std::int64_t window_ns_ = 0;
   std::int64_t epoch_start_ = 0;
