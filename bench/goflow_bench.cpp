@@ -10,8 +10,26 @@
 //                              messages (one message object reused), for the choice of reader
 //   BM_GoflowJsonDecodeSample  goflow2's JSON, one flow per message
 //   BM_V5DecodeSample          NetFlow v5 datagrams of 30 records, decoded and sampled the same way
+//   BM_GoflowKafkaSource       the per-message path as the pipeline pays it with Kafka: the same
+//                              messages (one flow each) produced to librdkafka's mock cluster in
+//                              this process, consumed by source::KafkaSource::next_batch in the
+//                              worker's loop (rd_kafka_consumer_poll per message, the offsets
+//                              stored per batch, the messages freed), decoded by the dispatcher and
+//                              sampled (Sampler::decide, the default rate). CPU time of the
+//                              consuming thread only: librdkafka's fetch (its broker thread: the
+//                              fetch requests, parsing the record batches, its queues) runs on
+//                              other threads and is not in it, nor is the mock broker.
+//   BM_GoflowKafkaSourceProcess the same with the whole process's CPU time: librdkafka's threads
+//                              included, and the mock broker serving the fetches too (which a
+//                              real deployment runs elsewhere): an upper bound of what a flow
+//                              costs this host.
 #include <benchmark/benchmark.h>
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +38,7 @@
 #include "decode/dispatch.hpp"
 #include "proto/flow.pb.h"
 #include "sample/sampler.hpp"
+#include "source/kafka_source.hpp"
 
 namespace {
 
@@ -207,5 +226,119 @@ void BM_V5DecodeSample(benchmark::State& state) {
   run_decode_sample(state, views(datagrams, core::Protocol::packet));
 }
 BENCHMARK(BM_V5DecodeSample);
+
+// ---- through Kafka ----
+
+constexpr std::size_t kPerIteration = 8192;  // messages (one flow each) consumed per iteration
+constexpr int kIterations = 12;
+// The mock cluster keeps about 5 MB per partition (its log drops older messages): 26,000 of these
+// messages per partition, 4 partitions, enough for one run; every run reads them all again.
+constexpr int kPartitions = 4;
+constexpr std::size_t kPerPartition = 26'000;
+
+// librdkafka's mock cluster in this process, with one topic of kPartitions partitions; each run
+// reads it from the start in a group of its own.
+struct MockKafka {
+  rd_kafka_t* host = nullptr;
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  std::string bootstrap;
+  std::size_t produced = 0;
+  std::string error;
+
+  MockKafka() {
+    char why[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "2", why, sizeof why);
+    host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!host) {
+      error = why;
+      return;
+    }
+    cluster = rd_kafka_mock_cluster_new(host, 1);
+    rd_kafka_mock_topic_create(cluster, "flows", kPartitions, 1);
+    bootstrap = rd_kafka_mock_cluster_bootstraps(cluster);
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), why, sizeof why);
+    rd_kafka_conf_set(conf, "linger.ms", "20", why, sizeof why);
+    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", why, sizeof why);
+    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    auto messages = pb_messages(1);
+    const std::size_t want = kPerPartition * kPartitions;
+    static_assert((kPerIteration + kBatchSlack) * kIterations + kBatchSlack <= kPerPartition * kPartitions);
+    rd_kafka_topic_t* topic = rd_kafka_topic_new(producer, "flows", nullptr);
+    for (std::size_t i = 0; i < want; ++i) {
+      std::string& m = messages[i % messages.size()];
+      while (rd_kafka_produce(topic, static_cast<std::int32_t>(i % kPartitions), RD_KAFKA_MSG_F_COPY, m.data(), m.size(), nullptr, 0, nullptr) != 0)
+        rd_kafka_poll(producer, 10);  // the queue is full: let deliveries drain it
+    }
+    rd_kafka_topic_destroy(topic);
+    if (rd_kafka_flush(producer, 120'000) != RD_KAFKA_RESP_ERR_NO_ERROR) error = "the producer did not flush";
+    rd_kafka_destroy(producer);
+    produced = want;
+  }
+  static constexpr std::size_t kBatchSlack = 64;  // an iteration reads whole batches: up to 63 more
+};
+
+MockKafka& mock_kafka() {
+  static MockKafka k;
+  return k;
+}
+
+void run_kafka_source(benchmark::State& state) {
+  static int run = 0;
+  MockKafka& k = mock_kafka();
+  if (!k.error.empty()) return state.SkipWithError(k.error.c_str());
+  std::atomic<bool> stop{false};
+  source::KafkaSourceConfig config;
+  config.brokers = k.bootstrap;
+  config.topic = "flows";
+  config.group = "bench-" + std::to_string(run++);
+  config.format = core::Protocol::goflow_pb;
+  auto opened = source::KafkaSource::open(config, &stop);
+  if (!opened) return state.SkipWithError(opened.error().c_str());
+  source::KafkaSource& src = **opened;
+  decode::Dispatcher dispatcher;
+  sample::Sampler sampler(sample::SamplerConfig{});  // the default rate, 1e-5
+  std::vector<core::FlowRecord> flows;
+  flows.reserve(64);
+  std::array<core::Datagram, 64> batch;  // the pipeline's batch (app/pipeline.cpp, kBatch)
+  std::size_t n = 0;
+  // Untimed: the group is joined and the first messages are fetched (up to 60 s on a loaded machine).
+  for (int i = 0; i < 600 && n == 0; ++i)
+    if (!src.next_batch(batch, n)) return state.SkipWithError("the source stopped");
+  if (n == 0) return state.SkipWithError("no message from the mock cluster in 60 s");
+  std::uint64_t consumed = 0, decoded = 0, kept = 0;
+  int idle = 0;
+  for (auto _ : state) {
+    std::size_t got = 0;
+    while (got < kPerIteration) {
+      if (!src.next_batch(batch, n)) return state.SkipWithError("the source stopped");
+      for (std::size_t i = 0; i < n; ++i) {  // the worker's handle(): decode, then each flow sampled
+        flows.clear();
+        if (!dispatcher.decode(batch[i], flows)) continue;
+        decoded += flows.size();
+        for (const auto& f : flows) kept += sampler.decide(f) != sample::Decision::dropped;
+      }
+      got += n;
+      if (n == 0 && ++idle > 100) {  // 10 s without a message
+        static std::string why;
+        why = "no message for 10 s after " + std::to_string(consumed + got) + " of " + std::to_string(k.produced);
+        return state.SkipWithError(why.c_str());
+      }
+      if (n != 0) idle = 0;
+    }
+    consumed += got;
+  }
+  benchmark::DoNotOptimize(kept);
+  if (decoded != consumed) state.SkipWithError("flows refused");
+  state.SetItemsProcessed(static_cast<std::int64_t>(consumed));
+  state.counters["kafka_messages"] = static_cast<double>(consumed);
+}
+
+void BM_GoflowKafkaSource(benchmark::State& state) { run_kafka_source(state); }
+BENCHMARK(BM_GoflowKafkaSource)->Iterations(kIterations);
+
+void BM_GoflowKafkaSourceProcess(benchmark::State& state) { run_kafka_source(state); }
+BENCHMARK(BM_GoflowKafkaSourceProcess)->Iterations(kIterations)->MeasureProcessCPUTime();
 
 }  // namespace

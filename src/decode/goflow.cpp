@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <charconv>
 #include <string_view>
 
@@ -13,15 +15,16 @@ using core::Errc;
 namespace {
 
 // The values of one FlowMessage that the flow record takes, as read (proto3: absent is zero).
+// The varints are slots of one array, so that the reader stores a value by a table lookup.
+enum Slot : std::uint8_t {
+  sType, sSamplingRate, sBytes, sPackets, sStartNs, sEndNs, sProto, sSrcPort, sDstPort, sInIf, sOutIf, sTos,
+  sTcpFlags, sIcmpType, sIcmpCode, sSrcAs, sDstAs, sSrcNet, sDstNet,
+  sIgnored,  // a varint field the record does not take
+  kSlots,
+  sBytesField = kSlots,  // an address field (bytes): a varint there is refused
+};
 struct Raw {
-  std::uint64_t type = 0;
-  std::uint64_t sampling_rate = 0;
-  std::uint64_t bytes = 0, packets = 0;
-  std::uint64_t start_ns = 0, end_ns = 0;
-  std::uint64_t proto = 0, src_port = 0, dst_port = 0;
-  std::uint64_t in_if = 0, out_if = 0;
-  std::uint64_t tos = 0, tcp_flags = 0, icmp_type = 0, icmp_code = 0;
-  std::uint64_t src_as = 0, dst_as = 0, src_net = 0, dst_net = 0;
+  std::array<std::uint64_t, kSlots> u{};
   core::IpAddress src, dst, next_hop, sampler;
 };
 
@@ -52,61 +55,74 @@ enum Field : std::uint32_t {
   kTimeFlowEndNs = 112,
 };
 
+// Field number -> slot, for the fields up to kTimeFlowEndNs; the others are ignored.
+constexpr std::array<std::uint8_t, kTimeFlowEndNs + 1> kSlotOf = [] {
+  std::array<std::uint8_t, kTimeFlowEndNs + 1> t{};
+  t.fill(sIgnored);
+  t[kType] = sType, t[kSamplingRate] = sSamplingRate, t[kBytes] = sBytes, t[kPackets] = sPackets;
+  t[kSrcAs] = sSrcAs, t[kDstAs] = sDstAs, t[kSrcNet] = sSrcNet, t[kDstNet] = sDstNet, t[kInIf] = sInIf;
+  t[kOutIf] = sOutIf, t[kProto] = sProto, t[kSrcPort] = sSrcPort, t[kDstPort] = sDstPort, t[kIpTos] = sTos;
+  t[kTcpFlags] = sTcpFlags, t[kIcmpType] = sIcmpType, t[kIcmpCode] = sIcmpCode;
+  t[kTimeFlowStartNs] = sStartNs, t[kTimeFlowEndNs] = sEndNs;
+  t[kSrcAddr] = sBytesField, t[kDstAddr] = sBytesField, t[kSamplerAddress] = sBytesField, t[kNextHop] = sBytesField;
+  return t;
+}();
+
 std::unexpected<core::Error> refuse_at(Errc code, std::size_t offset) noexcept { return core::fail(code, offset, kVersionTag); }
 
-// Checks the ranges and fills the record. `at` is the message's offset, for errors.
+// Checks the ranges and fills the record, which is a fresh one (FlowRecord{}): the members no
+// FlowMessage field sets keep their defaults. `at` is the message's offset, for errors.
 core::Result<void> finish(const Raw& r, const core::IpAddress& exporter, std::size_t at, core::FlowRecord& f) noexcept {
-  if (r.proto > 255 || r.src_port > 65535 || r.dst_port > 65535 || r.tos > 255 || r.icmp_type > 255 ||
-      r.icmp_code > 255 || r.src_net > 128 || r.dst_net > 128 || r.sampling_rate > UINT32_MAX || r.in_if > UINT32_MAX ||
-      r.out_if > UINT32_MAX || r.src_as > UINT32_MAX || r.dst_as > UINT32_MAX)
+  if (r.u[sProto] > 255 || r.u[sSrcPort] > 65535 || r.u[sDstPort] > 65535 || r.u[sTos] > 255 || r.u[sIcmpType] > 255 ||
+      r.u[sIcmpCode] > 255 || r.u[sSrcNet] > 128 || r.u[sDstNet] > 128 || r.u[sSamplingRate] > UINT32_MAX || r.u[sInIf] > UINT32_MAX ||
+      r.u[sOutIf] > UINT32_MAX || r.u[sSrcAs] > UINT32_MAX || r.u[sDstAs] > UINT32_MAX)
     return refuse_at(Errc::bad_field_value, at);
-  f = core::FlowRecord{};
   f.src = r.src;
   f.dst = r.dst;
   f.nexthop = r.next_hop;
   f.exporter = r.sampler.empty() ? exporter : r.sampler;
-  f.pcount = r.packets;
-  f.bcount = r.bytes;
-  f.stime_ms = static_cast<std::int64_t>(r.start_ns / 1'000'000);
-  f.etime_ms = static_cast<std::int64_t>(r.end_ns / 1'000'000);
-  f.input = static_cast<std::uint32_t>(r.in_if);
-  f.output = static_cast<std::uint32_t>(r.out_if);
-  f.src_as = static_cast<std::uint32_t>(r.src_as);
-  f.dst_as = static_cast<std::uint32_t>(r.dst_as);
-  f.sampling_interval = r.sampling_rate == 0 ? 1u : static_cast<std::uint32_t>(r.sampling_rate);
-  f.protocol = static_cast<std::uint8_t>(r.proto);
-  f.tos = static_cast<std::uint8_t>(r.tos);
-  f.src_mask = static_cast<std::uint8_t>(r.src_net);
-  f.dst_mask = static_cast<std::uint8_t>(r.dst_net);
+  f.pcount = r.u[sPackets];
+  f.bcount = r.u[sBytes];
+  f.stime_ms = static_cast<std::int64_t>(r.u[sStartNs] / 1'000'000);
+  f.etime_ms = static_cast<std::int64_t>(r.u[sEndNs] / 1'000'000);
+  f.input = static_cast<std::uint32_t>(r.u[sInIf]);
+  f.output = static_cast<std::uint32_t>(r.u[sOutIf]);
+  f.src_as = static_cast<std::uint32_t>(r.u[sSrcAs]);
+  f.dst_as = static_cast<std::uint32_t>(r.u[sDstAs]);
+  f.sampling_interval = r.u[sSamplingRate] == 0 ? 1u : static_cast<std::uint32_t>(r.u[sSamplingRate]);
+  f.protocol = static_cast<std::uint8_t>(r.u[sProto]);
+  f.tos = static_cast<std::uint8_t>(r.u[sTos]);
+  f.src_mask = static_cast<std::uint8_t>(r.u[sSrcNet]);
+  f.dst_mask = static_cast<std::uint8_t>(r.u[sDstNet]);
   std::uint32_t fields = core::kProtocol | core::kPackets | core::kBytes | core::kTos | core::kInterfaces |
                          core::kAsNumbers | core::kMasks;
   if (!f.src.empty()) fields |= core::kSrcAddr;
   if (!f.dst.empty()) fields |= core::kDstAddr;
   if (!f.nexthop.empty()) fields |= core::kNextHop;
-  if (r.start_ns || r.end_ns) fields |= core::kTimes;
+  if (r.u[sStartNs] || r.u[sEndNs]) fields |= core::kTimes;
   switch (f.protocol) {
     case 6:  // TCP
-      f.tcp_flags = static_cast<std::uint8_t>(r.tcp_flags & 0xff);
+      f.tcp_flags = static_cast<std::uint8_t>(r.u[sTcpFlags] & 0xff);
       fields |= core::kTcpFlags;
       [[fallthrough]];
     case 17:   // UDP
     case 132:  // SCTP
     case 136:  // UDP-Lite
-      f.sport = static_cast<std::uint16_t>(r.src_port);
-      f.dport = static_cast<std::uint16_t>(r.dst_port);
+      f.sport = static_cast<std::uint16_t>(r.u[sSrcPort]);
+      f.dport = static_cast<std::uint16_t>(r.u[sDstPort]);
       fields |= core::kPorts;
       break;
     case 1:   // ICMP
     case 58:  // ICMPv6
-      f.icmp_type = static_cast<std::uint8_t>(r.icmp_type);
-      f.icmp_code = static_cast<std::uint8_t>(r.icmp_code);
+      f.icmp_type = static_cast<std::uint8_t>(r.u[sIcmpType]);
+      f.icmp_code = static_cast<std::uint8_t>(r.u[sIcmpCode]);
       fields |= core::kIcmp;
       break;
     default:
       break;
   }
   f.fields = fields;
-  switch (static_cast<std::uint32_t>(r.type)) {  // an enum is an int32: its low 32 bits, as libprotobuf reads it
+  switch (static_cast<std::uint32_t>(r.u[sType])) {  // an enum is an int32: its low 32 bits, as libprotobuf reads it
     case 1:  // SFLOW_5
       f.source_type = core::SourceType::sflow;
       f.source_version = 5;
@@ -129,26 +145,56 @@ core::Result<void> finish(const Raw& r, const core::IpAddress& exporter, std::si
 
 // ---- protobuf ----
 
+// The low 7 bits of each of the 8 bytes of `w` (little-endian), packed: 56 bits.
+constexpr std::uint64_t gather7(std::uint64_t w) noexcept {
+  w &= 0x7f7f7f7f7f7f7f7full;
+  w = (w & 0x007f007f007f007full) | (w & 0x7f007f007f007f00ull) >> 1;
+  w = (w & 0x00003fff00003fffull) | (w & 0x3fff00003fff0000ull) >> 2;
+  return (w & 0x000000000fffffffull) | (w & 0x0fffffff00000000ull) >> 4;
+}
+static_assert(gather7(0x0000000000000000ull) == 0 && gather7(0x7f) == 0x7f && gather7(0x01ff) == 0xff &&
+              gather7(0x7f7f7f7f7f7f7f7full) == (std::uint64_t{1} << 56) - 1 && gather7(0x0100000000000080ull) == std::uint64_t{1} << 49);
+
 class Reader {
 public:
   explicit Reader(core::Bytes b) noexcept : p_(b.data()), begin_(b.data()), end_(b.data() + b.size()) {}
   [[nodiscard]] bool done() const noexcept { return p_ == end_; }
   [[nodiscard]] std::size_t offset() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
+  [[nodiscard]] const std::byte* pos() const noexcept { return p_; }
   [[nodiscard]] std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   // A varint of at most 10 bytes whose value fits 64 bits; false when it runs off the end or is longer.
-  [[nodiscard]] bool varint(std::uint64_t& v) noexcept {
-    // Most tags and values are one or two bytes.
-    if (end_ - p_ >= 2) {
+  [[nodiscard, gnu::always_inline]] bool varint(std::uint64_t& v) noexcept {
+    // Most tags and values are one byte; with 10 bytes left, one 8-byte load reads any varint
+    // (the 9th and 10th bytes, which a nanosecond time needs, are read one by one).
+    if (end_ - p_ >= 10) [[likely]] {
       const auto b0 = static_cast<std::uint8_t>(p_[0]);
       if (!(b0 & 0x80u)) {
         v = b0;
         p_ += 1;
         return true;
       }
-      const auto b1 = static_cast<std::uint8_t>(p_[1]);
-      if (!(b1 & 0x80u)) {
-        v = (b0 & 0x7fu) | (std::uint64_t{b1} << 7);
-        p_ += 2;
+      if constexpr (std::endian::native == std::endian::little) {
+        std::uint64_t w;
+        std::memcpy(&w, p_, sizeof w);
+        const std::uint64_t stops = ~w & 0x8080808080808080ull;  // the bytes that end the varint
+        if (stops != 0) {
+          const unsigned bytes = static_cast<unsigned>(std::countr_zero(stops)) / 8 + 1;  // 2..8
+          if (bytes < 8) w &= (std::uint64_t{1} << (bytes * 8)) - 1;
+          v = gather7(w);
+          p_ += bytes;
+          return true;
+        }
+        const std::uint64_t low = gather7(w);  // 56 bits
+        const auto b8 = static_cast<std::uint8_t>(p_[8]);
+        if (!(b8 & 0x80u)) {
+          v = low | std::uint64_t{b8} << 56;
+          p_ += 9;
+          return true;
+        }
+        const auto b9 = static_cast<std::uint8_t>(p_[9]);
+        if (b9 > 1) return false;  // the 10th byte holds bit 63 only
+        v = low | std::uint64_t{b8 & 0x7fu} << 56 | std::uint64_t{b9} << 63;
+        p_ += 10;
         return true;
       }
     }
@@ -165,6 +211,43 @@ public:
     }
     return false;
   }
+  // A varint of one or two bytes (every tag of a field up to 2047); false, reading nothing, otherwise.
+  [[nodiscard, gnu::always_inline]] bool tag12(std::uint64_t& v) noexcept {
+    if (end_ - p_ < 2) return false;
+    const auto b0 = static_cast<std::uint8_t>(p_[0]);
+    if (!(b0 & 0x80u)) {
+      v = b0;
+      p_ += 1;
+      return true;
+    }
+    const auto b1 = static_cast<std::uint8_t>(p_[1]);
+    if (b1 & 0x80u) return false;
+    v = (b0 & 0x7fu) | std::uint64_t{b1} << 7;
+    p_ += 2;
+    return true;
+  }
+  // varint() without the value: the same bytes accepted and refused.
+  [[nodiscard, gnu::always_inline]] bool skip_varint() noexcept {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (end_ - p_ >= 10) [[likely]] {
+        std::uint64_t w;
+        std::memcpy(&w, p_, sizeof w);
+        if (const std::uint64_t stops = ~w & 0x8080808080808080ull; stops != 0) {
+          p_ += static_cast<unsigned>(std::countr_zero(stops)) / 8 + 1;
+          return true;
+        }
+        if (!(static_cast<std::uint8_t>(p_[8]) & 0x80u)) {
+          p_ += 9;
+          return true;
+        }
+        if (static_cast<std::uint8_t>(p_[9]) > 1) return false;
+        p_ += 10;
+        return true;
+      }
+    }
+    std::uint64_t ignored = 0;
+    return varint(ignored);
+  }
   [[nodiscard]] core::Bytes take(std::size_t n) noexcept {
     const core::Bytes b(p_, n);
     p_ += n;
@@ -178,87 +261,114 @@ private:
   const std::byte* end_;
 };
 
-bool is_bytes_field(std::uint32_t field) noexcept {
+constexpr bool is_bytes_field(std::uint32_t field) noexcept {
   return field == kSrcAddr || field == kDstAddr || field == kSamplerAddress || field == kNextHop;
 }
 
 // The repeated varint fields of proto/flow.proto, which proto3 writes packed (one length-delimited
 // run of varints): mpls_ttl, mpls_label, bgp_communities, as_path, layer_stack.
-bool is_packed_varints(std::uint32_t field) noexcept {
+constexpr bool is_packed_varints(std::uint32_t field) noexcept {
   return field == 80 || field == 81 || field == 101 || field == 102 || field == 103;
 }
+
+// What the reader does with a field, by its tag (field number and wire type): a value below
+// sIgnored is the slot a varint goes to; the others are these.
+enum Action : std::uint8_t {
+  aVarintIgnored = sIgnored,  // a varint, checked, not kept
+  aVarintOnBytes,             // a varint where an address belongs: the varint checked, then refused
+  aAddress,                   // length-delimited address (src, dst, sampler, next hop)
+  aPacked,                    // length-delimited run of varints, checked, not kept
+  aSkipLength,                // length-delimited, not read (unknown fields, etype names...)
+  aFixed64,
+  aFixed32,
+  aBadWire,                   // field 0, groups (3, 4) and the undefined wire types 6 and 7
+};
+
+constexpr std::uint8_t action_of(std::uint64_t field, unsigned wire) noexcept {
+  if (field == 0) return aBadWire;
+  switch (wire) {
+    case 0:
+      if (is_bytes_field(static_cast<std::uint32_t>(field))) return aVarintOnBytes;
+      return field < kSlotOf.size() ? kSlotOf[field] : std::uint8_t{aVarintIgnored};
+    case 1: return aFixed64;
+    case 5: return aFixed32;
+    case 2:
+      if (is_packed_varints(static_cast<std::uint32_t>(field))) return aPacked;
+      return is_bytes_field(static_cast<std::uint32_t>(field)) ? std::uint8_t{aAddress} : std::uint8_t{aSkipLength};
+    default: return aBadWire;
+  }
+}
+
+// The actions of the tags of fields 0 to 127 (one or two bytes), looked up instead of decided.
+constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
+  std::array<std::uint8_t, 128 * 8> t{};
+  for (std::size_t tag = 0; tag < t.size(); ++tag) t[tag] = action_of(tag >> 3, static_cast<unsigned>(tag & 7));
+  return t;
+}();
 
 // `base` is the message's offset in the Kafka message, for errors.
 core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noexcept {
   Reader in(message);
+  const auto offset_of = [&](const std::byte* p) { return base + static_cast<std::size_t>(p - message.data()); };
   while (!in.done()) {
-    const std::size_t at = base + in.offset();
+    const std::byte* const tag_p = in.pos();
     std::uint64_t tag = 0;
-    // A tag is at most 5 bytes (libprotobuf refuses a longer one, even when its value is small).
-    if (!in.varint(tag) || base + in.offset() - at > 5) return refuse_at(Errc::bad_varint, at);
-    if (tag >> 3 == 0 || tag >> 3 > 536'870'911u) return refuse_at(Errc::bad_wire_type, at);
-    const auto field = static_cast<std::uint32_t>(tag >> 3);
-    const auto wire = static_cast<unsigned>(tag & 7);
-    switch (wire) {
-      case 0: {  // varint
-        std::uint64_t v = 0;
-        const std::size_t value_at = base + in.offset();
-        if (!in.varint(v)) return refuse_at(Errc::bad_varint, value_at);
-        if (is_bytes_field(field)) return refuse_at(Errc::bad_wire_type, at);
-        switch (field) {
-          case kType: r.type = v; break;
-          case kSamplingRate: r.sampling_rate = v; break;
-          case kBytes: r.bytes = v; break;
-          case kPackets: r.packets = v; break;
-          case kSrcAs: r.src_as = v; break;
-          case kDstAs: r.dst_as = v; break;
-          case kSrcNet: r.src_net = v; break;
-          case kDstNet: r.dst_net = v; break;
-          case kInIf: r.in_if = v; break;
-          case kOutIf: r.out_if = v; break;
-          case kProto: r.proto = v; break;
-          case kSrcPort: r.src_port = v; break;
-          case kDstPort: r.dst_port = v; break;
-          case kIpTos: r.tos = v; break;
-          case kTcpFlags: r.tcp_flags = v; break;
-          case kIcmpType: r.icmp_type = v; break;
-          case kIcmpCode: r.icmp_code = v; break;
-          case kTimeFlowStartNs: r.start_ns = v; break;
-          case kTimeFlowEndNs: r.end_ns = v; break;
-          default: break;  // other fields (sequence numbers, MACs, VLANs, repeated unpacked) are not reported
-        }
+    if (!in.tag12(tag)) {  // not a tag of one or two bytes (fields 1 to 2047): the general case
+      // A tag is at most 5 bytes (libprotobuf refuses a longer one, even when its value is small).
+      if (!in.varint(tag) || in.pos() - tag_p > 5) return refuse_at(Errc::bad_varint, offset_of(tag_p));
+      if (tag >> 3 > 536'870'911u) return refuse_at(Errc::bad_wire_type, offset_of(tag_p));
+    }
+    const std::uint8_t action =
+        tag < kActionOf.size() ? kActionOf[tag] : action_of(tag >> 3, static_cast<unsigned>(tag & 7));
+    const std::byte* const value_p = in.pos();
+    if (action < aVarintIgnored) {  // a varint the record takes
+      if (!in.varint(r.u[action])) return refuse_at(Errc::bad_varint, offset_of(value_p));
+      continue;
+    }
+    switch (action) {
+      case aVarintIgnored:
+      case aVarintOnBytes:
+        // Other fields (sequence numbers, MACs, VLANs, repeated unpacked) are not reported: their
+        // varints are only checked.
+        if (!in.skip_varint()) return refuse_at(Errc::bad_varint, offset_of(value_p));
+        if (action == aVarintOnBytes) return refuse_at(Errc::bad_wire_type, offset_of(tag_p));
         break;
-      }
-      case 1:  // fixed64: no field of ours
-        if (in.remaining() < 8) return refuse_at(Errc::field_overrun, at);
+      case aFixed64:  // no field of ours
+        if (in.remaining() < 8) return refuse_at(Errc::field_overrun, offset_of(tag_p));
         in.skip(8);
         break;
-      case 5:  // fixed32
-        if (in.remaining() < 4) return refuse_at(Errc::field_overrun, at);
+      case aFixed32:
+        if (in.remaining() < 4) return refuse_at(Errc::field_overrun, offset_of(tag_p));
         in.skip(4);
         break;
-      case 2: {  // length-delimited: addresses, packed repeated fields, unknown fields
+      case aAddress:
+      case aPacked:
+      case aSkipLength: {  // length-delimited: addresses, packed repeated fields, unknown fields
         std::uint64_t n = 0;
-        const std::size_t length_at = base + in.offset();
         // A length is at most 5 bytes too (libprotobuf reads it as a 32-bit size).
-        if (!in.varint(n) || base + in.offset() - length_at > 5) return refuse_at(Errc::bad_varint, length_at);
-        if (n > in.remaining()) return refuse_at(Errc::field_overrun, at);
-        const std::size_t value_at = base + in.offset();
+        if (!in.varint(n) || in.pos() - value_p > 5) return refuse_at(Errc::bad_varint, offset_of(value_p));
+        if (n > in.remaining()) return refuse_at(Errc::field_overrun, offset_of(tag_p));
         const core::Bytes value = in.take(static_cast<std::size_t>(n));
-        if (is_packed_varints(field)) {
+        if (action == aPacked) {
           // Not reported, but libprotobuf refuses the message when one of them does not end: so do we.
           Reader packed(value);
           while (!packed.done()) {
-            const std::size_t inner_at = value_at + packed.offset();
-            std::uint64_t ignored = 0;
-            if (!packed.varint(ignored)) return refuse_at(Errc::bad_varint, inner_at);
+            const std::byte* const inner_p = packed.pos();
+            if (!packed.skip_varint()) return refuse_at(Errc::bad_varint, offset_of(inner_p));
           }
           break;
         }
-        if (!is_bytes_field(field)) break;
-        if (n != 0 && n != 4 && n != 16) return refuse_at(Errc::bad_address_length, at);
-        const core::IpAddress a = core::IpAddress::from_bytes(value);
-        switch (field) {
+        if (action == aSkipLength) break;
+        if (n != 0 && n != 4 && n != 16) return refuse_at(Errc::bad_address_length, offset_of(tag_p));
+        core::IpAddress a;  // n == 0: none
+        if (n == 4) {  // built in place (from_bytes is a call and a memcpy of a variable size)
+          std::uint32_t net;
+          std::memcpy(&net, value.data(), sizeof net);
+          a = core::IpAddress::v4(std::endian::native == std::endian::little ? std::byteswap(net) : net);
+        } else if (n == 16) {
+          a = core::IpAddress::from_bytes(value);
+        }
+        switch (tag >> 3) {
           case kSrcAddr: r.src = a; break;
           case kDstAddr: r.dst = a; break;
           case kSamplerAddress: r.sampler = a; break;
@@ -266,8 +376,8 @@ core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noex
         }
         break;
       }
-      default:  // 3, 4: groups (proto2 only), 6, 7: none
-        return refuse_at(Errc::bad_wire_type, at);
+      default:  // 3, 4: groups (proto2 only), 6, 7: none; field 0
+        return refuse_at(Errc::bad_wire_type, offset_of(tag_p));
     }
   }
   return {};
@@ -345,7 +455,10 @@ bool json_net(const nlohmann::json& o, const char* key, std::uint64_t& v) {
 core::Result<void> decode_flow_message(core::Bytes message, const core::IpAddress& exporter, core::FlowRecord& out) noexcept {
   Raw r;
   if (auto read = read_flow(message, 0, r); !read) return read;
-  return finish(r, exporter, 0, out);
+  core::FlowRecord f;
+  if (auto done = finish(r, exporter, 0, f); !done) return done;
+  out = f;
+  return {};
 }
 
 core::Result<std::size_t> decode_pb(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
@@ -380,16 +493,16 @@ core::Result<std::size_t> decode_json(const core::Datagram& datagram, std::vecto
   const nlohmann::json o = nlohmann::json::parse(text, text + datagram.bytes.size(), nullptr, false);
   if (o.is_discarded() || !o.is_object()) return refuse_at(Errc::bad_json, 0);
   Raw r;
-  const bool ok = json_uint(o, "type", r.type, kTypeNames) && json_uint(o, "sampling_rate", r.sampling_rate) &&
-                  json_uint(o, "bytes", r.bytes) && json_uint(o, "packets", r.packets) &&
-                  json_uint(o, "time_flow_start_ns", r.start_ns) && json_uint(o, "time_flow_end_ns", r.end_ns) &&
-                  json_uint(o, "proto", r.proto, kProtocolNames) && json_uint(o, "src_port", r.src_port) &&
-                  json_uint(o, "dst_port", r.dst_port) && json_uint(o, "in_if", r.in_if) &&
-                  json_uint(o, "out_if", r.out_if) && json_uint(o, "ip_tos", r.tos) &&
-                  json_uint(o, "tcp_flags", r.tcp_flags) && json_uint(o, "icmp_type", r.icmp_type) &&
-                  json_uint(o, "icmp_code", r.icmp_code) && json_uint(o, "src_as", r.src_as) &&
-                  json_uint(o, "dst_as", r.dst_as) && json_net(o, "src_net", r.src_net) &&
-                  json_net(o, "dst_net", r.dst_net);
+  const bool ok = json_uint(o, "type", r.u[sType], kTypeNames) && json_uint(o, "sampling_rate", r.u[sSamplingRate]) &&
+                  json_uint(o, "bytes", r.u[sBytes]) && json_uint(o, "packets", r.u[sPackets]) &&
+                  json_uint(o, "time_flow_start_ns", r.u[sStartNs]) && json_uint(o, "time_flow_end_ns", r.u[sEndNs]) &&
+                  json_uint(o, "proto", r.u[sProto], kProtocolNames) && json_uint(o, "src_port", r.u[sSrcPort]) &&
+                  json_uint(o, "dst_port", r.u[sDstPort]) && json_uint(o, "in_if", r.u[sInIf]) &&
+                  json_uint(o, "out_if", r.u[sOutIf]) && json_uint(o, "ip_tos", r.u[sTos]) &&
+                  json_uint(o, "tcp_flags", r.u[sTcpFlags]) && json_uint(o, "icmp_type", r.u[sIcmpType]) &&
+                  json_uint(o, "icmp_code", r.u[sIcmpCode]) && json_uint(o, "src_as", r.u[sSrcAs]) &&
+                  json_uint(o, "dst_as", r.u[sDstAs]) && json_net(o, "src_net", r.u[sSrcNet]) &&
+                  json_net(o, "dst_net", r.u[sDstNet]);
   if (!ok) return refuse_at(Errc::bad_field_value, 0);
   if (!json_address(o, "src_addr", r.src) || !json_address(o, "dst_addr", r.dst) ||
       !json_address(o, "next_hop", r.next_hop) || !json_address(o, "sampler_address", r.sampler))

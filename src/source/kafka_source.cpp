@@ -4,6 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <array>
 #include <cstring>
 #include <string_view>
 
@@ -137,13 +138,43 @@ void KafkaSource::event(const std::string& line) const {
 
 void KafkaSource::release_held() noexcept {
   if (held_.empty()) return;
-  // The last offset per partition is enough (a batch is in order within a partition).
-  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(held_.size()));
-  for (rd_kafka_message_t* m : held_) {
-    rd_kafka_topic_partition_t* p =
-        rd_kafka_topic_partition_list_find(offsets, rd_kafka_topic_name(m->rkt), m->partition);
-    if (!p) p = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(m->rkt), m->partition);
-    p->offset = m->offset + 1;  // the next message to read
+  // The last offset per partition is enough (a batch is in order within a partition): one entry
+  // per partition, found among the few of this batch (a consumer holds a handful of partitions).
+  struct Last {
+    rd_kafka_topic_t* topic;
+    std::int32_t partition;
+    std::int64_t offset;
+  };
+  std::array<Last, 16> last{};
+  std::size_t partitions = 0;
+  bool overflow = false;
+  for (const rd_kafka_message_t* m : held_) {
+    std::size_t i = 0;
+    const auto same_topic = [&](rd_kafka_topic_t* t) {
+      return t == m->rkt || std::strcmp(rd_kafka_topic_name(t), rd_kafka_topic_name(m->rkt)) == 0;
+    };
+    while (i < partitions && (last[i].partition != m->partition || !same_topic(last[i].topic))) ++i;
+    if (i == partitions) {
+      if (partitions == last.size()) {
+        overflow = true;
+        break;
+      }
+      last[partitions++] = Last{m->rkt, m->partition, 0};
+    }
+    last[i].offset = m->offset;
+  }
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(partitions));
+  if (!overflow) {
+    for (std::size_t i = 0; i < partitions; ++i)
+      rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(last[i].topic), last[i].partition)->offset =
+          last[i].offset + 1;  // the next message to read
+  } else {  // more than 16 partitions in one batch: the list itself
+    for (rd_kafka_message_t* m : held_) {
+      rd_kafka_topic_partition_t* p =
+          rd_kafka_topic_partition_list_find(offsets, rd_kafka_topic_name(m->rkt), m->partition);
+      if (!p) p = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(m->rkt), m->partition);
+      p->offset = m->offset + 1;
+    }
   }
   // Partitions revoked meanwhile refuse the store: their new owner reads those messages again.
   if (rd_kafka_offsets_store(rk_, offsets) == RD_KAFKA_RESP_ERR_NO_ERROR) offsets_stored_ += held_.size();
@@ -177,11 +208,13 @@ bool KafkaSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
     return false;
   }
   int timeout = kIdleMs;
+  std::int64_t received_ns = 0;  // read once a batch, when its first message is in
+  std::uint64_t polled = 0;
   while (n < out.size()) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout);
     timeout = 0;  // take what is already fetched, wait no more
     if (!m) break;
-    ++counters_.packets;
+    if (polled++ == 0) received_ns = core::system_clock().wall_ns();
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         counters_.reject(core::Errc::kafka_error);
@@ -193,11 +226,12 @@ bool KafkaSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
     held_.push_back(m);
     core::Datagram& d = out[n++];
     d = core::Datagram{};
-    d.received_ns = core::system_clock().wall_ns();
+    d.received_ns = received_ns;
     d.bytes = core::Bytes(static_cast<const std::byte*>(m->payload), m->len);
     d.format = config_.format;
-    ++counters_.datagrams;
   }
+  counters_.packets += polled;
+  counters_.datagrams += n;
   return true;
 }
 

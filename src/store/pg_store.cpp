@@ -36,6 +36,18 @@ ALTER TABLE reports ADD COLUMN class TEXT NOT NULL DEFAULT '';
 ALTER TABLE reports ADD COLUMN reasons TEXT NOT NULL DEFAULT '';
 CREATE INDEX reports_class ON reports(class, id);
 )sql"},
+    {12, R"sql(
+CREATE TABLE report_reasons(report_id BIGINT NOT NULL, class TEXT NOT NULL, rule TEXT NOT NULL);
+CREATE INDEX report_reasons_class ON report_reasons(class, report_id);
+CREATE INDEX report_reasons_rule ON report_reasons(rule, report_id);
+CREATE INDEX report_reasons_report ON report_reasons(report_id);
+INSERT INTO report_reasons(report_id, class, rule)
+  SELECT r.id, COALESCE(e.value->>'class', ''), COALESCE(e.value->>'rule', '')
+  FROM reports r CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(r.message::jsonb #> '{metadata,reasons}') = 'array' THEN r.message::jsonb #> '{metadata,reasons}'
+         ELSE '[]'::jsonb END) AS e(value)
+  WHERE r.reasons <> '' AND jsonb_typeof(e.value) = 'object';
+)sql"},
 };
 
 // Transaction advisory locks are keyed by 64-bit numbers: this one is the schema's, the retention's.

@@ -138,17 +138,12 @@ inline Narrowed narrowed(const Narrowing& n, std::string_view r, int first, bool
   }
   if (!n.report_class.empty()) out.sql += " AND " + p + "class" + no_index + " = " + param(n.report_class);
   if (!n.reason.empty()) {
-    // A reason's class is in the column reasons (classes, comma-separated); a rule's name only in
-    // the signed message ("rule":"NAME" in metadata.reasons; the API takes names of
-    // [A-Za-z0-9._:-], so the patterns escape only '_', with '!').
-    std::string escaped;
-    for (const char ch : n.reason) {
-      if (ch == '_' || ch == '!' || ch == '%') escaped += '!';
-      escaped += ch;
-    }
-    const std::string by_class = param("%," + escaped + ",%");
-    const std::string by_rule = param("%\"rule\":\"" + escaped + "\"%");
-    out.sql += " AND (',' || " + p + "reasons || ',' LIKE " + by_class + " ESCAPE '!' OR " + p + "message LIKE " + by_rule + " ESCAPE '!')";
+    // A reason's class or a rule's name (metadata.reasons), from their index (report_reasons, one
+    // row per reason, written with the report). Beside another index the set is only probed.
+    const std::string by_class = param(n.reason);
+    const std::string by_rule = param(n.reason);
+    out.sql += " AND " + p + "id" + (beside_index ? " + 0" : "") +
+               " IN (SELECT report_id FROM report_reasons WHERE class = " + by_class + " OR rule = " + by_rule + ")";
   }
   return out;
 }

@@ -186,6 +186,21 @@ CREATE INDEX reports_coherent ON reports(coherent, received_ns);
 ALTER TABLE keys ADD COLUMN predecessor TEXT NOT NULL DEFAULT '';
 ALTER TABLE keys ADD COLUMN rotated_ns INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    // The reason filter (/api/summary, /api/reports ?reason=) reads this index instead of a LIKE
+    // over every report's reasons and signed message: one row per element of metadata.reasons,
+    // written by the writer with the report (writer_impl.hpp, Batch::stored), deleted with it.
+    // The backfill reads the stored messages (SQLite's JSON functions; PostgreSQL's own text in
+    // pg_store.cpp).
+    {12, "the reasons' classes and rules indexed (report_reasons), for the reason filter", R"sql(
+CREATE TABLE report_reasons(report_id INTEGER NOT NULL, class TEXT NOT NULL, rule TEXT NOT NULL);
+CREATE INDEX report_reasons_class ON report_reasons(class, report_id);
+CREATE INDEX report_reasons_rule ON report_reasons(rule, report_id);
+CREATE INDEX report_reasons_report ON report_reasons(report_id);
+INSERT INTO report_reasons(report_id, class, rule)
+  SELECT r.id, CAST(COALESCE(json_extract(e.value, '$.class'), '') AS TEXT), CAST(COALESCE(json_extract(e.value, '$.rule'), '') AS TEXT)
+  FROM reports r, json_each(CASE WHEN json_valid(r.message) THEN r.message ELSE '{}' END, '$.metadata.reasons') e
+  WHERE r.reasons <> '' AND e.type = 'object';
+)sql"},
 };
 constexpr bool steps_in_order() {
   int v = 0;

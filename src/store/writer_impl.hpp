@@ -229,6 +229,13 @@ struct Batch {
   std::int64_t suspects = 0, suppressed_alerts = 0;
   // Keyed by the raw key: its order is the order of the hex text.
   std::map<report::PublicKey, KeyBatch> keys;
+  // The rows of report_reasons for the batch's reports: (report id, class, rule) per element of
+  // metadata.reasons, read from the signed message of the reports that have any (rare: SUSPICIOUS).
+  struct ReasonRow {
+    std::int64_t report_id;
+    std::string report_class, rule;
+  };
+  std::vector<ReasonRow> reasons;
 
   Batch(std::size_t items, const std::map<std::string, std::int64_t>& extra) : counters(extra) {
     result.outcomes.reserve(items);
@@ -266,6 +273,24 @@ struct Batch {
     ++times[static_cast<std::size_t>(acc.time_flag) % times.size()];
     if (item.spoof == SpoofStatus::suspect) ++suspects;
     keys[acc.key].add(acc, item.arrival, id);
+    if (!acc.fields.reasons.empty()) add_reasons(acc.message, id);
+  }
+  // As the migration's backfill reads them (store.cpp, version 12): the objects of
+  // metadata.reasons, their "class" and "rule" as text ('' when absent).
+  void add_reasons(std::string_view message, std::int64_t id) {
+    const nlohmann::json m = nlohmann::json::parse(message, nullptr, false);
+    if (m.is_discarded() || !m.is_object()) return;
+    const auto md = m.find("metadata");
+    if (md == m.end() || !md->is_object()) return;
+    const auto list = md->find("reasons");
+    if (list == md->end() || !list->is_array()) return;
+    const auto text = [](const nlohmann::json& o, const char* name) -> std::string {
+      const auto it = o.find(name);
+      if (it == o.end() || it->is_null()) return "";
+      return it->is_string() ? it->get<std::string>() : it->dump();
+    };
+    for (const nlohmann::json& r : *list)
+      if (r.is_object()) reasons.push_back(ReasonRow{id, text(r, "class"), text(r, "rule")});
   }
   // The batch's counts under their names (once per batch).
   void count() {
@@ -340,7 +365,7 @@ template <class Stmt>
 struct KeyStatements {
   Stmt select_key, insert_key, update_key, insert_contact, update_contact, other_keys_identity, other_keys_email,
       over_email, over_identity, delete_contact, count_contacts, count_recent_alerts, insert_exporter, insert_prefix,
-      insert_alert, add_counter;
+      insert_alert, add_counter, insert_reason;
 };
 
 template <class Db>
@@ -367,6 +392,7 @@ std::expected<void, std::string> prepare(Db& db, KeyStatements<StmtOf<Db>>& k) {
       {&k.insert_prefix, "INSERT OR IGNORE INTO key_prefixes(key, prefix, first_seen_ns) VALUES(?1, ?2, ?3)"},
       {&k.insert_alert, "INSERT INTO alerts(created_ns, kind, key, report_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)"},
       {&k.add_counter, add_counter},
+      {&k.insert_reason, "INSERT INTO report_reasons(report_id, class, rule) VALUES(?1, ?2, ?3)"},
   };
   for (const auto& [into, sql] : defs) {
     auto st = db.prepare(sql);
@@ -650,6 +676,9 @@ std::expected<void, std::string> finish(Db& db, KeyStatements<StmtOf<Db>>& s, co
       batch.result.alerts += *n;
     }
   }
+  for (const Batch::ReasonRow& r : batch.reasons)
+    if (!s.insert_reason.bind(1, r.report_id).bind(2, r.report_class).bind(3, r.rule).run())
+      return std::unexpected(db.error());
   batch.count();
   for (const auto& [name, value] : batch.counters) {
     if (value == 0) continue;
@@ -732,7 +761,8 @@ std::expected<void, std::string> delete_reports(Db& db, std::string_view begin, 
     bool ok = pick->bind(1, n).bind(2, param).run();
     const std::int64_t done = ok ? db.changes() : 0;
     for (auto& st : subtract) ok = ok && st.run();
-    ok = ok && db.exec("DELETE FROM reports WHERE id IN (SELECT id FROM temp.gone); DELETE FROM temp.gone;").has_value();
+    ok = ok && db.exec("DELETE FROM report_reasons WHERE report_id IN (SELECT id FROM temp.gone);"
+                       " DELETE FROM reports WHERE id IN (SELECT id FROM temp.gone); DELETE FROM temp.gone;").has_value();
     if (!ok) {
       const std::string why = db.error();
       (void)db.exec("ROLLBACK");

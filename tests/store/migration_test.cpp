@@ -103,5 +103,33 @@ TEST_P(MigrationFrom, AnOldDatabaseReachesTheNewestSchemaWithItsRowsIntact) {
 
 INSTANTIATE_TEST_SUITE_P(Store, MigrationFrom, ::testing::Range(1, SqliteStore::kSchemaVersion));
 
+// Version 12 indexes the reasons of the reports already stored (report_reasons), from their signed
+// messages, as the writer does for new ones: one row per object of metadata.reasons.
+TEST(Migration, ReportReasonsAreBackfilledFromTheStoredMessages) {
+  TempDb dir;
+  {
+    auto db = sql::Db::open(dir.path(), false);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(SqliteStore::migrate(*db, 11));
+    const std::string cols = "INSERT INTO reports(digest, received_ns, input, peer, form, key, signature, message, class, reasons)";
+    const std::string key(64, 'a');
+    ASSERT_TRUE(db->exec(
+        cols + " VALUES (x'01', 1, 'udp', '127.0.0.1', 'full', '" + key + "', x'00',"
+        " '{\"metadata\":{\"class\":\"SUSPICIOUS\",\"reasons\":[{\"class\":\"syn-flood\",\"rule\":\"syn-only\"},"
+        "{\"class\":\"blocklist\",\"list\":\"drop\",\"rule\":\"spamhaus\"}]}}', 'SUSPICIOUS', 'syn-flood,blocklist');" +
+        cols + " VALUES (x'02', 2, 'udp', '127.0.0.1', 'full', '" + key + "', x'00',"
+        " '{\"metadata\":{\"class\":\"INFORMATIONAL\"}}', 'INFORMATIONAL', '');" +
+        cols + " VALUES (x'03', 3, 'udp', '127.0.0.1', 'full', '" + key + "', x'00', 'not json', 'SUSPICIOUS', 'x');"));
+  }
+  StoreConfig c;
+  c.path = dir.path();
+  auto s = SqliteStore::open(c);
+  ASSERT_TRUE(s) << s.error();
+  sql::Db& db = (*s)->db();
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM report_reasons"), 2);
+  EXPECT_EQ(n(db, "SELECT report_id FROM report_reasons WHERE class = 'syn-flood' AND rule = 'syn-only'"), 1);
+  EXPECT_EQ(n(db, "SELECT report_id FROM report_reasons WHERE class = 'blocklist' AND rule = 'spamhaus'"), 1);
+}
+
 }  // namespace
 }  // namespace overflowd::receive
