@@ -352,7 +352,7 @@ class LiveProcess:
             q.put(line.rstrip("\n"))
         q.put(None)
 
-    def wait_stderr(self, predicate, timeout=10):
+    def wait_stderr(self, predicate, timeout=30):
         """Waits for a stderr line that satisfies `predicate`; returns it (or None at the time-out)."""
         import time
 
@@ -390,7 +390,39 @@ class LiveProcess:
             lines.append(line)
         return lines
 
-    def stop(self, sig=None, timeout=15):
+    def counters(self, timeout=30):
+        """SIGUSR1, then the counters block it prints on stderr as {name: value} (the process goes
+        on). The sender publishes them after a whole batch, so they never count half a datagram."""
+        import signal
+
+        self.proc.send_signal(signal.SIGUSR1)
+        if self.wait_stderr(lambda l: l == "overflowd: counters", timeout=timeout) is None:
+            raise AssertionError(f"no counters after SIGUSR1: {self.stderr_seen}")
+        counts = {}
+        while True:
+            line = self.wait_stderr(lambda l: True, timeout=timeout)
+            if line is None:
+                raise AssertionError(f"the counters block did not end: {self.stderr_seen}")
+            if line == "overflowd: end of counters":
+                return counts
+            if line.startswith("  "):  # a counter; another thread's log line may come in between
+                name, value = line.split()
+                counts[name] = int(value)
+
+    def wait_counters(self, predicate, timeout=60):
+        """The counters once `predicate` holds for them; fails at the time-out."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.counters()
+            if predicate(c):
+                return c
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the counters did not get there within {timeout} s: {c}")
+            time.sleep(0.05)  # between polls only; the loop ends on the condition
+
+    def stop(self, sig=None, timeout=60):  # generous: an ASan build at load 30 checks for leaks at exit
         """Sends `sig` (default SIGTERM), waits for the exit; returns (code, remaining stdout lines,
         whole stderr)."""
         import signal

@@ -41,7 +41,7 @@ class Receiver:
         self.live = lib.LiveProcess(base + [str(a) for a in args])
         self.ports = {}
         self.key = None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # generous: ASan at load 30, PostgreSQL's migrations
         while self.key is None:
             line = self.live.wait_stderr(lambda l: LISTENING.search(l) or READY.search(l),
                                          timeout=max(deadline - time.monotonic(), 0.1))
@@ -97,7 +97,7 @@ class Receiver:
     def counters(self):
         return self.get("/api/stats")["counters"]
 
-    def wait_counter(self, name, at_least, timeout=30):
+    def wait_counter(self, name, at_least, timeout=60):
         """Waits until a persistent counter reaches `at_least` (UDP is asynchronous); returns it."""
         deadline = time.monotonic() + timeout
         while True:

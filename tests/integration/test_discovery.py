@@ -173,22 +173,11 @@ def live_sender(key, *args):
 
 def counters(live):
     """SIGUSR1, then the counters block it prints on stderr (the process keeps running)."""
-    import signal
-
-    live.proc.send_signal(signal.SIGUSR1)
-    head = live.wait_stderr(lambda l: l == "overflowd: counters", timeout=15)
-    assert head is not None, f"no counters after SIGUSR1: {live.stderr_seen}"
-    counts = {}
-    while True:
-        line = live.wait_stderr(lambda l: True, timeout=15)
-        assert line is not None
-        if line == "overflowd: end of counters":
-            return counts
-        name, value = line.split()
-        counts[name] = int(value)
+    return live.counters()
 
 
-def wait_for(live, predicate, timeout=20):
+def wait_for(live, predicate, timeout=60):
+    """The counters once `predicate` holds (or at the time-out, for the assertion to say what they were)."""
     deadline = time.monotonic() + timeout
     while True:
         c = counters(live)
@@ -242,7 +231,7 @@ class Discovery(unittest.TestCase):
                 self.assertEqual(c["encrypt.sealed"], 10, c)
                 self.assertEqual(c.get("encrypt.plain", 0), 0)
                 self.assertGreaterEqual(c["discovery.cache.hit"], 9, c)
-                deadline = time.monotonic() + 20
+                deadline = time.monotonic() + 60
                 while len(hop.server.requests) < 10 and time.monotonic() < deadline:
                     time.sleep(0.05)
                 code, _, stderr = live.stop()
@@ -310,11 +299,21 @@ class Discovery(unittest.TestCase):
                   "identity_changed": document(other, x_pub, ["127.0.0.0/8"])}
         with temp_dir() as d:
             servers = []
-            port = 0
             try:
-                for name, host in hosts.items():
-                    servers.append(DocumentServer(host, bodies[name], port=port))
-                    port = servers[0].port
+                # One port on five addresses: the first server's, free a moment ago on the others;
+                # if another process took it on one of them meanwhile, all five move to a new one.
+                for _ in range(5):
+                    port = 0
+                    try:
+                        for name, host in hosts.items():
+                            servers.append(DocumentServer(host, bodies[name], port=port))
+                            port = servers[0].port
+                        break
+                    except OSError:
+                        for srv in servers:
+                            srv.close()
+                        servers = []
+                self.assertEqual(len(servers), 5, "no port free on all five addresses")
                 cap = d / "five.pcap"
                 records = [{"saddr": SRC, "daddr": h, "sport": 40000 + i, "dport": 443, "protocol": 6, "pcount": 5}
                            for i, h in enumerate(hosts.values())]
@@ -469,7 +468,10 @@ class Discovery(unittest.TestCase):
             # Every miss was either looked up or refused by a bound, and counted.
             self.assertEqual(started + s["discovery.refused.budget"] + s["discovery.refused.in_flight_full"],
                              s["discovery.cache.miss"])
-            self.assertGreater(s["discovery.refused.budget"], 9000, s)
+            # All but what the budget allowed in the run's time were refused (> 9,000 when the run
+            # takes under 90 s; an ASan build at load 30 can take longer, so the bound is the budget's).
+            self.assertGreaterEqual(s["discovery.refused.budget"],
+                                    10_000 - (10 + 10 * elapsed) - s["discovery.refused.in_flight_full"], s)
             self.assertLessEqual(s["discovery.cache.entries_max"], 8)
             self.assertLessEqual(s["discovery.cache.entries"], 8)
             self.assertGreater(s["discovery.cache.evicted"], 0)

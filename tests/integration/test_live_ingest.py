@@ -75,9 +75,9 @@ class _Workers:
             port = lib.free_udp_port("::" if ":" in bind else bind)
             live = lib.LiveProcess(["-u", port, "--bind", bind, "--workers", workers, "-r", "1", "--seed", "1",
                                     "--key", self.dir / "live.key", *extra])
-            line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=15)
+            line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=60)
             if line and "listening" in line:
-                detail = live.wait_stderr(lambda l: "worker" in l, timeout=15)
+                detail = live.wait_stderr(lambda l: "worker" in l, timeout=60)
                 self.assertIsNotNone(detail, live.stderr_seen)
                 self.assertIn(f"{workers} workers (SO_REUSEPORT)", detail)
                 self.assertIn("receive buffer per socket: asked", detail)
@@ -88,11 +88,11 @@ class _Workers:
     def counters(self, live):
         """SIGUSR1, then the counters block it prints on stderr (the process keeps running)."""
         live.proc.send_signal(signal.SIGUSR1)
-        head = live.wait_stderr(lambda l: l == "overflowd: counters", timeout=15)
+        head = live.wait_stderr(lambda l: l == "overflowd: counters", timeout=60)
         self.assertIsNotNone(head, f"no counters after SIGUSR1: {live.stderr_seen}")
         counts = {}
         while True:
-            line = live.wait_stderr(lambda l: True, timeout=15)
+            line = live.wait_stderr(lambda l: True, timeout=60)
             self.assertIsNotNone(line, "the counters block ends with its end line")
             if line == "overflowd: end of counters":
                 return counts
@@ -186,7 +186,7 @@ class Sigusr1(_Workers, unittest.TestCase):
                 self.assertEqual(second["source.datagrams"], 5)
                 self.assertEqual(second["datagrams.refused"], 1)
                 self.assertEqual(second["netflow_v5.records"], 10)
-            reports = live.read_reports(10, timeout=15)
+            reports = live.read_reports(10, timeout=60)
             code, rest, stderr = live.stop(signal.SIGTERM)
         finally:
             live.kill()

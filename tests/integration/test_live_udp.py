@@ -43,7 +43,7 @@ class _Live:
             p = port if port is not None else lib.free_udp_port(bind)
             live = lib.LiveProcess(["-u", p, "--bind", bind, "-r", "1", "--seed", "1",
                                     "--key", self.dir / "live.key", *extra])
-            line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=15)
+            line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=60)
             if line and "listening" in line:
                 m = LISTENING.search(line)
                 self.assertIsNotNone(m, line)
@@ -71,7 +71,7 @@ class _Live:
                     records += n
                     # Read this datagram's reports while overflowd is still running: they must be
                     # written (and flushed) one by one, not at exit.
-                    got = live.read_reports(n, timeout=15)
+                    got = live.read_reports(n, timeout=60)
                     self.assertEqual(len(got), n, f"reports of a live datagram arrive before exit; stderr: "
                                                   f"{live.stderr_seen}")
                     expected = lib.decode_v5_payload(payload, expected_exporter)
@@ -141,12 +141,12 @@ class LiveUdp(_Live, unittest.TestCase):
         port = lib.free_udp_port("::")
         live = lib.LiveProcess(["-u", port, "-r", "1", "--key", self.dir / "live.key"])  # no --bind
         try:
-            line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=15)
+            line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=60)
             self.assertIsNotNone(line, live.stderr_seen)
             self.assertIn("[::]", line)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.sendto(lib.build_v5_datagram(flows(2)), ("127.0.0.1", port))
-            got = live.read_reports(2, timeout=15)
+            got = live.read_reports(2, timeout=60)
             code, _, stderr = live.stop()
         finally:
             live.kill()
@@ -160,7 +160,7 @@ class LiveUdp(_Live, unittest.TestCase):
             self.assertNotEqual(port, 0)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.sendto(lib.build_v5_datagram(flows(1)), ("127.0.0.1", port))
-            got = live.read_reports(1, timeout=15)
+            got = live.read_reports(1, timeout=60)
             code, _, stderr = live.stop(signal.SIGINT)
         finally:
             live.kill()

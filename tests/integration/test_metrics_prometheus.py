@@ -85,7 +85,7 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-def http_get(url, timeout=5):
+def http_get(url, timeout=30):  # generous: a scrape of an ASan build at load 30 can take seconds
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read().decode()
 
@@ -223,7 +223,7 @@ class MetricsWithPrometheus(unittest.TestCase):
                     def check():
                         got = prometheus.series(job)
                         diff = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
-                        return not diff, diff
+                        return not diff, (got if not diff else diff)  # wait_for returns the series that matched
                     return check
                 wait_for(prometheus_has("sender", expected), 60, "Prometheus to hold the sender's counters")
 
@@ -259,10 +259,10 @@ class MetricsWithPrometheus(unittest.TestCase):
                 wait_for(receiver_settled, 60, "the receiver to settle")
                 direct = {k: v for k, v in parse_exposition(http_get(receiver_url)[1]).items()
                           if k.startswith(("overflowd_receiver_reports_total", "overflowd_receiver_write_errors_total"))}
-                wait_for(prometheus_has("receiver", direct), 60, "Prometheus to hold the receiver's counters")
-                # Read while the receiver runs: once it stops, Prometheus marks its series stale and
-                # an instant query returns none of them.
-                scraped = prometheus.series("receiver")
+                # Kept from the query that matched, while the receiver runs: once it stops (or when a
+                # scrape times out under load), Prometheus marks its series stale and an instant
+                # query returns none of them.
+                scraped = wait_for(prometheus_has("receiver", direct), 60, "Prometheus to hold the receiver's counters")
                 code, _, stderr = receiver.stop()
                 receiver = None
                 self.assertEqual(code, 0, stderr)

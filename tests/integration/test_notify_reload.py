@@ -72,17 +72,24 @@ class NotifyAndReload(unittest.TestCase):
                 msg = notify.wait("READY=1")
                 self.assertIn("STATUS=", msg)
                 # Ready means bound: the port is in the log before READY=1 went out.
-                line = sender.wait_stderr(lambda l: "listening for flow exports on UDP" in l, timeout=5)
+                line = sender.wait_stderr(lambda l: "listening for flow exports on UDP" in l, timeout=30)
                 self.assertIsNotNone(line, sender.stderr_seen)
                 port = int(line.rsplit(":", 1)[1])
+
+                done = {"flows": 0, "reports": 0}
 
                 def replay_and_read_contacts():
                     proc = lib.run(["replay", "-f", capture, "--to", f"127.0.0.1:{port}", "--count", "1"])
                     self.assertEqual(proc.returncode, 0, proc.stderr)
-                    lines = sender.read_reports(1, timeout=30)
+                    done["flows"] += int(re.search(r"flows\s+(\d+)", proc.stdout).group(1))
+                    # Every report of this replay, counted (not "what comes within 0.5 s", which a
+                    # loaded machine stretches into the next replay's read).
+                    c = sender.wait_counters(lambda c: c.get("flows", 0) >= done["flows"])
+                    lines = sender.read_reports(c["reports"] - done["reports"], timeout=60)
+                    self.assertEqual(len(lines), c["reports"] - done["reports"])
                     self.assertTrue(lines, "no report")
-                    got = sender.read_reports(1000, timeout=0.5)  # what is left of this replay
-                    return {json.loads(l)["contact"].get("email") for l in lines + got}
+                    done["reports"] = c["reports"]
+                    return {json.loads(l)["contact"].get("email") for l in lines}
 
                 self.assertEqual(replay_and_read_contacts(), {"first@example.org"})
 
@@ -121,7 +128,7 @@ class NotifyAndReload(unittest.TestCase):
             try:
                 notify.wait("READY=1")
                 self.assertTrue(any("listening: http" in l for l in receiver.stderr_seen) or
-                                receiver.wait_stderr(lambda l: "listening: http" in l, timeout=5))
+                                receiver.wait_stderr(lambda l: "listening: http" in l, timeout=30))
                 receiver.proc.send_signal(signal.SIGHUP)
                 notify.wait("RELOADING=1")
                 notify.wait("READY=1")

@@ -36,7 +36,7 @@ class OwnTraffic(unittest.TestCase):
                                     "--budget", "off", "--per-destination-budget", "off",
                                     "--own-address", OWN])
             try:
-                line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=15)
+                line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=60)
                 self.assertIsNotNone(line, live.stderr_seen)
                 self.assertIn("listening", line)
                 flows = [
@@ -53,7 +53,7 @@ class OwnTraffic(unittest.TestCase):
                 ]
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                     s.sendto(lib.build_v5_datagram(flows), ("127.0.0.1", port))
-                reports = live.read_reports(1, timeout=15)
+                reports = live.read_reports(1, timeout=60)
                 self.assertEqual(len(reports), 1, live.stderr_seen)
             finally:
                 code, rest, stderr = live.stop(signal.SIGTERM)
@@ -79,11 +79,11 @@ class OwnTraffic(unittest.TestCase):
             port = lib.free_udp_port()
             live = lib.LiveProcess(["-u", port, "--bind", "127.0.0.1", "-r", "1", "--seed", "1", "--key", d / "k"])
             try:
-                line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=15)
+                line = live.wait_stderr(lambda l: "listening" in l or "error" in l, timeout=60)
                 self.assertIn("listening", line or "")
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                     s.sendto(lib.build_v5_datagram(flows), ("127.0.0.1", port))
-                reports = live.read_reports(2, timeout=15)
+                reports = live.read_reports(2, timeout=60)
             finally:
                 code, _rest, stderr = live.stop(signal.SIGTERM)
             self.assertEqual(code, 0, stderr)

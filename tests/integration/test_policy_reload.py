@@ -4,6 +4,7 @@ why. Flows come from `overflowd replay` of a loopback capture to the sender's UD
 nothing is delivered anywhere (reports go to stdout)."""
 
 import json
+import re
 import signal
 import unittest
 
@@ -32,12 +33,19 @@ class PolicyReload(unittest.TestCase):
                 self.assertIsNotNone(line, sender.stderr_seen)
                 port = int(line.rsplit(":", 1)[1])
 
+                done = {"flows": 0, "reports": 0}
+
                 def rules_of_one_replay():
                     proc = lib.run(["replay", "-f", capture, "--to", f"127.0.0.1:{port}", "--count", "1"])
                     self.assertEqual(proc.returncode, 0, proc.stderr)
-                    lines = sender.read_reports(1, timeout=30)
+                    done["flows"] += int(re.search(r"flows\s+(\d+)", proc.stdout).group(1))
+                    # Every report of this replay, counted (not "what comes within 0.5 s", which a
+                    # loaded machine stretches into the next replay's read).
+                    c = sender.wait_counters(lambda c: c.get("flows", 0) >= done["flows"])
+                    lines = sender.read_reports(c["reports"] - done["reports"], timeout=60)
+                    self.assertEqual(len(lines), c["reports"] - done["reports"])
                     self.assertTrue(lines, "no report")
-                    lines += sender.read_reports(1000, timeout=0.5)
+                    done["reports"] = c["reports"]
                     reports = [json.loads(l) for l in lines]
                     self.assertTrue(all(r["metadata"]["class"] == "SUSPICIOUS" for r in reports))
                     return {x["rule"] for r in reports for x in r["metadata"]["reasons"]}

@@ -219,13 +219,15 @@ class Notify(unittest.TestCase):
                     stop_elapsed = time.monotonic() - stop_start
         finally:
             hang.close()
-        # Had the writer waited for the webhook, the second report would have waited 30 s.
-        self.assertLess(elapsed, 15, f"{n} POSTs took {elapsed:.1f} s")
+        # Had the writer waited for the webhook, the second report would have waited 30 s; the
+        # bound is below that, not a speed claim (an ASan build at load 30 is slow).
+        self.assertLess(elapsed, 25, f"{n} POSTs took {elapsed:.1f} s")
         self.assertEqual(notify["told"], n)
         self.assertEqual(notify["webhook_sent"], 0)
-        # The stop drains the webhook queue for at most 2 s, then ends the hanging POST.
+        # The stop drains the webhook queue for at most 2 s, then ends the hanging POST (which
+        # would otherwise take the webhook's 30 s time-out).
         self.assertEqual(code, 0, stderr)
-        self.assertLess(stop_elapsed, 12)
+        self.assertLess(stop_elapsed, 25)
 
 
 # --alert-syslog: glibc's syslog() writes to /dev/log. The test runs a child of its own in a new
