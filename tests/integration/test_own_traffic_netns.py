@@ -44,7 +44,9 @@ import socket, struct, sys, time
 sys.path.insert(0, sys.argv[1])
 import overflowd_testlib as lib
 dev, port, left = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+# ETH_P_ALL, not ETH_P_IP: the kernel hands packets a host sends only to ETH_P_ALL taps (dev_queue_xmit_nit
+# walks ptype_all), and the reports leaving A are what this exporter must see.
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
 s.bind((dev, 0))
 s.settimeout(0.5)
 out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -56,7 +58,7 @@ while left > 0 and time.monotonic() < end:
     except socket.timeout:
         continue
     ip = frame[14:]
-    if len(ip) < 20 or ip[0] >> 4 != 4:
+    if frame[12:14] != b"\x08\x00" or len(ip) < 20 or ip[0] >> 4 != 4:
         continue
     ihl = (ip[0] & 15) * 4
     proto, src, dst = ip[9], socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
