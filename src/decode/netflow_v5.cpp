@@ -93,10 +93,10 @@ namespace {
   };
 }
 
-// Builds the record straight into the vector's storage: emplace_back constructs from the
-// conversion's prvalue in place (guaranteed elision), where push_back(to_flow(...)) would build a
-// temporary on the stack from many small stores and then copy it in wide loads, which cannot be
-// forwarded from those stores and stall.
+// Builds the record straight into the vector's storage: emplace_back constructs the FlowRecord from
+// this conversion, whose result g++ constructs in place, where push_back(to_flow(...)) built a
+// temporary on the stack from many narrow stores and then copied it with wide loads, which cannot
+// be forwarded from those stores and stall (docs/benchmarks.md, issue 17, fourth pass).
 struct InPlace {
   const Header& h;
   core::Bytes datagram;
@@ -112,6 +112,7 @@ struct InPlace {
 
 Record parse_record(core::Bytes datagram, std::size_t i) noexcept { return read_record(datagram, i); }
 
+// flatten: else the in-place construction stays an out-of-line call per record.
 [[gnu::flatten]] core::Result<std::size_t> decode(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
   const auto header = parse_header(datagram.bytes);
   if (!header) return std::unexpected(header.error());
