@@ -26,7 +26,7 @@ trial's replay.
 --fixed-rate R skips the search: every collector at the one rate R, in turn, --rounds times, and
 the medians of CPU s per 1M flows (at a collector's own ceiling its batches are fuller, so its cost
 per flow is lower: comparing each at its own ceiling flatters the faster one). --also DIR adds
-another overflowd build to the same run.
+another overflowd build to the same run, as each overflowd variant chosen.
 
 Every collector is asked for the same socket receive buffer (net.core.rmem_max unless --buffer is
 given); what the kernel granted is in the table. Nothing is installed: a collector whose binary is
@@ -468,7 +468,8 @@ def main():
                          "prints the median CPU s per 1M flows of each (the same rate and minutes for all)")
     ap.add_argument("--rounds", type=int, default=3, help="with --fixed-rate: trials per collector (default 3)")
     ap.add_argument("--also", action="append", default=[],
-                    help="another overflowd build folder to compare (e.g. the main branch's), as 'overflowd (DIR)'")
+                    help="another overflowd build folder to compare (e.g. the main branch's), run as each overflowd "
+                         "variant chosen (overflowd, overflowd1, overflowd_afp) and shown with DIR in its name")
     args = ap.parse_args()
 
     args.overflowd = str(Path(args.build) / "overflowd")
@@ -508,11 +509,15 @@ def main():
         if (os.cpu_count() or 1) == 1:
             del collectors["overflowd1"]
         chosen = args.only.split(",") if args.only else [k for k in collectors if k != "overflowd_afp"]
+        # Each other build runs as each overflowd variant chosen (recvmmsg, 1 worker, af_packet).
+        variants = [k for k in ("overflowd", "overflowd1", "overflowd_afp") if k in chosen and k in collectors]
         for i, other in enumerate(args.also):
-            c = Overflowd(work, args.buffer, str(Path(other) / "overflowd"), os.cpu_count() or 1)
-            c.name = f"overflowd ({c.workers} workers, {other})"
-            collectors[f"also{i}"] = c
-            chosen.append(f"also{i}")
+            for key in variants:
+                mine = collectors[key]
+                c = Overflowd(work, args.buffer, str(Path(other) / "overflowd"), mine.workers, mine.engine)
+                c.name = f"{mine.name[:-1]}, {other})"
+                collectors[f"also{i}_{key}"] = c
+                chosen.append(f"also{i}_{key}")
         runs = []
         for key in chosen:
             c = collectors.get(key)

@@ -93,16 +93,32 @@ namespace {
   };
 }
 
+// Builds the record straight into the vector's storage: emplace_back constructs the FlowRecord from
+// this conversion, whose result g++ constructs in place, where push_back(to_flow(...)) built a
+// temporary on the stack from many narrow stores and then copied it with wide loads, which cannot
+// be forwarded from those stores and stall (docs/benchmarks.md, issue 17, fourth pass).
+struct InPlace {
+  const Header& h;
+  core::Bytes datagram;
+  std::size_t i;
+  const core::IpAddress& exporter;
+  std::uint32_t interval;
+  [[gnu::always_inline]] operator core::FlowRecord() const noexcept {
+    return to_flow(h, read_record(datagram, i), exporter, interval);
+  }
+};
+
 }  // namespace
 
 Record parse_record(core::Bytes datagram, std::size_t i) noexcept { return read_record(datagram, i); }
 
-core::Result<std::size_t> decode(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
+// flatten: else the in-place construction stays an out-of-line call per record.
+[[gnu::flatten]] core::Result<std::size_t> decode(const core::Datagram& datagram, std::vector<core::FlowRecord>& out) {
   const auto header = parse_header(datagram.bytes);
   if (!header) return std::unexpected(header.error());
   const Header& h = *header;
   const std::uint32_t interval = h.sampling_interval ? h.sampling_interval : 1u;
-  for (std::size_t i = 0; i < h.count; ++i) out.push_back(to_flow(h, read_record(datagram.bytes, i), datagram.exporter, interval));
+  for (std::size_t i = 0; i < h.count; ++i) out.emplace_back(InPlace{h, datagram.bytes, i, datagram.exporter, interval});
   return std::size_t{h.count};
 }
 
