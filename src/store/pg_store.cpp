@@ -138,6 +138,35 @@ auto PgStore::with_retry(F&& attempt) -> decltype(attempt()) {
   }
 }
 
+std::expected<void, std::string> PgStore::migrate(pg::Db& db, int target) {
+  // One receiver at a time (a session lock), each step in its own transaction.
+  if (auto r = db.exec_native("SELECT pg_advisory_lock(" + std::to_string(kSchemaLock) + ")"); !r)
+    return std::unexpected(r.error());
+  auto unlocked = [&](std::expected<void, std::string> r) {
+    (void)db.exec_native("SELECT pg_advisory_unlock(" + std::to_string(kSchemaLock) + ")");
+    return r;
+  };
+  auto have = schema_version(db);
+  if (!have) return unlocked(std::unexpected(have.error()));
+  if (*have > SqliteStore::kSchemaVersion)
+    return unlocked(std::unexpected("the database has schema version " + std::to_string(*have) + ", newer than this overflowd (" +
+                                    std::to_string(SqliteStore::kSchemaVersion) + "): refusing to touch it"));
+  for (const Migration& m : migrations()) {
+    if (m.version <= *have || m.version > target) continue;
+    std::string sql = "BEGIN;\n";
+    const auto own = std::find_if(std::begin(kPostgresSteps), std::end(kPostgresSteps),
+                                  [&](const PostgresStep& s) { return s.version == m.version; });
+    sql += own != std::end(kPostgresSteps) ? std::string(own->sql) : dialect::to_postgres(m.sql).sql;
+    sql += "\nUPDATE schema_version SET version = " + std::to_string(m.version) + ";\nCOMMIT;";
+    if (auto r = db.exec_native(sql); !r) {
+      (void)db.exec_native("ROLLBACK");
+      return unlocked(std::unexpected("schema migration to version " + std::to_string(m.version) + " (" + std::string(m.what) +
+                                      ") failed on PostgreSQL: " + r.error()));
+    }
+  }
+  return unlocked({});
+}
+
 std::expected<std::unique_ptr<PgStore>, std::string> PgStore::open(const StoreConfig& config) {
   // SQLite's bound counts a file's pages; a database that several receivers share is bounded by
   // count and age (and the server's own means): refused rather than silently ignored.
@@ -146,35 +175,7 @@ std::expected<std::unique_ptr<PgStore>, std::string> PgStore::open(const StoreCo
                            redact_url(config.path) + "): leave it at 0 and bound the store by --max-reports and --retention-days");
   auto db = pg::Db::open(config.path);
   if (!db) return std::unexpected(redact_url(config.path) + ": " + db.error());
-  // Migrations: one receiver at a time (a session lock), each step in its own transaction.
-  if (auto r = db->exec_native("SELECT pg_advisory_lock(" + std::to_string(kSchemaLock) + ")"); !r)
-    return std::unexpected(r.error());
-  auto unlock = [&] { (void)db->exec_native("SELECT pg_advisory_unlock(" + std::to_string(kSchemaLock) + ")"); };
-  auto have = schema_version(*db);
-  if (!have) {
-    unlock();
-    return std::unexpected(have.error());
-  }
-  if (*have > SqliteStore::kSchemaVersion) {
-    unlock();
-    return std::unexpected("the database has schema version " + std::to_string(*have) + ", newer than this overflowd (" +
-                           std::to_string(SqliteStore::kSchemaVersion) + "): refusing to touch it");
-  }
-  for (const Migration& m : migrations()) {
-    if (m.version <= *have) continue;
-    std::string sql = "BEGIN;\n";
-    const auto own = std::find_if(std::begin(kPostgresSteps), std::end(kPostgresSteps),
-                                  [&](const PostgresStep& s) { return s.version == m.version; });
-    sql += own != std::end(kPostgresSteps) ? std::string(own->sql) : dialect::to_postgres(m.sql).sql;
-    sql += "\nUPDATE schema_version SET version = " + std::to_string(m.version) + ";\nCOMMIT;";
-    if (auto r = db->exec_native(sql); !r) {
-      (void)db->exec_native("ROLLBACK");
-      unlock();
-      return std::unexpected("schema migration to version " + std::to_string(m.version) + " (" + std::string(m.what) +
-                             ") failed on PostgreSQL: " + r.error());
-    }
-  }
-  unlock();
+  if (auto r = migrate(*db, SqliteStore::kSchemaVersion); !r) return std::unexpected(r.error());
   if (auto r = db->exec_native("CREATE TEMP TABLE IF NOT EXISTS gone(id BIGINT PRIMARY KEY)"); !r)
     return std::unexpected(r.error());
   auto store = std::unique_ptr<PgStore>(new PgStore(std::move(*db), config));

@@ -53,6 +53,9 @@ public:
 
   [[nodiscard]] static std::expected<std::unique_ptr<PgStore>, std::string> open(const StoreConfig& config);
   [[nodiscard]] static std::expected<int, std::string> schema_version(pg::Db& db);
+  // Brings a database to schema version `target` (at most SqliteStore::kSchemaVersion), as
+  // SqliteStore::migrate: kMigrations translated, under the schema's advisory lock.
+  [[nodiscard]] static std::expected<void, std::string> migrate(pg::Db& db, int target);
   ~PgStore() override;
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;

@@ -136,7 +136,10 @@ inline Narrowed narrowed(const Narrowing& n, std::string_view r, int first, bool
     const std::string hi = param(high(*range));
     out.sql += " AND " + p + column + " BETWEEN " + lo + " AND " + hi;
   }
-  if (!n.report_class.empty()) out.sql += " AND " + p + "class" + no_index + " = " + param(n.report_class);
+  if (!n.report_class.empty()) {
+    out.sql += " AND " + p + "class" + no_index + " = " + param(n.report_class);
+    if (!beside_index && n.report_class != stmt::kCommonClass) out.sql += " AND " + p + std::string(stmt::uncommon_class);
+  }
   if (!n.reason.empty()) {
     // A reason's class or a rule's name (metadata.reasons), from their index (report_reasons, one
     // row per reason, written with the report). Beside another index the set is only probed.
@@ -299,6 +302,7 @@ json reports(Db& db, const ReportFilter& f) {
   if (!f.report_class.empty()) {
     w.add("class = ?");
     w.args.emplace_back(f.report_class);
+    if (f.report_class != stmt::kCommonClass) w.add(std::string(stmt::uncommon_class));
   }
   if (!f.reason.empty()) {
     Narrowing only_reason;

@@ -68,8 +68,8 @@ inline constexpr std::string_view kAllResolutions =
 
 // The grouped sums of the rolled-up reports that match `where` (over reports r), as rows of `t`,
 // at each resolution of `resolutions` (a table v with a column res).
-// `rolled_up` selects the rolled-up reports ("+r.chart = 1" keeps the planner off the index on
-// chart, which holds nearly every report, so that a narrowed read takes the filter's index).
+// `rolled_up` selects the rolled-up reports (nearly every report: a narrowed read takes the
+// filter's index; "+r.chart = 1" keeps SQLite's planner off any index on chart).
 inline std::string grouped(const Table& t, std::string_view where, std::string_view resolutions = kAllResolutions,
                            std::string_view rolled_up = "r.chart = 1") {
   std::string sql = "SELECT v.res AS res";

@@ -42,10 +42,17 @@ inline constexpr std::string_view own_flows_oldest =
     "DELETE FROM own_flows WHERE (hash, etime_ms) IN (SELECT hash, etime_ms FROM own_flows ORDER BY etime_ms LIMIT ?1)";
 // The refused inputs beyond the cap (?1: the newest id less max_invalid), deleted at each commit.
 inline constexpr std::string_view trim_invalid = "DELETE FROM invalid WHERE id <= ?1";
-// The stored suspects to judge again (?1: the suspect verdict), newest first.
+// The stored suspects to judge again, newest first. The verdict is written as its value (suspect:
+// 1), not bound: reports_suspects holds only those rows, and a planner takes a partial index only
+// for a query that names its predicate.
 inline constexpr std::string_view stored_suspects =
-    "SELECT id, saddr, daddr, sport, dport, protocol, stime, etime FROM reports WHERE spoof = ?1 AND received_ns >= ?2"
-    " ORDER BY received_ns DESC LIMIT ?3";
+    "SELECT id, saddr, daddr, sport, dport, protocol, stime, etime FROM reports WHERE spoof = 1 AND received_ns >= ?1"
+    " ORDER BY received_ns DESC LIMIT ?2";
+// A class filter other than the common class: reports_class holds only the reports of the other
+// classes (SUSPICIOUS), so a query for one of them says so in these words. The common class is
+// nearly every report: read by id, as without a filter.
+inline constexpr std::string_view kCommonClass = "INFORMATIONAL";
+inline constexpr std::string_view uncommon_class = "class <> 'INFORMATIONAL'";
 
 // API (queries.cpp).
 inline constexpr std::string_view key_contacts =
@@ -97,18 +104,21 @@ inline constexpr std::string_view sum_source_keys =
     "SELECT COUNT(DISTINCT key) FROM sum_path WHERE res = ?1 AND saddr = ?4 AND t BETWEEN ?2 AND ?3";
 inline constexpr std::string_view sum_path =
     "SELECT key, email, identity, exporter, input_if, src_as, SUM(reports) FROM sum_path" " WHERE res = ?1 AND saddr = ?4 AND t BETWEEN ?2 AND ?3" " GROUP BY key, email, identity, exporter, input_if, src_as ORDER BY 7 DESC LIMIT 10";
-// The reports kept out of the charts (the column list is the API's; the plan is the same).
+// The reports kept out of the charts (the column list is the API's; the plan is the same):
+// reports_flagged holds only these.
 inline constexpr std::string_view flagged_newest = "SELECT id, stime FROM reports WHERE chart = 2 ORDER BY id DESC LIMIT 20";
 inline constexpr std::string_view flagged_count = "SELECT COUNT(*) FROM reports WHERE chart = 2";
-// The spoofing view over one prefix (the API ORs one such range per prefix).
+// The spoofing view over one prefix (the API ORs one such range per prefix), through reports_saddr
+// (saddr_bin, spoof, received_ns): the counts read the index alone.
 inline constexpr std::string_view spoof_counts =
     "SELECT spoof, COUNT(*) FROM reports WHERE spoof IN (-1, 0, 1, 2) AND (saddr_bin BETWEEN ?1 AND ?2)"
     " AND received_ns >= ?3 AND received_ns <= ?4 GROUP BY spoof";
 inline constexpr std::string_view spoof_open =
     "SELECT id FROM reports WHERE spoof IN (-1, 1, 2) AND (saddr_bin BETWEEN ?1 AND ?2) AND received_ns >= ?3 LIMIT ?4";
 // Paths (issue 19): flows reported by the path-coherent draw under at least ?4 keys, newest first
-// (?1..?2 the receive time range, ?3 the start-time bucket in ms, as the senders' coherent bucket);
-// then one flow's reports in one bucket (every report, coherent or not), oldest first.
+// (?1..?2 the receive time range, ?3 the start-time bucket in ms, as the senders' coherent bucket;
+// reports_coherent holds only coherent = 1); then one flow's reports in one bucket (every report,
+// coherent or not), oldest first.
 inline constexpr std::string_view path_groups =
     "SELECT saddr_bin, daddr_bin, sport, dport, protocol, stime / ?3, COUNT(DISTINCT key), MAX(id) FROM reports"
     " WHERE coherent = 1 AND received_ns >= ?1 AND received_ns <= ?2 AND saddr_bin IS NOT NULL AND daddr_bin IS NOT NULL"

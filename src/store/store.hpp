@@ -47,7 +47,7 @@ struct Migration {
 // The SQLite implementation of ReportStore (report_store.hpp).
 class SqliteStore final : public ReportStore {
 public:
-  static constexpr int kSchemaVersion = 12;
+  static constexpr int kSchemaVersion = 13;
   // The page size of a database this creates. Each report row is ~1 KiB and a batch of reports
   // dirties a page of each index per few reports: 32 KiB pages write several times fewer WAL frames
   // (two syscalls each) and checkpoint copies per batch than SQLite's default 4 KiB.

@@ -920,7 +920,8 @@ std::expected<std::int64_t, std::string> rejudge_suspects(Db& db, std::string_vi
   {
     auto q = db.prepare(stmt::stored_suspects);
     if (!q) return std::unexpected(q.error());
-    q->bind(1, std::int64_t{static_cast<std::int8_t>(SpoofStatus::suspect)}).bind(2, since_ns).bind(3, limit);
+    static_assert(static_cast<int>(SpoofStatus::suspect) == 1, "stmt::stored_suspects names the suspect verdict as 1");
+    q->bind(1, since_ns).bind(2, limit);
     int rc;
     while ((rc = q->step()) == kRow) {
       ReportFields f;

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "receive/receive_test_util.hpp"
+#include "store/statements.hpp"
 #include "store/store.hpp"
 
 namespace overflowd::receive {
@@ -19,11 +20,13 @@ using namespace testing;
 // Every table's columns and every index, by name: the shape a migration must reach.
 std::set<std::tuple<std::string, std::string, std::string>> shape(sql::Db& db) {
   std::set<std::tuple<std::string, std::string, std::string>> out;
-  auto objects = db.prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
+  auto objects = db.prepare("SELECT type, name, tbl_name, COALESCE(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
   EXPECT_TRUE(objects);
   std::vector<std::pair<std::string, std::string>> tables;
   while (objects->step() == SQLITE_ROW) {
     out.emplace(objects->text(0), objects->text(1), objects->text(2));
+    // An index's text: its columns and, for a partial index, the rows it holds.
+    if (objects->text(0) == "index") out.emplace("index-sql", objects->text(1), objects->text(3));
     if (objects->text(0) == "table") tables.emplace_back(objects->text(1), "");
   }
   for (const auto& [t, unused] : tables) {
@@ -129,6 +132,52 @@ TEST(Migration, ReportReasonsAreBackfilledFromTheStoredMessages) {
   EXPECT_EQ(n(db, "SELECT COUNT(*) FROM report_reasons"), 2);
   EXPECT_EQ(n(db, "SELECT report_id FROM report_reasons WHERE class = 'syn-flood' AND rule = 'syn-only'"), 1);
   EXPECT_EQ(n(db, "SELECT report_id FROM report_reasons WHERE class = 'blocklist' AND rule = 'spamhaus'"), 1);
+}
+
+// Version 13 makes the indexes on rare values partial and merges the spoofing index into the
+// source address's: a database of version 12 keeps its rows, the partial indexes hold exactly the
+// rows with their value (INDEXED BY: the planner can read them for the queries that name it), and
+// the reports are found as before.
+TEST(Migration, Version13PartialIndexesHoldTheRowsOfTheirValue) {
+  TempDb dir;
+  {
+    auto db = sql::Db::open(dir.path(), false);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(SqliteStore::migrate(*db, 12));
+    // Report i: toward my prefix 198.51.100.0/24 with no flow time every third (i % 3 = 2: chart
+    // 2 once open() marks them), coherent every fourth, spoof (i % 4) - 1, SUSPICIOUS every fifth
+    // ('' for the first: a report stored before classes), source 192.0.2.(i % 8).
+    std::string sql;
+    for (int i = 0; i < 60; ++i) {
+      const std::string cls = i == 0 ? "" : i % 5 == 0 ? "SUSPICIOUS" : "INFORMATIONAL";
+      sql += "INSERT INTO reports(digest, received_ns, input, peer, form, key, signature, message, coherent, spoof, class,"
+             " saddr_bin, daddr_bin) VALUES (x'" + std::string(1, "0123456789abcdef"[i / 16]) +
+             std::string(1, "0123456789abcdef"[i % 16]) + "', " + std::to_string(1000 + i) + ", 'udp', '127.0.0.1', 'full', '" +
+             std::string(64, 'a') + "', x'00', '{}', " + std::to_string(i % 4 == 0 ? 1 : 0) + ", " + std::to_string(i % 4 - 1) +
+             ", '" + cls + "', x'00000000000000000000ffffc000020" + std::to_string(i % 8) + "', " +
+             (i % 3 == 2 ? "x'00000000000000000000ffffc6336402'" : "x'00000000000000000000ffffcb007101'") + ");";
+    }
+    ASSERT_TRUE(db->exec(sql)) << db->error();
+  }
+  StoreConfig c;
+  c.path = dir.path();
+  c.my_prefixes = {*Cidr::parse("198.51.100.0/24")};
+  auto s = SqliteStore::open(c);
+  ASSERT_TRUE(s) << s.error();
+  sql::Db& db = (*s)->db();
+  EXPECT_EQ(SqliteStore::schema_version(db).value(), SqliteStore::kSchemaVersion);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports"), 60);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_flagged WHERE chart = 2"), 20);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_coherent WHERE coherent = 1 AND received_ns >= 0"), 15);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_suspects WHERE spoof = 1 AND received_ns >= 0"), 15);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_class WHERE class = 'SUSPICIOUS' AND " +
+                      std::string(stmt::uncommon_class)), 11);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_class WHERE " + std::string(stmt::uncommon_class)), 12);
+  // Source .3: i = 3, 11, ..., 59 (eight reports), each i % 4 = 3: spoof 2.
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_saddr WHERE saddr_bin = x'00000000000000000000ffffc0000203'"
+                  " AND spoof IN (-1, 0, 1, 2)"), 8);
+  EXPECT_EQ(n(db, "SELECT COUNT(*) FROM reports INDEXED BY reports_saddr WHERE saddr_bin = x'00000000000000000000ffffc0000203'"
+                  " AND spoof = 2"), 8);
 }
 
 }  // namespace
