@@ -13,8 +13,8 @@
 //   BM_GoflowKafkaSource       the per-message path as the pipeline pays it with Kafka: the same
 //                              messages (one flow each) produced to librdkafka's mock cluster in
 //                              this process, consumed by source::KafkaSource::next_batch in the
-//                              worker's loop (rd_kafka_consumer_poll per message, the offsets
-//                              stored per batch, the messages freed), decoded by the dispatcher and
+//                              worker's loop (rd_kafka_consume_batch_queue once a batch, the
+//                              offsets stored per batch, the messages freed), decoded by the dispatcher and
 //                              sampled (Sampler::decide, the default rate). CPU time of the
 //                              consuming thread only: librdkafka's fetch (its broker thread: the
 //                              fetch requests, parsing the record batches, its queues) runs on
