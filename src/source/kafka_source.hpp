@@ -81,11 +81,13 @@ public:
   [[nodiscard]] const std::string& warning() const noexcept override { return warning_; }
   [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }
 
-  // For tests: partitions held now; messages whose offsets were stored so far; partitions revoked
-  // while a batch was being taken, whose offsets that batch did not store.
+  // For tests: partitions held now; messages whose offsets were stored so far; messages of
+  // partitions revoked while their batch was being taken, whose offsets were not stored; commits
+  // at a revocation that the broker refused.
   [[nodiscard]] std::size_t assigned() const noexcept { return assigned_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t offsets_stored() const noexcept { return offsets_stored_; }
   [[nodiscard]] std::uint64_t stores_withheld() const noexcept { return stores_withheld_; }
+  [[nodiscard]] std::uint64_t revocation_commits_failed() const noexcept { return revocation_commits_failed_; }
 
 private:
   KafkaSource(rd_kafka_s* rk, KafkaSourceConfig config, const std::atomic<bool>* stop);
@@ -119,6 +121,7 @@ private:
   std::atomic<std::size_t> assigned_{0};
   std::uint64_t offsets_stored_ = 0;
   std::uint64_t stores_withheld_ = 0;
+  std::uint64_t revocation_commits_failed_ = 0;
   std::string warning_;
   SourceCounters counters_;
 };

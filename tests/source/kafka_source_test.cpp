@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -39,8 +40,8 @@ public:
   }
   [[nodiscard]] const std::string& bootstrap() const { return bootstrap_; }
 
-  // `count` messages to one partition, each "message I" (name(partition, i) when given).
-  void produce(int count, int partition = 0, std::string (*name)(int, int) = nullptr) {
+  // `count` messages to one partition, each "message I" (name(partition, first + i) when given).
+  void produce(int count, int partition = 0, std::string (*name)(int, int) = nullptr, int first = 0) {
     char why[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), why, sizeof why);
@@ -48,7 +49,7 @@ public:
     ASSERT_NE(p, nullptr) << why;
     rd_kafka_topic_t* t = rd_kafka_topic_new(p, "flows", nullptr);
     for (int i = 0; i < count; ++i) {
-      std::string value = name ? name(partition, i) : "message " + std::to_string(i);
+      std::string value = name ? name(partition, first + i) : "message " + std::to_string(i);
       ASSERT_EQ(rd_kafka_produce(t, partition, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0, nullptr), 0);
     }
     rd_kafka_topic_destroy(t);
@@ -224,10 +225,21 @@ TEST_P(KafkaRebalance, WhileABatchIsHeldCommitsExactlyWhatWasFinished) {
     revoked = a.source->assigned() < held_before;
   }
   ASSERT_TRUE(revoked) << "the first member was never revoked";
+  ASSERT_FALSE(a.frontier.empty());
   const auto committed = cluster.committed(group, kPartitions);
   for (int p = 0; p < kPartitions; ++p) {
     const std::int64_t expected = a.frontier.contains(p) ? a.frontier[p] + 1 : -1;
-    EXPECT_EQ(committed[static_cast<std::size_t>(p)], expected) << "partition " << p;
+    // The mock cluster refuses commits while the group is joining (a real broker takes them from
+    // the generation that is ending), which the eager protocol's revocation runs into: then less
+    // was committed, and the next owner repeats more.
+    if (a.source->revocation_commits_failed() > 0) {
+      EXPECT_LE(committed[static_cast<std::size_t>(p)], expected) << "partition " << p;
+    } else {
+      EXPECT_EQ(committed[static_cast<std::size_t>(p)], expected) << "partition " << p;
+    }
+  }
+  if (std::string_view(GetParam()) == "cooperative-sticky") {
+    EXPECT_EQ(a.source->revocation_commits_failed(), 0u);  // so the exact check above ran
   }
 
   // The group settles (both hold partitions), then the first stops with a batch in hand.
@@ -249,16 +261,26 @@ TEST_P(KafkaRebalance, WhileABatchIsHeldCommitsExactlyWhatWasFinished) {
     seen.insert(b.finished.begin(), b.finished.end());
     return seen == everything;
   };
-  while (in_time() && !done()) b.step();
+  while (in_time() && (!done() || b.source->assigned() != kPartitions)) b.step();
   EXPECT_TRUE(done()) << "messages never finished";
   for (const auto& m : unfinished) EXPECT_TRUE(b.finished.contains(m)) << m << ": held at the stop, not read again";
-  b.step();  // finishes the last batch
+  // A batch taken in a call that saw a revocation stores nothing (its partitions are read again
+  // after a restart): the group is settled now, so a few more messages per partition, finished,
+  // move every committed offset to the end.
+  constexpr int kTail = 10;
+  for (int p = 0; p < kPartitions; ++p) cluster.produce(kTail, p, partition_offset, kPerPartition);
+  const auto tail_done = [&] {
+    for (int p = 0; p < kPartitions; ++p)
+      if (!b.frontier.contains(p) || b.frontier[p] < kPerPartition + kTail - 1) return false;
+    return true;
+  };
+  while (in_time() && !tail_done()) b.step();
   b.source.reset();
-  EXPECT_EQ(cluster.committed(group, kPartitions), std::vector<std::int64_t>(kPartitions, kPerPartition));
+  EXPECT_EQ(cluster.committed(group, kPartitions), std::vector<std::int64_t>(kPartitions, kPerPartition + kTail));
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, KafkaRebalance, testing::Values("range", "cooperative-sticky"),
-                         [](const auto& info) { return std::string(info.param[0] == 'r' ? "Eager" : "Cooperative"); });
+                         [](const auto& p) { return std::string(p.param[0] == 'r' ? "Eager" : "Cooperative"); });
 
 TEST(KafkaSource, RefusesBadSettings) {
   std::atomic<bool> stop{false};
