@@ -13,12 +13,13 @@
 //   BM_GoflowKafkaSource       the per-message path as the pipeline pays it with Kafka: the same
 //                              messages (one flow each) produced to librdkafka's mock cluster in
 //                              this process, consumed by source::KafkaSource::next_batch in the
-//                              worker's loop (rd_kafka_consumer_poll per message, the offsets
-//                              stored per batch, the messages freed), decoded by the dispatcher and
+//                              worker's loop (rd_kafka_consume_batch_queue once a batch, the
+//                              offsets stored per batch, the messages freed), decoded by the dispatcher and
 //                              sampled (Sampler::decide, the default rate). CPU time of the
 //                              consuming thread only: librdkafka's fetch (its broker thread: the
 //                              fetch requests, parsing the record batches, its queues) runs on
-//                              other threads and is not in it, nor is the mock broker.
+//                              other threads and is not in it, nor is the mock broker. per_batch:
+//                              messages per non-empty batch (up to 64).
 //   BM_GoflowKafkaSourceProcess the same with the whole process's CPU time: librdkafka's threads
 //                              included, and the mock broker serving the fetches too (which a
 //                              real deployment runs elsewhere): an upper bound of what a flow
@@ -307,7 +308,7 @@ void run_kafka_source(benchmark::State& state) {
   for (int i = 0; i < 600 && n == 0; ++i)
     if (!src.next_batch(batch, n)) return state.SkipWithError("the source stopped");
   if (n == 0) return state.SkipWithError("no message from the mock cluster in 60 s");
-  std::uint64_t consumed = 0, decoded = 0, kept = 0;
+  std::uint64_t consumed = 0, decoded = 0, kept = 0, batches = 0;
   int idle = 0;
   for (auto _ : state) {
     std::size_t got = 0;
@@ -320,6 +321,7 @@ void run_kafka_source(benchmark::State& state) {
         for (const auto& f : flows) kept += sampler.decide(f) != sample::Decision::dropped;
       }
       got += n;
+      batches += n != 0;
       if (n == 0 && ++idle > 100) {  // 10 s without a message
         static std::string why;
         why = "no message for 10 s after " + std::to_string(consumed + got) + " of " + std::to_string(k.produced);
@@ -333,6 +335,7 @@ void run_kafka_source(benchmark::State& state) {
   if (decoded != consumed) state.SkipWithError("flows refused");
   state.SetItemsProcessed(static_cast<std::int64_t>(consumed));
   state.counters["kafka_messages"] = static_cast<double>(consumed);
+  state.counters["per_batch"] = static_cast<double>(consumed) / static_cast<double>(batches ? batches : 1);
 }
 
 void BM_GoflowKafkaSource(benchmark::State& state) { run_kafka_source(state); }

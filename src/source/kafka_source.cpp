@@ -4,7 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <array>
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 
@@ -34,12 +34,24 @@ struct KafkaCallbacks {
         self->assigned_.store(static_cast<std::size_t>(parts->cnt), std::memory_order_relaxed);
       }
       self->event("kafka: assigned partitions [" + list + "] of " + self->config_.topic + "; " +
-                  std::to_string(self->assigned()) + " held");
+                  std::to_string(self->assigned()) + " held" + (cooperative ? " (cooperative)" : " (eager)"));
       return;
     }
     // Revoked (or lost): what was stored for these partitions is committed before they go, so
-    // their next owner starts after the messages whose flows were handed on here.
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk)) rd_kafka_commit(rk, nullptr, 0);
+    // their next owner starts after the messages whose flows were handed on here. The batch being
+    // taken now will not store offsets for them (kafka_source.hpp, "Batches").
+    for (int i = 0; i < parts->cnt; ++i) self->revoked_.push_back({parts->elems[i].topic, parts->elems[i].partition});
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk)) {
+      // A broker may refuse it while the group is rebalancing (librdkafka's mock cluster does, with
+      // the eager protocol): nothing is lost, the next owner repeats since the last commit.
+      const rd_kafka_resp_err_t c = rd_kafka_commit(rk, nullptr, 0);
+      if (c != RD_KAFKA_RESP_ERR_NO_ERROR && c != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        ++self->revocation_commits_failed_;
+        self->counters_.reject(core::Errc::kafka_error);
+        self->event(std::string("kafka: committing before a revocation: ") + rd_kafka_err2str(c) +
+                    " (their next owner repeats what was handed on since the last commit)");
+      }
+    }
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
       const std::size_t held = self->assigned();
@@ -50,7 +62,7 @@ struct KafkaCallbacks {
       self->assigned_.store(0, std::memory_order_relaxed);
     }
     self->event("kafka: revoked partitions [" + list + "] of " + self->config_.topic + "; " +
-                std::to_string(self->assigned()) + " held");
+                std::to_string(self->assigned()) + " held" + (cooperative ? " (cooperative)" : " (eager)"));
   }
 
   static void error(rd_kafka_t*, int err, const char* reason, void* opaque) {
@@ -112,7 +124,9 @@ std::expected<std::unique_ptr<KafkaSource>, std::string> KafkaSource::open(const
     return std::unexpected(std::string("kafka: ") + why);
   }
   self->rk_ = rk;
-  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_poll_set_consumer(rk);  // the rebalance and error callbacks are served where messages are taken
+  self->queue_ = rd_kafka_queue_get_consumer(rk);
+  if (!self->queue_) return std::unexpected(std::string("kafka: no consumer queue"));
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, config.topic.c_str(), RD_KAFKA_PARTITION_UA);
   const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
@@ -123,7 +137,8 @@ std::expected<std::unique_ptr<KafkaSource>, std::string> KafkaSource::open(const
 
 KafkaSource::KafkaSource(rd_kafka_t* rk, KafkaSourceConfig config, const std::atomic<bool>* stop)
     : rk_(rk), config_(std::move(config)), stop_(stop) {
-  held_.reserve(64);
+  held_.reserve(kMaxBatch);
+  last_.reserve(kMaxBatch);
   counters_.counts_kernel_drops = false;
 }
 
@@ -140,44 +155,40 @@ void KafkaSource::release_held() noexcept {
   if (held_.empty()) return;
   // The last offset per partition is enough (a batch is in order within a partition): one entry
   // per partition, found among the few of this batch (a consumer holds a handful of partitions).
-  struct Last {
-    rd_kafka_topic_t* topic;
-    std::int32_t partition;
-    std::int64_t offset;
-  };
-  std::array<Last, 16> last{};
-  std::size_t partitions = 0;
-  bool overflow = false;
+  last_.clear();
   for (const rd_kafka_message_t* m : held_) {
-    std::size_t i = 0;
-    const auto same_topic = [&](rd_kafka_topic_t* t) {
-      return t == m->rkt || std::strcmp(rd_kafka_topic_name(t), rd_kafka_topic_name(m->rkt)) == 0;
-    };
-    while (i < partitions && (last[i].partition != m->partition || !same_topic(last[i].topic))) ++i;
-    if (i == partitions) {
-      if (partitions == last.size()) {
-        overflow = true;
+    auto it = last_.begin();
+    for (; it != last_.end(); ++it)
+      if (it->partition == m->partition &&
+          (it->handle == m->rkt || std::strcmp(it->topic, rd_kafka_topic_name(m->rkt)) == 0))
         break;
-      }
-      last[partitions++] = Last{m->rkt, m->partition, 0};
-    }
-    last[i].offset = m->offset;
-  }
-  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(partitions));
-  if (!overflow) {
-    for (std::size_t i = 0; i < partitions; ++i)
-      rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(last[i].topic), last[i].partition)->offset =
-          last[i].offset + 1;  // the next message to read
-  } else {  // more than 16 partitions in one batch: the list itself
-    for (rd_kafka_message_t* m : held_) {
-      rd_kafka_topic_partition_t* p =
-          rd_kafka_topic_partition_list_find(offsets, rd_kafka_topic_name(m->rkt), m->partition);
-      if (!p) p = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(m->rkt), m->partition);
-      p->offset = m->offset + 1;
+    if (it == last_.end()) {
+      last_.push_back(Last{m->rkt, rd_kafka_topic_name(m->rkt), m->partition, m->offset, 1});
+    } else {
+      it->offset = std::max(it->offset, m->offset);
+      ++it->messages;
     }
   }
-  // Partitions revoked meanwhile refuse the store: their new owner reads those messages again.
-  if (rd_kafka_offsets_store(rk_, offsets) == RD_KAFKA_RESP_ERR_NO_ERROR) offsets_stored_ += held_.size();
+  const auto revoked = [this](const Last& l) {
+    return std::ranges::any_of(revoked_, [&](const Revoked& r) { return r.partition == l.partition && r.topic == l.topic; });
+  };
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(last_.size()));
+  for (const Last& l : last_) {
+    if (revoked(l)) {
+      stores_withheld_ += l.messages;
+      continue;
+    }
+    rd_kafka_topic_partition_list_add(offsets, l.topic, l.partition)->offset = l.offset + 1;  // the next to read
+  }
+  // Partitions revoked meanwhile refuse the store (RD_KAFKA_RESP_ERR__STATE, each its own .err):
+  // their new owner reads those messages again.
+  if (offsets->cnt > 0 && rd_kafka_offsets_store(rk_, offsets) != RD_KAFKA_RESP_ERR__INVALID_ARG)
+    for (int i = 0; i < offsets->cnt; ++i) {
+      const rd_kafka_topic_partition_t& p = offsets->elems[i];
+      if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      for (const Last& l : last_)
+        if (l.partition == p.partition && std::strcmp(l.topic, p.topic) == 0) offsets_stored_ += l.messages;
+    }
   rd_kafka_topic_partition_list_destroy(offsets);
   for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);
   held_.clear();
@@ -189,6 +200,8 @@ void KafkaSource::close() noexcept {
   // Messages still held were not handed on (next_batch stores them once they were): not stored.
   for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);
   held_.clear();
+  if (queue_) rd_kafka_queue_destroy(queue_);  // our reference, released before the consumer closes
+  queue_ = nullptr;
   rd_kafka_consumer_close(rk_);  // commits what was stored, leaves the group (its partitions move at once)
 }
 
@@ -200,6 +213,25 @@ bool KafkaSource::next(core::Datagram& out) {
   return true;
 }
 
+std::size_t KafkaSource::take(rd_kafka_message_t** into, std::size_t want) {
+  // What is already fetched, without waiting; when nothing is, one message waited for (up to
+  // kIdleMs) and what came with it. (With a timeout, a batch call waits for all `want`.)
+  ssize_t got = rd_kafka_consume_batch_queue(queue_, 0, into, want);
+  if (got == 0) {
+    got = rd_kafka_consume_batch_queue(queue_, kIdleMs, into, 1);
+    if (got == 1 && want > 1) {
+      const ssize_t more = rd_kafka_consume_batch_queue(queue_, 0, into + 1, want - 1);
+      if (more > 0) got += more;
+    }
+  }
+  if (got < 0) {
+    counters_.reject(core::Errc::kafka_error);
+    event(std::string("kafka: consuming: ") + rd_kafka_err2str(rd_kafka_last_error()));
+    return 0;
+  }
+  return static_cast<std::size_t>(got);
+}
+
 bool KafkaSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
   n = 0;
   release_held();  // the caller is done with the previous batch: its flows were handed to the sinks
@@ -207,14 +239,15 @@ bool KafkaSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
     close();
     return false;
   }
-  int timeout = kIdleMs;
-  std::int64_t received_ns = 0;  // read once a batch, when its first message is in
-  std::uint64_t polled = 0;
-  while (n < out.size()) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout);
-    timeout = 0;  // take what is already fetched, wait no more
-    if (!m) break;
-    if (polled++ == 0) received_ns = core::system_clock().wall_ns();
+  const std::size_t want = std::min(out.size(), kMaxBatch);
+  if (want == 0) return true;
+  revoked_.clear();  // from here on, what the rebalance callback revokes concerns this batch
+  held_.resize(want);
+  const std::size_t got = take(held_.data(), want);
+  const std::int64_t received_ns = got ? core::system_clock().wall_ns() : 0;  // once a batch
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < got; ++i) {
+    rd_kafka_message_t* m = held_[i];
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         counters_.reject(core::Errc::kafka_error);
@@ -223,14 +256,15 @@ bool KafkaSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
       rd_kafka_message_destroy(m);
       continue;
     }
-    held_.push_back(m);
+    held_[kept++] = m;
     core::Datagram& d = out[n++];
     d = core::Datagram{};
     d.received_ns = received_ns;
     d.bytes = core::Bytes(static_cast<const std::byte*>(m->payload), m->len);
     d.format = config_.format;
   }
-  counters_.packets += polled;
+  held_.resize(kept);
+  counters_.packets += got;
   counters_.datagrams += n;
   return true;
 }

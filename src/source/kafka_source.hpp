@@ -16,8 +16,18 @@
 // gets the partition; their flows are sampled again (a fresh draw: some reports sent twice, others
 // not sent the second time). A message is never skipped before its flows were handed on.
 //
+// Batches. Messages are taken from the consumer queue a batch at a time
+// (rd_kafka_consume_batch_queue: one call, not one rd_kafka_consumer_poll per message); the
+// rebalance callback runs inside that call, on this thread. A batch taken in a call during which
+// a partition was revoked may hold messages of that partition fetched under the old assignment
+// (librdkafka drops them only if its version barrier is reached in the same call), so the offsets
+// of such a batch are not stored for the partitions revoked during it, even when they came back
+// in the same call: their messages are handed on (repeated by the next owner, at-least-once) and
+// an offset from an older assignment never overwrites a newer owner's. A partition no longer held
+// refuses the store anyway (librdkafka >= 1.9).
+//
 // Bounded: librdkafka's prefetch queue is bounded by queued.max.messages.kbytes (default 64 MiB);
-// a batch holds at most kBatch messages. Consumer errors are counted (source.rejected.kafka_error)
+// a batch holds at most kMaxBatch messages. Consumer errors are counted (source.rejected.kafka_error)
 // and told to on_event; the source keeps polling (librdkafka reconnects by itself).
 #pragma once
 
@@ -35,6 +45,7 @@
 
 struct rd_kafka_s;
 struct rd_kafka_message_s;
+struct rd_kafka_queue_s;
 
 namespace overflowd::source {
 
@@ -56,6 +67,7 @@ struct KafkaSourceConfig {
 class KafkaSource final : public Source {
 public:
   static constexpr int kIdleMs = 100;  // next_batch returns empty after this long without messages
+  static constexpr std::size_t kMaxBatch = 256;  // messages taken from librdkafka per call, at most
 
   [[nodiscard]] static std::expected<std::unique_ptr<KafkaSource>, std::string> open(const KafkaSourceConfig& config,
                                                                                      const std::atomic<bool>* stop);
@@ -69,25 +81,47 @@ public:
   [[nodiscard]] const std::string& warning() const noexcept override { return warning_; }
   [[nodiscard]] const SourceCounters& counters() const noexcept override { return counters_; }
 
-  // For tests: partitions held now, offsets stored so far.
+  // For tests: partitions held now; messages whose offsets were stored so far; messages of
+  // partitions revoked while their batch was being taken, whose offsets were not stored; commits
+  // at a revocation that the broker refused.
   [[nodiscard]] std::size_t assigned() const noexcept { return assigned_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t offsets_stored() const noexcept { return offsets_stored_; }
+  [[nodiscard]] std::uint64_t stores_withheld() const noexcept { return stores_withheld_; }
+  [[nodiscard]] std::uint64_t revocation_commits_failed() const noexcept { return revocation_commits_failed_; }
 
 private:
   KafkaSource(rd_kafka_s* rk, KafkaSourceConfig config, const std::atomic<bool>* stop);
   [[nodiscard]] bool stopped() const noexcept { return stop_ && stop_->load(std::memory_order_relaxed); }
   void release_held() noexcept;  // the previous batch is done: store its offsets, free its messages
+  [[nodiscard]] std::size_t take(rd_kafka_message_s** into, std::size_t want);  // from the consumer queue
   void close() noexcept;
   void event(const std::string& line) const;
   friend struct KafkaCallbacks;  // librdkafka's rebalance and error callbacks (kafka_source.cpp)
 
+  struct Last {  // a partition's last message in the batch released (release_held)
+    const void* handle;  // the message's topic handle (rkt), compared first
+    const char* topic;   // its name, valid while the batch's messages are
+    std::int32_t partition;
+    std::int64_t offset;
+    std::uint64_t messages;
+  };
+  struct Revoked {
+    std::string topic;
+    std::int32_t partition;
+  };
+
   rd_kafka_s* rk_;
+  rd_kafka_queue_s* queue_ = nullptr;  // the consumer queue (a reference, released before closing)
   KafkaSourceConfig config_;
   const std::atomic<bool>* stop_;
   bool closed_ = false;
-  std::vector<rd_kafka_message_s*> held_;  // the batch handed out, freed at the next call
+  std::vector<rd_kafka_message_s*> held_;   // the batch handed out, freed at the next call
+  std::vector<Last> last_;                  // release_held's scratch, one entry per partition
+  std::vector<Revoked> revoked_;            // revoked while the held batch was being taken
   std::atomic<std::size_t> assigned_{0};
   std::uint64_t offsets_stored_ = 0;
+  std::uint64_t stores_withheld_ = 0;
+  std::uint64_t revocation_commits_failed_ = 0;
   std::string warning_;
   SourceCounters counters_;
 };

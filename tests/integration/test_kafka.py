@@ -5,10 +5,13 @@ flow messages are goflow2's -format=bin, made by goflow_messages.py from proto/f
 python3-protobuf and produced with kcat; the reports are consumed back with kcat.
 
 - Two overflowd instances in one consumer group split the 8 partitions of the flow topic.
-- One is killed (SIGKILL, no goodbye); the other takes its partitions after the session time-out and
-  every flow (sampled at -r 1) appears in the reports at least once. The killed one never committed
-  (auto.commit.interval.ms is long here), so what it had handed on is read again: at-least-once,
-  with the repeats a crash costs.
+- One is killed (SIGKILL, no goodbye) mid-stream (more flows are produced while its partitions
+  wait for the session time-out); the other takes its partitions and every flow (sampled at -r 1)
+  appears in the reports at least once. The killed one never committed (auto.commit.interval.ms is
+  long here), so what it had handed on is read again: at-least-once, with the repeats a crash costs.
+- Rebalances while flows stream (the source takes messages in batches, and a batch is in hand
+  whenever the group rebalances), eager and cooperative: a second instance joins, then leaves
+  cleanly; every flow is reported at least once, and the log names the protocol used.
 - Each report's value is byte for byte a line that instance wrote to its --output, keyed by the
   destination's /24.
 - Bad messages are skipped and counted by reason (goflow_pb.rejected.<reason>).
@@ -44,7 +47,7 @@ def wait_for(predicate, timeout, what):
 
 
 class Instance:
-    def __init__(self, binary, folder, name, bootstrap):
+    def __init__(self, binary, folder, name, bootstrap, options=()):
         self.name = name
         self.output = folder / f"{name}.jsonl"
         self.stderr_path = folder / f"{name}.err"
@@ -55,6 +58,7 @@ class Instance:
              # revocation or a clean stop, so a kill shows what a crash repeats.
              "--kafka-option", "session.timeout.ms=3000", "--kafka-option", "heartbeat.interval.ms=300",
              "--kafka-option", "auto.commit.interval.ms=600000",
+             *[arg for option in options for arg in ("--kafka-option", option)],
              "-r", "1", "--key", str(folder / f"{name}.key"), "--output", str(self.output),
              "--deliver", "kafka", "--kafka-reports", bootstrap, "--kafka-reports-topic", "reports"],
             stdout=subprocess.DEVNULL, stderr=self.stderr)
@@ -172,6 +176,7 @@ class KafkaTest(unittest.TestCase):
         second = self.batch()
         wait_for(lambda: len(a.lines()) > a_lines, 30, "the first instance to report from the second batch")
         a.stop(signal.SIGKILL)
+        second.update(self.batch())  # the stream goes on while the dead member's partitions wait
         wait_for(lambda: b.held() == PARTITIONS, 30, "the survivor to take every partition")
         wait_for(lambda: set(second) <= set(self.reported(self.reports())), 30, "every flow of the second batch")
 
@@ -187,6 +192,7 @@ class KafkaTest(unittest.TestCase):
         pairs = self.reports()
         seen = self.reported(pairs)
         everything = {**first, **second, **last}
+        self.assertEqual(len(everything), (3 * PARTITIONS + 1) * MESSAGES_PER_PARTITION * FLOWS_PER_MESSAGE)
         missing = set(everything) - set(seen)
         self.assertFalse(missing, f"flows never reported: {sorted(missing)[:5]}")
         # The killed instance's partitions were read again from the start (it never committed):
@@ -211,6 +217,49 @@ class KafkaTest(unittest.TestCase):
         self.assertEqual(count("kafka.dropped.queue_full"), 0, summary)
         self.assertEqual(count("kafka.delivered"), count("kafka.produced"), summary)
         self.assertGreater(count("kafka.delivered"), 0, summary)
+
+    def test_rebalance_eager(self):
+        self.logged(self.rebalance_while_streaming, "range", "eager")
+
+    def test_rebalance_cooperative(self):
+        self.logged(self.rebalance_while_streaming, "cooperative-sticky", "cooperative")
+
+    def logged(self, run, *args):
+        try:
+            run(*args)
+        except AssertionError:
+            for i in self.instances:
+                print(f"--- {i.name} stderr:\n{i.log()}", file=sys.stderr)
+            raise
+
+    def rebalance_while_streaming(self, strategy, protocol):
+        options = [f"partition.assignment.strategy={strategy}"]
+        a = Instance(self.binary, self.folder, "a", self.bootstrap, options)
+        self.instances.append(a)
+        wait_for(lambda: a.held() == PARTITIONS, 30, "the first instance to hold every partition")
+        flows = self.batch()
+        b = Instance(self.binary, self.folder, "b", self.bootstrap, options)  # joins while a works
+        self.instances.append(b)
+        flows.update(self.batch())
+        wait_for(lambda: a.held() > 0 and b.held() > 0 and a.held() + b.held() == PARTITIONS, 30,
+                 "two instances to split the partitions")
+        flows.update(self.batch())
+        wait_for(lambda: len(b.lines()) > 0, 30, "the second instance to report")
+        b.stop()  # leaves cleanly: its partitions go back to a at once
+        self.assertEqual(b.proc.returncode, 0, b.log())
+        flows.update(self.batch())
+        wait_for(lambda: a.held() == PARTITIONS, 30, "the first instance to take every partition back")
+        flows.update(self.batch())
+        wait_for(lambda: set(flows) <= set(self.reported(self.reports())), 30, "every flow")
+        a.stop()
+        self.assertEqual(a.proc.returncode, 0, a.log())
+        self.assertEqual(len(flows), 5 * PARTITIONS * MESSAGES_PER_PARTITION * FLOWS_PER_MESSAGE)
+        for i in (a, b):
+            rebalances = [line for line in i.log().splitlines() if "kafka: assigned" in line or "kafka: revoked" in line]
+            self.assertTrue(rebalances, i.log())
+            self.assertTrue(all(line.endswith(f"({protocol})") for line in rebalances), rebalances)
+        # a gave partitions up (revoked) while it was consuming, and got them back.
+        self.assertTrue(any("kafka: revoked" in line for line in a.log().splitlines()), a.log())
 
 
 if __name__ == "__main__":
