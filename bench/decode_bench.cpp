@@ -143,6 +143,20 @@ void BM_Decode(benchmark::State& state) {
 }
 BENCHMARK(BM_Decode);
 
+// One pass of BM_DecodeSample and of BM_DecodeSamplePolicy over the capture (an iteration): each a
+// function of its own, so that callgrind can count a pass alone (--toggle-collect='*sample_pass*',
+// '*policy_pass*'; docs/benchmarks.md) without the set-up (the capture, the policy's build).
+[[gnu::noinline]] std::uint64_t sample_pass(const std::vector<core::Datagram>& datagrams, decode::Dispatcher& dispatcher,
+                                            sample::Sampler& sampler, std::vector<core::FlowRecord>& flows) {
+  std::uint64_t kept = 0;
+  for (const auto& d : datagrams) {
+    flows.clear();
+    if (!dispatcher.decode(d, flows)) continue;
+    for (const auto& f : flows) kept += sampler.keep(f);
+  }
+  return kept;
+}
+
 void BM_DecodeSample(benchmark::State& state) {
   const auto datagrams = datagram_views();
   decode::Dispatcher dispatcher;
@@ -151,11 +165,7 @@ void BM_DecodeSample(benchmark::State& state) {
   flows.reserve(64);
   std::uint64_t kept = 0;
   for (auto _ : state) {
-    for (const auto& d : datagrams) {
-      flows.clear();
-      if (!dispatcher.decode(d, flows)) continue;
-      for (const auto& f : flows) kept += sampler.keep(f);
-    }
+    kept += sample_pass(datagrams, dispatcher, sampler, flows);
     benchmark::DoNotOptimize(kept);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(capture().flows));
@@ -237,39 +247,53 @@ std::shared_ptr<const policy::Policy> bench_policy(int volume) {
   return *built;
 }
 
-void BM_DecodeSamplePolicy(benchmark::State& state) {
-  const auto datagrams = datagram_views();
-  const auto pol = bench_policy(static_cast<int>(state.range(0)));
-  policy::PolicyState pstate(*pol);
+struct PolicyRun {
+  std::shared_ptr<const policy::Policy> pol;
+  policy::PolicyState state;
   policy::Decision decision;
   decode::Dispatcher dispatcher;
-  sample::Sampler sampler(sample::SamplerConfig{});
+  sample::Sampler sampler{sample::SamplerConfig{}};
   std::vector<core::FlowRecord> flows;
-  flows.reserve(64);
   std::uint64_t kept = 0, suspicious = 0;
   std::size_t in_batch = 0;
   std::int64_t now = 0;
-  for (auto _ : state) {
-    for (const auto& d : datagrams) {
-      // As the pipeline: the clock read once per batch of 64 datagrams, when the policy counts volume.
-      if (in_batch++ % 64 == 0 && pol->uses_volume()) now = core::system_clock().monotonic_ns();
-      flows.clear();
-      if (!dispatcher.decode(d, flows)) continue;
-      pol->observe_batch(flows, pstate, now);
-      for (std::size_t i = 0; i < flows.size(); ++i) {
-        const core::FlowRecord& f = flows[i];
-        decision.suspicious = false;
-        kept += sampler.keep(
-            f, [&](double base) { return pol->ceiling(base); },
-            [&](double base) {
-              pol->decide(f, pstate, decision, i);
-              return pol->boosted(base, decision);
-            });
-        suspicious += decision.suspicious;
-      }
+  explicit PolicyRun(std::shared_ptr<const policy::Policy> p) : pol(std::move(p)), state(*pol) { flows.reserve(64); }
+};
+
+[[gnu::noinline]] void policy_pass(const std::vector<core::Datagram>& datagrams, PolicyRun& run) {
+  const policy::Policy& pol = *run.pol;
+  std::uint64_t kept = 0, suspicious = 0;
+  for (const auto& d : datagrams) {
+    // As the pipeline: the clock read once per batch of 64 datagrams, when the policy counts volume.
+    if (run.in_batch++ % 64 == 0 && pol.uses_volume()) run.now = core::system_clock().monotonic_ns();
+    run.flows.clear();
+    if (!run.dispatcher.decode(d, run.flows)) continue;
+    pol.observe_batch(run.flows, run.state, run.now);
+    for (std::size_t i = 0; i < run.flows.size(); ++i) {
+      const core::FlowRecord& f = run.flows[i];
+      run.decision.suspicious = false;
+      kept += run.sampler.keep(
+          f, [&](double base) { return pol.ceiling(base); },
+          [&](double base) {
+            pol.decide(f, run.state, run.decision, i);
+            return pol.boosted(base, run.decision);
+          });
+      suspicious += run.decision.suspicious;
     }
-    benchmark::DoNotOptimize(kept);
   }
+  run.kept += kept;
+  run.suspicious += suspicious;
+}
+
+void BM_DecodeSamplePolicy(benchmark::State& state) {
+  const auto datagrams = datagram_views();
+  PolicyRun run(bench_policy(static_cast<int>(state.range(0))));
+  const auto& pol = run.pol;
+  for (auto _ : state) {
+    policy_pass(datagrams, run);
+    benchmark::DoNotOptimize(run.kept);
+  }
+  const std::uint64_t kept = run.kept, suspicious = run.suspicious;
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(capture().flows));
   state.counters["kept_per_pass"] = static_cast<double>(kept) / static_cast<double>(state.iterations());
   state.counters["suspicious_per_pass"] = static_cast<double>(suspicious) / static_cast<double>(state.iterations());
