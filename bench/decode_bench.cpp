@@ -7,9 +7,10 @@
 //   BM_DecodeSample   the same plus sample::Sampler::keep per flow at the default rate (1e-5)
 //   BM_DecodeSamplePolicy  BM_DecodeSample with a suspicion policy (issue 16) of 100,000 CIDRs in
 //                     4 lists and 20 rules, as the pipeline runs it: flows counted into the
-//                     per-destination volume (sampled, z = 100, for /volume:1's dst_pps rule; every
-//                     flow for /volume:2's dst_sources rule), the rules run only when the draw falls
-//                     below the most any rule could give; /volume:0 has no volume rule (no counting)
+//                     per-destination volume inside the sampler's loop (sampled, z = 100, for
+//                     /volume:1's dst_pps rule; pairs 1 in 10 for /volume:2's dst_sources rule), the
+//                     rules run only when the draw falls below the most any rule could give;
+//                     /volume:0 has no volume rule (no counting)
 //   BM_PacketWalk     decode::walk_to_udp per captured frame (what the pcap source does)
 //   BM_PcapFileSource source::PcapSource over the whole file per iteration (libpcap's reads
 //                     from the page cache, the walk, the counters): datagrams/s
@@ -143,6 +144,20 @@ void BM_Decode(benchmark::State& state) {
 }
 BENCHMARK(BM_Decode);
 
+// One pass of BM_DecodeSample and of BM_DecodeSamplePolicy over the capture (an iteration): each a
+// function of its own, so that callgrind can count a pass alone (--toggle-collect='*sample_pass*',
+// '*policy_pass*'; docs/benchmarks.md) without the set-up (the capture, the policy's build).
+[[gnu::noinline]] std::uint64_t sample_pass(const std::vector<core::Datagram>& datagrams, decode::Dispatcher& dispatcher,
+                                            sample::Sampler& sampler, std::vector<core::FlowRecord>& flows) {
+  std::uint64_t kept = 0;
+  for (const auto& d : datagrams) {
+    flows.clear();
+    if (!dispatcher.decode(d, flows)) continue;
+    for (const auto& f : flows) kept += sampler.keep(f);
+  }
+  return kept;
+}
+
 void BM_DecodeSample(benchmark::State& state) {
   const auto datagrams = datagram_views();
   decode::Dispatcher dispatcher;
@@ -151,11 +166,7 @@ void BM_DecodeSample(benchmark::State& state) {
   flows.reserve(64);
   std::uint64_t kept = 0;
   for (auto _ : state) {
-    for (const auto& d : datagrams) {
-      flows.clear();
-      if (!dispatcher.decode(d, flows)) continue;
-      for (const auto& f : flows) kept += sampler.keep(f);
-    }
+    kept += sample_pass(datagrams, dispatcher, sampler, flows);
     benchmark::DoNotOptimize(kept);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(capture().flows));
@@ -237,39 +248,55 @@ std::shared_ptr<const policy::Policy> bench_policy(int volume) {
   return *built;
 }
 
-void BM_DecodeSamplePolicy(benchmark::State& state) {
-  const auto datagrams = datagram_views();
-  const auto pol = bench_policy(static_cast<int>(state.range(0)));
-  policy::PolicyState pstate(*pol);
+struct PolicyRun {
+  std::shared_ptr<const policy::Policy> pol;
+  policy::PolicyState state;
   policy::Decision decision;
   decode::Dispatcher dispatcher;
-  sample::Sampler sampler(sample::SamplerConfig{});
+  sample::Sampler sampler{sample::SamplerConfig{}};
   std::vector<core::FlowRecord> flows;
-  flows.reserve(64);
   std::uint64_t kept = 0, suspicious = 0;
   std::size_t in_batch = 0;
   std::int64_t now = 0;
-  for (auto _ : state) {
-    for (const auto& d : datagrams) {
-      // As the pipeline: the clock read once per batch of 64 datagrams, when the policy counts volume.
-      if (in_batch++ % 64 == 0 && pol->uses_volume()) now = core::system_clock().monotonic_ns();
-      flows.clear();
-      if (!dispatcher.decode(d, flows)) continue;
-      pol->observe_batch(flows, pstate, now);
-      for (std::size_t i = 0; i < flows.size(); ++i) {
-        const core::FlowRecord& f = flows[i];
-        decision.suspicious = false;
-        kept += sampler.keep(
-            f, [&](double base) { return pol->ceiling(base); },
-            [&](double base) {
-              pol->decide(f, pstate, decision, i);
-              return pol->boosted(base, decision);
-            });
-        suspicious += decision.suspicious;
-      }
+  explicit PolicyRun(std::shared_ptr<const policy::Policy> p) : pol(std::move(p)), state(*pol) { flows.reserve(64); }
+};
+
+[[gnu::noinline]] void policy_pass(const std::vector<core::Datagram>& datagrams, PolicyRun& run) {
+  const policy::Policy& pol = *run.pol;
+  std::uint64_t kept = 0, suspicious = 0;
+  for (const auto& d : datagrams) {
+    // As the pipeline: the clock read once per batch of 64 datagrams, when the policy counts volume.
+    if (run.in_batch++ % 64 == 0 && pol.uses_volume()) run.now = core::system_clock().monotonic_ns();
+    run.flows.clear();
+    if (!run.dispatcher.decode(d, run.flows)) continue;
+    policy::BatchObserver seen(pol, run.flows, run.state, run.now);
+    const std::span<const core::FlowRecord> flows(run.flows);  // as the pipeline: size and data loaded once
+    for (std::size_t i = 0; i < flows.size(); ++i) {
+      const core::FlowRecord& f = flows[i];
+      seen.add(f, i);
+      run.decision.suspicious = false;
+      kept += run.sampler.keep(
+          f, [&](double base) { return pol.ceiling(base); },
+          [&](double base) {
+            pol.decide(f, run.state, run.decision, i);
+            suspicious += run.decision.suspicious;
+            return pol.boosted(base, run.decision);
+          });
     }
-    benchmark::DoNotOptimize(kept);
   }
+  run.kept += kept;
+  run.suspicious += suspicious;
+}
+
+void BM_DecodeSamplePolicy(benchmark::State& state) {
+  const auto datagrams = datagram_views();
+  PolicyRun run(bench_policy(static_cast<int>(state.range(0))));
+  const auto& pol = run.pol;
+  for (auto _ : state) {
+    policy_pass(datagrams, run);
+    benchmark::DoNotOptimize(run.kept);
+  }
+  const std::uint64_t kept = run.kept, suspicious = run.suspicious;
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(capture().flows));
   state.counters["kept_per_pass"] = static_cast<double>(kept) / static_cast<double>(state.iterations());
   state.counters["suspicious_per_pass"] = static_cast<double>(suspicious) / static_cast<double>(state.iterations());

@@ -156,9 +156,13 @@ private:
   }
 
   void handle_with_policy() {
-    policy_->observe_batch(flows_, *state_, policy_now_ns_);  // every flow counts toward its destination's volume
-    for (std::size_t i = 0; i < flows_.size(); ++i) {
-      const core::FlowRecord& flow = flows_[i];
+    // Every flow counts toward its destination's volume, in this loop (no second pass over the batch).
+    policy::BatchObserver seen(*policy_, flows_, *state_, policy_now_ns_);
+    // The batch as a span: its size and data loaded once, not again after each opaque call.
+    const std::span<const core::FlowRecord> flows(flows_);
+    for (std::size_t i = 0; i < flows.size(); ++i) {
+      const core::FlowRecord& flow = flows[i];
+      seen.add(flow, i);
       decision_.suspicious = false;
       const sample::Decision decision = sampler_.decide(
           flow, [&](double base) { return policy_->ceiling(base); },

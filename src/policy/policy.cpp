@@ -341,50 +341,63 @@ void PolicyState::count_pending() noexcept {
 }
 
 void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const {
-  state.observed_ = false;
-  state.batched_ = false;
-  if (!uses_volume_ || !state.volume_) return;
-  VolumeSketch& v = *state.volume_;
+  BatchObserver seen(*this, flows, state, now_ns);
+  for (std::size_t i = 0; i < flows.size(); ++i) seen.add(flows[i], i);
+  seen.finish();
+}
+
+VolumeSketch::Selector::Start PolicyState::begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
+                                                      std::int64_t now_ns) {
+  observed_ = false;
+  batched_ = false;
+  if (!policy.uses_volume() || !volume_) return {};
+  VolumeSketch& v = *volume_;
   // The previous batch's counted flows first: their cells were prefetched a datagram ago (its
   // decoding and sampling since), so counting them no longer waits on memory.
-  state.count_pending();
+  count_pending();
   v.advance(now_ns);
+  if (index_.size() < flows.size()) {
+    index_.resize(flows.size());
+    pair_index_.resize(flows.size());
+    bits_.resize(flows.size());
+  }
+  pending_.reserve(2 * flows.size());  // end_batch() pushes without allocating
+  batched_ = true;  // decide(..., index): as the batches before this one left the volume
+  batch_now_ = now_ns;
+  return v.begin_selection(index_.data(), pair_index_.data(), bits_.data());
+}
+
+void PolicyState::end_batch(std::span<const core::FlowRecord> flows, std::size_t taken, std::size_t paired,
+                            std::int64_t gap, std::uint64_t spent) noexcept {
+  VolumeSketch& v = *volume_;
+  v.end_selection(gap, spent);
   // A flow is counted for its packets (all, or a sample: one subtraction each) and for its
   // (source, destination) pair (a sample of the pairs: one hash each); only the flows counted
-  // touch the sketch (a flow counted both ways is counted twice, once for each). The selections
-  // are made over the batch without a branch per flow; the selected flows' cells are prefetched
-  // now and counted at the next call.
+  // touch the sketch (a flow counted both ways is counted twice, once for each). Their cells are
+  // prefetched now and counted at the next batch.
   auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
     return f.sampling_interval ? f.sampling_interval : 1;
   };
-  if (state.index_.size() < flows.size()) {
-    state.index_.resize(flows.size());
-    state.bits_.resize(flows.size());
-  }
-  const std::size_t taken = v.select_packets(flows.data(), flows.size(), state.index_.data());
   for (std::size_t j = 0; j < taken; ++j) {
-    const core::FlowRecord& f = flows[state.index_[j]];
+    const core::FlowRecord& f = flows[index_[j]];
     if (f.dst.empty()) continue;
     const std::uint64_t packets = f.pcount * scale(f);
-    PolicyState::Take t{{}, packets, f.bcount * scale(f), v.weight(packets)};
+    Take t{{}, packets, f.bcount * scale(f), v.weight(packets)};
     t.keys.packets = true;
     t.keys.dst = v.key(f.dst);
     v.prefetch(t.keys);
-    state.pending_.push_back(t);
+    pending_.push_back(t);
   }
-  const std::size_t pairs = v.select_pairs(flows.data(), flows.size(), state.index_.data(), state.bits_.data());
-  for (std::size_t j = 0; j < pairs; ++j) {
-    const core::FlowRecord& f = flows[state.index_[j]];
+  for (std::size_t j = 0; j < paired; ++j) {
+    const core::FlowRecord& f = flows[pair_index_[j]];
     if (f.dst.empty()) continue;
-    PolicyState::Take t{};
-    t.keys.pair = state.bits_[j];
+    Take t{};
+    t.keys.pair = bits_[j];
     t.keys.source = true;
     t.keys.dst = v.key(f.dst);
     v.prefetch(t.keys);
-    state.pending_.push_back(t);
+    pending_.push_back(t);
   }
-  state.batched_ = true;
-  state.batch_now_ = now_ns;
 }
 
 void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decision& out, std::size_t index) const {

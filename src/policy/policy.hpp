@@ -157,6 +157,8 @@ public:
   // and counted at the next observe_batch() or observe() (a datagram later, when the cache lines
   // have arrived), so for decide(..., index) the volume is the destination's as the batches before
   // this one left it (a lag of one batch: a datagram's flows, against a window of seconds).
+  // (It is a BatchObserver's loop over `flows`: the pipeline makes the observer itself and adds
+  // each flow in its own loop over the batch, the sampler's.)
   void observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const;
   // The rules on `flow`, with the volume of its destination as the last observe() left it, or
   // (index given) as observe_batch() left it for flows[index].
@@ -226,8 +228,46 @@ private:
     double weight = 1;
   };
   std::vector<Take> pending_;  // observe_batch(): the last batch's flows to count, cells prefetched
-  std::vector<std::uint32_t> index_, bits_;  // observe_batch()'s selections (scratch)
+  std::vector<std::uint32_t> index_, pair_index_, bits_;  // a BatchObserver's selections (scratch)
   void count_pending() noexcept;
+  // A BatchObserver's out-of-line parts: the batch before counted and the window moved, then the
+  // selector's start (selecting nothing without a volume rule); at the end, the selected flows'
+  // cells prefetched and kept to count at the next batch.
+  friend class BatchObserver;
+  [[nodiscard]] VolumeSketch::Selector::Start begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
+                                                          std::int64_t now_ns);
+  void end_batch(std::span<const core::FlowRecord> flows, std::size_t taken, std::size_t paired, std::int64_t gap,
+                 std::uint64_t spent) noexcept;
+};
+
+// observe_batch() flow by flow, inside the caller's own loop over the batch (the pipeline's: the
+// sampler's loop, where each flow's fields are already loaded, so the volume costs no second pass):
+//   BatchObserver seen(policy, flows, state, now);  // the batch before counted, the window moved
+//   for each i: seen.add(flows[i], i); ... policy.decide(flows[i], state, decision, i) ...
+//   seen.finish();  // (or its destructor) the selected flows' cells prefetched, counted next batch
+// decide(..., i) in the loop sees the volume as the batches before this one left it, as after
+// observe_batch(). `flows` must stay as it is until finish().
+class BatchObserver {
+public:
+  BatchObserver(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
+                std::int64_t now_ns)
+      : state_(state), flows_(flows), selector_(state.begin_batch(policy, flows, now_ns)) {}
+  BatchObserver(const BatchObserver&) = delete;
+  BatchObserver& operator=(const BatchObserver&) = delete;
+  ~BatchObserver() { finish(); }
+  // Flow `i` of the batch, in order: counted (its packets, its pair) or skipped, as the sketch's
+  // samples say.
+  void add(const core::FlowRecord& flow, std::size_t i) noexcept { selector_.add(flow, static_cast<std::uint32_t>(i)); }
+  void finish() noexcept {
+    if (!selector_.active()) return;
+    state_.end_batch(flows_, selector_.taken(), selector_.paired(), selector_.gap(), selector_.spent());
+    selector_ = VolumeSketch::Selector();
+  }
+
+private:
+  PolicyState& state_;
+  std::span<const core::FlowRecord> flows_;
+  VolumeSketch::Selector selector_;  // selects nothing without a volume rule
 };
 
 }  // namespace overflowd::policy

@@ -73,11 +73,19 @@ std::uint64_t VolumeSketch::next_random() noexcept {  // splitmix64, seeded from
 std::int64_t VolumeSketch::draw_gap() noexcept {
   // Geometric(1/z) >= 1: the packets up to and including the next selected one.
   const double u = static_cast<double>((next_random() >> 11) + 1) * 0x1.0p-53;  // (0, 1]
-  const double g = std::floor(std::log(u) * inverse_log_keep_);
+  // log(u) <= 0 and 1 / log(1 - 1/z) < 0: g >= 0, whose floor is its truncation (a conversion,
+  // not a call to libm's floor, which x86-64 without SSE4.1 does not inline).
+  const double g = std::log(u) * inverse_log_keep_;
   return g >= 4e18 ? std::int64_t{4'000'000'000'000'000'000} : static_cast<std::int64_t>(g) + 1;
 }
 
 std::uint64_t VolumeSketch::round(double v, double u) noexcept {  // stochastic rounding, u in [0, 1): unbiased
+  // v >= 0 (packets or bytes times a weight >= 1): its floor is its truncation. Below 2^63 through
+  // a signed conversion (one instruction); above, exactly as before.
+  if (v < 0x1p63) {
+    const auto f = static_cast<std::int64_t>(v);
+    return static_cast<std::uint64_t>(f) + (u < v - static_cast<double>(f) ? 1 : 0);
+  }
   if (!(v < 1.8e19)) return UINT64_MAX;
   const double f = std::floor(v);
   return static_cast<std::uint64_t>(f) + (u < v - f ? 1 : 0);
@@ -89,65 +97,26 @@ bool VolumeSketch::selected(std::uint64_t packets, double& weight) noexcept {
   return true;
 }
 
-std::size_t VolumeSketch::select_packets(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index) noexcept {
-  if (!config_.packets) return 0;
-  std::size_t m = 0;
-  const std::uint64_t z = config_.sample;
-  if (z == 1) {  // every flow with packets
-    for (std::size_t i = 0; i < n; ++i) {
-      index[m] = static_cast<std::uint32_t>(i);
-      m += flows[i].pcount != 0;
-    }
-    return m;
-  }
-  // The countdown of take(): a flow of z packets or more is taken (exactly, and the
-  // countdown skips it); a smaller one subtracts its packets, and is taken when that reaches 0,
-  // the countdown then restarting (memoryless: from this flow's end) from a gap drawn ahead. The
-  // gap a hit at a chunk's position j restarts from is ahead_[j], drawn before the chunk: whether
-  // a flow hits depends only on the gaps of earlier positions, so the gaps used are independent
-  // geometric draws, as take()'s are; a spent one is drawn again before the next chunk, so a hit
-  // costs the countdown a load, not a logarithm. (Taking the next unspent gap instead would put a
-  // load on the countdown's chain of dependencies. A branch-free loop was tried: more
-  // instructions a flow, no faster than the two rarely taken branches.)
-  auto packets = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
-    return f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
-  };
-  std::int64_t gap = gap_;
-  for (std::size_t start = 0; start < n; start += kAhead) {
+VolumeSketch::Selector::Start VolumeSketch::begin_selection(std::uint32_t* packets, std::uint32_t* pairs,
+                                                          std::uint32_t* bits) noexcept {
+  if (config_.packets && config_.sample > 1)
     for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
       ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
-    std::uint64_t spent = 0;
-    const std::size_t end = std::min(n, start + kAhead);
-    for (std::size_t i = start; i < end; ++i) {
-      const std::uint64_t x = packets(flows[i]);
-      if (x >= z) [[unlikely]] {
-        index[m++] = static_cast<std::uint32_t>(i);
-        continue;
-      }
-      gap -= static_cast<std::int64_t>(x);
-      if (gap <= 0) [[unlikely]] {
-        index[m++] = static_cast<std::uint32_t>(i);
-        spent |= std::uint64_t{1} << (i - start);
-        gap = ahead_[i - start];
-      }
-    }
-    ahead_spent_ = spent;
-  }
-  gap_ = gap;
-  return m;
-}
-
-std::size_t VolumeSketch::select_pairs(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index,
-                                       std::uint32_t* bits) const noexcept {
-  if (!config_.sources) return 0;
-  std::size_t m = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint64_t h = pair_hash(flows[i].src, flows[i].dst);
-    index[m] = static_cast<std::uint32_t>(i);
-    bits[m] = static_cast<std::uint32_t>(h & pair_mask_);
-    m += h <= pair_cut_;
-  }
-  return m;
+  ahead_spent_ = 0;
+  Selector::Start s;
+  s.v = this;
+  s.packets = packets;
+  s.pairs = pairs;
+  s.bits = bits;
+  s.z = config_.sample;
+  s.pair_mask = pair_mask_;
+  s.pair_cut = pair_cut_;
+  s.key_hi = key_[2];
+  s.key_lo = key_[3];
+  s.gap = config_.sample > 1 ? gap_ : 1;
+  s.count_packets = config_.packets;
+  s.count_pairs = config_.sources;
+  return s;
 }
 
 void VolumeSketch::advance(std::int64_t now_ns) noexcept {
@@ -179,21 +148,24 @@ void VolumeSketch::advance(std::int64_t now_ns) noexcept {
 }
 
 void VolumeSketch::count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept {
+  // A sampled pair the window has seen (most of them) touches its bitmap word only.
+  bool new_pair = false;
+  if (k.source && !sources_.empty()) {
+    PairWord& w = pairs_[k.pair / 64];
+    const std::uint64_t m = std::uint64_t{1} << (k.pair % 64);
+    new_pair = ((w.current | w.previous) & m) == 0;
+    w.current |= m;
+  }
+  if (!new_pair && !(k.packets && !packets_.empty())) return;
   const Columns col(k.dst);
   std::size_t at[8];
   for (std::size_t i = 0; i < config_.depth; ++i) at[i] = col.at(i, config_.width, mask_);
   // Conservative update: raise each counter only as far as the new minimum needs.
-  if (k.source && !sources_.empty()) {
-    PairWord& w = pairs_[k.pair / 64];
-    const std::uint64_t m = std::uint64_t{1} << (k.pair % 64);
-    const bool new_pair = ((w.current | w.previous) & m) == 0;
-    w.current |= m;
-    if (new_pair) {
-      std::uint32_t min_s = UINT32_MAX;
-      for (std::size_t i = 0; i < config_.depth; ++i) min_s = std::min(min_s, sources_[at[i]]);
-      const std::uint32_t new_s = add32(min_s, 1);
-      for (std::size_t i = 0; i < config_.depth; ++i) sources_[at[i]] = std::max(sources_[at[i]], new_s);
-    }
+  if (new_pair) {
+    std::uint32_t min_s = UINT32_MAX;
+    for (std::size_t i = 0; i < config_.depth; ++i) min_s = std::min(min_s, sources_[at[i]]);
+    const std::uint32_t new_s = add32(min_s, 1);
+    for (std::size_t i = 0; i < config_.depth; ++i) sources_[at[i]] = std::max(sources_[at[i]], new_s);
   }
   if (k.packets && !packets_.empty()) {
     if (weight != 1) {

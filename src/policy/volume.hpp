@@ -7,7 +7,7 @@
 // measure in its own array so that a policy touches only the counters it reads (a dst_pps policy:
 // 64 KiB an epoch at the defaults, which stays in the cache). A destination is hashed once (one
 // keyed hash) and row i takes column h1 + i x h2 (Kirsch and Mitzenmacher's double hashing), so a
-// flow counted for its packets costs `depth` cache lines a measure, prefetched a batch ahead (Policy::observe_batch
+// flow counted for its packets costs `depth` cache lines a measure, prefetched a batch ahead (a BatchObserver
 // counts a datagram's flows at the next one). (One line for all rows was tried: a heavy
 // destination then shares all its counters with a sixth of the keys of its line, false positives
 // a test saw.) The previous epoch's counters live in arrays of the same shape that only estimate()
@@ -15,7 +15,7 @@
 // whose rules run.
 // Sampled counting: with `sample` = z > 1, a flow of x < z packets (after the sampling interval)
 // is counted with probability q(x) = 1 - (1 - 1/z)^x (a packet-level Bernoulli(1/z) selection run
-// as a geometric countdown: one subtraction per flow (select_packets), the geometric gaps drawn
+// as a geometric countdown: one subtraction per flow (Selector::add), the geometric gaps drawn
 // ahead, off the countdown's chain) and weighted by 1 / q(x) (stochastic
 // rounding), a flow of z packets or more always, exactly. The estimate is unbiased with a variance below
 // z x (its total): the policy picks z so that the standard error at the smallest volume threshold
@@ -31,7 +31,7 @@
 // smallest `dst_sources` threshold is at most 3 %; k = 1 below 1,111 sources). Only the sampled
 // pairs (1 in k flows of distinct pairs) touch the bitmap (one word, prefetched a batch ahead),
 // and only those new to the window their destination's counters; the others cost one hash (one
-// 64 x 64 -> 128-bit multiplication, select_pairs, without a branch). The count undercounts once
+// 64 x 64 -> 128-bit multiplication, Selector::add, without a branch). The count undercounts once
 // the bitmap fills: a new pair whose bit another pair set is taken as seen, so with B bits set
 // (at most the sampled distinct pairs of the two epochs, about n / k) each new pair is missed
 // with probability B / pair_bits, and the estimate is, in expectation, at least
@@ -114,16 +114,93 @@ public:
     gap_ -= static_cast<std::int64_t>(packets);
     return gap_ > 0 ? false : selected(packets, weight);
   }
-  // take() and pair() over a batch (select_pairs without a branch per flow: a sampled pair is
-  // 1 in k, unpredictable; select_packets with two rarely taken ones). Each writes the
-  // indices of the flows selected to `index` (room for n) and returns how many; select_packets the
-  // flows whose packets are counted (weight(): their weight), select_pairs the flows whose pair is
-  // sampled (`bits`, room for n: each one's bit). The countdown's next gaps are drawn ahead, a
-  // chunk at a time (draws off the countdown's chain), from the same geometric distribution.
-  std::size_t select_packets(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index) noexcept;
-  std::size_t select_pairs(const core::FlowRecord* flows, std::size_t n, std::uint32_t* index,
-                           std::uint32_t* bits) const noexcept;
-  // The weight of a flow of x packets (scaled) that select_packets() selected.
+  // take() and pair() over a batch, flow by flow inside the caller's own loop over it (the
+  // sampler's, where each flow's fields are already loaded, so the volume costs no second pass): a
+  // Selector is made from begin_selection() before the batch's first flow, add(flow, i) is called
+  // for each in order, then taken() and paired() say how many flows were selected each way (their
+  // indices written to `packets` and `pairs`, the sampled pairs' bits to `bits`, room for the batch
+  // each) and end_selection() takes the countdown's state back. The packets' countdown is take()'s:
+  // a flow of z packets or more is taken (exactly, and the countdown skips it); a smaller one
+  // subtracts its packets and is taken when that reaches 0, the countdown then restarting
+  // (memoryless: from this flow's end) from a gap drawn ahead for its position in the batch
+  // (modulo kAhead), drawn before the batch: whether a flow hits depends only on the gaps of
+  // earlier positions, so the gaps used are independent geometric draws, as take()'s are, and a
+  // hit costs a load, not a logarithm, on the countdown's chain (a position hit twice in one batch
+  // draws afresh; the spent ones are drawn again by the next begin_selection()). A branch-free countdown was tried: more instructions a flow, no
+  // faster than the two rarely taken branches. The pair sample is taken without a branch (1 in k,
+  // unpredictable). The Selector holds values only (no out-of-line call takes its address), so
+  // that the compiler can keep its state in registers across the caller's loop.
+  class Selector {
+  public:
+    struct Start {
+      VolumeSketch* v = nullptr;
+      std::uint32_t* packets = nullptr;
+      std::uint32_t* pairs = nullptr;
+      std::uint32_t* bits = nullptr;
+      std::uint64_t z = 1, pair_mask = 0, pair_cut = 0, key_hi = 0, key_lo = 0;
+      std::int64_t gap = 1;
+      bool count_packets = false, count_pairs = false;
+    };
+    Selector() noexcept = default;  // selects nothing
+    explicit Selector(const Start& s) noexcept
+        : v_(s.v), packets_(s.packets), pairs_(s.pairs), bits_(s.bits), z_(s.z), pair_mask_(s.pair_mask),
+          pair_cut_(s.pair_cut), key_hi_(s.key_hi), key_lo_(s.key_lo), gap_(s.gap), count_packets_(s.count_packets),
+          count_pairs_(s.count_pairs) {}
+    void add(const core::FlowRecord& f, std::uint32_t i) noexcept {
+      if (count_packets_) {
+        const std::uint64_t x = f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
+        if (x >= z_) [[unlikely]] {  // z >= 1: x != 0
+          packets_[taken_++] = i;
+        } else {
+          gap_ -= static_cast<std::int64_t>(x);
+          if (gap_ <= 0) [[unlikely]] hit(i);
+        }
+      }
+      if (count_pairs_) {
+        const std::uint64_t h = pair_hash(key_hi_, key_lo_, f.src, f.dst);
+        pairs_[paired_] = i;
+        bits_[paired_] = static_cast<std::uint32_t>(h & pair_mask_);
+        paired_ += h <= pair_cut_;
+      }
+    }
+    [[nodiscard]] bool active() const noexcept { return count_packets_ || count_pairs_; }
+    [[nodiscard]] std::size_t taken() const noexcept { return taken_; }
+    [[nodiscard]] std::size_t paired() const noexcept { return paired_; }
+    [[nodiscard]] std::int64_t gap() const noexcept { return gap_; }
+    [[nodiscard]] std::uint64_t spent() const noexcept { return spent_; }
+
+  private:
+    void hit(std::uint32_t i) noexcept {
+      packets_[taken_++] = i;
+      const std::uint64_t bit = std::uint64_t{1} << (i % kAhead);
+      if (spent_ & bit) [[unlikely]] {
+        gap_ = v_->draw_gap();
+      } else {
+        gap_ = v_->ahead_[i % kAhead];
+        spent_ |= bit;
+      }
+    }
+    VolumeSketch* v_ = nullptr;
+    std::uint32_t* packets_ = nullptr;
+    std::uint32_t* pairs_ = nullptr;
+    std::uint32_t* bits_ = nullptr;
+    std::uint64_t z_ = 1, pair_mask_ = 0, pair_cut_ = 0, key_hi_ = 0, key_lo_ = 0;
+    std::int64_t gap_ = 1;
+    std::uint64_t spent_ = 0;
+    std::size_t taken_ = 0, paired_ = 0;
+    bool count_packets_ = false, count_pairs_ = false;
+  };
+  // A Selector's start for a batch, its selections written to `packets`, `pairs` and `bits` (room
+  // for the batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
+  [[nodiscard]] Selector::Start begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept;
+  // The countdown's state at the batch's end, back to the sketch.
+  void end_selection(std::int64_t gap, std::uint64_t spent) noexcept {
+    if (config_.packets && config_.sample > 1) {
+      gap_ = gap;
+      ahead_spent_ = spent;
+    }
+  }
+  // The weight of a flow of x packets (scaled) that a Selector took.
   [[nodiscard]] double weight(std::uint64_t packets) const noexcept {
     return packets < config_.sample ? inverse_q_[packets] : 1.0;
   }
@@ -181,19 +258,33 @@ private:
     return x;
   }
   [[nodiscard]] std::uint64_t pair_hash(const core::IpAddress& src, const core::IpAddress& dst) const noexcept {
+    return pair_hash(key_[2], key_[3], src, dst);
+  }
+  static std::uint64_t pair_hash(std::uint64_t key_hi, std::uint64_t key_lo, const core::IpAddress& src,
+                                 const core::IpAddress& dst) noexcept {
     // The pair folded to 128 bits (the destination's halves rotated by 32: injective for IPv4
     // pairs, whose addresses sit in the first 4 bytes), each half keyed, then multiplied into 128
     // bits whose halves are xored (wyhash's "mum"): one multiplication a flow, every bit of the
     // product's halves depending on every bit of both words.
+    __extension__ using u128 = unsigned __int128;
+    if (src.is_v4() && dst.is_v4()) [[likely]] {
+      // Bytes 4 to 15 of an IPv4 address are 0: the same hash as below, in two loads (no rotation).
+      std::uint32_t s = 0, d = 0;
+      std::memcpy(&s, src.bytes().data(), 4);
+      std::memcpy(&d, dst.bytes().data(), 4);
+      const std::uint64_t hi = (std::uint64_t{s} | std::uint64_t{d} << 32) ^ key_hi;
+      const std::uint64_t lo = key_lo ^ (std::uint64_t{4} << 8 | 4);
+      const u128 product = static_cast<u128>(hi) * (lo | 1);
+      return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+    }
     std::uint64_t s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
     std::memcpy(&s_hi, src.bytes().data(), 8);
     std::memcpy(&s_lo, src.bytes().data() + 8, 8);
     std::memcpy(&d_hi, dst.bytes().data(), 8);
     std::memcpy(&d_lo, dst.bytes().data() + 8, 8);
-    const std::uint64_t hi = s_hi ^ std::rotl(d_hi, 32) ^ key_[2];
-    const std::uint64_t lo = s_lo ^ std::rotl(d_lo, 32) ^ key_[3] ^
+    const std::uint64_t hi = s_hi ^ std::rotl(d_hi, 32) ^ key_hi;
+    const std::uint64_t lo = s_lo ^ std::rotl(d_lo, 32) ^ key_lo ^
                              (static_cast<std::uint64_t>(src.family()) << 8 | static_cast<std::uint64_t>(dst.family()));
-    __extension__ using u128 = unsigned __int128;
     const u128 product = static_cast<u128>(hi) * (lo | 1);  // odd: the low half a bijection of hi
     return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   }
@@ -211,7 +302,7 @@ private:
   std::uint64_t rng_ = 0;
   std::int64_t gap_ = 0;                 // packets until the next selected one (sample > 1)
   static constexpr std::size_t kAhead = 64;
-  std::array<std::int64_t, kAhead> ahead_{};  // select_packets(): the next gaps, drawn ahead
+  std::array<std::int64_t, kAhead> ahead_{};  // Selector: the next gaps, drawn ahead
   std::uint64_t ahead_spent_ = 0;        // bit j: ahead_[j] was spent (drawn again before use)
   double inverse_log_keep_ = 0;          // 1 / log(1 - 1/z)
   std::vector<double> inverse_q_;        // 1 / q(x) for x < z
