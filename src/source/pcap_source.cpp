@@ -3,10 +3,10 @@
 #include <fcntl.h>
 #include <pcap/pcap.h>
 #include <poll.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <optional>
 #include <utility>
@@ -18,9 +18,12 @@ namespace overflowd::source {
 
 namespace {
 constexpr std::size_t kReadBuffer = std::size_t{1} << 18;  // 256 KiB
-// A mapped capture up to this size has its pages mapped at once (MAP_POPULATE: no fault per page);
-// a larger one is read ahead as it is walked (MADV_SEQUENTIAL).
-constexpr std::size_t kPopulateLimit = std::size_t{64} << 20;
+// A classic pcap file up to this size is read whole into memory and walked there; a larger one
+// streams through libpcap (and its kReadBuffer), so memory stays bounded whatever the file.
+constexpr std::size_t kReadWholeLimit = std::size_t{64} << 20;
+// How long a read of standard input waits for bytes before next_batch returns an empty batch, so
+// that the pipeline answers SIGUSR1/SIGHUP while no input comes (a signal ends the wait at once).
+constexpr int kStdinIdleMs = 100;
 }  // namespace
 
 void SourceCounters::merge(const SourceCounters& o) noexcept {
@@ -113,28 +116,46 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const s
 
 namespace {
 
-// A regular file that is a classic pcap capture decode/pcap_file reads, mapped; else nothing, and
-// libpcap opens the file (and says what is wrong with it, if anything).
-std::optional<std::pair<core::Bytes, decode::PcapFileHeader>> map_classic(const std::string& path) {
+// A regular file of at most kReadWholeLimit bytes that is a classic pcap capture decode/pcap_file
+// reads, read whole; else nothing, and libpcap opens the file (and says what is wrong with it, if
+// anything, a read error included). Read rather than mapped: a mapped file cut while it is read
+// kills the process with SIGBUS at the first page past its new end, while what read() gave stays
+// ours. The size is the file's at open; a file cut meanwhile is read as far as read() goes, one
+// grown only as far as it was.
+struct WholeFile {
+  std::unique_ptr<std::byte[]> bytes;
+  std::size_t size = 0;
+  decode::PcapFileHeader header;
+};
+
+std::optional<WholeFile> read_classic(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   struct stat st {};
-  void* map = MAP_FAILED;
-  std::size_t size = 0;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= static_cast<off_t>(decode::kPcapFileHeaderSize)) {
-    size = static_cast<std::size_t>(st.st_size);
-    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | (size <= kPopulateLimit ? MAP_POPULATE : 0), fd, 0);
-  }
-  ::close(fd);
-  if (map == MAP_FAILED) return std::nullopt;
-  const core::Bytes bytes(static_cast<const std::byte*>(map), size);
-  auto header = decode::parse_pcap_file_header(bytes);
-  if (!header) {
-    ::munmap(map, size);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(decode::kPcapFileHeaderSize) ||
+      static_cast<std::uint64_t>(st.st_size) > kReadWholeLimit) {
+    ::close(fd);
     return std::nullopt;
   }
-  if (size > kPopulateLimit) ::madvise(map, size, MADV_SEQUENTIAL);
-  return std::make_pair(bytes, *header);
+  WholeFile f;
+  const auto want = static_cast<std::size_t>(st.st_size);
+  f.bytes = std::make_unique_for_overwrite<std::byte[]>(want);
+  bool failed = false;
+  while (f.size < want) {
+    const ssize_t got = ::read(fd, f.bytes.get() + f.size, want - f.size);
+    if (got > 0) f.size += static_cast<std::size_t>(got);
+    else if (got == 0) break;  // the end: the file was cut since fstat
+    else if (errno != EINTR) {
+      failed = true;  // libpcap reads it again and names the error
+      break;
+    }
+  }
+  ::close(fd);
+  if (failed) return std::nullopt;
+  auto header = decode::parse_pcap_file_header(core::Bytes(f.bytes.get(), f.size));
+  if (!header) return std::nullopt;
+  f.header = *header;
+  return f;
 }
 
 }  // namespace
@@ -143,10 +164,11 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const P
   const bool live = config.file.empty();
   const std::string& name = live ? config.interface : config.file;
   if (!live && name != "-" && config.filter.empty() && !config.port) {
-    if (auto mapped = map_classic(name)) {
-      auto src = std::unique_ptr<PcapSource>(new PcapSource(nullptr, nullptr, name, mapped->second.link_type, false, config));
-      src->mapped_ = mapped->first;
-      src->file_header_ = mapped->second;
+    if (auto whole = read_classic(name)) {
+      auto src = std::unique_ptr<PcapSource>(new PcapSource(nullptr, nullptr, name, whole->header.link_type, false, config));
+      src->file_ = core::Bytes(whole->bytes.get(), whole->size);
+      src->file_bytes_ = std::move(whole->bytes);
+      src->file_header_ = whole->header;
       src->offset_ = decode::kPcapFileHeaderSize;
       src->ts_scale_ = 1;
       return src;
@@ -183,21 +205,20 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const P
 
 PcapSource::PcapSource(const PcapApi* api, pcap* handle, std::string name, std::uint32_t link_type, bool live,
                        const PcapConfig& config)
-    : api_(api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live), port_(config.port),
-      stop_(config.stop) {}
+    : api_(api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live),
+      stdin_(handle && !live && name_ == "-"), port_(config.port), stop_(config.stop) {}
 
 PcapSource::~PcapSource() {
   if (handle_) api_->close(handle_);
-  else ::munmap(const_cast<std::byte*>(mapped_.data()), mapped_.size());
 }
 
-bool PcapSource::next_mapped(core::Datagram& out) {
-  while (offset_ < mapped_.size()) {
+bool PcapSource::next_in_memory(core::Datagram& out) {
+  while (offset_ < file_.size()) {
     if (stop_ && stop_->load(std::memory_order_relaxed)) return false;
     const std::size_t at = offset_;
-    auto record = decode::next_pcap_record(file_header_, mapped_, offset_);
+    auto record = decode::next_pcap_record(file_header_, file_, offset_);
     if (!record) {
-      warning_ = name_ + ": " + decode::describe_pcap_record_error(file_header_, mapped_, at, record.error()) +
+      warning_ = name_ + ": " + decode::describe_pcap_record_error(file_header_, file_, at, record.error()) +
                  "; the rest of the file is skipped";
       return false;
     }
@@ -222,29 +243,62 @@ bool PcapSource::next_mapped(core::Datagram& out) {
 }
 
 bool PcapSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
-  if (handle_) return Source::next_batch(out, n);
   n = 0;
-  while (n < out.size() && next_mapped(out[n])) ++n;
-  return n > 0;
+  if (!handle_) {
+    while (n < out.size() && next_in_memory(out[n])) ++n;
+    return n > 0;
+  }
+  if (out.empty()) return true;
+  const Read r = next_from_libpcap(out[0]);
+  if (r == Read::end) return false;
+  n = r == Read::datagram ? 1 : 0;  // idle (standard input): an empty batch, so the caller looks at its flags
+  return true;
 }
 
 bool PcapSource::next(core::Datagram& out) {
-  if (!handle_) return next_mapped(out);
+  if (!handle_) return next_in_memory(out);
   for (;;) {
-    if (stop_ && stop_->load(std::memory_order_relaxed)) return false;
+    const Read r = next_from_libpcap(out);
+    if (r != Read::idle) return r == Read::datagram;
+  }
+}
+
+namespace {
+
+// Bytes stdio has taken from `f`'s descriptor and not handed out yet, which poll() on the
+// descriptor does not see (glibc's FILE, as gnulib's freadahead reads it).
+std::size_t stdio_pending(const std::FILE* f) noexcept {
+#if defined(__GLIBC__)
+  return static_cast<std::size_t>(f->_IO_read_end - f->_IO_read_ptr);
+#else
+  return 1;  // unknown: read at once (and block until input comes)
+#endif
+}
+
+}  // namespace
+
+PcapSource::Read PcapSource::next_from_libpcap(core::Datagram& out) {
+  for (;;) {
+    if (stop_ && stop_->load(std::memory_order_relaxed)) return Read::end;
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     if (live_) {
       // A blocked read would not see the stop flag: wait for the descriptor at most 200 ms.
       pollfd p{api_->get_selectable_fd(handle_), POLLIN, 0};
       if (p.fd >= 0 && ::poll(&p, 1, 200) <= 0) continue;
+    } else if (stdin_ && stdio_pending(stdin) == 0) {
+      // libpcap's read of a pipe would block until the next record, and a signal's handler
+      // (SA_RESTART) would not end it: wait here instead, where a signal or the time-out returns
+      // idle. End of input (POLLHUP) and errors are left to libpcap's read to tell.
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      if (::poll(&p, 1, kStdinIdleMs) <= 0) return Read::idle;
     }
     const int rc = api_->next_ex(handle_, &hdr, &data);
     if (rc == 0) continue;                     // live: nothing (yet)
-    if (rc == PCAP_ERROR_BREAK) return false;  // end of file
+    if (rc == PCAP_ERROR_BREAK) return Read::end;  // end of file
     if (rc != 1) {
       warning_ = name_ + ": " + api_->geterr(handle_) + (live_ ? "" : "; the rest of the file is skipped");
-      return false;
+      return Read::end;
     }
     ++counters_.packets;
     if (hdr->caplen < hdr->len) {  // cut by the capture's snap length
@@ -266,7 +320,7 @@ bool PcapSource::next(core::Datagram& out) {
     out.exporter_port = udp->sport;
     out.received_ns = std::int64_t{hdr->ts.tv_sec} * 1'000'000'000 + std::int64_t{hdr->ts.tv_usec} * ts_scale_;
     out.bytes = udp->payload;
-    return true;
+    return Read::datagram;
   }
 }
 

@@ -1,10 +1,11 @@
 // The one pcap reader: flow exports (the sender) or reports (the receiver's capture) from a pcap or
 // pcapng file, or live from an interface, through libpcap with an optional BPF filter. Each frame
 // is walked down to its UDP payload (decode/packet_walk); frames that are not unfragmented UDP (or,
-// with a port, not to that port) are counted and skipped. A classic pcap file read without a filter
-// (the sender's -f) is mapped and read by decode/pcap_file, without libpcap; libpcap, loaded on the
-// first open that needs it (source/pcap_api), reads pcapng, standard input, other link types,
-// filtered files and live captures: a process that reads none of these never loads it.
+// with a port, not to that port) are counted and skipped. A classic pcap file of at most 64 MiB read
+// without a filter (the sender's -f) is read whole into memory at open and walked by
+// decode/pcap_file, without libpcap; libpcap, loaded on the first open that needs it
+// (source/pcap_api), reads pcapng, larger files, standard input, other link types, filtered files
+// and live captures: a process that reads none of these never loads it.
 #pragma once
 
 #include <atomic>
@@ -46,7 +47,8 @@ public:
 
   // out.exporter and out.exporter_port are the datagram's source.
   [[nodiscard]] bool next(core::Datagram& out) override;
-  // A mapped file fills the whole batch (its datagrams' bytes stay in the mapping); libpcap one.
+  // A file read whole fills the whole batch (its datagrams' bytes stay in the file's bytes); libpcap
+  // one. Standard input gives an empty batch after 100 ms without input, or at a signal.
   [[nodiscard]] bool next_batch(std::span<core::Datagram> out, std::size_t& n) override;
   [[nodiscard]] bool live() const noexcept override { return live_; }
   [[nodiscard]] const std::string& warning() const noexcept override { return warning_; }
@@ -54,18 +56,22 @@ public:
 
 private:
   PcapSource(const PcapApi* api, pcap* handle, std::string name, std::uint32_t link_type, bool live, const PcapConfig& config);
-  [[nodiscard]] bool next_mapped(core::Datagram& out);
+  [[nodiscard]] bool next_in_memory(core::Datagram& out);
+  enum class Read { datagram, idle, end };
+  [[nodiscard]] Read next_from_libpcap(core::Datagram& out);
 
-  const PcapApi* api_;  // null when the file is mapped
+  const PcapApi* api_;  // null when the file was read whole
   pcap* handle_;
-  // A classic pcap file, mapped (decode/pcap_file reads it), instead of libpcap's handle.
-  core::Bytes mapped_;
+  // A classic pcap file, read whole (decode/pcap_file walks it), instead of libpcap's handle.
+  std::unique_ptr<std::byte[]> file_bytes_;
+  core::Bytes file_;
   decode::PcapFileHeader file_header_;
   std::size_t offset_ = 0;
   std::unique_ptr<char[]> read_buffer_;  // the stdio buffer of the capture file, when we opened it
   std::string name_;
   std::uint32_t link_type_;
   bool live_;
+  bool stdin_;  // libpcap reads standard input ("-")
   std::uint16_t port_;
   const std::atomic<bool>* stop_;
   std::int64_t ts_scale_ = 1000;  // to nanoseconds: 1000 for microsecond files, 1 for nanosecond
