@@ -558,7 +558,7 @@ const std::vector<SenderSetting>& sender_settings() {
         text("--output", "output", "file", "FILE", "Append reports to this file instead of stdout",
              [](RunConfig& c) -> std::string& { return c.output_file; }),
         text("--metrics", "metrics", "listen", "ADDRESS:PORT",
-             "Serve GET /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9558",
+             "Serve GET /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9558 (port 0: any free one, logged)",
              [](RunConfig& c) -> std::string& { return c.metrics_listen; }),
         text("--user", nullptr, nullptr, "NAME", "Started as root (without systemd): switch to this user once the sockets are bound",
              [](RunConfig& c) -> std::string& { return c.user; }),

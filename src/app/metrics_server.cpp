@@ -19,8 +19,8 @@ struct MetricsServer::Impl {
 std::expected<std::unique_ptr<MetricsServer>, std::string> MetricsServer::start(
     const std::string& listen, std::function<std::string(const api::HttpServer&)> render,
     std::function<bool(const core::IpAddress&)> allow) {
-  const auto target = io::parse_target(listen);
-  if (!target) return std::unexpected("--metrics: " + target.error());
+  const auto target = io::parse_target(listen, "--metrics", 0);  // port 0: any free one (the log says which)
+  if (!target) return std::unexpected(target.error());
   // The receiver's server type (api::HttpServer), small: a scrape at a time is the use.
   api::ServerLimits limits;
   limits.workers = 2;

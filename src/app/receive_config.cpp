@@ -90,7 +90,7 @@ const std::vector<ReceiveSetting>& receive_settings() {
       text("--capture-file", "capture_file", "FILE", "Take reports from a pcap or pcapng file (UDP datagrams to the report port)", &C::capture_file),
       text("--capture-interface", "capture_interface", "IFACE", "Take reports seen on a live interface (libpcap; needs CAP_NET_RAW)", &C::capture_interface),
       text("--capture-filter", "capture_filter", "BPF", "Filter for the capture (default \"udp port <udp-port>\", 65535 when UDP is off)", &C::capture_filter),
-      text("--metrics", "metrics", "ADDRESS:PORT", "Serve GET /metrics (Prometheus) on this address too, to --api-allow addresses (it is always on the HTTP(S) listeners)", &C::metrics_listen),
+      text("--metrics", "metrics", "ADDRESS:PORT", "Serve GET /metrics (Prometheus) on this address too (port 0: any free one, logged), to --api-allow addresses (it is always on the HTTP(S) listeners)", &C::metrics_listen),
       text("--user", "user", "NAME", "Started as root (without systemd): switch to this user once the sockets are bound", &C::user),
       text("--key", "key", "PATH", "The receiver's own key, published at GET /.well-known/overflowd; created (mode 0600) when absent", &C::key_path),
       list("--encryption-key", "encryption_keys", "PATH", "X25519 key (64 hex digits, mode 0600; created when absent) to open sealed reports with, optionally valid only in a window: PATH,not_before=UNIX_S,not_after=UNIX_S; repeat during a rotation (all valid ones are published and accepted, by kid)", &C::encryption_keys),

@@ -49,9 +49,10 @@ std::string ReplayTarget::to_string() const {
                          : address.to_string() + ":" + std::to_string(port);
 }
 
-std::expected<ReplayTarget, std::string> parse_target(std::string_view text) {
+std::expected<ReplayTarget, std::string> parse_target(std::string_view text, std::string_view flag, std::uint16_t min_port) {
   const auto bad = [&] {
-    return std::unexpected("--to: '" + std::string(text) + "' is not ADDRESS:PORT (e.g. 127.0.0.1:2055 or [::1]:2055)");
+    return std::unexpected(std::string(flag) + ": '" + std::string(text) +
+                           "' is not ADDRESS:PORT (e.g. 127.0.0.1:2055 or [::1]:2055)");
   };
   std::string_view host, port;
   if (text.starts_with('[')) {
@@ -66,7 +67,7 @@ std::expected<ReplayTarget, std::string> parse_target(std::string_view text) {
     port = text.substr(colon + 1);
   }
   const auto address = core::IpAddress::parse(host);
-  const auto p = core::parse_whole<std::uint16_t>(port, 1, 65535);
+  const auto p = core::parse_whole<std::uint16_t>(port, min_port, 65535);
   if (!address || !p) return bad();
   return ReplayTarget{address->unmapped(), *p};
 }

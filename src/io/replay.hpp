@@ -26,8 +26,10 @@ struct ReplayTarget {
   [[nodiscard]] std::string to_string() const;
 };
 
-// "127.0.0.1:2055" or "[::1]:2055".
-[[nodiscard]] std::expected<ReplayTarget, std::string> parse_target(std::string_view text);
+// "127.0.0.1:2055" or "[::1]:2055". `flag` names the setting in the error; a listener that takes
+// any free port (the kernel's choice, said in its log) allows port 0 with `min_port` 0.
+[[nodiscard]] std::expected<ReplayTarget, std::string> parse_target(std::string_view text, std::string_view flag = "--to",
+                                                                    std::uint16_t min_port = 1);
 // 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
 [[nodiscard]] bool is_loopback(const core::IpAddress& address) noexcept;
 // The refusal of a destination that is not loopback unless allowed; an error says why.

@@ -70,12 +70,16 @@ void PrefixTable::add(const guard::Cidr& cidr, unsigned set) {
 void PrefixTable::build() {
   flatten(pending4_, v4_starts_, v4_masks_);
   flatten(pending6_, v6_starts_, v6_masks_);
+  // Entry k is the last range starting at or below k << 16: range r fills the entries from the
+  // first /16 at or above its start to the first at or above the next range's start (filled range
+  // by range, not probed /16 by /16: a table of few ranges is built in a few fills).
   v4_index_.assign(65537, 0);
-  std::size_t r = 0;
-  for (std::uint64_t k = 0; k < 65536; ++k) {
-    const auto at = static_cast<std::uint32_t>(k << 16);
-    while (r + 1 < v4_starts_.size() && v4_starts_[r + 1] <= at) ++r;
-    v4_index_[k] = static_cast<std::uint32_t>(r);
+  const auto first_at_or_above = [](std::uint32_t start) { return (std::uint64_t{start} + 0xffff) >> 16; };
+  for (std::size_t r = 1; r < v4_starts_.size(); ++r) {
+    const std::uint64_t to = r + 1 < v4_starts_.size() ? first_at_or_above(v4_starts_[r + 1]) : 65536;
+    const auto from = static_cast<std::ptrdiff_t>(first_at_or_above(v4_starts_[r]));
+    if (static_cast<std::uint64_t>(from) < to)
+      std::fill(v4_index_.begin() + from, v4_index_.begin() + static_cast<std::ptrdiff_t>(to), static_cast<std::uint32_t>(r));
   }
   v4_index_[65536] = static_cast<std::uint32_t>(v4_starts_.size() - 1);
   // The palette of distinct masks, and the ranges as (start, palette index).

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <pcap/pcap.h>
 #include <poll.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -18,9 +20,15 @@ namespace overflowd::source {
 
 namespace {
 constexpr std::size_t kReadBuffer = std::size_t{1} << 18;  // 256 KiB
-// A mapped capture up to this size has its pages mapped at once (MAP_POPULATE: no fault per page);
-// a larger one is read ahead as it is walked (MADV_SEQUENTIAL).
-constexpr std::size_t kPopulateLimit = std::size_t{64} << 20;
+// A classic pcap file is read by read(2) into one buffer of this many bytes beyond the largest
+// record, reused as it is walked: memory is bounded whatever the file's size, and its pages are
+// faulted in once (a 4 MB capture read whole into fresh memory cost more CPU than the rest of the
+// start-up's reading; docs/benchmarks.md).
+constexpr std::size_t kChunk = std::size_t{1} << 18;
+constexpr std::size_t kFileBuffer = kChunk + decode::kPcapRecordHeaderSize + decode::kPcapMaxSnaplen;
+// How long a read of standard input waits for bytes before next_batch returns an empty batch, so
+// that the pipeline answers SIGUSR1/SIGHUP while no input comes (a signal ends the wait at once).
+constexpr int kStdinIdleMs = 100;
 }  // namespace
 
 void SourceCounters::merge(const SourceCounters& o) noexcept {
@@ -113,41 +121,60 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const s
 
 namespace {
 
-// A regular file that is a classic pcap capture decode/pcap_file reads, mapped; else nothing, and
-// libpcap opens the file (and says what is wrong with it, if anything).
-std::optional<std::pair<core::Bytes, decode::PcapFileHeader>> map_classic(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  struct stat st {};
-  void* map = MAP_FAILED;
-  std::size_t size = 0;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= static_cast<off_t>(decode::kPcapFileHeaderSize)) {
-    size = static_cast<std::size_t>(st.st_size);
-    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | (size <= kPopulateLimit ? MAP_POPULATE : 0), fd, 0);
+// Reads into buf[have, cap) until it is full or the file ends; false on a read error (errno set).
+bool fill(int fd, std::byte* buf, std::size_t cap, std::size_t& have, bool& at_end) noexcept {
+  while (have < cap) {
+    const ssize_t got = ::read(fd, buf + have, cap - have);
+    if (got > 0) {
+      have += static_cast<std::size_t>(got);
+    } else if (got == 0) {
+      at_end = true;
+      return true;
+    } else if (errno != EINTR) {
+      return false;
+    }
   }
-  ::close(fd);
-  if (map == MAP_FAILED) return std::nullopt;
-  const core::Bytes bytes(static_cast<const std::byte*>(map), size);
-  auto header = decode::parse_pcap_file_header(bytes);
-  if (!header) {
-    ::munmap(map, size);
-    return std::nullopt;
-  }
-  if (size > kPopulateLimit) ::madvise(map, size, MADV_SEQUENTIAL);
-  return std::make_pair(bytes, *header);
+  return true;
 }
 
 }  // namespace
+
+// A regular file that is a classic pcap capture decode/pcap_file reads: its descriptor and first
+// bytes taken; else false, and libpcap opens the file (and says what is wrong with it, if anything).
+// Read rather than mapped: a mapped file cut while it is read kills the process with SIGBUS at the
+// first page past its new end, while read(2) sees the cut as the end of the file.
+bool PcapSource::open_classic(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  auto buffer = std::make_unique_for_overwrite<std::byte[]>(kFileBuffer);
+  std::size_t have = 0;
+  bool at_end = false;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !fill(fd, buffer.get(), kChunk, have, at_end)) {
+    ::close(fd);
+    return false;
+  }
+  auto header = decode::parse_pcap_file_header(core::Bytes(buffer.get(), have));
+  if (!header) {
+    ::close(fd);
+    return false;
+  }
+  fd_ = fd;
+  buffer_ = std::move(buffer);
+  begin_ = decode::kPcapFileHeaderSize;
+  end_ = have;
+  at_end_ = at_end;
+  file_header_ = *header;
+  link_type_ = header->link_type;
+  return true;
+}
 
 std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const PcapConfig& config) {
   const bool live = config.file.empty();
   const std::string& name = live ? config.interface : config.file;
   if (!live && name != "-" && config.filter.empty() && !config.port) {
-    if (auto mapped = map_classic(name)) {
-      auto src = std::unique_ptr<PcapSource>(new PcapSource(nullptr, nullptr, name, mapped->second.link_type, false, config));
-      src->mapped_ = mapped->first;
-      src->file_header_ = mapped->second;
-      src->offset_ = decode::kPcapFileHeaderSize;
+    auto src = std::unique_ptr<PcapSource>(new PcapSource(nullptr, nullptr, name, 0, false, config));
+    if (src->open_classic(name)) {
       src->ts_scale_ = 1;
       return src;
     }
@@ -183,24 +210,54 @@ std::expected<std::unique_ptr<PcapSource>, std::string> PcapSource::open(const P
 
 PcapSource::PcapSource(const PcapApi* api, pcap* handle, std::string name, std::uint32_t link_type, bool live,
                        const PcapConfig& config)
-    : api_(api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live), port_(config.port),
-      stop_(config.stop) {}
+    : api_(api), handle_(handle), name_(std::move(name)), link_type_(link_type), live_(live),
+      stdin_(handle && !live && name_ == "-"), port_(config.port), stop_(config.stop) {}
 
 PcapSource::~PcapSource() {
   if (handle_) api_->close(handle_);
-  else ::munmap(const_cast<std::byte*>(mapped_.data()), mapped_.size());
+  if (fd_ >= 0) ::close(fd_);
 }
 
-bool PcapSource::next_mapped(core::Datagram& out) {
-  while (offset_ < mapped_.size()) {
-    if (stop_ && stop_->load(std::memory_order_relaxed)) return false;
-    const std::size_t at = offset_;
-    auto record = decode::next_pcap_record(file_header_, mapped_, offset_);
-    if (!record) {
-      warning_ = name_ + ": " + decode::describe_pcap_record_error(file_header_, mapped_, at, record.error()) +
-                 "; the rest of the file is skipped";
-      return false;
+// The unread bytes moved to the front of the buffer, and up to kChunk more read after them (a
+// record longer than that takes more than one call; the buffer's last pages are touched only then).
+void PcapSource::refill() {
+  std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+  if (!fill(fd_, buffer_.get(), std::min(kFileBuffer, end_ + kChunk), end_, at_end_)) {
+    read_error_ = std::strerror(errno);
+    at_end_ = true;
+  }
+}
+
+PcapSource::Read PcapSource::next_from_file(core::Datagram& out, bool may_refill) {
+  for (;;) {
+    if (begin_ == end_ && !at_end_) {
+      if (!may_refill) return Read::idle;
+      refill();
     }
+    if (begin_ == end_) {
+      if (!read_error_.empty()) warning_ = name_ + ": " + read_error_ + "; the rest of the file is skipped";
+      return Read::end;
+    }
+    if (stop_ && stop_->load(std::memory_order_relaxed)) return Read::end;
+    const core::Bytes buffered(buffer_.get(), end_);
+    std::size_t at = begin_;
+    auto record = decode::next_pcap_record(file_header_, buffered, at);
+    if (!record) {
+      if (record.error().code == core::Errc::truncated_records && !at_end_) {  // the rest is still to be read
+        if (!may_refill) return Read::idle;
+        refill();
+        continue;
+      }
+      warning_ = name_ + ": " +
+                 (read_error_.empty() ? decode::describe_pcap_record_error(file_header_, buffered, begin_, record.error())
+                                      : read_error_) +
+                 "; the rest of the file is skipped";
+      begin_ = end_;
+      return Read::end;
+    }
+    begin_ = at;
     ++counters_.packets;
     if (record->data.size() < record->len) {  // cut by the capture's snap length
       counters_.reject(core::Errc::truncated_capture);
@@ -216,35 +273,71 @@ bool PcapSource::next_mapped(core::Datagram& out) {
     out.exporter_port = udp->sport;
     out.received_ns = record->ts_ns;
     out.bytes = udp->payload;
-    return true;
+    return Read::datagram;
   }
-  return false;
 }
 
 bool PcapSource::next_batch(std::span<core::Datagram> out, std::size_t& n) {
-  if (handle_) return Source::next_batch(out, n);
   n = 0;
-  while (n < out.size() && next_mapped(out[n])) ++n;
-  return n > 0;
+  if (out.empty()) return true;
+  if (!handle_) {
+    // The batch's bytes stay where they are until the next call: the buffer is refilled only
+    // before its first datagram, so a record past what is buffered ends the batch early.
+    for (;;) {
+      const Read r = next_from_file(out[n], n == 0);
+      if (r == Read::datagram && ++n < out.size()) continue;
+      return r != Read::end || n > 0;
+    }
+  }
+  const Read r = next_from_libpcap(out[0]);
+  if (r == Read::end) return false;
+  n = r == Read::datagram ? 1 : 0;  // idle (standard input): an empty batch, so the caller looks at its flags
+  return true;
 }
 
 bool PcapSource::next(core::Datagram& out) {
-  if (!handle_) return next_mapped(out);
   for (;;) {
-    if (stop_ && stop_->load(std::memory_order_relaxed)) return false;
+    const Read r = handle_ ? next_from_libpcap(out) : next_from_file(out, true);
+    if (r != Read::idle) return r == Read::datagram;
+  }
+}
+
+namespace {
+
+// Bytes stdio has taken from `f`'s descriptor and not handed out yet, which poll() on the
+// descriptor does not see (glibc's FILE, as gnulib's freadahead reads it).
+std::size_t stdio_pending(const std::FILE* f) noexcept {
+#if defined(__GLIBC__)
+  return static_cast<std::size_t>(f->_IO_read_end - f->_IO_read_ptr);
+#else
+  return 1;  // unknown: read at once (and block until input comes)
+#endif
+}
+
+}  // namespace
+
+PcapSource::Read PcapSource::next_from_libpcap(core::Datagram& out) {
+  for (;;) {
+    if (stop_ && stop_->load(std::memory_order_relaxed)) return Read::end;
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     if (live_) {
       // A blocked read would not see the stop flag: wait for the descriptor at most 200 ms.
       pollfd p{api_->get_selectable_fd(handle_), POLLIN, 0};
       if (p.fd >= 0 && ::poll(&p, 1, 200) <= 0) continue;
+    } else if (stdin_ && stdio_pending(stdin) == 0) {
+      // libpcap's read of a pipe would block until the next record, and a signal's handler
+      // (SA_RESTART) would not end it: wait here instead, where a signal or the time-out returns
+      // idle. End of input (POLLHUP) and errors are left to libpcap's read to tell.
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      if (::poll(&p, 1, kStdinIdleMs) <= 0) return Read::idle;
     }
     const int rc = api_->next_ex(handle_, &hdr, &data);
-    if (rc == 0) continue;                     // live: nothing (yet)
-    if (rc == PCAP_ERROR_BREAK) return false;  // end of file
+    if (rc == 0) continue;                         // live: nothing (yet)
+    if (rc == PCAP_ERROR_BREAK) return Read::end;  // end of file
     if (rc != 1) {
       warning_ = name_ + ": " + api_->geterr(handle_) + (live_ ? "" : "; the rest of the file is skipped");
-      return false;
+      return Read::end;
     }
     ++counters_.packets;
     if (hdr->caplen < hdr->len) {  // cut by the capture's snap length
@@ -266,7 +359,7 @@ bool PcapSource::next(core::Datagram& out) {
     out.exporter_port = udp->sport;
     out.received_ns = std::int64_t{hdr->ts.tv_sec} * 1'000'000'000 + std::int64_t{hdr->ts.tv_usec} * ts_scale_;
     out.bytes = udp->payload;
-    return true;
+    return Read::datagram;
   }
 }
 

@@ -334,9 +334,9 @@ def pynacl_verify(line):
 class LiveProcess:
     """overflowd running in the background, its stdout and stderr read line by line by threads."""
 
-    def __init__(self, args):
+    def __init__(self, args, stdin=subprocess.DEVNULL):
         cmd = [str(require_binary())] + [str(a) for a in args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, encoding="utf-8", errors="replace", bufsize=1)
         self.stdout = queue.Queue()
         self.stderr = queue.Queue()

@@ -80,9 +80,18 @@ def key(metric, labels):
 
 
 def free_tcp_port():
+    """A TCP port that was free a moment ago (for Prometheus only, which is retried when it loses
+    the port to another process; overflowd binds port 0 and says which port it got)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def logged_port(proc, pattern, what):
+    """The port at the end of the first stderr line of `proc` (a LiveProcess) matching `pattern`."""
+    line = proc.wait_stderr(lambda l: re.search(pattern, l) is not None, timeout=30)
+    assert line is not None, f"no line for {what}: {proc.stderr_seen}"
+    return int(re.search(pattern, line).group(1))
 
 
 def http_get(url, timeout=30):  # generous: a scrape of an ASan build at load 30 can take seconds
@@ -128,24 +137,36 @@ def wait_for(condition, timeout, what):
 
 class Prometheus:
     def __init__(self, folder, targets):
-        self.port = free_tcp_port()
         config = folder / "prometheus.yml"
         jobs = "".join(f"  - job_name: {job}\n    static_configs:\n      - targets: ['{t}']\n" for job, t in targets.items())
         config.write_text(f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}")
-        (folder / "tsdb").mkdir()
-        self.log = open(folder / "prometheus.log", "w")
-        self.proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
-                                      f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        # Prometheus does not say which port it got for :0, so it takes a port that was free and
+        # starts again on another when something else took that one meanwhile (a loaded machine
+        # runs other tests' servers).
+        for attempt in range(5):
+            self.port = free_tcp_port()
+            tsdb = folder / f"tsdb{attempt}"
+            tsdb.mkdir()
+            self.log_path = folder / f"prometheus{attempt}.log"
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
+                                          f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+                                         stdout=self.log, stderr=subprocess.STDOUT)
 
-        def ready():
-            try:
-                return http_get(f"http://127.0.0.1:{self.port}/-/ready", timeout=2)[0] == 200, None
-            except OSError as e:
-                assert self.proc.poll() is None, "prometheus exited: " + (folder / "prometheus.log").read_text()
-                return False, str(e)
+            def ready():
+                try:
+                    return http_get(f"http://127.0.0.1:{self.port}/-/ready", timeout=2)[0] == 200, None
+                except OSError as e:
+                    if self.proc.poll() is not None:
+                        return True, "exited"
+                    return False, str(e)
 
-        wait_for(ready, 60, "Prometheus to be ready")
+            if wait_for(ready, 60, "Prometheus to be ready") is None:
+                return
+            self.log.close()
+            log = self.log_path.read_text()
+            assert "address already in use" in log, "prometheus exited: " + log
+        raise AssertionError("prometheus lost its port to another process 5 times")
 
     def series(self, job):
         """{key(metric, labels without job/instance): value} of the job's overflowd_ series now."""
@@ -178,22 +199,19 @@ class MetricsWithPrometheus(unittest.TestCase):
     def test_sender_and_receiver_scraped(self):
         with lib.temp_dir() as d:
             capture = lib.make_synth(d, "--loopback")
-            recv_udp = lib.free_udp_port()
-            receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", recv_udp, "--http-port", "0",
+            # Every server binds port 0 and says in its log which port it got: no port can be taken
+            # by another process between a choice and a bind.
+            receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", "0", "--http-port", "0",
                                         "--batch-ms", "50"])
             sender = prometheus = None
             try:
-                line = receiver.wait_stderr(lambda l: "listening: http" in l, timeout=30)
-                self.assertIsNotNone(line, receiver.stderr_seen)
-                recv_http = int(line.rsplit(":", 1)[1])
-                metrics_port = free_tcp_port()
+                recv_udp = logged_port(receiver, r"listening: udp \[.*\]:(\d+)$", "the receiver's UDP port")
+                recv_http = logged_port(receiver, r"listening: http \[.*\]:(\d+)$", "the receiver's HTTP port")
                 sender = lib.LiveProcess(["-u", "0", "--bind", "127.0.0.1", "--workers", "2", "-r", "0.00003", "--seed", "3",
-                                          "--metrics", f"127.0.0.1:{metrics_port}", "--deliver", "udp", "--deliver", "http",
+                                          "--metrics", "127.0.0.1:0", "--deliver", "udp", "--deliver", "http",
                                           "--report-port", recv_udp, "--http-port", recv_http, *NO_BUDGETS])
-                line = sender.wait_stderr(lambda l: "listening for flow exports on UDP" in l, timeout=30)
-                self.assertIsNotNone(line, sender.stderr_seen)
-                udp_port = int(line.rsplit(":", 1)[1])
-                self.assertIsNotNone(sender.wait_stderr(lambda l: "metrics: http://" in l, timeout=30), sender.stderr_seen)
+                udp_port = logged_port(sender, r"listening for flow exports on UDP \[.*\]:(\d+)$", "the sender's UDP port")
+                metrics_port = logged_port(sender, r"metrics: http://127\.0\.0\.1:(\d+)/metrics", "the sender's metrics port")
                 sender_url = f"http://127.0.0.1:{metrics_port}/metrics"
                 receiver_url = f"http://127.0.0.1:{recv_http}/metrics"
                 prometheus = Prometheus(d, {"sender": f"127.0.0.1:{metrics_port}", "receiver": f"127.0.0.1:{recv_http}"})
@@ -282,14 +300,12 @@ class MetricsWithPrometheus(unittest.TestCase):
 class ReceiverMetricsAllowList(unittest.TestCase):
     def test_only_api_allow_addresses(self):
         with lib.temp_dir() as d:
-            own = free_tcp_port()
             receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", "off", "--http-port", "0",
                                         "--http-bind", "127.0.0.1", "--api-allow", "192.0.2.0/24",
-                                        "--metrics", f"127.0.0.1:{own}"])
+                                        "--metrics", "127.0.0.1:0"])
             try:
-                line = receiver.wait_stderr(lambda l: "listening: http" in l, timeout=30)
-                self.assertIsNotNone(line, receiver.stderr_seen)
-                port = int(line.rsplit(":", 1)[1])
+                own = logged_port(receiver, r"listening: metrics 127\.0\.0\.1:(\d+)$", "the metrics port")
+                port = logged_port(receiver, r"listening: http \[.*\]:(\d+)$", "the HTTP port")
                 for url in (f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{own}/metrics"):
                     with self.assertRaises(urllib.error.HTTPError) as refused:
                         http_get(url)
@@ -300,12 +316,10 @@ class ReceiverMetricsAllowList(unittest.TestCase):
 
     def test_own_metrics_address(self):
         with lib.temp_dir() as d:
-            port = free_tcp_port()
             receiver = lib.LiveProcess(["receive", "--db", d / "r.db", "--udp-port", "0", "--http-port", "off",
-                                        "--metrics", f"127.0.0.1:{port}"])
+                                        "--metrics", "127.0.0.1:0"])
             try:
-                self.assertIsNotNone(receiver.wait_stderr(lambda l: f"listening: metrics 127.0.0.1:{port}" in l, timeout=30),
-                                     receiver.stderr_seen)
+                port = logged_port(receiver, r"listening: metrics 127\.0\.0\.1:(\d+)$", "the metrics port")
                 status, text = http_get(f"http://127.0.0.1:{port}/metrics")
                 self.assertEqual(status, 200)
                 self.assertIn('overflowd_receiver_reports_total{result="stored"} 0', text)

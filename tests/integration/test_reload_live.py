@@ -16,7 +16,6 @@ Small on purpose (one sender, a few dozen flows per step): seconds under ASan to
 
 import json
 import signal
-import socket
 import time
 import unittest
 import urllib.error
@@ -26,10 +25,15 @@ from delivery_testlib import DST, OTHER, SRC, UdpListeners, loopback_capture, re
 import overflowd_testlib as lib
 
 
-def free_tcp_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def logged_port(proc, pattern, what):
+    """The port at the end of the first stderr line of `proc` (a LiveProcess) matching `pattern`:
+    each server here binds port 0 and says which port it got, so no other process can take it
+    between a choice and a bind."""
+    import re
+
+    line = proc.wait_stderr(lambda l: re.search(pattern, l) is not None, timeout=30)
+    assert line is not None, f"no line for {what}: {proc.stderr_seen}"
+    return int(re.search(pattern, line).group(1))
 
 
 def scrape(port):
@@ -93,16 +97,15 @@ class SenderReload(unittest.TestCase):
             caps = [loopback_capture(d, src_hosts=(SRC,), dst_hosts=(DST, OTHER), flows=20, name=f"c{i}.pcap", seed=i + 1)
                     for i in range(6)]
             udp = UdpListeners([SRC, DST, OTHER], caps[0])
-            port = lib.free_udp_port()
-            metrics = free_tcp_port()
             conf = d / "overflowd.toml"
             out_a, out_b = d / "a.jsonl", d / "b.jsonl"
-            base = dict(port=port, report_port=udp.port, metrics=metrics)
+            base = dict(port=0, report_port=udp.port, metrics=0)  # port 0: any free one, read from the log
             conf.write_text(sender_config(out=out_a, **base))
             sender = lib.LiveProcess(["--config", conf, "--key", d / "k"])
             flows_sent = 0
             try:
-                self.assertIsNotNone(sender.wait_stderr(lambda l: "metrics: http://" in l, timeout=30), sender.stderr_seen)
+                port = logged_port(sender, r"listening for flow exports on UDP \[.*\]:(\d+)$", "the UDP port")
+                metrics = logged_port(sender, r"metrics: http://127\.0\.0\.1:(\d+)/metrics", "the metrics port")
 
                 def replay(cap):
                     """Sends one capture and waits until the sender has decoded all of it; returns
@@ -211,15 +214,14 @@ class ReceiverReload(unittest.TestCase):
 
     def test_contact_allow_list_and_alerts_live_the_rest_named(self):
         with lib.temp_dir() as d:
-            http = free_tcp_port()
-            udp = lib.free_udp_port()
+            http = udp = 0  # any free ports, the same in every version of the file (no restart needed)
             conf = d / "receive.toml"
             db = d / "r.db"
             conf.write_text(receiver_config(http, udp, db, "first@example.org", ["127.0.0.0/8"]))
             receiver = lib.LiveProcess(["receive", "--config", conf])
             try:
-                self.assertIsNotNone(receiver.wait_stderr(lambda l: "listening: http" in l, timeout=30), receiver.stderr_seen)
-                base = f"http://127.0.0.1:{http}"
+                http_port = logged_port(receiver, r"listening: http \[.*\]:(\d+)$", "the HTTP port")
+                base = f"http://127.0.0.1:{http_port}"
                 status, body = http_status(base + "/.well-known/overflowd")
                 self.assertEqual(status, 200)
                 self.assertEqual(json.loads(body)["contact"]["email"], "first@example.org")

@@ -32,6 +32,13 @@ TEST(ReplayTarget, ParsesIpv4AndBracketedIpv6) {
   for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1:2055", "[::1]2055",
                           "localhost:2055", "127.0.0.1:20x", "[127.0.0.1:5"})
     EXPECT_FALSE(parse_target(bad)) << bad;
+  // A listener (--metrics) may take port 0, any free one; the error names its own flag.
+  auto any = parse_target("127.0.0.1:0", "--metrics", 0);
+  ASSERT_TRUE(any);
+  EXPECT_EQ(any->port, 0);
+  const auto refused = parse_target("127.0.0.1:65536", "--metrics", 0);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().starts_with("--metrics: '127.0.0.1:65536' is not ADDRESS:PORT")) << refused.error();
 }
 
 TEST(ReplayTarget, OnlyLoopbackIsAcceptedUnlessAllowed) {

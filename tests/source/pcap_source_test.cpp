@@ -33,26 +33,31 @@ std::string describe(const core::Datagram& d) {
 }
 
 // One datagram at a time (next), or in batches of 5 (next_batch, as the pipeline's workers read).
-Reading through_source(const std::string& path, bool batched = false) {
+Reading read_all(PcapSource& src, bool batched) {
   Reading r;
-  auto src = PcapSource::open(path);
-  if (!src) {
-    r.warning = "open: " + src.error();
-    return r;
-  }
   core::Datagram d;
   if (batched) {
     std::array<core::Datagram, 5> batch;
     std::size_t n = 0;
-    while ((*src)->next_batch(batch, n))
+    while (src.next_batch(batch, n))
       for (std::size_t i = 0; i < n; ++i) r.datagrams.push_back(describe(batch[i]));
   } else {
-    while ((*src)->next(d)) r.datagrams.push_back(describe(d));
+    while (src.next(d)) r.datagrams.push_back(describe(d));
   }
-  r.packets = (*src)->counters().packets;
-  r.rejected.assign((*src)->counters().rejected.begin(), (*src)->counters().rejected.end());
-  r.warning = (*src)->warning();
+  r.packets = src.counters().packets;
+  r.rejected.assign(src.counters().rejected.begin(), src.counters().rejected.end());
+  r.warning = src.warning();
   return r;
+}
+
+Reading through_source(const std::string& path, bool batched = false) {
+  auto src = PcapSource::open(path);
+  if (!src) {
+    Reading r;
+    r.warning = "open: " + src.error();
+    return r;
+  }
+  return read_all(**src, batched);
 }
 
 // libpcap's reading, as PcapSource read every file before.
@@ -226,6 +231,40 @@ TEST(PcapSource, OtherLinkTypesAndFormatsGoToLibpcap) {
   expect_same(junk, 0);
   expect_same(FileBytes(false, kMicro, 0, 1).write("short.pcap", 10), 0);  // a file header cut short
   expect_same("/nonexistent/capture.pcap", 0);
+}
+
+// A file cut after it was opened (rewritten or rotated under the reader): no SIGBUS, which the
+// mapped reader got at the first page past the new end. The source reads up to the cut and ends
+// with libpcap's warning, the records before the cut counted, as libpcap reads the cut file.
+TEST(PcapSource, AFileCutAfterItWasOpenedIsReadAsItWas) {
+  constexpr std::size_t kRecord = 16 + 14 + 20 + 8 + 1000;  // record header and frame
+  FileBytes f(false, kMicro, 65535, 1);
+  for (std::uint16_t i = 0; i < 600; ++i) f.record(1'700'000'000 + i, i, udp_frame(static_cast<std::uint16_t>(1000 + i), 1000));
+  const std::size_t cut = 24 + 400 * kRecord + 100;  // inside the 401st record, past the first read's 256 KiB
+  for (const bool batched : {false, true}) {
+    SCOPED_TRACE(batched ? "batches" : "one at a time");
+    const std::string path = f.write("cut_after_open.pcap");
+    auto src = PcapSource::open(path);
+    ASSERT_TRUE(src) << src.error();
+    std::filesystem::resize_file(path, cut);
+    const Reading mine = read_all(**src, batched);
+    const Reading ref = through_libpcap(path);
+    EXPECT_EQ(mine.datagrams, ref.datagrams);
+    EXPECT_EQ(mine.datagrams.size(), 400U);  // the records before the cut
+    EXPECT_EQ(mine.packets, 400U);
+    EXPECT_EQ(mine.rejected, ref.rejected);
+    EXPECT_EQ(mine.warning, ref.warning);
+    EXPECT_NE(mine.warning.find("truncated dump file"), std::string::npos) << mine.warning;
+  }
+}
+
+// Records spread over several of the reader's buffers, any size up to libpcap's largest, read
+// whole in batches that never span a refill (their bytes stay valid until the next call).
+TEST(PcapSource, ALargeFileReadsAsLibpcapReadsIt) {
+  FileBytes f(false, kNano, 0, 1);
+  for (std::uint32_t i = 0; i < 300; ++i)
+    f.record(i, i, udp_frame(static_cast<std::uint16_t>(i), (i * 7919) % 5000 + (i % 50 == 0 ? 60000 : 0)));
+  expect_same(f.write("large.pcap"), 300);
 }
 
 TEST(PcapSource, TheSharedCaptureReadsAsLibpcapReadsIt) {
