@@ -270,7 +270,14 @@ class Intake(unittest.TestCase):
                 self.assertEqual(rx.get("/api/stats")["runtime"]["http"]["https"].get("http.refused.tls_handshake", 0), 0)
                 for s in idle.socks + stalled:
                     self.assertTrue(ins.closed_by_peer(s, deadline_s + 30), "a stalled connection outlived the deadline")
-                c = rx.get("/api/stats")["runtime"]["http"]["https"]
+                # The server counts a cut after it closes the socket: wait for the count (a hang guard,
+                # not a claim), then it must be exactly one per stalled connection.
+                count_by = time.monotonic() + 30
+                while True:
+                    c = rx.get("/api/stats")["runtime"]["http"]["https"]
+                    if c.get("http.refused.tls_handshake", 0) >= 50 or time.monotonic() > count_by:
+                        break
+                    time.sleep(0.05)
                 self.assertEqual(c["http.refused.tls_handshake"], 50)
                 self.assertEqual(rx.get("/api/stats")["rows"]["reports"], 8)
             finally:
