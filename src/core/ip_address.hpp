@@ -36,6 +36,17 @@ public:
     }
     return a;
   }
+  // Becomes the IPv4 address of 4 network-order bytes, written in place: a decoder that builds one
+  // aside and copies it stalls on the copy's load of the partial stores just made.
+  void assign_v4(const std::byte* network_order) noexcept {
+    std::uint64_t low = 0;
+    std::memcpy(&low, network_order, 4);  // the 4 bytes first in memory on any byte order
+    if constexpr (std::endian::native == std::endian::big) low <<= 32;
+    const std::uint64_t high = 0;
+    std::memcpy(bytes_.data(), &low, sizeof low);
+    std::memcpy(bytes_.data() + 8, &high, sizeof high);
+    family_ = Family::v4;
+  }
   // From 4 or 16 network-order bytes; anything else gives an empty address.
   [[nodiscard]] static IpAddress from_bytes(std::span<const std::byte> b) noexcept;
   // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4; others are kept.

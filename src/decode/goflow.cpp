@@ -7,6 +7,8 @@
 #include <cstring>
 #include <charconv>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 namespace overflowd::decode::goflow {
 
@@ -23,10 +25,26 @@ enum Slot : std::uint8_t {
   kSlots,
   sBytesField = kSlots,  // an address field (bytes): a varint there is refused
 };
-struct Raw {
-  std::array<std::uint64_t, kSlots> u{};
+struct Raw {  // not initialised: zero_fill() it (all absent: zero, and an empty address is zero bytes)
+  std::array<std::uint64_t, kSlots> u;
   core::IpAddress src, dst, next_hop, sampler;
 };
+
+// Per message, a Raw is zeroed and a FlowRecord copied from a fresh one with 16-byte stores:
+// value-initialising either compiles to `rep stos`, whose start-up costs more than these stores.
+template <class T>
+[[gnu::always_inline]] inline void zero_fill(T& t) noexcept {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) >= 16);
+  using Zero16 = std::uint64_t __attribute__((vector_size(16)));
+  auto* const p = reinterpret_cast<unsigned char*>(&t);
+  const Zero16 zero{};
+  // One store per 16 bytes, unrolled here (a loop would be turned back into a memset).
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (std::memcpy(p + 16 * I, &zero, sizeof zero), ...);
+  }(std::make_index_sequence<sizeof(T) / 16>{});
+  if constexpr (sizeof(T) % 16 != 0) std::memcpy(p + sizeof(T) - 16, &zero, sizeof zero);  // the tail, overlapping
+}
+const core::FlowRecord kFreshRecord{};
 
 // Field numbers of proto/flow.proto (goflow2's pb/flow.proto).
 enum Field : std::uint32_t {
@@ -164,16 +182,20 @@ public:
   [[nodiscard]] std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   // A varint of at most 10 bytes whose value fits 64 bits; false when it runs off the end or is longer.
   [[nodiscard, gnu::always_inline]] bool varint(std::uint64_t& v) noexcept {
-    // Most tags and values are one byte; with 10 bytes left, one 8-byte load reads any varint
-    // (the 9th and 10th bytes, which a nanosecond time needs, are read one by one).
-    if (end_ - p_ >= 10) [[likely]] {
+    // Most tags and values are one byte; with 8 bytes left, one 8-byte load reads a varint of up to
+    // 8 bytes (the 9th and 10th, which a nanosecond time needs, are read one by one, each only
+    // when it is there: the last field of a message is often such a time).
+    const std::ptrdiff_t left = end_ - p_;
+    if (left >= 1) [[likely]] {
       const auto b0 = static_cast<std::uint8_t>(p_[0]);
       if (!(b0 & 0x80u)) {
         v = b0;
         p_ += 1;
         return true;
       }
-      if constexpr (std::endian::native == std::endian::little) {
+    }
+    if constexpr (std::endian::native == std::endian::little) {
+      if (left >= 8) [[likely]] {
         std::uint64_t w;
         std::memcpy(&w, p_, sizeof w);
         const std::uint64_t stops = ~w & 0x8080808080808080ull;  // the bytes that end the varint
@@ -184,6 +206,7 @@ public:
           p_ += bytes;
           return true;
         }
+        if (left < 9) return false;  // runs off the end
         const std::uint64_t low = gather7(w);  // 56 bits
         const auto b8 = static_cast<std::uint8_t>(p_[8]);
         if (!(b8 & 0x80u)) {
@@ -191,6 +214,7 @@ public:
           p_ += 9;
           return true;
         }
+        if (left < 10) return false;
         const auto b9 = static_cast<std::uint8_t>(p_[9]);
         if (b9 > 1) return false;  // the 10th byte holds bit 63 only
         v = low | std::uint64_t{b8 & 0x7fu} << 56 | std::uint64_t{b9} << 63;
@@ -229,18 +253,20 @@ public:
   // varint() without the value: the same bytes accepted and refused.
   [[nodiscard, gnu::always_inline]] bool skip_varint() noexcept {
     if constexpr (std::endian::native == std::endian::little) {
-      if (end_ - p_ >= 10) [[likely]] {
+      const std::ptrdiff_t left = end_ - p_;
+      if (left >= 8) [[likely]] {
         std::uint64_t w;
         std::memcpy(&w, p_, sizeof w);
         if (const std::uint64_t stops = ~w & 0x8080808080808080ull; stops != 0) {
           p_ += static_cast<unsigned>(std::countr_zero(stops)) / 8 + 1;
           return true;
         }
+        if (left < 9) return false;
         if (!(static_cast<std::uint8_t>(p_[8]) & 0x80u)) {
           p_ += 9;
           return true;
         }
-        if (static_cast<std::uint8_t>(p_[9]) > 1) return false;
+        if (left < 10 || static_cast<std::uint8_t>(p_[9]) > 1) return false;
         p_ += 10;
         return true;
       }
@@ -360,19 +386,17 @@ core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noex
         }
         if (action == aSkipLength) break;
         if (n != 0 && n != 4 && n != 16) return refuse_at(Errc::bad_address_length, offset_of(tag_p));
-        core::IpAddress a;  // n == 0: none
-        if (n == 4) {  // built in place (from_bytes is a call and a memcpy of a variable size)
-          std::uint32_t net;
-          std::memcpy(&net, value.data(), sizeof net);
-          a = core::IpAddress::v4(std::endian::native == std::endian::little ? std::byteswap(net) : net);
+        // Written in place (IpAddress::assign_v4 says why; from_bytes is a call and a variable memcpy).
+        core::IpAddress& a = (tag >> 3) == kSrcAddr ? r.src
+                             : (tag >> 3) == kDstAddr ? r.dst
+                             : (tag >> 3) == kSamplerAddress ? r.sampler
+                                                             : r.next_hop;
+        if (n == 4) {
+          a.assign_v4(value.data());
         } else if (n == 16) {
           a = core::IpAddress::from_bytes(value);
-        }
-        switch (tag >> 3) {
-          case kSrcAddr: r.src = a; break;
-          case kDstAddr: r.dst = a; break;
-          case kSamplerAddress: r.sampler = a; break;
-          default: r.next_hop = a; break;
+        } else {
+          a = core::IpAddress{};  // n == 0: none
         }
         break;
       }
@@ -454,6 +478,7 @@ bool json_net(const nlohmann::json& o, const char* key, std::uint64_t& v) {
 
 core::Result<void> decode_flow_message(core::Bytes message, const core::IpAddress& exporter, core::FlowRecord& out) noexcept {
   Raw r;
+  zero_fill(r);
   if (auto read = read_flow(message, 0, r); !read) return read;
   core::FlowRecord f;
   if (auto done = finish(r, exporter, 0, f); !done) return done;
@@ -479,8 +504,9 @@ core::Result<std::size_t> decode_pb(const core::Datagram& datagram, std::vector<
     const std::size_t body = in.offset();
     const core::Bytes message = in.take(static_cast<std::size_t>(length));
     Raw r;
+    zero_fill(r);
     if (auto read = read_flow(message, body, r); !read) return refuse(read.error());
-    out.emplace_back();
+    out.push_back(kFreshRecord);
     if (auto done = finish(r, datagram.exporter, body, out.back()); !done) return refuse(done.error());
     ++n;
   }
@@ -493,6 +519,7 @@ core::Result<std::size_t> decode_json(const core::Datagram& datagram, std::vecto
   const nlohmann::json o = nlohmann::json::parse(text, text + datagram.bytes.size(), nullptr, false);
   if (o.is_discarded() || !o.is_object()) return refuse_at(Errc::bad_json, 0);
   Raw r;
+  zero_fill(r);
   const bool ok = json_uint(o, "type", r.u[sType], kTypeNames) && json_uint(o, "sampling_rate", r.u[sSamplingRate]) &&
                   json_uint(o, "bytes", r.u[sBytes]) && json_uint(o, "packets", r.u[sPackets]) &&
                   json_uint(o, "time_flow_start_ns", r.u[sStartNs]) && json_uint(o, "time_flow_end_ns", r.u[sEndNs]) &&
