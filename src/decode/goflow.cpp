@@ -358,7 +358,7 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
     }
     if (tag >= kActionOf.size()) break;
     const std::uint8_t action = kActionOf[tag];
-    if (action <= aVarintIgnored) {  // a varint: its slot (u[sIgnored] takes the ignored ones, never read)
+    if (action <= aVarintIgnored) {  // a varint: its slot (u[sIgnored] takes short ignored ones, never read)
       // One and two bytes decided by a branch (predicted, the next position does not wait for the load).
       const auto b0 = static_cast<std::uint8_t>(q[0]);
       if (!(b0 & 0x80u)) {
@@ -376,14 +376,16 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
       const std::uint64_t stops = ~x & kHigh;
       if (stops != 0) {
         const unsigned bytes = static_cast<unsigned>(std::countr_zero(stops)) / 8 + 1;  // 3..8
-        if (bytes < 8) x &= (std::uint64_t{1} << (bytes * 8)) - 1;
-        r.u[action] = gather7(x);
+        if (action != aVarintIgnored) {  // (MACs, sequence numbers: only their length matters)
+          if (bytes < 8) x &= (std::uint64_t{1} << (bytes * 8)) - 1;
+          r.u[action] = gather7(x);
+        }
         p = q + bytes;
         continue;
       }
       const auto b8 = static_cast<std::uint8_t>(q[8]);  // in bounds: q + 8 < p + 16
       if (b8 & 0x80u) break;  // 10 bytes
-      r.u[action] = gather7(x) | std::uint64_t{b8} << 56;
+      if (action != aVarintIgnored) r.u[action] = gather7(x) | std::uint64_t{b8} << 56;
       p = q + 9;
       continue;
     }

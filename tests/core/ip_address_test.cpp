@@ -43,6 +43,17 @@ TEST(IpAddress, V4FromHostOrderKeepsNetworkOrderBytes) {
   EXPECT_EQ(a.v4_host_order(), quad(122, 166, 90, 143));
 }
 
+TEST(IpAddress, AssignV4OverwritesWhatWasThere) {
+  // Over an IPv6 address with every byte set: the result must equal the one built from the bytes
+  // (no byte of the old address left, the family replaced).
+  IpAddress a = v6({0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff});
+  const std::array<std::byte, 4> b{std::byte{198}, std::byte{51}, std::byte{100}, std::byte{7}};
+  a.assign_v4(b.data());
+  EXPECT_EQ(a, IpAddress::v4(quad(198, 51, 100, 7)));
+  EXPECT_EQ(a, IpAddress::from_bytes(b));
+  EXPECT_EQ(a.to_string(), "198.51.100.7");
+}
+
 TEST(IpAddress, FromBytesTakesFourOrSixteenOnly) {
   const std::array<std::byte, 16> b{};
   EXPECT_TRUE(IpAddress::from_bytes(std::span(b).first(4)).is_v4());
