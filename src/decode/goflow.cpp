@@ -333,7 +333,6 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
   return t;
 }();
 
-// `base` is the message's offset in the Kafka message, for errors.
 // The fields every serializer writes most (a varint of up to 9 bytes or an IPv4 address under a
 // tag of one or two bytes), read while 16 bytes are left so that every load is in bounds and no
 // length is checked. It stops at the first field of any other kind (or a tag, varint or length it
@@ -403,6 +402,7 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
   return p;
 }
 
+// `base` is the message's offset in the Kafka message, for errors.
 core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noexcept {
   Reader in(message);
   in.skip(static_cast<std::size_t>(read_common(message.data(), message.data() + message.size(), r) - message.data()));
