@@ -336,8 +336,13 @@ void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t
 }
 
 void PolicyState::count_pending() noexcept {
-  for (const Take& t : pending_) volume_->count(t.keys, t.packets, t.bytes, t.weight);
-  pending_.clear();
+  VolumeSketch& v = *volume_;
+  for (std::size_t j = 0; j < pending_packets_; ++j) {
+    const PacketTake& t = packet_takes_[j];
+    v.count_packets(t.dst, t.packets, t.bytes, t.weight);
+  }
+  for (std::size_t j = 0; j < pending_pairs_; ++j) v.count_pair(pair_takes_[j].dst, pair_takes_[j].bit);
+  pending_packets_ = pending_pairs_ = 0;
 }
 
 void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const {
@@ -360,8 +365,9 @@ VolumeSketch::Selector::Start PolicyState::begin_batch(const Policy& policy, std
     index_.resize(flows.size());
     pair_index_.resize(flows.size());
     bits_.resize(flows.size());
+    packet_takes_.resize(flows.size());  // end_batch() writes without allocating
+    pair_takes_.resize(flows.size());
   }
-  pending_.reserve(2 * flows.size());  // end_batch() pushes without allocating
   batched_ = true;  // decide(..., index): as the batches before this one left the volume
   batch_now_ = now_ns;
   return v.begin_selection(index_.data(), pair_index_.data(), bits_.data());
@@ -378,26 +384,25 @@ void PolicyState::end_batch(std::span<const core::FlowRecord> flows, std::size_t
   auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
     return f.sampling_interval ? f.sampling_interval : 1;
   };
+  std::size_t n = 0;
   for (std::size_t j = 0; j < taken; ++j) {
     const core::FlowRecord& f = flows[index_[j]];
     if (f.dst.empty()) continue;
     const std::uint64_t packets = f.pcount * scale(f);
-    Take t{{}, packets, f.bcount * scale(f), v.weight(packets)};
-    t.keys.packets = true;
-    t.keys.dst = v.key(f.dst);
-    v.prefetch(t.keys);
-    pending_.push_back(t);
+    PacketTake& t = packet_takes_[n++];
+    t = {v.key(f.dst), packets, f.bcount * scale(f), v.weight(packets)};
+    v.prefetch_packets(t.dst);
   }
+  pending_packets_ = n;
+  n = 0;
   for (std::size_t j = 0; j < paired; ++j) {
     const core::FlowRecord& f = flows[pair_index_[j]];
     if (f.dst.empty()) continue;
-    Take t{};
-    t.keys.pair = bits_[j];
-    t.keys.source = true;
-    t.keys.dst = v.key(f.dst);
-    v.prefetch(t.keys);
-    pending_.push_back(t);
+    PairTake& t = pair_takes_[n++];
+    t = {v.key(f.dst), bits_[j]};
+    v.prefetch_pair(t.bit);
   }
+  pending_pairs_ = n;
 }
 
 void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decision& out, std::size_t index) const {
@@ -476,7 +481,7 @@ PolicyState::PolicyState(const Policy& policy) { adopt(policy); }
 void PolicyState::adopt(const Policy& policy) {
   if (!policy.uses_volume()) {
     volume_.reset();
-    pending_.clear();
+    pending_packets_ = pending_pairs_ = 0;
     return;
   }
   const VolumeConfig& want = policy.spec().volume;
@@ -488,7 +493,7 @@ void PolicyState::adopt(const Policy& policy) {
       return;
   }
   volume_ = std::make_unique<VolumeSketch>(want);
-  pending_.clear();  // counted into the sketch they were taken for, or not at all
+  pending_packets_ = pending_pairs_ = 0;  // counted into the sketch they were taken for, or not at all
 }
 
 }  // namespace overflowd::policy

@@ -222,12 +222,20 @@ private:
   bool observed_ = false;
   bool batched_ = false;    // observe_batch() ran: decide(..., index) estimates at batch_now_
   std::int64_t batch_now_ = 0;
-  struct Take {
-    VolumeSketch::Keys keys;
+  // The last batch's flows to count (their cells prefetched), written by index into arrays sized
+  // at begin_batch() (no push_back call a flow): those taken for their packets, then the sampled pairs.
+  struct PacketTake {
+    std::uint64_t dst = 0;                 // the destination's key
     std::uint64_t packets = 0, bytes = 0;  // scaled by the sampling interval
     double weight = 1;
   };
-  std::vector<Take> pending_;  // observe_batch(): the last batch's flows to count, cells prefetched
+  struct PairTake {
+    std::uint64_t dst = 0;  // the destination's key
+    std::size_t bit = 0;    // the pair's bit
+  };
+  std::vector<PacketTake> packet_takes_;
+  std::vector<PairTake> pair_takes_;
+  std::size_t pending_packets_ = 0, pending_pairs_ = 0;
   std::vector<std::uint32_t> index_, pair_index_, bits_;  // a BatchObserver's selections (scratch)
   void count_pending() noexcept;
   // A BatchObserver's out-of-line parts: the batch before counted and the window moved, then the
@@ -251,7 +259,12 @@ class BatchObserver {
 public:
   BatchObserver(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
                 std::int64_t now_ns)
-      : state_(state), flows_(flows), selector_(state.begin_batch(policy, flows, now_ns)) {}
+      : state_(state), flows_(flows) {
+    // Without a volume rule nothing is selected: no call (the pipeline makes one observer a datagram).
+    state.observed_ = false;
+    state.batched_ = false;
+    if (policy.uses_volume()) selector_ = VolumeSketch::Selector(state.begin_batch(policy, flows, now_ns));
+  }
   BatchObserver(const BatchObserver&) = delete;
   BatchObserver& operator=(const BatchObserver&) = delete;
   ~BatchObserver() { finish(); }

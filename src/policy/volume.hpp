@@ -218,18 +218,33 @@ public:
     return mix(((hi ^ key_[0]) * 0x9e3779b97f4a7c15ULL) ^ (lo ^ key_[1]) ^ static_cast<std::uint64_t>(dst.family()));
   }
   void prefetch(const Keys& k) const noexcept {
-    const Columns c(k.dst);
     // A sampled pair: its bitmap word only, as a pair the window has seen (most, but in a flood
     // of new sources) costs no more; a new one's destination counters are read when it is counted.
-    if (k.source) prefetch_line(&pairs_[k.pair / 64]);
-    if (k.packets)
-      for (std::size_t i = 0; i < config_.depth; ++i) {
-        const std::size_t at = c.at(i, config_.width, mask_);
-        prefetch_line(&packets_[at]);
-        if (!bytes_.empty()) prefetch_line(&bytes_[at]);
-      }
+    if (k.source) prefetch_pair(k.pair);
+    if (k.packets) prefetch_packets(k.dst);
   }
-  void count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept;
+  void prefetch_pair(std::size_t bit) const noexcept { prefetch_line(&pairs_[bit / 64]); }
+  void prefetch_packets(std::uint64_t dst) const noexcept {
+    const Columns c(dst);
+    const std::size_t depth = config_.depth, width = config_.width, mask = mask_;
+    const std::uint32_t* const counts = packets_.data();
+    const std::uint64_t* const bytes = bytes_.empty() ? nullptr : bytes_.data();
+    for (std::size_t i = 0; i < depth; ++i) {
+      const std::size_t at = c.at(i, width, mask);
+      prefetch_line(&counts[at]);
+      if (bytes) prefetch_line(&bytes[at]);
+    }
+  }
+  // count() = count_pair() (when k.source) then count_packets() (when k.packets): the batch's
+  // pipeline calls each alone, with no Keys to build or test.
+  void count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept {
+    if (k.source) count_pair(k.dst, k.pair);
+    if (k.packets) count_packets(k.dst, packets, bytes, weight);
+  }
+  // A sampled pair (`sources`): its bit set; a pair new to the window adds one to its destination's sources.
+  void count_pair(std::uint64_t dst, std::size_t bit) noexcept;
+  // A flow taken for its packets (`packets`): packets and bytes x weight (stochastically rounded) added.
+  void count_packets(std::uint64_t dst, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept;
   // The destination's volume over the window ending at now_ns (which advance() has seen).
   [[nodiscard]] VolumeEstimate estimate(std::uint64_t dst_key, std::int64_t now_ns) const noexcept;
 
