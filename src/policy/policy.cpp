@@ -351,7 +351,7 @@ void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState&
   seen.finish();
 }
 
-VolumeSketch::Selector::Start PolicyState::begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
+VolumeSketch::Selector PolicyState::begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
                                                       std::int64_t now_ns) {
   observed_ = false;
   batched_ = false;

@@ -170,9 +170,10 @@ public:
   // The most boosted() can give any flow with this base: the sampler draws first and calls
   // decide() only when the draw is below it (decide() is then needed; otherwise the flow is not
   // reported whatever the rules say, and the result is exact: P(draw < boosted) = boosted).
-  // (top_multiplier_ >= 1, so base x top_multiplier_ >= base: three instructions, no branch.)
+  // (top_multiplier_ >= 1, so base x top_multiplier_ >= base. Not capped at 1: the sampler takes
+  // a ceiling of 1 or more as "always decide", so a cap would cost a flow a comparison for nothing.)
   [[nodiscard]] double ceiling(double base) const noexcept {
-    return std::min(std::max(base * top_multiplier_, top_probability_), 1.0);
+    return std::max(base * top_multiplier_, top_probability_);
   }
 
   [[nodiscard]] UrpfVerdict urpf(const core::FlowRecord& flow) const noexcept;
@@ -242,7 +243,7 @@ private:
   // selector's start (selecting nothing without a volume rule); at the end, the selected flows'
   // cells prefetched and kept to count at the next batch.
   friend class BatchObserver;
-  [[nodiscard]] VolumeSketch::Selector::Start begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
+  [[nodiscard]] VolumeSketch::Selector begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
                                                           std::int64_t now_ns);
   void end_batch(std::span<const core::FlowRecord> flows, std::size_t taken, std::size_t paired, std::int64_t gap,
                  std::uint64_t spent) noexcept;
@@ -259,12 +260,7 @@ class BatchObserver {
 public:
   BatchObserver(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
                 std::int64_t now_ns)
-      : state_(state), flows_(flows) {
-    // Without a volume rule nothing is selected: no call (the pipeline makes one observer a datagram).
-    state.observed_ = false;
-    state.batched_ = false;
-    if (policy.uses_volume()) selector_ = VolumeSketch::Selector(state.begin_batch(policy, flows, now_ns));
-  }
+      : state_(state), flows_(flows), selector_(start(policy, flows, state, now_ns)) {}
   BatchObserver(const BatchObserver&) = delete;
   BatchObserver& operator=(const BatchObserver&) = delete;
   ~BatchObserver() { finish(); }
@@ -278,6 +274,14 @@ public:
   }
 
 private:
+  // Without a volume rule nothing is selected, and no call made (the pipeline makes one observer a datagram).
+  static VolumeSketch::Selector start(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
+                                      std::int64_t now_ns) {
+    if (policy.uses_volume()) return state.begin_batch(policy, flows, now_ns);
+    state.observed_ = false;
+    state.batched_ = false;
+    return {};
+  }
   PolicyState& state_;
   std::span<const core::FlowRecord> flows_;
   VolumeSketch::Selector selector_;  // selects nothing without a volume rule

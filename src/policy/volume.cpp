@@ -97,29 +97,18 @@ bool VolumeSketch::selected(std::uint64_t packets, double& weight) noexcept {
   return true;
 }
 
-VolumeSketch::Selector::Start VolumeSketch::begin_selection(std::uint32_t* packets, std::uint32_t* pairs,
-                                                          std::uint32_t* bits) noexcept {
-  if (config_.packets && config_.sample > 1)
+VolumeSketch::Selector VolumeSketch::begin_selection(std::uint32_t* packets, std::uint32_t* pairs,
+                                                    std::uint32_t* bits) noexcept {
+  const bool sampled = config_.packets && config_.sample > 1;
+  if (sampled)
     for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
       ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
   ahead_spent_ = 0;
-  Selector::Start s;
-  s.v = this;
-  s.packets = packets;
-  s.pairs = pairs;
-  s.bits = bits;
-  s.z = config_.sample;
-  s.pair_mask = pair_mask_;
-  s.pair_cut = pair_cut_;
-  s.key_hi = key_[2];
-  s.key_lo = key_[3];
-  s.gap = config_.sample > 1 ? gap_ : 1;
-  s.count_packets = config_.packets;
-  s.count_pairs = config_.sources;
-  return s;
+  return Selector(this, packets, pairs, bits, config_.sample, pair_mask_, pair_cut_, key_[2], key_[3], sampled ? gap_ : 1,
+                  config_.packets, config_.sources);
 }
 
-void VolumeSketch::advance(std::int64_t now_ns) noexcept {
+void VolumeSketch::turn(std::int64_t now_ns) noexcept {
   if (!started_) {
     started_ = true;
     epoch_start_ = now_ns;
@@ -175,11 +164,19 @@ void VolumeSketch::count_packets(std::uint64_t dst, std::uint64_t packets, std::
     // Stochastic rounding of both with one draw: each stays unbiased.
     const double u = static_cast<double>(next_random() >> 11) * 0x1.0p-53;
     packets = round(static_cast<double>(packets) * weight, u);
-    bytes = round(static_cast<double>(bytes) * weight, u);
+    if (!bytes_.empty()) bytes = round(static_cast<double>(bytes) * weight, u);
   }
   const Columns col(dst);
   const std::size_t depth = config_.depth, width = config_.width, mask = mask_;
   std::uint32_t* const counts = packets_.data();
+  if (depth == 2 && bytes_.empty()) {  // the default shape of a dst_pps policy, without the loops
+    std::uint32_t& a = counts[col.at(0, width, mask)];
+    std::uint32_t& b = counts[col.at(1, width, mask)];
+    const std::uint32_t new_p = add32(std::min(a, b), packets);
+    a = std::max(a, new_p);
+    b = std::max(b, new_p);
+    return;
+  }
   std::size_t at[8];
   for (std::size_t i = 0; i < depth; ++i) at[i] = col.at(i, width, mask);
   // Conservative update: raise each counter only as far as the new minimum needs.

@@ -106,7 +106,10 @@ public:
     bool packets = false;    // count the flow's packets and bytes
     bool source = false;     // count the pair (a sampled pair: the bitmap says whether it is new)
   };
-  void advance(std::int64_t now_ns) noexcept;
+  void advance(std::int64_t now_ns) noexcept {
+    if (started_ && now_ns < epoch_start_ + window_ns_) [[likely]] return;  // once a batch: no call
+    turn(now_ns);
+  }
   [[nodiscard]] bool take(std::uint64_t packets, double& weight) noexcept {
     weight = 1;
     if (!config_.packets || packets == 0) return false;  // nothing to add
@@ -132,20 +135,7 @@ public:
   // that the compiler can keep its state in registers across the caller's loop.
   class Selector {
   public:
-    struct Start {
-      VolumeSketch* v = nullptr;
-      std::uint32_t* packets = nullptr;
-      std::uint32_t* pairs = nullptr;
-      std::uint32_t* bits = nullptr;
-      std::uint64_t z = 1, pair_mask = 0, pair_cut = 0, key_hi = 0, key_lo = 0;
-      std::int64_t gap = 1;
-      bool count_packets = false, count_pairs = false;
-    };
     Selector() noexcept = default;  // selects nothing
-    explicit Selector(const Start& s) noexcept
-        : v_(s.v), packets_(s.packets), pairs_(s.pairs), bits_(s.bits), z_(s.z), pair_mask_(s.pair_mask),
-          pair_cut_(s.pair_cut), key_hi_(s.key_hi), key_lo_(s.key_lo), gap_(s.gap), count_packets_(s.count_packets),
-          count_pairs_(s.count_pairs) {}
     void add(const core::FlowRecord& f, std::uint32_t i) noexcept {
       if (count_packets_) {
         const std::uint64_t x = f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
@@ -170,6 +160,12 @@ public:
     [[nodiscard]] std::uint64_t spent() const noexcept { return spent_; }
 
   private:
+    friend class VolumeSketch;  // begin_selection() makes one in place (no copy of a start state)
+    Selector(VolumeSketch* v, std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits, std::uint64_t z,
+             std::uint64_t pair_mask, std::uint64_t pair_cut, std::uint64_t key_hi, std::uint64_t key_lo,
+             std::int64_t gap, bool count_packets, bool count_pairs) noexcept
+        : v_(v), packets_(packets), pairs_(pairs), bits_(bits), z_(z), pair_mask_(pair_mask), pair_cut_(pair_cut),
+          key_hi_(key_hi), key_lo_(key_lo), gap_(gap), count_packets_(count_packets), count_pairs_(count_pairs) {}
     void hit(std::uint32_t i) noexcept {
       packets_[taken_++] = i;
       const std::uint64_t bit = std::uint64_t{1} << (i % kAhead);
@@ -190,9 +186,9 @@ public:
     std::size_t taken_ = 0, paired_ = 0;
     bool count_packets_ = false, count_pairs_ = false;
   };
-  // A Selector's start for a batch, its selections written to `packets`, `pairs` and `bits` (room
-  // for the batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
-  [[nodiscard]] Selector::Start begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept;
+  // A Selector for a batch, its selections written to `packets`, `pairs` and `bits` (room for the
+  // batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
+  [[nodiscard]] Selector begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept;
   // The countdown's state at the batch's end, back to the sketch.
   void end_selection(std::int64_t gap, std::uint64_t spent) noexcept {
     if (config_.packets && config_.sample > 1) {
@@ -303,6 +299,7 @@ private:
     const u128 product = static_cast<u128>(hi) * (lo | 1);  // odd: the low half a bijection of hi
     return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   }
+  void turn(std::int64_t now_ns) noexcept;  // advance(): the first time, or a new epoch
   [[nodiscard]] bool selected(std::uint64_t packets, double& weight) noexcept;
   [[nodiscard]] std::uint64_t next_random() noexcept;
   [[nodiscard]] std::int64_t draw_gap() noexcept;
