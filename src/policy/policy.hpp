@@ -187,7 +187,7 @@ public:
 private:
   struct Rule;
   Policy() = default;
-  [[nodiscard]] bool match(const Rule& r, const core::FlowRecord& f, std::uint64_t src_sets, std::uint64_t dst_sets,
+  [[nodiscard]] [[gnu::always_inline]] inline bool match(const Rule& r, const core::FlowRecord& f, std::uint64_t src_sets, std::uint64_t dst_sets,
                            UrpfVerdict urpf, const VolumeEstimate* volume, Reason& reason) const noexcept;
 
   PolicySpec spec_;
