@@ -338,7 +338,7 @@ void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t
   state.observed_ = true;
 }
 
-void PolicyState::count_pending() noexcept {
+void PolicyState::count_taken() noexcept {
   VolumeSketch& v = *volume_;
   for (std::size_t j = 0; j < pending_packets_; ++j) {
     const PacketTake& t = packet_takes_[j];

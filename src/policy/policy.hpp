@@ -238,7 +238,10 @@ private:
   std::vector<PairTake> pair_takes_;
   std::size_t pending_packets_ = 0, pending_pairs_ = 0;
   std::vector<std::uint32_t> index_, pair_index_, bits_;  // a BatchObserver's selections (scratch)
-  void count_pending() noexcept;
+  void count_pending() noexcept {
+    if (pending_packets_ | pending_pairs_) count_taken();  // a call only when the last batch took flows
+  }
+  void count_taken() noexcept;
   // A BatchObserver's out-of-line parts: the batch before counted and the window moved, then the
   // selector's start (selecting nothing without a volume rule); at the end, the selected flows'
   // cells prefetched and kept to count at the next batch.

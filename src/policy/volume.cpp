@@ -97,15 +97,10 @@ bool VolumeSketch::selected(std::uint64_t packets, double& weight) noexcept {
   return true;
 }
 
-VolumeSketch::Selector VolumeSketch::begin_selection(std::uint32_t* packets, std::uint32_t* pairs,
-                                                    std::uint32_t* bits) noexcept {
-  const bool sampled = config_.packets && config_.sample > 1;
-  if (sampled)
-    for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
-      ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
+void VolumeSketch::redraw_spent() noexcept {
+  for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
+    ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
   ahead_spent_ = 0;
-  return Selector(this, packets, pairs, bits, config_.sample, pair_mask_, pair_cut_, key_[2], key_[3], sampled ? gap_ : 1,
-                  config_.packets, config_.sources);
 }
 
 void VolumeSketch::turn(std::int64_t now_ns) noexcept {

@@ -188,7 +188,12 @@ public:
   };
   // A Selector for a batch, its selections written to `packets`, `pairs` and `bits` (room for the
   // batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
-  [[nodiscard]] Selector begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept;
+  [[nodiscard]] Selector begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept {
+    const bool sampled = config_.packets && config_.sample > 1;
+    if (ahead_spent_ != 0) redraw_spent();  // a call only when a gap was spent
+    return Selector(this, packets, pairs, bits, config_.sample, pair_mask_, pair_cut_, key_[2], key_[3],
+                    sampled ? gap_ : 1, config_.packets, config_.sources);
+  }
   // The countdown's state at the batch's end, back to the sketch.
   void end_selection(std::int64_t gap, std::uint64_t spent) noexcept {
     if (config_.packets && config_.sample > 1) {
@@ -299,7 +304,8 @@ private:
     const u128 product = static_cast<u128>(hi) * (lo | 1);  // odd: the low half a bijection of hi
     return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   }
-  void turn(std::int64_t now_ns) noexcept;  // advance(): the first time, or a new epoch
+  void turn(std::int64_t now_ns) noexcept;
+  void redraw_spent() noexcept;  // begin_selection(): the gaps spent in the last batch drawn again  // advance(): the first time, or a new epoch
   [[nodiscard]] bool selected(std::uint64_t packets, double& weight) noexcept;
   [[nodiscard]] std::uint64_t next_random() noexcept;
   [[nodiscard]] std::int64_t draw_gap() noexcept;
