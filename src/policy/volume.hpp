@@ -12,7 +12,9 @@
 // destination then shares all its counters with a sixth of the keys of its line, false positives
 // a test saw.) The previous epoch's counters live in arrays of the same shape that only estimate()
 // reads, so counting touches current counters alone, and estimating is done only for the few flows
-// whose rules run.
+// whose rules run. Counting is count_packets() and count_pair() apart (the batch knows which it
+// took each flow for), the shape copied into locals (a counter store may alias a member of the
+// same type) and depth 2 without bytes (a dst_pps policy) without loops.
 // Sampled counting: with `sample` = z > 1, a flow of x < z packets (after the sampling interval)
 // is counted with probability q(x) = 1 - (1 - 1/z)^x (a packet-level Bernoulli(1/z) selection run
 // as a geometric countdown: one subtraction per flow (Selector::add), the geometric gaps drawn
