@@ -273,7 +273,6 @@ struct PolicyRun {
     const std::span<const core::FlowRecord> flows(run.flows);  // as the pipeline: size and data loaded once
     for (std::size_t i = 0; i < flows.size(); ++i) {
       const core::FlowRecord& f = flows[i];
-      seen.add(f, i);
       run.decision.suspicious = false;
       kept += run.sampler.keep(
           f, [&](double base) { return pol.ceiling(base); },
@@ -282,6 +281,7 @@ struct PolicyRun {
             suspicious += run.decision.suspicious;
             return pol.boosted(base, run.decision);
           });
+      seen.add(f, i);  // as the pipeline: after the draw
     }
   }
   run.kept += kept;

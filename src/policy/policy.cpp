@@ -276,6 +276,9 @@ UrpfVerdict Policy::urpf(const core::FlowRecord& f) const noexcept {
 
 bool Policy::match(const Rule& r, const core::FlowRecord& f, std::uint64_t src_sets, std::uint64_t dst_sets,
                    UrpfVerdict urpf_verdict, const VolumeEstimate* volume, Reason& reason) const noexcept {
+  // The list conditions first (one AND each, and most list rules fail there): the order changes
+  // nothing but how soon a rule that fails is left, every condition must hold.
+  if ((r.src_sets && !(src_sets & r.src_sets)) || (r.dst_sets && !(dst_sets & r.dst_sets))) return false;
   if (r.has_protocol && !((r.protocols[f.protocol / 64u] >> (f.protocol % 64u)) & 1u)) return false;
   if (!r.src_ports.empty() || !r.dst_ports.empty()) {
     if (!f.has(core::Field::kPorts) || (f.protocol != 6 && f.protocol != 17 && f.protocol != 132)) return false;
@@ -335,9 +338,14 @@ void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t
   state.observed_ = true;
 }
 
-void PolicyState::count_pending() noexcept {
-  for (const Take& t : pending_) volume_->count(t.keys, t.packets, t.bytes, t.weight);
-  pending_.clear();
+void PolicyState::count_taken() noexcept {
+  VolumeSketch& v = *volume_;
+  for (std::size_t j = 0; j < pending_packets_; ++j) {
+    const PacketTake& t = packet_takes_[j];
+    v.count_packets(t.dst, t.packets, t.bytes, t.weight);
+  }
+  for (std::size_t j = 0; j < pending_pairs_; ++j) v.count_pair(pair_takes_[j].dst, pair_takes_[j].bit);
+  pending_packets_ = pending_pairs_ = 0;
 }
 
 void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState& state, std::int64_t now_ns) const {
@@ -346,7 +354,7 @@ void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState&
   seen.finish();
 }
 
-VolumeSketch::Selector::Start PolicyState::begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
+VolumeSketch::Selector PolicyState::begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
                                                       std::int64_t now_ns) {
   observed_ = false;
   batched_ = false;
@@ -360,8 +368,9 @@ VolumeSketch::Selector::Start PolicyState::begin_batch(const Policy& policy, std
     index_.resize(flows.size());
     pair_index_.resize(flows.size());
     bits_.resize(flows.size());
+    packet_takes_.resize(flows.size());  // end_batch() writes without allocating
+    pair_takes_.resize(flows.size());
   }
-  pending_.reserve(2 * flows.size());  // end_batch() pushes without allocating
   batched_ = true;  // decide(..., index): as the batches before this one left the volume
   batch_now_ = now_ns;
   return v.begin_selection(index_.data(), pair_index_.data(), bits_.data());
@@ -378,26 +387,25 @@ void PolicyState::end_batch(std::span<const core::FlowRecord> flows, std::size_t
   auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
     return f.sampling_interval ? f.sampling_interval : 1;
   };
+  std::size_t n = 0;
   for (std::size_t j = 0; j < taken; ++j) {
     const core::FlowRecord& f = flows[index_[j]];
     if (f.dst.empty()) continue;
     const std::uint64_t packets = f.pcount * scale(f);
-    Take t{{}, packets, f.bcount * scale(f), v.weight(packets)};
-    t.keys.packets = true;
-    t.keys.dst = v.key(f.dst);
-    v.prefetch(t.keys);
-    pending_.push_back(t);
+    PacketTake& t = packet_takes_[n++];
+    t = {v.key(f.dst), packets, f.bcount * scale(f), v.weight(packets)};
+    v.prefetch_packets(t.dst);
   }
+  pending_packets_ = n;
+  n = 0;
   for (std::size_t j = 0; j < paired; ++j) {
     const core::FlowRecord& f = flows[pair_index_[j]];
     if (f.dst.empty()) continue;
-    Take t{};
-    t.keys.pair = bits_[j];
-    t.keys.source = true;
-    t.keys.dst = v.key(f.dst);
-    v.prefetch(t.keys);
-    pending_.push_back(t);
+    PairTake& t = pair_takes_[n++];
+    t = {v.key(f.dst), bits_[j]};
+    v.prefetch_pair(t.bit);
   }
+  pending_pairs_ = n;
 }
 
 void Policy::decide(const core::FlowRecord& f, const PolicyState& state, Decision& out, std::size_t index) const {
@@ -476,7 +484,7 @@ PolicyState::PolicyState(const Policy& policy) { adopt(policy); }
 void PolicyState::adopt(const Policy& policy) {
   if (!policy.uses_volume()) {
     volume_.reset();
-    pending_.clear();
+    pending_packets_ = pending_pairs_ = 0;
     return;
   }
   const VolumeConfig& want = policy.spec().volume;
@@ -488,7 +496,7 @@ void PolicyState::adopt(const Policy& policy) {
       return;
   }
   volume_ = std::make_unique<VolumeSketch>(want);
-  pending_.clear();  // counted into the sketch they were taken for, or not at all
+  pending_packets_ = pending_pairs_ = 0;  // counted into the sketch they were taken for, or not at all
 }
 
 }  // namespace overflowd::policy

@@ -170,9 +170,10 @@ public:
   // The most boosted() can give any flow with this base: the sampler draws first and calls
   // decide() only when the draw is below it (decide() is then needed; otherwise the flow is not
   // reported whatever the rules say, and the result is exact: P(draw < boosted) = boosted).
-  // (top_multiplier_ >= 1, so base x top_multiplier_ >= base: three instructions, no branch.)
+  // (top_multiplier_ >= 1, so base x top_multiplier_ >= base. Not capped at 1: the sampler takes
+  // a ceiling of 1 or more as "always decide", so a cap would cost a flow a comparison for nothing.)
   [[nodiscard]] double ceiling(double base) const noexcept {
-    return std::min(std::max(base * top_multiplier_, top_probability_), 1.0);
+    return std::max(base * top_multiplier_, top_probability_);
   }
 
   [[nodiscard]] UrpfVerdict urpf(const core::FlowRecord& flow) const noexcept;
@@ -186,7 +187,7 @@ public:
 private:
   struct Rule;
   Policy() = default;
-  [[nodiscard]] bool match(const Rule& r, const core::FlowRecord& f, std::uint64_t src_sets, std::uint64_t dst_sets,
+  [[nodiscard]] [[gnu::always_inline]] inline bool match(const Rule& r, const core::FlowRecord& f, std::uint64_t src_sets, std::uint64_t dst_sets,
                            UrpfVerdict urpf, const VolumeEstimate* volume, Reason& reason) const noexcept;
 
   PolicySpec spec_;
@@ -222,19 +223,30 @@ private:
   bool observed_ = false;
   bool batched_ = false;    // observe_batch() ran: decide(..., index) estimates at batch_now_
   std::int64_t batch_now_ = 0;
-  struct Take {
-    VolumeSketch::Keys keys;
+  // The last batch's flows to count (their cells prefetched), written by index into arrays sized
+  // at begin_batch() (no push_back call a flow): those taken for their packets, then the sampled pairs.
+  struct PacketTake {
+    std::uint64_t dst = 0;                 // the destination's key
     std::uint64_t packets = 0, bytes = 0;  // scaled by the sampling interval
     double weight = 1;
   };
-  std::vector<Take> pending_;  // observe_batch(): the last batch's flows to count, cells prefetched
+  struct PairTake {
+    std::uint64_t dst = 0;  // the destination's key
+    std::size_t bit = 0;    // the pair's bit
+  };
+  std::vector<PacketTake> packet_takes_;
+  std::vector<PairTake> pair_takes_;
+  std::size_t pending_packets_ = 0, pending_pairs_ = 0;
   std::vector<std::uint32_t> index_, pair_index_, bits_;  // a BatchObserver's selections (scratch)
-  void count_pending() noexcept;
+  void count_pending() noexcept {
+    if (pending_packets_ | pending_pairs_) count_taken();  // a call only when the last batch took flows
+  }
+  void count_taken() noexcept;
   // A BatchObserver's out-of-line parts: the batch before counted and the window moved, then the
   // selector's start (selecting nothing without a volume rule); at the end, the selected flows'
   // cells prefetched and kept to count at the next batch.
   friend class BatchObserver;
-  [[nodiscard]] VolumeSketch::Selector::Start begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
+  [[nodiscard]] VolumeSketch::Selector begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
                                                           std::int64_t now_ns);
   void end_batch(std::span<const core::FlowRecord> flows, std::size_t taken, std::size_t paired, std::int64_t gap,
                  std::uint64_t spent) noexcept;
@@ -251,7 +263,7 @@ class BatchObserver {
 public:
   BatchObserver(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
                 std::int64_t now_ns)
-      : state_(state), flows_(flows), selector_(state.begin_batch(policy, flows, now_ns)) {}
+      : state_(state), flows_(flows), selector_(start(policy, flows, state, now_ns)) {}
   BatchObserver(const BatchObserver&) = delete;
   BatchObserver& operator=(const BatchObserver&) = delete;
   ~BatchObserver() { finish(); }
@@ -265,6 +277,14 @@ public:
   }
 
 private:
+  // Without a volume rule nothing is selected, and no call made (the pipeline makes one observer a datagram).
+  static VolumeSketch::Selector start(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
+                                      std::int64_t now_ns) {
+    if (policy.uses_volume()) return state.begin_batch(policy, flows, now_ns);
+    state.observed_ = false;
+    state.batched_ = false;
+    return {};
+  }
   PolicyState& state_;
   std::span<const core::FlowRecord> flows_;
   VolumeSketch::Selector selector_;  // selects nothing without a volume rule

@@ -97,29 +97,13 @@ bool VolumeSketch::selected(std::uint64_t packets, double& weight) noexcept {
   return true;
 }
 
-VolumeSketch::Selector::Start VolumeSketch::begin_selection(std::uint32_t* packets, std::uint32_t* pairs,
-                                                          std::uint32_t* bits) noexcept {
-  if (config_.packets && config_.sample > 1)
-    for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
-      ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
+void VolumeSketch::redraw_spent() noexcept {
+  for (std::uint64_t spent = ahead_spent_; spent != 0; spent &= spent - 1)
+    ahead_[static_cast<std::size_t>(std::countr_zero(spent))] = draw_gap();
   ahead_spent_ = 0;
-  Selector::Start s;
-  s.v = this;
-  s.packets = packets;
-  s.pairs = pairs;
-  s.bits = bits;
-  s.z = config_.sample;
-  s.pair_mask = pair_mask_;
-  s.pair_cut = pair_cut_;
-  s.key_hi = key_[2];
-  s.key_lo = key_[3];
-  s.gap = config_.sample > 1 ? gap_ : 1;
-  s.count_packets = config_.packets;
-  s.count_pairs = config_.sources;
-  return s;
 }
 
-void VolumeSketch::advance(std::int64_t now_ns) noexcept {
+void VolumeSketch::turn(std::int64_t now_ns) noexcept {
   if (!started_) {
     started_ = true;
     epoch_start_ = now_ns;
@@ -147,43 +131,60 @@ void VolumeSketch::advance(std::int64_t now_ns) noexcept {
   }
 }
 
-void VolumeSketch::count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept {
+// count_pair() and count_packets() copy the shape and the arrays' addresses into locals first: a
+// store to a counter may alias a member of the same type, so they would be loaded again each row.
+void VolumeSketch::count_pair(std::uint64_t dst, std::size_t bit) noexcept {
+  if (sources_.empty()) return;
   // A sampled pair the window has seen (most of them) touches its bitmap word only.
-  bool new_pair = false;
-  if (k.source && !sources_.empty()) {
-    PairWord& w = pairs_[k.pair / 64];
-    const std::uint64_t m = std::uint64_t{1} << (k.pair % 64);
-    new_pair = ((w.current | w.previous) & m) == 0;
-    w.current |= m;
-  }
-  if (!new_pair && !(k.packets && !packets_.empty())) return;
-  const Columns col(k.dst);
+  PairWord& w = pairs_[bit / 64];
+  const std::uint64_t m = std::uint64_t{1} << (bit % 64);
+  const bool new_pair = ((w.current | w.previous) & m) == 0;
+  w.current |= m;
+  if (!new_pair) return;
+  const Columns col(dst);
+  const std::size_t depth = config_.depth, width = config_.width, mask = mask_;
+  std::uint32_t* const sources = sources_.data();
   std::size_t at[8];
-  for (std::size_t i = 0; i < config_.depth; ++i) at[i] = col.at(i, config_.width, mask_);
+  for (std::size_t i = 0; i < depth; ++i) at[i] = col.at(i, width, mask);
   // Conservative update: raise each counter only as far as the new minimum needs.
-  if (new_pair) {
-    std::uint32_t min_s = UINT32_MAX;
-    for (std::size_t i = 0; i < config_.depth; ++i) min_s = std::min(min_s, sources_[at[i]]);
-    const std::uint32_t new_s = add32(min_s, 1);
-    for (std::size_t i = 0; i < config_.depth; ++i) sources_[at[i]] = std::max(sources_[at[i]], new_s);
+  std::uint32_t min_s = UINT32_MAX;
+  for (std::size_t i = 0; i < depth; ++i) min_s = std::min(min_s, sources[at[i]]);
+  const std::uint32_t new_s = add32(min_s, 1);
+  for (std::size_t i = 0; i < depth; ++i) sources[at[i]] = std::max(sources[at[i]], new_s);
+}
+
+void VolumeSketch::count_packets(std::uint64_t dst, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept {
+  if (packets_.empty()) return;
+  if (weight != 1) {
+    // Stochastic rounding of both with one draw: each stays unbiased.
+    const double u = static_cast<double>(next_random() >> 11) * 0x1.0p-53;
+    packets = round(static_cast<double>(packets) * weight, u);
+    if (!bytes_.empty()) bytes = round(static_cast<double>(bytes) * weight, u);
   }
-  if (k.packets && !packets_.empty()) {
-    if (weight != 1) {
-      // Stochastic rounding of both with one draw: each stays unbiased.
-      const double u = static_cast<double>(next_random() >> 11) * 0x1.0p-53;
-      packets = round(static_cast<double>(packets) * weight, u);
-      bytes = round(static_cast<double>(bytes) * weight, u);
-    }
-    std::uint32_t min_p = UINT32_MAX;
-    for (std::size_t i = 0; i < config_.depth; ++i) min_p = std::min(min_p, packets_[at[i]]);
-    const std::uint32_t new_p = add32(min_p, packets);
-    for (std::size_t i = 0; i < config_.depth; ++i) packets_[at[i]] = std::max(packets_[at[i]], new_p);
-    if (!bytes_.empty()) {
-      std::uint64_t min_b = UINT64_MAX;
-      for (std::size_t i = 0; i < config_.depth; ++i) min_b = std::min(min_b, bytes_[at[i]]);
-      const std::uint64_t new_b = add64(min_b, bytes);
-      for (std::size_t i = 0; i < config_.depth; ++i) bytes_[at[i]] = std::max(bytes_[at[i]], new_b);
-    }
+  const Columns col(dst);
+  const std::size_t depth = config_.depth, width = config_.width, mask = mask_;
+  std::uint32_t* const counts = packets_.data();
+  if (depth == 2 && bytes_.empty()) {  // the default shape of a dst_pps policy, without the loops
+    std::uint32_t& a = counts[col.at(0, width, mask)];
+    std::uint32_t& b = counts[col.at(1, width, mask)];
+    const std::uint32_t new_p = add32(std::min(a, b), packets);
+    a = std::max(a, new_p);
+    b = std::max(b, new_p);
+    return;
+  }
+  std::size_t at[8];
+  for (std::size_t i = 0; i < depth; ++i) at[i] = col.at(i, width, mask);
+  // Conservative update: raise each counter only as far as the new minimum needs.
+  std::uint32_t min_p = UINT32_MAX;
+  for (std::size_t i = 0; i < depth; ++i) min_p = std::min(min_p, counts[at[i]]);
+  const std::uint32_t new_p = add32(min_p, packets);
+  for (std::size_t i = 0; i < depth; ++i) counts[at[i]] = std::max(counts[at[i]], new_p);
+  if (!bytes_.empty()) {
+    std::uint64_t* const b = bytes_.data();
+    std::uint64_t min_b = UINT64_MAX;
+    for (std::size_t i = 0; i < depth; ++i) min_b = std::min(min_b, b[at[i]]);
+    const std::uint64_t new_b = add64(min_b, bytes);
+    for (std::size_t i = 0; i < depth; ++i) b[at[i]] = std::max(b[at[i]], new_b);
   }
 }
 

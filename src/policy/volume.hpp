@@ -12,7 +12,9 @@
 // destination then shares all its counters with a sixth of the keys of its line, false positives
 // a test saw.) The previous epoch's counters live in arrays of the same shape that only estimate()
 // reads, so counting touches current counters alone, and estimating is done only for the few flows
-// whose rules run.
+// whose rules run. Counting is count_packets() and count_pair() apart (the batch knows which it
+// took each flow for), the shape copied into locals (a counter store may alias a member of the
+// same type) and depth 2 without bytes (a dst_pps policy) without loops.
 // Sampled counting: with `sample` = z > 1, a flow of x < z packets (after the sampling interval)
 // is counted with probability q(x) = 1 - (1 - 1/z)^x (a packet-level Bernoulli(1/z) selection run
 // as a geometric countdown: one subtraction per flow (Selector::add), the geometric gaps drawn
@@ -106,7 +108,10 @@ public:
     bool packets = false;    // count the flow's packets and bytes
     bool source = false;     // count the pair (a sampled pair: the bitmap says whether it is new)
   };
-  void advance(std::int64_t now_ns) noexcept;
+  void advance(std::int64_t now_ns) noexcept {
+    if (started_ && now_ns < epoch_start_ + window_ns_) [[likely]] return;  // once a batch: no call
+    turn(now_ns);
+  }
   [[nodiscard]] bool take(std::uint64_t packets, double& weight) noexcept {
     weight = 1;
     if (!config_.packets || packets == 0) return false;  // nothing to add
@@ -132,20 +137,7 @@ public:
   // that the compiler can keep its state in registers across the caller's loop.
   class Selector {
   public:
-    struct Start {
-      VolumeSketch* v = nullptr;
-      std::uint32_t* packets = nullptr;
-      std::uint32_t* pairs = nullptr;
-      std::uint32_t* bits = nullptr;
-      std::uint64_t z = 1, pair_mask = 0, pair_cut = 0, key_hi = 0, key_lo = 0;
-      std::int64_t gap = 1;
-      bool count_packets = false, count_pairs = false;
-    };
     Selector() noexcept = default;  // selects nothing
-    explicit Selector(const Start& s) noexcept
-        : v_(s.v), packets_(s.packets), pairs_(s.pairs), bits_(s.bits), z_(s.z), pair_mask_(s.pair_mask),
-          pair_cut_(s.pair_cut), key_hi_(s.key_hi), key_lo_(s.key_lo), gap_(s.gap), count_packets_(s.count_packets),
-          count_pairs_(s.count_pairs) {}
     void add(const core::FlowRecord& f, std::uint32_t i) noexcept {
       if (count_packets_) {
         const std::uint64_t x = f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
@@ -170,6 +162,12 @@ public:
     [[nodiscard]] std::uint64_t spent() const noexcept { return spent_; }
 
   private:
+    friend class VolumeSketch;  // begin_selection() makes one in place (no copy of a start state)
+    Selector(VolumeSketch* v, std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits, std::uint64_t z,
+             std::uint64_t pair_mask, std::uint64_t pair_cut, std::uint64_t key_hi, std::uint64_t key_lo,
+             std::int64_t gap, bool count_packets, bool count_pairs) noexcept
+        : v_(v), packets_(packets), pairs_(pairs), bits_(bits), z_(z), pair_mask_(pair_mask), pair_cut_(pair_cut),
+          key_hi_(key_hi), key_lo_(key_lo), gap_(gap), count_packets_(count_packets), count_pairs_(count_pairs) {}
     void hit(std::uint32_t i) noexcept {
       packets_[taken_++] = i;
       const std::uint64_t bit = std::uint64_t{1} << (i % kAhead);
@@ -190,9 +188,14 @@ public:
     std::size_t taken_ = 0, paired_ = 0;
     bool count_packets_ = false, count_pairs_ = false;
   };
-  // A Selector's start for a batch, its selections written to `packets`, `pairs` and `bits` (room
-  // for the batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
-  [[nodiscard]] Selector::Start begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept;
+  // A Selector for a batch, its selections written to `packets`, `pairs` and `bits` (room for the
+  // batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
+  [[nodiscard]] Selector begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept {
+    const bool sampled = config_.packets && config_.sample > 1;
+    if (ahead_spent_ != 0) redraw_spent();  // a call only when a gap was spent
+    return Selector(this, packets, pairs, bits, config_.sample, pair_mask_, pair_cut_, key_[2], key_[3],
+                    sampled ? gap_ : 1, config_.packets, config_.sources);
+  }
   // The countdown's state at the batch's end, back to the sketch.
   void end_selection(std::int64_t gap, std::uint64_t spent) noexcept {
     if (config_.packets && config_.sample > 1) {
@@ -218,18 +221,33 @@ public:
     return mix(((hi ^ key_[0]) * 0x9e3779b97f4a7c15ULL) ^ (lo ^ key_[1]) ^ static_cast<std::uint64_t>(dst.family()));
   }
   void prefetch(const Keys& k) const noexcept {
-    const Columns c(k.dst);
     // A sampled pair: its bitmap word only, as a pair the window has seen (most, but in a flood
     // of new sources) costs no more; a new one's destination counters are read when it is counted.
-    if (k.source) prefetch_line(&pairs_[k.pair / 64]);
-    if (k.packets)
-      for (std::size_t i = 0; i < config_.depth; ++i) {
-        const std::size_t at = c.at(i, config_.width, mask_);
-        prefetch_line(&packets_[at]);
-        if (!bytes_.empty()) prefetch_line(&bytes_[at]);
-      }
+    if (k.source) prefetch_pair(k.pair);
+    if (k.packets) prefetch_packets(k.dst);
   }
-  void count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept;
+  void prefetch_pair(std::size_t bit) const noexcept { prefetch_line(&pairs_[bit / 64]); }
+  void prefetch_packets(std::uint64_t dst) const noexcept {
+    const Columns c(dst);
+    const std::size_t depth = config_.depth, width = config_.width, mask = mask_;
+    const std::uint32_t* const counts = packets_.data();
+    const std::uint64_t* const bytes = bytes_.empty() ? nullptr : bytes_.data();
+    for (std::size_t i = 0; i < depth; ++i) {
+      const std::size_t at = c.at(i, width, mask);
+      prefetch_line(&counts[at]);
+      if (bytes) prefetch_line(&bytes[at]);
+    }
+  }
+  // count() = count_pair() (when k.source) then count_packets() (when k.packets): the batch's
+  // pipeline calls each alone, with no Keys to build or test.
+  void count(const Keys& k, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept {
+    if (k.source) count_pair(k.dst, k.pair);
+    if (k.packets) count_packets(k.dst, packets, bytes, weight);
+  }
+  // A sampled pair (`sources`): its bit set; a pair new to the window adds one to its destination's sources.
+  void count_pair(std::uint64_t dst, std::size_t bit) noexcept;
+  // A flow taken for its packets (`packets`): packets and bytes x weight (stochastically rounded) added.
+  void count_packets(std::uint64_t dst, std::uint64_t packets, std::uint64_t bytes, double weight) noexcept;
   // The destination's volume over the window ending at now_ns (which advance() has seen).
   [[nodiscard]] VolumeEstimate estimate(std::uint64_t dst_key, std::int64_t now_ns) const noexcept;
 
@@ -288,6 +306,8 @@ private:
     const u128 product = static_cast<u128>(hi) * (lo | 1);  // odd: the low half a bijection of hi
     return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   }
+  void turn(std::int64_t now_ns) noexcept;
+  void redraw_spent() noexcept;  // begin_selection(): the gaps spent in the last batch drawn again  // advance(): the first time, or a new epoch
   [[nodiscard]] bool selected(std::uint64_t packets, double& weight) noexcept;
   [[nodiscard]] std::uint64_t next_random() noexcept;
   [[nodiscard]] std::int64_t draw_gap() noexcept;

@@ -173,26 +173,21 @@ public:
       return Decision::dropped;
     }
     const double base = probability(flow);
-    double xp = 0;
+    bool kept;
     if (config_.coherent_share > 0 && base > 0) {
-      xp = config_.coherent_share * base;
+      const double xp = config_.coherent_share * base;
       if (xp >= 1.0 || coherent_hash(config_, flow) < threshold(xp)) {
         (void)boost(base);
         ++counters_.kept;
         ++counters_.kept_coherent;
         return Decision::kept_coherent;
       }
-    }
-    const auto rest = [xp](double p) noexcept { return xp > 0 ? (p - xp) / (1.0 - xp) : p; };
-    const double top = rest(ceiling(base));
-    bool kept;
-    if (top >= 1.0) {
-      kept = draw(rest(boost(base)));
-    } else if (!(top > 0.0)) {
-      kept = false;
+      const auto rest = [xp](double p) noexcept { return (p - xp) / (1.0 - xp); };
+      kept = private_draw(rest(ceiling(base)), [&] { return rest(boost(base)); });
     } else {
-      Draw u(stream_);
-      kept = u.below(threshold(top)) && u.below(threshold(rest(boost(base))));
+      // No coherent share: the private draw's probabilities are the ceiling's and boost's own
+      // (this path apart, so that it rescales nothing a flow).
+      kept = private_draw(ceiling(base), [&] { return boost(base); });
     }
     counters_.kept += kept;
     return kept ? Decision::kept_private : Decision::dropped;
@@ -215,6 +210,15 @@ public:
   }
 
 private:
+  // decide()'s private draw: kept with probability boost() (called only when the draw needs it),
+  // which is at most `top`.
+  template <typename Boost>
+  [[nodiscard]] bool private_draw(double top, Boost&& boost) noexcept {
+    if (top >= 1.0) return draw(boost());
+    if (!(top > 0.0)) return false;
+    Draw u(stream_);
+    return u.below(threshold(top)) && u.below(threshold(boost()));
+  }
   // skip_reason's part for a flow to or from an own address (--own-address).
   [[nodiscard]] std::uint64_t SamplerCounters::* own_skip_reason(const core::FlowRecord& flow) const noexcept;
   [[nodiscard]] bool draw(double p) noexcept;
