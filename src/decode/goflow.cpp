@@ -25,9 +25,10 @@ enum Slot : std::uint8_t {
   kSlots,
   sBytesField = kSlots,  // an address field (bytes): a varint there is refused
 };
-struct Raw {  // not initialised: zero_fill() it (all absent: zero, and an empty address is zero bytes)
+// The addresses are read straight into the output record (src, dst, nexthop; the sampler's into
+// exporter, which finish() sets to the datagram's when there is none).
+struct Raw {  // not initialised: zero_fill() it (all absent: zero)
   std::array<std::uint64_t, kSlots> u;
-  core::IpAddress src, dst, next_hop, sampler;
 };
 
 // Per message, a Raw is zeroed and a FlowRecord copied from a fresh one with 16-byte stores:
@@ -88,18 +89,15 @@ constexpr std::array<std::uint8_t, kTimeFlowEndNs + 1> kSlotOf = [] {
 
 std::unexpected<core::Error> refuse_at(Errc code, std::size_t offset) noexcept { return core::fail(code, offset, kVersionTag); }
 
-// Checks the ranges and fills the record, which is a fresh one (FlowRecord{}): the members no
-// FlowMessage field sets keep their defaults. `at` is the message's offset, for errors.
+// Checks the ranges and fills the record, a fresh one (FlowRecord{}) with the message's addresses
+// read into it: the members no FlowMessage field sets keep their defaults. `at` is the message's offset, for errors.
 // Hot: otherwise GCC may lay it out for size, dividing the times by 10^6 with `div`.
 [[gnu::hot]] core::Result<void> finish(const Raw& r, const core::IpAddress& exporter, std::size_t at, core::FlowRecord& f) noexcept {
   if (r.u[sProto] > 255 || r.u[sSrcPort] > 65535 || r.u[sDstPort] > 65535 || r.u[sTos] > 255 || r.u[sIcmpType] > 255 ||
       r.u[sIcmpCode] > 255 || r.u[sSrcNet] > 128 || r.u[sDstNet] > 128 || r.u[sSamplingRate] > UINT32_MAX || r.u[sInIf] > UINT32_MAX ||
       r.u[sOutIf] > UINT32_MAX || r.u[sSrcAs] > UINT32_MAX || r.u[sDstAs] > UINT32_MAX)
     return refuse_at(Errc::bad_field_value, at);
-  f.src = r.src;
-  f.dst = r.dst;
-  f.nexthop = r.next_hop;
-  f.exporter = r.sampler.empty() ? exporter : r.sampler;
+  if (f.exporter.empty()) f.exporter = exporter;  // no sampler address
   f.pcount = r.u[sPackets];
   f.bcount = r.u[sBytes];
   f.stime_ms = static_cast<std::int64_t>(r.u[sStartNs] / 1'000'000);
@@ -338,7 +336,7 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
 // length is checked. It stops at the first field of any other kind (or a tag, varint or length it
 // does not take), before it: read_flow reads that field and the rest, so both accept, refuse and
 // store the same as read_flow alone. Returns where it stopped.
-[[gnu::always_inline]] inline const std::byte* read_common(const std::byte* p, const std::byte* end, Raw& r) noexcept {
+[[gnu::always_inline]] inline const std::byte* read_common(const std::byte* p, const std::byte* end, Raw& r, core::FlowRecord& f) noexcept {
   if constexpr (std::endian::native != std::endian::little) return p;
   constexpr std::uint64_t kHigh = 0x8080808080808080ull;
   while (end - p >= 16) {
@@ -389,10 +387,10 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
       continue;
     }
     if (action == aAddress && static_cast<std::uint8_t>(q[0]) == 4) {  // q + 5 <= p + 7
-      core::IpAddress& a = (tag >> 3) == kSrcAddr ? r.src
-                           : (tag >> 3) == kDstAddr ? r.dst
-                           : (tag >> 3) == kSamplerAddress ? r.sampler
-                                                           : r.next_hop;
+      core::IpAddress& a = (tag >> 3) == kSrcAddr ? f.src
+                           : (tag >> 3) == kDstAddr ? f.dst
+                           : (tag >> 3) == kSamplerAddress ? f.exporter
+                                                           : f.nexthop;
       a.assign_v4(q + 1);
       p = q + 5;
       continue;
@@ -403,9 +401,9 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
 }
 
 // `base` is the message's offset in the Kafka message, for errors.
-core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noexcept {
+core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r, core::FlowRecord& f) noexcept {
   Reader in(message);
-  in.skip(static_cast<std::size_t>(read_common(message.data(), message.data() + message.size(), r) - message.data()));
+  in.skip(static_cast<std::size_t>(read_common(message.data(), message.data() + message.size(), r, f) - message.data()));
   const auto offset_of = [&](const std::byte* p) { return base + static_cast<std::size_t>(p - message.data()); };
   while (!in.done()) {
     const std::byte* const tag_p = in.pos();
@@ -458,10 +456,10 @@ core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r) noex
         if (action == aSkipLength) break;
         if (n != 0 && n != 4 && n != 16) return refuse_at(Errc::bad_address_length, offset_of(tag_p));
         // Written in place (IpAddress::assign_v4 says why; from_bytes is a call and a variable memcpy).
-        core::IpAddress& a = (tag >> 3) == kSrcAddr ? r.src
-                             : (tag >> 3) == kDstAddr ? r.dst
-                             : (tag >> 3) == kSamplerAddress ? r.sampler
-                                                             : r.next_hop;
+        core::IpAddress& a = (tag >> 3) == kSrcAddr ? f.src
+                             : (tag >> 3) == kDstAddr ? f.dst
+                             : (tag >> 3) == kSamplerAddress ? f.exporter
+                                                             : f.nexthop;
         if (n == 4) {
           a.assign_v4(value.data());
         } else if (n == 16) {
@@ -550,8 +548,8 @@ bool json_net(const nlohmann::json& o, const char* key, std::uint64_t& v) {
 core::Result<void> decode_flow_message(core::Bytes message, const core::IpAddress& exporter, core::FlowRecord& out) noexcept {
   Raw r;
   zero_fill(r);
-  if (auto read = read_flow(message, 0, r); !read) return read;
   core::FlowRecord f;
+  if (auto read = read_flow(message, 0, r, f); !read) return read;
   if (auto done = finish(r, exporter, 0, f); !done) return done;
   out = f;
   return {};
@@ -574,11 +572,12 @@ core::Result<std::size_t> decode_pb(const core::Datagram& datagram, std::vector<
     if (n == kMaxFlowsPerMessage) return refuse(refuse_at(Errc::record_limit, at).error());
     const std::size_t body = in.offset();
     const core::Bytes message = in.take(static_cast<std::size_t>(length));
+    out.push_back(kFreshRecord);
+    core::FlowRecord& f = out.back();
     Raw r;
     zero_fill(r);
-    if (auto read = read_flow(message, body, r); !read) return refuse(read.error());
-    out.push_back(kFreshRecord);
-    if (auto done = finish(r, datagram.exporter, body, out.back()); !done) return refuse(done.error());
+    if (auto read = read_flow(message, body, r, f); !read) return refuse(read.error());
+    if (auto done = finish(r, datagram.exporter, body, f); !done) return refuse(done.error());
     ++n;
   }
   return n;
@@ -591,6 +590,7 @@ core::Result<std::size_t> decode_json(const core::Datagram& datagram, std::vecto
   if (o.is_discarded() || !o.is_object()) return refuse_at(Errc::bad_json, 0);
   Raw r;
   zero_fill(r);
+  core::FlowRecord f;
   const bool ok = json_uint(o, "type", r.u[sType], kTypeNames) && json_uint(o, "sampling_rate", r.u[sSamplingRate]) &&
                   json_uint(o, "bytes", r.u[sBytes]) && json_uint(o, "packets", r.u[sPackets]) &&
                   json_uint(o, "time_flow_start_ns", r.u[sStartNs]) && json_uint(o, "time_flow_end_ns", r.u[sEndNs]) &&
@@ -602,10 +602,9 @@ core::Result<std::size_t> decode_json(const core::Datagram& datagram, std::vecto
                   json_uint(o, "dst_as", r.u[sDstAs]) && json_net(o, "src_net", r.u[sSrcNet]) &&
                   json_net(o, "dst_net", r.u[sDstNet]);
   if (!ok) return refuse_at(Errc::bad_field_value, 0);
-  if (!json_address(o, "src_addr", r.src) || !json_address(o, "dst_addr", r.dst) ||
-      !json_address(o, "next_hop", r.next_hop) || !json_address(o, "sampler_address", r.sampler))
+  if (!json_address(o, "src_addr", f.src) || !json_address(o, "dst_addr", f.dst) ||
+      !json_address(o, "next_hop", f.nexthop) || !json_address(o, "sampler_address", f.exporter))
     return refuse_at(Errc::bad_field_value, 0);
-  core::FlowRecord f;
   if (auto done = finish(r, datagram.exporter, 0, f); !done) return std::unexpected(done.error());
   out.push_back(f);
   return 1;
