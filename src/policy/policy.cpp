@@ -384,9 +384,7 @@ void PolicyState::end_batch(std::span<const core::FlowRecord> flows, std::size_t
   // (source, destination) pair (a sample of the pairs: one hash each); only the flows counted
   // touch the sketch (a flow counted both ways is counted twice, once for each). Their cells are
   // prefetched now and counted at the next batch.
-  auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t {
-    return f.sampling_interval ? f.sampling_interval : 1;
-  };
+  auto scale = [](const core::FlowRecord& f) noexcept -> std::uint64_t { return f.sampling_interval; };  // >= 1: as add()
   std::size_t n = 0;
   for (std::size_t j = 0; j < taken; ++j) {
     const core::FlowRecord& f = flows[index_[j]];

@@ -140,7 +140,7 @@ public:
     Selector() noexcept = default;  // selects nothing
     void add(const core::FlowRecord& f, std::uint32_t i) noexcept {
       if (count_packets_) {
-        const std::uint64_t x = f.pcount * (f.sampling_interval ? f.sampling_interval : 1u);
+        const std::uint64_t x = f.pcount * f.sampling_interval;  // >= 1 from every decoder (FlowRecord)
         if (x >= z_) [[unlikely]] {  // z >= 1: x != 0
           packets_[taken_++] = i;
         } else {
