@@ -331,6 +331,11 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
   return t;
 }();
 
+// The record's member an address field (kSrcAddr, kDstAddr, kSamplerAddress, kNextHop) is read into.
+[[gnu::always_inline]] inline core::IpAddress& address_field(core::FlowRecord& f, std::uint64_t field) noexcept {
+  return field == kSrcAddr ? f.src : field == kDstAddr ? f.dst : field == kSamplerAddress ? f.exporter : f.nexthop;
+}
+
 // The fields every serializer writes most (a varint of up to 9 bytes or an IPv4 address under a
 // tag of one or two bytes), read while 16 bytes are left so that every load is in bounds and no
 // length is checked. It stops at the first field of any other kind (or a tag, varint or length it
@@ -387,10 +392,7 @@ constexpr std::array<std::uint8_t, 128 * 8> kActionOf = [] {
       continue;
     }
     if (action == aAddress && static_cast<std::uint8_t>(q[0]) == 4) {  // q + 5 <= p + 7
-      core::IpAddress& a = (tag >> 3) == kSrcAddr ? f.src
-                           : (tag >> 3) == kDstAddr ? f.dst
-                           : (tag >> 3) == kSamplerAddress ? f.exporter
-                                                           : f.nexthop;
+      core::IpAddress& a = address_field(f, tag >> 3);
       a.assign_v4(q + 1);
       p = q + 5;
       continue;
@@ -456,10 +458,7 @@ core::Result<void> read_flow(core::Bytes message, std::size_t base, Raw& r, core
         if (action == aSkipLength) break;
         if (n != 0 && n != 4 && n != 16) return refuse_at(Errc::bad_address_length, offset_of(tag_p));
         // Written in place (IpAddress::assign_v4 says why; from_bytes is a call and a variable memcpy).
-        core::IpAddress& a = (tag >> 3) == kSrcAddr ? f.src
-                             : (tag >> 3) == kDstAddr ? f.dst
-                             : (tag >> 3) == kSamplerAddress ? f.exporter
-                                                             : f.nexthop;
+        core::IpAddress& a = address_field(f, tag >> 3);
         if (n == 4) {
           a.assign_v4(value.data());
         } else if (n == 16) {
