@@ -333,7 +333,7 @@ void Policy::observe(const core::FlowRecord& f, PolicyState& state, std::int64_t
   if (!uses_volume_ || !state.volume_) return;
   state.count_pending();
   if (f.dst.empty()) return;
-  const std::uint64_t scale = f.sampling_interval ? f.sampling_interval : 1;
+  const std::uint64_t scale = f.sampling_interval;  // >= 1 from every decoder (FlowRecord), as end_batch() and add()
   state.last_ = state.volume_->add(f.src, f.dst, f.pcount * scale, f.bcount * scale, now_ns);
   state.observed_ = true;
 }
