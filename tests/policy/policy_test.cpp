@@ -521,7 +521,7 @@ TEST(PolicyVolume, BatchedSampledDistinctSourcesDetectAFlood) {
       f.src = core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
       f.dst = i % 3 == 0 ? victim : core::IpAddress::v4(static_cast<std::uint32_t>(rng()));
     }
-    p->observe_batch(batch, state, b * 1'000'000);
+    p->observe_batch(batch, state, std::int64_t{b} * 1'000'000);  // b reaches 4,000: an int product overflows
     for (std::size_t i = 0; i < batch.size(); ++i) {
       p->decide(batch[i], state, d, i);
       if (batch[i].dst == victim) {
