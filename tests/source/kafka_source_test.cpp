@@ -325,9 +325,11 @@ INSTANTIATE_TEST_SUITE_P(Protocols, KafkaRebalance, testing::Values("range", "co
 // partition in sequence between assignments (Member): nothing lost, repeated or reordered (what a
 // change to the way batches are taken from librdkafka could bring; docs/benchmarks.md, "One queue
 // lock a batch"). The eager protocol only: with the cooperative one, against librdkafka 2.0.2's
-// mock cluster, the leaving member's partitions were not given back within two minutes, and with
-// both members reading on, not every message was read within two minutes (not diagnosed; the
-// same with the source as it is and with the one tried); KafkaRebalance covers its revocations.
+// mock cluster, once the second member joined neither member read another message for two minutes
+// (the first was assigned an empty list again and again; the second read nothing of the two
+// partitions it was given, the first nothing produced later to the two it kept), and the leaving
+// member's partitions were not given back (not diagnosed: the mock cluster or librdkafka; the same
+// with the source as it is and with the one tried); KafkaRebalance covers its revocations.
 TEST(KafkaSource, SteadyRunAcrossReassignmentsLosesAndRepeatsNothing) {
   constexpr int kPartitions = 4;
   constexpr int kPerPartition = 2500;  // outlasts the join (KafkaRebalance above says why)
