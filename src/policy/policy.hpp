@@ -172,8 +172,11 @@ public:
   // reported whatever the rules say, and the result is exact: P(draw < boosted) = boosted).
   // (top_multiplier_ >= 1, so base x top_multiplier_ >= base. Not capped at 1: the sampler takes
   // a ceiling of 1 or more as "always decide", so a cap would cost a flow a comparison for nothing.)
+  // (Written as x86's maxsd reads, c > floor ? c : floor: both members are then read by the
+  // instructions that use them, not first loaded into registers; docs/benchmarks.md.)
   [[nodiscard]] double ceiling(double base) const noexcept {
-    return std::max(base * top_multiplier_, top_probability_);
+    const double c = base * top_multiplier_;
+    return c > top_probability_ ? c : top_probability_;
   }
 
   [[nodiscard]] UrpfVerdict urpf(const core::FlowRecord& flow) const noexcept;
