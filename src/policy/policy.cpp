@@ -354,26 +354,12 @@ void Policy::observe_batch(std::span<const core::FlowRecord> flows, PolicyState&
   seen.finish();
 }
 
-VolumeSketch::Selector PolicyState::begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
-                                                      std::int64_t now_ns) {
-  observed_ = false;
-  batched_ = false;
-  if (!policy.uses_volume() || !volume_) return {};
-  VolumeSketch& v = *volume_;
-  // The previous batch's counted flows first: their cells were prefetched a datagram ago (its
-  // decoding and sampling since), so counting them no longer waits on memory.
-  count_pending();
-  v.advance(now_ns);
-  if (index_.size() < flows.size()) {
-    index_.resize(flows.size());
-    pair_index_.resize(flows.size());
-    bits_.resize(flows.size());
-    packet_takes_.resize(flows.size());  // end_batch() writes without allocating
-    pair_takes_.resize(flows.size());
-  }
-  batched_ = true;  // decide(..., index): as the batches before this one left the volume
-  batch_now_ = now_ns;
-  return v.begin_selection(index_.data(), pair_index_.data(), bits_.data());
+void PolicyState::grow(std::size_t flows) {
+  index_.resize(flows);
+  pair_index_.resize(flows);
+  bits_.resize(flows);
+  packet_takes_.resize(flows);
+  pair_takes_.resize(flows);
 }
 
 void PolicyState::end_batch(std::span<const core::FlowRecord> flows, std::size_t taken, std::size_t paired,

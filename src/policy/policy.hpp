@@ -172,8 +172,11 @@ public:
   // reported whatever the rules say, and the result is exact: P(draw < boosted) = boosted).
   // (top_multiplier_ >= 1, so base x top_multiplier_ >= base. Not capped at 1: the sampler takes
   // a ceiling of 1 or more as "always decide", so a cap would cost a flow a comparison for nothing.)
+  // (Written as x86's maxsd reads, c > floor ? c : floor: both members are then read by the
+  // instructions that use them, not first loaded into registers; docs/benchmarks.md.)
   [[nodiscard]] double ceiling(double base) const noexcept {
-    return std::max(base * top_multiplier_, top_probability_);
+    const double c = base * top_multiplier_;
+    return c > top_probability_ ? c : top_probability_;
   }
 
   [[nodiscard]] UrpfVerdict urpf(const core::FlowRecord& flow) const noexcept;
@@ -242,12 +245,27 @@ private:
     if (pending_packets_ | pending_pairs_) count_taken();  // a call only when the last batch took flows
   }
   void count_taken() noexcept;
-  // A BatchObserver's out-of-line parts: the batch before counted and the window moved, then the
+  // A BatchObserver's parts: at the start, the batch before counted and the window moved, then the
   // selector's start (selecting nothing without a volume rule); at the end, the selected flows'
-  // cells prefetched and kept to count at the next batch.
+  // cells prefetched and kept to count at the next batch. begin_batch() is inline, its calls made
+  // only when there is work (the last batch's flows to count, a new epoch, spent gaps, a larger
+  // batch): the Selector is then built in the caller's registers, not returned through memory.
   friend class BatchObserver;
-  [[nodiscard]] VolumeSketch::Selector begin_batch(const Policy& policy, std::span<const core::FlowRecord> flows,
-                                                          std::int64_t now_ns);
+  [[nodiscard]] VolumeSketch::Selector begin_batch(std::span<const core::FlowRecord> flows, std::int64_t now_ns) {
+    observed_ = false;
+    batched_ = false;
+    VolumeSketch* const v = volume_.get();
+    if (!v) [[unlikely]] return {};
+    // The previous batch's counted flows first: their cells were prefetched a datagram ago (its
+    // decoding and sampling since), so counting them no longer waits on memory.
+    count_pending();
+    v->advance(now_ns);
+    if (index_.size() < flows.size()) [[unlikely]] grow(flows.size());
+    batched_ = true;  // decide(..., index): as the batches before this one left the volume
+    batch_now_ = now_ns;
+    return v->begin_selection(index_.data(), pair_index_.data(), bits_.data());
+  }
+  void grow(std::size_t flows);  // the selections' arrays sized for a batch of `flows` (end_batch() writes without allocating)
   void end_batch(std::span<const core::FlowRecord> flows, std::size_t taken, std::size_t paired, std::int64_t gap,
                  std::uint64_t spent) noexcept;
 };
@@ -280,7 +298,7 @@ private:
   // Without a volume rule nothing is selected, and no call made (the pipeline makes one observer a datagram).
   static VolumeSketch::Selector start(const Policy& policy, std::span<const core::FlowRecord> flows, PolicyState& state,
                                       std::int64_t now_ns) {
-    if (policy.uses_volume()) return state.begin_batch(policy, flows, now_ns);
+    if (policy.uses_volume()) return state.begin_batch(flows, now_ns);
     state.observed_ = false;
     state.batched_ = false;
     return {};

@@ -139,7 +139,7 @@ public:
   public:
     Selector() noexcept = default;  // selects nothing
     void add(const core::FlowRecord& f, std::uint32_t i) noexcept {
-      if (count_packets_) {
+      if (z_ != 0) {  // counting packets
         const std::uint64_t x = f.pcount * f.sampling_interval;  // >= 1 from every decoder (FlowRecord)
         if (x >= z_) [[unlikely]] {  // z >= 1: x != 0
           packets_[taken_++] = i;
@@ -155,7 +155,7 @@ public:
         paired_ += h <= pair_cut_;
       }
     }
-    [[nodiscard]] bool active() const noexcept { return count_packets_ || count_pairs_; }
+    [[nodiscard]] bool active() const noexcept { return z_ != 0 || count_pairs_; }
     [[nodiscard]] std::size_t taken() const noexcept { return taken_; }
     [[nodiscard]] std::size_t paired() const noexcept { return paired_; }
     [[nodiscard]] std::int64_t gap() const noexcept { return gap_; }
@@ -167,7 +167,9 @@ public:
              std::uint64_t pair_mask, std::uint64_t pair_cut, std::uint64_t key_hi, std::uint64_t key_lo,
              std::int64_t gap, bool count_packets, bool count_pairs) noexcept
         : v_(v), packets_(packets), pairs_(pairs), bits_(bits), z_(z), pair_mask_(pair_mask), pair_cut_(pair_cut),
-          key_hi_(key_hi), key_lo_(key_lo), gap_(gap), count_packets_(count_packets), count_pairs_(count_pairs) {}
+          key_hi_(key_hi), key_lo_(key_lo), gap_(gap), count_pairs_(count_pairs) {
+      if (!count_packets) z_ = 0;
+    }
     void hit(std::uint32_t i) noexcept {
       packets_[taken_++] = i;
       const std::uint64_t bit = std::uint64_t{1} << (i % kAhead);
@@ -182,11 +184,13 @@ public:
     std::uint32_t* packets_ = nullptr;
     std::uint32_t* pairs_ = nullptr;
     std::uint32_t* bits_ = nullptr;
-    std::uint64_t z_ = 1, pair_mask_ = 0, pair_cut_ = 0, key_hi_ = 0, key_lo_ = 0;
+    // z, the packets a flow needs to be taken whole; 0 when packets are not counted (no flag of
+    // its own: one loop-invariant value fewer in the caller's loop, which has few registers).
+    std::uint64_t z_ = 0, pair_mask_ = 0, pair_cut_ = 0, key_hi_ = 0, key_lo_ = 0;
     std::int64_t gap_ = 1;
     std::uint64_t spent_ = 0;
     std::size_t taken_ = 0, paired_ = 0;
-    bool count_packets_ = false, count_pairs_ = false;
+    bool count_pairs_ = false;
   };
   // A Selector for a batch, its selections written to `packets`, `pairs` and `bits` (room for the
   // batch each): the gaps spent in the last batch drawn again (off the countdown's chain).
