@@ -165,11 +165,9 @@ public:
     friend class VolumeSketch;  // begin_selection() makes one in place (no copy of a start state)
     Selector(VolumeSketch* v, std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits, std::uint64_t z,
              std::uint64_t pair_mask, std::uint64_t pair_cut, std::uint64_t key_hi, std::uint64_t key_lo,
-             std::int64_t gap, bool count_packets, bool count_pairs) noexcept
+             std::int64_t gap, bool count_pairs) noexcept  // z = 0: packets not counted
         : v_(v), packets_(packets), pairs_(pairs), bits_(bits), z_(z), pair_mask_(pair_mask), pair_cut_(pair_cut),
-          key_hi_(key_hi), key_lo_(key_lo), gap_(gap), count_pairs_(count_pairs) {
-      if (!count_packets) z_ = 0;
-    }
+          key_hi_(key_hi), key_lo_(key_lo), gap_(gap), count_pairs_(count_pairs) {}
     void hit(std::uint32_t i) noexcept {
       packets_[taken_++] = i;
       const std::uint64_t bit = std::uint64_t{1} << (i % kAhead);
@@ -197,8 +195,8 @@ public:
   [[nodiscard]] Selector begin_selection(std::uint32_t* packets, std::uint32_t* pairs, std::uint32_t* bits) noexcept {
     const bool sampled = config_.packets && config_.sample > 1;
     if (ahead_spent_ != 0) redraw_spent();  // a call only when a gap was spent
-    return Selector(this, packets, pairs, bits, config_.sample, pair_mask_, pair_cut_, key_[2], key_[3],
-                    sampled ? gap_ : 1, config_.packets, config_.sources);
+    return Selector(this, packets, pairs, bits, config_.packets ? config_.sample : 0, pair_mask_, pair_cut_, key_[2],
+                    key_[3], sampled ? gap_ : 1, config_.sources);  // sample >= 1 (the constructor)
   }
   // The countdown's state at the batch's end, back to the sketch.
   void end_selection(std::int64_t gap, std::uint64_t spent) noexcept {
